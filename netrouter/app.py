@@ -1,0 +1,90 @@
+"""The router service assembled: store + live state + router + gRPC + MQTT ingestion."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import grpc
+
+from netrouter.core import Router, RouterSettings
+from netrouter.service import start_server
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
+from netrouter.telemetry import Telemetry
+from netrouter.wire import BrokerAddress
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServeSettings:
+    """Everything ``netrouter serve`` needs, parsed once at the entry point."""
+
+    mqtt: BrokerAddress
+    listen: str = "127.0.0.1:50051"
+    db_path: Path = Path("netrouter.db")
+    ttl_intervals: float = 3.0
+    min_ttl_s: float = 5.0
+    router: RouterSettings = field(default_factory=RouterSettings)
+    shutdown_grace_s: float = 5.0
+
+
+class RouterApp:
+    """``async with RouterApp(settings) as app``: a running router; ``app.target`` to dial it."""
+
+    def __init__(self, settings: ServeSettings) -> None:
+        self.settings = settings
+        self.store: PlacementStore | None = None
+        self.registry = SiteRegistry(ttl_intervals=settings.ttl_intervals, min_ttl_s=settings.min_ttl_s)
+        self.telemetry = Telemetry(self.registry, settings.mqtt)
+        self.router: Router | None = None
+        self.port = 0
+        self._server: grpc.aio.Server | None = None
+        self._health: object | None = None
+        self._ingest: asyncio.Task[None] | None = None
+
+    @property
+    def target(self) -> str:
+        """``host:port`` a client can dial."""
+        host = self.settings.listen.rsplit(":", 1)[0].strip("[]")
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"
+        return f"{host}:{self.port}"
+
+    async def __aenter__(self) -> RouterApp:
+        self.store = PlacementStore(self.settings.db_path)
+        self.router = Router(registry=self.registry, store=self.store, settings=self.settings.router)
+        self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
+        self._server, self.port, self._health = await start_server(self.router, self.settings.listen)
+        return self
+
+    async def wait_connected(self, timeout: float = 10.0) -> None:
+        """Wait until the MQTT subscription is in place."""
+        await asyncio.wait_for(self.telemetry.connected.wait(), timeout)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # Health goes NOT_SERVING first so balancers stop sending, then in-flight calls finish.
+        if self._health is not None:
+            with contextlib.suppress(Exception):
+                await self._health.enter_graceful_shutdown()  # type: ignore[attr-defined]
+        if self._server is not None:
+            await self._server.stop(self.settings.shutdown_grace_s)
+        if self._ingest is not None:
+            self._ingest.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ingest
+        if self.store is not None:
+            self.store.close()
+        log.info("router stopped")
+
+

@@ -1,0 +1,221 @@
+"""``netrouter demo``: the whole system on the 10 national clusters, in one process.
+
+An MQTT broker (embedded unless one is given), the router on a free port, one agent per
+cluster from examples/sites/, then a seeded batch from the real traces placed through the
+gRPC client, compared with sending every workload to its nearest site.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from netrouter.app import RouterApp, ServeSettings
+from netrouter.broker import EmbeddedBroker
+from netrouter.client import RouterClient
+from netrouter.core import RouterSettings
+from netrouter.traces import TraceFiles, demo_batch, summarize
+from netrouter.types import PlaceResult, SiteView
+from netrouter.wire import BrokerAddress
+from site_agents.config import SiteConfig, load_site_config
+from site_agents.publisher import SiteAgent
+from solver import Plan, SolverConfig, nearest_site
+
+log = logging.getLogger(__name__)
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteRow:
+    """One site's share of a plan."""
+
+    site_id: str
+    side: str
+    pue: float
+    price_now: float
+    devices: dict[str, int]
+    workloads: int
+    cost_per_hour_yuan: float
+    energy_kwh: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PolicyTotals:
+    """A plan's totals for the batch."""
+
+    placed: int
+    unplaced: int
+    energy_cost_yuan: float
+    cost_per_hour_yuan: float
+    energy_kwh: float
+    carbon_kg: float
+    west_share: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DemoReport:
+    """What the demo prints."""
+
+    workloads: dict[str, int]
+    rows: list[SiteRow]
+    optimizer: PolicyTotals
+    nearest: PolicyTotals
+    solve_status: str
+    solve_gap: float
+    solve_wall_s: float
+    elapsed_s: float
+
+    @property
+    def saving(self) -> float:
+        """Fraction of the nearest-site energy cost the optimizer saves."""
+        base = self.nearest.energy_cost_yuan
+        return (base - self.optimizer.energy_cost_yuan) / base if base else 0.0
+
+
+def load_sites(sites_dir: Path) -> list[SiteConfig]:
+    """Every ``*.toml`` site config in ``sites_dir``, sorted by file name."""
+    return [load_site_config(p) for p in sorted(sites_dir.glob("*.toml"))]
+
+
+@contextlib.asynccontextmanager
+async def _broker(mqtt: BrokerAddress | None) -> AsyncIterator[BrokerAddress]:
+    if mqtt is not None:
+        yield mqtt
+        return
+    async with EmbeddedBroker() as broker:
+        yield broker.address
+
+
+def _side_of(sites: list[SiteView]) -> dict[str, str]:
+    return {s.site_id: s.labels.side for s in sites}
+
+
+def _totals_of_result(result: PlaceResult, side: dict[str, str]) -> PolicyTotals:
+    ps = result.placements
+    devices = sum(p.devices for p in ps)
+    west = sum(p.devices for p in ps if side.get(p.site_id) == "west")
+    return PolicyTotals(
+        placed=len(ps),
+        unplaced=len(result.unplaced),
+        energy_cost_yuan=sum(p.energy_cost_yuan for p in ps),
+        cost_per_hour_yuan=sum(p.cost_per_hour_yuan for p in ps),
+        energy_kwh=sum(p.energy_kwh for p in ps),
+        carbon_kg=sum(p.carbon_kg for p in ps),
+        west_share=west / devices if devices else 0.0,
+    )
+
+
+def _totals_of_plan(plan: Plan, side: dict[str, str]) -> PolicyTotals:
+    a = plan.assignments
+    devices = sum(x.devices for x in a)
+    west = sum(x.devices for x in a if side.get(x.site_id) == "west")
+    return PolicyTotals(
+        placed=len(a),
+        unplaced=len(plan.unplaced),
+        energy_cost_yuan=plan.energy_cost_yuan,
+        cost_per_hour_yuan=plan.cost_per_hour_yuan,
+        energy_kwh=plan.energy_kwh,
+        carbon_kg=sum(x.carbon_kg for x in a),
+        west_share=west / devices if devices else 0.0,
+    )
+
+
+async def run_demo(
+    *,
+    mqtt: BrokerAddress | None = None,
+    seed: int = 7,
+    jobs: int = 300,
+    inference_scale: float = 100.0,
+    sites_dir: Path = EXAMPLES / "sites",
+    traces: TraceFiles | None = None,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> DemoReport:
+    """Run the whole demo and return its figures."""
+    started = time.perf_counter()
+    configs = load_sites(sites_dir)
+    batch = demo_batch(
+        traces or TraceFiles.bundled(EXAMPLES), seed=seed, jobs=jobs, inference_scale=inference_scale
+    )
+    with tempfile.TemporaryDirectory(prefix="netrouter-demo-") as tmp:
+        async with _broker(mqtt) as broker:
+            progress(f"MQTT broker at {broker.url}")
+            settings = ServeSettings(
+                mqtt=broker,
+                listen="127.0.0.1:0",
+                db_path=Path(tmp) / "demo.db",
+                router=RouterSettings(solver=SolverConfig(time_limit_s=20.0, num_workers=2)),
+                shutdown_grace_s=1.0,
+            )
+            async with RouterApp(settings) as app:
+                progress(f"router serving gRPC on {app.target}")
+                stop = asyncio.Event()
+                agents = [SiteAgent(c, broker) for c in configs]
+                tasks = [asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents]
+                try:
+                    await _wait_sites_up(app, len(configs), progress)
+                    progress(f"placing {len(batch)} workloads from the Alibaba and Azure traces")
+                    async with RouterClient(app.target) as client:
+                        result = await client.place(batch)
+                        sites = await client.list_sites()
+                    side = _side_of(sites)
+                    baseline = nearest_site(app.router.problem_for(batch)) if app.router else None
+                finally:
+                    stop.set()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+    assert baseline is not None
+    rows = _rows(result, sites)
+    return DemoReport(
+        workloads=summarize(batch),
+        rows=rows,
+        optimizer=_totals_of_result(result, side),
+        nearest=_totals_of_plan(baseline, side),
+        solve_status=result.solve.status,
+        solve_gap=result.solve.gap,
+        solve_wall_s=result.solve.wall_s,
+        elapsed_s=time.perf_counter() - started,
+    )
+
+
+async def _wait_sites_up(app: RouterApp, expected: int, progress: Callable[[str], None]) -> None:
+    deadline = time.monotonic() + 30.0
+    while True:
+        up = len(app.registry.up_reports())
+        if up >= expected:
+            progress(f"{up}/{expected} sites up")
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {up} of {expected} sites reported within 30 s")
+        await asyncio.sleep(0.05)
+
+
+def _rows(result: PlaceResult, sites: list[SiteView]) -> list[SiteRow]:
+    devices: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    count: dict[str, int] = defaultdict(int)
+    cost: dict[str, float] = defaultdict(float)
+    energy: dict[str, float] = defaultdict(float)
+    for p in result.placements:
+        devices[p.site_id][p.accelerator_model] += p.devices
+        count[p.site_id] += 1
+        cost[p.site_id] += p.cost_per_hour_yuan
+        energy[p.site_id] += p.energy_kwh
+    return [
+        SiteRow(
+            site_id=s.site_id,
+            side=s.labels.side,
+            pue=s.pue,
+            price_now=s.price_now_yuan_per_kwh,
+            devices=dict(devices[s.site_id]),
+            workloads=count[s.site_id],
+            cost_per_hour_yuan=cost[s.site_id],
+            energy_kwh=energy[s.site_id],
+        )
+        for s in sites
+    ]

@@ -1,0 +1,150 @@
+"""The gRPC face of the router: thin servicers (log, convert, delegate, convert).
+
+Errors map to status codes here and nowhere else (:data:`STATUS_OF`).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_health.v1._async import HealthServicer
+from grpc_reflection.v1alpha import reflection
+
+from netrouter import convert
+from netrouter.core import Router
+from netrouter.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    ResourceExhaustedError,
+    RouterError,
+    UnavailableError,
+)
+from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import router_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Router"].full_name
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+
+STATUS_OF: dict[type[RouterError], grpc.StatusCode] = {
+    InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFoundError: grpc.StatusCode.NOT_FOUND,
+    AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
+    ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    UnavailableError: grpc.StatusCode.UNAVAILABLE,
+}
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def status_for(exc: RouterError) -> grpc.StatusCode:
+    """The gRPC status code of a router error (INTERNAL for anything unmapped)."""
+    for kind in type(exc).__mro__:
+        if kind in STATUS_OF:
+            return STATUS_OF[kind]
+    return grpc.StatusCode.INTERNAL
+
+
+def mapped_errors(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
+    """Turn :class:`RouterError` into the matching status with the error's message."""
+
+    @functools.wraps(handler)
+    async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
+        try:
+            return await handler(self, request, context)
+        except RouterError as exc:
+            code = status_for(exc)
+            log.info("%s -> %s: %s", handler.__name__, code.name, exc)
+            await context.abort(code, str(exc))
+            raise  # unreachable: abort raises
+
+    return wrapper
+
+
+class RouterServicer(pb_grpc.RouterServicer):
+    """Implements ``netrouter.v1.Router`` over a :class:`Router`."""
+
+    def __init__(self, router: Router) -> None:
+        self._router = router
+
+    @mapped_errors
+    async def Place(self, request: pb.PlaceRequest, context: grpc.aio.ServicerContext) -> pb.PlaceResponse:
+        workloads = [
+            convert.workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(request.workloads)
+        ]
+        result = await self._router.place(workloads, dry_run=request.dry_run)
+        return convert.place_result_to_pb(result)
+
+    @mapped_errors
+    async def Release(
+        self, request: pb.ReleaseRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ReleaseResponse:
+        released = await self._router.release(list(request.placement_ids))
+        return pb.ReleaseResponse(released=[convert.placement_to_pb(p) for p in released])
+
+    @mapped_errors
+    async def GetPlacement(
+        self, request: pb.GetPlacementRequest, context: grpc.aio.ServicerContext
+    ) -> pb.Placement:
+        return convert.placement_to_pb(await self._router.get_placement(request.placement_id))
+
+    @mapped_errors
+    async def ListPlacements(
+        self, request: pb.ListPlacementsRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListPlacementsResponse:
+        page, token = await self._router.list_placements(
+            site_id=request.site_id,
+            state=request.state,
+            page_size=request.page_size,
+            page_token=request.page_token,
+        )
+        return pb.ListPlacementsResponse(
+            placements=[convert.placement_to_pb(p) for p in page], next_page_token=token
+        )
+
+    @mapped_errors
+    async def ListSites(
+        self, request: pb.ListSitesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSitesResponse:
+        views = await self._router.list_sites()
+        return pb.ListSitesResponse(sites=[convert.site_view_to_pb(v) for v in views])
+
+    # WatchPlacements, Rebalance, WhatIf and Snapshot are declared in the schema and answer
+    # UNIMPLEMENTED (the generated base class) until the router-service and what-if work.
+
+
+async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, int, HealthServicer]:
+    """Start a gRPC server with the Router, health and reflection services; return its port."""
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+    )
+    pb_grpc.add_RouterServicer_to_server(RouterServicer(router), server)
+    health = HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        server,
+    )
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        raise UnavailableError(f"cannot listen on {listen}")
+    await server.start()
+    serving = health_pb2.HealthCheckResponse.SERVING
+    await health.set("", serving)
+    await health.set(SERVICE_NAME, serving)
+    log.info("gRPC listening on %s (port %d)", listen, port)
+    return server, port, health

@@ -1,0 +1,78 @@
+"""MQTT ingestion: subscribe to site reports and status, validate, apply; reconnect forever."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections import Counter
+
+import aiomqtt
+
+from netrouter.reports import ReportRejectedError, decode_report
+from netrouter.state import SiteRegistry
+from netrouter.wire import REPORT_FILTER, STATUS_FILTER, BrokerAddress, mqtt_client, parse_topic
+
+log = logging.getLogger(__name__)
+
+
+class Telemetry:
+    """Feeds accepted reports and status changes into a :class:`SiteRegistry`.
+
+    Rejected messages are counted by reason in :attr:`rejected`, logged and dropped.
+    """
+
+    def __init__(
+        self,
+        registry: SiteRegistry,
+        broker: BrokerAddress,
+        *,
+        backoff_initial_s: float = 0.2,
+        backoff_max_s: float = 10.0,
+    ) -> None:
+        self.registry = registry
+        self.broker = broker
+        self.accepted = 0
+        self.rejected: Counter[str] = Counter()
+        self.connected = asyncio.Event()
+        self._backoff_initial_s = backoff_initial_s
+        self._backoff_max_s = backoff_max_s
+
+    async def run(self) -> None:
+        """Subscribe and apply messages until cancelled, reconnecting with backoff."""
+        delay = self._backoff_initial_s
+        while True:
+            try:
+                async with mqtt_client(self.broker) as client:
+                    await client.subscribe([(REPORT_FILTER, 1), (STATUS_FILTER, 1)])
+                    log.info("subscribed to site reports on %s", self.broker.url)
+                    self.connected.set()
+                    delay = self._backoff_initial_s
+                    async for message in client.messages:
+                        payload = message.payload
+                        raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+                        self.handle(str(message.topic), raw)
+            except aiomqtt.MqttError as exc:
+                self.connected.clear()
+                wait = delay * (0.5 + random.random())
+                log.warning("MQTT %s: %s; reconnecting in %.1f s", self.broker.url, exc, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self._backoff_max_s)
+
+    def handle(self, topic: str, payload: bytes) -> bool:
+        """Apply one message; return whether it was accepted."""
+        parsed = parse_topic(topic)
+        try:
+            if parsed is None:
+                raise ReportRejectedError("bad_topic", topic[:128])
+            site_id, kind = parsed
+            if kind == "status":
+                self.registry.apply_status(site_id, payload.decode("utf-8", errors="replace"))
+            else:
+                self.registry.apply_report(decode_report(site_id, payload))
+        except ReportRejectedError as exc:
+            self.rejected[exc.reason] += 1
+            log.warning("dropped message on %s: %s", topic[:128], exc)
+            return False
+        self.accepted += 1
+        return True

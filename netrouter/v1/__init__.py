@@ -1,0 +1,1 @@
+"""Generated protobuf and gRPC code for the netrouter.v1 wire schema (see protos/)."""

@@ -1,0 +1,295 @@
+from netrouter.v1 import site_report_pb2 as _site_report_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class AcceleratorDemand(_message.Message):
+    __slots__ = ("model", "count")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    COUNT_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    count: int
+    def __init__(self, model: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
+
+class Workload(_message.Message):
+    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    ID_FIELD_NUMBER: _ClassVar[int]
+    ORIGIN_REGION_FIELD_NUMBER: _ClassVar[int]
+    DEMANDS_FIELD_NUMBER: _ClassVar[int]
+    POWER_W_PER_DEVICE_FIELD_NUMBER: _ClassVar[int]
+    DURATION_H_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_SLO_MS_FIELD_NUMBER: _ClassVar[int]
+    MAX_PUE_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    origin_region: str
+    demands: _containers.RepeatedCompositeFieldContainer[AcceleratorDemand]
+    power_w_per_device: float
+    duration_h: float
+    latency_slo_ms: float
+    max_pue: float
+    priority: int
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class PlaceRequest(_message.Message):
+    __slots__ = ("workloads", "dry_run")
+    WORKLOADS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    workloads: _containers.RepeatedCompositeFieldContainer[Workload]
+    dry_run: bool
+    def __init__(self, workloads: _Optional[_Iterable[_Union[Workload, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class CostBreakdown(_message.Message):
+    __slots__ = ("energy_kwh", "energy_cost_yuan", "cost_per_hour_yuan", "carbon_kg")
+    ENERGY_KWH_FIELD_NUMBER: _ClassVar[int]
+    ENERGY_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    COST_PER_HOUR_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CARBON_KG_FIELD_NUMBER: _ClassVar[int]
+    energy_kwh: float
+    energy_cost_yuan: float
+    cost_per_hour_yuan: float
+    carbon_kg: float
+    def __init__(self, energy_kwh: _Optional[float] = ..., energy_cost_yuan: _Optional[float] = ..., cost_per_hour_yuan: _Optional[float] = ..., carbon_kg: _Optional[float] = ...) -> None: ...
+
+class Placement(_message.Message):
+    __slots__ = ("placement_id", "workload_id", "site_id", "accelerator_model", "devices", "cost", "latency_ms", "explanation", "state", "created_at", "workload")
+    PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATOR_MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    COST_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    EXPLANATION_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    placement_id: str
+    workload_id: str
+    site_id: str
+    accelerator_model: str
+    devices: int
+    cost: CostBreakdown
+    latency_ms: float
+    explanation: str
+    state: str
+    created_at: float
+    workload: Workload
+    def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ...) -> None: ...
+
+class Unplaced(_message.Message):
+    __slots__ = ("workload_id", "reason")
+    WORKLOAD_ID_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    workload_id: str
+    reason: str
+    def __init__(self, workload_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class SolveInfo(_message.Message):
+    __slots__ = ("objective", "bound", "gap", "status", "wall_s", "method")
+    OBJECTIVE_FIELD_NUMBER: _ClassVar[int]
+    BOUND_FIELD_NUMBER: _ClassVar[int]
+    GAP_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    WALL_S_FIELD_NUMBER: _ClassVar[int]
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    objective: float
+    bound: float
+    gap: float
+    status: str
+    wall_s: float
+    method: str
+    def __init__(self, objective: _Optional[float] = ..., bound: _Optional[float] = ..., gap: _Optional[float] = ..., status: _Optional[str] = ..., wall_s: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
+
+class PlaceResponse(_message.Message):
+    __slots__ = ("placements", "unplaced", "solve", "dry_run")
+    PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    UNPLACED_FIELD_NUMBER: _ClassVar[int]
+    SOLVE_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    placements: _containers.RepeatedCompositeFieldContainer[Placement]
+    unplaced: _containers.RepeatedCompositeFieldContainer[Unplaced]
+    solve: SolveInfo
+    dry_run: bool
+    def __init__(self, placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[Unplaced, _Mapping]]] = ..., solve: _Optional[_Union[SolveInfo, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+
+class ReleaseRequest(_message.Message):
+    __slots__ = ("placement_ids",)
+    PLACEMENT_IDS_FIELD_NUMBER: _ClassVar[int]
+    placement_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, placement_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ReleaseResponse(_message.Message):
+    __slots__ = ("released",)
+    RELEASED_FIELD_NUMBER: _ClassVar[int]
+    released: _containers.RepeatedCompositeFieldContainer[Placement]
+    def __init__(self, released: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ...) -> None: ...
+
+class GetPlacementRequest(_message.Message):
+    __slots__ = ("placement_id",)
+    PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    placement_id: str
+    def __init__(self, placement_id: _Optional[str] = ...) -> None: ...
+
+class ListPlacementsRequest(_message.Message):
+    __slots__ = ("site_id", "state", "page_size", "page_token")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    state: str
+    page_size: int
+    page_token: str
+    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListPlacementsResponse(_message.Message):
+    __slots__ = ("placements", "next_page_token")
+    PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    placements: _containers.RepeatedCompositeFieldContainer[Placement]
+    next_page_token: str
+    def __init__(self, placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListSitesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class AcceleratorCapacity(_message.Message):
+    __slots__ = ("model", "total", "healthy", "in_use_by_others", "placed", "free", "power_w")
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    HEALTHY_FIELD_NUMBER: _ClassVar[int]
+    IN_USE_BY_OTHERS_FIELD_NUMBER: _ClassVar[int]
+    PLACED_FIELD_NUMBER: _ClassVar[int]
+    FREE_FIELD_NUMBER: _ClassVar[int]
+    POWER_W_FIELD_NUMBER: _ClassVar[int]
+    model: str
+    total: int
+    healthy: int
+    in_use_by_others: int
+    placed: int
+    free: int
+    power_w: float
+    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ...) -> None: ...
+
+class SiteView(_message.Message):
+    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    UP_FIELD_NUMBER: _ClassVar[int]
+    DOWN_REASON_FIELD_NUMBER: _ClassVar[int]
+    REPORT_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    PUE_FIELD_NUMBER: _ClassVar[int]
+    PRICE_NOW_YUAN_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    CARBON_KG_PER_KWH_FIELD_NUMBER: _ClassVar[int]
+    ACCELERATORS_FIELD_NUMBER: _ClassVar[int]
+    LATENCIES_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    labels: _site_report_pb2.SiteLabels
+    up: bool
+    down_reason: str
+    report_age_s: float
+    pue: float
+    price_now_yuan_per_kwh: float
+    carbon_kg_per_kwh: float
+    accelerators: _containers.RepeatedCompositeFieldContainer[AcceleratorCapacity]
+    latencies: _containers.RepeatedCompositeFieldContainer[_site_report_pb2.RegionLatency]
+    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ...) -> None: ...
+
+class ListSitesResponse(_message.Message):
+    __slots__ = ("sites",)
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    sites: _containers.RepeatedCompositeFieldContainer[SiteView]
+    def __init__(self, sites: _Optional[_Iterable[_Union[SiteView, _Mapping]]] = ...) -> None: ...
+
+class WatchPlacementsRequest(_message.Message):
+    __slots__ = ("after_event_id",)
+    AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    after_event_id: int
+    def __init__(self, after_event_id: _Optional[int] = ...) -> None: ...
+
+class PlacementEvent(_message.Message):
+    __slots__ = ("event_id", "kind", "placement", "from_site_id", "at")
+    EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    FROM_SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    event_id: int
+    kind: str
+    placement: Placement
+    from_site_id: str
+    at: float
+    def __init__(self, event_id: _Optional[int] = ..., kind: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., from_site_id: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
+
+class RebalanceRequest(_message.Message):
+    __slots__ = ("commit", "max_moves", "min_saving_yuan_per_move")
+    COMMIT_FIELD_NUMBER: _ClassVar[int]
+    MAX_MOVES_FIELD_NUMBER: _ClassVar[int]
+    MIN_SAVING_YUAN_PER_MOVE_FIELD_NUMBER: _ClassVar[int]
+    commit: bool
+    max_moves: int
+    min_saving_yuan_per_move: float
+    def __init__(self, commit: _Optional[bool] = ..., max_moves: _Optional[int] = ..., min_saving_yuan_per_move: _Optional[float] = ...) -> None: ...
+
+class Move(_message.Message):
+    __slots__ = ("placement_id", "from_site_id", "to_site_id", "saving_yuan")
+    PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    TO_SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    SAVING_YUAN_FIELD_NUMBER: _ClassVar[int]
+    placement_id: str
+    from_site_id: str
+    to_site_id: str
+    saving_yuan: float
+    def __init__(self, placement_id: _Optional[str] = ..., from_site_id: _Optional[str] = ..., to_site_id: _Optional[str] = ..., saving_yuan: _Optional[float] = ...) -> None: ...
+
+class RebalanceResponse(_message.Message):
+    __slots__ = ("moves", "saving_yuan", "committed")
+    MOVES_FIELD_NUMBER: _ClassVar[int]
+    SAVING_YUAN_FIELD_NUMBER: _ClassVar[int]
+    COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    moves: _containers.RepeatedCompositeFieldContainer[Move]
+    saving_yuan: float
+    committed: bool
+    def __init__(self, moves: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., saving_yuan: _Optional[float] = ..., committed: _Optional[bool] = ...) -> None: ...
+
+class WhatIfRequest(_message.Message):
+    __slots__ = ("scenario_toml",)
+    SCENARIO_TOML_FIELD_NUMBER: _ClassVar[int]
+    scenario_toml: str
+    def __init__(self, scenario_toml: _Optional[str] = ...) -> None: ...
+
+class WhatIfResponse(_message.Message):
+    __slots__ = ("report_json",)
+    REPORT_JSON_FIELD_NUMBER: _ClassVar[int]
+    report_json: str
+    def __init__(self, report_json: _Optional[str] = ...) -> None: ...
+
+class SnapshotRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class StateSnapshot(_message.Message):
+    __slots__ = ("taken_at", "site_reports", "placements")
+    TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
+    SITE_REPORTS_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    taken_at: float
+    site_reports: _containers.RepeatedCompositeFieldContainer[_site_report_pb2.SiteReport]
+    placements: _containers.RepeatedCompositeFieldContainer[Placement]
+    def __init__(self, taken_at: _Optional[float] = ..., site_reports: _Optional[_Iterable[_Union[_site_report_pb2.SiteReport, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ...) -> None: ...

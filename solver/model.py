@@ -1,0 +1,189 @@
+"""Plain, validated model types for the placement problem.
+
+Everything here is data: sites with free capacity per accelerator model, workloads with
+their alternative demands, and the plan a solve returns. No I/O, no globals.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from solver.errors import InvalidProblemError
+
+HOURS_PER_DAY = 24
+
+
+def _check_finite(name: str, value: float, *, low: float, high: float = math.inf) -> None:
+    if not math.isfinite(value) or value < low or value > high:
+        raise InvalidProblemError(name, f"must be a finite number in [{low}, {high}], got {value}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Site:
+    """A data center as the solver sees it at one instant.
+
+    ``hourly_price`` holds the energy price (元/kWh) for 24 consecutive hours starting with the
+    current one; it repeats for longer runs. ``free`` is the number of devices of each model
+    the solve may use; ``power_w`` the board power of each model there.
+    """
+
+    id: str
+    pue: float
+    hourly_price: tuple[float, ...]
+    carbon_kg_per_kwh: float
+    latency_ms: Mapping[str, float]
+    free: Mapping[str, int]
+    power_w: Mapping[str, float]
+    side: str = ""
+    hub: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise InvalidProblemError("site.id", "must not be empty")
+        _check_finite(f"site[{self.id}].pue", self.pue, low=1.0)
+        if len(self.hourly_price) != HOURS_PER_DAY:
+            raise InvalidProblemError(
+                f"site[{self.id}].hourly_price", f"needs {HOURS_PER_DAY} values"
+            )
+        for price in self.hourly_price:
+            _check_finite(f"site[{self.id}].hourly_price", price, low=0.0)
+        _check_finite(f"site[{self.id}].carbon_kg_per_kwh", self.carbon_kg_per_kwh, low=0.0)
+        for region, rtt in self.latency_ms.items():
+            _check_finite(f"site[{self.id}].latency_ms[{region}]", rtt, low=0.0)
+        for model, count in self.free.items():
+            if count < 0:
+                raise InvalidProblemError(f"site[{self.id}].free[{model}]", "must be >= 0")
+            if model not in self.power_w:
+                raise InvalidProblemError(f"site[{self.id}].power_w[{model}]", "missing")
+        for model, watts in self.power_w.items():
+            _check_finite(f"site[{self.id}].power_w[{model}]", watts, low=0.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload:
+    """A unit of GPU work to place whole on one site.
+
+    ``demands`` maps each accelerator model the workload can use to the device count it needs
+    on that model (e.g. 8 H100 or 16 Ascend910B). ``power_w_per_device`` of ``None`` means the
+    site's reported board power for the model. ``latency_slo_ms`` of ``None`` means no SLO.
+    """
+
+    id: str
+    origin_region: str
+    demands: Mapping[str, int]
+    duration_h: float
+    power_w_per_device: float | None = None
+    latency_slo_ms: float | None = None
+    max_pue: float | None = None
+    priority: int = 0
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            raise InvalidProblemError("workload.id", "must not be empty")
+        if not self.origin_region:
+            raise InvalidProblemError(f"workload[{self.id}].origin_region", "must not be empty")
+        if not self.demands:
+            raise InvalidProblemError(f"workload[{self.id}].demands", "needs at least one model")
+        for model, count in self.demands.items():
+            if not model:
+                raise InvalidProblemError(f"workload[{self.id}].demands", "empty model name")
+            if count < 1:
+                raise InvalidProblemError(f"workload[{self.id}].demands[{model}]", "must be >= 1")
+        _check_finite(f"workload[{self.id}].duration_h", self.duration_h, low=1e-6, high=1e5)
+        if self.power_w_per_device is not None:
+            _check_finite(
+                f"workload[{self.id}].power_w_per_device",
+                self.power_w_per_device,
+                low=1.0,
+                high=10_000.0,
+            )
+        if self.latency_slo_ms is not None:
+            _check_finite(f"workload[{self.id}].latency_slo_ms", self.latency_slo_ms, low=0.001)
+        if self.max_pue is not None:
+            _check_finite(f"workload[{self.id}].max_pue", self.max_pue, low=1.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One placement batch: the sites as they are now and the workloads to place.
+
+    ``hour_elapsed`` is the fraction (0–1) of the current hour already gone, so a run's energy
+    is priced against the right stretch of each site's hourly tariff.
+    """
+
+    sites: tuple[Site, ...]
+    workloads: tuple[Workload, ...]
+    hour_elapsed: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_finite("problem.hour_elapsed", self.hour_elapsed, low=0.0, high=1.0)
+        _unique("site", [s.id for s in self.sites])
+        _unique("workload", [w.id for w in self.workloads])
+
+
+def _unique(kind: str, ids: list[str]) -> None:
+    seen: set[str] = set()
+    for item in ids:
+        if item in seen:
+            raise InvalidProblemError(f"{kind}.id", f"duplicate id {item!r}")
+        seen.add(item)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Assignment:
+    """Where one workload runs and what it costs there."""
+
+    workload_id: str
+    site_id: str
+    model: str
+    devices: int
+    energy_kwh: float
+    energy_cost_yuan: float
+    cost_per_hour_yuan: float
+    carbon_kg: float
+    latency_ms: float | None
+    explanation: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unplaced:
+    """A workload the plan leaves out, and why."""
+
+    workload_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    """A solve's result with its quality certificate.
+
+    ``objective`` is the total energy cost of the placed work (元) plus the unplaced
+    penalties; ``bound`` a proven lower bound on it; ``gap`` = (objective - bound) / objective.
+    """
+
+    assignments: tuple[Assignment, ...]
+    unplaced: tuple[Unplaced, ...]
+    objective: float
+    bound: float
+    gap: float
+    status: str
+    wall_s: float
+    method: str
+
+    @property
+    def energy_cost_yuan(self) -> float:
+        """Total energy cost of the placed work over its expected run."""
+        return sum(a.energy_cost_yuan for a in self.assignments)
+
+    @property
+    def cost_per_hour_yuan(self) -> float:
+        """Sum of the placed workloads' average cost per hour."""
+        return sum(a.cost_per_hour_yuan for a in self.assignments)
+
+    @property
+    def energy_kwh(self) -> float:
+        """Total facility energy (IT × PUE) of the placed work."""
+        return sum(a.energy_kwh for a in self.assignments)
