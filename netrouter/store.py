@@ -15,7 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from netrouter.convert import placement_from_pb, placement_to_pb
-from netrouter.errors import NotFoundError, UnavailableError
+from netrouter.errors import AlreadyExistsError, NotFoundError, UnavailableError
 from netrouter.types import ACTIVE, RELEASED, Placement
 from netrouter.v1 import router_pb2 as pb
 
@@ -74,6 +74,9 @@ class PlacementStore:
                 cur.execute("BEGIN IMMEDIATE")
                 yield cur
                 cur.execute("COMMIT")
+            except sqlite3.IntegrityError as exc:
+                self._db.rollback()
+                raise AlreadyExistsError(f"placement store {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
                 if self._db.in_transaction:
                     self._db.rollback()

@@ -1,0 +1,5 @@
+"""``python -m netrouter`` = ``netrouter``."""
+
+from netrouter.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""``python -m site_agents`` = ``netrouter-agent``."""
+
+from site_agents.cli import main
+
+main()

@@ -1,0 +1,83 @@
+"""Builders for test sites and workloads (real config files, real wire messages)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from netrouter.reports import decode_report
+from netrouter.types import SiteReport
+from site_agents.config import SiteConfig
+from site_agents.report import ReportBuilder
+from solver import Workload
+
+REGIONS = ("jjj", "csj", "gba", "cy")
+
+
+def site_dict(
+    site_id: str,
+    *,
+    side: str = "west",
+    price: float = 0.3,
+    pue: float = 1.15,
+    latency: dict[str, float] | None = None,
+    h100: int = 64,
+    a100: int = 0,
+    in_use: int = 0,
+    interval_s: float = 0.5,
+) -> dict[str, Any]:
+    """A site config as the TOML file's data."""
+    accelerators = [{"model": "H100", "total": h100, "healthy": h100, "in_use_by_others": in_use, "power_w": 700.0}]
+    if a100:
+        accelerators.append({"model": "A100", "total": a100, "healthy": a100, "in_use_by_others": 0, "power_w": 400.0})
+    return {
+        "site": {"id": site_id, "name": site_id, "hub": site_id[:2], "side": side, "pue_cap": 1.25},
+        "publish": {"interval_s": interval_s},
+        "accelerators": accelerators,
+        "pue": {"value": pue},
+        "price": {"timezone": "Asia/Shanghai", "hourly_yuan_per_kwh": [price] * 24},
+        "carbon": {"kg_per_kwh": 0.5},
+        "latency_ms": latency if latency is not None else dict.fromkeys(REGIONS, 10.0),
+    }
+
+
+def site_config(site_id: str, **kwargs: Any) -> SiteConfig:
+    return SiteConfig.model_validate(site_dict(site_id, **kwargs))
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def write_site_toml(path: Path, data: dict[str, Any]) -> Path:
+    """Write a site config dict as TOML (tables, then arrays of tables)."""
+    lines: list[str] = []
+    for section, body in data.items():
+        if isinstance(body, list):
+            for item in body:
+                lines.append(f"[[{section}]]")
+                lines += [f"{k} = {_toml_value(v)}" for k, v in item.items()]
+        else:
+            lines.append(f"[{section}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in body.items()]
+        lines.append("")
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+def report_of(config: SiteConfig, builder: ReportBuilder | None = None) -> SiteReport:
+    """A validated domain report, through the real wire encoding."""
+    message = (builder or ReportBuilder(config)).build()
+    return decode_report(config.site.id, message.SerializeToString())
+
+
+def workload(wid: str, **kwargs: Any) -> Workload:
+    defaults: dict[str, Any] = {"origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
+    defaults.update(kwargs)
+    return Workload(id=wid, **defaults)

@@ -1,0 +1,122 @@
+"""Report validation: bad reports are counted, logged, dropped, and change nothing."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from netrouter.reports import ReportRejectedError, decode_report
+from netrouter.state import SiteRegistry
+from netrouter.telemetry import Telemetry
+from netrouter.v1 import site_report_pb2 as rpb
+from netrouter.wire import BrokerAddress, report_topic, status_topic
+from site_agents.report import ReportBuilder
+from tests.factories import site_config
+
+CONFIG = site_config("alpha")
+
+
+def _message() -> rpb.SiteReport:
+    return ReportBuilder(CONFIG).build()
+
+
+def _telemetry() -> Telemetry:
+    return Telemetry(SiteRegistry(), BrokerAddress(host="127.0.0.1", port=1))
+
+
+def test_valid_report_is_applied() -> None:
+    """A well-formed report for its own topic is accepted and makes the site up."""
+    t = _telemetry()
+    assert t.handle(report_topic("alpha"), _message().SerializeToString())
+    assert t.registry.liveness("alpha").up
+    assert t.accepted == 1 and not t.rejected
+
+
+@pytest.mark.parametrize(
+    ("mutate", "reason"),
+    [
+        (lambda m: setattr(m, "site_id", "beta"), "site_mismatch"),
+        (lambda m: setattr(m, "pue", 0.9), "out_of_range"),
+        (lambda m: setattr(m, "pue", math.nan), "out_of_range"),
+        (lambda m: setattr(m, "carbon_kg_per_kwh", -1.0), "out_of_range"),
+        (lambda m: setattr(m.accelerators[0], "healthy", m.accelerators[0].total + 1), "out_of_range"),
+        (lambda m: setattr(m.accelerators[0], "in_use_by_others", 10_000), "out_of_range"),
+        (lambda m: setattr(m.accelerators[0], "power_w", math.inf), "out_of_range"),
+        (lambda m: m.tariff.next_24h_yuan_per_kwh.pop(), "out_of_range"),
+        (lambda m: setattr(m.tariff, "price_now_yuan_per_kwh", -0.1), "out_of_range"),
+        (lambda m: setattr(m.latencies[0], "rtt_ms", math.nan), "out_of_range"),
+        (lambda m: setattr(m, "boot_id", ""), "out_of_range"),
+    ],
+)
+def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) -> None:
+    """Each out-of-range field is rejected with its reason and leaves state untouched."""
+    t = _telemetry()
+    good = _message()
+    assert t.handle(report_topic("alpha"), good.SerializeToString())
+    before = t.registry.reports()
+    bad = _message()
+    bad.sequence = good.sequence + 1
+    mutate(bad)  # type: ignore[operator]
+    assert not t.handle(report_topic("alpha"), bad.SerializeToString())
+    assert t.rejected[reason] == 1
+    assert t.registry.reports() == before
+
+
+def test_older_sequence_never_overwrites_newer() -> None:
+    """A report with a sequence not newer than the held one is dropped as stale."""
+    t = _telemetry()
+    builder = ReportBuilder(CONFIG)
+    first, second = builder.build(), builder.build()
+    assert t.handle(report_topic("alpha"), second.SerializeToString())
+    assert not t.handle(report_topic("alpha"), first.SerializeToString())
+    assert t.rejected["stale_sequence"] == 1
+    assert t.registry.reports()[0].sequence == second.sequence
+
+
+def test_offline_status_marks_site_down_and_online_restores() -> None:
+    """The last will's 'offline' takes a site down; 'online' with a fresh report brings it back."""
+    t = _telemetry()
+    t.handle(report_topic("alpha"), _message().SerializeToString())
+    t.handle(status_topic("alpha"), b"offline")
+    live = t.registry.liveness("alpha")
+    assert not live.up and "offline" in live.reason
+    t.handle(status_topic("alpha"), b"online")
+    assert t.registry.liveness("alpha").up
+
+
+def test_stale_report_marks_site_down() -> None:
+    """A report older than its TTL makes the site down."""
+    now = [1_000_000.0]
+    registry = SiteRegistry(ttl_intervals=3, min_ttl_s=1.0, clock=lambda: now[0])
+    message = _message()
+    message.timestamp = now[0]
+    registry.apply_report(decode_report("alpha", message.SerializeToString()))
+    assert registry.liveness("alpha").up
+    now[0] += 3 * CONFIG.publish.interval_s + 1.01
+    live = registry.liveness("alpha")
+    assert not live.up and "stale" in live.reason
+
+
+def test_unknown_status_and_topic_are_rejected() -> None:
+    """Garbage on the status topic or a foreign topic is counted, not applied."""
+    t = _telemetry()
+    assert not t.handle(status_topic("alpha"), b"maybe")
+    assert not t.handle("netrouter/v1/sites/alpha/other", b"x")
+    assert t.rejected == {"bad_status": 1, "bad_topic": 1}
+    assert t.registry.reports() == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=512))
+def test_random_bytes_never_crash_the_decoder(payload: bytes) -> None:
+    """Arbitrary payloads either decode to a valid report or raise ReportRejectedError."""
+    t = _telemetry()
+    try:
+        decode_report("alpha", payload)
+    except ReportRejectedError:
+        pass
+    t.handle(report_topic("alpha"), payload)
+    assert t.accepted + sum(t.rejected.values()) == 1

@@ -1,0 +1,207 @@
+"""The gRPC service on a real server (port 0) over a real SQLite file."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from netrouter.client import RouterClient, SyncRouterClient
+from netrouter.core import Router
+from netrouter.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+)
+from netrouter.service import SERVICE_NAME, start_server
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
+from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import router_pb2_grpc as pb_grpc
+from tests.factories import report_of, site_config, workload
+
+
+@dataclass
+class Served:
+    router: Router
+    registry: SiteRegistry
+    target: str
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    """A router with two sites fed directly (no MQTT), served on a free port."""
+    registry = SiteRegistry()
+    registry.apply_report(report_of(site_config("cheap", price=0.3, h100=16, latency={"csj": 20.0})))
+    registry.apply_report(report_of(site_config("near", price=1.0, h100=16, latency={"csj": 3.0})))
+    store = PlacementStore(tmp_path / "router.db")
+    router = Router(registry=registry, store=store)
+    server, port, _ = await start_server(router, "127.0.0.1:0")
+    yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
+    await server.stop(None)
+    store.close()
+
+
+async def test_place_prefers_cheaper_site_and_respects_slo(served: Served) -> None:
+    """Training goes to the cheap far site; a 10 ms SLO workload to the near one."""
+    async with RouterClient(served.target) as client:
+        result = await client.place(
+            [workload("train", duration_h=4.0), workload("chat", latency_slo_ms=10.0)]
+        )
+    where = {p.workload_id: p.site_id for p in result.placements}
+    assert where == {"train": "cheap", "chat": "near"}
+    assert result.solve.bound <= result.solve.objective
+    assert "SLO" in next(p for p in result.placements if p.workload_id == "chat").explanation
+
+
+async def test_capacity_is_never_double_booked(served: Served) -> None:
+    """Concurrent Place calls never put more devices on a site than it has."""
+    async with RouterClient(served.target) as client:
+        results = await asyncio.gather(
+            *(client.place([workload(f"w{i}", demands={"H100": 8})]) for i in range(6))
+        )
+        placed = [p for r in results for p in r.placements]
+        sites = {s.site_id: s for s in await client.list_sites()}
+    assert len(placed) == 4  # 2 sites × 16 H100 / 8
+    for view in sites.values():
+        (h100,) = view.accelerators
+        assert h100.placed == 16 and h100.free == 0
+
+
+async def test_release_frees_capacity_and_get_reflects_state(served: Served) -> None:
+    """A released placement's devices can be placed again; GetPlacement says released."""
+    async with RouterClient(served.target) as client:
+        first = await client.place([workload("a", demands={"H100": 16}), workload("b", demands={"H100": 16})])
+        assert len(first.placements) == 2
+        full = await client.place([workload("c", demands={"H100": 16})])
+        assert not full.placements and full.unplaced[0].workload_id == "c"
+        released = await client.release([first.placements[0].placement_id])
+        assert released[0].state == "released"
+        again = await client.place([workload("c", demands={"H100": 16})])
+        assert len(again.placements) == 1
+        got = await client.get_placement(first.placements[0].placement_id)
+        assert got.state == "released"
+        active = await client.list_placements()
+        assert sorted(p.workload_id for p in active) == ["b", "c"]
+
+
+async def test_dry_run_commits_nothing(served: Served) -> None:
+    """A dry run returns placements but leaves capacity and the store untouched."""
+    async with RouterClient(served.target) as client:
+        result = await client.place([workload("x")], dry_run=True)
+        assert result.dry_run and len(result.placements) == 1
+        assert await client.list_placements() == []
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (pb.PlaceRequest(), "workloads"),
+        (pb.PlaceRequest(workloads=[pb.Workload(id="", origin_region="csj", duration_h=1,
+                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
+         "workloads[0].id"),
+        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=1)]),
+         "workloads[0].demands"),
+        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=-1,
+                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
+         "workloads[0].duration_h"),
+        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=1, max_pue=0.5,
+                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
+         "workloads[0].max_pue"),
+    ],
+)
+async def test_bad_place_request_is_invalid_argument_naming_field(
+    served: Served, request_: pb.PlaceRequest, field: str
+) -> None:
+    """A malformed request gets INVALID_ARGUMENT whose message starts with the field."""
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.RouterStub(channel).Place(request_)
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith(field + ":")
+
+
+async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None:
+    """NOT_FOUND, ALREADY_EXISTS and INVALID_ARGUMENT become the library's typed errors."""
+    async with RouterClient(served.target) as client:
+        with pytest.raises(NotFoundError):
+            await client.get_placement("missing")
+        await client.place([workload("dup")])
+        with pytest.raises(AlreadyExistsError):
+            await client.place([workload("dup")])
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.place([workload("same"), workload("same")])
+        assert info.value.field == "workloads[1].id"
+
+
+async def test_no_site_up_is_failed_precondition(served: Served) -> None:
+    """With every site offline, Place fails with FAILED_PRECONDITION."""
+    served.registry.apply_status("cheap", "offline")
+    served.registry.apply_status("near", "offline")
+    async with RouterClient(served.target) as client:
+        with pytest.raises(FailedPreconditionError):
+            await client.place([workload("x")])
+
+
+async def test_health_and_reflection_are_served(served: Served) -> None:
+    """The standard health service says SERVING and reflection lists the Router service."""
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        health = await health_pb2_grpc.HealthStub(channel).Check(
+            health_pb2.HealthCheckRequest(service=SERVICE_NAME)
+        )
+        assert health.status == health_pb2.HealthCheckResponse.SERVING
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        names: list[str] = []
+        async for reply in stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(list_services="")])
+        ):
+            names += [s.name for s in reply.list_services_response.service]
+    assert SERVICE_NAME in names
+
+
+async def test_unimplemented_rpcs_say_so(served: Served) -> None:
+    """Declared but not yet served RPCs answer UNIMPLEMENTED, not a fake result."""
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.RouterStub(channel).Rebalance(pb.RebalanceRequest())
+    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
+
+
+def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
+    """SyncRouterClient places and lists against a server in another thread's loop."""
+    import threading
+
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    async def serve() -> None:
+        registry = SiteRegistry()
+        registry.apply_report(report_of(site_config("solo", price=0.4)))
+        store = PlacementStore(tmp_path / "s.db")
+        server, port, _ = await start_server(Router(registry=registry, store=store), "127.0.0.1:0")
+        stop = asyncio.Event()
+        state.update(port=port, loop=asyncio.get_running_loop(), stop=stop)
+        ready.set()
+        await stop.wait()
+        await server.stop(None)
+        store.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    assert ready.wait(10)
+    try:
+        with SyncRouterClient(f"127.0.0.1:{state['port']}") as client:
+            result = client.place([workload("s1", demands={"H100": 4})])
+            assert [p.site_id for p in result.placements] == ["solo"]
+            assert [s.site_id for s in client.list_sites()] == ["solo"]
+    finally:
+        loop = state["loop"]
+        loop.call_soon_threadsafe(state["stop"].set)  # type: ignore[attr-defined]
+        thread.join(10)

@@ -1,0 +1,119 @@
+"""The CP-SAT placement model against brute force and its own constraints."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+
+from solver import Problem, Site, SolverConfig, Workload, build_cost_table, nearest_site, solve
+from solver.baselines import cheapest_first
+from solver.costs import PairCost, price_integral
+from solver.cpsat import COST_SCALE
+from solver.plan import plan_objective
+from tests.strategies import tiny_problems
+
+CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
+
+
+def brute_force(problem: Problem) -> float:
+    """The least objective over every assignment that fits capacity."""
+    table = build_cost_table(problem)
+    options: list[list[PairCost | None]] = [
+        [None, *table.pairs_of(wi)] for wi in range(len(problem.workloads))
+    ]
+    best = math.inf
+    for combo in itertools.product(*options):
+        used: dict[tuple[int, str], int] = {}
+        for p in combo:
+            if p is not None:
+                used[(p.site_index, p.model)] = used.get((p.site_index, p.model), 0) + p.devices
+        if any(n > problem.sites[si].free[m] for (si, m), n in used.items()):
+            continue
+        chosen = {p.workload_index: p for p in combo if p is not None}
+        best = min(best, plan_objective(table, chosen))
+    return best
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_problems())
+def test_cpsat_matches_brute_force(problem: Problem) -> None:
+    """On tiny instances CP-SAT's objective equals the brute-force optimum."""
+    plan = solve(problem, CONFIG)
+    optimum = brute_force(problem)
+    tolerance = len(problem.workloads) / COST_SCALE + 1e-9 * optimum
+    assert plan.objective == pytest.approx(optimum, abs=tolerance)
+    assert plan.bound <= optimum + tolerance
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_problems())
+def test_plan_honours_capacity_slo_and_pue(problem: Problem) -> None:
+    """Every assignment fits capacity, meets the SLO and the workload's PUE cap."""
+    plan = solve(problem, CONFIG)
+    sites = {s.id: s for s in problem.sites}
+    work = {w.id: w for w in problem.workloads}
+    used: dict[tuple[str, str], int] = {}
+    for a in plan.assignments:
+        w, s = work[a.workload_id], sites[a.site_id]
+        assert a.devices == w.demands[a.model]
+        if w.latency_slo_ms is not None:
+            assert s.latency_ms[w.origin_region] <= w.latency_slo_ms
+        if w.max_pue is not None:
+            assert s.pue <= w.max_pue
+        used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
+    for (sid, m), n in used.items():
+        assert n <= sites[sid].free[m]
+    assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)
+
+
+@settings(max_examples=40, deadline=None)
+@given(tiny_problems())
+def test_optimizer_never_dearer_than_baselines(problem: Problem) -> None:
+    """The optimal objective is at most that of nearest-site and cheapest-first."""
+    plan = solve(problem, CONFIG)
+    slack = len(problem.workloads) / COST_SCALE
+    assert plan.objective <= nearest_site(problem).objective + slack
+    assert plan.objective <= cheapest_first(problem).objective + slack
+
+
+def _site(sid: str, price: float, rtt: float, free: int = 16, pue: float = 1.1) -> Site:
+    return Site(
+        id=sid,
+        pue=pue,
+        hourly_price=(price,) * 24,
+        carbon_kg_per_kwh=0.5,
+        latency_ms={"csj": rtt},
+        free={"H100": free},
+        power_w={"H100": 700.0},
+    )
+
+
+def test_slo_keeps_inference_near_and_explains_why() -> None:
+    """A tight SLO forces the dearer near site, and the explanation names the SLO."""
+    near, far = _site("near", 1.0, 3.0), _site("far", 0.3, 20.0)
+    w = Workload(id="chat", origin_region="csj", demands={"H100": 8}, duration_h=1.0, latency_slo_ms=10.0)
+    plan = solve(Problem(sites=(near, far), workloads=(w,)), CONFIG)
+    assert [a.site_id for a in plan.assignments] == ["near"]
+    assert "far" in plan.assignments[0].explanation
+    assert "SLO" in plan.assignments[0].explanation
+
+
+def test_priority_displaces_lower_priority_when_short() -> None:
+    """With room for one workload, the higher-priority one is placed."""
+    site = _site("only", 0.5, 5.0, free=8)
+    low = Workload(id="low", origin_region="csj", demands={"H100": 8}, duration_h=1.0, priority=0)
+    high = Workload(id="high", origin_region="csj", demands={"H100": 8}, duration_h=1.0, priority=3)
+    plan = solve(Problem(sites=(site,), workloads=(low, high)), CONFIG)
+    assert [a.workload_id for a in plan.assignments] == ["high"]
+    assert [u.workload_id for u in plan.unplaced] == ["low"]
+    assert "capacity" in plan.unplaced[0].reason
+
+
+def test_energy_cost_integrates_time_of_use_prices() -> None:
+    """A 2-hour run starting half-way through hour 0 pays ½·p0 + p1 + ½·p2."""
+    prices = (1.0, 2.0, 4.0) + (0.0,) * 21
+    assert price_integral(prices, 0.5, 2.0) == pytest.approx(0.5 + 2.0 + 2.0)
+    assert price_integral(prices, 0.0, 48.0) == pytest.approx(2 * 7.0)

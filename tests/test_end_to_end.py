@@ -1,0 +1,108 @@
+"""End to end over a real broker: agent processes → MQTT → router → gRPC → client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from netrouter.app import RouterApp, ServeSettings
+from netrouter.client import RouterClient
+from netrouter.wire import BrokerAddress
+from tests.factories import site_dict, workload, write_site_toml
+
+pytestmark = pytest.mark.mqtt
+
+SITES = {
+    # The dearest, but 3 ms from 长三角.
+    "near": site_dict("near", side="east", price=1.0, pue=1.2, latency={"csj": 3.0}),
+    # Cheaper and within a 10 ms SLO: where SLO-bound work should go.
+    "west": site_dict("west", side="west", price=0.3, pue=1.15, latency={"csj": 8.0}),
+    # Cheapest of all but above the workloads' PUE cap.
+    "hot": site_dict("hot", side="west", price=0.1, pue=1.4, latency={"csj": 8.0}),
+}
+
+
+def _agent(config: Path, broker: BrokerAddress) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "site_agents", "run", "--config", str(config), "--mqtt", broker.url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+@pytest.fixture
+def agents(tmp_path: Path) -> Iterator[Callable[[BrokerAddress], dict[str, subprocess.Popen[bytes]]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(broker: BrokerAddress) -> dict[str, subprocess.Popen[bytes]]:
+        procs = {}
+        for sid, data in SITES.items():
+            procs[sid] = _agent(write_site_toml(tmp_path / f"{sid}.toml", data), broker)
+            started.append(procs[sid])
+        return procs
+
+    yield start
+    for p in started:
+        if p.poll() is None:
+            p.kill()
+        p.wait(10)
+
+
+async def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def _settings(broker: BrokerAddress, db: Path) -> ServeSettings:
+    return ServeSettings(mqtt=broker, listen="127.0.0.1:0", db_path=db, shutdown_grace_s=1.0)
+
+
+async def test_place_failover_by_last_will_and_restart(
+    broker: BrokerAddress,
+    agents: Callable[[BrokerAddress], dict[str, subprocess.Popen[bytes]]],
+    tmp_path: Path,
+) -> None:
+    """Cheapest feasible site wins; a killed agent's site is avoided; restarts keep placements."""
+    db = tmp_path / "router.db"
+    procs = agents(broker)
+    slo_work = {"latency_slo_ms": 10.0, "max_pue": 1.25, "demands": {"H100": 8}}
+    async with RouterApp(_settings(broker, db)) as app:
+        await _until(lambda: len(app.registry.up_reports()) == 3, "three sites up")
+        async with RouterClient(app.target) as client:
+            first = await client.place([workload("first", **slo_work)])
+            assert [p.site_id for p in first.placements] == ["west"]
+            assert "hot: PUE" in first.placements[0].explanation
+
+            os.kill(procs["west"].pid, signal.SIGKILL)
+            await _until(
+                lambda: "offline" in app.registry.liveness("west").reason, "the last will of west"
+            )
+            second = await client.place([workload("second", **slo_work)])
+            assert [p.site_id for p in second.placements] == ["near"]
+            views = {s.site_id: s for s in await client.list_sites()}
+            assert not views["west"].up and views["near"].up
+            before = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
+
+    async with RouterApp(_settings(broker, db)) as app:
+        await _until(lambda: app.registry.liveness("near").up, "near back up after restart")
+        async with RouterClient(app.target) as client:
+            after = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
+            assert after == before == sorted(
+                [(first.placements[0].placement_id, "west"), (second.placements[0].placement_id, "near")]
+            )
+            # West's retained 'offline' keeps it down for the new router too.
+            assert not app.registry.liveness("west").up
+            # Its placed devices still count: near has 64 − 8 H100 free.
+            views = {s.site_id: s for s in await client.list_sites()}
+            assert views["near"].accelerators[0].free == 56
