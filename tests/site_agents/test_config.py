@@ -1,0 +1,96 @@
+"""Site config files: valid examples load; bad ones name the key and the line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from netrouter.configfile import ConfigFileError
+from site_agents.config import load_site_config
+from tests.factories import site_dict, write_site_toml
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
+
+
+def test_every_example_site_loads() -> None:
+    """The 10 national cluster configs in examples/sites are valid."""
+    configs = [load_site_config(p) for p in sorted(EXAMPLES.glob("*.toml"))]
+    assert len(configs) == 10
+    assert {c.site.side for c in configs} == {"east", "west"}
+
+
+def _line_of(path: Path, section: str, key: str) -> int:
+    """1-based line of ``key = ...`` inside ``[section]``."""
+    current = ""
+    for number, text in enumerate(path.read_text().splitlines(), start=1):
+        if text.startswith("["):
+            current = text.strip("[]")
+        elif current == section and text.startswith(f"{key} = "):
+            return number
+    raise AssertionError(f"{section}.{key} not in {path}")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expect_key"),
+    [
+        ("pue", "value", 0.8, "pue.value"),
+        ("publish", "interval_s", -1.0, "publish.interval_s"),
+        ("site", "id", "Bad Id", "site.id"),
+        ("carbon", "kg_per_kwh", -0.1, "carbon.kg_per_kwh"),
+    ],
+)
+def test_bad_value_names_key_and_line(
+    tmp_path: Path, section: str, key: str, value: object, expect_key: str
+) -> None:
+    """The error says which key is wrong and on which line of the file it stands."""
+    data = site_dict("alpha")
+    data[section][key] = value
+    path = write_site_toml(tmp_path / "site.toml", data)
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    line = _line_of(path, section, key)
+    assert info.value.key == expect_key
+    assert info.value.line == line
+    assert f"{path}:{line}: {expect_key}" in str(info.value)
+
+
+def test_inventory_counts_must_nest(tmp_path: Path) -> None:
+    """healthy above total is refused, naming the accelerator entry."""
+    data = site_dict("alpha")
+    data["accelerators"][0]["healthy"] = data["accelerators"][0]["total"] + 1
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(write_site_toml(tmp_path / "s.toml", data))
+    assert info.value.key == "accelerators[0]"
+    assert info.value.line is not None
+
+
+def test_once_prints_the_report_as_json() -> None:
+    """`netrouter-agent once` prints a report with the config's site, inventory and 24 prices."""
+    result = subprocess.run(
+        [sys.executable, "-m", "site_agents", "once", "--config", str(EXAMPLES / "guian.toml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["site_id"] == "guian"
+    assert len(report["tariff"]["next_24h_yuan_per_kwh"]) == 24
+    assert {a["model"] for a in report["accelerators"]} >= {"H100", "A100"}
+
+
+def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
+    """A missing file exits 2 with an error naming the path."""
+    missing = tmp_path / "nope.toml"
+    result = subprocess.run(
+        [sys.executable, "-m", "site_agents", "once", "--config", str(missing)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert str(missing) in result.stderr

@@ -1,0 +1,104 @@
+"""The operator CLI against a real router (gRPC) fed by a real agent over MQTT."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from netrouter.app import RouterApp, ServeSettings
+from netrouter.broker import EmbeddedBroker
+from site_agents.publisher import SiteAgent
+from tests.factories import site_config
+
+pytestmark = pytest.mark.mqtt
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+@pytest.fixture
+async def target(tmp_path: Path) -> AsyncIterator[str]:
+    """A router with two agents (one west and cheap, one east and near) on an embedded broker."""
+    async with EmbeddedBroker() as broker:
+        settings = ServeSettings(
+            mqtt=broker.address, listen="127.0.0.1:0", db_path=tmp_path / "r.db", shutdown_grace_s=1.0
+        )
+        async with RouterApp(settings) as app:
+            stop = asyncio.Event()
+            regions = {"jjj": 5.0, "csj": 5.0, "gba": 5.0, "cy": 5.0}
+            configs = [
+                site_config("west", price=0.3, h100=64, a100=64, latency=regions),
+                site_config("east", side="east", price=0.9, h100=64, a100=64, pue=1.2,
+                            latency=dict.fromkeys(regions, 2.0) | {"jjj": 25.0}),
+            ]
+            tasks = [asyncio.create_task(SiteAgent(c, broker.address).run(stop)) for c in configs]
+            deadline = time.monotonic() + 20
+            while len(app.registry.up_reports()) < 2:
+                assert time.monotonic() < deadline, "agents did not report"
+                await asyncio.sleep(0.05)
+            yield app.target
+            stop.set()
+            await asyncio.gather(*tasks)
+
+
+async def _cli(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "netrouter", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+async def test_sites_place_placements_release(target: str) -> None:
+    """The four client commands work in sequence, as JSON and as tables."""
+    code, out, err = await _cli("sites", "--target", target, "--json")
+    assert code == 0, err
+    assert sorted(s["site_id"] for s in json.loads(out)) == ["east", "west"]
+
+    code, out, err = await _cli("place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    where = {p["workload"]["id"]: p["site_id"] for p in result["placements"]}
+    assert where["finetune-gba-042"] == "west"  # no SLO: the cheaper site
+    assert len(where) + len(result["unplaced"]) == 4
+
+    code, out, err = await _cli("placements", "--target", target)
+    assert code == 0, err
+    assert "finetune-gba-042" in out
+
+    ids = [p["placement_id"] for p in result["placements"]]
+    code, out, err = await _cli("release", "--target", target, ids[0], "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["state"] == "released"
+
+    code, out, _ = await _cli("placements", "--target", target, "--json")
+    assert sorted(p["placement_id"] for p in json.loads(out)) == sorted(ids[1:])
+
+
+async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
+    """A bad workload file names the field; an unknown id is reported, exit code non-zero."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("workloads:\n  - id: x\n    origin_region: csj\n    demands: {H100: 0}\n    duration_h: 1\n")
+    code, _, err = await _cli("place", "--target", target, "--file", str(bad))
+    assert code == 2
+    assert "workloads[0].demands.H100" in err
+
+    code, _, err = await _cli("release", "--target", target, "no-such-id")
+    assert code == 1
+    assert "no-such-id" in err
+
+
+async def test_help_teaches() -> None:
+    """`netrouter --help` names every command, and `place --help` the file format."""
+    code, out, _ = await _cli("--help")
+    assert code == 0
+    for command in ("serve", "sites", "place", "placements", "release", "demo"):
+        assert command in out
+    code, out, _ = await _cli("place", "--help")
+    assert "examples/workloads.yaml" in out
