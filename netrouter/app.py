@@ -40,7 +40,9 @@ class RouterApp:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self.store: PlacementStore | None = None
-        self.registry = SiteRegistry(ttl_intervals=settings.ttl_intervals, min_ttl_s=settings.min_ttl_s)
+        self.registry = SiteRegistry(
+            ttl_intervals=settings.ttl_intervals, min_ttl_s=settings.min_ttl_s
+        )
         self.telemetry = Telemetry(self.registry, settings.mqtt)
         self.router: Router | None = None
         self.port = 0
@@ -58,9 +60,13 @@ class RouterApp:
 
     async def __aenter__(self) -> RouterApp:
         self.store = PlacementStore(self.settings.db_path)
-        self.router = Router(registry=self.registry, store=self.store, settings=self.settings.router)
+        self.router = Router(
+            registry=self.registry, store=self.store, settings=self.settings.router
+        )
         self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
-        self._server, self.port, self._health = await start_server(self.router, self.settings.listen)
+        self._server, self.port, self._health = await start_server(
+            self.router, self.settings.listen
+        )
         return self
 
     async def wait_connected(self, timeout: float = 10.0) -> None:
@@ -86,5 +92,3 @@ class RouterApp:
         if self.store is not None:
             self.store.close()
         log.info("router stopped")
-
-

@@ -29,8 +29,12 @@ class EmbeddedBroker:
 
     async def __aenter__(self) -> EmbeddedBroker:
         config = {
-            "listeners": {"default": {"type": "tcp", "bind": f"{self.address.host}:{self.address.port}"}},
-            "plugins": {"amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}},
+            "listeners": {
+                "default": {"type": "tcp", "bind": f"{self.address.host}:{self.address.port}"}
+            },
+            "plugins": {
+                "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True}
+            },
         }
         for noisy in ("amqtt", "transitions"):
             logging.getLogger(noisy).setLevel(logging.ERROR)

@@ -40,9 +40,14 @@ if not out.is_terminal:
 err = Console(stderr=True)
 
 TargetOpt = Annotated[
-    str, typer.Option("--target", "-t", help="Router gRPC address HOST:PORT.", envvar="NETROUTER_TARGET")
+    str,
+    typer.Option(
+        "--target", "-t", help="Router gRPC address HOST:PORT.", envvar="NETROUTER_TARGET"
+    ),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
+]
 DEFAULT_TARGET = "127.0.0.1:50051"
 
 
@@ -63,7 +68,9 @@ def _call(coro: Awaitable[T]) -> T:
 
 def _setup_logging(level: str) -> None:
     logging.basicConfig(
-        level=level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
 
 
@@ -72,9 +79,15 @@ def serve(
     config: Annotated[
         Path | None, typer.Option("--config", "-c", help="Router TOML (see examples/router.toml).")
     ] = None,
-    mqtt: Annotated[str | None, typer.Option(help="Broker URL mqtt://HOST:PORT (overrides config).")] = None,
-    listen: Annotated[str | None, typer.Option(help="gRPC listen address HOST:PORT (overrides config).")] = None,
-    db: Annotated[str | None, typer.Option(help="SQLite file for placements (overrides config).")] = None,
+    mqtt: Annotated[
+        str | None, typer.Option(help="Broker URL mqtt://HOST:PORT (overrides config).")
+    ] = None,
+    listen: Annotated[
+        str | None, typer.Option(help="gRPC listen address HOST:PORT (overrides config).")
+    ] = None,
+    db: Annotated[
+        str | None, typer.Option(help="SQLite file for placements (overrides config).")
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Run the router: ingest site reports from MQTT and serve the gRPC API until SIGTERM."""
@@ -93,7 +106,9 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with RouterApp(settings) as router_app:
-            err.print(f"netrouter serving on {router_app.target}, MQTT {settings.mqtt.url}, store {settings.db_path}")
+            err.print(
+                f"netrouter serving on {router_app.target}, MQTT {settings.mqtt.url}, store {settings.db_path}"
+            )
             await stop.wait()
 
     _call(run())
@@ -116,7 +131,10 @@ def sites(target: TargetOpt = DEFAULT_TARGET, json: JsonOpt = False) -> None:
 
 @app.command()
 def place(
-    file: Annotated[Path, typer.Option("--file", "-f", help="Workloads YAML or JSON (see examples/workloads.yaml).")],
+    file: Annotated[
+        Path,
+        typer.Option("--file", "-f", help="Workloads YAML or JSON (see examples/workloads.yaml)."),
+    ],
     target: TargetOpt = DEFAULT_TARGET,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; commit nothing.")] = False,
     json: JsonOpt = False,
@@ -188,16 +206,21 @@ def release(
 @app.command()
 def demo(
     mqtt: Annotated[
-        str | None, typer.Option(help="Use this broker (mqtt://HOST:PORT) instead of an embedded one.")
+        str | None,
+        typer.Option(help="Use this broker (mqtt://HOST:PORT) instead of an embedded one."),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling the traces and origin regions.")] = 7,
     jobs: Annotated[int, typer.Option(help="Alibaba trace jobs in the batch.")] = 300,
     data_dir: Annotated[
         Path | None,
-        typer.Option(help="Read the full traces from this shared data folder instead of examples/traces."),
+        typer.Option(
+            help="Read the full traces from this shared data folder instead of examples/traces."
+        ),
     ] = None,
     json: JsonOpt = False,
-    log_level: Annotated[str, typer.Option(help="Log level for the embedded services.")] = "WARNING",
+    log_level: Annotated[
+        str, typer.Option(help="Log level for the embedded services.")
+    ] = "WARNING",
 ) -> None:
     """Run broker, router and 10 site agents of the national clusters; place a trace batch.
 
@@ -215,7 +238,15 @@ def demo(
         raise _fail(f"--mqtt: {exc}", 2) from exc
     traces = TraceFiles.full(data_dir) if data_dir else None
     with err.status("starting") as status:
-        report = _call(run_demo(mqtt=broker, seed=seed, jobs=jobs, traces=traces, progress=lambda m: status.update(m)))
+        report = _call(
+            run_demo(
+                mqtt=broker,
+                seed=seed,
+                jobs=jobs,
+                traces=traces,
+                progress=lambda m: status.update(m),
+            )
+        )
     if json:
         print_json(out, report)
         return
@@ -229,17 +260,38 @@ def _print_demo(report: Any) -> None:
     for r in report.rows:
         gpus = ", ".join(f"{n} {m}" for m, n in sorted(r.devices.items())) or "-"
         table.add_row(
-            r.site_id, r.side, f"{r.pue:.2f}", f"{r.price_now:.4f}", gpus, str(r.workloads),
-            f"{r.cost_per_hour_yuan:,.2f}", f"{r.energy_kwh:,.0f}",
+            r.site_id,
+            r.side,
+            f"{r.pue:.2f}",
+            f"{r.price_now:.4f}",
+            gpus,
+            str(r.workloads),
+            f"{r.cost_per_hour_yuan:,.2f}",
+            f"{r.energy_kwh:,.0f}",
         )
     out.print(table)
     cmp = Table(title="Same batch, two policies", title_justify="left")
-    for col in ("policy", "placed", "unplaced", "energy cost 元", "元/h", "energy kWh", "CO2 kg", "west share"):
+    for col in (
+        "policy",
+        "placed",
+        "unplaced",
+        "energy cost 元",
+        "元/h",
+        "energy kWh",
+        "CO2 kg",
+        "west share",
+    ):
         cmp.add_column(col, justify="left" if col == "policy" else "right")
     for name, t in (("netrouter optimizer", report.optimizer), ("nearest site", report.nearest)):
         cmp.add_row(
-            name, str(t.placed), str(t.unplaced), f"{t.energy_cost_yuan:,.2f}", f"{t.cost_per_hour_yuan:,.2f}",
-            f"{t.energy_kwh:,.0f}", f"{t.carbon_kg:,.0f}", f"{t.west_share:.0%}",
+            name,
+            str(t.placed),
+            str(t.unplaced),
+            f"{t.energy_cost_yuan:,.2f}",
+            f"{t.cost_per_hour_yuan:,.2f}",
+            f"{t.energy_kwh:,.0f}",
+            f"{t.carbon_kg:,.0f}",
+            f"{t.west_share:.0%}",
         )
     out.print(cmp)
     kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.workloads.items()))

@@ -68,7 +68,7 @@ class RouterClient:
 
     async def __aenter__(self) -> RouterClient:
         self._channel = grpc.aio.insecure_channel(self.target)
-        self._stub = pb_grpc.RouterStub(self._channel)
+        self._stub = pb_grpc.RouterStub(self._channel)  # type: ignore[no-untyped-call]
         return self
 
     async def __aexit__(
@@ -177,7 +177,9 @@ class SyncRouterClient:
 
     def list_placements(self, *, site_id: str = "", state: str = "active") -> list[Placement]:
         """Every placement matching the filter."""
-        result: list[Placement] = self._run(self._client.list_placements(site_id=site_id, state=state))
+        result: list[Placement] = self._run(
+            self._client.list_placements(site_id=site_id, state=state)
+        )
         return result
 
     def list_sites(self) -> list[SiteView]:

@@ -59,7 +59,9 @@ def latency_from_pb(m: rpb.RegionLatency) -> RegionLatency:
 
 
 def latency_to_pb(latency: RegionLatency) -> rpb.RegionLatency:
-    return rpb.RegionLatency(region=latency.region, rtt_ms=latency.rtt_ms, measured=latency.measured)
+    return rpb.RegionLatency(
+        region=latency.region, rtt_ms=latency.rtt_ms, measured=latency.measured
+    )
 
 
 def report_from_pb(m: rpb.SiteReport) -> SiteReport:
@@ -108,7 +110,9 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
         ("max_pue", m.max_pue),
     ):
         if not math.isfinite(value) or value < 0:
-            raise InvalidArgumentError(f"{field}.{name}", f"must be a finite number >= 0, got {value}")
+            raise InvalidArgumentError(
+                f"{field}.{name}", f"must be a finite number >= 0, got {value}"
+            )
     try:
         return Workload(
             id=m.id,

@@ -91,9 +91,13 @@ class Router:
                 raise InvalidArgumentError(f"workloads[{i}].id", f"duplicate id {w.id!r} in batch")
             seen.add(w.id)
         async with self._commit_lock:
-            active = await asyncio.to_thread(self.store.active_workload_ids, [w.id for w in workloads])
+            active = await asyncio.to_thread(
+                self.store.active_workload_ids, [w.id for w in workloads]
+            )
             if active:
-                raise AlreadyExistsError(f"workloads already placed: {', '.join(sorted(active)[:5])}")
+                raise AlreadyExistsError(
+                    f"workloads already placed: {', '.join(sorted(active)[:5])}"
+                )
             now = self._clock()
             problem = await asyncio.to_thread(self.problem_for, workloads, now)
             plan = await asyncio.to_thread(solve, problem, self.settings.solver)
@@ -129,7 +133,9 @@ class Router:
         reports = self.registry.up_reports()
         if not reports:
             known = len(self.registry.reports())
-            raise FailedPreconditionError(f"no site is up (of {known} known): nothing can be placed")
+            raise FailedPreconditionError(
+                f"no site is up (of {known} known): nothing can be placed"
+            )
         usage = self.store.usage()
         regions = {w.origin_region for w in workloads}
         latency = self.registry.latency_ms(regions, [r.site_id for r in reports])
@@ -140,7 +146,12 @@ class Router:
                 hourly_price=tariff_from_now(r, now),
                 carbon_kg_per_kwh=r.carbon_kg_per_kwh,
                 latency_ms=latency[r.site_id],
-                free={a.model: _free(a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)) for a in r.accelerators},
+                free={
+                    a.model: _free(
+                        a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)
+                    )
+                    for a in r.accelerators
+                },
                 power_w={a.model: a.power_w for a in r.accelerators},
                 side=r.labels.side,
                 hub=r.labels.hub,
@@ -205,7 +216,7 @@ class Router:
         except ValueError as exc:
             raise InvalidArgumentError("page_token", "not a token this server issued") from exc
         page, cursor = await asyncio.to_thread(
-            self.store.list,
+            self.store.page,
             site_id=site_id,
             state=state,
             limit=page_size or self.settings.default_page_size,
@@ -236,7 +247,9 @@ class Router:
                             healthy=a.healthy,
                             in_use_by_others=a.in_use_by_others,
                             placed=usage.get((r.site_id, a.model), 0),
-                            free=_free(a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)),
+                            free=_free(
+                                a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)
+                            ),
                             power_w=a.power_w,
                         )
                         for a in r.accelerators

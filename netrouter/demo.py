@@ -142,7 +142,10 @@ async def run_demo(
     started = time.perf_counter()
     configs = load_sites(sites_dir)
     batch = demo_batch(
-        traces or TraceFiles.bundled(EXAMPLES), seed=seed, jobs=jobs, inference_scale=inference_scale
+        traces or TraceFiles.bundled(EXAMPLES),
+        seed=seed,
+        jobs=jobs,
+        inference_scale=inference_scale,
     )
     with tempfile.TemporaryDirectory(prefix="netrouter-demo-") as tmp:
         async with _broker(mqtt) as broker:
@@ -158,7 +161,9 @@ async def run_demo(
                 progress(f"router serving gRPC on {app.target}")
                 stop = asyncio.Event()
                 agents = [SiteAgent(c, broker) for c in configs]
-                tasks = [asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents]
+                tasks = [
+                    asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents
+                ]
                 try:
                     await _wait_sites_up(app, len(configs), progress)
                     progress(f"placing {len(batch)} workloads from the Alibaba and Azure traces")

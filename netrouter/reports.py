@@ -78,7 +78,9 @@ def validate_report(r: SiteReport) -> None:
     models: set[str] = set()
     for a in r.accelerators:
         if not a.model or a.model in models:
-            raise ReportRejectedError("out_of_range", f"accelerator model {a.model!r} empty or repeated")
+            raise ReportRejectedError(
+                "out_of_range", f"accelerator model {a.model!r} empty or repeated"
+            )
         models.add(a.model)
         if not a.in_use_by_others <= a.healthy <= a.total <= MAX_DEVICES:
             raise ReportRejectedError(
@@ -92,6 +94,8 @@ def validate_report(r: SiteReport) -> None:
     regions: set[str] = set()
     for lat in r.latencies:
         if not lat.region or lat.region in regions:
-            raise ReportRejectedError("out_of_range", f"latency region {lat.region!r} empty or repeated")
+            raise ReportRejectedError(
+                "out_of_range", f"latency region {lat.region!r} empty or repeated"
+            )
         regions.add(lat.region)
         _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, 10_000.0)

@@ -79,7 +79,9 @@ class RouterServicer(pb_grpc.RouterServicer):
         self._router = router
 
     @mapped_errors
-    async def Place(self, request: pb.PlaceRequest, context: grpc.aio.ServicerContext) -> pb.PlaceResponse:
+    async def Place(
+        self, request: pb.PlaceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.PlaceResponse:
         workloads = [
             convert.workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(request.workloads)
         ]
@@ -132,11 +134,15 @@ async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, in
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ]
     )
-    pb_grpc.add_RouterServicer_to_server(RouterServicer(router), server)
+    pb_grpc.add_RouterServicer_to_server(RouterServicer(router), server)  # type: ignore[no-untyped-call]
     health = HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health, server)
     reflection.enable_server_reflection(
-        (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+        (
+            SERVICE_NAME,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
         server,
     )
     port = server.add_insecure_port(listen)

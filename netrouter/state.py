@@ -102,7 +102,9 @@ class SiteRegistry:
             return Liveness(up=False, reason="agent offline (last will)", age_s=age)
         ttl = self.ttl_s(entry.report)
         if age > ttl:
-            return Liveness(up=False, reason=f"report stale ({age:.0f} s > TTL {ttl:.0f} s)", age_s=age)
+            return Liveness(
+                up=False, reason=f"report stale ({age:.0f} s > TTL {ttl:.0f} s)", age_s=age
+            )
         return Liveness(up=True, reason="", age_s=age)
 
     def reports(self) -> list[SiteReport]:
@@ -126,7 +128,9 @@ class SiteRegistry:
             self._graph = g
         return self._graph
 
-    def latency_ms(self, regions: Iterable[str], site_ids: Iterable[str]) -> dict[str, dict[str, float]]:
+    def latency_ms(
+        self, regions: Iterable[str], site_ids: Iterable[str]
+    ) -> dict[str, dict[str, float]]:
         """Per site, the RTT from each region: the reported value, else the shortest path."""
         g = self.graph()
         sites = list(site_ids)

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from netrouter.convert import placement_from_pb, placement_to_pb
 from netrouter.errors import AlreadyExistsError, NotFoundError, UnavailableError
@@ -140,7 +141,7 @@ class PlacementStore:
             raise NotFoundError(f"placement {placement_id!r} not found")
         return _decode(rows[0][0])
 
-    def list(
+    def page(
         self, *, site_id: str = "", state: str = ACTIVE, limit: int = 100, after_seq: int = 0
     ) -> tuple[list[Placement], int | None]:
         """A page of placements in commit order, and the cursor of the next page if any."""
@@ -180,7 +181,7 @@ class PlacementStore:
             found.update(r[0] for r in rows)
         return found
 
-    def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+    def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:
             try:
                 return self._db.execute(sql, args).fetchall()
@@ -188,7 +189,7 @@ class PlacementStore:
                 raise UnavailableError(f"placement store {self.path}: {exc}") from exc
 
 
-def _decode(blob: object) -> Placement:
+def _decode(blob: bytes) -> Placement:
     message = pb.Placement()
-    message.ParseFromString(bytes(blob))  # type: ignore[arg-type]
+    message.ParseFromString(blob)
     return placement_from_pb(message)

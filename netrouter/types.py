@@ -9,8 +9,8 @@ from solver import Unplaced, Workload
 __all__ = [
     "AcceleratorCapacity",
     "AcceleratorInventory",
-    "Placement",
     "PlaceResult",
+    "Placement",
     "RegionLatency",
     "SiteLabels",
     "SiteReport",

@@ -58,7 +58,9 @@ def parse_workloads(data: Any, source: str = "<input>") -> list[Workload]:
         parsed = _WorkloadFile.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".")
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(
+            "."
+        )
         raise WorkloadFileError(f"{source}: {where}: {first['msg']}") from exc
     try:
         return [Workload(**entry.model_dump()) for entry in parsed.workloads]
@@ -76,7 +78,9 @@ def load_workloads(path: str | Path) -> list[Workload]:
     try:
         data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise WorkloadFileError(f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+        raise WorkloadFileError(
+            f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}"
+        ) from exc
     return parse_workloads(data, str(path))
 
 

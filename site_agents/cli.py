@@ -30,7 +30,9 @@ app = typer.Typer(
 
 ConfigOpt = Annotated[
     Path,
-    typer.Option("--config", "-c", help="Site config TOML (see examples/sites/).", show_default=False),
+    typer.Option(
+        "--config", "-c", help="Site config TOML (see examples/sites/).", show_default=False
+    ),
 ]
 
 
@@ -46,7 +48,11 @@ def _load(path: Path) -> SiteConfig:
 def once(config: ConfigOpt) -> None:
     """Print the report the agent would publish now, as JSON, without publishing."""
     report = ReportBuilder(_load(config)).build()
-    typer.echo(json_format.MessageToJson(report, preserving_proto_field_name=True, indent=2, ensure_ascii=False))
+    typer.echo(
+        json_format.MessageToJson(
+            report, preserving_proto_field_name=True, indent=2, ensure_ascii=False
+        )
+    )
 
 
 @app.command()
@@ -69,7 +75,9 @@ def run(
         typer.echo(f"error: --mqtt: {exc}", err=True)
         raise typer.Exit(2) from exc
     logging.basicConfig(
-        level=log_level.upper(), stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        level=log_level.upper(),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     asyncio.run(_run(site, broker))
 

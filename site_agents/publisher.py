@@ -65,7 +65,9 @@ class SiteAgent:
                     will=will,
                     keepalive=max(5, round(3 * interval)),
                 ) as client:
-                    await client.publish(status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True)
+                    await client.publish(
+                        status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True
+                    )
                     self.connected.set()
                     delay = self._backoff_initial_s
                     log.info("agent %s connected to %s", self.site_id, self.broker.url)
@@ -73,7 +75,9 @@ class SiteAgent:
                         await self.publish_once(client)
                         with contextlib.suppress(TimeoutError):
                             await asyncio.wait_for(stop.wait(), interval)
-                    await client.publish(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
+                    await client.publish(
+                        status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True
+                    )
                     log.info("agent %s stopped, published offline", self.site_id)
             except aiomqtt.MqttError as exc:
                 self.connected.clear()

@@ -136,7 +136,9 @@ def build_cost_table(problem: Problem) -> CostTable:
     worst = max((p.energy_cost_yuan for p in pairs), default=0.0)
     unit = 10.0 * worst + 1.0
     penalties = tuple(unit * (1 + max(w.priority, 0)) for w in problem.workloads)
-    return CostTable(problem=problem, pairs=tuple(pairs), options=tuple(options), penalties=penalties)
+    return CostTable(
+        problem=problem, pairs=tuple(pairs), options=tuple(options), penalties=penalties
+    )
 
 
 def explain_assignment(table: CostTable, pair: PairCost) -> str:

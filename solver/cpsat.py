@@ -97,14 +97,17 @@ def _solve_table(
     # Objective: energy cost of placed work + penalty of work left out. The constant part
     # (every penalty) is added back when reporting, so CP-SAT sees c[p] − π[w] per pair.
     scaled = [
-        round(p.energy_cost_yuan * COST_SCALE) - round(table.penalties[p.workload_index] * COST_SCALE)
+        round(p.energy_cost_yuan * COST_SCALE)
+        - round(table.penalties[p.workload_index] * COST_SCALE)
         for p in table.pairs
     ]
     model.minimize(sum(c * xi for c, xi in zip(scaled, x, strict=True)))
     constant = sum(round(pen * COST_SCALE) for pen in table.penalties)
 
     # Hints: the caller's plan where given, else the cheapest-first greedy plan.
-    start = _hint_choice(table, hint) if hint else greedy_choice(table, lambda p: (p.energy_cost_yuan,))
+    start = (
+        _hint_choice(table, hint) if hint else greedy_choice(table, lambda p: (p.energy_cost_yuan,))
+    )
     hinted = {id(p) for p in start.values()}
     for i, p in enumerate(table.pairs):
         model.add_hint(x[i], id(p) in hinted)
@@ -117,7 +120,11 @@ def _solve_table(
     wall = time.perf_counter() - started
 
     if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        chosen = {table.pairs[i].workload_index: table.pairs[i] for i in range(len(x)) if solver.value(x[i])}
+        chosen = {
+            table.pairs[i].workload_index: table.pairs[i]
+            for i in range(len(x))
+            if solver.value(x[i])
+        }
         # Rounding each cost to the integer grid moves the optimum by at most half a unit
         # per workload; widen the proven bound by that much so it stays a true bound.
         slack = 0.5 * len(problem.workloads) / COST_SCALE

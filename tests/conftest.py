@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -55,11 +56,18 @@ class Mosquitto:
             self.proc = None
 
 
+def _skip_without_mosquitto() -> None:
+    if MOSQUITTO is not None:
+        return
+    if os.environ.get("CI"):
+        pytest.fail("CI must install mosquitto (apt-get install -y mosquitto)")
+    pytest.skip("mosquitto binary not installed (apt-get install mosquitto)")
+
+
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running Mosquitto; skipped only when the binary is not installed."""
-    if MOSQUITTO is None:
-        pytest.skip("mosquitto binary not installed (apt-get install mosquitto)")
+    _skip_without_mosquitto()
     broker = Mosquitto(tmp_path)
     broker.start()
     yield broker
@@ -70,8 +78,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 async def broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BrokerAddress]:
     """Each MQTT test runs against Mosquitto and against the embedded broker."""
     if request.param == "mosquitto":
-        if MOSQUITTO is None:
-            pytest.skip("mosquitto binary not installed (apt-get install mosquitto)")
+        _skip_without_mosquitto()
         m = Mosquitto(tmp_path)
         m.start()
         try:

@@ -27,9 +27,25 @@ def site_dict(
     interval_s: float = 0.5,
 ) -> dict[str, Any]:
     """A site config as the TOML file's data."""
-    accelerators = [{"model": "H100", "total": h100, "healthy": h100, "in_use_by_others": in_use, "power_w": 700.0}]
+    accelerators = [
+        {
+            "model": "H100",
+            "total": h100,
+            "healthy": h100,
+            "in_use_by_others": in_use,
+            "power_w": 700.0,
+        }
+    ]
     if a100:
-        accelerators.append({"model": "A100", "total": a100, "healthy": a100, "in_use_by_others": 0, "power_w": 400.0})
+        accelerators.append(
+            {
+                "model": "A100",
+                "total": a100,
+                "healthy": a100,
+                "in_use_by_others": 0,
+                "power_w": 400.0,
+            }
+        )
     return {
         "site": {"id": site_id, "name": site_id, "hub": site_id[:2], "side": side, "pue_cap": 1.25},
         "publish": {"interval_s": interval_s},

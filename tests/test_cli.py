@@ -25,15 +25,25 @@ async def target(tmp_path: Path) -> AsyncIterator[str]:
     """A router with two agents (one west and cheap, one east and near) on an embedded broker."""
     async with EmbeddedBroker() as broker:
         settings = ServeSettings(
-            mqtt=broker.address, listen="127.0.0.1:0", db_path=tmp_path / "r.db", shutdown_grace_s=1.0
+            mqtt=broker.address,
+            listen="127.0.0.1:0",
+            db_path=tmp_path / "r.db",
+            shutdown_grace_s=1.0,
         )
         async with RouterApp(settings) as app:
             stop = asyncio.Event()
             regions = {"jjj": 5.0, "csj": 5.0, "gba": 5.0, "cy": 5.0}
             configs = [
                 site_config("west", price=0.3, h100=64, a100=64, latency=regions),
-                site_config("east", side="east", price=0.9, h100=64, a100=64, pue=1.2,
-                            latency=dict.fromkeys(regions, 2.0) | {"jjj": 25.0}),
+                site_config(
+                    "east",
+                    side="east",
+                    price=0.9,
+                    h100=64,
+                    a100=64,
+                    pue=1.2,
+                    latency=dict.fromkeys(regions, 2.0) | {"jjj": 25.0},
+                ),
             ]
             tasks = [asyncio.create_task(SiteAgent(c, broker.address).run(stop)) for c in configs]
             deadline = time.monotonic() + 20
@@ -47,8 +57,12 @@ async def target(tmp_path: Path) -> AsyncIterator[str]:
 
 async def _cli(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "netrouter", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "netrouter",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode is not None
@@ -61,7 +75,9 @@ async def test_sites_place_placements_release(target: str) -> None:
     assert code == 0, err
     assert sorted(s["site_id"] for s in json.loads(out)) == ["east", "west"]
 
-    code, out, err = await _cli("place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json")
+    code, out, err = await _cli(
+        "place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json"
+    )
     assert code == 0, err
     result = json.loads(out)
     where = {p["workload"]["id"]: p["site_id"] for p in result["placements"]}
@@ -84,7 +100,9 @@ async def test_sites_place_placements_release(target: str) -> None:
 async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
     """A bad workload file names the field; an unknown id is reported, exit code non-zero."""
     bad = tmp_path / "bad.yaml"
-    bad.write_text("workloads:\n  - id: x\n    origin_region: csj\n    demands: {H100: 0}\n    duration_h: 1\n")
+    bad.write_text(
+        "workloads:\n  - id: x\n    origin_region: csj\n    demands: {H100: 0}\n    duration_h: 1\n"
+    )
     code, _, err = await _cli("place", "--target", target, "--file", str(bad))
     assert code == 2
     assert "workloads[0].demands.H100" in err

@@ -39,7 +39,9 @@ def _agent(config: Path, broker: BrokerAddress) -> subprocess.Popen[bytes]:
 
 
 @pytest.fixture
-def agents(tmp_path: Path) -> Iterator[Callable[[BrokerAddress], dict[str, subprocess.Popen[bytes]]]]:
+def agents(
+    tmp_path: Path,
+) -> Iterator[Callable[[BrokerAddress], dict[str, subprocess.Popen[bytes]]]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(broker: BrokerAddress) -> dict[str, subprocess.Popen[bytes]]:
@@ -98,8 +100,15 @@ async def test_place_failover_by_last_will_and_restart(
         await _until(lambda: app.registry.liveness("near").up, "near back up after restart")
         async with RouterClient(app.target) as client:
             after = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
-            assert after == before == sorted(
-                [(first.placements[0].placement_id, "west"), (second.placements[0].placement_id, "near")]
+            assert (
+                after
+                == before
+                == sorted(
+                    [
+                        (first.placements[0].placement_id, "west"),
+                        (second.placements[0].placement_id, "near"),
+                    ]
+                )
             )
             # West's retained 'offline' keeps it down for the new router too.
             assert not app.registry.liveness("west").up

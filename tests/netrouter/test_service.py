@@ -39,7 +39,9 @@ class Served:
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     """A router with two sites fed directly (no MQTT), served on a free port."""
     registry = SiteRegistry()
-    registry.apply_report(report_of(site_config("cheap", price=0.3, h100=16, latency={"csj": 20.0})))
+    registry.apply_report(
+        report_of(site_config("cheap", price=0.3, h100=16, latency={"csj": 20.0}))
+    )
     registry.apply_report(report_of(site_config("near", price=1.0, h100=16, latency={"csj": 3.0})))
     store = PlacementStore(tmp_path / "router.db")
     router = Router(registry=registry, store=store)
@@ -78,7 +80,9 @@ async def test_capacity_is_never_double_booked(served: Served) -> None:
 async def test_release_frees_capacity_and_get_reflects_state(served: Served) -> None:
     """A released placement's devices can be placed again; GetPlacement says released."""
     async with RouterClient(served.target) as client:
-        first = await client.place([workload("a", demands={"H100": 16}), workload("b", demands={"H100": 16})])
+        first = await client.place(
+            [workload("a", demands={"H100": 16}), workload("b", demands={"H100": 16})]
+        )
         assert len(first.placements) == 2
         full = await client.place([workload("c", demands={"H100": 16})])
         assert not full.placements and full.unplaced[0].workload_id == "c"
@@ -104,17 +108,50 @@ async def test_dry_run_commits_nothing(served: Served) -> None:
     ("request_", "field"),
     [
         (pb.PlaceRequest(), "workloads"),
-        (pb.PlaceRequest(workloads=[pb.Workload(id="", origin_region="csj", duration_h=1,
-                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
-         "workloads[0].id"),
-        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=1)]),
-         "workloads[0].demands"),
-        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=-1,
-                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
-         "workloads[0].duration_h"),
-        (pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=1, max_pue=0.5,
-                                                demands=[pb.AcceleratorDemand(model="H100", count=1)])]),
-         "workloads[0].max_pue"),
+        (
+            pb.PlaceRequest(
+                workloads=[
+                    pb.Workload(
+                        id="",
+                        origin_region="csj",
+                        duration_h=1,
+                        demands=[pb.AcceleratorDemand(model="H100", count=1)],
+                    )
+                ]
+            ),
+            "workloads[0].id",
+        ),
+        (
+            pb.PlaceRequest(workloads=[pb.Workload(id="a", origin_region="csj", duration_h=1)]),
+            "workloads[0].demands",
+        ),
+        (
+            pb.PlaceRequest(
+                workloads=[
+                    pb.Workload(
+                        id="a",
+                        origin_region="csj",
+                        duration_h=-1,
+                        demands=[pb.AcceleratorDemand(model="H100", count=1)],
+                    )
+                ]
+            ),
+            "workloads[0].duration_h",
+        ),
+        (
+            pb.PlaceRequest(
+                workloads=[
+                    pb.Workload(
+                        id="a",
+                        origin_region="csj",
+                        duration_h=1,
+                        max_pue=0.5,
+                        demands=[pb.AcceleratorDemand(model="H100", count=1)],
+                    )
+                ]
+            ),
+            "workloads[0].max_pue",
+        ),
     ],
 )
 async def test_bad_place_request_is_invalid_argument_naming_field(

@@ -75,7 +75,7 @@ def test_pages_cover_every_placement_once(tmp_path: Path) -> None:
     seen: list[str] = []
     cursor = 0
     while True:
-        page, nxt = store.list(limit=3, after_seq=cursor)
+        page, nxt = store.page(limit=3, after_seq=cursor)
         seen += [p.placement_id for p in page]
         if nxt is None:
             break

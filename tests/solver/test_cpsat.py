@@ -94,7 +94,9 @@ def _site(sid: str, price: float, rtt: float, free: int = 16, pue: float = 1.1) 
 def test_slo_keeps_inference_near_and_explains_why() -> None:
     """A tight SLO forces the dearer near site, and the explanation names the SLO."""
     near, far = _site("near", 1.0, 3.0), _site("far", 0.3, 20.0)
-    w = Workload(id="chat", origin_region="csj", demands={"H100": 8}, duration_h=1.0, latency_slo_ms=10.0)
+    w = Workload(
+        id="chat", origin_region="csj", demands={"H100": 8}, duration_h=1.0, latency_slo_ms=10.0
+    )
     plan = solve(Problem(sites=(near, far), workloads=(w,)), CONFIG)
     assert [a.site_id for a in plan.assignments] == ["near"]
     assert "far" in plan.assignments[0].explanation

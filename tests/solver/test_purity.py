@@ -5,7 +5,17 @@ from __future__ import annotations
 import subprocess
 import sys
 
-BLOCKED = ("grpc", "aiomqtt", "paho", "pynvml", "sqlite3", "socket", "netrouter", "site_agents", "amqtt")
+BLOCKED = (
+    "grpc",
+    "aiomqtt",
+    "paho",
+    "pynvml",
+    "sqlite3",
+    "socket",
+    "netrouter",
+    "site_agents",
+    "amqtt",
+)
 
 SCRIPT = f"""
 import sys
@@ -28,6 +38,8 @@ print('ok')
 
 def test_solver_imports_and_solves_with_io_libraries_blocked() -> None:
     """Importing and running the solver never touches grpc, MQTT, NVML, SQLite or sockets."""
-    result = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
