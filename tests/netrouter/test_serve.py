@@ -1,0 +1,103 @@
+"""`netrouter serve`: config file, flags over it, clear errors, graceful SIGTERM."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from netrouter.broker import free_port
+from netrouter.config import load_router_config, serve_settings
+from netrouter.configfile import ConfigFileError
+from tests.conftest import Mosquitto
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
+
+
+def test_example_config_loads_and_flags_override() -> None:
+    """examples/router.toml is valid; --mqtt/--listen/--db win over the file."""
+    config = load_router_config(EXAMPLE)
+    settings = serve_settings(config, mqtt="mqtt://10.1.2.3:1999", listen="0.0.0.0:7000", db="x.db")
+    assert (settings.mqtt.host, settings.mqtt.port) == ("10.1.2.3", 1999)
+    assert settings.listen == "0.0.0.0:7000"
+    assert str(settings.db_path) == "x.db"
+    assert settings.router.solver.time_limit_s == config.solver.time_limit_s
+
+
+def test_bad_router_config_names_key_and_line(tmp_path: Path) -> None:
+    """An out-of-range or unknown key is reported with its dotted name and line."""
+    path = tmp_path / "router.toml"
+    path.write_text('[mqtt]\nurl = "mqtt://127.0.0.1:1883"\n\n[solver]\nnum_workers = 0\n')
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("solver.num_workers", 5)
+    path.write_text("[grpc]\nlisten = '127.0.0.1:1'\nport = 3\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("grpc.port", 3)
+
+
+def test_serve_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
+    """The process exits 2 and prints the file, line and key."""
+    path = tmp_path / "router.toml"
+    path.write_text("[sites]\nttl_intervals = -1\n")
+    result = subprocess.run(
+        [sys.executable, "-m", "netrouter", "serve", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 2
+    assert f"{path}:2: sites.ttl_intervals" in result.stderr
+
+
+@pytest.mark.mqtt
+def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """The server reports SERVING over the health service, then exits 0 on SIGTERM."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "netrouter",
+            "serve",
+            "--config",
+            str(EXAMPLE),
+            "--mqtt",
+            mosquitto.address.url,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--db",
+            str(tmp_path / "serve.db"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        status = None
+        while time.monotonic() < deadline:
+            try:
+                with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+                    status = (
+                        health_pb2_grpc.HealthStub(channel)
+                        .Check(health_pb2.HealthCheckRequest(), timeout=1)
+                        .status
+                    )
+                break
+            except grpc.RpcError:
+                time.sleep(0.1)
+        assert status == health_pb2.HealthCheckResponse.SERVING
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(30) == 0
+        assert (tmp_path / "serve.db").exists()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
