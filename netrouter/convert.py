@@ -126,8 +126,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
             labels=dict(m.labels),
         )
     except InvalidProblemError as exc:
-        sub = exc.field.split(".", 1)[1] if "." in exc.field else exc.field
-        raise InvalidArgumentError(f"{field}.{sub.split('[')[0]}", exc.message) from exc
+        raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
 
 
 def workload_to_pb(w: Workload) -> pb.Workload:

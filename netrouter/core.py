@@ -12,8 +12,9 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from netrouter.errors import (
     AlreadyExistsError,
@@ -36,6 +37,7 @@ from netrouter.types import (
 from solver import Plan, Problem, Site, SolverConfig, solve
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 SECONDS_PER_HOUR = 3600.0
 
@@ -99,11 +101,12 @@ class Router:
                     f"workloads already placed: {', '.join(sorted(active)[:5])}"
                 )
             now = self._clock()
-            problem = await asyncio.to_thread(self.problem_for, workloads, now)
+            # Built on the event loop: the registry is only ever touched from there.
+            problem = self.problem_for(workloads, now)
             plan = await asyncio.to_thread(solve, problem, self.settings.solver)
             placements = self._placements(plan, workloads, now)
             if not dry_run and placements:
-                await asyncio.to_thread(self.store.add, placements)
+                await _finish_even_if_cancelled(asyncio.to_thread(self.store.add, placements))
         log.info(
             "placed %d of %d workloads (%s, gap %.4f, %.3f s)%s",
             len(placements),
@@ -188,11 +191,17 @@ class Router:
         """Release active placements by id (all or none), freeing their devices."""
         if not placement_ids:
             raise InvalidArgumentError("placement_ids", "at least one id is needed")
+        seen: set[str] = set()
         for i, pid in enumerate(placement_ids):
             if not pid:
                 raise InvalidArgumentError(f"placement_ids[{i}]", "must not be empty")
+            if pid in seen:
+                raise InvalidArgumentError(f"placement_ids[{i}]", f"duplicate id {pid!r}")
+            seen.add(pid)
         async with self._commit_lock:
-            released = await asyncio.to_thread(self.store.release, list(placement_ids))
+            released = await _finish_even_if_cancelled(
+                asyncio.to_thread(self.store.release, list(placement_ids))
+            )
         log.info("released %d placements", len(released))
         return released
 
@@ -258,6 +267,20 @@ class Router:
                 )
             )
         return views
+
+
+async def _finish_even_if_cancelled(work: Coroutine[Any, Any, T]) -> T:
+    """Await a store write; if the caller is cancelled, let the write land before unwinding.
+
+    Otherwise the commit lock would be released while the write is still in flight and the
+    next batch could read capacity without it.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 def _free(healthy: int, in_use_by_others: int, placed: int) -> int:

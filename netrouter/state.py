@@ -47,16 +47,29 @@ class SiteRegistry:
         *,
         ttl_intervals: float = 3.0,
         min_ttl_s: float = 5.0,
+        max_clock_skew_s: float = 30.0,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._ttl_intervals = ttl_intervals
         self._min_ttl_s = min_ttl_s
+        self._max_skew_s = max_clock_skew_s
         self._clock = clock
         self._sites: dict[str, SiteEntry] = {}
         self._graph: nx.Graph | None = None
 
-    def apply_report(self, report: SiteReport) -> None:
-        """Accept a validated report unless it is older than what we hold."""
+    def apply_report(self, report: SiteReport, *, live: bool = True) -> None:
+        """Accept a validated report unless it is older than what we hold.
+
+        A ``live`` report (published while we are subscribed, not a retained replay) proves
+        the agent is alive, so it clears an ``offline`` heard before it: a late last will of
+        a previous connection must not keep a reporting site down.
+        """
+        now = self._clock()
+        if report.timestamp > now + self._max_skew_s:
+            raise ReportRejectedError(
+                "future_timestamp",
+                f"{report.site_id}: stamped {report.timestamp - now:.0f} s ahead of the router",
+            )
         entry = self._sites.setdefault(report.site_id, SiteEntry(site_id=report.site_id))
         held = entry.report
         if held is not None:
@@ -71,7 +84,10 @@ class SiteRegistry:
                 )
         was_up = self.liveness(report.site_id).up
         entry.report = report
-        entry.received_at = self._clock()
+        entry.received_at = now
+        if live and entry.status == STATUS_OFFLINE:
+            log.info("site %s reports again after 'offline'", report.site_id)
+            entry.status = STATUS_ONLINE
         self._graph = None
         if not was_up and self.liveness(report.site_id).up:
             log.info("site %s is up", report.site_id)
@@ -95,9 +111,10 @@ class SiteRegistry:
         if entry is None or entry.report is None:
             return Liveness(up=False, reason="no report yet", age_s=float("inf"))
         now = self._clock()
-        # Age from the older of the agent's own stamp and our receipt: a retained report
-        # from a dead agent is old even if we only just received it.
-        age = max(0.0, now - min(entry.report.timestamp, entry.received_at))
+        # Age from our receipt, unless the agent's own stamp says the report was already old
+        # when it arrived (a retained report of a dead agent), beyond the clock-skew allowance.
+        fresh_at = min(entry.received_at, entry.report.timestamp + self._max_skew_s)
+        age = max(0.0, now - fresh_at)
         if entry.status == STATUS_OFFLINE:
             return Liveness(up=False, reason="agent offline (last will)", age_s=age)
         ttl = self.ttl_s(entry.report)

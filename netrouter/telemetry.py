@@ -51,15 +51,21 @@ class Telemetry:
                     async for message in client.messages:
                         payload = message.payload
                         raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                        self.handle(str(message.topic), raw)
+                        self.handle(str(message.topic), raw, retained=message.retain)
             except aiomqtt.MqttError as exc:
                 self.connected.clear()
                 wait = delay * (0.5 + random.random())
                 log.warning("MQTT %s: %s; reconnecting in %.1f s", self.broker.url, exc, wait)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self._backoff_max_s)
+            except Exception:
+                # Ingestion must outlive any bug in one message's handling; say so loudly.
+                self.connected.clear()
+                log.exception("MQTT ingestion failed; restarting in %.1f s", delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._backoff_max_s)
 
-    def handle(self, topic: str, payload: bytes) -> bool:
+    def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
         """Apply one message; return whether it was accepted."""
         parsed = parse_topic(topic)
         try:
@@ -69,7 +75,7 @@ class Telemetry:
             if kind == "status":
                 self.registry.apply_status(site_id, payload.decode("utf-8", errors="replace"))
             else:
-                self.registry.apply_report(decode_report(site_id, payload))
+                self.registry.apply_report(decode_report(site_id, payload), live=not retained)
         except ReportRejectedError as exc:
             self.rejected[exc.reason] += 1
             log.warning("dropped message on %s: %s", topic[:128], exc)

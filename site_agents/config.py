@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from netrouter.configfile import load_toml
 from netrouter.wire import SITE_ID_PATTERN
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Price = Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)]
 
 
@@ -39,7 +38,8 @@ class SiteSection(_Strict):
 
 
 class PublishSection(_Strict):
-    interval_s: PositiveFloat = 5.0
+    # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
+    interval_s: float = Field(default=5.0, ge=0.05, le=3600, allow_inf_nan=False)
 
 
 class AcceleratorSection(_Strict):

@@ -22,6 +22,9 @@ from site_agents.report import ReportBuilder, Sources
 
 log = logging.getLogger(__name__)
 
+MAX_KEEPALIVE_S = 600
+"""Cap on the MQTT keepalive: the broker publishes the will within 1.5× of it."""
+
 
 class SiteAgent:
     """Publishes one site's report every ``publish.interval_s`` until stopped.
@@ -63,7 +66,7 @@ class SiteAgent:
                     self.broker,
                     identifier=f"netrouter-agent-{self.site_id}-{self.builder.boot_id[:8]}",
                     will=will,
-                    keepalive=max(5, round(3 * interval)),
+                    keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * interval))),
                 ) as client:
                     await client.publish(
                         status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True

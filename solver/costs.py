@@ -64,7 +64,7 @@ class CostTable:
     problem: Problem
     pairs: tuple[PairCost, ...]
     options: tuple[tuple[SiteOption, ...], ...]
-    penalties: tuple[float, ...]
+    weights: tuple[int, ...]
 
     def pairs_of(self, workload_index: int) -> list[PairCost]:
         """The feasible pairs of one workload."""
@@ -131,14 +131,8 @@ def build_cost_table(problem: Problem) -> CostTable:
                 )
             )
         options.append(tuple(per_site))
-    # Leaving work out must always cost more than placing any of it, and more for higher
-    # priority, so the solver first places as much priority-weighted work as fits.
-    worst = max((p.energy_cost_yuan for p in pairs), default=0.0)
-    unit = 10.0 * worst + 1.0
-    penalties = tuple(unit * (1 + max(w.priority, 0)) for w in problem.workloads)
-    return CostTable(
-        problem=problem, pairs=tuple(pairs), options=tuple(options), penalties=penalties
-    )
+    weights = tuple(1 + w.priority for w in problem.workloads)
+    return CostTable(problem=problem, pairs=tuple(pairs), options=tuple(options), weights=weights)
 
 
 def explain_assignment(table: CostTable, pair: PairCost) -> str:

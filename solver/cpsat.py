@@ -1,22 +1,26 @@
-"""Exact placement with CP-SAT.
+"""Exact placement with CP-SAT, in two lexicographic stages.
 
 Formulation (``P`` = feasible (workload, site, model) pairs after pruning)::
 
-    x[p] ∈ {0, 1}                      workload w(p) runs on site s(p) with model m(p)
-    Σ_{p ∈ P(w)} x[p] ≤ 1              ∀ w          a workload runs whole on one pool, or not
-    Σ_{p ∈ P(s, m)} d[p] · x[p] ≤ F[s, m]   ∀ s, m  devices used fit the free capacity
-    min Σ_p c[p] · x[p] + Σ_w π[w] · (1 − Σ_{p ∈ P(w)} x[p])
+    x[p] ∈ {0, 1}                           workload w(p) runs on site s(p) with model m(p)
+    Σ_{p ∈ P(w)} x[p] ≤ 1                   ∀ w      a workload runs whole on one pool, or not
+    Σ_{p ∈ P(s, m)} d[p] · x[p] ≤ F[s, m]   ∀ s, m   devices used fit the free capacity
 
-``c`` is the PUE-adjusted energy cost over the run (see :mod:`solver.costs`), ``π`` the
-priority-weighted penalty for leaving a workload out; latency SLO, PUE caps and accelerator
-types are enforced by pruning pairs. Costs are scaled to integers by ``COST_SCALE``.
+    stage 1:  W* = max Σ_p ω[w(p)] · x[p]            most priority-weighted work placed
+    stage 2:  min Σ_p c[p] · x[p]  s.t.  Σ_p ω[w(p)] · x[p] ≥ W*
+
+``ω[w]`` = 1 + priority, ``c`` the PUE-adjusted energy cost over the run (see
+:mod:`solver.costs`); latency SLO, PUE caps and accelerator types are enforced by pruning pairs.
+Stage 2's costs are scaled to integers by ``COST_SCALE``; its proven bound, widened by the
+rounding, is the plan's ``bound``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ortools.sat.python import cp_model
 
@@ -24,7 +28,9 @@ from solver.baselines import greedy_choice
 from solver.costs import CostTable, PairCost, build_cost_table
 from solver.errors import InvalidProblemError
 from solver.model import Plan, Problem
-from solver.plan import assemble_plan, plan_objective
+from solver.plan import assemble_plan, placed_weight
+
+log = logging.getLogger(__name__)
 
 COST_SCALE = 10_000
 """CP-SAT objective units per 元 (a resolution of 0.0001 元)."""
@@ -32,7 +38,10 @@ COST_SCALE = 10_000
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SolverConfig:
-    """Limits for one solve; always passed in, never read from the environment."""
+    """Limits for one solve; always passed in, never read from the environment.
+
+    ``time_limit_s`` covers both stages; ``relative_gap_limit`` applies to the energy cost.
+    """
 
     time_limit_s: float = 10.0
     num_workers: int = 2
@@ -47,106 +56,108 @@ class SolverConfig:
             raise InvalidProblemError("relative_gap_limit", "must be in [0, 1)")
 
 
-def solve(
-    problem: Problem,
-    config: SolverConfig | None = None,
-    *,
-    hint: Mapping[str, tuple[str, str]] | None = None,
-) -> Plan:
-    """Place ``problem``'s workloads at least cost; ``hint`` maps workload id → (site, model)."""
+def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
+    """Place as much priority-weighted work as fits, at the least energy cost."""
     started = time.perf_counter()
     config = config or SolverConfig()
     table = build_cost_table(problem)
     if not table.pairs:
-        return assemble_plan(
-            table,
-            {},
-            bound=plan_objective(table, {}),
-            status="OPTIMAL",
-            wall_s=time.perf_counter() - started,
-            method="cp-sat",
+        wall = time.perf_counter() - started
+        return assemble_plan(table, {}, bound=0.0, status="OPTIMAL", wall_s=wall, method="cp-sat")
+    return _solve_table(table, config, started)
+
+
+class _Model:
+    """The shared variables and constraints of both stages."""
+
+    def __init__(self, table: CostTable) -> None:
+        self.table = table
+        self.model = cp_model.CpModel()
+        # Variables: one boolean per feasible pair.
+        self.x = [self.model.new_bool_var(f"x{i}") for i in range(len(table.pairs))]
+        by_workload: dict[int, list[int]] = {}
+        by_pool: dict[tuple[int, str], list[int]] = {}
+        for i, p in enumerate(table.pairs):
+            by_workload.setdefault(p.workload_index, []).append(i)
+            by_pool.setdefault((p.site_index, p.model), []).append(i)
+        # Each workload runs whole on at most one pool.
+        for idx in by_workload.values():
+            self.model.add_at_most_one(self.x[i] for i in idx)
+        # Devices placed on a pool fit its free capacity.
+        sites = table.problem.sites
+        for (si, m), idx in by_pool.items():
+            self.model.add(
+                sum(table.pairs[i].devices * self.x[i] for i in idx) <= sites[si].free[m]
+            )
+        self.weight = sum(
+            table.weights[p.workload_index] * xi for p, xi in zip(table.pairs, self.x, strict=True)
         )
-    return _solve_table(table, config, hint or {}, started)
+        self.cost = sum(
+            round(p.energy_cost_yuan * COST_SCALE) * xi
+            for p, xi in zip(table.pairs, self.x, strict=True)
+        )
 
+    def hint(self, chosen: dict[int, PairCost]) -> None:
+        picked = {id(p) for p in chosen.values()}
+        self.model.clear_hints()  # type: ignore[no-untyped-call]
+        for p, xi in zip(self.table.pairs, self.x, strict=True):
+            self.model.add_hint(xi, id(p) in picked)
 
-def _solve_table(
-    table: CostTable,
-    config: SolverConfig,
-    hint: Mapping[str, tuple[str, str]],
-    started: float,
-) -> Plan:
-    problem = table.problem
-    model = cp_model.CpModel()
+    def run(self, time_limit_s: float, config: SolverConfig) -> tuple[cp_model.CpSolver, Any]:
+        solver = cp_model.CpSolver()
+        solver.parameters.max_time_in_seconds = max(time_limit_s, 0.05)
+        solver.parameters.num_workers = config.num_workers
+        solver.parameters.relative_gap_limit = config.relative_gap_limit
+        return solver, solver.solve(self.model)
 
-    # Variables: one boolean per feasible pair.
-    x = [model.new_bool_var(f"x{i}") for i in range(len(table.pairs))]
-    pairs_of_workload: dict[int, list[int]] = {}
-    pairs_of_pool: dict[tuple[int, str], list[int]] = {}
-    for i, p in enumerate(table.pairs):
-        pairs_of_workload.setdefault(p.workload_index, []).append(i)
-        pairs_of_pool.setdefault((p.site_index, p.model), []).append(i)
-
-    # Each workload runs whole on at most one pool.
-    for idx in pairs_of_workload.values():
-        model.add_at_most_one(x[i] for i in idx)
-
-    # Devices placed on a pool fit its free capacity.
-    for (si, m), idx in pairs_of_pool.items():
-        model.add(sum(table.pairs[i].devices * x[i] for i in idx) <= problem.sites[si].free[m])
-
-    # Objective: energy cost of placed work + penalty of work left out. The constant part
-    # (every penalty) is added back when reporting, so CP-SAT sees c[p] − π[w] per pair.
-    scaled = [
-        round(p.energy_cost_yuan * COST_SCALE)
-        - round(table.penalties[p.workload_index] * COST_SCALE)
-        for p in table.pairs
-    ]
-    model.minimize(sum(c * xi for c, xi in zip(scaled, x, strict=True)))
-    constant = sum(round(pen * COST_SCALE) for pen in table.penalties)
-
-    # Hints: the caller's plan where given, else the cheapest-first greedy plan.
-    start = (
-        _hint_choice(table, hint) if hint else greedy_choice(table, lambda p: (p.energy_cost_yuan,))
-    )
-    hinted = {id(p) for p in start.values()}
-    for i, p in enumerate(table.pairs):
-        model.add_hint(x[i], id(p) in hinted)
-
-    solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = config.time_limit_s
-    solver.parameters.num_workers = config.num_workers
-    solver.parameters.relative_gap_limit = config.relative_gap_limit
-    status = solver.solve(model)
-    wall = time.perf_counter() - started
-
-    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        chosen = {
-            table.pairs[i].workload_index: table.pairs[i]
-            for i in range(len(x))
-            if solver.value(x[i])
+    def chosen(self, solver: cp_model.CpSolver) -> dict[int, PairCost]:
+        return {
+            p.workload_index: p
+            for p, xi in zip(self.table.pairs, self.x, strict=True)
+            if solver.value(xi)
         }
-        # Rounding each cost to the integer grid moves the optimum by at most half a unit
-        # per workload; widen the proven bound by that much so it stays a true bound.
-        slack = 0.5 * len(problem.workloads) / COST_SCALE
-        bound = (solver.best_objective_bound + constant) / COST_SCALE - slack
+
+
+def _solve_table(table: CostTable, config: SolverConfig, started: float) -> Plan:
+    problem = table.problem
+    greedy = greedy_choice(table, lambda p: (p.energy_cost_yuan,))
+    m = _Model(table)
+
+    # Stage 1: the most priority-weighted work that fits.
+    m.model.maximize(m.weight)
+    m.hint(greedy)
+    solver, status = m.run(config.time_limit_s / 2, config)
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        log.warning("CP-SAT stage 1 found no plan (%s); using greedy", solver.status_name(status))
+        wall = time.perf_counter() - started
         return assemble_plan(
-            table,
-            chosen,
-            bound=max(bound, 0.0),
-            status=solver.status_name(status),
-            wall_s=wall,
-            method="cp-sat",
+            table, greedy, bound=0.0, status="FEASIBLE", wall_s=wall, method="greedy"
         )
-    # No solution within the limit (the hint was rejected): keep the greedy plan, say so.
-    return assemble_plan(table, start, bound=0.0, status="FEASIBLE", wall_s=wall, method="greedy")
+    level_proven = status == cp_model.OPTIMAL
+    first = m.chosen(solver)
+    level = placed_weight(table, first)
 
-
-def _hint_choice(table: CostTable, hint: Mapping[str, tuple[str, str]]) -> dict[int, PairCost]:
-    ids = {w.id: wi for wi, w in enumerate(table.problem.workloads)}
-    sites = table.problem.sites
-    chosen: dict[int, PairCost] = {}
-    for p in table.pairs:
-        w_id = table.problem.workloads[p.workload_index].id
-        if hint.get(w_id) == (sites[p.site_index].id, p.model) and w_id in ids:
-            chosen[p.workload_index] = p
-    return chosen
+    # Stage 2: the cheapest plan placing that much weight.
+    m.model.add(m.weight >= level)
+    m.model.minimize(m.cost)
+    m.hint(first)
+    remaining = config.time_limit_s - (time.perf_counter() - started)
+    solver, status = m.run(remaining, config)
+    wall = time.perf_counter() - started
+    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        return assemble_plan(
+            table, first, bound=0.0, status="FEASIBLE", wall_s=wall, method="cp-sat"
+        )
+    # Rounding each cost to the integer grid moves the optimum by at most half a unit per
+    # workload; widen the proven bound by that much so it stays a true bound.
+    slack = 0.5 * len(problem.workloads) / COST_SCALE
+    bound = solver.best_objective_bound / COST_SCALE - slack
+    optimal = status == cp_model.OPTIMAL and level_proven
+    return assemble_plan(
+        table,
+        m.chosen(solver),
+        bound=max(bound, 0.0),
+        status="OPTIMAL" if optimal else "FEASIBLE",
+        wall_s=wall,
+        method="cp-sat",
+    )

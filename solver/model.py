@@ -15,9 +15,16 @@ from solver.errors import InvalidProblemError
 HOURS_PER_DAY = 24
 
 
-def _check_finite(name: str, value: float, *, low: float, high: float = math.inf) -> None:
+MAX_PRIORITY = 1_000
+
+
+def _check_finite(
+    name: str, value: float, *, low: float, high: float = math.inf, owner: str = ""
+) -> None:
     if not math.isfinite(value) or value < low or value > high:
-        raise InvalidProblemError(name, f"must be a finite number in [{low}, {high}], got {value}")
+        raise InvalidProblemError(
+            name, f"must be a finite number in [{low}, {high}], got {value}", owner=owner
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -41,24 +48,23 @@ class Site:
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise InvalidProblemError("site.id", "must not be empty")
-        _check_finite(f"site[{self.id}].pue", self.pue, low=1.0)
+            raise InvalidProblemError("id", "must not be empty", owner="site")
+        owner = f"site {self.id!r}"
+        _check_finite("pue", self.pue, low=1.0, owner=owner)
         if len(self.hourly_price) != HOURS_PER_DAY:
-            raise InvalidProblemError(
-                f"site[{self.id}].hourly_price", f"needs {HOURS_PER_DAY} values"
-            )
+            raise InvalidProblemError("hourly_price", f"needs {HOURS_PER_DAY} values", owner=owner)
         for price in self.hourly_price:
-            _check_finite(f"site[{self.id}].hourly_price", price, low=0.0)
-        _check_finite(f"site[{self.id}].carbon_kg_per_kwh", self.carbon_kg_per_kwh, low=0.0)
+            _check_finite("hourly_price", price, low=0.0, owner=owner)
+        _check_finite("carbon_kg_per_kwh", self.carbon_kg_per_kwh, low=0.0, owner=owner)
         for region, rtt in self.latency_ms.items():
-            _check_finite(f"site[{self.id}].latency_ms[{region}]", rtt, low=0.0)
+            _check_finite(f"latency_ms.{region}", rtt, low=0.0, owner=owner)
         for model, count in self.free.items():
             if count < 0:
-                raise InvalidProblemError(f"site[{self.id}].free[{model}]", "must be >= 0")
+                raise InvalidProblemError(f"free.{model}", "must be >= 0", owner=owner)
             if model not in self.power_w:
-                raise InvalidProblemError(f"site[{self.id}].power_w[{model}]", "missing")
+                raise InvalidProblemError(f"power_w.{model}", "missing", owner=owner)
         for model, watts in self.power_w.items():
-            _check_finite(f"site[{self.id}].power_w[{model}]", watts, low=0.0)
+            _check_finite(f"power_w.{model}", watts, low=0.0, owner=owner)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,33 +83,33 @@ class Workload:
     power_w_per_device: float | None = None
     latency_slo_ms: float | None = None
     max_pue: float | None = None
-    priority: int = 0
+    priority: int = 0  # 0..MAX_PRIORITY; higher-priority work is placed first
     labels: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.id:
-            raise InvalidProblemError("workload.id", "must not be empty")
+            raise InvalidProblemError("id", "must not be empty", owner="workload")
+        owner = f"workload {self.id!r}"
         if not self.origin_region:
-            raise InvalidProblemError(f"workload[{self.id}].origin_region", "must not be empty")
+            raise InvalidProblemError("origin_region", "must not be empty", owner=owner)
         if not self.demands:
-            raise InvalidProblemError(f"workload[{self.id}].demands", "needs at least one model")
+            raise InvalidProblemError("demands", "needs at least one model", owner=owner)
         for model, count in self.demands.items():
             if not model:
-                raise InvalidProblemError(f"workload[{self.id}].demands", "empty model name")
+                raise InvalidProblemError("demands", "empty model name", owner=owner)
             if count < 1:
-                raise InvalidProblemError(f"workload[{self.id}].demands[{model}]", "must be >= 1")
-        _check_finite(f"workload[{self.id}].duration_h", self.duration_h, low=1e-6, high=1e5)
+                raise InvalidProblemError(f"demands.{model}", "must be >= 1", owner=owner)
+        _check_finite("duration_h", self.duration_h, low=1e-6, high=1e5, owner=owner)
         if self.power_w_per_device is not None:
             _check_finite(
-                f"workload[{self.id}].power_w_per_device",
-                self.power_w_per_device,
-                low=1.0,
-                high=10_000.0,
+                "power_w_per_device", self.power_w_per_device, low=1.0, high=10_000.0, owner=owner
             )
         if self.latency_slo_ms is not None:
-            _check_finite(f"workload[{self.id}].latency_slo_ms", self.latency_slo_ms, low=0.001)
+            _check_finite("latency_slo_ms", self.latency_slo_ms, low=0.001, owner=owner)
         if self.max_pue is not None:
-            _check_finite(f"workload[{self.id}].max_pue", self.max_pue, low=1.0)
+            _check_finite("max_pue", self.max_pue, low=1.0, owner=owner)
+        if not 0 <= self.priority <= MAX_PRIORITY:
+            raise InvalidProblemError("priority", f"must be in [0, {MAX_PRIORITY}]", owner=owner)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -119,7 +125,7 @@ class Problem:
     hour_elapsed: float = 0.0
 
     def __post_init__(self) -> None:
-        _check_finite("problem.hour_elapsed", self.hour_elapsed, low=0.0, high=1.0)
+        _check_finite("hour_elapsed", self.hour_elapsed, low=0.0, high=1.0, owner="problem")
         _unique("site", [s.id for s in self.sites])
         _unique("workload", [w.id for w in self.workloads])
 
@@ -128,7 +134,7 @@ def _unique(kind: str, ids: list[str]) -> None:
     seen: set[str] = set()
     for item in ids:
         if item in seen:
-            raise InvalidProblemError(f"{kind}.id", f"duplicate id {item!r}")
+            raise InvalidProblemError("id", f"duplicate id {item!r}", owner=kind)
         seen.add(item)
 
 
@@ -160,8 +166,10 @@ class Unplaced:
 class Plan:
     """A solve's result with its quality certificate.
 
-    ``objective`` is the total energy cost of the placed work (元) plus the unplaced
-    penalties; ``bound`` a proven lower bound on it; ``gap`` = (objective - bound) / objective.
+    Plans are ranked lexicographically: first the most priority-weighted work placed
+    (``placed_weight``, each workload weighing 1 + priority), then the least energy cost.
+    ``objective`` is that energy cost (元) of the placed work; ``bound`` a proven lower bound
+    on the cost of any plan placing as much weight; ``gap`` = (objective − bound) / objective.
     """
 
     assignments: tuple[Assignment, ...]
@@ -172,6 +180,7 @@ class Plan:
     status: str
     wall_s: float
     method: str
+    placed_weight: int = 0
 
     @property
     def energy_cost_yuan(self) -> float:

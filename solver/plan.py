@@ -8,11 +8,14 @@ from solver.costs import CostTable, PairCost, explain_assignment, explain_unplac
 from solver.model import Assignment, Plan, Unplaced
 
 
-def plan_objective(table: CostTable, chosen: Mapping[int, PairCost]) -> float:
-    """Energy cost of the chosen pairs plus the penalty of every workload left out."""
-    placed = sum(p.energy_cost_yuan for p in chosen.values())
-    missing = sum(pen for wi, pen in enumerate(table.penalties) if wi not in chosen)
-    return placed + missing
+def plan_objective(chosen: Mapping[int, PairCost]) -> float:
+    """Energy cost (元) of the chosen pairs."""
+    return sum(p.energy_cost_yuan for p in chosen.values())
+
+
+def placed_weight(table: CostTable, chosen: Mapping[int, PairCost]) -> int:
+    """Priority-weighted count of the placed workloads (each weighs 1 + priority)."""
+    return sum(table.weights[wi] for wi in chosen)
 
 
 def assemble_plan(
@@ -47,7 +50,7 @@ def assemble_plan(
         for wi, w in enumerate(workloads)
         if wi not in chosen
     )
-    objective = plan_objective(table, chosen)
+    objective = plan_objective(chosen)
     bound = min(bound, objective)
     gap = (objective - bound) / objective if objective > 0 else 0.0
     return Plan(
@@ -59,4 +62,5 @@ def assemble_plan(
         status=status,
         wall_s=wall_s,
         method=method,
+        placed_weight=placed_weight(table, chosen),
     )

@@ -122,3 +122,33 @@ def test_random_bytes_never_crash_the_decoder(payload: bytes) -> None:
         decode_report("alpha", payload)
     t.handle(report_topic("alpha"), payload)
     assert t.accepted + sum(t.rejected.values()) == 1
+
+
+def test_live_report_after_a_late_last_will_brings_site_back() -> None:
+    """An 'offline' from a dead earlier connection is overridden by the next live report."""
+    t = _telemetry()
+    builder = ReportBuilder(CONFIG)
+    t.handle(report_topic("alpha"), builder.build().SerializeToString())
+    t.handle(status_topic("alpha"), b"offline")
+    assert not t.registry.liveness("alpha").up
+    t.handle(report_topic("alpha"), builder.build().SerializeToString(), retained=True)
+    assert not t.registry.liveness("alpha").up, "a retained replay proves nothing"
+    t.handle(report_topic("alpha"), builder.build().SerializeToString())
+    assert t.registry.liveness("alpha").up
+
+
+def test_clock_skew_within_allowance_is_tolerated_and_beyond_rejected() -> None:
+    """An agent 20 s behind stays up; a report stamped far in the future is refused."""
+    now = [2_000_000.0]
+    registry = SiteRegistry(
+        ttl_intervals=3, min_ttl_s=15.0, max_clock_skew_s=30.0, clock=lambda: now[0]
+    )
+    behind = _message()
+    behind.timestamp = now[0] - 20.0
+    registry.apply_report(decode_report("alpha", behind.SerializeToString()))
+    assert registry.liveness("alpha").up
+    ahead = _message()
+    ahead.timestamp = now[0] + 3600.0
+    with pytest.raises(ReportRejectedError) as info:
+        registry.apply_report(decode_report("alpha", ahead.SerializeToString()))
+    assert info.value.reason == "future_timestamp"

@@ -176,6 +176,10 @@ async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None
         with pytest.raises(InvalidArgumentError) as info:
             await client.place([workload("same"), workload("same")])
         assert info.value.field == "workloads[1].id"
+        placed = await client.list_placements()
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.release([placed[0].placement_id, placed[0].placement_id])
+        assert info.value.field == "placement_ids[1]"
 
 
 async def test_no_site_up_is_failed_precondition(served: Served) -> None:

@@ -12,19 +12,19 @@ from solver import Problem, Site, SolverConfig, Workload, build_cost_table, near
 from solver.baselines import cheapest_first
 from solver.costs import PairCost, price_integral
 from solver.cpsat import COST_SCALE
-from solver.plan import plan_objective
+from solver.plan import placed_weight, plan_objective
 from tests.strategies import tiny_problems
 
 CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
 
 
-def brute_force(problem: Problem) -> float:
-    """The least objective over every assignment that fits capacity."""
+def brute_force(problem: Problem) -> tuple[int, float]:
+    """The best (placed weight, least cost at that weight) over every assignment that fits."""
     table = build_cost_table(problem)
     options: list[list[PairCost | None]] = [
         [None, *table.pairs_of(wi)] for wi in range(len(problem.workloads))
     ]
-    best = math.inf
+    best = (0, math.inf)
     for combo in itertools.product(*options):
         used: dict[tuple[int, str], int] = {}
         for p in combo:
@@ -33,19 +33,23 @@ def brute_force(problem: Problem) -> float:
         if any(n > problem.sites[si].free[m] for (si, m), n in used.items()):
             continue
         chosen = {p.workload_index: p for p in combo if p is not None}
-        best = min(best, plan_objective(table, chosen))
+        weight, cost = placed_weight(table, chosen), plan_objective(chosen)
+        if weight > best[0] or (weight == best[0] and cost < best[1]):
+            best = (weight, cost)
     return best
 
 
 @settings(max_examples=60, deadline=None)
 @given(tiny_problems())
 def test_cpsat_matches_brute_force(problem: Problem) -> None:
-    """On tiny instances CP-SAT's objective equals the brute-force optimum."""
+    """On tiny instances CP-SAT places the most weight at the brute-force least cost."""
     plan = solve(problem, CONFIG)
-    optimum = brute_force(problem)
+    weight, optimum = brute_force(problem)
+    assert plan.placed_weight == weight
     tolerance = len(problem.workloads) / COST_SCALE + 1e-9 * optimum
     assert plan.objective == pytest.approx(optimum, abs=tolerance)
     assert plan.bound <= optimum + tolerance
+    assert plan.status == "OPTIMAL"
 
 
 @settings(max_examples=60, deadline=None)
@@ -71,12 +75,30 @@ def test_plan_honours_capacity_slo_and_pue(problem: Problem) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(tiny_problems())
-def test_optimizer_never_dearer_than_baselines(problem: Problem) -> None:
-    """The optimal objective is at most that of nearest-site and cheapest-first."""
+def test_optimizer_never_worse_than_baselines(problem: Problem) -> None:
+    """The plan places at least the baselines' weight, and costs no more when they tie."""
     plan = solve(problem, CONFIG)
     slack = len(problem.workloads) / COST_SCALE
-    assert plan.objective <= nearest_site(problem).objective + slack
-    assert plan.objective <= cheapest_first(problem).objective + slack
+    for baseline in (nearest_site(problem), cheapest_first(problem)):
+        assert plan.placed_weight >= baseline.placed_weight
+        if plan.placed_weight == baseline.placed_weight:
+            assert plan.objective <= baseline.objective + slack
+
+
+def test_placeable_work_is_never_dropped_to_save_money() -> None:
+    """A big job that only fits the cheap site is placed even if small jobs must move away."""
+    cheap, dear = _site("cheap", 0.1, 5.0, free=16), _site("dear", 2.0, 5.0, free=64)
+    big = Workload(
+        id="big", origin_region="csj", demands={"H100": 16}, duration_h=100.0, max_pue=1.2
+    )
+    small = [
+        Workload(id=f"s{i}", origin_region="csj", demands={"H100": 1}, duration_h=1.0)
+        for i in range(20)
+    ]
+    dear = Site(**{**{f: getattr(dear, f) for f in dear.__dataclass_fields__}, "pue": 1.3})
+    plan = solve(Problem(sites=(cheap, dear), workloads=(big, *small)), CONFIG)
+    assert not plan.unplaced
+    assert next(a.site_id for a in plan.assignments if a.workload_id == "big") == "cheap"
 
 
 def _site(sid: str, price: float, rtt: float, free: int = 16, pue: float = 1.1) -> Site:
