@@ -11,7 +11,7 @@
         power_w_per_device: 650     # optional: default is the site's reported board power
         labels: {team: search}      # optional
 
-A bare list of workloads is accepted too. See examples/workloads.yaml.
+A bare list of workloads is accepted too. See examples/README.md and examples/workloads.yaml.
 """
 
 from __future__ import annotations
