@@ -4,7 +4,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-uv run --group dev python -m grpc_tools.protoc -Iprotos \
+${UV_BIN:-uv} run --group dev python -m grpc_tools.protoc -Iprotos \
   --python_out="$out" --pyi_out="$out" --grpc_python_out="$out" \
   protos/netrouter/v1/site_report.proto protos/netrouter/v1/router.proto
 status=0
