@@ -69,10 +69,6 @@ class RouterApp:
         )
         return self
 
-    async def wait_connected(self, timeout: float = 10.0) -> None:
-        """Wait until the MQTT subscription is in place."""
-        await asyncio.wait_for(self.telemetry.connected.wait(), timeout)
-
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,

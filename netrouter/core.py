@@ -12,7 +12,7 @@ import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -149,12 +149,7 @@ class Router:
                 hourly_price=tariff_from_now(r, now),
                 carbon_kg_per_kwh=r.carbon_kg_per_kwh,
                 latency_ms=latency[r.site_id],
-                free={
-                    a.model: _free(
-                        a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)
-                    )
-                    for a in r.accelerators
-                },
+                free={c.model: c.free for c in capacities(r, usage)},
                 power_w={a.model: a.power_w for a in r.accelerators},
                 side=r.labels.side,
                 hub=r.labels.hub,
@@ -236,6 +231,7 @@ class Router:
     async def list_sites(self) -> list[SiteView]:
         """The live view of every known site, capacity net of our placements."""
         usage = await asyncio.to_thread(self.store.usage)
+        now = self._clock()
         views = []
         for r in self.registry.reports():
             live = self.registry.liveness(r.site_id)
@@ -247,22 +243,9 @@ class Router:
                     down_reason=live.reason,
                     report_age_s=live.age_s,
                     pue=r.pue,
-                    price_now_yuan_per_kwh=tariff_from_now(r, self._clock())[0],
+                    price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
                     carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-                    accelerators=tuple(
-                        AcceleratorCapacity(
-                            model=a.model,
-                            total=a.total,
-                            healthy=a.healthy,
-                            in_use_by_others=a.in_use_by_others,
-                            placed=usage.get((r.site_id, a.model), 0),
-                            free=_free(
-                                a.healthy, a.in_use_by_others, usage.get((r.site_id, a.model), 0)
-                            ),
-                            power_w=a.power_w,
-                        )
-                        for a in r.accelerators
-                    ),
+                    accelerators=capacities(r, usage),
                     latencies=r.latencies,
                 )
             )
@@ -283,6 +266,25 @@ async def _finish_even_if_cancelled(work: Coroutine[Any, Any, T]) -> T:
         raise
 
 
-def _free(healthy: int, in_use_by_others: int, placed: int) -> int:
-    """Devices still free; never negative even when a site shrinks under our placements."""
-    return max(0, healthy - in_use_by_others - placed)
+def capacities(
+    report: SiteReport, usage: Mapping[tuple[str, str], int]
+) -> tuple[AcceleratorCapacity, ...]:
+    """Each model's capacity at a site, net of others' use and of our active placements.
+
+    Free is never negative, even when a site shrinks under our placements.
+    """
+    result = []
+    for a in report.accelerators:
+        placed = usage.get((report.site_id, a.model), 0)
+        result.append(
+            AcceleratorCapacity(
+                model=a.model,
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                placed=placed,
+                free=max(0, a.healthy - a.in_use_by_others - placed),
+                power_w=a.power_w,
+            )
+        )
+    return tuple(result)

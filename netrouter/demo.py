@@ -13,9 +13,10 @@ import logging
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from netrouter.app import RouterApp, ServeSettings
 from netrouter.broker import EmbeddedBroker
@@ -26,7 +27,7 @@ from netrouter.types import PlaceResult, SiteView
 from netrouter.wire import BrokerAddress
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.publisher import SiteAgent
-from solver import Plan, SolverConfig, nearest_site
+from solver import SolverConfig, nearest_site
 
 log = logging.getLogger(__name__)
 
@@ -98,32 +99,33 @@ def _side_of(sites: list[SiteView]) -> dict[str, str]:
     return {s.site_id: s.labels.side for s in sites}
 
 
-def _totals_of_result(result: PlaceResult, side: dict[str, str]) -> PolicyTotals:
-    ps = result.placements
-    devices = sum(p.devices for p in ps)
-    west = sum(p.devices for p in ps if side.get(p.site_id) == "west")
-    return PolicyTotals(
-        placed=len(ps),
-        unplaced=len(result.unplaced),
-        energy_cost_yuan=sum(p.energy_cost_yuan for p in ps),
-        cost_per_hour_yuan=sum(p.cost_per_hour_yuan for p in ps),
-        energy_kwh=sum(p.energy_kwh for p in ps),
-        carbon_kg=sum(p.carbon_kg for p in ps),
-        west_share=west / devices if devices else 0.0,
-    )
+class _Placed(Protocol):
+    """What a placement and a solver assignment both say about where work went."""
+
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def devices(self) -> int: ...
+    @property
+    def energy_cost_yuan(self) -> float: ...
+    @property
+    def cost_per_hour_yuan(self) -> float: ...
+    @property
+    def energy_kwh(self) -> float: ...
+    @property
+    def carbon_kg(self) -> float: ...
 
 
-def _totals_of_plan(plan: Plan, side: dict[str, str]) -> PolicyTotals:
-    a = plan.assignments
-    devices = sum(x.devices for x in a)
-    west = sum(x.devices for x in a if side.get(x.site_id) == "west")
+def _totals(placed: Sequence[_Placed], unplaced: int, side: dict[str, str]) -> PolicyTotals:
+    devices = sum(p.devices for p in placed)
+    west = sum(p.devices for p in placed if side.get(p.site_id) == "west")
     return PolicyTotals(
-        placed=len(a),
-        unplaced=len(plan.unplaced),
-        energy_cost_yuan=plan.energy_cost_yuan,
-        cost_per_hour_yuan=plan.cost_per_hour_yuan,
-        energy_kwh=plan.energy_kwh,
-        carbon_kg=sum(x.carbon_kg for x in a),
+        placed=len(placed),
+        unplaced=unplaced,
+        energy_cost_yuan=sum(p.energy_cost_yuan for p in placed),
+        cost_per_hour_yuan=sum(p.cost_per_hour_yuan for p in placed),
+        energy_kwh=sum(p.energy_kwh for p in placed),
+        carbon_kg=sum(p.carbon_kg for p in placed),
         west_share=west / devices if devices else 0.0,
     )
 
@@ -180,8 +182,8 @@ async def run_demo(
     return DemoReport(
         workloads=summarize(batch),
         rows=rows,
-        optimizer=_totals_of_result(result, side),
-        nearest=_totals_of_plan(baseline, side),
+        optimizer=_totals(result.placements, len(result.unplaced), side),
+        nearest=_totals(baseline.assignments, len(baseline.unplaced), side),
         solve_status=result.solve.status,
         solve_gap=result.solve.gap,
         solve_wall_s=result.solve.wall_s,

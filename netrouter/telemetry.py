@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections import Counter
 
 import aiomqtt
 
 from netrouter.reports import ReportRejectedError, decode_report
 from netrouter.state import SiteRegistry
-from netrouter.wire import REPORT_FILTER, STATUS_FILTER, BrokerAddress, mqtt_client, parse_topic
+from netrouter.wire import (
+    REPORT_FILTER,
+    STATUS_FILTER,
+    Backoff,
+    BrokerAddress,
+    mqtt_client,
+    parse_topic,
+)
 
 log = logging.getLogger(__name__)
 
@@ -34,36 +40,29 @@ class Telemetry:
         self.broker = broker
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
-        self.connected = asyncio.Event()
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)
 
     async def run(self) -> None:
         """Subscribe and apply messages until cancelled, reconnecting with backoff."""
-        delay = self._backoff_initial_s
         while True:
             try:
                 async with mqtt_client(self.broker) as client:
                     await client.subscribe([(REPORT_FILTER, 1), (STATUS_FILTER, 1)])
                     log.info("subscribed to site reports on %s", self.broker.url)
-                    self.connected.set()
-                    delay = self._backoff_initial_s
+                    self._backoff.reset()
                     async for message in client.messages:
                         payload = message.payload
                         raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
                         self.handle(str(message.topic), raw, retained=message.retain)
             except aiomqtt.MqttError as exc:
-                self.connected.clear()
-                wait = delay * (0.5 + random.random())
+                wait = self._backoff.next_wait()
                 log.warning("MQTT %s: %s; reconnecting in %.1f s", self.broker.url, exc, wait)
                 await asyncio.sleep(wait)
-                delay = min(delay * 2, self._backoff_max_s)
             except Exception:
                 # Ingestion must outlive any bug in one message's handling; say so loudly.
-                self.connected.clear()
-                log.exception("MQTT ingestion failed; restarting in %.1f s", delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, self._backoff_max_s)
+                wait = self._backoff.next_wait()
+                log.exception("MQTT ingestion failed; restarting in %.1f s", wait)
+                await asyncio.sleep(wait)
 
     def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
         """Apply one message; return whether it was accepted."""

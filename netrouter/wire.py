@@ -6,6 +6,7 @@ Shared by the router and the site agents (with the generated messages in
 
 from __future__ import annotations
 
+import random
 import re
 import ssl
 from dataclasses import dataclass
@@ -96,3 +97,22 @@ def mqtt_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:
         tls_context=tls,
         **options,
     )
+
+
+class Backoff:
+    """Exponential reconnect delays with jitter (each wait is 0.5–1.5× the current delay)."""
+
+    def __init__(self, initial_s: float = 0.2, max_s: float = 10.0) -> None:
+        self._initial_s = initial_s
+        self._max_s = max_s
+        self._delay = initial_s
+
+    def reset(self) -> None:
+        """Start again from the initial delay (after a successful connection)."""
+        self._delay = self._initial_s
+
+    def next_wait(self) -> float:
+        """The next wait in seconds; the delay behind it doubles up to the maximum."""
+        wait = self._delay * (0.5 + random.random())
+        self._delay = min(self._delay * 2, self._max_s)
+        return wait

@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 
 import aiomqtt
 
 from netrouter.wire import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
+    Backoff,
     BrokerAddress,
     mqtt_client,
     report_topic,
@@ -46,9 +46,7 @@ class SiteAgent:
         self.broker = broker
         self.builder = ReportBuilder(config, sources)
         self.published = 0
-        self.connected = asyncio.Event()
-        self._backoff_initial_s = backoff_initial_s
-        self._backoff_max_s = backoff_max_s
+        self._backoff = Backoff(backoff_initial_s, backoff_max_s)
 
     @property
     def site_id(self) -> str:
@@ -57,7 +55,6 @@ class SiteAgent:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Publish until ``stop`` is set (or forever), then publish ``offline``."""
         stop = stop or asyncio.Event()
-        delay = self._backoff_initial_s
         interval = self.config.publish.interval_s
         will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
         while not stop.is_set():
@@ -71,8 +68,7 @@ class SiteAgent:
                     await client.publish(
                         status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True
                     )
-                    self.connected.set()
-                    delay = self._backoff_initial_s
+                    self._backoff.reset()
                     log.info("agent %s connected to %s", self.site_id, self.broker.url)
                     while not stop.is_set():
                         await self.publish_once(client)
@@ -83,12 +79,10 @@ class SiteAgent:
                     )
                     log.info("agent %s stopped, published offline", self.site_id)
             except aiomqtt.MqttError as exc:
-                self.connected.clear()
-                wait = delay * (0.5 + random.random())
+                wait = self._backoff.next_wait()
                 log.warning("agent %s: MQTT %s; retrying in %.1f s", self.site_id, exc, wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
-                delay = min(delay * 2, self._backoff_max_s)
 
     async def publish_once(self, client: aiomqtt.Client) -> None:
         """Build and publish one retained report."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -97,3 +99,10 @@ def workload(wid: str, **kwargs: Any) -> Workload:
     defaults: dict[str, Any] = {"origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
     defaults.update(kwargs)
     return Workload(id=wid, **defaults)
+
+
+def run_cli(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m MODULE ARGS...`` (the console scripts) and capture its text output."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout
+    )

@@ -3,23 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 
 from tests.conftest import Mosquitto
+from tests.factories import run_cli
 
 pytestmark = pytest.mark.mqtt
 
 
 def _demo(*args: str) -> dict[str, object]:
-    result = subprocess.run(
-        [sys.executable, "-m", "netrouter", "demo", "--json", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_cli("netrouter", "demo", "--json", *args)
     assert result.returncode == 0, result.stderr
     report: dict[str, object] = json.loads(result.stdout)
     return report

@@ -16,6 +16,7 @@ from netrouter.broker import free_port
 from netrouter.config import load_router_config, serve_settings
 from netrouter.configfile import ConfigFileError
 from tests.conftest import Mosquitto
+from tests.factories import run_cli
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
 
@@ -47,12 +48,7 @@ def test_serve_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
     """The process exits 2 and prints the file, line and key."""
     path = tmp_path / "router.toml"
     path.write_text("[sites]\nttl_intervals = -1\n")
-    result = subprocess.run(
-        [sys.executable, "-m", "netrouter", "serve", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("netrouter", "serve", "--config", str(path))
     assert result.returncode == 2
     assert f"{path}:2: sites.ttl_intervals" in result.stderr
 

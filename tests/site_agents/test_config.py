@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from netrouter.configfile import ConfigFileError
 from site_agents.config import load_site_config
-from tests.factories import site_dict, write_site_toml
+from tests.factories import run_cli, site_dict, write_site_toml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 
@@ -70,12 +68,7 @@ def test_inventory_counts_must_nest(tmp_path: Path) -> None:
 
 def test_once_prints_the_report_as_json() -> None:
     """`netrouter-agent once` prints a report with the config's site, inventory and 24 prices."""
-    result = subprocess.run(
-        [sys.executable, "-m", "site_agents", "once", "--config", str(EXAMPLES / "guian.toml")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("site_agents", "once", "--config", str(EXAMPLES / "guian.toml"))
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["site_id"] == "guian"
@@ -86,11 +79,6 @@ def test_once_prints_the_report_as_json() -> None:
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     """A missing file exits 2 with an error naming the path."""
     missing = tmp_path / "nope.toml"
-    result = subprocess.run(
-        [sys.executable, "-m", "site_agents", "once", "--config", str(missing)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = run_cli("site_agents", "once", "--config", str(missing))
     assert result.returncode == 2
     assert str(missing) in result.stderr
