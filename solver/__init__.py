@@ -1,29 +1,43 @@
 """netrouter's optimizer: pure placement models over plain data (no I/O).
 
 Build a :class:`Problem` from :class:`Site` and :class:`Workload` values, then call
-:func:`solve` for the optimal plan or a baseline from :mod:`solver.baselines` to compare.
+:func:`solve` for a certified plan, or a baseline from :mod:`solver.baselines` to compare.
 """
 
-from solver.baselines import cheapest_first, nearest_site
-from solver.costs import CostTable, PairCost, build_cost_table
-from solver.cpsat import SolverConfig, solve
+from solver.baselines import BASELINES, cheapest_first, nearest_site, run_baseline, spread
 from solver.errors import InvalidProblemError, SolverError
-from solver.model import Assignment, Plan, Problem, Site, Unplaced, Workload
+from solver.model import (
+    REASON_KINDS,
+    Alternative,
+    Assignment,
+    Plan,
+    Problem,
+    Site,
+    Unplaced,
+    Workload,
+)
+from solver.plan import solve
+from solver.solve import SolverConfig
+from solver.table import Table, build_table
 
 __all__ = [
+    "BASELINES",
+    "REASON_KINDS",
+    "Alternative",
     "Assignment",
-    "CostTable",
     "InvalidProblemError",
-    "PairCost",
     "Plan",
     "Problem",
     "Site",
     "SolverConfig",
     "SolverError",
+    "Table",
     "Unplaced",
     "Workload",
-    "build_cost_table",
+    "build_table",
     "cheapest_first",
     "nearest_site",
+    "run_baseline",
     "solve",
+    "spread",
 ]

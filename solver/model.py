@@ -45,6 +45,9 @@ class Site:
     power_w: Mapping[str, float]
     side: str = ""
     hub: str = ""
+    province: str = ""
+    up: bool = True
+    transfer_yuan_per_gb: Mapping[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -65,6 +68,8 @@ class Site:
                 raise InvalidProblemError(f"power_w.{model}", "missing", owner=owner)
         for model, watts in self.power_w.items():
             _check_finite(f"power_w.{model}", watts, low=0.0, owner=owner)
+        for region, price in self.transfer_yuan_per_gb.items():
+            _check_finite(f"transfer_yuan_per_gb.{region}", price, low=0.0, owner=owner)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -74,6 +79,12 @@ class Workload:
     ``demands`` maps each accelerator model the workload can use to the device count it needs
     on that model (e.g. 8 H100 or 16 Ascend910B). ``power_w_per_device`` of ``None`` means the
     site's reported board power for the model. ``latency_slo_ms`` of ``None`` means no SLO.
+
+    Data residency: a non-empty ``allowed_*`` set admits only the sites, hubs or provinces it
+    names; ``forbidden_*`` excludes those it names. ``data_gb`` is moved from the origin region
+    to a new site (priced by the site's ``transfer_yuan_per_gb``). ``current_site`` marks work
+    already running there: staying costs no transfer, moving costs the transfer plus
+    ``migration_cost_yuan``.
     """
 
     id: str
@@ -85,6 +96,15 @@ class Workload:
     max_pue: float | None = None
     priority: int = 0  # 0..MAX_PRIORITY; higher-priority work is placed first
     labels: Mapping[str, str] = field(default_factory=dict)
+    allowed_sites: frozenset[str] = frozenset()
+    allowed_hubs: frozenset[str] = frozenset()
+    allowed_provinces: frozenset[str] = frozenset()
+    forbidden_sites: frozenset[str] = frozenset()
+    forbidden_hubs: frozenset[str] = frozenset()
+    forbidden_provinces: frozenset[str] = frozenset()
+    data_gb: float = 0.0
+    current_site: str | None = None
+    migration_cost_yuan: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -110,6 +130,20 @@ class Workload:
             _check_finite("max_pue", self.max_pue, low=1.0, owner=owner)
         if not 0 <= self.priority <= MAX_PRIORITY:
             raise InvalidProblemError("priority", f"must be in [0, {MAX_PRIORITY}]", owner=owner)
+        _check_finite("data_gb", self.data_gb, low=0.0, high=1e9, owner=owner)
+        _check_finite("migration_cost_yuan", self.migration_cost_yuan, low=0.0, owner=owner)
+        if self.current_site == "":
+            raise InvalidProblemError("current_site", "must not be empty", owner=owner)
+
+    def admits(self, site: Site) -> bool:
+        """Whether data residency lets this workload run on ``site``."""
+        checks = (
+            (self.allowed_sites, self.forbidden_sites, site.id),
+            (self.allowed_hubs, self.forbidden_hubs, site.hub),
+            (self.allowed_provinces, self.forbidden_provinces, site.province),
+        )
+        return all((not allowed or key in allowed) and key not in forbidden
+                   for allowed, forbidden, key in checks)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -118,14 +152,32 @@ class Problem:
 
     ``hour_elapsed`` is the fraction (0–1) of the current hour already gone, so a run's energy
     is priced against the right stretch of each site's hourly tariff.
+
+    The objective is the cost of the placed work (energy, transfer, migration and
+    ``carbon_yuan_per_kg`` × CO2) plus a penalty for each workload left out:
+    (1 + priority) × ``unplaced_yuan_per_kwh`` × the least IT energy it could run on. When
+    ``unplaced_yuan_per_kwh`` is ``None`` it is twice the dearest facility cost per IT kWh of
+    any site, so work is left out only when capacity is short (or moving it costs more than
+    that), and per kWh higher-priority work displaces lower. ``hub_max_pue`` is the policy
+    PUE cap of each hub: a site above its hub's cap takes no work.
     """
 
     sites: tuple[Site, ...]
     workloads: tuple[Workload, ...]
     hour_elapsed: float = 0.0
+    carbon_yuan_per_kg: float = 0.0
+    hub_max_pue: Mapping[str, float] = field(default_factory=dict)
+    unplaced_yuan_per_kwh: float | None = None
 
     def __post_init__(self) -> None:
         _check_finite("hour_elapsed", self.hour_elapsed, low=0.0, high=1.0, owner="problem")
+        _check_finite("carbon_yuan_per_kg", self.carbon_yuan_per_kg, low=0.0, owner="problem")
+        for hub, cap in self.hub_max_pue.items():
+            _check_finite(f"hub_max_pue.{hub}", cap, low=1.0, owner="problem")
+        if self.unplaced_yuan_per_kwh is not None:
+            _check_finite(
+                "unplaced_yuan_per_kwh", self.unplaced_yuan_per_kwh, low=0.0, owner="problem"
+            )
         _unique("site", [s.id for s in self.sites])
         _unique("workload", [w.id for w in self.workloads])
 
@@ -139,8 +191,40 @@ def _unique(kind: str, ids: list[str]) -> None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Alternative:
+    """A site cheaper than the one a workload got, and what kept the workload off it.
+
+    ``reason_kind`` is one of :data:`REASON_KINDS`.
+    """
+
+    site_id: str
+    cost_yuan: float
+    reason_kind: str
+    reason: str
+
+
+REASON_KINDS = (
+    "down",
+    "accelerator",
+    "residency",
+    "hub-pue",
+    "pue",
+    "latency",
+    "capacity",
+    "not-worth-it",
+    "taken",
+    "displaced-by-priority",
+)
+"""Why a workload is not on a site: the site is down; it has none of the workload's
+accelerators; data residency; the hub's policy PUE cap; the workload's PUE cap; the latency
+SLO; too few free devices before this batch; running there costs more than leaving the work
+out; its free devices went to other work of this batch; or they went to higher-priority
+work of this batch."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Assignment:
-    """Where one workload runs and what it costs there."""
+    """Where one workload runs and what it costs there (元 over the expected run)."""
 
     workload_id: str
     site_id: str
@@ -148,28 +232,44 @@ class Assignment:
     devices: int
     energy_kwh: float
     energy_cost_yuan: float
+    transfer_cost_yuan: float = 0.0
+    migration_cost_yuan: float = 0.0
+    carbon_cost_yuan: float = 0.0
     cost_per_hour_yuan: float
     carbon_kg: float
     latency_ms: float | None
+    moved: bool = False
     explanation: str = ""
+    alternatives: tuple[Alternative, ...] = ()
+
+    @property
+    def cost_yuan(self) -> float:
+        """Everything this placement costs: energy, transfer, migration and carbon."""
+        return (
+            self.energy_cost_yuan
+            + self.transfer_cost_yuan
+            + self.migration_cost_yuan
+            + self.carbon_cost_yuan
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Unplaced:
-    """A workload the plan leaves out, and why."""
+    """A workload the plan leaves out, why, and what leaving it out costs."""
 
     workload_id: str
     reason: str
+    penalty_yuan: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Plan:
     """A solve's result with its quality certificate.
 
-    Plans are ranked lexicographically: first the most priority-weighted work placed
-    (``placed_weight``, each workload weighing 1 + priority), then the least energy cost.
-    ``objective`` is that energy cost (元) of the placed work; ``bound`` a proven lower bound
-    on the cost of any plan placing as much weight; ``gap`` = (objective − bound) / objective.
+    ``objective`` = ``cost_yuan`` (everything the placed work costs) + ``penalty_yuan`` (the
+    penalties of the work left out, see :class:`Problem`). ``bound`` is a proven lower bound
+    on the objective of any plan; ``gap`` = (objective − bound) / objective. ``status`` is
+    ``OPTIMAL`` when the gap is closed (to the solver's tolerance), else ``FEASIBLE``.
     """
 
     assignments: tuple[Assignment, ...]
@@ -180,7 +280,16 @@ class Plan:
     status: str
     wall_s: float
     method: str
-    placed_weight: int = 0
+
+    @property
+    def cost_yuan(self) -> float:
+        """What the placed work costs over its expected run."""
+        return sum(a.cost_yuan for a in self.assignments)
+
+    @property
+    def penalty_yuan(self) -> float:
+        """The penalties of the work left out."""
+        return sum(u.penalty_yuan for u in self.unplaced)
 
     @property
     def energy_cost_yuan(self) -> float:
@@ -196,3 +305,8 @@ class Plan:
     def energy_kwh(self) -> float:
         """Total facility energy (IT × PUE) of the placed work."""
         return sum(a.energy_kwh for a in self.assignments)
+
+    @property
+    def carbon_kg(self) -> float:
+        """Total CO2 of the placed work."""
+        return sum(a.carbon_kg for a in self.assignments)

@@ -1,66 +1,201 @@
-"""Assemble a :class:`Plan` from the pairs a method chose."""
+"""Solve a :class:`Problem` and turn the chosen arcs into a :class:`Plan` with explanations.
+
+An explanation gives a workload's cost breakdown at its site and, for every site that would
+have been cheaper, the reason it did not get it (one of :data:`~solver.model.REASON_KINDS`).
+Reasons are checked against the plan itself: "taken" and "displaced-by-priority" are only
+given when the cheaper pool has too few devices left in this plan.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections import Counter
 
-from solver.costs import CostTable, PairCost, explain_assignment, explain_unplaced
-from solver.model import Assignment, Plan, Unplaced
+import numpy as np
+
+from solver.model import REASON_KINDS, Alternative, Assignment, Plan, Problem, Unplaced
+from solver.solve import Outcome, SolverConfig, optimize, relative_gap, warm_choice
+from solver.table import OK, Context, IntArray, Table, build_table
 
 
-def plan_objective(chosen: Mapping[int, PairCost]) -> float:
-    """Energy cost (元) of the chosen pairs."""
-    return sum(p.energy_cost_yuan for p in chosen.values())
+def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
+    """The least-cost plan the time limit allows, with its proven bound."""
+    started = time.perf_counter()
+    config = config or SolverConfig()
+    table, ctx = build_table(problem)
+    current = np.where(ctx.current >= 0, ctx.current, -1)
+    outcome = optimize(table, config, warm=warm_choice(table, current), started=started)
+    return assemble_plan(
+        table,
+        ctx,
+        outcome,
+        wall_s=time.perf_counter() - started,
+        explain=problem_size(problem) <= config.explain_max_workloads,
+    )
 
 
-def placed_weight(table: CostTable, chosen: Mapping[int, PairCost]) -> int:
-    """Priority-weighted count of the placed workloads (each weighs 1 + priority)."""
-    return sum(table.weights[wi] for wi in chosen)
+def problem_size(problem: Problem) -> int:
+    return len(problem.workloads)
 
 
 def assemble_plan(
-    table: CostTable,
-    chosen: Mapping[int, PairCost],
-    *,
-    bound: float,
-    status: str,
-    wall_s: float,
-    method: str,
+    table: Table, ctx: Context, outcome: Outcome, *, wall_s: float, explain: bool = True
 ) -> Plan:
-    """A plan with per-workload explanations; ``gap`` follows from objective and bound."""
-    sites = table.problem.sites
-    workloads = table.problem.workloads
-    assignments = tuple(
-        Assignment(
-            workload_id=workloads[wi].id,
-            site_id=sites[p.site_index].id,
-            model=p.model,
-            devices=p.devices,
-            energy_kwh=p.energy_kwh,
-            energy_cost_yuan=p.energy_cost_yuan,
-            cost_per_hour_yuan=p.cost_per_hour_yuan,
-            carbon_kg=p.carbon_kg,
-            latency_ms=p.latency_ms,
-            explanation=explain_assignment(table, p),
+    """A plan from a choice: priced assignments, unplaced work, objective, bound and gap."""
+    problem = ctx.problem
+    choice = outcome.choice
+    placed = np.flatnonzero(choice >= 0)
+    arcs = choice[placed]
+    si = table.pool_site[table.arc_pool[arcs]]
+    mi = table.pool_model[table.arc_pool[arcs]]
+    terms = ctx.terms(placed, si, mi, table.arc_dev[arcs])
+    notes = _Explainer(table, ctx, choice) if explain else None
+    assignments = []
+    for k, w in enumerate(placed.tolist()):
+        wl, site = problem.workloads[w], problem.sites[int(si[k])]
+        alternatives, text = notes.assignment(w, int(arcs[k])) if notes else ((), "")
+        latency = site.latency_ms.get(wl.origin_region)
+        assignments.append(
+            Assignment(
+                workload_id=wl.id,
+                site_id=site.id,
+                model=ctx.models[int(mi[k])],
+                devices=int(table.arc_dev[arcs[k]]),
+                energy_kwh=float(terms.energy_kwh[k]),
+                energy_cost_yuan=float(terms.energy_cost[k]),
+                transfer_cost_yuan=float(terms.transfer[k]),
+                migration_cost_yuan=float(terms.migration[k]),
+                carbon_cost_yuan=float(terms.carbon_cost[k]),
+                cost_per_hour_yuan=float(terms.total[k]) / wl.duration_h,
+                carbon_kg=float(terms.carbon_kg[k]),
+                latency_ms=latency,
+                moved=wl.current_site is not None and wl.current_site != site.id,
+                explanation=text,
+                alternatives=alternatives,
+            )
         )
-        for wi, p in sorted(chosen.items())
-    )
     unplaced = tuple(
-        Unplaced(workload_id=w.id, reason=explain_unplaced(table, wi))
-        for wi, w in enumerate(workloads)
-        if wi not in chosen
+        Unplaced(
+            workload_id=problem.workloads[w].id,
+            reason=notes.unplaced(w) if notes else "",
+            penalty_yuan=float(table.penalty[w]),
+        )
+        for w in np.flatnonzero(choice < 0).tolist()
     )
-    objective = plan_objective(chosen)
-    bound = min(bound, objective)
-    gap = (objective - bound) / objective if objective > 0 else 0.0
+    objective = table.objective(choice)
+    bound = min(outcome.bound, objective)
     return Plan(
-        assignments=assignments,
+        assignments=tuple(assignments),
         unplaced=unplaced,
         objective=objective,
         bound=bound,
-        gap=gap,
-        status=status,
+        gap=relative_gap(objective, bound),
+        status="OPTIMAL" if outcome.optimal else "FEASIBLE",
         wall_s=wall_s,
-        method=method,
-        placed_weight=placed_weight(table, chosen),
+        method=outcome.method,
     )
+
+
+class _Explainer:
+    """Per-site prices and reasons for the workloads of one plan."""
+
+    def __init__(self, table: Table, ctx: Context, choice: IntArray) -> None:
+        self.table, self.ctx, self.choice = table, ctx, choice
+        self.room = table.pool_cap - table.usage(choice)
+        placed = choice >= 0
+        pool_of = np.full(table.n_workloads, -1, dtype=np.int64)
+        pool_of[placed] = table.arc_pool[choice[placed]]
+        # Highest priority placed on each pool in this plan.
+        self.top_priority = np.full(table.n_pools, -1, dtype=np.int64)
+        np.maximum.at(self.top_priority, pool_of[placed], table.priority[placed])
+        n_w, n_s = table.n_workloads, len(ctx.problem.sites)
+        # Cheapest model per (workload, site), its cost, code and pool.
+        self.cost = np.full((n_w, n_s), np.inf)
+        self.code = np.full((n_w, n_s), OK, dtype=np.uint8)
+        self.model = np.full((n_w, n_s), -1, dtype=np.int64)
+        for m in range(len(ctx.models)):
+            if not ctx.takers[m][0].size or np.all(np.isnan(ctx.power[:, m])):
+                continue
+            ws, ss, ds, total, code = ctx.model_block(m)
+            better = total < self.cost[np.ix_(ws, ss)]
+            rows, cols = np.nonzero(better)
+            self.cost[ws[rows], ss[cols]] = total[rows, cols]
+            self.code[ws[rows], ss[cols]] = code[rows, cols]
+            self.model[ws[rows], ss[cols]] = m
+        self.pool_index = {
+            (int(s), int(m)): p
+            for p, (s, m) in enumerate(zip(table.pool_site, table.pool_model, strict=True))
+        }
+
+    def _why(self, w: int, s: int) -> tuple[str, str]:
+        ctx, code = self.ctx, int(self.code[w, s])
+        wl = ctx.problem.workloads[w]
+        site = ctx.problem.sites[s]
+        m = int(self.model[w, s])
+        model = ctx.models[m]
+        if code != OK:
+            kind = REASON_KINDS[code]
+            detail = {
+                "down": "site is down",
+                "residency": "data residency rules exclude it",
+                "hub-pue": f"PUE {site.pue:.2f} above hub {site.hub}'s cap "
+                f"{ctx.problem.hub_max_pue.get(site.hub, 0.0):.2f}",
+                "pue": f"PUE {site.pue:.2f} above the workload's cap {wl.max_pue or 0.0:.2f}",
+                "latency": f"latency {site.latency_ms.get(wl.origin_region, float('inf')):.1f} ms"
+                f" above SLO {wl.latency_slo_ms or 0.0:.1f} ms",
+                "capacity": f"{site.free.get(model, 0)} {model} free, "
+                f"{wl.demands[model]} needed",
+                "not-worth-it": "costs more than leaving the work out",
+            }[kind]
+            return kind, detail
+        pool = self.pool_index[(s, m)]
+        left = int(self.room[pool])
+        if self.top_priority[pool] > wl.priority:
+            return "displaced-by-priority", (
+                f"{left} {model} left after higher-priority work, {wl.demands[model]} needed"
+            )
+        return "taken", f"{left} {model} left after cheaper-to-place work, {wl.demands[model]} needed"
+
+    def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
+        ctx = self.ctx
+        s_here = int(self.table.pool_site[self.table.arc_pool[arc]])
+        mine = float(self.table.arc_cost[arc])
+        cheaper = np.flatnonzero(self.cost[w] < mine - 1e-9 * max(1.0, mine))
+        cheaper = cheaper[cheaper != s_here]
+        cheaper = cheaper[np.argsort(self.cost[w, cheaper], kind="stable")]
+        alts = []
+        for s in cheaper.tolist():
+            kind, detail = self._why(w, s)
+            alts.append(
+                Alternative(
+                    site_id=ctx.problem.sites[s].id,
+                    cost_yuan=float(self.cost[w, s]),
+                    reason_kind=kind,
+                    reason=detail,
+                )
+            )
+        if not alts:
+            return (), "cheapest site meeting every constraint"
+        shown = "; ".join(f"{a.site_id}: {a.reason}" for a in alts[:3])
+        more = f" (+{len(alts) - 3} more)" if len(alts) > 3 else ""
+        return tuple(alts), f"cheaper sites ruled out — {shown}{more}"
+
+    def unplaced(self, w: int) -> str:
+        ctx = self.ctx
+        if not ctx.problem.sites:
+            return "no site is up"
+        table = self.table
+        s, e = int(table.start[w]), int(table.start[w + 1])
+        if e > s:
+            pools = table.arc_pool[s:e]
+            if np.any(self.top_priority[pools] > table.priority[w]):
+                return "displaced by higher-priority work: no pool it can use has room left"
+            return "capacity taken by cheaper-to-place work: no pool it can use has room left"
+        kinds: Counter[str] = Counter()
+        for site in range(len(ctx.problem.sites)):
+            if self.model[w, site] < 0:
+                kinds["accelerator"] += 1
+            else:
+                kinds[self._why(w, site)[0]] += 1
+        summary = ", ".join(f"{kind} at {n} site(s)" for kind, n in kinds.most_common())
+        return f"no feasible site: {summary}"

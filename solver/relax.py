@@ -1,0 +1,243 @@
+"""The continuous relaxation of a :class:`~solver.table.Table`: the plan's lower bound.
+
+Relaxing "each workload whole on one pool" to "any fraction on each pool" gives a linear
+program whose optimum bounds every plan from below::
+
+    min Σ_a c[a]·x[a] + Σ_w pen[w]·u[w]
+    s.t. Σ_{a ∈ A(w)} x[a] + u[w] = 1        ∀ w
+         Σ_{a ∈ A(p)} d[a]·x[a] ≤ cap[p]      ∀ p
+         x, u ≥ 0
+
+Two ways to solve it:
+
+* **Flow.** When a workload's device count differs between models only by fixed exchange
+  rates (8 H100 = 16 A100 = 16 Ascend910B, so 2 : 1 : 1 "units" per device), the LP is a
+  transportation problem in units: each workload supplies k units; arcs to pools cost
+  c / k per unit; pools take cap × units-per-device. OR-Tools' min-cost flow solves it
+  exactly, and identical workloads are merged into one supply node first.
+* **LP.** Otherwise (the generalized assignment problem: the count depends on the site) GLOP
+  solves the LP over the same merged classes, and its pool duals λ give the Lagrangian bound
+  ``Σ_w min(pen[w], min_a c[a] + d[a]·λ[p(a)]) − Σ_p λ[p]·cap[p]``, valid for any λ ≥ 0 and
+  so immune to the LP's floating-point tolerances.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+from ortools.graph.python import min_cost_flow
+from ortools.linear_solver import pywraplp
+
+from solver.table import FloatArray, IntArray, Table
+
+MAX_UNIT_COST = 2**31
+"""The largest scaled unit cost handed to min-cost flow (it scales costs by the node count)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Relaxation:
+    """The relaxation's proven lower bound and its fractional solution.
+
+    ``fraction[a]`` is the share of arc ``a``'s workload on that arc; ``duals`` the pool
+    prices (only from the LP method), used to rank moves.
+    """
+
+    bound: float
+    fraction: FloatArray
+    method: str
+    duals: FloatArray | None = None
+
+
+def classes(table: Table) -> tuple[IntArray, IntArray]:
+    """Merge workloads with identical options: (class of each workload, representative)."""
+    seen: dict[bytes, int] = {}
+    cls = np.empty(table.n_workloads, dtype=np.int64)
+    reps: list[int] = []
+    pools, costs, devs, pen = table.arc_pool, table.arc_cost, table.arc_dev, table.penalty
+    start = table.start
+    for w in range(table.n_workloads):
+        s, e = start[w], start[w + 1]
+        key = b"".join(
+            (pools[s:e].tobytes(), devs[s:e].tobytes(), costs[s:e].tobytes(), pen[w].tobytes())
+        )
+        c = seen.get(key)
+        if c is None:
+            c = seen[key] = len(reps)
+            reps.append(w)
+        cls[w] = c
+    return cls, np.array(reps, dtype=np.int64)
+
+
+def exchange_rates(table: Table) -> IntArray | None:
+    """Integer units per device of each model, if every workload's needs agree with them.
+
+    Returns ``None`` when some workload's device counts on two models contradict another's
+    (site-dependent demand: the relaxation is then not a flow).
+    """
+    n_models = int(table.pool_model.max()) + 1 if table.n_pools else 0
+    arc_model = table.pool_model[table.arc_pool]
+    first = table.start[table.arc_w]
+    edges = np.unique(
+        np.stack((arc_model[first], arc_model, table.arc_dev[first], table.arc_dev), axis=1),
+        axis=0,
+    )
+    rate: list[Fraction | None] = [None] * n_models
+    links: dict[int, list[tuple[int, Fraction]]] = {}
+    for m0, m1, d0, d1 in edges.tolist():
+        # u[m1] = u[m0] · d0 / d1
+        links.setdefault(m0, []).append((m1, Fraction(d0, d1)))
+        links.setdefault(m1, []).append((m0, Fraction(d1, d0)))
+    for root in range(n_models):
+        if rate[root] is not None:
+            continue
+        rate[root] = Fraction(1)
+        stack = [root]
+        while stack:
+            m = stack.pop()
+            base = rate[m]
+            assert base is not None
+            for other, ratio in links.get(m, []):
+                want = base * ratio
+                have = rate[other]
+                if have is None:
+                    rate[other] = want
+                    stack.append(other)
+                elif have != want:
+                    return None
+    denominators = math.lcm(*(r.denominator for r in rate if r is not None)) if n_models else 1
+    return np.array(
+        [int(r * denominators) if r is not None else 1 for r in rate], dtype=np.int64
+    )
+
+
+def relax(table: Table) -> Relaxation:
+    """Solve the relaxation by flow when the demands allow it, else by LP."""
+    if table.n_arcs == 0:
+        return Relaxation(
+            bound=float(table.penalty.sum()), fraction=np.zeros(0), method="trivial"
+        )
+    rates = exchange_rates(table)
+    if rates is not None:
+        return _flow(table, rates)
+    return _lp(table)
+
+
+def _flow(table: Table, rates: IntArray) -> Relaxation:
+    cls, reps = classes(table)
+    count = np.bincount(cls, minlength=reps.shape[0]).astype(np.int64)
+    arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
+    units = np.zeros(table.n_workloads, dtype=np.int64)
+    units[table.arc_w] = arc_units
+    # Workloads with no option at all are simply unplaced.
+    has_arcs = np.diff(table.start) > 0
+    units[~has_arcs] = 1
+    n_cls, n_pools = reps.shape[0], table.n_pools
+    sink = n_cls + n_pools
+    supply = count * units[reps]
+
+    rep_arcs = np.concatenate(
+        [np.arange(table.start[r], table.start[r + 1]) for r in reps] or [np.zeros(0, np.int64)]
+    ).astype(np.int64)
+    rep_cls = cls[table.arc_w[rep_arcs]]
+    unit_cost = table.arc_cost[rep_arcs] / arc_units[rep_arcs]
+    pen_unit = table.penalty[reps] / units[reps]
+    top = max(float(unit_cost.max(initial=0.0)), float(pen_unit.max(initial=0.0)), 1e-12)
+    scale = MAX_UNIT_COST / top
+
+    tails = np.concatenate((rep_cls, np.arange(n_cls), n_cls + np.arange(n_pools)))
+    heads = np.concatenate(
+        (n_cls + table.arc_pool[rep_arcs], np.full(n_cls, sink), np.full(n_pools, sink))
+    )
+    caps = np.concatenate(
+        (supply[rep_cls], supply, table.pool_cap * rates[table.pool_model])
+    )
+    costs = np.concatenate(
+        (np.rint(unit_cost * scale), np.rint(pen_unit * scale), np.zeros(n_pools))
+    ).astype(np.int64)
+    flow = min_cost_flow.SimpleMinCostFlow()
+    flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
+    flow.set_nodes_supplies(
+        np.arange(sink + 1), np.concatenate((supply, np.zeros(n_pools, np.int64), [-supply.sum()]))
+    )
+    status = flow.solve()
+    if status != flow.OPTIMAL:
+        return _lp(table)
+    # Any fractional plan costs at least the scaled optimum less half a unit of rounding
+    # per unit of flow: that, in 元, is the proven bound.
+    bound = (flow.optimal_cost() - 0.5 * float(supply.sum())) / scale
+    arc_flow = flow.flows(np.arange(rep_arcs.shape[0]))
+    per_rep = np.zeros(table.n_arcs)
+    per_rep[rep_arcs] = arc_flow / units[table.arc_w[rep_arcs]]
+    share = _spread(table, cls, reps, per_rep)
+    return Relaxation(bound=max(bound, 0.0), fraction=share, method="flow")
+
+
+def _lp(table: Table) -> Relaxation:
+    cls, reps = classes(table)
+    count = np.bincount(cls, minlength=reps.shape[0]).astype(np.float64)
+    lp = pywraplp.Solver.CreateSolver("GLOP")
+    if lp is None:  # pragma: no cover - GLOP ships with OR-Tools
+        raise RuntimeError("GLOP is not available")
+    inf = lp.infinity()
+    pool_rows = [lp.Constraint(-inf, float(cap)) for cap in table.pool_cap]
+    objective = lp.Objective()
+    xs: list[tuple[int, pywraplp.Variable]] = []
+    for c, r in enumerate(reps.tolist()):
+        row = lp.Constraint(float(count[c]), float(count[c]))
+        u = lp.NumVar(0.0, inf, "")
+        row.SetCoefficient(u, 1.0)
+        objective.SetCoefficient(u, float(table.penalty[r]))
+        for a in range(int(table.start[r]), int(table.start[r + 1])):
+            x = lp.NumVar(0.0, inf, "")
+            row.SetCoefficient(x, 1.0)
+            pool_rows[int(table.arc_pool[a])].SetCoefficient(x, float(table.arc_dev[a]))
+            objective.SetCoefficient(x, float(table.arc_cost[a]))
+            xs.append((a, x))
+    objective.SetMinimization()
+    lp.Solve()
+    duals = np.array([max(0.0, -row.dual_value()) for row in pool_rows], dtype=np.float64)
+    per_rep = np.zeros(table.n_arcs)
+    for a, x in xs:
+        per_rep[a] = x.solution_value()
+    share = _spread(table, cls, reps, per_rep)
+    return Relaxation(
+        bound=lagrangian_bound(table, duals), fraction=share, method="lp", duals=duals
+    )
+
+
+def _spread(table: Table, cls: IntArray, reps: IntArray, per_rep: FloatArray) -> FloatArray:
+    """Hand a class's workload counts per arc (``per_rep``, on its representative's arcs)
+    to its members: whole workloads first, in arc order; the remainder split evenly among
+    the members left over."""
+    share = np.zeros(table.n_arcs)
+    members: dict[int, list[int]] = {}
+    for w, c in enumerate(cls.tolist()):
+        members.setdefault(c, []).append(w)
+    start = table.start
+    for c, group in members.items():
+        r = int(reps[c])
+        s, e = int(start[r]), int(start[r + 1])
+        counts = per_rep[s:e]
+        whole = np.floor(counts + 1e-6).astype(np.int64)
+        rest = np.clip(counts - whole, 0.0, None)
+        k = 0
+        for offset, n in enumerate(whole.tolist()):
+            for w in group[k : k + n]:
+                share[start[w] + offset] = 1.0
+            k += n
+        left = group[k:]
+        if left and rest.sum() > 1e-9:
+            for w in left:
+                share[start[w] : start[w] + (e - s)] = rest / len(left)
+    return share
+
+
+def lagrangian_bound(table: Table, prices: FloatArray) -> float:
+    """The Lagrangian bound for pool prices ``prices`` ≥ 0 (a lower bound for any such)."""
+    reduced = table.arc_cost + table.arc_dev * prices[table.arc_pool]
+    best = table.penalty.copy()
+    np.minimum.at(best, table.arc_w, reduced)
+    return float(best.sum() - float(prices @ table.pool_cap))

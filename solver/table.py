@@ -1,0 +1,336 @@
+"""Price every (workload, site, accelerator model) pair at once, as flat arrays.
+
+For workload ``w`` on site ``s`` with model ``m`` (``d`` devices of ``kW`` board power each)::
+
+    energy_kwh   = d × kW × duration[w] × PUE[s]
+    energy_cost  = d × kW × PUE[s] × ∫ price[s](t) dt over the run, from now
+    carbon_cost  = energy_kwh × carbon[s] × carbon price
+    transfer     = data_gb[w] × transfer price[s][origin region of w]   (not when staying)
+    migration    = migration_cost[w]                  (running work that moves to another site)
+    penalty[w]   = (1 + priority[w]) × unplaced price per kWh × least IT energy of w
+
+A *pool* is one accelerator model at one site; its capacity is the free device count. The
+table keeps only the pairs a plan may use (right accelerator, site up, residency, PUE caps,
+SLO, enough free devices, cheaper than leaving the work out), grouped by workload (CSR).
+The same formulas, evaluated element-wise, price the chosen pairs and the explanations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from solver.model import HOURS_PER_DAY, REASON_KINDS, Problem
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+OK = 255
+"""Reason code of a usable pair; any other code indexes :data:`REASON_KINDS`."""
+CODE = {kind: i for i, kind in enumerate(REASON_KINDS)}
+
+DEFAULT_KW_PER_DEVICE = 0.7
+"""Reference board power for a model no site reports (only sizes that workload's penalty)."""
+
+UNPLACED_PRICE_FACTOR = 2.0
+"""Default unplaced price: this many times the dearest facility cost per IT kWh anywhere."""
+
+
+def price_integrals(hourly: FloatArray, start_h: float, lengths_h: FloatArray) -> FloatArray:
+    """∫ price dt (元/kWh × h) over each length, from ``start_h`` (0–1) into the schedule.
+
+    ``hourly`` is (sites × 24); the result is (sites × lengths). The schedule repeats daily.
+    """
+    hourly = np.atleast_2d(hourly)
+    days = np.floor(lengths_h / HOURS_PER_DAY)
+    rest = lengths_h - days * HOURS_PER_DAY
+    knots = np.arange(2 * HOURS_PER_DAY + 1, dtype=np.float64)
+    out = np.empty((hourly.shape[0], lengths_h.shape[0]), dtype=np.float64)
+    for i, row in enumerate(hourly):
+        cum = np.concatenate(([0.0], np.cumsum(np.tile(row, 2))))
+        base = np.interp(start_h, knots, cum)
+        out[i] = days * row.sum() + np.interp(start_h + rest, knots, cum) - base
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Terms:
+    """The cost terms of some (workload, site, model) pairs, element-wise."""
+
+    energy_kwh: FloatArray
+    energy_cost: FloatArray
+    carbon_kg: FloatArray
+    carbon_cost: FloatArray
+    transfer: FloatArray
+    migration: FloatArray
+
+    @property
+    def total(self) -> FloatArray:
+        total: FloatArray = self.energy_cost + self.carbon_cost + self.transfer + self.migration
+        return total
+
+
+class Context:
+    """The problem as arrays: one row per workload, one per site, one column per model."""
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        sites, work = problem.sites, problem.workloads
+        self.models: tuple[str, ...] = tuple(
+            sorted({m for s in sites for m in s.power_w} | {m for w in work for m in w.demands})
+        )
+        model_of = {m: i for i, m in enumerate(self.models)}
+        regions = sorted({w.origin_region for w in work})
+        region_of = {r: i for i, r in enumerate(regions)}
+        site_of = {s.id: i for i, s in enumerate(sites)}
+        n_s, n_m, n_r = len(sites), len(self.models), len(regions)
+
+        # Sites.
+        self.pue = np.array([s.pue for s in sites], dtype=np.float64)
+        self.carbon = np.array([s.carbon_kg_per_kwh for s in sites], dtype=np.float64)
+        self.latency = np.full((n_s, n_r), np.inf)
+        self.transfer_price = np.zeros((n_s, n_r))
+        self.power = np.full((n_s, n_m), np.nan)
+        self.free = np.zeros((n_s, n_m), dtype=np.int64)
+        for si, s in enumerate(sites):
+            for r, ri in region_of.items():
+                self.latency[si, ri] = s.latency_ms.get(r, np.inf)
+                self.transfer_price[si, ri] = s.transfer_yuan_per_gb.get(r, 0.0)
+            for m, watts in s.power_w.items():
+                self.power[si, model_of[m]] = watts
+                self.free[si, model_of[m]] = s.free.get(m, 0)
+        hub_ok = np.array(
+            [s.pue <= problem.hub_max_pue.get(s.hub, math.inf) for s in sites], dtype=bool
+        )
+        up = np.array([s.up for s in sites], dtype=bool)
+        prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(n_s, 24)
+
+        # Workloads.
+        self.duration = np.array([w.duration_h for w in work], dtype=np.float64)
+        self.own_power = np.array(
+            [np.nan if w.power_w_per_device is None else w.power_w_per_device for w in work],
+            dtype=np.float64,
+        )
+        self.region = np.array([region_of[w.origin_region] for w in work], dtype=np.int64)
+        self.data_gb = np.array([w.data_gb for w in work], dtype=np.float64)
+        self.current = np.array(
+            [site_of.get(w.current_site, -2) if w.current_site else -1 for w in work],
+            dtype=np.int64,
+        )
+        self.migration = np.array([w.migration_cost_yuan for w in work], dtype=np.float64)
+        max_pue = np.array([w.max_pue or np.inf for w in work], dtype=np.float64)
+        slo = np.array(
+            [np.inf if w.latency_slo_ms is None else w.latency_slo_ms for w in work],
+            dtype=np.float64,
+        )
+        self.priority = np.array([w.priority for w in work], dtype=np.int64)
+        # Which workloads accept each model, with how many devices.
+        by_model: list[tuple[list[int], list[int]]] = [([], []) for _ in self.models]
+        for wi, w in enumerate(work):
+            for m, d in w.demands.items():
+                by_model[model_of[m]][0].append(wi)
+                by_model[model_of[m]][1].append(d)
+        self.takers = [
+            (np.array(ws, dtype=np.int64), np.array(ds, dtype=np.int64)) for ws, ds in by_model
+        ]
+
+        # ∫ price over each run, per site (sites × workloads).
+        self.price_integral = price_integrals(prices, problem.hour_elapsed, self.duration)
+
+        # Site-level reasons (workloads × sites), the first that applies wins.
+        code = np.full((len(work), n_s), OK, dtype=np.uint8)
+        checks: list[tuple[str, npt.NDArray[np.bool_]]] = [
+            ("latency", self.latency[:, self.region].T > slo[:, None]),
+            ("pue", self.pue[None, :] > max_pue[:, None]),
+            ("hub-pue", np.broadcast_to(~hub_ok[None, :], code.shape)),
+        ]
+        residency = np.zeros(code.shape, dtype=bool)
+        for wi, w in enumerate(work):
+            if _has_residency(w):
+                residency[wi] = [not w.admits(s) for s in sites]
+        checks += [("residency", residency), ("down", np.broadcast_to(~up[None, :], code.shape))]
+        for kind, failed in checks:
+            code[failed] = CODE[kind]
+        self.site_code = code
+
+        # Penalties: (1 + priority) × unplaced price × least IT energy.
+        cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
+        if problem.unplaced_yuan_per_kwh is not None:
+            self.unplaced_price = problem.unplaced_yuan_per_kwh
+        else:
+            dearest = float(cost_per_kwh.max()) if n_s else 0.0
+            self.unplaced_price = max(UNPLACED_PRICE_FACTOR * dearest, 0.01)
+        ref_kw = np.full(len(work), np.inf)
+        for mi, (ws, ds) in enumerate(self.takers):
+            if not ws.size:
+                continue
+            col = self.power[:, mi]
+            site_kw = float(np.nanmin(col)) / 1000 if np.any(~np.isnan(col)) else np.nan
+            kw = np.where(np.isnan(self.own_power[ws]), site_kw, self.own_power[ws] / 1000)
+            kw = np.where(np.isnan(kw), DEFAULT_KW_PER_DEVICE, kw)
+            np.minimum.at(ref_kw, ws, ds * kw)
+        self.penalty = (1 + self.priority) * self.unplaced_price * ref_kw * self.duration
+
+    def terms(self, wi: IntArray, si: IntArray, mi: IntArray, devices: IntArray) -> Terms:
+        """Cost terms of pairs; the index arrays broadcast against each other."""
+        kw = np.where(np.isnan(self.own_power[wi]), self.power[si, mi], self.own_power[wi]) / 1000
+        facility_kw = devices * kw * self.pue[si]
+        energy_kwh = facility_kw * self.duration[wi]
+        carbon_kg = energy_kwh * self.carbon[si]
+        cur = self.current[wi]
+        staying = cur == si
+        moving = (cur != -1) & ~staying
+        transfer = np.where(staying, 0.0, self.data_gb[wi] * self.transfer_price[si, self.region[wi]])
+        return Terms(
+            energy_kwh=energy_kwh,
+            energy_cost=facility_kw * self.price_integral[si, wi],
+            carbon_kg=carbon_kg,
+            carbon_cost=carbon_kg * self.problem.carbon_yuan_per_kg,
+            transfer=transfer,
+            migration=np.where(moving, self.migration[wi], 0.0),
+        )
+
+    def model_block(self, mi: int, rows: IntArray | None = None) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+        """Every pair of model ``mi``: (workloads, sites, devices, total cost, reason code).
+
+        ``rows`` restricts to those workload indices. Costs and codes are (workloads × sites).
+        """
+        ws, ds = self.takers[mi]
+        if rows is not None:
+            keep = np.isin(ws, rows)
+            ws, ds = ws[keep], ds[keep]
+        ss = np.flatnonzero(~np.isnan(self.power[:, mi]))
+        total = self.terms(ws[:, None], ss[None, :], np.int64(mi), ds[:, None]).total
+        code = self.site_code[np.ix_(ws, ss)].copy()
+        ok = code == OK
+        code[ok & (self.free[ss, mi][None, :] < ds[:, None])] = CODE["capacity"]
+        ok = code == OK
+        code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
+        return ws, ss, ds, total, code
+
+
+def _has_residency(w: object) -> bool:
+    return any(
+        getattr(w, name)
+        for name in (
+            "allowed_sites",
+            "allowed_hubs",
+            "allowed_provinces",
+            "forbidden_sites",
+            "forbidden_hubs",
+            "forbidden_provinces",
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """The usable pairs as flat arrays, grouped by workload.
+
+    ``arc_*[start[w]:start[w + 1]]`` are workload ``w``'s options; ``pool_*`` describe each
+    (site, model) pool. Every method works on this, whatever built it (a :class:`Problem`,
+    or a generalized-assignment instance).
+    """
+
+    n_workloads: int
+    pool_site: IntArray
+    pool_model: IntArray
+    pool_cap: IntArray
+    arc_w: IntArray
+    arc_pool: IntArray
+    arc_dev: IntArray
+    arc_cost: FloatArray
+    start: IntArray
+    penalty: FloatArray
+    priority: IntArray
+
+    @property
+    def n_pools(self) -> int:
+        return int(self.pool_cap.shape[0])
+
+    @property
+    def n_arcs(self) -> int:
+        return int(self.arc_w.shape[0])
+
+    def objective(self, choice: IntArray) -> float:
+        """Cost of a choice (arc index per workload, −1 = unplaced), penalties included."""
+        placed = choice >= 0
+        return float(self.arc_cost[choice[placed]].sum() + self.penalty[~placed].sum())
+
+    def usage(self, choice: IntArray) -> IntArray:
+        """Devices each pool gives to a choice."""
+        arcs = choice[choice >= 0]
+        return np.bincount(self.arc_pool[arcs], weights=self.arc_dev[arcs], minlength=self.n_pools).astype(np.int64)
+
+    def fits(self, choice: IntArray) -> bool:
+        """Whether a choice respects every pool's capacity."""
+        return bool(np.all(self.usage(choice) <= self.pool_cap))
+
+
+def from_arcs(
+    *,
+    n_workloads: int,
+    pool_site: IntArray,
+    pool_model: IntArray,
+    pool_cap: IntArray,
+    arc_w: IntArray,
+    arc_pool: IntArray,
+    arc_dev: IntArray,
+    arc_cost: FloatArray,
+    penalty: FloatArray,
+    priority: IntArray | None = None,
+) -> Table:
+    """A :class:`Table` from unsorted arcs (sorted here by workload, then cost)."""
+    order = np.lexsort((arc_cost, arc_w))
+    counts = np.bincount(arc_w, minlength=n_workloads)
+    start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+    return Table(
+        n_workloads=n_workloads,
+        pool_site=pool_site.astype(np.int64),
+        pool_model=pool_model.astype(np.int64),
+        pool_cap=pool_cap.astype(np.int64),
+        arc_w=arc_w[order].astype(np.int64),
+        arc_pool=arc_pool[order].astype(np.int64),
+        arc_dev=arc_dev[order].astype(np.int64),
+        arc_cost=arc_cost[order].astype(np.float64),
+        start=start,
+        penalty=penalty.astype(np.float64),
+        priority=(np.zeros(n_workloads, dtype=np.int64) if priority is None else priority),
+    )
+
+
+def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Context]:
+    """The usable pairs of ``problem``, priced."""
+    ctx = ctx or Context(problem)
+    pool_index = np.full(ctx.power.shape, -1, dtype=np.int64)
+    has = ~np.isnan(ctx.power)
+    pool_site, pool_model = np.nonzero(has)
+    pool_index[pool_site, pool_model] = np.arange(pool_site.shape[0])
+    parts: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
+    for mi in range(len(ctx.models)):
+        if not ctx.takers[mi][0].size or not has[:, mi].any():
+            continue
+        ws, ss, ds, total, code = ctx.model_block(mi)
+        i, j = np.nonzero(code == OK)
+        parts.append((ws[i], pool_index[ss[j], mi], ds[i], total[i, j]))
+    if parts:
+        arc_w, arc_pool, arc_dev, arc_cost = (np.concatenate(col) for col in zip(*parts, strict=True))
+    else:
+        arc_w = arc_pool = arc_dev = np.zeros(0, dtype=np.int64)
+        arc_cost = np.zeros(0, dtype=np.float64)
+    table = from_arcs(
+        n_workloads=len(problem.workloads),
+        pool_site=pool_site,
+        pool_model=pool_model,
+        pool_cap=ctx.free[pool_site, pool_model],
+        arc_w=arc_w,
+        arc_pool=arc_pool,
+        arc_dev=arc_dev,
+        arc_cost=arc_cost,
+        penalty=ctx.penalty,
+        priority=ctx.priority,
+    )
+    return table, ctx
