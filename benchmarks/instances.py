@@ -170,9 +170,7 @@ def sites(count: int, supply_h100: float, rng: random.Random) -> list[Site]:
     out = []
     for i, (c, s) in enumerate(zip(picked, share, strict=True)):
         h100 = supply_h100 * s / total
-        free = {
-            m: max(0, round(h100 * frac / H100_EQUIVALENT[m])) for m, frac in c.mix.items()
-        }
+        free = {m: max(0, round(h100 * frac / H100_EQUIVALENT[m])) for m, frac in c.mix.items()}
         out.append(
             Site(
                 id=f"{c.id}-{i // len(base):02d}",

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.instances import instance  # noqa: E402
-from solver import BASELINES, SolverConfig, run_baseline, solve  # noqa: E402
+from benchmarks.instances import instance
+from solver import BASELINES, SolverConfig, run_baseline, solve
 
 
 def peak_rss_mb() -> float:

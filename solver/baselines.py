@@ -78,9 +78,7 @@ def baseline_plan(
     """A baseline's plan on an already built table."""
     choice = greedy(table, POLICIES[name](table, ctx))
     outcome = Outcome(choice, table.objective(choice), 0.0, False, name)
-    return assemble_plan(
-        table, ctx, outcome, wall_s=time.perf_counter() - started, explain=explain
-    )
+    return assemble_plan(table, ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
 
 
 def nearest_site(problem: Problem) -> Plan:

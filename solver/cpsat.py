@@ -45,7 +45,9 @@ def solve_subset(
     every workload (else ``None``), and whether the subproblem was solved to optimality.
     """
     scale = scale_for(table)
-    room = table.pool_cap - table.usage(np.where(np.isin(np.arange(table.n_workloads), free), -1, choice))
+    room = table.pool_cap - table.usage(
+        np.where(np.isin(np.arange(table.n_workloads), free), -1, choice)
+    )
     model = cp_model.CpModel()
     by_pool: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
     variables: list[tuple[int, cp_model.IntVar]] = []

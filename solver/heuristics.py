@@ -100,7 +100,10 @@ def improve(table: Table, choice: IntArray, max_passes: int = 50) -> IntArray:
         cost = current_cost(table, choice)
         room = table.pool_cap - table.usage(choice)
         saving = cost[table.arc_w] - table.arc_cost
-        cand = np.flatnonzero((saving > EPS * np.maximum(1.0, cost[table.arc_w])) & (room[table.arc_pool] >= table.arc_dev))
+        cand = np.flatnonzero(
+            (saving > EPS * np.maximum(1.0, cost[table.arc_w]))
+            & (room[table.arc_pool] >= table.arc_dev)
+        )
         if not cand.size:
             break
         cand = cand[np.argsort(-saving[cand], kind="stable")]

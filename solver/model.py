@@ -142,8 +142,10 @@ class Workload:
             (self.allowed_hubs, self.forbidden_hubs, site.hub),
             (self.allowed_provinces, self.forbidden_provinces, site.province),
         )
-        return all((not allowed or key in allowed) and key not in forbidden
-                   for allowed, forbidden, key in checks)
+        return all(
+            (not allowed or key in allowed) and key not in forbidden
+            for allowed, forbidden, key in checks
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -116,7 +116,7 @@ class _Explainer:
         for m in range(len(ctx.models)):
             if not ctx.takers[m][0].size or np.all(np.isnan(ctx.power[:, m])):
                 continue
-            ws, ss, ds, total, code = ctx.model_block(m)
+            ws, ss, _ds, total, code = ctx.model_block(m)
             better = total < self.cost[np.ix_(ws, ss)]
             rows, cols = np.nonzero(better)
             self.cost[ws[rows], ss[cols]] = total[rows, cols]
@@ -143,8 +143,7 @@ class _Explainer:
                 "pue": f"PUE {site.pue:.2f} above the workload's cap {wl.max_pue or 0.0:.2f}",
                 "latency": f"latency {site.latency_ms.get(wl.origin_region, float('inf')):.1f} ms"
                 f" above SLO {wl.latency_slo_ms or 0.0:.1f} ms",
-                "capacity": f"{site.free.get(model, 0)} {model} free, "
-                f"{wl.demands[model]} needed",
+                "capacity": f"{site.free.get(model, 0)} {model} free, {wl.demands[model]} needed",
                 "not-worth-it": "costs more than leaving the work out",
             }[kind]
             return kind, detail
@@ -154,7 +153,10 @@ class _Explainer:
             return "displaced-by-priority", (
                 f"{left} {model} left after higher-priority work, {wl.demands[model]} needed"
             )
-        return "taken", f"{left} {model} left after cheaper-to-place work, {wl.demands[model]} needed"
+        return (
+            "taken",
+            f"{left} {model} left after cheaper-to-place work, {wl.demands[model]} needed",
+        )
 
     def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
         ctx = self.ctx

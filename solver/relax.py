@@ -108,17 +108,13 @@ def exchange_rates(table: Table) -> IntArray | None:
                 elif have != want:
                     return None
     denominators = math.lcm(*(r.denominator for r in rate if r is not None)) if n_models else 1
-    return np.array(
-        [int(r * denominators) if r is not None else 1 for r in rate], dtype=np.int64
-    )
+    return np.array([int(r * denominators) if r is not None else 1 for r in rate], dtype=np.int64)
 
 
 def relax(table: Table) -> Relaxation:
     """Solve the relaxation by flow when the demands allow it, else by LP."""
     if table.n_arcs == 0:
-        return Relaxation(
-            bound=float(table.penalty.sum()), fraction=np.zeros(0), method="trivial"
-        )
+        return Relaxation(bound=float(table.penalty.sum()), fraction=np.zeros(0), method="trivial")
     rates = exchange_rates(table)
     if rates is not None:
         return _flow(table, rates)
@@ -151,9 +147,7 @@ def _flow(table: Table, rates: IntArray) -> Relaxation:
     heads = np.concatenate(
         (n_cls + table.arc_pool[rep_arcs], np.full(n_cls, sink), np.full(n_pools, sink))
     )
-    caps = np.concatenate(
-        (supply[rep_cls], supply, table.pool_cap * rates[table.pool_model])
-    )
+    caps = np.concatenate((supply[rep_cls], supply, table.pool_cap * rates[table.pool_model]))
     costs = np.concatenate(
         (np.rint(unit_cost * scale), np.rint(pen_unit * scale), np.zeros(n_pools))
     ).astype(np.int64)

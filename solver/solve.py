@@ -147,11 +147,11 @@ def _lns(
         weights = np.where(tight, 1.0 + (usage >= table.pool_cap), 0.0)
         if weights.sum() == 0:
             break
-        pools = rng.choice(n_pools, size=min(k, int(tight.sum())), replace=False, p=weights / weights.sum())
-        on_pools = np.isin(table.arc_pool, pools)
-        placed_there = (choice >= 0) & np.isin(
-            table.arc_pool[np.maximum(choice, 0)], pools
+        pools = rng.choice(
+            n_pools, size=min(k, int(tight.sum())), replace=False, p=weights / weights.sum()
         )
+        on_pools = np.isin(table.arc_pool, pools)
+        placed_there = (choice >= 0) & np.isin(table.arc_pool[np.maximum(choice, 0)], pools)
         could = np.zeros(table.n_workloads, dtype=bool)
         could[arc_of_pool_w[on_pools]] = True
         free = np.flatnonzero(placed_there | (could & (choice < 0)))

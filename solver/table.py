@@ -143,7 +143,7 @@ class Context:
         # Site-level reasons (workloads × sites), the first that applies wins.
         code = np.full((len(work), n_s), OK, dtype=np.uint8)
         checks: list[tuple[str, npt.NDArray[np.bool_]]] = [
-            ("latency", self.latency[:, self.region].T > slo[:, None]),
+            ("latency", slo[:, None] < self.latency[:, self.region].T),
             ("pue", self.pue[None, :] > max_pue[:, None]),
             ("hub-pue", np.broadcast_to(~hub_ok[None, :], code.shape)),
         ]
@@ -183,7 +183,9 @@ class Context:
         cur = self.current[wi]
         staying = cur == si
         moving = (cur != -1) & ~staying
-        transfer = np.where(staying, 0.0, self.data_gb[wi] * self.transfer_price[si, self.region[wi]])
+        transfer = np.where(
+            staying, 0.0, self.data_gb[wi] * self.transfer_price[si, self.region[wi]]
+        )
         return Terms(
             energy_kwh=energy_kwh,
             energy_cost=facility_kw * self.price_integral[si, wi],
@@ -193,7 +195,9 @@ class Context:
             migration=np.where(moving, self.migration[wi], 0.0),
         )
 
-    def model_block(self, mi: int, rows: IntArray | None = None) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+    def model_block(
+        self, mi: int, rows: IntArray | None = None
+    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
         """Every pair of model ``mi``: (workloads, sites, devices, total cost, reason code).
 
         ``rows`` restricts to those workload indices. Costs and codes are (workloads × sites).
@@ -203,7 +207,7 @@ class Context:
             keep = np.isin(ws, rows)
             ws, ds = ws[keep], ds[keep]
         ss = np.flatnonzero(~np.isnan(self.power[:, mi]))
-        total = self.terms(ws[:, None], ss[None, :], np.int64(mi), ds[:, None]).total
+        total = self.terms(ws[:, None], ss[None, :], np.array([mi], dtype=np.int64), ds[:, None]).total
         code = self.site_code[np.ix_(ws, ss)].copy()
         ok = code == OK
         code[ok & (self.free[ss, mi][None, :] < ds[:, None])] = CODE["capacity"]
@@ -263,7 +267,9 @@ class Table:
     def usage(self, choice: IntArray) -> IntArray:
         """Devices each pool gives to a choice."""
         arcs = choice[choice >= 0]
-        return np.bincount(self.arc_pool[arcs], weights=self.arc_dev[arcs], minlength=self.n_pools).astype(np.int64)
+        return np.bincount(
+            self.arc_pool[arcs], weights=self.arc_dev[arcs], minlength=self.n_pools
+        ).astype(np.int64)
 
     def fits(self, choice: IntArray) -> bool:
         """Whether a choice respects every pool's capacity."""
@@ -317,7 +323,9 @@ def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Co
         i, j = np.nonzero(code == OK)
         parts.append((ws[i], pool_index[ss[j], mi], ds[i], total[i, j]))
     if parts:
-        arc_w, arc_pool, arc_dev, arc_cost = (np.concatenate(col) for col in zip(*parts, strict=True))
+        arc_w, arc_pool, arc_dev, arc_cost = (
+            np.concatenate(col) for col in zip(*parts, strict=True)
+        )
     else:
         arc_w = arc_pool = arc_dev = np.zeros(0, dtype=np.int64)
         arc_cost = np.zeros(0, dtype=np.float64)

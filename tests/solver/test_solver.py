@@ -1,0 +1,258 @@
+"""The optimizer against brute force, its own constraints, the baselines and its reasons."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from solver import (
+    BASELINES,
+    Plan,
+    Problem,
+    Site,
+    SolverConfig,
+    Workload,
+    build_table,
+    run_baseline,
+    solve,
+)
+from solver.table import price_integrals
+from tests.strategies import tiny_problems
+
+CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
+
+
+def brute_force(problem: Problem) -> float:
+    """The least objective over every assignment of the usable pairs that fits."""
+    table, _ = build_table(problem)
+    options = [
+        [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
+    ]
+    best = math.inf
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if table.fits(choice):
+            best = min(best, table.objective(choice))
+    return best
+
+
+def tolerance(value: float) -> float:
+    return 1e-6 * max(1.0, abs(value))
+
+
+@settings(max_examples=80, deadline=None)
+@given(tiny_problems())
+def test_solver_matches_brute_force(problem: Problem) -> None:
+    """On tiny instances the plan is optimal, proven so, and its bound is below it."""
+    plan = solve(problem, CONFIG)
+    optimum = brute_force(problem)
+    assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
+    assert plan.bound <= optimum + tolerance(optimum)
+    assert plan.status == "OPTIMAL"
+
+
+def check_plan(problem: Problem, plan: Plan) -> None:
+    """Every constraint of the model, checked from the plan's own values."""
+    sites = {s.id: s for s in problem.sites}
+    work = {w.id: w for w in problem.workloads}
+    used: dict[tuple[str, str], int] = {}
+    for a in plan.assignments:
+        w, s = work[a.workload_id], sites[a.site_id]
+        assert s.up
+        assert a.devices == w.demands[a.model]
+        assert a.model in s.power_w
+        assert w.admits(s)
+        if w.latency_slo_ms is not None:
+            assert s.latency_ms[w.origin_region] <= w.latency_slo_ms
+        if w.max_pue is not None:
+            assert s.pue <= w.max_pue
+        assert s.pue <= problem.hub_max_pue.get(s.hub, math.inf)
+        assert a.moved == (w.current_site is not None and w.current_site != s.id)
+        if not a.moved:
+            assert a.migration_cost_yuan == 0.0
+        if w.current_site == s.id:
+            assert a.transfer_cost_yuan == 0.0
+        used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
+    for (sid, m), n in used.items():
+        assert n <= sites[sid].free[m]
+    placed = {a.workload_id for a in plan.assignments}
+    assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
+    assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)
+    total = plan.cost_yuan + plan.penalty_yuan
+    assert plan.objective == pytest.approx(total, rel=1e-9, abs=1e-9)
+    assert plan.bound <= plan.objective + tolerance(plan.objective)
+
+
+@settings(max_examples=80, deadline=None)
+@given(tiny_problems())
+def test_every_plan_satisfies_every_constraint(problem: Problem) -> None:
+    """The optimizer's and every baseline's plan respect the model."""
+    check_plan(problem, solve(problem, CONFIG))
+    for name in BASELINES:
+        check_plan(problem, run_baseline(name, problem))
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_problems())
+def test_baselines_never_beat_the_proven_optimum(problem: Problem) -> None:
+    """When the plan is proven optimal no baseline is cheaper."""
+    plan = solve(problem, CONFIG)
+    assert plan.status == "OPTIMAL"
+    for name in BASELINES:
+        other = run_baseline(name, problem)
+        assert other.objective >= plan.objective - tolerance(plan.objective)
+
+
+def _binding(problem: Problem, plan: Plan, workload_id: str, kind: str, site_id: str) -> bool:
+    """Whether reason ``kind`` really keeps ``workload_id`` off ``site_id``."""
+    w = next(x for x in problem.workloads if x.id == workload_id)
+    s = next(x for x in problem.sites if x.id == site_id)
+    left = {m: s.free.get(m, 0) for m in s.power_w}
+    for a in plan.assignments:
+        if a.site_id == site_id:
+            left[a.model] -= a.devices
+    models = [m for m in w.demands if m in s.power_w]
+    if kind == "down":
+        return not s.up
+    if kind == "residency":
+        return not w.admits(s)
+    if kind == "hub-pue":
+        return s.pue > problem.hub_max_pue.get(s.hub, math.inf)
+    if kind == "pue":
+        return w.max_pue is not None and s.pue > w.max_pue
+    if kind == "latency":
+        return w.latency_slo_ms is not None and s.latency_ms[w.origin_region] > w.latency_slo_ms
+    if kind == "capacity":
+        return all(s.free.get(m, 0) < w.demands[m] for m in models)
+    if kind in ("taken", "displaced-by-priority"):
+        return all(left[m] < w.demands[m] for m in models)
+    return kind == "not-worth-it"
+
+
+@settings(max_examples=80, deadline=None)
+@given(tiny_problems())
+def test_explanations_name_a_binding_reason(problem: Problem) -> None:
+    """Every cheaper site a workload did not get comes with a reason that holds."""
+    plan = solve(problem, CONFIG)
+    for a in plan.assignments:
+        for alt in a.alternatives:
+            assert alt.cost_yuan < a.cost_yuan
+            assert _binding(problem, plan, a.workload_id, alt.reason_kind, alt.site_id), alt
+
+
+def _site(
+    sid: str, price: float, rtt: float, free: int = 16, pue: float = 1.1, **kw: object
+) -> Site:
+    return Site(
+        id=sid,
+        pue=pue,
+        hourly_price=(price,) * 24,
+        carbon_kg_per_kwh=0.5,
+        latency_ms={"csj": rtt},
+        free={"H100": free},
+        power_w={"H100": 700.0},
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_slo_keeps_inference_near_and_explains_why() -> None:
+    """A tight SLO forces the dearer near site, and the explanation names the SLO."""
+    near, far = _site("near", 1.0, 3.0), _site("far", 0.3, 20.0)
+    w = Workload(
+        id="chat", origin_region="csj", demands={"H100": 8}, duration_h=1.0, latency_slo_ms=10.0
+    )
+    plan = solve(Problem(sites=(near, far), workloads=(w,)), CONFIG)
+    (a,) = plan.assignments
+    assert a.site_id == "near"
+    assert [(x.site_id, x.reason_kind) for x in a.alternatives] == [("far", "latency")]
+    assert "SLO" in a.explanation
+
+
+def test_priority_displaces_lower_priority_when_short() -> None:
+    """With room for one workload, the higher-priority one is placed, and the other is told."""
+    site = _site("only", 0.5, 5.0, free=8)
+    low = Workload(id="low", origin_region="csj", demands={"H100": 8}, duration_h=1.0, priority=0)
+    high = Workload(id="high", origin_region="csj", demands={"H100": 8}, duration_h=1.0, priority=3)
+    plan = solve(Problem(sites=(site,), workloads=(low, high)), CONFIG)
+    assert [a.workload_id for a in plan.assignments] == ["high"]
+    assert [u.workload_id for u in plan.unplaced] == ["low"]
+    assert "higher-priority" in plan.unplaced[0].reason
+    assert plan.unplaced[0].penalty_yuan > 0
+
+
+def test_cheaper_site_taken_by_higher_priority_is_explained() -> None:
+    """A workload sent to the dear site learns the cheap one went to higher-priority work."""
+    cheap, dear = _site("cheap", 0.2, 5.0, free=8), _site("dear", 1.0, 5.0, free=8)
+    low = Workload(id="low", origin_region="csj", demands={"H100": 8}, duration_h=2.0)
+    high = Workload(id="high", origin_region="csj", demands={"H100": 8}, duration_h=2.0, priority=5)
+    plan = solve(Problem(sites=(cheap, dear), workloads=(low, high)), CONFIG)
+    where = {a.workload_id: a for a in plan.assignments}
+    assert where["high"].site_id == "cheap"
+    assert where["low"].site_id == "dear"
+    assert [x.reason_kind for x in where["low"].alternatives] == ["displaced-by-priority"]
+
+
+def test_residency_hub_cap_down_site_and_migration() -> None:
+    """Residency, a hub's PUE cap and a down site rule sites out; moving running work costs."""
+    home = _site("home", 0.9, 5.0, hub="east", province="sh")
+    capped = _site("capped", 0.1, 5.0, pue=1.3, hub="east", province="sh")
+    down = _site("down", 0.1, 5.0, up=False, province="sh")
+    abroad = _site("abroad", 0.1, 5.0, province="xx")
+    cheap = _site("cheap", 0.5, 5.0, province="sh", transfer_yuan_per_gb={"csj": 0.01})
+    running = Workload(
+        id="run",
+        origin_region="csj",
+        demands={"H100": 8},
+        duration_h=10.0,
+        forbidden_provinces=frozenset({"xx"}),
+        current_site="home",
+        migration_cost_yuan=1_000.0,
+        data_gb=100.0,
+    )
+    problem = Problem(
+        sites=(home, capped, down, abroad, cheap),
+        workloads=(running,),
+        hub_max_pue={"east": 1.25},
+    )
+    # Running at home with a dear migration: it stays, and nothing is cheaper once that counts.
+    plan = solve(problem, CONFIG)
+    (a,) = plan.assignments
+    assert a.site_id == "home" and not a.moved and a.migration_cost_yuan == 0.0
+    assert a.transfer_cost_yuan == 0.0
+    # Free to move: the cheapest admissible site wins and the data transfer is paid.
+    free_move = replace(running, migration_cost_yuan=0.0)
+    plan = solve(replace(problem, workloads=(free_move,)), CONFIG)
+    (a,) = plan.assignments
+    assert a.site_id == "cheap" and a.moved
+    assert a.transfer_cost_yuan == pytest.approx(100.0 * 0.01)
+    kinds = {x.site_id: x.reason_kind for x in a.alternatives}
+    assert kinds == {"capped": "hub-pue", "down": "down", "abroad": "residency"}
+
+
+def test_carbon_price_moves_work_to_cleaner_grid() -> None:
+    """A carbon price turns the choice from the cheap dirty grid to the clean one."""
+    dirty = replace(_site("dirty", 0.30, 5.0), carbon_kg_per_kwh=0.9)
+    clean = replace(_site("clean", 0.35, 5.0), carbon_kg_per_kwh=0.1)
+    w = Workload(id="job", origin_region="csj", demands={"H100": 8}, duration_h=5.0)
+    free = solve(Problem(sites=(dirty, clean), workloads=(w,)), CONFIG)
+    priced = solve(Problem(sites=(dirty, clean), workloads=(w,), carbon_yuan_per_kg=0.2), CONFIG)
+    assert free.assignments[0].site_id == "dirty"
+    assert priced.assignments[0].site_id == "clean"
+    assert priced.assignments[0].carbon_cost_yuan == pytest.approx(
+        priced.assignments[0].carbon_kg * 0.2
+    )
+
+
+def test_energy_cost_integrates_time_of_use_prices() -> None:
+    """A 2-hour run starting half-way through hour 0 pays ½·p0 + p1 + ½·p2."""
+    prices = np.array([[1.0, 2.0, 4.0] + [0.0] * 21])
+    got = price_integrals(prices, 0.5, np.array([2.0, 48.0, 23.75]))
+    assert got[0, 0] == pytest.approx(0.5 + 2.0 + 2.0)
+    assert got[0, 1] == pytest.approx(2 * 7.0)
+    # 23.75 h from 0.5 wraps past midnight back into hour 0: all of 1, 2 and 4 plus ¼ of p0.
+    assert got[0, 2] == pytest.approx(0.5 + 2.0 + 4.0 + 0.25)
