@@ -24,7 +24,8 @@ Origins are drawn from the eastern demand regions (``netrouter.traces.REGION_WEI
 exchange rate per model (1 H100 = 2 A100 = 2 Ascend910B), so the relaxation is a flow;
 ``heterogeneous=True`` lets single-GPU pods take 1 H100 too, which breaks that (the
 generalized assignment case). Capacity is scaled so demand is ``tightness`` (drawn from
-0.9–1.1) of supply, counted in H100-equivalents.
+0.9–1.1) of the supply of the sites within their hub's PUE cap, counted in
+H100-equivalents (SLOs and tenants' PUE caps still make some of it unusable to some work).
 """
 
 from __future__ import annotations
@@ -166,7 +167,10 @@ def sites(count: int, supply_h100: float, rng: random.Random) -> list[Site]:
     base = clusters()
     picked = [base[i % len(base)] for i in range(count)]
     share = [rng.uniform(0.5, 1.5) for _ in picked]
-    total = sum(share)
+    pue = [round(c.pue * rng.uniform(0.97, 1.03), 3) for c in picked]
+    # Sites above their hub's PUE cap take no work: size the rest to the supply asked for.
+    usable = sum(s for s, p, c in zip(share, pue, picked, strict=True) if p <= c.pue_cap)
+    total = usable or sum(share)
     out = []
     for i, (c, s) in enumerate(zip(picked, share, strict=True)):
         h100 = supply_h100 * s / total
@@ -174,7 +178,7 @@ def sites(count: int, supply_h100: float, rng: random.Random) -> list[Site]:
         out.append(
             Site(
                 id=f"{c.id}-{i // len(base):02d}",
-                pue=round(c.pue * rng.uniform(0.97, 1.03), 3),
+                pue=pue[i],
                 hourly_price=c.prices,
                 carbon_kg_per_kwh=c.carbon,
                 latency_ms={r: v + rng.uniform(0.0, 1.5) for r, v in c.latency.items()},

@@ -53,8 +53,9 @@ def nearest_key(table: Table, ctx: Context) -> FloatArray:
     """Latency from the workload's origin to the arc's site, cost breaking ties."""
     sites = table.pool_site[table.arc_pool]
     latency = ctx.latency[sites, ctx.region[table.arc_w]]
-    # Costs are sorted within a workload, so a stable sort on latency keeps cost order.
-    key: FloatArray = np.where(np.isfinite(latency), latency, 1e9)
+    # Ties in latency (to a thousandth of a millisecond) go to the cheaper arc.
+    top = float(table.arc_cost.max(initial=0.0)) + 1.0
+    key: FloatArray = np.where(np.isfinite(latency), latency, 1e9) + 1e-3 * table.arc_cost / top
     return key
 
 
@@ -77,8 +78,8 @@ def baseline_plan(
 ) -> Plan:
     """A baseline's plan on an already built table."""
     choice = greedy(table, POLICIES[name](table, ctx))
-    outcome = Outcome(choice, table.objective(choice), 0.0, False, name)
-    return assemble_plan(table, ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
+    outcome = Outcome(table, choice, table.objective(choice), 0.0, False, name)
+    return assemble_plan(ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
 
 
 def nearest_site(problem: Problem) -> Plan:

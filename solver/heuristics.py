@@ -27,30 +27,40 @@ def round_down(table: Table, fraction: FloatArray) -> IntArray:
 
 
 def round_guided(table: Table, fraction: FloatArray) -> IntArray:
-    """Workloads in order of their penalty (dearest to leave out first), each on the arc the
-    relaxation gives it most of, else its cheapest arc with room.
+    """Workloads in order of penalty (dearest to leave out first), each on the pool the
+    relaxation gives it most of, else its cheapest pool with room.
 
     Placing the heavy workloads first keeps the relaxation's split ones (typically the
-    largest) from being squeezed out by the small ones that fit anywhere.
+    largest) from being squeezed out by small ones that fit anywhere. Workloads the
+    relaxation leaves out are left for :func:`fill`.
     """
     choice = empty_choice(table)
+    if table.n_arcs == 0:
+        return choice
     room = table.pool_cap.tolist()
-    pools, devs, start = table.arc_pool.tolist(), table.arc_dev.tolist(), table.start.tolist()
+    # Each workload's largest share: arcs sorted by (workload, share), last one per workload.
+    by_share = np.lexsort((fraction, table.arc_w))
+    last = table.start[1:] - 1
+    has = table.start[1:] > table.start[:-1]
+    best = np.full(table.n_workloads, -1, dtype=np.int64)
+    best[has] = by_share[last[has]]
+    best_share = np.where(best >= 0, fraction[np.maximum(best, 0)], 0.0)
     order = np.argsort(-table.penalty, kind="stable")
-    frac = fraction.tolist()
+    pools, devs = table.arc_pool.tolist(), table.arc_dev.tolist()
+    best_l, share_l = best.tolist(), best_share.tolist()
     for w in order.tolist():
-        s, e = start[w], start[w + 1]
-        if s == e:
+        a = best_l[w]
+        if a < 0 or share_l[w] <= 1e-9:
             continue
-        # Arcs are sorted by cost: prefer the relaxation's largest share, then cheapest.
-        arcs = sorted(range(s, e), key=lambda a: -frac[a]) if max(frac[s:e]) > 0 else range(s, e)
-        if max(frac[s:e], default=0.0) <= 1e-9:
-            continue  # the relaxation leaves it out: fill() may still place it
-        for a in arcs:
-            p = pools[a]
-            if room[p] >= devs[a]:
-                room[p] -= devs[a]
-                choice[w] = a
+        if room[pools[a]] >= devs[a]:
+            room[pools[a]] -= devs[a]
+            choice[w] = a
+            continue
+        s, e = int(table.start[w]), int(table.start[w + 1])
+        for b in (s + np.lexsort((table.arc_cost[s:e], -fraction[s:e]))).tolist():
+            if room[pools[b]] >= devs[b]:
+                room[pools[b]] -= devs[b]
+                choice[w] = b
                 break
     return choice
 
@@ -70,22 +80,35 @@ def fill(table: Table, choice: IntArray, order: IntArray | None = None) -> IntAr
     """
     choice = choice.copy()
     room = table.pool_cap - table.usage(choice)
-    left = np.flatnonzero(choice < 0)
-    left = left[table.start[left + 1] > table.start[left]]
+    # Only arcs that fit now can ever be used (room only shrinks while filling).
+    cand = np.flatnonzero((choice[table.arc_w] < 0) & (room[table.arc_pool] >= table.arc_dev))
+    if not cand.size:
+        return choice
     if order is None:
-        first = table.start[left]
-        order = left[np.argsort(-table.penalty[left] / table.arc_dev[first], kind="stable")]
-    pools, devs, start = table.arc_pool.tolist(), table.arc_dev.tolist(), table.start.tolist()
+        density = table.penalty[table.arc_w[cand]] / table.arc_dev[cand]
+        rank_of = np.zeros(table.n_workloads)
+        np.maximum.at(rank_of, table.arc_w[cand], density)
+        rank = -rank_of[table.arc_w[cand]]
+    else:
+        position = np.full(table.n_workloads, table.n_workloads, dtype=np.int64)
+        position[order] = np.arange(order.shape[0])
+        rank = position[table.arc_w[cand]].astype(np.float64)
+    # By workload rank, then (within a workload) cheapest first.
+    cand = cand[np.lexsort((table.arc_cost[cand], table.arc_w[cand], rank))]
     room_l = room.tolist()
-    for w in order.tolist():
-        if choice[w] >= 0:
+    done = (choice >= 0).tolist()
+    for a, w, p, d in zip(
+        cand.tolist(),
+        table.arc_w[cand].tolist(),
+        table.arc_pool[cand].tolist(),
+        table.arc_dev[cand].tolist(),
+        strict=True,
+    ):
+        if done[w] or room_l[p] < d:
             continue
-        for a in range(start[w], start[w + 1]):  # arcs are sorted by cost
-            p = pools[a]
-            if room_l[p] >= devs[a]:
-                room_l[p] -= devs[a]
-                choice[w] = a
-                break
+        room_l[p] -= d
+        choice[w] = a
+        done[w] = True
     return choice
 
 

@@ -14,7 +14,7 @@ from collections import Counter
 import numpy as np
 
 from solver.model import REASON_KINDS, Alternative, Assignment, Plan, Problem, Unplaced
-from solver.solve import Outcome, SolverConfig, optimize, relative_gap, warm_choice
+from solver.solve import Outcome, SolverConfig, optimize, relative_gap
 from solver.table import OK, Context, IntArray, Table, build_table
 
 
@@ -24,9 +24,13 @@ def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
     config = config or SolverConfig()
     table, ctx = build_table(problem)
     current = np.where(ctx.current >= 0, ctx.current, -1)
-    outcome = optimize(table, config, warm=warm_choice(table, current), started=started)
-    return assemble_plan(
+    outcome = optimize(
         table,
+        config,
+        current=current,
+        started=started,
+    )
+    return assemble_plan(
         ctx,
         outcome,
         wall_s=time.perf_counter() - started,
@@ -38,17 +42,17 @@ def problem_size(problem: Problem) -> int:
     return len(problem.workloads)
 
 
-def assemble_plan(
-    table: Table, ctx: Context, outcome: Outcome, *, wall_s: float, explain: bool = True
-) -> Plan:
+def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: bool = True) -> Plan:
     """A plan from a choice: priced assignments, unplaced work, objective, bound and gap."""
     problem = ctx.problem
+    table = outcome.table
     choice = outcome.choice
     placed = np.flatnonzero(choice >= 0)
     arcs = choice[placed]
     si = table.pool_site[table.arc_pool[arcs]]
     mi = table.pool_model[table.arc_pool[arcs]]
     terms = ctx.terms(placed, si, mi, table.arc_dev[arcs])
+    totals = terms.total
     notes = _Explainer(table, ctx, choice) if explain else None
     assignments = []
     for k, w in enumerate(placed.tolist()):
@@ -66,7 +70,7 @@ def assemble_plan(
                 transfer_cost_yuan=float(terms.transfer[k]),
                 migration_cost_yuan=float(terms.migration[k]),
                 carbon_cost_yuan=float(terms.carbon_cost[k]),
-                cost_per_hour_yuan=float(terms.total[k]) / wl.duration_h,
+                cost_per_hour_yuan=float(totals[k]) / wl.duration_h,
                 carbon_kg=float(terms.carbon_kg[k]),
                 latency_ms=latency,
                 moved=wl.current_site is not None and wl.current_site != site.id,

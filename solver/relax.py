@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
+import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import pywraplp
 
@@ -80,10 +81,16 @@ def exchange_rates(table: Table) -> IntArray | None:
     n_models = int(table.pool_model.max()) + 1 if table.n_pools else 0
     arc_model = table.pool_model[table.arc_pool]
     first = table.start[table.arc_w]
-    edges = np.unique(
-        np.stack((arc_model[first], arc_model, table.arc_dev[first], table.arc_dev), axis=1),
-        axis=0,
-    )
+    # Only arcs on another model than the workload's first say anything; encode each
+    # (model, model, devices, devices) relation as one integer to deduplicate fast.
+    other = arc_model != arc_model[first]
+    m0, m1 = arc_model[first][other], arc_model[other]
+    d0, d1 = table.arc_dev[first][other], table.arc_dev[other]
+    top = int(table.arc_dev.max(initial=0)) + 1
+    keys = np.unique(((m0 * n_models + m1) * top + d0) * top + d1)
+    d1u, rest = keys % top, keys // top
+    d0u, rest = rest % top, rest // top
+    edges = np.stack((rest // n_models, rest % n_models, d0u, d1u), axis=1)
     rate: list[Fraction | None] = [None] * n_models
     links: dict[int, list[tuple[int, Fraction]]] = {}
     for m0, m1, d0, d1 in edges.tolist():
@@ -162,11 +169,25 @@ def _flow(table: Table, rates: IntArray) -> Relaxation:
     # Any fractional plan costs at least the scaled optimum less half a unit of rounding
     # per unit of flow: that, in 元, is the proven bound.
     bound = (flow.optimal_cost() - 0.5 * float(supply.sum())) / scale
-    arc_flow = flow.flows(np.arange(rep_arcs.shape[0]))
+    n_arcs_rep = rep_arcs.shape[0]
+    arc_flow = flow.flows(np.arange(n_arcs_rep))
+    pool_flow = flow.flows(np.arange(n_arcs_rep + n_cls, n_arcs_rep + n_cls + n_pools))
     per_rep = np.zeros(table.n_arcs)
     per_rep[rep_arcs] = arc_flow / units[table.arc_w[rep_arcs]]
     share = _spread(table, cls, reps, per_rep)
-    return Relaxation(bound=max(bound, 0.0), fraction=share, method="flow")
+    unit_of_arc = np.zeros(table.n_arcs)
+    unit_of_arc[rep_arcs] = unit_cost
+    mu = _potentials(
+        table,
+        rep_arcs[arc_flow > 0],
+        unit_of_arc,
+        pen_unit_of=pen_unit,
+        cls_of_rep=cls,
+        saturated=pool_flow >= table.pool_cap * rates[table.pool_model],
+    )
+    duals = mu * rates[table.pool_model]
+    bound = max(bound, lagrangian_bound(table, duals))
+    return Relaxation(bound=max(bound, 0.0), fraction=share, method="flow", duals=duals)
 
 
 def _lp(table: Table) -> Relaxation:
@@ -200,6 +221,47 @@ def _lp(table: Table) -> Relaxation:
     return Relaxation(
         bound=lagrangian_bound(table, duals), fraction=share, method="lp", duals=duals
     )
+
+
+def _potentials(
+    table: Table,
+    flow_arcs: IntArray,
+    unit_of_arc: FloatArray,
+    *,
+    pen_unit_of: FloatArray,
+    cls_of_rep: IntArray,
+    saturated: npt.NDArray[np.bool_],
+) -> FloatArray:
+    """Pool prices per unit from an optimal flow (complementary slackness).
+
+    With μ the pool prices: a pool with room has μ = 0; a class using pool p pays no more
+    there than at any other pool q of its own, ĉ_p + μ_p ≤ ĉ_q + μ_q, nor more than its
+    penalty, ĉ_p + μ_p ≤ π. These are difference constraints; their largest solution is a
+    shortest-path distance on the pools, found by Bellman–Ford.
+    """
+    n_pools = table.n_pools
+    pools_at = table.arc_pool[flow_arcs]
+    reps = table.arc_w[flow_arcs]
+    root = np.where(saturated, np.inf, 0.0)
+    pen = pen_unit_of[cls_of_rep[reps]]
+    np.minimum.at(root, pools_at, pen - unit_of_arc[flow_arcs])
+    # Edges q → p: ĉ_q − ĉ_p for every sibling arc q of a class using p.
+    counts = (table.start[reps + 1] - table.start[reps]).astype(np.int64)
+    first = np.repeat(table.start[reps], counts)
+    offset = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    sib = first + offset
+    used = np.repeat(flow_arcs, counts)
+    weight = np.full((n_pools, n_pools), np.inf)
+    np.minimum.at(
+        weight, (table.arc_pool[sib], table.arc_pool[used]), unit_of_arc[sib] - unit_of_arc[used]
+    )
+    dist = root
+    for _ in range(n_pools + 1):
+        nxt = np.minimum(dist, (dist[:, None] + weight).min(axis=0, initial=np.inf))
+        if np.array_equal(nxt, dist):
+            break
+        dist = nxt
+    return np.where(np.isfinite(dist), np.maximum(dist, 0.0), 0.0)
 
 
 def _spread(table: Table, cls: IntArray, reps: IntArray, per_rep: FloatArray) -> FloatArray:

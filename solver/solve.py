@@ -26,6 +26,9 @@ from solver.relax import relax
 from solver.table import IntArray, Table
 
 METHODS = ("auto", "exact", "relax-round")
+SMALL_ARCS = 1_000_000
+"""Up to this many pairs, a second rounding (keep only what the relaxation places whole)
+competes with the guided one."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -59,8 +62,9 @@ class SolverConfig:
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """An integral choice with its proven bound."""
+    """An integral choice (arcs of ``table``) with its proven bound."""
 
+    table: Table
     choice: IntArray
     objective: float
     bound: float
@@ -81,19 +85,25 @@ def optimize(
     table: Table,
     config: SolverConfig,
     *,
-    warm: IntArray | None = None,
+    current: IntArray | None = None,
     started: float | None = None,
 ) -> Outcome:
-    """The best choice the time allows, with the relaxation's (or CP-SAT's) bound."""
+    """The best choice the time allows, with the relaxation's (or CP-SAT's) bound.
+
+    ``current`` gives the site each workload runs on now (−1: new): keeping them there is a
+    warm start.
+    """
     started = time.perf_counter() if started is None else started
     deadline = started + config.time_limit_s
     relaxation = relax(table)
     bound = relaxation.bound
-    choice = improve(table, fill(table, round_down(table, relaxation.fraction)))
-    guided = improve(table, fill(table, round_guided(table, relaxation.fraction)))
-    if table.objective(guided) < table.objective(choice):
-        choice = guided
+    choice = improve(table, fill(table, round_guided(table, relaxation.fraction)))
+    if table.n_arcs <= SMALL_ARCS:
+        kept = improve(table, fill(table, round_down(table, relaxation.fraction)))
+        if table.objective(kept) < table.objective(choice):
+            choice = kept
     method = f"{relaxation.method}+round"
+    warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
         kept = improve(table, fill(table, warm))
         if table.objective(kept) < table.objective(choice):
@@ -101,7 +111,7 @@ def optimize(
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     if optimal or config.method == "relax-round" or table.n_arcs == 0:
-        return Outcome(choice, objective, min(bound, objective), optimal, method)
+        return Outcome(table, choice, objective, min(bound, objective), optimal, method)
 
     if config.method == "exact" or table.n_arcs <= config.exact_max_arcs:
         found, cp_bound, proven = solve_subset(
@@ -123,7 +133,7 @@ def optimize(
         choice, objective = _lns(table, choice, bound, config, deadline)
         method = f"{relaxation.method}+lns"
         optimal = relative_gap(objective, bound) <= config.relative_gap_limit
-    return Outcome(choice, objective, min(bound, objective), optimal, method)
+    return Outcome(table, choice, objective, min(bound, objective), optimal, method)
 
 
 LNS_MAX_FREE = 1_500
@@ -178,8 +188,9 @@ def staying_arcs(table: Table, current_pool_site: IntArray) -> IntArray:
     site_of_arc = table.pool_site[table.arc_pool]
     here = site_of_arc == current_pool_site[table.arc_w]
     staying = np.full(table.n_workloads, -1, dtype=np.int64)
-    # Arcs are sorted by cost within a workload: the first match is the cheapest.
-    idx = np.flatnonzero(here)[::-1]
+    idx = np.flatnonzero(here)
+    # Dearest first, so the cheapest arc at the site is the one written last.
+    idx = idx[np.argsort(-table.arc_cost[idx], kind="stable")]
     staying[table.arc_w[idx]] = idx
     return staying
 

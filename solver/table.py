@@ -12,6 +12,7 @@ For workload ``w`` on site ``s`` with model ``m`` (``d`` devices of ``kW`` board
 A *pool* is one accelerator model at one site; its capacity is the free device count. The
 table keeps only the pairs a plan may use (right accelerator, site up, residency, PUE caps,
 SLO, enough free devices, cheaper than leaving the work out), grouped by workload (CSR).
+No pair is dropped for being dear: any could carry the relaxation's optimum.
 The same formulas, evaluated element-wise, price the chosen pairs and the explanations.
 """
 
@@ -155,6 +156,9 @@ class Context:
         for kind, failed in checks:
             code[failed] = CODE[kind]
         self.site_code = code
+        self._blocks: dict[
+            int, tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]
+        ] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
         cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
@@ -201,19 +205,55 @@ class Context:
         """Every pair of model ``mi``: (workloads, sites, devices, total cost, reason code).
 
         ``rows`` restricts to those workload indices. Costs and codes are (workloads × sites).
+        Blocks are computed once and kept: they are the full price list the relaxation's
+        pricing step checks the pruned table against.
         """
+        block = self._blocks.get(mi)
+        if block is None:
+            block = self._blocks[mi] = self._block(mi)
+        if rows is None:
+            return block
+        ws, ss, ds, total, code = block
+        keep = np.flatnonzero(np.isin(ws, rows))
+        return ws[keep], ss, ds[keep], total[keep], code[keep]
+
+    def _block(
+        self, mi: int
+    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
         ws, ds = self.takers[mi]
-        if rows is not None:
-            keep = np.isin(ws, rows)
-            ws, ds = ws[keep], ds[keep]
         ss = np.flatnonzero(~np.isnan(self.power[:, mi]))
-        total = self.terms(ws[:, None], ss[None, :], np.array([mi], dtype=np.int64), ds[:, None]).total
-        code = self.site_code[np.ix_(ws, ss)].copy()
+        own = self.own_power[ws]
+        kw = np.where(np.isnan(own)[:, None], self.power[ss, mi][None, :], own[:, None]) / 1000
+        facility_kw = (ds[:, None] * self.pue[ss][None, :]) * kw
+        total = facility_kw * self.price_integral[np.ix_(ss, ws)].T
+        cprice = self.problem.carbon_yuan_per_kg
+        if cprice:
+            total += facility_kw * (self.duration[ws][:, None] * self.carbon[ss][None, :] * cprice)
+        if np.any(self.data_gb[ws] > 0):
+            total += self.data_gb[ws][:, None] * self.transfer_price[np.ix_(ss, self.region[ws])].T
+        running = np.flatnonzero(self.current[ws] != -1)
+        if running.size:
+            # Running work: staying is free of transfer, moving costs its migration too.
+            exact = self.terms(
+                ws[running][:, None],
+                ss[None, :],
+                np.array([mi], dtype=np.int64),
+                ds[running][:, None],
+            )
+            total[running] = exact.total
+        code = self.site_code[np.ix_(ws, ss)]
         ok = code == OK
         code[ok & (self.free[ss, mi][None, :] < ds[:, None])] = CODE["capacity"]
         ok = code == OK
         code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
         return ws, ss, ds, total, code
+
+    def pool_index(self) -> IntArray:
+        """Pool number of each (site, model), −1 where the site has no such model."""
+        index = np.full(self.power.shape, -1, dtype=np.int64)
+        site, model = np.nonzero(~np.isnan(self.power))
+        index[site, model] = np.arange(site.shape[0])
+        return index
 
 
 def _has_residency(w: object) -> bool:
@@ -232,7 +272,8 @@ def _has_residency(w: object) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Table:
-    """The usable pairs as flat arrays, grouped by workload.
+    """The usable pairs as flat arrays, grouped by workload (in no particular order within
+    a workload).
 
     ``arc_*[start[w]:start[w + 1]]`` are workload ``w``'s options; ``pool_*`` describe each
     (site, model) pool. Every method works on this, whatever built it (a :class:`Problem`,
@@ -289,39 +330,39 @@ def from_arcs(
     penalty: FloatArray,
     priority: IntArray | None = None,
 ) -> Table:
-    """A :class:`Table` from unsorted arcs (sorted here by workload, then cost)."""
-    order = np.lexsort((arc_cost, arc_w))
+    """A :class:`Table` from arcs in any order (grouped here by workload, stably: arcs
+    arriving as a few runs sorted by workload, as :func:`build_table` makes them, merge in
+    linear time)."""
+    order = np.argsort(arc_w, kind="stable")
     counts = np.bincount(arc_w, minlength=n_workloads)
     start = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
     return Table(
         n_workloads=n_workloads,
-        pool_site=pool_site.astype(np.int64),
-        pool_model=pool_model.astype(np.int64),
-        pool_cap=pool_cap.astype(np.int64),
-        arc_w=arc_w[order].astype(np.int64),
-        arc_pool=arc_pool[order].astype(np.int64),
-        arc_dev=arc_dev[order].astype(np.int64),
-        arc_cost=arc_cost[order].astype(np.float64),
+        pool_site=np.asarray(pool_site, dtype=np.int64),
+        pool_model=np.asarray(pool_model, dtype=np.int64),
+        pool_cap=np.asarray(pool_cap, dtype=np.int64),
+        arc_w=np.asarray(arc_w, dtype=np.int64)[order],
+        arc_pool=np.asarray(arc_pool, dtype=np.int64)[order],
+        arc_dev=np.asarray(arc_dev, dtype=np.int64)[order],
+        arc_cost=np.asarray(arc_cost, dtype=np.float64)[order],
         start=start,
-        penalty=penalty.astype(np.float64),
+        penalty=np.asarray(penalty, dtype=np.float64),
         priority=(np.zeros(n_workloads, dtype=np.int64) if priority is None else priority),
     )
 
 
 def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Context]:
-    """The usable pairs of ``problem``, priced."""
+    """Every usable pair of ``problem``, priced, grouped by workload."""
     ctx = ctx or Context(problem)
-    pool_index = np.full(ctx.power.shape, -1, dtype=np.int64)
-    has = ~np.isnan(ctx.power)
-    pool_site, pool_model = np.nonzero(has)
-    pool_index[pool_site, pool_model] = np.arange(pool_site.shape[0])
+    index = ctx.pool_index()
+    pool_site, pool_model = np.nonzero(index >= 0)
     parts: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
     for mi in range(len(ctx.models)):
-        if not ctx.takers[mi][0].size or not has[:, mi].any():
+        if not ctx.takers[mi][0].size or not np.any(index[:, mi] >= 0):
             continue
         ws, ss, ds, total, code = ctx.model_block(mi)
         i, j = np.nonzero(code == OK)
-        parts.append((ws[i], pool_index[ss[j], mi], ds[i], total[i, j]))
+        parts.append((ws[i], index[ss[j], mi], ds[i], total[i, j]))
     if parts:
         arc_w, arc_pool, arc_dev, arc_cost = (
             np.concatenate(col) for col in zip(*parts, strict=True)
