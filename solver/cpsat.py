@@ -43,6 +43,8 @@ def solve_subset(
 
     Returns the new choice, a proven lower bound on the whole objective when ``free`` is
     every workload (else ``None``), and whether the subproblem was solved to optimality.
+    With ``table.must_place`` every free workload gets exactly one pool and the objective is
+    the pairs' cost alone.
     """
     scale = scale_for(table)
     room = table.pool_cap - table.usage(
@@ -52,10 +54,13 @@ def solve_subset(
     by_pool: dict[int, list[tuple[int, cp_model.IntVar]]] = {}
     variables: list[tuple[int, cp_model.IntVar]] = []
     objective = []
+    must = table.must_place
+    if must:
+        scale = min(MAX_SCALE, 2.0**50 / (float(np.abs(table.arc_cost).sum()) + 1.0))
     for w in free.tolist():
         s, e = int(table.start[w]), int(table.start[w + 1])
         mine = []
-        pen = float(table.penalty[w])
+        pen = 0.0 if must else float(table.penalty[w])
         for a in range(s, e):
             p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
             if d > room[p]:
@@ -67,7 +72,9 @@ def solve_subset(
             objective.append(round((float(table.arc_cost[a]) - pen) * scale) * x)
             if hint:
                 model.add_hint(x, int(choice[w]) == a)
-        if len(mine) > 1:
+        if must:
+            model.add_exactly_one(mine)
+        elif len(mine) > 1:
             model.add_at_most_one(mine)
     for p, terms in by_pool.items():
         if sum(d for d, _ in terms) > room[p]:
@@ -88,5 +95,6 @@ def solve_subset(
     bound = None
     if free.shape[0] == table.n_workloads:
         slack = 0.5 * table.n_workloads / scale
-        bound = solver.best_objective_bound / scale + float(table.penalty.sum()) - slack
+        base = 0.0 if must else float(table.penalty.sum())
+        bound = solver.best_objective_bound / scale + base - slack
     return out, bound, status == cp_model.OPTIMAL

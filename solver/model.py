@@ -194,12 +194,14 @@ def _unique(kind: str, ids: list[str]) -> None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Alternative:
-    """A site cheaper than the one a workload got, and what kept the workload off it.
+    """A site (and accelerator model there) cheaper than what a workload got, and what kept
+    the workload off it.
 
     ``reason_kind`` is one of :data:`REASON_KINDS`.
     """
 
     site_id: str
+    model: str
     cost_yuan: float
     reason_kind: str
     reason: str

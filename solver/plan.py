@@ -101,7 +101,7 @@ def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: boo
 
 
 class _Explainer:
-    """Per-site prices and reasons for the workloads of one plan."""
+    """Per-pool prices and reasons for the workloads of one plan."""
 
     def __init__(self, table: Table, ctx: Context, choice: IntArray) -> None:
         self.table, self.ctx, self.choice = table, ctx, choice
@@ -112,31 +112,25 @@ class _Explainer:
         # Highest priority placed on each pool in this plan.
         self.top_priority = np.full(table.n_pools, -1, dtype=np.int64)
         np.maximum.at(self.top_priority, pool_of[placed], table.priority[placed])
-        n_w, n_s = table.n_workloads, len(ctx.problem.sites)
-        # Cheapest model per (workload, site), its cost, code and pool.
-        self.cost = np.full((n_w, n_s), np.inf)
-        self.code = np.full((n_w, n_s), OK, dtype=np.uint8)
-        self.model = np.full((n_w, n_s), -1, dtype=np.int64)
+        index = ctx.pool_index()
+        n_w = table.n_workloads
+        # Cost and reason code of every (workload, pool); NaN cost: model not wanted.
+        self.cost = np.full((n_w, table.n_pools), np.nan)
+        self.code = np.full((n_w, table.n_pools), OK, dtype=np.uint8)
         for m in range(len(ctx.models)):
-            if not ctx.takers[m][0].size or np.all(np.isnan(ctx.power[:, m])):
+            if not ctx.takers[m][0].size or not np.any(index[:, m] >= 0):
                 continue
-            ws, ss, _ds, total, code = ctx.model_block(m)
-            better = total < self.cost[np.ix_(ws, ss)]
-            rows, cols = np.nonzero(better)
-            self.cost[ws[rows], ss[cols]] = total[rows, cols]
-            self.code[ws[rows], ss[cols]] = code[rows, cols]
-            self.model[ws[rows], ss[cols]] = m
-        self.pool_index = {
-            (int(s), int(m)): p
-            for p, (s, m) in enumerate(zip(table.pool_site, table.pool_model, strict=True))
-        }
+            ws, ss, _, total, code = ctx.model_block(m)
+            cols = index[ss, m]
+            self.cost[np.ix_(ws, cols)] = total
+            self.code[np.ix_(ws, cols)] = code
+        self.has_model = ~np.isnan(self.cost)
 
-    def _why(self, w: int, s: int) -> tuple[str, str]:
-        ctx, code = self.ctx, int(self.code[w, s])
+    def _why(self, w: int, pool: int) -> tuple[str, str]:
+        ctx, code = self.ctx, int(self.code[w, pool])
         wl = ctx.problem.workloads[w]
-        site = ctx.problem.sites[s]
-        m = int(self.model[w, s])
-        model = ctx.models[m]
+        site = ctx.problem.sites[int(self.table.pool_site[pool])]
+        model = ctx.models[int(self.table.pool_model[pool])]
         if code != OK:
             kind = REASON_KINDS[code]
             detail = {
@@ -151,31 +145,31 @@ class _Explainer:
                 "not-worth-it": "costs more than leaving the work out",
             }[kind]
             return kind, detail
-        pool = self.pool_index[(s, m)]
         left = int(self.room[pool])
+        need = wl.demands[model]
         if self.top_priority[pool] > wl.priority:
             return "displaced-by-priority", (
-                f"{left} {model} left after higher-priority work, {wl.demands[model]} needed"
+                f"{left} {model} left after higher-priority work, {need} needed"
             )
-        return (
-            "taken",
-            f"{left} {model} left after cheaper-to-place work, {wl.demands[model]} needed",
-        )
+        return "taken", f"{left} {model} left after cheaper-to-place work, {need} needed"
 
     def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
         ctx = self.ctx
-        s_here = int(self.table.pool_site[self.table.arc_pool[arc]])
+        here = int(self.table.arc_pool[arc])
+        site_here = int(self.table.pool_site[here])
         mine = float(self.table.arc_cost[arc])
-        cheaper = np.flatnonzero(self.cost[w] < mine - 1e-9 * max(1.0, mine))
-        cheaper = cheaper[cheaper != s_here]
-        cheaper = cheaper[np.argsort(self.cost[w, cheaper], kind="stable")]
+        costs = np.where(self.has_model[w], self.cost[w], np.inf)
+        cheaper = np.flatnonzero(costs < mine - 1e-9 * max(1.0, mine))
+        cheaper = cheaper[self.table.pool_site[cheaper] != site_here]
+        cheaper = cheaper[np.argsort(costs[cheaper], kind="stable")]
         alts = []
-        for s in cheaper.tolist():
-            kind, detail = self._why(w, s)
+        for pool in cheaper.tolist():
+            kind, detail = self._why(w, pool)
             alts.append(
                 Alternative(
-                    site_id=ctx.problem.sites[s].id,
-                    cost_yuan=float(self.cost[w, s]),
+                    site_id=ctx.problem.sites[int(self.table.pool_site[pool])].id,
+                    model=ctx.models[int(self.table.pool_model[pool])],
+                    cost_yuan=float(costs[pool]),
                     reason_kind=kind,
                     reason=detail,
                 )
@@ -199,9 +193,10 @@ class _Explainer:
             return "capacity taken by cheaper-to-place work: no pool it can use has room left"
         kinds: Counter[str] = Counter()
         for site in range(len(ctx.problem.sites)):
-            if self.model[w, site] < 0:
+            pools = np.flatnonzero((table.pool_site == site) & self.has_model[w])
+            if not pools.size:
                 kinds["accelerator"] += 1
             else:
-                kinds[self._why(w, site)[0]] += 1
+                kinds[self._why(w, int(pools[0]))[0]] += 1
         summary = ", ".join(f"{kind} at {n} site(s)" for kind, n in kinds.most_common())
         return f"no feasible site: {summary}"

@@ -242,7 +242,9 @@ def _potentials(
     n_pools = table.n_pools
     pools_at = table.arc_pool[flow_arcs]
     reps = table.arc_w[flow_arcs]
-    root = np.where(saturated, np.inf, 0.0)
+    # A full pool's price never needs to exceed the largest penalty per unit (no class would
+    # use it above that); a pool with room is free.
+    root = np.where(saturated, float(pen_unit_of.max(initial=0.0)), 0.0)
     pen = pen_unit_of[cls_of_rep[reps]]
     np.minimum.at(root, pools_at, pen - unit_of_arc[flow_arcs])
     # Edges q → p: ĉ_q − ĉ_p for every sibling arc q of a class using p.

@@ -70,6 +70,7 @@ class Outcome:
     bound: float
     optimal: bool
     method: str
+    wall_s: float = 0.0
 
     @property
     def gap(self) -> float:
@@ -111,7 +112,15 @@ def optimize(
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     if optimal or config.method == "relax-round" or table.n_arcs == 0:
-        return Outcome(table, choice, objective, min(bound, objective), optimal, method)
+        return Outcome(
+            table,
+            choice,
+            objective,
+            min(bound, objective),
+            optimal,
+            method,
+            time.perf_counter() - started,
+        )
 
     if config.method == "exact" or table.n_arcs <= config.exact_max_arcs:
         found, cp_bound, proven = solve_subset(
@@ -133,7 +142,15 @@ def optimize(
         choice, objective = _lns(table, choice, bound, config, deadline)
         method = f"{relaxation.method}+lns"
         optimal = relative_gap(objective, bound) <= config.relative_gap_limit
-    return Outcome(table, choice, objective, min(bound, objective), optimal, method)
+    return Outcome(
+        table,
+        choice,
+        objective,
+        min(bound, objective),
+        optimal,
+        method,
+        time.perf_counter() - started,
+    )
 
 
 LNS_MAX_FREE = 1_500

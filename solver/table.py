@@ -291,6 +291,7 @@ class Table:
     start: IntArray
     penalty: FloatArray
     priority: IntArray
+    must_place: bool = False  # every workload must be placed (penalties only bound)
 
     @property
     def n_pools(self) -> int:
@@ -329,6 +330,7 @@ def from_arcs(
     arc_cost: FloatArray,
     penalty: FloatArray,
     priority: IntArray | None = None,
+    must_place: bool = False,
 ) -> Table:
     """A :class:`Table` from arcs in any order (grouped here by workload, stably: arcs
     arriving as a few runs sorted by workload, as :func:`build_table` makes them, merge in
@@ -348,6 +350,7 @@ def from_arcs(
         start=start,
         penalty=np.asarray(penalty, dtype=np.float64),
         priority=(np.zeros(n_workloads, dtype=np.int64) if priority is None else priority),
+        must_place=must_place,
     )
 
 

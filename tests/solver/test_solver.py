@@ -108,15 +108,17 @@ def test_baselines_never_beat_the_proven_optimum(problem: Problem) -> None:
         assert other.objective >= plan.objective - tolerance(plan.objective)
 
 
-def _binding(problem: Problem, plan: Plan, workload_id: str, kind: str, site_id: str) -> bool:
-    """Whether reason ``kind`` really keeps ``workload_id`` off ``site_id``."""
+def _binding(
+    problem: Problem, plan: Plan, workload_id: str, kind: str, site_id: str, model: str
+) -> bool:
+    """Whether reason ``kind`` really keeps ``workload_id`` off ``model`` at ``site_id``."""
     w = next(x for x in problem.workloads if x.id == workload_id)
     s = next(x for x in problem.sites if x.id == site_id)
     left = {m: s.free.get(m, 0) for m in s.power_w}
     for a in plan.assignments:
         if a.site_id == site_id:
             left[a.model] -= a.devices
-    models = [m for m in w.demands if m in s.power_w]
+    models = [model]
     if kind == "down":
         return not s.up
     if kind == "residency":
@@ -142,7 +144,9 @@ def test_explanations_name_a_binding_reason(problem: Problem) -> None:
     for a in plan.assignments:
         for alt in a.alternatives:
             assert alt.cost_yuan < a.cost_yuan
-            assert _binding(problem, plan, a.workload_id, alt.reason_kind, alt.site_id), alt
+            assert _binding(
+                problem, plan, a.workload_id, alt.reason_kind, alt.site_id, alt.model
+            ), alt
 
 
 def _site(

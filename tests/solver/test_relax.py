@@ -1,0 +1,152 @@
+"""The relaxation's bound: flow equals LP, pool prices certify it, and it stays below optima."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solver import SolverConfig, build_table
+from solver.errors import InvalidProblemError
+from solver.gap import GapInstance, gap_table, parse_orlib
+from solver.relax import _lp, exchange_rates, lagrangian_bound, relax
+from solver.solve import optimize
+from solver.table import Table, from_arcs
+from tests.strategies import tiny_problems
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+
+
+@st.composite
+def rate_tables(draw: st.DrawFn) -> Table:
+    """Random tables whose demands follow one exchange rate per model (2 : 1)."""
+    n_w = draw(st.integers(1, 12))
+    n_pools = draw(st.integers(1, 5))
+    models = [draw(st.integers(0, 1)) for _ in range(n_pools)]
+    rate = {0: 2, 1: 1}  # model 0 devices count double
+    ws, ps, ds, cs = [], [], [], []
+    for w in range(n_w):
+        k = draw(st.integers(1, 4))  # units
+        for p in draw(st.sets(st.integers(0, n_pools - 1), max_size=n_pools)):
+            if k % rate[models[p]] == 0:
+                ws.append(w)
+                ps.append(p)
+                ds.append(k // rate[models[p]])
+                cs.append(draw(st.floats(0.1, 100.0)))
+    return from_arcs(
+        n_workloads=n_w,
+        pool_site=np.arange(n_pools),
+        pool_model=np.array(models),
+        pool_cap=np.array([draw(st.integers(0, 8)) for _ in range(n_pools)]),
+        arc_w=np.array(ws, dtype=np.int64),
+        arc_pool=np.array(ps, dtype=np.int64),
+        arc_dev=np.array(ds, dtype=np.int64),
+        arc_cost=np.array(cs, dtype=np.float64),
+        penalty=np.array([draw(st.floats(1.0, 300.0)) for _ in range(n_w)]),
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate_tables())
+def test_flow_bound_equals_the_lp_and_its_prices_certify_it(table: Table) -> None:
+    """Min-cost flow reaches GLOP's LP value, and its pool prices give the same bound."""
+    if table.n_arcs == 0:
+        return
+    assert exchange_rates(table) is not None
+    flow = relax(table)
+    assert flow.method == "flow"
+    lp = _lp(table)
+    assert flow.bound == pytest.approx(lp.bound, rel=1e-6, abs=1e-6)
+    assert flow.duals is not None
+    assert np.all(flow.duals >= 0)
+    assert lagrangian_bound(table, flow.duals) == pytest.approx(lp.bound, rel=1e-6, abs=1e-6)
+
+
+def test_site_dependent_demand_is_not_a_flow() -> None:
+    """8 H100 or 16 A100 for one workload, 1 H100 or 1 A100 for another: no exchange rate."""
+    table = from_arcs(
+        n_workloads=2,
+        pool_site=np.array([0, 0]),
+        pool_model=np.array([0, 1]),
+        pool_cap=np.array([8, 16]),
+        arc_w=np.array([0, 0, 1, 1]),
+        arc_pool=np.array([0, 1, 0, 1]),
+        arc_dev=np.array([8, 16, 1, 1]),
+        arc_cost=np.array([1.0, 2.0, 1.0, 1.0]),
+        penalty=np.array([10.0, 10.0]),
+    )
+    assert exchange_rates(table) is None
+    assert relax(table).method == "lp"
+
+
+@st.composite
+def tiny_gaps(draw: st.DrawFn) -> GapInstance:
+    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    ints = st.integers(1, 20)
+    return GapInstance(
+        cost=np.array([[draw(ints) for _ in range(n)] for _ in range(m)]),
+        weight=np.array([[draw(st.integers(1, 10)) for _ in range(n)] for _ in range(m)]),
+        capacity=np.array([draw(st.integers(0, 30)) for _ in range(m)]),
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(tiny_gaps())
+def test_gap_matches_brute_force(instance: GapInstance) -> None:
+    """Every item assigned at the least cost, or no full assignment exists."""
+    m, n = instance.agents, instance.items
+    best = math.inf
+    for combo in itertools.product(range(m), repeat=n):
+        used = np.zeros(m, dtype=np.int64)
+        for j, i in enumerate(combo):
+            used[i] += instance.weight[i, j]
+        if np.all(used <= instance.capacity):
+            best = min(best, sum(int(instance.cost[i, j]) for j, i in enumerate(combo)))
+    table = gap_table(instance)
+    out = optimize(table, SolverConfig(time_limit_s=5.0, relative_gap_limit=0.0))
+    complete = bool(np.all(out.choice >= 0))
+    if math.isinf(best):
+        assert not complete
+        return
+    assert complete and table.fits(out.choice)
+    assert out.objective == pytest.approx(best)
+    assert out.bound <= best + 1e-6
+    assert out.optimal
+
+
+def test_orlibrary_instance_solves_to_its_published_optimum() -> None:
+    """cattrysse1994 gap1-0: optimum 261, proven."""
+    table = gap_table(parse_orlib((DATA / "orlib_gap1-0.txt").read_text()))
+    out = optimize(table, SolverConfig(time_limit_s=10.0, relative_gap_limit=0.0))
+    assert out.optimal
+    assert out.objective == pytest.approx(261.0)
+    assert 260.0 < out.bound <= 261.0
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("", "agents items"),
+        ("2 2 1 2 3", "need 12 numbers"),
+        ("1 1 x 1 1", "not all integers"),
+        ("0 3", ">= 1"),
+        ("1 1 5 -1 3", ">= 0"),
+    ],
+)
+def test_bad_instances_are_rejected_with_a_reason(text: str, needle: str) -> None:
+    with pytest.raises(InvalidProblemError, match=needle):
+        parse_orlib(text)
+
+
+@settings(max_examples=60, deadline=None)
+@given(tiny_problems())
+def test_table_bound_is_below_every_feasible_plan(problem: object) -> None:
+    """The relaxation never exceeds the objective of the plan the solver returns."""
+    table, _ = build_table(problem)  # type: ignore[arg-type]
+    out = optimize(table, SolverConfig(time_limit_s=5.0, relative_gap_limit=0.0))
+    assert relax(table).bound <= out.objective + 1e-6 * max(1.0, out.objective)
