@@ -15,6 +15,7 @@ rounding so it stays a true bound.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from ortools.sat.python import cp_model
 
 from solver.table import IntArray, Table
@@ -38,13 +39,16 @@ def solve_subset(
     num_workers: int,
     seed: int = 0,
     hint: bool = True,
+    allowed: npt.NDArray[np.bool_] | None = None,
 ) -> tuple[IntArray, float | None, bool]:
     """Re-solve the workloads ``free`` with every other workload fixed as in ``choice``.
 
     Returns the new choice, a proven lower bound on the whole objective when ``free`` is
-    every workload (else ``None``), and whether the subproblem was solved to optimality.
-    With ``table.must_place`` every free workload gets exactly one pool and the objective is
-    the pairs' cost alone.
+    every workload (else ``None``) and ``allowed`` is not given, and whether the
+    subproblem was solved to optimality. ``allowed`` limits the pairs freed workloads may
+    use (their current pair should be among them). With ``table.must_place`` every free workload gets exactly one pool and the objective is
+    the pairs' cost alone; if no such assignment exists at all, the choice comes back as is,
+    marked optimal, with its own objective as the bound.
     """
     scale = scale_for(table)
     room = table.pool_cap - table.usage(
@@ -63,7 +67,7 @@ def solve_subset(
         pen = 0.0 if must else float(table.penalty[w])
         for a in range(s, e):
             p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
-            if d > room[p]:
+            if d > room[p] or (allowed is not None and not allowed[a]):
                 continue
             x = model.new_bool_var("")
             mine.append(x)
@@ -73,6 +77,9 @@ def solve_subset(
             if hint:
                 model.add_hint(x, int(choice[w]) == a)
         if must:
+            if not mine:  # nowhere to go: no full assignment (if whole), else keep as is
+                whole = free.shape[0] == table.n_workloads and allowed is None
+                return choice.copy(), (table.objective(choice) if whole else None), whole
             model.add_exactly_one(mine)
         elif len(mine) > 1:
             model.add_at_most_one(mine)
@@ -86,6 +93,10 @@ def solve_subset(
     solver.parameters.random_seed = seed
     status = solver.solve(model)
     out = choice.copy()
+    whole = free.shape[0] == table.n_workloads and allowed is None
+    if status == cp_model.INFEASIBLE and must and whole:
+        # No assignment places every workload: nothing can beat what we have on that count.
+        return out, table.objective(out), True
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return out, None, False
     out[free] = -1
@@ -93,7 +104,7 @@ def solve_subset(
         if solver.value(x):
             out[int(table.arc_w[a])] = a
     bound = None
-    if free.shape[0] == table.n_workloads:
+    if whole:
         slack = 0.5 * table.n_workloads / scale
         base = 0.0 if must else float(table.penalty.sum())
         bound = solver.best_objective_bound / scale + base - slack

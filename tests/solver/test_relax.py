@@ -150,3 +150,20 @@ def test_table_bound_is_below_every_feasible_plan(problem: object) -> None:
     table, _ = build_table(problem)  # type: ignore[arg-type]
     out = optimize(table, SolverConfig(time_limit_s=5.0, relative_gap_limit=0.0))
     assert relax(table).bound <= out.objective + 1e-6 * max(1.0, out.objective)
+
+
+def test_large_neighbourhood_search_keeps_plans_feasible_and_bounded() -> None:
+    """A type-d-like GAP too big for the whole-table CP-SAT: the LNS path stays feasible."""
+    rng = np.random.default_rng(5)
+    m, n = 8, 160
+    weight = rng.integers(1, 100, size=(m, n))
+    cost = 111 - weight + rng.integers(-10, 11, size=(m, n))
+    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
+    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+    config = SolverConfig(time_limit_s=3.0, relative_gap_limit=0.0, exact_max_arcs=2_000)
+    out = optimize(table, config)
+    assert np.all(out.choice >= 0)
+    assert table.fits(out.choice)
+    assert out.bound <= out.objective
+    assert "lns" in out.method
+    assert out.gap < 0.05

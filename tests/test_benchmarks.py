@@ -1,0 +1,34 @@
+"""The benchmark scripts run end to end on small inputs and print what they promise."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import gap, solver_scale
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+def test_solver_scale_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--workloads", "300", "--sites", "10", "--seed", "3", "--json", "--time-limit", "2"]
+    assert solver_scale.main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("wall_s", "objective", "bound", "gap", "peak_rss_mb", "baselines"):
+        assert key in out
+    assert 0 <= out["bound"] <= out["objective"]
+    assert out["gap"] == pytest.approx((out["objective"] - out["bound"]) / out["objective"])
+    assert set(out["baselines"]) == {"nearest-site", "cheapest-first", "spread"}
+    for figures in out["baselines"].values():
+        assert figures["ratio"] == pytest.approx(figures["objective"] / out["objective"])
+        assert figures["ratio"] >= 1.0 - 1e-9  # never dearer than a baseline here
+
+
+def test_gap_benchmark_reaches_the_published_optimum(capsys: pytest.CaptureFixture[str]) -> None:
+    assert gap.main([str(DATA / "orlib_gap1-0.txt"), "--time-limit", "5"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    assert line["objective"] == 261.0
+    assert line["bound"] == 261
+    assert line["optimal"] is True
