@@ -61,21 +61,33 @@ def solve_subset(
     must = table.must_place
     if must:
         scale = min(MAX_SCALE, 2.0**50 / (float(np.abs(table.arc_cost).sum()) + 1.0))
-    for w in free.tolist():
-        s, e = int(table.start[w]), int(table.start[w + 1])
-        mine = []
+    # The pairs the free workloads may use, picked out vectorized.
+    counts = table.start[free + 1] - table.start[free]
+    arcs = np.repeat(table.start[free], counts) + (
+        np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+    )
+    keep = table.arc_dev[arcs] <= room[table.arc_pool[arcs]]
+    if allowed is not None:
+        keep &= allowed[arcs]
+    arcs = arcs[keep]
+    by_workload: dict[int, list[cp_model.IntVar]] = {w: [] for w in free.tolist()}
+    for a, w, p, d, c in zip(
+        arcs.tolist(),
+        table.arc_w[arcs].tolist(),
+        table.arc_pool[arcs].tolist(),
+        table.arc_dev[arcs].tolist(),
+        table.arc_cost[arcs].tolist(),
+        strict=True,
+    ):
+        x = model.new_bool_var("")
+        by_workload[w].append(x)
+        variables.append((a, x))
+        by_pool.setdefault(p, []).append((d, x))
         pen = 0.0 if must else float(table.penalty[w])
-        for a in range(s, e):
-            p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
-            if d > room[p] or (allowed is not None and not allowed[a]):
-                continue
-            x = model.new_bool_var("")
-            mine.append(x)
-            variables.append((a, x))
-            by_pool.setdefault(p, []).append((d, x))
-            objective.append(round((float(table.arc_cost[a]) - pen) * scale) * x)
-            if hint:
-                model.add_hint(x, int(choice[w]) == a)
+        objective.append(round((c - pen) * scale) * x)
+        if hint:
+            model.add_hint(x, int(choice[w]) == a)
+    for mine in by_workload.values():
         if must:
             if not mine:  # nowhere to go: no full assignment (if whole), else keep as is
                 whole = free.shape[0] == table.n_workloads and allowed is None

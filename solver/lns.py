@@ -85,7 +85,6 @@ def search(
     *,
     bound: float,
     reduced: FloatArray,
-    rank: IntArray,
     deadline: float,
     gap_limit: float,
     workers: int,
@@ -101,7 +100,8 @@ def search(
     with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
         while True:
             left = deadline - time.perf_counter()
-            if left < 0.02 or pool_count == 0:
+            # Building the models is not covered by CP-SAT's own limit: leave room for it.
+            if left < 2 * sub_time_s or pool_count == 0:
                 break
             if objective - bound <= gap_limit * objective:
                 break
@@ -114,7 +114,7 @@ def search(
                     break
                 used.update(group)
                 free, allowed = _neighbourhood(
-                    table, choice, group, reduced, rank, objective - bound, taken, rng
+                    table, choice, group, reduced, objective - bound, taken, rng
                 )
                 taken[free] = True
                 if free.size:
@@ -195,7 +195,6 @@ def _neighbourhood(
     choice: IntArray,
     group: list[int],
     reduced: FloatArray,
-    rank: IntArray,
     gap_room: float,
     taken: npt.NDArray[np.bool_],
     rng: np.random.Generator,
@@ -213,6 +212,16 @@ def _neighbourhood(
     free = np.flatnonzero((on_group | could) & ~taken)
     if free.size > MAX_FREE:
         free = np.sort(rng.choice(free, size=MAX_FREE, replace=False))
-    allowed = in_group & (rank < NEIGHBOUR_PAIRS) & (reduced <= gap_room + 1e-9)
+    # Among the group's pools, each freed workload keeps its few best pairs.
+    mine = np.zeros(table.n_workloads, dtype=bool)
+    mine[free] = True
+    sub = np.flatnonzero(in_group & mine[table.arc_w] & (reduced <= gap_room + 1e-9))
+    order = sub[np.lexsort((reduced[sub], table.arc_w[sub]))]
+    ws = table.arc_w[order]
+    first = np.r_[True, ws[1:] != ws[:-1]]
+    group_start = np.maximum.accumulate(np.where(first, np.arange(ws.shape[0]), 0))
+    local_rank = np.arange(ws.shape[0]) - group_start
+    allowed = np.zeros(table.n_arcs, dtype=bool)
+    allowed[order[local_rank < NEIGHBOUR_PAIRS]] = True
     allowed[choice[placed]] = True
     return free, allowed
