@@ -72,11 +72,12 @@ def classes(table: Table) -> tuple[IntArray, IntArray]:
     return cls, np.array(reps, dtype=np.int64)
 
 
-def exchange_rates(table: Table) -> IntArray | None:
+def exchange_rates(table: Table, *, majority: bool = False) -> IntArray | None:
     """Integer units per device of each model, if every workload's needs agree with them.
 
     Returns ``None`` when some workload's device counts on two models contradict another's
-    (site-dependent demand: the relaxation is then not a flow).
+    (site-dependent demand: the relaxation is then not a flow). With ``majority``, the most
+    common ratio between two models wins and contradicting ones are ignored.
     """
     n_models = int(table.pool_model.max()) + 1 if table.n_pools else 0
     arc_model = table.pool_model[table.arc_pool]
@@ -87,53 +88,76 @@ def exchange_rates(table: Table) -> IntArray | None:
     m0, m1 = arc_model[first][other], arc_model[other]
     d0, d1 = table.arc_dev[first][other], table.arc_dev[other]
     top = int(table.arc_dev.max(initial=0)) + 1
-    keys = np.unique(((m0 * n_models + m1) * top + d0) * top + d1)
+    keys, inverse = np.unique(((m0 * n_models + m1) * top + d0) * top + d1, return_inverse=True)
+    # The ratio that the most devices follow wins (a count would favour many small jobs).
+    weight = np.bincount(inverse, weights=(d0 + d1).astype(np.float64), minlength=keys.shape[0])
+    keys = keys[np.argsort(-weight, kind="stable")]
     d1u, rest = keys % top, keys // top
     d0u, rest = rest % top, rest // top
-    edges = np.stack((rest // n_models, rest % n_models, d0u, d1u), axis=1)
-    rate: list[Fraction | None] = [None] * n_models
-    links: dict[int, list[tuple[int, Fraction]]] = {}
-    for m0, m1, d0, d1 in edges.tolist():
-        # u[m1] = u[m0] · d0 / d1
-        links.setdefault(m0, []).append((m1, Fraction(d0, d1)))
-        links.setdefault(m1, []).append((m0, Fraction(d1, d0)))
-    for root in range(n_models):
-        if rate[root] is not None:
+    # Union-find with each model's rate relative to its root: u[m] = ratio[m] · u[root].
+    parent = list(range(n_models))
+    ratio = [Fraction(1)] * n_models
+
+    def find(m: int) -> tuple[int, Fraction]:
+        r = Fraction(1)
+        while parent[m] != m:
+            r *= ratio[m]
+            m = parent[m]
+        return m, r
+
+    for a, b, da, db in zip(
+        (rest // n_models).tolist(),
+        (rest % n_models).tolist(),
+        d0u.tolist(),
+        d1u.tolist(),
+        strict=True,
+    ):
+        # da devices of a = db devices of b  ⇒  u[b] = u[a] · da / db
+        ra, fa = find(a)
+        rb, fb = find(b)
+        want = fa * Fraction(da, db)  # u[b] relative to ra
+        if ra == rb:
+            if fb != want and not majority:
+                return None
             continue
-        rate[root] = Fraction(1)
-        stack = [root]
-        while stack:
-            m = stack.pop()
-            base = rate[m]
-            assert base is not None
-            for other, ratio in links.get(m, []):
-                want = base * ratio
-                have = rate[other]
-                if have is None:
-                    rate[other] = want
-                    stack.append(other)
-                elif have != want:
-                    return None
-    denominators = math.lcm(*(r.denominator for r in rate if r is not None)) if n_models else 1
-    return np.array([int(r * denominators) if r is not None else 1 for r in rate], dtype=np.int64)
+        parent[rb] = ra
+        ratio[rb] = want / fb
+    rates = [find(m)[1] for m in range(n_models)]
+    scale = math.lcm(*(r.denominator for r in rates)) if n_models else 1
+    return np.array([int(r * scale) for r in rates], dtype=np.int64)
 
 
-def relax(table: Table) -> Relaxation:
-    """Solve the relaxation by flow when the demands allow it, else by LP."""
+LP_MAX_ARCS = 150_000
+"""Above this many pairs, site-dependent demand is relaxed by a flow, not solved by GLOP."""
+
+
+def relax(table: Table, time_limit_s: float | None = None) -> Relaxation:
+    """Solve the relaxation by flow when the demands allow it, else by LP (or, when the
+    table is too large for GLOP, by a flow that under-counts devices: a weaker bound)."""
     if table.n_arcs == 0:
         return Relaxation(bound=float(table.penalty.sum()), fraction=np.zeros(0), method="trivial")
     rates = exchange_rates(table)
     if rates is not None:
-        return _flow(table, rates)
-    return _lp(table)
+        return _flow(table, rates, exact=True)
+    if table.n_arcs <= LP_MAX_ARCS:
+        return _lp(table, time_limit_s)
+    majority = exchange_rates(table, majority=True)
+    assert majority is not None
+    return _flow(table, majority, exact=False)
 
 
-def _flow(table: Table, rates: IntArray) -> Relaxation:
+def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
+    """The transportation relaxation in units of ``rates``.
+
+    Each workload supplies the fewest units any of its pairs uses. When the rates fit every
+    workload (``exact``) that is the LP itself; otherwise pairs needing more units are
+    under-counted, which only relaxes capacity further: still a valid lower bound.
+    """
     cls, reps = classes(table)
     count = np.bincount(cls, minlength=reps.shape[0]).astype(np.int64)
     arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
-    units = np.zeros(table.n_workloads, dtype=np.int64)
-    units[table.arc_w] = arc_units
+    units = np.full(table.n_workloads, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(units, table.arc_w, arc_units)
     # Workloads with no option at all are simply unplaced.
     has_arcs = np.diff(table.start) > 0
     units[~has_arcs] = 1
@@ -145,7 +169,7 @@ def _flow(table: Table, rates: IntArray) -> Relaxation:
         [np.arange(table.start[r], table.start[r + 1]) for r in reps] or [np.zeros(0, np.int64)]
     ).astype(np.int64)
     rep_cls = cls[table.arc_w[rep_arcs]]
-    unit_cost = table.arc_cost[rep_arcs] / arc_units[rep_arcs]
+    unit_cost = table.arc_cost[rep_arcs] / units[table.arc_w[rep_arcs]]
     pen_unit = table.penalty[reps] / units[reps]
     top = max(float(unit_cost.max(initial=0.0)), float(pen_unit.max(initial=0.0)), 1e-12)
     scale = MAX_UNIT_COST / top
@@ -164,8 +188,8 @@ def _flow(table: Table, rates: IntArray) -> Relaxation:
         np.arange(sink + 1), np.concatenate((supply, np.zeros(n_pools, np.int64), [-supply.sum()]))
     )
     status = flow.solve()
-    if status != flow.OPTIMAL:
-        return _lp(table)
+    if status != flow.OPTIMAL:  # pragma: no cover - costs are scaled to fit
+        raise RuntimeError(f"min-cost flow failed with status {status}")
     # Any fractional plan costs at least the scaled optimum less half a unit of rounding
     # per unit of flow: that, in 元, is the proven bound.
     bound = (flow.optimal_cost() - 0.5 * float(supply.sum())) / scale
@@ -187,10 +211,11 @@ def _flow(table: Table, rates: IntArray) -> Relaxation:
     )
     duals = mu * rates[table.pool_model]
     bound = max(bound, lagrangian_bound(table, duals))
-    return Relaxation(bound=max(bound, 0.0), fraction=share, method="flow", duals=duals)
+    method = "flow" if exact else "flow-relaxed"
+    return Relaxation(bound=max(bound, 0.0), fraction=share, method=method, duals=duals)
 
 
-def _lp(table: Table) -> Relaxation:
+def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
     cls, reps = classes(table)
     count = np.bincount(cls, minlength=reps.shape[0]).astype(np.float64)
     lp = pywraplp.Solver.CreateSolver("GLOP")
@@ -212,6 +237,8 @@ def _lp(table: Table) -> Relaxation:
             objective.SetCoefficient(x, float(table.arc_cost[a]))
             xs.append((a, x))
     objective.SetMinimization()
+    if time_limit_s is not None:
+        lp.SetTimeLimit(max(1, int(time_limit_s * 1000)))
     lp.Solve()
     duals = np.array([max(0.0, -row.dual_value()) for row in pool_rows], dtype=np.float64)
     per_rep = np.zeros(table.n_arcs)

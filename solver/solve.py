@@ -99,7 +99,7 @@ def optimize(
     # Keep time to price and explain the plan after the search.
     reserve = min(0.2 * config.time_limit_s, ASSEMBLE_S_PER_WORKLOAD * table.n_workloads)
     deadline = started + config.time_limit_s - reserve
-    relaxation = relax(table)
+    relaxation = relax(table, 0.5 * (deadline - time.perf_counter()))
     bound = relaxation.bound
     choice = improve(table, fill(table, round_guided(table, relaxation.fraction)))
     if table.n_arcs <= SMALL_ARCS:
