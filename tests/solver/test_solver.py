@@ -21,7 +21,7 @@ from solver import (
     run_baseline,
     solve,
 )
-from solver.table import price_integrals
+from solver.table import Context, price_integrals
 from tests.strategies import tiny_problems
 
 CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
@@ -133,7 +133,18 @@ def _binding(
         return all(s.free.get(m, 0) < w.demands[m] for m in models)
     if kind in ("taken", "displaced-by-priority"):
         return all(left[m] < w.demands[m] for m in models)
-    return kind == "not-worth-it"
+    if kind == "not-worth-it":
+        index = [x.id for x in problem.workloads].index(workload_id)
+        penalty = float(Context(problem).penalty[index])
+        alt_cost = next(
+            x.cost_yuan
+            for a in plan.assignments
+            if a.workload_id == workload_id
+            for x in a.alternatives
+            if x.site_id == site_id and x.model == model
+        )
+        return alt_cost >= penalty
+    return False
 
 
 @settings(max_examples=80, deadline=None)
