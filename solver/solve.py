@@ -126,9 +126,14 @@ def optimize(
         )
 
     remaining = deadline - time.perf_counter()
-    if config.method != "exact" and remaining < CPSAT_S_PER_ARC * min(
-        table.n_arcs, 2 * lns.MAX_FREE * lns.NEIGHBOUR_PAIRS
-    ):
+    # The next model is the whole table, the restricted start (a few pairs per workload) or
+    # two neighbourhoods, whichever is smallest.
+    next_model = min(
+        table.n_arcs,
+        lns.RESTRICTED_PAIRS_FEW * table.n_workloads,
+        2 * lns.MAX_FREE * lns.NEIGHBOUR_PAIRS,
+    )
+    if config.method != "exact" and remaining < CPSAT_S_PER_ARC * next_model:
         # Not even time to build a CP-SAT model: the rounded plan is the answer.
         return Outcome(
             table,
@@ -187,7 +192,7 @@ def optimize(
             seed=config.seed,
             sub_time_s=lns.SUB_TIME_S
             if table.n_arcs <= config.exact_max_arcs
-            else LARGE_SUB_TIME_S,
+            else min(LARGE_SUB_TIME_S, max(lns.SUB_TIME_S, 0.1 * config.time_limit_s)),
         )
         choice = improve(table, choice)
     objective = table.objective(choice)
