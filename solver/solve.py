@@ -166,20 +166,24 @@ def optimize(
             method = "cp-sat"
             if proven or relative_gap(objective, bound) <= config.relative_gap_limit:
                 return _outcome(table, choice, bound, True, method, started)
-        if config.method != "exact":
-            choice = lns.restricted_start(
-                table,
-                choice,
-                lns.ranks(table, reduced),
-                time_limit_s=min(
-                    RESTRICTED_SHARE * config.time_limit_s, deadline - time.perf_counter()
-                ),
-                num_workers=config.num_workers,
-                seed=config.seed,
-            )
-            method = f"{relaxation.method}+cp-sat+lns"
     else:
         method = f"{relaxation.method}+lns"
+    small_start = table.n_arcs <= config.exact_max_arcs or (
+        table.must_place and lns.RESTRICTED_PAIRS_FEW * table.n_workloads <= config.exact_max_arcs
+    )
+    if config.method != "exact" and small_start:
+        # Few enough workloads for one CP-SAT model over each one's best pairs.
+        choice = lns.restricted_start(
+            table,
+            choice,
+            lns.ranks(table, reduced),
+            time_limit_s=min(
+                RESTRICTED_SHARE * config.time_limit_s, deadline - time.perf_counter()
+            ),
+            num_workers=config.num_workers,
+            seed=config.seed,
+        )
+        method = f"{relaxation.method}+cp-sat+lns"
     if config.method != "exact":
         choice = lns.search(
             table,
