@@ -6,6 +6,8 @@ A *choice* is an array with one entry per workload: the index of its arc in the
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 from solver.table import FloatArray, IntArray, Table
@@ -160,4 +162,116 @@ def warm_start(table: Table, staying: IntArray) -> IntArray:
         if room[p] >= d:
             room[p] -= d
             choice[w] = a
+    return choice
+
+
+def eject(table: Table, choice: IntArray, deadline: float, max_rounds: int = 20) -> IntArray:
+    """Place left-out work by moving some of a pool's occupants to other pools with room.
+
+    For a left-out workload ``u`` and a pool ``p`` it could use, the occupants of ``p`` that
+    are cheapest to move (extra cost per device, to their cheapest other pool with room) leave
+    until ``u`` fits; the move is taken when ``u``'s penalty exceeds its cost there plus the
+    occupants' extra cost. Within a round a pool is emptied for at most one workload and room
+    is tracked move by move, so the moves combine; then the state is recomputed.
+    """
+    if table.must_place:
+        return choice
+    choice = choice.copy()
+    objective = table.objective(choice)
+    for _ in range(max_rounds):
+        if time.perf_counter() > deadline:
+            break
+        room = table.pool_cap - table.usage(choice)
+        placed = choice >= 0
+        cur_pool = np.full(table.n_workloads, -1, dtype=np.int64)
+        cur_pool[placed] = table.arc_pool[choice[placed]]
+        cost_now = current_cost(table, choice)
+        # Each placed workload's cheapest arc to another pool with room now.
+        open_arcs = np.flatnonzero(
+            placed[table.arc_w]
+            & (room[table.arc_pool] >= table.arc_dev)
+            & (table.arc_pool != cur_pool[table.arc_w])
+        )
+        if not open_arcs.size:
+            break
+        open_arcs = open_arcs[np.lexsort((table.arc_cost[open_arcs], table.arc_w[open_arcs]))]
+        head = np.r_[True, table.arc_w[open_arcs][1:] != table.arc_w[open_arcs][:-1]]
+        alt_arc = np.full(table.n_workloads, -1, dtype=np.int64)
+        alt_arc[table.arc_w[open_arcs[head]]] = open_arcs[head]
+        movable = np.flatnonzero(alt_arc >= 0)
+        extra = table.arc_cost[alt_arc[movable]] - cost_now[movable]
+        devs = table.arc_dev[choice[movable]]
+        pools = cur_pool[movable]
+        order = np.lexsort((extra / devs, pools))
+        movable, extra, devs, pools = movable[order], extra[order], devs[order], pools[order]
+        first = np.searchsorted(pools, np.arange(table.n_pools), side="left")
+        last = np.searchsorted(pools, np.arange(table.n_pools), side="right")
+        cum_dev = np.cumsum(devs)
+        cum_extra = np.cumsum(extra)
+        cum_dev0 = np.r_[0, cum_dev]
+        cum_extra0: FloatArray = np.r_[0.0, cum_extra]
+        # Every (left-out workload, pair), priced at once against the round's start: the
+        # occupants to move are a prefix of the pool's list (global cumulative sums are
+        # increasing, so one search finds where each prefix covers the shortfall).
+        cand = np.flatnonzero(~placed[table.arc_w])
+        gain: FloatArray = table.penalty[table.arc_w[cand]] - table.arc_cost[cand]
+        cand, gain = cand[gain > 0], gain[gain > 0]
+        p_c = table.arc_pool[cand]
+        short = table.arc_dev[cand] - room[p_c]
+        hit = np.searchsorted(cum_dev, cum_dev0[first[p_c]] + np.maximum(short, 1), side="left")
+        reach = (short <= 0) | (hit < last[p_c])
+        moving: FloatArray = np.where(
+            short > 0,
+            cum_extra0[np.minimum(hit + 1, cum_extra.shape[0])] - cum_extra0[first[p_c]],
+            0.0,
+        )
+        good = reach & (gain - moving > 1e-9 * np.maximum(1.0, gain))
+        cand = cand[good]
+        # Workloads by penalty, each one's best pairs first.
+        order = np.lexsort(((moving - gain)[good], -table.penalty[table.arc_w[cand]]))
+        cand = cand[order]
+        # Apply in order, re-pricing each against what this round already changed: a pool's
+        # occupants leave cheapest first, never twice (``ptr``); room is tracked move by move.
+        ptr = first.copy()
+        done: set[int] = set()
+        moved = 0
+        for a in cand.tolist():
+            u = int(table.arc_w[a])
+            if u in done:
+                continue
+            p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
+            net_gain = float(table.penalty[u] - table.arc_cost[a])
+            shortfall = d - int(room[p])
+            lo = int(ptr[p])
+            if shortfall > 0:
+                upto = int(np.searchsorted(cum_dev, cum_dev0[lo] + shortfall, side="left"))
+                if upto >= int(last[p]):
+                    continue
+                if net_gain - float(cum_extra0[upto + 1] - cum_extra0[lo]) <= 1e-9 * max(
+                    1.0, net_gain
+                ):
+                    continue
+                evict = movable[lo : upto + 1]
+            else:
+                upto, evict = lo - 1, movable[:0]
+            dest_arcs = alt_arc[evict]
+            need = np.bincount(
+                table.arc_pool[dest_arcs], weights=table.arc_dev[dest_arcs], minlength=table.n_pools
+            )
+            if np.any(need > room):
+                continue
+            freed = int(table.arc_dev[choice[evict]].sum())
+            choice[evict] = dest_arcs
+            choice[u] = a
+            room -= need.astype(np.int64)
+            room[p] += freed - d
+            ptr[p] = upto + 1
+            done.add(u)
+            moved += 1
+            if time.perf_counter() > deadline:
+                break
+        value = table.objective(choice)
+        if not moved or value >= objective - 1e-9:
+            break
+        objective = value
     return choice

@@ -22,7 +22,7 @@ import numpy as np
 from solver import lns
 from solver.cpsat import solve_subset
 from solver.errors import InvalidProblemError
-from solver.heuristics import fill, improve, round_down, round_guided, warm_start
+from solver.heuristics import eject, fill, improve, round_down, round_guided, warm_start
 from solver.relax import relax
 from solver.table import IntArray, Table
 
@@ -107,6 +107,8 @@ def optimize(
         if table.objective(kept) < table.objective(choice):
             choice = kept
     method = f"{relaxation.method}+round"
+    # Left-out work the relaxation placed may fit once a few occupants move over.
+    choice = improve(table, eject(table, choice, deadline))
     warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
         kept = improve(table, fill(table, warm))
