@@ -103,7 +103,11 @@ def optimize(
     bound = relaxation.bound
     choice = improve(table, fill(table, round_guided(table, relaxation.fraction)))
     if table.n_arcs <= SMALL_ARCS:
-        kept = improve(table, fill(table, round_down(table, relaxation.fraction)))
+        # Keep all the relaxation places whole; the split ones take their pool by moving
+        # its cheapest-to-move occupants (better than guided rounding at mid sizes).
+        kept = improve(
+            table, fill(table, eject(table, round_down(table, relaxation.fraction), deadline))
+        )
         if table.objective(kept) < table.objective(choice):
             choice = kept
     method = f"{relaxation.method}+round"
