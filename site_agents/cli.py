@@ -6,6 +6,7 @@ import asyncio
 import logging
 import signal
 import sys
+import time
 from pathlib import Path
 from typing import Annotated
 
@@ -15,8 +16,9 @@ from google.protobuf import json_format
 from netrouter.configfile import ConfigFileError
 from netrouter.wire import BrokerAddress, parse_mqtt_url
 from site_agents.config import SiteConfig, load_site_config
+from site_agents.nvml import NvmlInventory
 from site_agents.publisher import SiteAgent
-from site_agents.report import ReportBuilder
+from site_agents.report import ReportBuilder, Sources
 
 app = typer.Typer(
     help=(
@@ -53,6 +55,58 @@ def once(config: ConfigOpt) -> None:
             report, preserving_proto_field_name=True, indent=2, ensure_ascii=False
         )
     )
+
+
+@app.command()
+def check(config: ConfigOpt) -> None:
+    """Validate the config and print what every collector sees now.
+
+    A bad config exits with status 2 and names the key and line. With
+    ``[inventory] source = "nvml"`` each GPU is listed with its health, or the reason NVML
+    is unavailable (the static inventory is then what the agent reports).
+    """
+    site = _load(config)
+    sources = Sources.from_config(site)
+    now = time.time()
+    typer.echo(f"config: {config} is valid (site {site.site.id}, {site.site.side} side)")
+    typer.echo(f"inventory ({site.inventory.source}):")
+    if isinstance(sources.inventory, NvmlInventory):
+        devices = sources.inventory.devices()
+        if devices is None:
+            typer.echo(f"  NVML unavailable: {sources.inventory.unavailable_reason}")
+        for d in devices or []:
+            state = "healthy" if d.healthy else "UNHEALTHY: " + "; ".join(d.problems)
+            typer.echo(
+                f"  gpu {d.index}: {d.name} ({d.model}) {state}; "
+                f"power {_unknown(d.power_draw_w, 'W')} of {_unknown(d.power_limit_w, 'W')}, "
+                f"util {_unknown(d.utilization_pct, '%')}, "
+                f"memory {_unknown(d.memory_used_mib, 'MiB')} of "
+                f"{_unknown(d.memory_total_mib, 'MiB')}, "
+                f"ECC {_unknown(d.ecc_uncorrected, '')}, "
+                f"retired pages {_unknown(d.retired_pages, '')}, "
+                f"other processes {_unknown(d.foreign_processes, '')}"
+            )
+    for a in sources.inventory.inventory():
+        origin = "config" if a.from_static_config else "probed"
+        typer.echo(
+            f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "
+            f"others, {a.power_w:g} W each ({origin})"
+        )
+    tariff = sources.price.tariff(now)
+    typer.echo(
+        f"price: {tariff.price_now:g} 元/kWh now ({tariff.timezone}); next 24 h: "
+        + ", ".join(f"{p:g}" for p in tariff.next_24h)
+    )
+    typer.echo(f"pue: {sources.pue.pue():g}")
+    for lat in sources.latency.latencies():
+        how = "measured" if lat.measured else "configured"
+        typer.echo(f"latency {lat.region}: {lat.rtt_ms:g} ms ({how})")
+
+
+def _unknown(value: float | None, unit: str) -> str:
+    if value is None:
+        return "unknown"
+    return f"{value:g}{(' ' + unit) if unit and unit != '%' else unit}"
 
 
 @app.command()

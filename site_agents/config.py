@@ -69,11 +69,27 @@ class CarbonSection(_Strict):
     kg_per_kwh: float = Field(ge=0, le=5, allow_inf_nan=False)
 
 
+class InventorySection(_Strict):
+    """Where the accelerator inventory comes from.
+
+    ``nvml`` reads NVIDIA devices through NVML and falls back to ``[[accelerators]]`` when
+    NVML or the driver is missing; models NVML cannot see always come from the config.
+    ``own_process_names``: substrings of process names that are netrouter's own work (any
+    other compute process makes its device "in use by others"). ``model_names`` maps NVML
+    device names to model names when the default (the word after "NVIDIA") is not right.
+    """
+
+    source: Literal["static", "nvml"] = "static"
+    own_process_names: list[str] = Field(default_factory=list)
+    model_names: dict[str, str] = Field(default_factory=dict)
+
+
 class SiteConfig(_Strict):
     """A whole site config file."""
 
     site: SiteSection
     publish: PublishSection = PublishSection()
+    inventory: InventorySection = InventorySection()
     accelerators: list[AcceleratorSection] = Field(min_length=1)
     pue: PueSection
     price: PriceSection

@@ -19,6 +19,7 @@ from site_agents.collectors import (
     StaticInventory,
 )
 from site_agents.config import SiteConfig
+from site_agents.nvml import NvmlInventory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,9 +33,12 @@ class Sources:
 
     @classmethod
     def from_config(cls, config: SiteConfig) -> Sources:
-        """Static sources: everything as written in the config file."""
+        """The sources the config asks for (static ones read the config file itself)."""
+        inventory: InventorySource = (
+            NvmlInventory(config) if config.inventory.source == "nvml" else StaticInventory(config)
+        )
         return cls(
-            inventory=StaticInventory(config),
+            inventory=inventory,
             price=HourlyTariff(config),
             pue=FixedPue(config),
             latency=ConfiguredLatency(config),

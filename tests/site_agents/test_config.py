@@ -82,3 +82,40 @@ def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:
     result = run_cli("site_agents", "once", "--config", str(missing))
     assert result.returncode == 2
     assert str(missing) in result.stderr
+
+
+def test_check_prints_what_every_collector_sees(tmp_path: Path) -> None:
+    """`check` validates and lists inventory, price, PUE and latency; with NVML missing it
+    says so and shows the static inventory it falls back to."""
+    result = run_cli("site_agents", "check", "--config", str(EXAMPLES / "guian.toml"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "is valid" in out and "H100:" in out and "price:" in out and "pue: 1.1" in out
+    assert "latency jjj:" in out and "(configured)" in out
+
+    data = site_dict("gpu-site")
+    data["inventory"] = {"source": "nvml"}
+    path = write_site_toml(tmp_path / "nvml.toml", data)
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 0, result.stderr
+    try:
+        import pynvml  # type: ignore[import-untyped]
+
+        pynvml.nvmlInit()
+        pynvml.nvmlShutdown()
+        has_gpu = True
+    except Exception:
+        has_gpu = False
+    if not has_gpu:
+        assert "NVML unavailable" in result.stdout
+        assert "(config)" in result.stdout
+
+
+def test_check_names_the_bad_key_and_line(tmp_path: Path) -> None:
+    data = site_dict("gpu-site")
+    data["inventory"] = {"source": "cuda"}
+    path = write_site_toml(tmp_path / "bad.toml", data)
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "inventory.source" in result.stderr
+    assert "bad.toml:" in result.stderr  # file:line: key: message
