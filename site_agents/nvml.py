@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import statistics
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from site_agents.collectors import Inventory, StaticInventory
@@ -182,13 +182,7 @@ class NvmlInventory:
             return status
         critical = [x for x in xids if x in CRITICAL_XIDS]
         problems = status.problems + ((f"critical XID {critical}",) if critical else ())
-        return DeviceStatus(
-            **{
-                **{f: getattr(status, f) for f in DeviceStatus.__dataclass_fields__},
-                "xids": xids,
-                "problems": problems,
-            }
-        )
+        return replace(status, xids=xids, problems=problems)
 
     def _device(self, api: Any, index: int) -> DeviceStatus:
         aliases = self.config.inventory.model_names

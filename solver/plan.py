@@ -34,12 +34,8 @@ def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
         ctx,
         outcome,
         wall_s=time.perf_counter() - started,
-        explain=problem_size(problem) <= config.explain_max_workloads,
+        explain=len(problem.workloads) <= config.explain_max_workloads,
     )
-
-
-def problem_size(problem: Problem) -> int:
-    return len(problem.workloads)
 
 
 def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: bool = True) -> Plan:

@@ -108,28 +108,17 @@ def optimize(
         kept = improve(
             table, fill(table, eject(table, round_down(table, relaxation.fraction), deadline))
         )
-        if table.objective(kept) < table.objective(choice):
-            choice = kept
+        choice = _cheaper(table, choice, kept)
     method = f"{relaxation.method}+round"
     # Left-out work the relaxation placed may fit once a few occupants move over.
     choice = improve(table, eject(table, choice, deadline))
     warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
-        kept = improve(table, fill(table, warm))
-        if table.objective(kept) < table.objective(choice):
-            choice = kept
+        choice = _cheaper(table, choice, improve(table, fill(table, warm)))
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     if optimal or config.method == "relax-round" or table.n_arcs == 0:
-        return Outcome(
-            table,
-            choice,
-            objective,
-            min(bound, objective),
-            optimal,
-            method,
-            time.perf_counter() - started,
-        )
+        return _outcome(table, choice, bound, optimal, method, started)
 
     remaining = deadline - time.perf_counter()
     # The next model is the whole table, the restricted start (a few pairs per workload) or
@@ -141,15 +130,7 @@ def optimize(
     )
     if config.method != "exact" and remaining < CPSAT_S_PER_ARC * next_model:
         # Not even time to build a CP-SAT model: the rounded plan is the answer.
-        return Outcome(
-            table,
-            choice,
-            objective,
-            min(bound, objective),
-            optimal,
-            method,
-            time.perf_counter() - started,
-        )
+        return _outcome(table, choice, bound, optimal, method, started)
     reduced = lns.reduced_costs(table, relaxation.duals)
     if config.method == "exact" or table.n_arcs <= config.exact_max_arcs:
         # Small: CP-SAT on the whole table first; it may prove optimality.
@@ -208,6 +189,11 @@ def optimize(
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     return _outcome(table, choice, bound, optimal, method, started)
+
+
+def _cheaper(table: Table, choice: IntArray, other: IntArray) -> IntArray:
+    """``other`` if it costs less than ``choice``, else ``choice``."""
+    return other if table.objective(other) < table.objective(choice) else choice
 
 
 def _outcome(
