@@ -31,12 +31,15 @@ H100-equivalents (SLOs and tenants' PUE caps still make some of it unusable to s
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import random
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from netrouter.traces import REGION_WEIGHTS
+from site_agents.collectors import TimeOfUseTariff
+from site_agents.config import load_site_config
 from solver import Problem, Site, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -44,6 +47,8 @@ SITES_DIR = ROOT / "examples" / "sites"
 SHARED = ROOT.parent / "shared" / "data"
 PODS = SHARED / "alibaba-openb" / "openb_pod_list_gpuspec33.csv"
 BUNDLED_PODS = ROOT / "examples" / "traces" / "alibaba_openb_pods_sample.csv"
+TARIFF_DAY = dt.date(2026, 11, 3)
+"""The day whose time-of-use prices the instances use (a November working day)."""
 
 H100_EQUIVALENT = {"H100": 1.0, "A100": 0.5, "Ascend910B": 0.5}
 INFERENCE_SHARE = 0.2
@@ -71,22 +76,25 @@ def clusters(directory: Path = SITES_DIR) -> list[Cluster]:
     """The 10 national clusters from their site-agent configs."""
     out = []
     for path in sorted(directory.glob("*.toml")):
-        doc = tomllib.loads(path.read_text())
-        accel = doc["accelerators"]
-        total = sum(a["total"] for a in accel)
+        config = load_site_config(path)
+        accel = config.accelerators
+        total = sum(a.total for a in accel)
+        zone = ZoneInfo(config.tariff.timezone)
+        midnight = dt.datetime.combine(TARIFF_DAY, dt.time(), zone).timestamp()
+        assert config.pue.value is not None
         out.append(
             Cluster(
-                id=doc["site"]["id"],
-                hub=doc["site"]["hub"],
-                province=doc["site"]["province"],
-                side=doc["site"]["side"],
-                pue=float(doc["pue"]["value"]),
-                pue_cap=float(doc["site"]["pue_cap"]),
-                prices=tuple(float(p) for p in doc["price"]["hourly_yuan_per_kwh"]),
-                carbon=float(doc["carbon"]["kg_per_kwh"]),
-                latency={k: float(v) for k, v in doc["latency_ms"].items()},
-                mix={a["model"]: a["total"] / total for a in accel},
-                power={a["model"]: float(a["power_w"]) for a in accel},
+                id=config.site.id,
+                hub=config.site.hub,
+                province=config.site.province,
+                side=config.site.side,
+                pue=config.pue.value,
+                pue_cap=config.site.pue_cap,
+                prices=TimeOfUseTariff(config).tariff(midnight).next_24h,
+                carbon=config.carbon.kg_per_kwh,
+                latency=dict(config.latency_ms),
+                mix={a.model: a.total / total for a in accel},
+                power={a.model: a.power_w for a in accel},
             )
         )
     return out

@@ -43,19 +43,39 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BrokerAddress:
-    """Where the MQTT broker is, from a ``mqtt://[user:pass@]host:port`` URL."""
+    """Where the MQTT broker is, from a ``mqtt://[user:pass@]host:port`` URL.
+
+    With ``tls`` (``mqtts://``) the server is checked against the system's CAs, or against
+    ``ca_file``; ``cert_file`` and ``key_file`` add a client certificate.
+    """
 
     host: str
     port: int = 1883
     username: str | None = None
     password: str | None = None
     tls: bool = False
+    ca_file: str | None = None
+    cert_file: str | None = None
+    key_file: str | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
             raise ValueError("broker host must not be empty")
         if not 0 < self.port < 65536:
             raise ValueError(f"broker port must be in 1..65535, got {self.port}")
+        if not self.tls and (self.ca_file or self.cert_file):
+            raise ValueError("a CA or client certificate needs TLS: use an mqtts:// URL")
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("a client certificate needs both cert_file and key_file")
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The TLS context for this broker (None without TLS); raises OSError on bad files."""
+        if not self.tls:
+            return None
+        context = ssl.create_default_context(cafile=self.ca_file)
+        if self.cert_file:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
 
     @property
     def url(self) -> str:
@@ -87,14 +107,13 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
 
 
 def mqtt_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:
-    """An aiomqtt client for ``broker`` (TLS with the system's CAs for ``mqtts://``)."""
-    tls = ssl.create_default_context() if broker.tls else None
+    """An aiomqtt client for ``broker`` (TLS for ``mqtts://``)."""
     return aiomqtt.Client(
         hostname=broker.host,
         port=broker.port,
         username=broker.username,
         password=broker.password,
-        tls_context=tls,
+        tls_context=broker.ssl_context(),
         **options,
     )
 

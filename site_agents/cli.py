@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
+import ssl
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -15,6 +18,7 @@ from google.protobuf import json_format
 
 from netrouter.configfile import ConfigFileError
 from netrouter.wire import BrokerAddress, parse_mqtt_url
+from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.nvml import NvmlInventory
 from site_agents.publisher import SiteAgent
@@ -48,8 +52,15 @@ def _load(path: Path) -> SiteConfig:
 
 @app.command()
 def once(config: ConfigOpt) -> None:
-    """Print the report the agent would publish now, as JSON, without publishing."""
-    report = ReportBuilder(_load(config)).build()
+    """Print the report the agent would publish now, as JSON, without publishing.
+
+    Exits 1 when a collector has nothing to report (e.g. no fresh PUE and no fallback).
+    """
+    try:
+        report = ReportBuilder(_load(config)).build()
+    except CollectorError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from exc
     typer.echo(
         json_format.MessageToJson(
             report, preserving_proto_field_name=True, indent=2, ensure_ascii=False
@@ -94,10 +105,14 @@ def check(config: ConfigOpt) -> None:
         )
     tariff = sources.price.tariff(now)
     typer.echo(
-        f"price: {tariff.price_now:g} 元/kWh now ({tariff.timezone}); next 24 h: "
-        + ", ".join(f"{p:g}" for p in tariff.next_24h)
+        f"price: {tariff.price_now:g} 元/kWh now, band {tariff.band_now} ({tariff.timezone}); "
+        "next 24 h: " + ", ".join(f"{p:g}" for p in tariff.next_24h)
     )
-    typer.echo(f"pue: {sources.pue.pue():g}")
+    try:
+        pue = sources.pue.reading(now)
+        typer.echo(f"pue: {pue.value:g} (from {pue.source}, {pue.age_s:.0f} s old)")
+    except CollectorError as exc:
+        typer.echo(f"pue: NONE: {exc} (the agent will not publish until it has one)")
     for lat in sources.latency.latencies():
         how = "measured" if lat.measured else "configured"
         typer.echo(f"latency {lat.region}: {lat.rtt_ms:g} ms ({how})")
@@ -109,39 +124,130 @@ def _unknown(value: float | None, unit: str) -> str:
     return f"{value:g}{(' ' + unit) if unit and unit != '%' else unit}"
 
 
+PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
+
+
+def broker_address(
+    site: SiteConfig,
+    *,
+    url: str | None = None,
+    username: str | None = None,
+    password_file: str | None = None,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+) -> BrokerAddress:
+    """The broker to use: command-line values over ``[broker]`` in the config.
+
+    The password comes from the URL, else the NETROUTER_MQTT_PASSWORD environment variable,
+    else the password file. Raises ``ValueError`` naming what is wrong.
+    """
+    cfg = site.broker
+    address = parse_mqtt_url(url or cfg.url)
+    user = address.username or username or cfg.username or None
+    password = address.password or os.environ.get(PASSWORD_ENV)
+    secret_file = password_file or cfg.password_file
+    if password is None and secret_file:
+        try:
+            password = Path(secret_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ValueError(f"password file {secret_file}: {exc.strerror}") from exc
+    if password and not user:
+        raise ValueError("a password needs a username (--mqtt-username or [broker] username)")
+    address = replace(
+        address,
+        username=user,
+        password=password,
+        ca_file=ca_file or cfg.ca_file or None,
+        cert_file=cert_file or cfg.cert_file or None,
+        key_file=key_file or cfg.key_file or None,
+    )
+    try:
+        address.ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"TLS files: {exc}") from exc
+    return address
+
+
 @app.command()
 def run(
     config: ConfigOpt,
     mqtt: Annotated[
-        str, typer.Option(help="Broker URL, mqtt://[user:pass@]HOST:PORT or mqtts:// for TLS.")
-    ] = "mqtt://127.0.0.1:1883",
+        str | None,
+        typer.Option(
+            help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
+            "[default: [broker] url, else mqtt://127.0.0.1:1883]."
+        ),
+    ] = None,
+    mqtt_username: Annotated[
+        str | None, typer.Option(help="Broker username [default: [broker] username].")
+    ] = None,
+    mqtt_password_file: Annotated[
+        str | None,
+        typer.Option(
+            help=f"File holding the broker password (or set {PASSWORD_ENV}) "
+            "[default: [broker] password_file]."
+        ),
+    ] = None,
+    tls_ca: Annotated[
+        str | None, typer.Option(help="CA bundle that signed the broker's certificate.")
+    ] = None,
+    tls_cert: Annotated[str | None, typer.Option(help="Client certificate (PEM).")] = None,
+    tls_key: Annotated[str | None, typer.Option(help="Client certificate's key (PEM).")] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(
+            help="Serve Prometheus metrics on this port [default: [metrics] port; 0 = off]."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Publish the site's report every publish.interval_s seconds until SIGTERM/SIGINT.
 
-    Reports are retained (QoS 1) on netrouter/v1/sites/ID/report; the status topic says
-    'online', and the broker publishes the last will 'offline' if the agent dies.
+    Reports are retained (QoS 1) on netrouter/v1/sites/ID/report; a capacity, health or
+    price-band change is published at once. The status topic says 'online', and the
+    broker publishes the last will 'offline' if the agent dies. A broker outage never
+    stops the agent: it reconnects with backoff. SIGTERM publishes 'offline' and exits 0.
     """
     site = _load(config)
     try:
-        broker = parse_mqtt_url(mqtt)
+        broker = broker_address(
+            site,
+            url=mqtt,
+            username=mqtt_username,
+            password_file=mqtt_password_file,
+            ca_file=tls_ca,
+            cert_file=tls_cert,
+            key_file=tls_key,
+        )
     except ValueError as exc:
-        typer.echo(f"error: --mqtt: {exc}", err=True)
+        typer.echo(f"error: broker: {exc}", err=True)
         raise typer.Exit(2) from exc
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    asyncio.run(_run(site, broker))
+    port = site.metrics.port if metrics_port is None else metrics_port
+    asyncio.run(_run(site, broker, port))
 
 
-async def _run(site: SiteConfig, broker: BrokerAddress) -> None:
+async def _run(site: SiteConfig, broker: BrokerAddress, metrics_port: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    await SiteAgent(site, broker).run(stop)
+    agent = SiteAgent(site, broker)
+    server = agent.metrics.serve(metrics_port, site.metrics.address) if metrics_port else None
+    if server is not None:
+        logging.getLogger(__name__).info(
+            "metrics on http://%s:%d/metrics", site.metrics.address, server.port
+        )
+    try:
+        await agent.run(stop)
+    finally:
+        if server is not None:
+            server.close()
 
 
 def main() -> None:

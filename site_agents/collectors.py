@@ -1,7 +1,7 @@
-"""What an agent measures, each behind a small protocol so real probes can replace config.
+"""What an agent measures, each behind a small protocol, and the sources read from config.
 
-This module has the static sources (values from the config file). NVML inventory, tariff
-schedules, DCIM PUE and latency probes implement the same protocols.
+NVML inventory (:mod:`site_agents.nvml`), DCIM PUE and latency probes
+(:mod:`site_agents.probes`) implement the same protocols.
 """
 
 from __future__ import annotations
@@ -33,6 +33,25 @@ class Tariff:
     price_now: float
     next_24h: tuple[float, ...]
     timezone: str
+    band_now: str
+    bands_24h: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PueReading:
+    """A PUE value, where it came from (``config``, ``file``, ``http``) and its age."""
+
+    value: float
+    source: str
+    age_s: float
+
+
+class CollectorError(RuntimeError):
+    """A collector has nothing to report (the agent skips this report and says why)."""
+
+    def __init__(self, collector: str, message: str) -> None:
+        super().__init__(f"{collector}: {message}")
+        self.collector = collector
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -53,7 +72,7 @@ class PriceSource(Protocol):
 
 
 class PueSource(Protocol):
-    def pue(self) -> float: ...
+    def reading(self, now: float) -> PueReading: ...
 
 
 class LatencySource(Protocol):
@@ -81,37 +100,40 @@ class StaticInventory:
 
 
 @dataclass(frozen=True, slots=True)
-class HourlyTariff:
-    """A fixed price for each local hour of the day, in the configured timezone."""
+class TimeOfUseTariff:
+    """The configured time-of-use schedule: each hour's band by season, each band's price.
+
+    Each of the next 24 hours is looked up at its own local date, so the window follows a
+    season change at midnight on the first of a month.
+    """
 
     config: SiteConfig
 
     def tariff(self, now: float) -> Tariff:
-        zone = ZoneInfo(self.config.price.timezone)
-        hour = dt.datetime.fromtimestamp(now, zone).hour
-        prices = self.config.price.hourly_yuan_per_kwh
-        rotated = tuple(prices[(hour + i) % 24] for i in range(24))
-        return Tariff(price_now=rotated[0], next_24h=rotated, timezone=self.config.price.timezone)
+        schedule = self.config.tariff
+        zone = ZoneInfo(schedule.timezone)
+        prices: list[float] = []
+        bands: list[str] = []
+        for step in range(24):
+            local = dt.datetime.fromtimestamp(now + 3600 * step, zone)
+            season = schedule.season_of_month(local.month)
+            band = season.band_of_hour()[local.hour]
+            bands.append(band)
+            prices.append(schedule.price(season, band))
+        return Tariff(
+            price_now=prices[0],
+            next_24h=tuple(prices),
+            timezone=schedule.timezone,
+            band_now=bands[0],
+            bands_24h=tuple(bands),
+        )
 
 
 @dataclass(frozen=True, slots=True)
 class FixedPue:
     """The configured PUE."""
 
-    config: SiteConfig
+    value: float
 
-    def pue(self) -> float:
-        return self.config.pue.value
-
-
-@dataclass(frozen=True, slots=True)
-class ConfiguredLatency:
-    """Configured round-trip times (marked as not measured)."""
-
-    config: SiteConfig
-
-    def latencies(self) -> list[Latency]:
-        return [
-            Latency(region=region, rtt_ms=rtt, measured=False)
-            for region, rtt in sorted(self.config.latency_ms.items())
-        ]
+    def reading(self, now: float) -> PueReading:
+        return PueReading(value=self.value, source="config", age_s=0.0)

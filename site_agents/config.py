@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -38,8 +39,13 @@ class SiteSection(_Strict):
 
 
 class PublishSection(_Strict):
+    """``interval_s``: the report period. Collectors are read every ``check_interval_s``
+    (at most the period) and a significant change (capacity, health, price band) is
+    published at once."""
+
     # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
     interval_s: float = Field(default=5.0, ge=0.05, le=3600, allow_inf_nan=False)
+    check_interval_s: float = Field(default=1.0, ge=0.05, le=3600, allow_inf_nan=False)
 
 
 class AcceleratorSection(_Strict):
@@ -57,12 +63,195 @@ class AcceleratorSection(_Strict):
 
 
 class PueSection(_Strict):
-    value: float = Field(ge=1.0, le=3.0, allow_inf_nan=False)
+    """PUE: a fixed ``value``, or read from the site's DCIM (a JSON file or HTTP endpoint).
+
+    For ``file`` and ``http`` the number sits at ``json_path`` (dots between keys, list
+    indices as numbers; empty when the document is the number). A reading is used while it
+    is at most ``max_age_s`` old, its age taken from ``timestamp_path`` (Unix seconds or ISO
+    8601) when given, else from the file's modification time or the fetch time. Without a
+    fresh reading the agent reports ``value`` when one is configured; otherwise it publishes
+    nothing until a reading arrives (the router then treats the site as stale).
+    """
+
+    source: Literal["fixed", "file", "http"] = "fixed"
+    value: float | None = Field(default=None, ge=1.0, le=3.0, allow_inf_nan=False)
+    path: str = ""
+    url: str = ""
+    json_path: str = ""
+    timestamp_path: str = ""
+    max_age_s: float = Field(default=900.0, gt=0, allow_inf_nan=False)
+    poll_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
+    timeout_s: float = Field(default=2.0, gt=0, le=60, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _source_needs(self) -> PueSection:
+        if self.source == "fixed" and self.value is None:
+            raise ValueError('source "fixed" needs value')
+        if self.source == "file" and not self.path:
+            raise ValueError('source "file" needs path')
+        if self.source == "http" and not self.url.startswith(("http://", "https://")):
+            raise ValueError('source "http" needs url = "http://..." or "https://..."')
+        return self
 
 
-class PriceSection(_Strict):
+class LatencyProbeSection(_Strict):
+    """TCP-connect probes to each demand region's endpoint (``HOST:PORT``).
+
+    Each probe round connects ``samples`` times per region and reports the median; rounds
+    run every ``interval_s``. A region whose probes all fail reports its configured
+    ``[latency_ms]`` value instead (marked not measured), or is left out.
+    """
+
+    targets: dict[str, str] = Field(default_factory=dict)
+    samples: int = Field(default=5, ge=1, le=100)
+    timeout_s: float = Field(default=1.0, gt=0, le=30, allow_inf_nan=False)
+    interval_s: float = Field(default=60.0, gt=0, le=86_400, allow_inf_nan=False)
+
+    @field_validator("targets")
+    @classmethod
+    def _host_port(cls, value: dict[str, str]) -> dict[str, str]:
+        for region, target in value.items():
+            split_host_port(target, key=region)
+        return value
+
+
+def split_host_port(target: str, *, key: str = "") -> tuple[str, int]:
+    """``("host", port)`` from ``"host:port"`` or ``"[v6]:port"``."""
+    host, sep, port = target.rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{key}: {target!r} is not HOST:PORT" if key else f"{target!r}")
+    return host, int(port)
+
+
+class BrokerSection(_Strict):
+    """How the agent reaches the MQTT broker (command-line options override these).
+
+    ``url`` is ``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS). The password is read
+    from ``password_file`` (or the NETROUTER_MQTT_PASSWORD environment variable), never
+    written in this file. ``ca_file`` trusts a private CA; ``cert_file``/``key_file`` give a
+    client certificate.
+    """
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @model_validator(mode="after")
+    def _pairs(self) -> BrokerSection:
+        if bool(self.cert_file) != bool(self.key_file):
+            raise ValueError("cert_file and key_file go together")
+        return self
+
+
+class MetricsSection(_Strict):
+    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``; port 0 (default) means off."""
+
+    port: int = Field(default=0, ge=0, le=65535)
+    address: str = "0.0.0.0"
+
+
+BANDS = ("sharp", "peak", "flat", "valley", "deep_valley")
+"""Time-of-use bands, dearest first: 尖峰, 高峰, 平段, 低谷, 深谷."""
+
+Band = Literal["sharp", "peak", "flat", "valley", "deep_valley"]
+
+
+def parse_hours(span: str) -> list[int]:
+    """The local hours in ``"HH-HH"`` (half-open; ``"22-06"`` wraps past midnight)."""
+    parts = span.split("-")
+    if len(parts) != 2 or not all(p.strip().isdigit() for p in parts):
+        raise ValueError(f'hour range {span!r} is not like "08-11"')
+    start, end = (int(p) for p in parts)
+    if not (0 <= start <= 23 and 1 <= end <= 24) or start == end:
+        raise ValueError(
+            f"hour range {span!r} needs 0 <= start <= 23, 1 <= end <= 24, start != end"
+        )
+    return list(range(start, end)) if start < end else [*range(start, 24), *range(end)]
+
+
+class SeasonSection(_Strict):
+    """The bands of each local hour in some months, and (optionally) their prices."""
+
+    name: str = ""
+    months: list[Annotated[int, Field(ge=1, le=12)]] = Field(min_length=1)
+    prices: dict[Band, Price] = Field(default_factory=dict)
+    hours: dict[Band, list[str]]
+
+    @model_validator(mode="after")
+    def _every_hour_once(self) -> SeasonSection:
+        seen: dict[int, str] = {}
+        for band, spans in self.hours.items():
+            for span in spans:
+                for hour in parse_hours(span):
+                    if hour in seen:
+                        raise ValueError(f"hour {hour} is in both {seen[hour]} and {band}")
+                    seen[hour] = band
+        missing = sorted(set(range(24)) - set(seen))
+        if missing:
+            raise ValueError(f"hours {missing} have no band")
+        return self
+
+    def band_of_hour(self) -> list[Band]:
+        """The band of each local hour 0..23."""
+        bands: list[Band] = ["flat"] * 24
+        for band, spans in self.hours.items():
+            for span in spans:
+                for hour in parse_hours(span):
+                    bands[hour] = band
+        return bands
+
+
+class TariffSection(_Strict):
+    """A time-of-use schedule: band prices, and the band of every hour by season.
+
+    ``prices`` apply to every season; a season's own ``prices`` override them (e.g. a
+    summer mark-up). Every month is in exactly one season and every hour of a season in
+    exactly one band; hours are local to ``timezone``.
+    """
+
     timezone: str = "Asia/Shanghai"
-    hourly_yuan_per_kwh: list[Price] = Field(min_length=24, max_length=24)
+    source: str = ""
+    prices: dict[Band, Price] = Field(default_factory=dict)
+    seasons: list[SeasonSection] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown timezone {value!r}") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> TariffSection:
+        owner: dict[int, int] = {}
+        for index, season in enumerate(self.seasons):
+            for month in season.months:
+                if month in owner:
+                    raise ValueError(f"month {month} is in seasons {owner[month]} and {index}")
+                owner[month] = index
+            for band in season.hours:
+                if band not in season.prices and band not in self.prices:
+                    raise ValueError(
+                        f"season {index} uses band {band} but no price is given for it"
+                    )
+        missing = sorted(set(range(1, 13)) - set(owner))
+        if missing:
+            raise ValueError(f"months {missing} are in no season")
+        return self
+
+    def season_of_month(self, month: int) -> SeasonSection:
+        """The season containing ``month`` (1..12)."""
+        return next(s for s in self.seasons if month in s.months)
+
+    def price(self, season: SeasonSection, band: Band) -> float:
+        """The price of ``band`` in ``season``."""
+        return season.prices.get(band, self.prices.get(band, 0.0))
 
 
 class CarbonSection(_Strict):
@@ -92,9 +281,14 @@ class SiteConfig(_Strict):
     inventory: InventorySection = InventorySection()
     accelerators: list[AcceleratorSection] = Field(min_length=1)
     pue: PueSection
-    price: PriceSection
+    latency_probe: LatencyProbeSection = LatencyProbeSection()
+    broker: BrokerSection = BrokerSection()
+    metrics: MetricsSection = MetricsSection()
+    tariff: TariffSection
     carbon: CarbonSection
-    latency_ms: dict[str, Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]]
+    latency_ms: dict[str, Annotated[float, Field(ge=0, le=10_000, allow_inf_nan=False)]] = Field(
+        default_factory=dict
+    )
 
     @field_validator("accelerators")
     @classmethod
@@ -110,6 +304,12 @@ class SiteConfig(_Strict):
         if any(not math.isfinite(v) for v in value.values()):
             raise ValueError("latencies must be finite")
         return value
+
+    @model_validator(mode="after")
+    def _some_region(self) -> SiteConfig:
+        if not self.latency_ms and not self.latency_probe.targets:
+            raise ValueError("give [latency_ms] values or [latency_probe] targets for a region")
+        return self
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 
 import aiomqtt
 
+from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
@@ -17,8 +20,10 @@ from netrouter.wire import (
     report_topic,
     status_topic,
 )
+from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig
-from site_agents.report import ReportBuilder, Sources
+from site_agents.metrics import AgentMetrics
+from site_agents.report import ReportBuilder, Sources, significant_change
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +34,11 @@ MAX_KEEPALIVE_S = 600
 class SiteAgent:
     """Publishes one site's report every ``publish.interval_s`` until stopped.
 
-    Never exits on a broker outage: it reconnects with exponential backoff and jitter. On a
-    clean stop it publishes ``offline`` itself; on a crash the broker publishes the will.
+    Collectors are read every ``publish.check_interval_s``; a significant change (capacity,
+    health, price band) is published at once instead of at the next period. Never exits on
+    a broker outage: it reconnects with exponential backoff and jitter, and publishes a
+    fresh report on every (re)connection. On a clean stop it publishes ``offline`` itself;
+    on a crash the broker publishes the will.
     """
 
     def __init__(
@@ -39,14 +47,20 @@ class SiteAgent:
         broker: BrokerAddress,
         *,
         sources: Sources | None = None,
+        metrics: AgentMetrics | None = None,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
     ) -> None:
         self.config = config
         self.broker = broker
-        self.builder = ReportBuilder(config, sources)
+        self.metrics = metrics or AgentMetrics()
+        self.builder = ReportBuilder(config, sources, metrics=self.metrics)
         self.published = 0
+        self.connections = 0
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
+        self._last: rpb.SiteReport | None = None
+        self._last_sent = -math.inf
+        self._collector_problem: str | None = None
 
     @property
     def site_id(self) -> str:
@@ -55,7 +69,8 @@ class SiteAgent:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Publish until ``stop`` is set (or forever), then publish ``offline``."""
         stop = stop or asyncio.Event()
-        interval = self.config.publish.interval_s
+        publish = self.config.publish
+        check = min(publish.check_interval_s, publish.interval_s)
         will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
         while not stop.is_set():
             try:
@@ -63,31 +78,65 @@ class SiteAgent:
                     self.broker,
                     identifier=f"netrouter-agent-{self.site_id}-{self.builder.boot_id[:8]}",
                     will=will,
-                    keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * interval))),
+                    keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * publish.interval_s))),
                 ) as client:
                     await client.publish(
                         status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True
                     )
                     self._backoff.reset()
+                    self._last = None  # a restarted broker may have lost the retained report
+                    self.connections += 1
+                    self.metrics.connected.set(1)
                     log.info("agent %s connected to %s", self.site_id, self.broker.url)
                     while not stop.is_set():
-                        await self.publish_once(client)
+                        await self.tick(client)
                         with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), interval)
+                            await asyncio.wait_for(stop.wait(), check)
                     await client.publish(
                         status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True
                     )
                     log.info("agent %s stopped, published offline", self.site_id)
             except aiomqtt.MqttError as exc:
+                self.metrics.connected.set(0)
+                self.metrics.publish_failures.inc()
                 wait = self._backoff.next_wait()
                 log.warning("agent %s: MQTT %s; retrying in %.1f s", self.site_id, exc, wait)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
+        self.metrics.connected.set(0)
 
-    async def publish_once(self, client: aiomqtt.Client) -> None:
-        """Build and publish one retained report."""
-        report = self.builder.build()
+    async def tick(self, client: aiomqtt.Client) -> str | None:
+        """Read the collectors; publish when the period is up or something significant
+        changed. Returns why it published, or None."""
+        try:
+            report = await asyncio.to_thread(self.builder.collect)
+        except CollectorError as exc:
+            self.metrics.collector_failures.labels(exc.collector).inc()
+            if str(exc) != self._collector_problem:
+                log.error("agent %s: not reporting: %s", self.site_id, exc)
+            self._collector_problem = str(exc)
+            return None
+        if self._collector_problem is not None:
+            log.info("agent %s: reporting again", self.site_id)
+            self._collector_problem = None
+        reason = significant_change(self._last, report)
+        if reason is None and time.monotonic() - self._last_sent < self.config.publish.interval_s:
+            return None
+        await self.publish(client, report, reason or "period")
+        return reason or "period"
+
+    async def publish(self, client: aiomqtt.Client, report: rpb.SiteReport, trigger: str) -> None:
+        """Number and publish one retained report."""
+        self.builder.number(report)
         await client.publish(
             report_topic(self.site_id), report.SerializeToString(), qos=1, retain=True
         )
+        self._last = report
+        self._last_sent = time.monotonic()
         self.published += 1
+        self.metrics.reports_sent.labels(trigger).inc()
+        self.metrics.sequence.set(report.sequence)
+        if trigger not in {"period", "first"}:
+            log.info(
+                "agent %s: %s changed, published report %d", self.site_id, trigger, report.sequence
+            )

@@ -9,17 +9,18 @@ from dataclasses import dataclass
 
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import (
-    ConfiguredLatency,
     FixedPue,
-    HourlyTariff,
     InventorySource,
     LatencySource,
     PriceSource,
     PueSource,
     StaticInventory,
+    TimeOfUseTariff,
 )
 from site_agents.config import SiteConfig
+from site_agents.metrics import AgentMetrics
 from site_agents.nvml import NvmlInventory
+from site_agents.probes import DcimPue, TcpLatencyProbe
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -37,16 +38,40 @@ class Sources:
         inventory: InventorySource = (
             NvmlInventory(config) if config.inventory.source == "nvml" else StaticInventory(config)
         )
+        pue: PueSource
+        if config.pue.source == "fixed":
+            assert config.pue.value is not None  # the config validator requires it
+            pue = FixedPue(config.pue.value)
+        else:
+            pue = DcimPue(config.pue)
         return cls(
             inventory=inventory,
-            price=HourlyTariff(config),
-            pue=FixedPue(config),
-            latency=ConfiguredLatency(config),
+            price=TimeOfUseTariff(config),
+            pue=pue,
+            latency=TcpLatencyProbe(config),
         )
 
 
+def significant_change(before: rpb.SiteReport | None, after: rpb.SiteReport) -> str | None:
+    """Why ``after`` must be published at once (capacity, health, price band), or None."""
+    if before is None:
+        return "first"
+    old = {a.model: a for a in before.accelerators}
+    new = {a.model: a for a in after.accelerators}
+    if old.keys() != new.keys() or any(
+        (old[m].total, old[m].in_use_by_others) != (new[m].total, new[m].in_use_by_others)
+        for m in new
+    ):
+        return "capacity"
+    if any(old[m].healthy != new[m].healthy for m in new):
+        return "health"
+    if before.tariff.band_now != after.tariff.band_now:
+        return "price-band"
+    return None
+
+
 class ReportBuilder:
-    """Numbers each report of one agent run (one boot id, sequence from 1)."""
+    """Reads the collectors and numbers the reports of one agent run (one boot id)."""
 
     def __init__(
         self,
@@ -54,23 +79,41 @@ class ReportBuilder:
         sources: Sources | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        metrics: AgentMetrics | None = None,
     ) -> None:
         self.config = config
         self.sources = sources or Sources.from_config(config)
         self.boot_id = uuid.uuid4().hex
         self.sequence = 0
+        self.metrics = metrics or AgentMetrics()
         self._clock = clock
 
     def build(self) -> rpb.SiteReport:
-        """Read every collector and return the next report."""
-        now = self._clock()
+        """Read every collector and return the next numbered report."""
+        return self.number(self.collect())
+
+    def number(self, report: rpb.SiteReport) -> rpb.SiteReport:
+        """Stamp ``report`` with this run's boot id and the next sequence number."""
         self.sequence += 1
+        report.boot_id = self.boot_id
+        report.sequence = self.sequence
+        return report
+
+    def collect(self) -> rpb.SiteReport:
+        """Read every collector (may block on probes); raises ``CollectorError``."""
+        now = self._clock()
         site = self.config.site
-        tariff = self.sources.price.tariff(now)
+        timed = self.metrics.timed
+        with timed("price"):
+            tariff = self.sources.price.tariff(now)
+        with timed("pue"):
+            pue = self.sources.pue.reading(now)
+        with timed("inventory"):
+            inventory = self.sources.inventory.inventory()
+        with timed("latency"):
+            latencies = self.sources.latency.latencies()
         return rpb.SiteReport(
             site_id=site.id,
-            boot_id=self.boot_id,
-            sequence=self.sequence,
             timestamp=now,
             labels=rpb.SiteLabels(
                 name=site.name,
@@ -91,18 +134,22 @@ class ReportBuilder:
                     power_w=i.power_w,
                     from_static_config=i.from_static_config,
                 )
-                for i in self.sources.inventory.inventory()
+                for i in inventory
             ],
-            pue=self.sources.pue.pue(),
+            pue=pue.value,
+            pue_source=pue.source,
+            pue_age_s=pue.age_s,
             tariff=rpb.Tariff(
                 price_now_yuan_per_kwh=tariff.price_now,
                 next_24h_yuan_per_kwh=list(tariff.next_24h),
                 timezone=tariff.timezone,
+                band_now=tariff.band_now,
+                next_24h_bands=list(tariff.bands_24h),
             ),
             carbon_kg_per_kwh=self.config.carbon.kg_per_kwh,
             latencies=[
                 rpb.RegionLatency(region=x.region, rtt_ms=x.rtt_ms, measured=x.measured)
-                for x in self.sources.latency.latencies()
+                for x in latencies
             ],
             report_interval_s=self.config.publish.interval_s,
         )

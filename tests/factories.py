@@ -53,7 +53,11 @@ def site_dict(
         "publish": {"interval_s": interval_s},
         "accelerators": accelerators,
         "pue": {"value": pue},
-        "price": {"timezone": "Asia/Shanghai", "hourly_yuan_per_kwh": [price] * 24},
+        "tariff": {
+            "timezone": "Asia/Shanghai",
+            "prices": {"flat": price},
+            "seasons": [{"months": list(range(1, 13)), "hours": {"flat": ["00-24"]}}],
+        },
         "carbon": {"kg_per_kwh": 0.5},
         "latency_ms": latency if latency is not None else dict.fromkeys(REGIONS, 10.0),
     }
@@ -70,6 +74,8 @@ def _toml_value(value: Any) -> str:
         return f'"{value}"'
     if isinstance(value, list):
         return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
     return repr(value)
 
 

@@ -23,14 +23,18 @@ class AcceleratorInventory(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., power_w: _Optional[float] = ..., from_static_config: _Optional[bool] = ...) -> None: ...
 
 class Tariff(_message.Message):
-    __slots__ = ("price_now_yuan_per_kwh", "next_24h_yuan_per_kwh", "timezone")
+    __slots__ = ("price_now_yuan_per_kwh", "next_24h_yuan_per_kwh", "timezone", "band_now", "next_24h_bands")
     PRICE_NOW_YUAN_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     NEXT_24H_YUAN_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     TIMEZONE_FIELD_NUMBER: _ClassVar[int]
+    BAND_NOW_FIELD_NUMBER: _ClassVar[int]
+    NEXT_24H_BANDS_FIELD_NUMBER: _ClassVar[int]
     price_now_yuan_per_kwh: float
     next_24h_yuan_per_kwh: _containers.RepeatedScalarFieldContainer[float]
     timezone: str
-    def __init__(self, price_now_yuan_per_kwh: _Optional[float] = ..., next_24h_yuan_per_kwh: _Optional[_Iterable[float]] = ..., timezone: _Optional[str] = ...) -> None: ...
+    band_now: str
+    next_24h_bands: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, price_now_yuan_per_kwh: _Optional[float] = ..., next_24h_yuan_per_kwh: _Optional[_Iterable[float]] = ..., timezone: _Optional[str] = ..., band_now: _Optional[str] = ..., next_24h_bands: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RegionLatency(_message.Message):
     __slots__ = ("region", "rtt_ms", "measured")
@@ -63,7 +67,7 @@ class SiteLabels(_message.Message):
     def __init__(self, name: _Optional[str] = ..., hub: _Optional[str] = ..., hub_name: _Optional[str] = ..., province: _Optional[str] = ..., side: _Optional[str] = ..., latitude: _Optional[float] = ..., longitude: _Optional[float] = ..., pue_cap: _Optional[float] = ...) -> None: ...
 
 class SiteReport(_message.Message):
-    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s")
+    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s", "pue_source", "pue_age_s")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -75,6 +79,8 @@ class SiteReport(_message.Message):
     CARBON_KG_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     LATENCIES_FIELD_NUMBER: _ClassVar[int]
     REPORT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
+    PUE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PUE_AGE_S_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     boot_id: str
     sequence: int
@@ -86,4 +92,6 @@ class SiteReport(_message.Message):
     carbon_kg_per_kwh: float
     latencies: _containers.RepeatedCompositeFieldContainer[RegionLatency]
     report_interval_s: float
-    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ...) -> None: ...
+    pue_source: str
+    pue_age_s: float
+    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ...) -> None: ...
