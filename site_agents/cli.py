@@ -116,6 +116,19 @@ def check(config: ConfigOpt) -> None:
     for lat in sources.latency.latencies():
         how = "measured" if lat.measured else "configured"
         typer.echo(f"latency {lat.region}: {lat.rtt_ms:g} ms ({how})")
+    broker = site.broker
+    typer.echo(
+        f"broker: {broker.url}"
+        + (f" as {broker.username}" if broker.username else "")
+        + (f", CA {broker.ca_file}" if broker.ca_file else "")
+        + (f", client certificate {broker.cert_file}" if broker.cert_file else "")
+    )
+    metrics = site.metrics
+    typer.echo(
+        f"metrics: http://{metrics.address}:{metrics.port}/metrics"
+        if metrics.port
+        else "metrics: off"
+    )
 
 
 def _unknown(value: float | None, unit: str) -> str:

@@ -81,25 +81,24 @@ class DcimPue:
     def reading(self, now: float) -> PueReading:
         s = self._section
         with self._lock:
+            error: str | None = None
             if s.source == "file" or now - self._fetched_at >= s.poll_s:
                 self._fetched_at = now
                 try:
                     self._last = self._read(now)
                 except (OSError, ValueError) as exc:
-                    self._say(f"cannot read PUE from {self._where}: {exc}")
-            problem: str
+                    error = f"cannot read PUE from {self._where}: {exc}"
             if self._last is not None:
                 value, stamp = self._last
                 age = max(0.0, now - stamp)
                 if age <= s.max_age_s:
                     self._say(None)
                     return PueReading(value=value, source=s.source, age_s=age)
-                problem = (
-                    f"the PUE from {self._where} is {age:.0f} s old (max_age_s {s.max_age_s:g})"
-                )
-                self._say(problem)
+                old = f"the PUE from {self._where} is {age:.0f} s old (max_age_s {s.max_age_s:g})"
+                problem = f"{error}; {old}" if error else old
             else:
-                problem = self._problem or f"no PUE read from {self._where} yet"
+                problem = error or self._problem or f"no PUE read from {self._where} yet"
+            self._say(problem)
         if s.value is not None:
             return PueReading(value=s.value, source="config", age_s=0.0)
         raise CollectorError("pue", problem)

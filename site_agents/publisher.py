@@ -61,6 +61,7 @@ class SiteAgent:
         self._last: rpb.SiteReport | None = None
         self._last_sent = -math.inf
         self._collector_problem: str | None = None
+        self._connected = False
 
     @property
     def site_id(self) -> str:
@@ -69,34 +70,20 @@ class SiteAgent:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Publish until ``stop`` is set (or forever), then publish ``offline``."""
         stop = stop or asyncio.Event()
-        publish = self.config.publish
-        check = min(publish.check_interval_s, publish.interval_s)
-        will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
         while not stop.is_set():
+            session = asyncio.create_task(self._session(stop))
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({session, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if not session.done() and not self._connected:
+                session.cancel()  # stop while still connecting: nothing to say goodbye on
             try:
-                async with mqtt_client(
-                    self.broker,
-                    identifier=f"netrouter-agent-{self.site_id}-{self.builder.boot_id[:8]}",
-                    will=will,
-                    keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * publish.interval_s))),
-                ) as client:
-                    await client.publish(
-                        status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True
-                    )
-                    self._backoff.reset()
-                    self._last = None  # a restarted broker may have lost the retained report
-                    self.connections += 1
-                    self.metrics.connected.set(1)
-                    log.info("agent %s connected to %s", self.site_id, self.broker.url)
-                    while not stop.is_set():
-                        await self.tick(client)
-                        with contextlib.suppress(TimeoutError):
-                            await asyncio.wait_for(stop.wait(), check)
-                    await client.publish(
-                        status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True
-                    )
-                    log.info("agent %s stopped, published offline", self.site_id)
+                await session
+            except asyncio.CancelledError:
+                if not session.cancelled():
+                    raise
             except aiomqtt.MqttError as exc:
+                self._connected = False
                 self.metrics.connected.set(0)
                 self.metrics.publish_failures.inc()
                 wait = self._backoff.next_wait()
@@ -104,6 +91,32 @@ class SiteAgent:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
         self.metrics.connected.set(0)
+
+    async def _session(self, stop: asyncio.Event) -> None:
+        """One broker connection: online, reports until ``stop``, then offline."""
+        publish = self.config.publish
+        check = min(publish.check_interval_s, publish.interval_s)
+        will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
+        async with mqtt_client(
+            self.broker,
+            identifier=f"netrouter-agent-{self.site_id}-{self.builder.boot_id[:8]}",
+            will=will,
+            keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * publish.interval_s))),
+        ) as client:
+            await client.publish(status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True)
+            self._connected = True
+            self._backoff.reset()
+            self._last = None  # a restarted broker may have lost the retained report
+            self.connections += 1
+            self.metrics.connected.set(1)
+            log.info("agent %s connected to %s", self.site_id, self.broker.url)
+            while not stop.is_set():
+                await self.tick(client)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), check)
+            await client.publish(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
+            self._connected = False
+            log.info("agent %s stopped, published offline", self.site_id)
 
     async def tick(self, client: aiomqtt.Client) -> str | None:
         """Read the collectors; publish when the period is up or something significant

@@ -31,15 +31,25 @@ def _wait_port(port: int, timeout: float = 10.0) -> None:
 
 
 class Mosquitto:
-    """A real Mosquitto on a free loopback port; can be stopped and started again."""
+    """A real Mosquitto on a free loopback port; can be stopped and started again.
 
-    def __init__(self, workdir: Path) -> None:
+    ``settings`` are extra mosquitto.conf lines for the listener (TLS files, a password
+    file); with them anonymous clients are refused.
+    """
+
+    def __init__(self, workdir: Path, settings: tuple[str, ...] = ()) -> None:
         self.port = free_port()
         self.address = BrokerAddress(host="127.0.0.1", port=self.port)
         self.conf = workdir / "mosquitto.conf"
-        self.conf.write_text(
-            f"listener {self.port} 127.0.0.1\nallow_anonymous true\npersistence false\n"
-        )
+        lines = [
+            f"listener {self.port} 127.0.0.1",
+            f"allow_anonymous {'false' if settings else 'true'}",
+            "persistence false",
+            *settings,
+        ]
+        if settings and hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append("user root")  # keep read access to the test's files when run as root
+        self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -56,7 +66,7 @@ class Mosquitto:
             self.proc = None
 
 
-def _skip_without_mosquitto() -> None:
+def skip_without_mosquitto() -> None:
     if MOSQUITTO is not None:
         return
     if os.environ.get("CI"):
@@ -67,7 +77,7 @@ def _skip_without_mosquitto() -> None:
 @pytest.fixture
 def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
     """A running Mosquitto; skipped only when the binary is not installed."""
-    _skip_without_mosquitto()
+    skip_without_mosquitto()
     broker = Mosquitto(tmp_path)
     broker.start()
     yield broker
@@ -78,7 +88,7 @@ def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
 async def broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[BrokerAddress]:
     """Each MQTT test runs against Mosquitto and against the embedded broker."""
     if request.param == "mosquitto":
-        _skip_without_mosquitto()
+        skip_without_mosquitto()
         m = Mosquitto(tmp_path)
         m.start()
         try:

@@ -90,8 +90,10 @@ def test_check_prints_what_every_collector_sees(tmp_path: Path) -> None:
     result = run_cli("site_agents", "check", "--config", str(EXAMPLES / "guian.toml"))
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "is valid" in out and "H100:" in out and "price:" in out and "pue: 1.1" in out
+    assert "is valid" in out and "H100:" in out and "price:" in out
+    assert "pue: 1.1 (from config" in out and ", band " in out
     assert "latency jjj:" in out and "(configured)" in out
+    assert "broker: mqtt://127.0.0.1:1883" in out and "metrics: off" in out
 
     data = site_dict("gpu-site")
     data["inventory"] = {"source": "nvml"}
@@ -119,3 +121,29 @@ def test_check_names_the_bad_key_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "inventory.source" in result.stderr
     assert "bad.toml:" in result.stderr  # file:line: key: message
+
+
+def test_once_without_a_pue_exits_1_and_says_why(tmp_path: Path) -> None:
+    data = site_dict("alpha")
+    data["pue"] = {"source": "file", "path": str(tmp_path / "missing.json")}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    result = run_cli("site_agents", "once", "--config", str(path))
+    assert result.returncode == 1
+    assert "pue: cannot read PUE" in result.stderr and "missing.json" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tls-ca", "/etc/hosts"], "mqtts://"),
+        (["--mqtt", "mqtts://127.0.0.1:8883", "--tls-ca", "/nonexistent/ca.pem"], "TLS files"),
+        (["--mqtt-username", "u", "--mqtt-password-file", "/nonexistent/pw"], "password file"),
+        (["--mqtt", "http://x"], "scheme"),
+    ],
+)
+def test_run_refuses_bad_broker_settings(tmp_path: Path, args: list[str], message: str) -> None:
+    """Bad broker options exit 2 before connecting, saying what is wrong."""
+    path = write_site_toml(tmp_path / "site.toml", site_dict("alpha"))
+    result = run_cli("site_agents", "run", "--config", str(path), *args, timeout=30)
+    assert result.returncode == 2
+    assert "error: broker:" in result.stderr and message in result.stderr

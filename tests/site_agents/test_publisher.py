@@ -1,0 +1,400 @@
+"""The agent's publishing against real brokers: significant changes, broker restarts,
+the last will on SIGKILL, TLS with a password and client certificate, metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from netrouter.v1 import site_report_pb2 as rpb
+from netrouter.wire import BrokerAddress, mqtt_client
+from site_agents.collectors import FixedPue, Inventory, TimeOfUseTariff
+from site_agents.config import SiteConfig
+from site_agents.metrics import AgentMetrics
+from site_agents.probes import TcpLatencyProbe
+from site_agents.publisher import SiteAgent
+from site_agents.report import Sources, significant_change
+from tests.conftest import Mosquitto, skip_without_mosquitto
+from tests.factories import site_config, site_dict, write_site_toml
+
+pytestmark = pytest.mark.mqtt
+
+
+@dataclass
+class Watcher:
+    """Every message on one site's topics, as (topic, payload)."""
+
+    messages: list[tuple[str, bytes]] = field(default_factory=list)
+
+    def reports(self) -> list[rpb.SiteReport]:
+        out = []
+        for topic, payload in self.messages:
+            if topic.endswith("/report"):
+                report = rpb.SiteReport()
+                report.ParseFromString(payload)
+                out.append(report)
+        return out
+
+    def statuses(self) -> list[str]:
+        return [p.decode() for t, p in self.messages if t.endswith("/status")]
+
+    async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; saw {self.statuses()}")
+            await asyncio.sleep(0.02)
+
+
+@contextlib.asynccontextmanager
+async def watch(broker: BrokerAddress, site_id: str) -> AsyncIterator[Watcher]:
+    watcher = Watcher()
+    async with mqtt_client(broker, identifier=f"watch-{uuid.uuid4().hex[:8]}") as client:
+        await client.subscribe(f"netrouter/v1/sites/{site_id}/#", qos=1)
+
+        async def collect() -> None:
+            async for message in client.messages:
+                payload = message.payload
+                assert isinstance(payload, bytes | bytearray)
+                watcher.messages.append((str(message.topic), bytes(payload)))
+
+        task = asyncio.create_task(collect())
+        try:
+            yield watcher
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class MutableInventory:
+    """An inventory a test can change while the agent runs."""
+
+    def __init__(self, healthy: int) -> None:
+        self.healthy = healthy
+
+    def inventory(self) -> list[Inventory]:
+        return [
+            Inventory(
+                model="H100",
+                total=64,
+                healthy=self.healthy,
+                in_use_by_others=0,
+                power_w=700.0,
+                from_static_config=False,
+            )
+        ]
+
+
+def _sources(config: SiteConfig, inventory: MutableInventory) -> Sources:
+    return Sources(
+        inventory=inventory,
+        price=TimeOfUseTariff(config),
+        pue=FixedPue(1.2),
+        latency=TcpLatencyProbe(config),
+    )
+
+
+async def test_significant_change_is_published_at_once(broker: BrokerAddress) -> None:
+    """With a 60 s period, losing GPUs is published within the check interval."""
+    config = site_config("alpha", interval_s=60.0)
+    config = config.model_copy(
+        update={"publish": config.publish.model_copy(update={"check_interval_s": 0.05})}
+    )
+    inventory = MutableInventory(healthy=64)
+    agent = SiteAgent(config, broker, sources=_sources(config, inventory))
+    stop = asyncio.Event()
+    async with watch(broker, "alpha") as seen:
+        task = asyncio.create_task(agent.run(stop))
+        await seen.until(lambda: len(seen.reports()) == 1, "the first report")
+        await asyncio.sleep(0.3)
+        assert len(seen.reports()) == 1  # nothing changed and the period is far off
+        inventory.healthy = 56  # a node's 8 GPUs fail
+        await seen.until(lambda: len(seen.reports()) == 2, "the health change", timeout=2)
+        second = seen.reports()[1]
+        assert second.accelerators[0].healthy == 56 and second.sequence == 2
+        assert agent.metrics.reports_sent.labels("health")._value.get() == 1
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        await seen.until(lambda: seen.statuses()[-1:] == ["offline"], "offline on stop")
+
+
+def test_what_counts_as_significant() -> None:
+    config = site_config("alpha")
+    a = rpb.SiteReport(
+        accelerators=[rpb.AcceleratorInventory(model="H100", total=8, healthy=8)],
+        tariff=rpb.Tariff(band_now="valley"),
+        pue=1.2,
+    )
+
+    def changed(**kw: object) -> str | None:
+        b = rpb.SiteReport()
+        b.CopyFrom(a)
+        for k, v in kw.items():
+            if k == "band_now":
+                b.tariff.band_now = str(v)
+            elif k == "pue":
+                b.pue = float(v)  # type: ignore[arg-type]
+            else:
+                setattr(b.accelerators[0], k, v)
+        return significant_change(a, b)
+
+    assert config.site.id == "alpha"
+    assert significant_change(None, a) == "first"
+    assert changed() is None and changed(pue=1.21) is None
+    assert changed(total=16) == "capacity" and changed(in_use_by_others=2) == "capacity"
+    assert changed(healthy=7) == "health"
+    assert changed(band_now="peak") == "price-band"
+
+
+async def test_agent_rides_out_a_mosquitto_restart(mosquitto: Mosquitto) -> None:
+    """Stopping the broker does not stop the agent; it reconnects and republishes."""
+    config = site_config("alpha", interval_s=0.2)
+    agent = SiteAgent(config, mosquitto.address, backoff_initial_s=0.05, backoff_max_s=0.5)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        async with watch(mosquitto.address, "alpha") as seen:
+            await seen.until(lambda: len(seen.reports()) >= 2, "reports before the outage")
+            before = seen.reports()[-1].sequence
+        mosquitto.stop()
+        await asyncio.sleep(1.5)
+        assert not task.done(), "the agent must not exit on a broker outage"
+        assert agent.metrics.publish_failures._value.get() >= 1
+        assert agent.metrics.connected._value.get() == 0
+        mosquitto.start()
+        # Mosquitto runs without persistence: anything retained now was published again.
+        async with watch(mosquitto.address, "alpha") as seen:
+            await seen.until(
+                lambda: bool(seen.reports()) and "online" in seen.statuses(),
+                "the retained report and online status after the restart",
+            )
+            again = seen.reports()[0]
+            assert again.sequence > before and again.boot_id == agent.builder.boot_id
+        assert agent.connections == 2
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+def _agent_process(config: Path, *args: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "site_agents", "run", "--config", str(config), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+
+
+async def test_last_will_is_delivered_when_the_agent_is_killed(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url)
+    try:
+        async with watch(mosquitto.address, "alpha") as seen:
+            await seen.until(lambda: "online" in seen.statuses() and seen.reports(), "online")
+            os.kill(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+            await seen.until(lambda: seen.statuses()[-1] == "offline", "the last will", timeout=5)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--metrics-port", "0")
+    try:
+        async with watch(mosquitto.address, "alpha") as seen:
+            await seen.until(lambda: len(seen.reports()) >= 1, "a report")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+            await seen.until(lambda: seen.statuses()[-1] == "offline", "offline")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+@pytest.fixture
+def tls_mosquitto(tmp_path: Path) -> tuple[Mosquitto, dict[str, str]]:
+    """Mosquitto with TLS (a private CA), a password file and required client certificates."""
+    import trustme
+
+    skip_without_mosquitto()
+    passwd_tool = shutil.which("mosquitto_passwd")
+    if passwd_tool is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install mosquitto (it ships mosquitto_passwd)")
+        pytest.skip("mosquitto_passwd not installed")
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("agent-alpha")
+    files = {
+        "ca": tmp_path / "ca.pem",
+        "server_cert": tmp_path / "server.pem",
+        "server_key": tmp_path / "server.key",
+        "client_cert": tmp_path / "client.pem",
+        "client_key": tmp_path / "client.key",
+        "passwd": tmp_path / "passwd",
+        "secret": tmp_path / "secret",
+    }
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    server.cert_chain_pems[0].write_to_path(str(files["server_cert"]))
+    server.private_key_pem.write_to_path(str(files["server_key"]))
+    client.cert_chain_pems[0].write_to_path(str(files["client_cert"]))
+    client.private_key_pem.write_to_path(str(files["client_key"]))
+    subprocess.run(
+        [passwd_tool, "-b", "-c", str(files["passwd"]), "agent", "s3cret pass"],
+        check=True,
+        capture_output=True,
+    )
+    files["secret"].write_text("s3cret pass\n", encoding="utf-8")
+    broker = Mosquitto(
+        tmp_path,
+        settings=(
+            f"cafile {files['ca']}",
+            f"certfile {files['server_cert']}",
+            f"keyfile {files['server_key']}",
+            "require_certificate true",
+            f"password_file {files['passwd']}",
+        ),
+    )
+    broker.start()
+    yield broker, {k: str(v) for k, v in files.items()}  # type: ignore[misc]
+    broker.stop()
+
+
+async def test_tls_with_password_and_client_certificate(
+    tls_mosquitto: tuple[Mosquitto, dict[str, str]], tmp_path: Path
+) -> None:
+    """The agent process connects with [broker] settings from its config file; a watcher
+    with the same credentials sees its reports."""
+    broker, files = tls_mosquitto
+    data = site_dict("alpha", interval_s=0.2)
+    data["broker"] = {
+        "url": f"mqtts://127.0.0.1:{broker.port}",
+        "username": "agent",
+        "password_file": files["secret"],
+        "ca_file": files["ca"],
+        "cert_file": files["client_cert"],
+        "key_file": files["client_key"],
+    }
+    path = write_site_toml(tmp_path / "alpha.toml", data)
+    watcher_address = BrokerAddress(
+        host="127.0.0.1",
+        port=broker.port,
+        username="agent",
+        password="s3cret pass",
+        tls=True,
+        ca_file=files["ca"],
+        cert_file=files["client_cert"],
+        key_file=files["client_key"],
+    )
+    proc = _agent_process(path)
+    try:
+        async with watch(watcher_address, "alpha") as seen:
+            await seen.until(lambda: len(seen.reports()) >= 1, "a report over TLS")
+    finally:
+        proc.terminate()
+        assert proc.wait(10) == 0
+
+
+async def test_wrong_password_keeps_the_agent_retrying(
+    tls_mosquitto: tuple[Mosquitto, dict[str, str]],
+) -> None:
+    broker, files = tls_mosquitto
+    address = BrokerAddress(
+        host="127.0.0.1",
+        port=broker.port,
+        username="agent",
+        password="wrong",
+        tls=True,
+        ca_file=files["ca"],
+        cert_file=files["client_cert"],
+        key_file=files["client_key"],
+    )
+    agent = SiteAgent(site_config("alpha"), address, backoff_initial_s=0.05, backoff_max_s=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    await asyncio.sleep(1.0)
+    assert not task.done() and agent.connections == 0
+    assert agent.metrics.publish_failures._value.get() >= 2
+    # Without the client certificate the TLS handshake itself is refused.
+    stranger = SiteAgent(
+        site_config("alpha"),
+        replace(address, password="s3cret pass", cert_file=None, key_file=None),
+        backoff_initial_s=0.05,
+    )
+    other = asyncio.create_task(stranger.run(stop))
+    await asyncio.sleep(0.5)
+    assert stranger.connections == 0
+    stop.set()
+    await asyncio.wait_for(asyncio.gather(task, other), 10)
+
+
+async def test_metrics_endpoint_counts_reports(broker: BrokerAddress) -> None:
+    config = site_config("alpha", interval_s=0.1)
+    metrics = AgentMetrics()
+    server = metrics.serve(0, "127.0.0.1")
+    agent = SiteAgent(config, broker, metrics=metrics)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        async with watch(broker, "alpha") as seen:
+            await seen.until(lambda: len(seen.reports()) >= 3, "three reports")
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        text = await asyncio.to_thread(
+            lambda: urllib.request.urlopen(url, timeout=5).read().decode()
+        )
+        assert 'netrouter_agent_reports_sent_total{trigger="first"} 1.0' in text
+        period = next(
+            line
+            for line in text.splitlines()
+            if line.startswith('netrouter_agent_reports_sent_total{trigger="period"}')
+        )
+        assert float(period.split()[-1]) >= 2
+        assert 'netrouter_agent_collector_seconds_count{collector="inventory"}' in text
+        assert "netrouter_agent_connected 1.0" in text
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+        server.close()
+
+
+async def test_no_report_without_a_pue_until_one_arrives(
+    broker: BrokerAddress, tmp_path: Path
+) -> None:
+    """A DCIM PUE with no fallback: nothing is published (and the failure is counted)
+    until the DCIM writes its file; then the report goes out."""
+    pue_file = tmp_path / "pue.json"
+    data = site_dict("alpha", interval_s=0.1)
+    data["pue"] = {"source": "file", "path": str(pue_file), "json_path": "pue", "max_age_s": 60}
+    agent = SiteAgent(SiteConfig.model_validate(data), broker)
+    stop = asyncio.Event()
+    async with watch(broker, "alpha") as seen:
+        task = asyncio.create_task(agent.run(stop))
+        await seen.until(lambda: "online" in seen.statuses(), "online")
+        await asyncio.sleep(0.5)
+        assert seen.reports() == []
+        assert agent.metrics.collector_failures.labels("pue")._value.get() >= 2
+        pue_file.write_text('{"pue": 1.17}', encoding="utf-8")
+        await seen.until(lambda: bool(seen.reports()), "a report once the PUE exists")
+        report = seen.reports()[0]
+        assert (report.pue, report.pue_source) == (1.17, "file")
+        stop.set()
+        await asyncio.wait_for(task, 10)
