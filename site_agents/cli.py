@@ -20,6 +20,7 @@ from netrouter.configfile import ConfigFileError
 from netrouter.wire import BrokerAddress, parse_mqtt_url
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig, load_site_config
+from site_agents.metrics import AgentMetrics, MetricsServer
 from site_agents.nvml import NvmlInventory
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder, Sources
@@ -77,6 +78,11 @@ def check(config: ConfigOpt) -> None:
     is unavailable (the static inventory is then what the agent reports).
     """
     site = _load(config)
+    try:
+        broker = broker_address(site)
+    except ValueError as exc:
+        typer.echo(f"error: {config}: broker: {exc}", err=True)
+        raise typer.Exit(2) from exc
     sources = Sources.from_config(site)
     now = time.time()
     typer.echo(f"config: {config} is valid (site {site.site.id}, {site.site.side} side)")
@@ -116,10 +122,9 @@ def check(config: ConfigOpt) -> None:
     for lat in sources.latency.latencies():
         how = "measured" if lat.measured else "configured"
         typer.echo(f"latency {lat.region}: {lat.rtt_ms:g} ms ({how})")
-    broker = site.broker
     typer.echo(
         f"broker: {broker.url}"
-        + (f" as {broker.username}" if broker.username else "")
+        + (", with a password" if broker.password else "")
         + (f", CA {broker.ca_file}" if broker.ca_file else "")
         + (f", client certificate {broker.cert_file}" if broker.cert_file else "")
     )
@@ -152,19 +157,20 @@ def broker_address(
 ) -> BrokerAddress:
     """The broker to use: command-line values over ``[broker]`` in the config.
 
-    The password comes from the URL, else the NETROUTER_MQTT_PASSWORD environment variable,
-    else the password file. Raises ``ValueError`` naming what is wrong.
+    The password comes from the URL, else ``password_file`` given on the command line, else
+    the NETROUTER_MQTT_PASSWORD environment variable, else ``[broker] password_file``.
+    Raises ``ValueError`` naming what is wrong.
     """
     cfg = site.broker
     address = parse_mqtt_url(url or cfg.url)
     user = address.username or username or cfg.username or None
-    password = address.password or os.environ.get(PASSWORD_ENV)
-    secret_file = password_file or cfg.password_file
-    if password is None and secret_file:
-        try:
-            password = Path(secret_file).read_text(encoding="utf-8").strip()
-        except OSError as exc:
-            raise ValueError(f"password file {secret_file}: {exc.strerror}") from exc
+    password = address.password
+    if password is None and password_file:
+        password = _read_secret(password_file)
+    if password is None:
+        password = os.environ.get(PASSWORD_ENV)
+    if password is None and cfg.password_file:
+        password = _read_secret(cfg.password_file)
     if password and not user:
         raise ValueError("a password needs a username (--mqtt-username or [broker] username)")
     address = replace(
@@ -180,6 +186,16 @@ def broker_address(
     except (OSError, ssl.SSLError) as exc:
         raise ValueError(f"TLS files: {exc}") from exc
     return address
+
+
+def _read_secret(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"password file {path}: {exc.strerror}") from exc
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 @app.command()
@@ -236,31 +252,48 @@ def run(
     except ValueError as exc:
         typer.echo(f"error: broker: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if log_level.upper() not in LOG_LEVELS:
+        typer.echo(
+            f"error: --log-level: {log_level!r} is not one of {', '.join(LOG_LEVELS)}", err=True
+        )
+        raise typer.Exit(2)
     logging.basicConfig(
         level=log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     port = site.metrics.port if metrics_port is None else metrics_port
-    asyncio.run(_run(site, broker, port))
+    metrics = AgentMetrics()
+    server: MetricsServer | None = None
+    if port:
+        try:
+            server = metrics.serve(port, site.metrics.address)
+        except OSError as exc:
+            typer.echo(
+                f"error: metrics: cannot listen on {site.metrics.address}:{port}: {exc.strerror}",
+                err=True,
+            )
+            raise typer.Exit(2) from exc
+        logging.getLogger(__name__).info(
+            "metrics on http://%s:%d/metrics", site.metrics.address, server.port
+        )
+    agent = SiteAgent(site, broker, metrics=metrics)
+    try:
+        asyncio.run(_run(agent))
+    finally:
+        if server is not None:
+            server.close()
+        close = getattr(agent.builder.sources.inventory, "close", None)
+        if callable(close):
+            close()
 
 
-async def _run(site: SiteConfig, broker: BrokerAddress, metrics_port: int) -> None:
+async def _run(agent: SiteAgent) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    agent = SiteAgent(site, broker)
-    server = agent.metrics.serve(metrics_port, site.metrics.address) if metrics_port else None
-    if server is not None:
-        logging.getLogger(__name__).info(
-            "metrics on http://%s:%d/metrics", site.metrics.address, server.port
-        )
-    try:
-        await agent.run(stop)
-    finally:
-        if server is not None:
-            server.close()
+    await agent.run(stop)
 
 
 def main() -> None:

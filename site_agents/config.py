@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from pathlib import Path
 from typing import Annotated, Literal
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from netrouter.configfile import load_toml
-from netrouter.wire import SITE_ID_PATTERN
+from netrouter.wire import SITE_ID_PATTERN, parse_mqtt_url
 
 Price = Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)]
 
@@ -45,7 +46,24 @@ class PublishSection(_Strict):
 
     # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
     interval_s: float = Field(default=5.0, ge=0.05, le=3600, allow_inf_nan=False)
-    check_interval_s: float = Field(default=1.0, ge=0.05, le=3600, allow_inf_nan=False)
+    check_interval_s: float | None = Field(default=None, ge=0.05, le=3600, allow_inf_nan=False)
+
+    @property
+    def check_s(self) -> float:
+        """How often the collectors are read: ``check_interval_s``, by default 1 s (or the
+        period, when that is shorter)."""
+        if self.check_interval_s is not None:
+            return self.check_interval_s
+        return min(1.0, self.interval_s)
+
+    @model_validator(mode="after")
+    def _check_within_period(self) -> PublishSection:
+        if self.check_interval_s is not None and self.check_interval_s > self.interval_s:
+            raise ValueError(
+                f"check_interval_s ({self.check_interval_s:g}) must be at most "
+                f"interval_s ({self.interval_s:g})"
+            )
+        return self
 
 
 class AcceleratorSection(_Strict):
@@ -91,6 +109,11 @@ class PueSection(_Strict):
             raise ValueError('source "file" needs path')
         if self.source == "http" and not self.url.startswith(("http://", "https://")):
             raise ValueError('source "http" needs url = "http://..." or "https://..."')
+        if self.source == "http" and self.poll_s > self.max_age_s:
+            raise ValueError(
+                f"poll_s ({self.poll_s:g}) must be at most max_age_s ({self.max_age_s:g}), "
+                "or every reading goes stale before the next one"
+            )
         return self
 
 
@@ -114,13 +137,29 @@ class LatencyProbeSection(_Strict):
             split_host_port(target, key=region)
         return value
 
+    @model_validator(mode="after")
+    def _round_fits(self) -> LatencyProbeSection:
+        longest = self.samples * self.timeout_s
+        if longest > self.interval_s:
+            raise ValueError(
+                f"samples × timeout_s ({longest:g} s) must fit in interval_s ({self.interval_s:g})"
+            )
+        return self
+
 
 def split_host_port(target: str, *, key: str = "") -> tuple[str, int]:
     """``("host", port)`` from ``"host:port"`` or ``"[v6]:port"``."""
     host, sep, port = target.rpartition(":")
     host = host.strip("[]")
+    bad = ValueError(
+        f"{key}: {target!r} is not HOST:PORT" if key else f"{target!r} is not HOST:PORT"
+    )
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"{key}: {target!r} is not HOST:PORT" if key else f"{target!r}")
+        raise bad
+    try:
+        host.encode("idna")
+    except UnicodeError as exc:
+        raise bad from exc
     return host, int(port)
 
 
@@ -140,10 +179,18 @@ class BrokerSection(_Strict):
     cert_file: str = ""
     key_file: str = ""
 
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
     @model_validator(mode="after")
     def _pairs(self) -> BrokerSection:
         if bool(self.cert_file) != bool(self.key_file):
             raise ValueError("cert_file and key_file go together")
+        if (self.ca_file or self.cert_file) and not parse_mqtt_url(self.url).tls:
+            raise ValueError("ca_file and cert_file need TLS: use an mqtts:// url")
         return self
 
 
@@ -152,6 +199,15 @@ class MetricsSection(_Strict):
 
     port: int = Field(default=0, ge=0, le=65535)
     address: str = "0.0.0.0"
+
+    @field_validator("address")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not an IP address to listen on") from exc
+        return value
 
 
 BANDS = ("sharp", "peak", "flat", "valley", "deep_valley")

@@ -21,6 +21,9 @@ from site_agents.config import PueSection, SiteConfig, split_host_port
 
 log = logging.getLogger(__name__)
 
+FUTURE_ALLOWANCE_S = 60.0
+"""A PUE reading may be stamped at most this far ahead of the agent's clock."""
+
 MAX_DOCUMENT_BYTES = 1 << 20
 """A DCIM answer larger than this is refused (a PUE document is a few hundred bytes)."""
 
@@ -47,9 +50,13 @@ def parse_timestamp(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError(f"timestamp {value!r} is not a time")
     if isinstance(value, int | float):
-        if not math.isfinite(value):
+        try:
+            stamp = float(value)
+        except OverflowError as exc:
+            raise ValueError("timestamp is too large") from exc
+        if not math.isfinite(stamp):
             raise ValueError(f"timestamp {value!r} is not finite")
-        return float(value)
+        return stamp
     if isinstance(value, str):
         try:
             moment = dt.datetime.fromisoformat(value)
@@ -76,29 +83,34 @@ class DcimPue:
         self._last: tuple[float, float] | None = None
         self._fetched_at = -math.inf
         self._problem: str | None = None
+        self._kind: str | None = None
         self._lock = threading.Lock()
 
     def reading(self, now: float) -> PueReading:
         s = self._section
         with self._lock:
             error: str | None = None
-            if s.source == "file" or now - self._fetched_at >= s.poll_s:
+            # Due by the period, or at once if the clock stepped back.
+            if s.source == "file" or not 0 <= now - self._fetched_at < s.poll_s:
                 self._fetched_at = now
                 try:
                     self._last = self._read(now)
-                except (OSError, ValueError) as exc:
-                    error = f"cannot read PUE from {self._where}: {exc}"
+                except Exception as exc:  # a DCIM's answer must never stop the agent
+                    error = f"cannot read PUE from {self._where}: {exc or type(exc).__name__}"
             if self._last is not None:
                 value, stamp = self._last
                 age = max(0.0, now - stamp)
                 if age <= s.max_age_s:
-                    self._say(None)
+                    self._say(None, None)
                     return PueReading(value=value, source=s.source, age_s=age)
                 old = f"the PUE from {self._where} is {age:.0f} s old (max_age_s {s.max_age_s:g})"
                 problem = f"{error}; {old}" if error else old
+                self._say("stale", problem)
+            elif error is not None:
+                problem = error
+                self._say("unreadable", problem)
             else:
-                problem = error or self._problem or f"no PUE read from {self._where} yet"
-            self._say(problem)
+                problem = self._problem or f"no PUE read from {self._where} yet"
         if s.value is not None:
             return PueReading(value=s.value, source="config", age_s=0.0)
         raise CollectorError("pue", problem)
@@ -107,10 +119,12 @@ class DcimPue:
     def _where(self) -> str:
         return self._section.path if self._section.source == "file" else self._section.url
 
-    def _say(self, problem: str | None) -> None:
-        """Log when the source goes bad (once per distinct problem) and when it recovers."""
-        if problem == self._problem:
+    def _say(self, kind: str | None, problem: str | None) -> None:
+        """Log when the source goes bad (once per kind of problem) and when it recovers."""
+        self._problem = problem
+        if kind == self._kind:
             return
+        self._kind = kind
         if problem is None:
             log.info("PUE from %s is fresh again", self._where)
         else:
@@ -120,7 +134,6 @@ class DcimPue:
                 else "; no report until it is"
             )
             log.warning("%s%s", problem, fallback)
-        self._problem = problem
 
     def _read(self, now: float) -> tuple[float, float]:
         """(value, time of the reading) from the source."""
@@ -145,6 +158,11 @@ class DcimPue:
             raise ValueError(f"PUE {value!r} is outside [1, 3]")
         if s.timestamp_path:
             stamp = parse_timestamp(json_path_get(document, s.timestamp_path))
+        if stamp > now + FUTURE_ALLOWANCE_S:
+            raise ValueError(
+                f"the reading is stamped {stamp - now:.0f} s in the future "
+                "(a clock is off, or the timestamp is in milliseconds)"
+            )
         return float(value), stamp
 
 
@@ -153,23 +171,41 @@ class TcpLatencyProbe:
 
     Every ``interval_s`` all regions are probed at once, ``samples`` connects each, and
     the median of the successful ones is reported as measured. A region whose connects all
-    fail reports its configured value (not measured), or nothing.
+    fail reports its configured value (not measured), or nothing. With ``background`` (the
+    daemon) a round runs in a thread of its own and reports use the last finished round,
+    so a slow or unreachable endpoint never delays a report; without it (``once``,
+    ``check``) the round runs in the call.
     """
 
-    def __init__(self, config: SiteConfig, *, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        config: SiteConfig,
+        *,
+        background: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._probe = config.latency_probe
         self._configured = dict(config.latency_ms)
+        self._background = background
         self._clock = clock
         self._measured: dict[str, float | None] = {}
         self._probed_at = -math.inf
         self._failing: set[str] = set()
         self._lock = threading.Lock()
+        self._round: threading.Thread | None = None
 
     def latencies(self) -> list[Latency]:
         with self._lock:
-            if self._clock() - self._probed_at >= self._probe.interval_s:
-                self._measured = self.probe_all()
+            elapsed = self._clock() - self._probed_at
+            if self._probe.targets and not 0 <= elapsed < self._probe.interval_s:
                 self._probed_at = self._clock()
+                if not self._background:
+                    self._measured = self.probe_all()
+                elif self._round is None or not self._round.is_alive():
+                    self._round = threading.Thread(
+                        target=self._probe_in_background, name="latency-probe", daemon=True
+                    )
+                    self._round.start()
             measured = dict(self._measured)
         out: list[Latency] = []
         for region in sorted(set(self._configured) | set(self._probe.targets)):
@@ -179,6 +215,16 @@ class TcpLatencyProbe:
             elif region in self._configured:
                 out.append(Latency(region=region, rtt_ms=self._configured[region], measured=False))
         return out
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Wait for a background round in progress to finish."""
+        if self._round is not None:
+            self._round.join(timeout)
+
+    def _probe_in_background(self) -> None:
+        results = self.probe_all()
+        with self._lock:
+            self._measured = results
 
     def probe_all(self) -> dict[str, float | None]:
         """One probe round over every target, in parallel: region -> median ms or None."""
@@ -203,24 +249,24 @@ class TcpLatencyProbe:
         return results
 
     def probe(self, target: str) -> float | None:
-        """Median TCP connect time to ``target`` in ms over ``samples`` tries; None if all fail."""
-        host, port = split_host_port(target)
+        """Median TCP connect time to ``target`` in ms over ``samples`` tries; None if all
+        fail (no error of a probe ever escapes)."""
         try:
+            host, port = split_host_port(target)
             family, kind, proto, _, address = socket.getaddrinfo(
                 host, port, type=socket.SOCK_STREAM
             )[0]
-        except OSError as exc:
+        except (OSError, UnicodeError, ValueError) as exc:
             log.debug("latency probe %s: cannot resolve: %s", target, exc)
             return None
         samples: list[float] = []
         for _ in range(self._probe.samples):
-            with socket.socket(family, kind, proto) as sock:
-                sock.settimeout(self._probe.timeout_s)
-                start = time.perf_counter()
-                try:
+            try:
+                with socket.socket(family, kind, proto) as sock:
+                    sock.settimeout(self._probe.timeout_s)
+                    start = time.perf_counter()
                     sock.connect(address)
-                except OSError as exc:
-                    log.debug("latency probe %s: %s", target, exc)
-                    continue
-                samples.append((time.perf_counter() - start) * 1000.0)
+                    samples.append((time.perf_counter() - start) * 1000.0)
+            except OSError as exc:
+                log.debug("latency probe %s: %s", target, exc)
         return statistics.median(samples) if samples else None

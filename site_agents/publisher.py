@@ -54,13 +54,17 @@ class SiteAgent:
         self.config = config
         self.broker = broker
         self.metrics = metrics or AgentMetrics()
-        self.builder = ReportBuilder(config, sources, metrics=self.metrics)
+        self.builder = ReportBuilder(
+            config,
+            sources or Sources.from_config(config, background_probes=True),
+            metrics=self.metrics,
+        )
         self.published = 0
         self.connections = 0
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
         self._last: rpb.SiteReport | None = None
         self._last_sent = -math.inf
-        self._collector_problem: str | None = None
+        self._failing_collector: str | None = None
         self._connected = False
 
     @property
@@ -82,7 +86,7 @@ class SiteAgent:
             except asyncio.CancelledError:
                 if not session.cancelled():
                     raise
-            except aiomqtt.MqttError as exc:
+            except (aiomqtt.MqttError, OSError) as exc:  # OSError: TLS files, sockets
                 self._connected = False
                 self.metrics.connected.set(0)
                 self.metrics.publish_failures.inc()
@@ -95,7 +99,7 @@ class SiteAgent:
     async def _session(self, stop: asyncio.Event) -> None:
         """One broker connection: online, reports until ``stop``, then offline."""
         publish = self.config.publish
-        check = min(publish.check_interval_s, publish.interval_s)
+        check = publish.check_s
         will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
         async with mqtt_client(
             self.broker,
@@ -103,8 +107,8 @@ class SiteAgent:
             will=will,
             keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * publish.interval_s))),
         ) as client:
+            self._connected = True  # from here a stop says goodbye instead of cancelling
             await client.publish(status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True)
-            self._connected = True
             self._backoff.reset()
             self._last = None  # a restarted broker may have lost the retained report
             self.connections += 1
@@ -125,13 +129,13 @@ class SiteAgent:
             report = await asyncio.to_thread(self.builder.collect)
         except CollectorError as exc:
             self.metrics.collector_failures.labels(exc.collector).inc()
-            if str(exc) != self._collector_problem:
+            if exc.collector != self._failing_collector:
                 log.error("agent %s: not reporting: %s", self.site_id, exc)
-            self._collector_problem = str(exc)
+            self._failing_collector = exc.collector
             return None
-        if self._collector_problem is not None:
-            log.info("agent %s: reporting again", self.site_id)
-            self._collector_problem = None
+        if self._failing_collector is not None:
+            log.info("agent %s: %s works again, reporting", self.site_id, self._failing_collector)
+            self._failing_collector = None
         reason = significant_change(self._last, report)
         if reason is None and time.monotonic() - self._last_sent < self.config.publish.interval_s:
             return None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import (
+    CollectorError,
     FixedPue,
     InventorySource,
     LatencySource,
@@ -22,6 +25,8 @@ from site_agents.metrics import AgentMetrics
 from site_agents.nvml import NvmlInventory
 from site_agents.probes import DcimPue, TcpLatencyProbe
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Sources:
@@ -33,8 +38,12 @@ class Sources:
     latency: LatencySource
 
     @classmethod
-    def from_config(cls, config: SiteConfig) -> Sources:
-        """The sources the config asks for (static ones read the config file itself)."""
+    def from_config(cls, config: SiteConfig, *, background_probes: bool = False) -> Sources:
+        """The sources the config asks for (static ones read the config file itself).
+
+        ``background_probes``: latency probe rounds run in a thread of their own (the
+        daemon), instead of inside the report that finds them due (``once``, ``check``).
+        """
         inventory: InventorySource = (
             NvmlInventory(config) if config.inventory.source == "nvml" else StaticInventory(config)
         )
@@ -48,7 +57,7 @@ class Sources:
             inventory=inventory,
             price=TimeOfUseTariff(config),
             pue=pue,
-            latency=TcpLatencyProbe(config),
+            latency=TcpLatencyProbe(config, background=background_probes),
         )
 
 
@@ -99,18 +108,29 @@ class ReportBuilder:
         report.sequence = self.sequence
         return report
 
+    @contextlib.contextmanager
+    def _reading(self, collector: str) -> Iterator[None]:
+        """Time one collector; any error it raises becomes a ``CollectorError`` naming it."""
+        with self.metrics.timed(collector):
+            try:
+                yield
+            except CollectorError:
+                raise
+            except Exception as exc:
+                log.debug("collector %s failed", collector, exc_info=True)
+                raise CollectorError(collector, f"{type(exc).__name__}: {exc}") from exc
+
     def collect(self) -> rpb.SiteReport:
         """Read every collector (may block on probes); raises ``CollectorError``."""
         now = self._clock()
         site = self.config.site
-        timed = self.metrics.timed
-        with timed("price"):
+        with self._reading("price"):
             tariff = self.sources.price.tariff(now)
-        with timed("pue"):
+        with self._reading("pue"):
             pue = self.sources.pue.reading(now)
-        with timed("inventory"):
+        with self._reading("inventory"):
             inventory = self.sources.inventory.inventory()
-        with timed("latency"):
+        with self._reading("latency"):
             latencies = self.sources.latency.latencies()
         return rpb.SiteReport(
             site_id=site.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import pytest
@@ -147,3 +148,24 @@ def test_run_refuses_bad_broker_settings(tmp_path: Path, args: list[str], messag
     result = run_cli("site_agents", "run", "--config", str(path), *args, timeout=30)
     assert result.returncode == 2
     assert "error: broker:" in result.stderr and message in result.stderr
+
+
+def test_check_refuses_bad_broker_files(tmp_path: Path) -> None:
+    """`check` (the systemd unit's ExecStartPre) fails on broker settings `run` would refuse."""
+    data = site_dict("alpha")
+    data["broker"] = {"url": "mqtts://127.0.0.1:8883", "ca_file": str(tmp_path / "no-ca.pem")}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "broker: TLS files" in result.stderr
+
+
+def test_run_refuses_a_bad_log_level_and_a_busy_metrics_port(tmp_path: Path) -> None:
+    path = write_site_toml(tmp_path / "site.toml", site_dict("alpha"))
+    result = run_cli("site_agents", "run", "--config", str(path), "--log-level", "VERBOSE")
+    assert result.returncode == 2 and "--log-level" in result.stderr
+    with socket.create_server(("0.0.0.0", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        result = run_cli("site_agents", "run", "--config", str(path), "--metrics-port", port)
+    assert result.returncode == 2 and "error: metrics: cannot listen" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -231,3 +231,91 @@ def test_probe_targets_must_be_host_and_port() -> None:
     data["latency_ms"] = {}
     with pytest.raises(ValueError, match="latency_probe"):
         SiteConfig.model_validate(data)
+
+
+def test_future_and_absurd_timestamps_are_not_fresh(tmp_path: Path) -> None:
+    now = time.time()
+    section = PueSection(
+        source="file",
+        path=str(tmp_path / "pue.json"),
+        json_path="pue",
+        timestamp_path="at",
+        max_age_s=900,
+    )
+    # Milliseconds by mistake: 1000× in the future.
+    _write(tmp_path / "pue.json", {"pue": 1.2, "at": now * 1000})
+    with pytest.raises(CollectorError, match="in the future"):
+        DcimPue(section).reading(now)
+    _write(tmp_path / "pue.json", {"pue": 1.2, "at": 10**400})
+    with pytest.raises(CollectorError, match="too large"):
+        DcimPue(section).reading(now)
+    _write(tmp_path / "pue.json", {"pue": 1.2, "at": now - 5})
+    assert DcimPue(section).reading(now).age_s == pytest.approx(5, abs=0.01)
+
+
+def test_malformed_dcim_answers_never_escape(tmp_path: Path) -> None:
+    """Garbage on the wire and pathological JSON are a failed reading, not a crash."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def garbage() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.recv(4096)
+            conn.sendall(b"NOT-HTTP garbage\r\n\r\n")
+
+    thread = threading.Thread(target=garbage, daemon=True)
+    thread.start()
+    try:
+        source = DcimPue(
+            PueSection(source="http", url=f"http://127.0.0.1:{port}/", timeout_s=2, value=1.3)
+        )
+        assert source.reading(time.time()).source == "config"
+    finally:
+        thread.join(5)
+        server.close()
+    nested = tmp_path / "nested.json"
+    nested.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    source = DcimPue(PueSection(source="file", path=str(nested), json_path="pue"))
+    with pytest.raises(CollectorError, match="cannot read PUE"):
+        source.reading(time.time())
+
+
+def test_bad_probe_targets_are_refused_or_fail_quietly() -> None:
+    with pytest.raises(ValueError, match="jjj"):
+        LatencyProbeSection(targets={"jjj": "a" * 64 + ".example:443"})
+    with pytest.raises(ValueError, match="must fit in interval_s"):
+        LatencyProbeSection(targets={}, samples=10, timeout_s=10, interval_s=60)
+    probe = TcpLatencyProbe(_probe_config({}, {"jjj": 5.0}))
+    assert probe.probe("a..b:80") is None
+    assert probe.probe("[::1]:1") is None
+
+
+def test_background_probes_never_delay_a_report(listener: str) -> None:
+    """The daemon's first report carries the configured value at once; the measured one
+    follows when the round finishes."""
+    probe = TcpLatencyProbe(_probe_config({"csj": listener}, {"csj": 40.0}), background=True)
+    first = probe.latencies()
+    assert [(x.region, x.rtt_ms, x.measured) for x in first] == [("csj", 40.0, False)]
+    probe.wait(10)
+    (later,) = probe.latencies()
+    assert later.measured and later.rtt_ms < 40.0
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "message"),
+    [
+        ("publish", {"interval_s": 5.0, "check_interval_s": 10.0}, "at most interval_s"),
+        ("pue", {"source": "http", "url": "http://x/", "poll_s": 600, "max_age_s": 300}, "poll_s"),
+        ("metrics", {"port": 9464, "address": "everywhere"}, "not an IP address"),
+        ("broker", {"url": "http://broker:1883"}, "scheme"),
+        ("broker", {"url": "mqtt://broker:1883", "ca_file": "/ca.pem"}, "mqtts://"),
+        ("broker", {"url": "mqtts://broker", "cert_file": "/c.pem"}, "go together"),
+    ],
+)
+def test_agent_config_holes_are_closed(section: str, values: dict[str, Any], message: str) -> None:
+    data = site_dict("alpha")
+    data[section] = values
+    with pytest.raises(ValueError, match=message) as info:
+        SiteConfig.model_validate(data)
+    assert info.value.errors()[0]["loc"][0] == section  # type: ignore[attr-defined]
