@@ -89,11 +89,19 @@ def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_pa
                 break
             except grpc.RpcError:
                 time.sleep(0.1)
-        assert status == health_pb2.HealthCheckResponse.SERVING
+        assert status == health_pb2.HealthCheckResponse.SERVING, _stderr(proc)
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(30) == 0
+        assert proc.wait(30) == 0, _stderr(proc)
         assert (tmp_path / "serve.db").exists()
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def _stderr(proc: subprocess.Popen[bytes]) -> str:
+    """What the server wrote to stderr (for a failed assertion's message)."""
+    if proc.poll() is None:
+        proc.kill()
+    _, err = proc.communicate(timeout=10)
+    return err.decode(errors="replace")[-4000:]
