@@ -99,7 +99,6 @@ class StaticInventory:
         ]
 
 
-@dataclass(frozen=True, slots=True)
 class TimeOfUseTariff:
     """The configured time-of-use schedule: each hour's band by season, each band's price.
 
@@ -107,25 +106,33 @@ class TimeOfUseTariff:
     season change at midnight on the first of a month.
     """
 
-    config: SiteConfig
+    def __init__(self, config: SiteConfig) -> None:
+        schedule = config.tariff
+        self._timezone = schedule.timezone
+        self._zone = ZoneInfo(schedule.timezone)
+        # (band, price) of every local hour, per month: resolved once, read every report.
+        self._hours: dict[int, list[tuple[str, float]]] = {}
+        for season in schedule.seasons:
+            hours: list[tuple[str, float]] = [
+                (band, schedule.price(season, band))
+                for band in season.band_of_hour()
+                if band is not None  # the config validator has made every hour have one
+            ]
+            for month in season.months:
+                self._hours[month] = hours
 
     def tariff(self, now: float) -> Tariff:
-        schedule = self.config.tariff
-        zone = ZoneInfo(schedule.timezone)
-        prices: list[float] = []
-        bands: list[str] = []
+        hours = []
         for step in range(24):
-            local = dt.datetime.fromtimestamp(now + 3600 * step, zone)
-            season = schedule.season_of_month(local.month)
-            band = season.band_of_hour()[local.hour]
-            bands.append(band)
-            prices.append(schedule.price(season, band))
+            local = dt.datetime.fromtimestamp(now + 3600 * step, self._zone)
+            hours.append(self._hours[local.month][local.hour])
+        bands, prices = zip(*hours, strict=True)
         return Tariff(
             price_now=prices[0],
-            next_24h=tuple(prices),
-            timezone=schedule.timezone,
+            next_24h=prices,
+            timezone=self._timezone,
             band_now=bands[0],
-            bands_24h=tuple(bands),
+            bands_24h=bands,
         )
 
 

@@ -239,24 +239,20 @@ class SeasonSection(_Strict):
 
     @model_validator(mode="after")
     def _every_hour_once(self) -> SeasonSection:
-        seen: dict[int, str] = {}
-        for band, spans in self.hours.items():
-            for span in spans:
-                for hour in parse_hours(span):
-                    if hour in seen:
-                        raise ValueError(f"hour {hour} is in both {seen[hour]} and {band}")
-                    seen[hour] = band
-        missing = sorted(set(range(24)) - set(seen))
+        missing = [hour for hour, band in enumerate(self.band_of_hour()) if band is None]
         if missing:
             raise ValueError(f"hours {missing} have no band")
         return self
 
-    def band_of_hour(self) -> list[Band]:
-        """The band of each local hour 0..23."""
-        bands: list[Band] = ["flat"] * 24
+    def band_of_hour(self) -> list[Band | None]:
+        """The band of each local hour 0..23 (None: no band); raises ``ValueError`` if an
+        hour is in two bands."""
+        bands: list[Band | None] = [None] * 24
         for band, spans in self.hours.items():
             for span in spans:
                 for hour in parse_hours(span):
+                    if bands[hour] is not None:
+                        raise ValueError(f"hour {hour} is in both {bands[hour]} and {band}")
                     bands[hour] = band
         return bands
 
@@ -300,10 +296,6 @@ class TariffSection(_Strict):
         if missing:
             raise ValueError(f"months {missing} are in no season")
         return self
-
-    def season_of_month(self, month: int) -> SeasonSection:
-        """The season containing ``month`` (1..12)."""
-        return next(s for s in self.seasons if month in s.months)
 
     def price(self, season: SeasonSection, band: Band) -> float:
         """The price of ``band`` in ``season``."""
