@@ -66,7 +66,7 @@ class BrokerAddress:
         if not self.tls and (self.ca_file or self.cert_file):
             raise ValueError("a CA or client certificate needs TLS: use an mqtts:// URL")
         if bool(self.cert_file) != bool(self.key_file):
-            raise ValueError("a client certificate needs both cert_file and key_file")
+            raise ValueError("a client certificate's cert_file and key_file go together")
 
     def ssl_context(self) -> ssl.SSLContext | None:
         """The TLS context for this broker (None without TLS); raises OSError on bad files."""

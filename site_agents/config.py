@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -186,11 +187,14 @@ class BrokerSection(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _pairs(self) -> BrokerSection:
-        if bool(self.cert_file) != bool(self.key_file):
-            raise ValueError("cert_file and key_file go together")
-        if (self.ca_file or self.cert_file) and not parse_mqtt_url(self.url).tls:
-            raise ValueError("ca_file and cert_file need TLS: use an mqtts:// url")
+    def _tls_files(self) -> BrokerSection:
+        # BrokerAddress holds the rules: a CA or certificate needs TLS, cert and key go together.
+        replace(
+            parse_mqtt_url(self.url),
+            ca_file=self.ca_file or None,
+            cert_file=self.cert_file or None,
+            key_file=self.key_file or None,
+        )
         return self
 
 

@@ -279,6 +279,20 @@ def tls_mosquitto(tmp_path: Path) -> tuple[Mosquitto, dict[str, str]]:
     broker.stop()
 
 
+def _tls_address(broker: Mosquitto, files: dict[str, str], *, password: str) -> BrokerAddress:
+    """The TLS broker as user "agent" with ``password`` and the client certificate."""
+    return BrokerAddress(
+        host="127.0.0.1",
+        port=broker.port,
+        username="agent",
+        password=password,
+        tls=True,
+        ca_file=files["ca"],
+        cert_file=files["client_cert"],
+        key_file=files["client_key"],
+    )
+
+
 async def test_tls_with_password_and_client_certificate(
     tls_mosquitto: tuple[Mosquitto, dict[str, str]], tmp_path: Path
 ) -> None:
@@ -295,16 +309,7 @@ async def test_tls_with_password_and_client_certificate(
         "key_file": files["client_key"],
     }
     path = write_site_toml(tmp_path / "alpha.toml", data)
-    watcher_address = BrokerAddress(
-        host="127.0.0.1",
-        port=broker.port,
-        username="agent",
-        password="s3cret pass",
-        tls=True,
-        ca_file=files["ca"],
-        cert_file=files["client_cert"],
-        key_file=files["client_key"],
-    )
+    watcher_address = _tls_address(broker, files, password="s3cret pass")
     proc = _agent_process(path)
     try:
         async with watch(watcher_address, "alpha") as seen:
@@ -318,16 +323,7 @@ async def test_wrong_password_keeps_the_agent_retrying(
     tls_mosquitto: tuple[Mosquitto, dict[str, str]],
 ) -> None:
     broker, files = tls_mosquitto
-    address = BrokerAddress(
-        host="127.0.0.1",
-        port=broker.port,
-        username="agent",
-        password="wrong",
-        tls=True,
-        ca_file=files["ca"],
-        cert_file=files["client_cert"],
-        key_file=files["client_key"],
-    )
+    address = _tls_address(broker, files, password="wrong")
     agent = SiteAgent(site_config("alpha"), address, backoff_initial_s=0.05, backoff_max_s=0.2)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
