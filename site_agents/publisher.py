@@ -136,11 +136,13 @@ class SiteAgent:
         if self._failing_collector is not None:
             log.info("agent %s: %s works again, reporting", self.site_id, self._failing_collector)
             self._failing_collector = None
-        reason = significant_change(self._last, report)
-        if reason is None and time.monotonic() - self._last_sent < self.config.publish.interval_s:
-            return None
-        await self.publish(client, report, reason or "period")
-        return reason or "period"
+        trigger = significant_change(self._last, report)
+        if trigger is None:
+            if time.monotonic() - self._last_sent < self.config.publish.interval_s:
+                return None
+            trigger = "period"
+        await self.publish(client, report, trigger)
+        return trigger
 
     async def publish(self, client: aiomqtt.Client, report: rpb.SiteReport, trigger: str) -> None:
         """Number and publish one retained report."""
