@@ -12,10 +12,12 @@ from types import TracebackType
 import grpc
 
 from netrouter.core import Router, RouterSettings
+from netrouter.network import NetworkModel
 from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.telemetry import Telemetry
+from netrouter.types import Link
 from netrouter.wire import BrokerAddress
 
 log = logging.getLogger(__name__)
@@ -30,6 +32,8 @@ class ServeSettings:
     db_path: Path = Path("netrouter.db")
     ttl_intervals: float = 3.0
     min_ttl_s: float = 5.0
+    hold_off_s: float = 30.0
+    links: tuple[Link, ...] = ()
     router: RouterSettings = field(default_factory=RouterSettings)
     shutdown_grace_s: float = 5.0
 
@@ -41,7 +45,9 @@ class RouterApp:
         self.settings = settings
         self.store: PlacementStore | None = None
         self.registry = SiteRegistry(
-            ttl_intervals=settings.ttl_intervals, min_ttl_s=settings.min_ttl_s
+            ttl_intervals=settings.ttl_intervals,
+            min_ttl_s=settings.min_ttl_s,
+            hold_off_s=settings.hold_off_s,
         )
         self.telemetry = Telemetry(self.registry, settings.mqtt)
         self.router: Router | None = None
@@ -61,8 +67,12 @@ class RouterApp:
     async def __aenter__(self) -> RouterApp:
         self.store = PlacementStore(self.settings.db_path)
         self.router = Router(
-            registry=self.registry, store=self.store, settings=self.settings.router
+            registry=self.registry,
+            store=self.store,
+            settings=self.settings.router,
+            network=NetworkModel(self.settings.links),
         )
+        await self.router.start()
         self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
         self._server, self.port, self._health = await start_server(
             self.router, self.settings.listen
@@ -81,6 +91,8 @@ class RouterApp:
                 await self._health.enter_graceful_shutdown()  # type: ignore[attr-defined]
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+        if self.router is not None:
+            await self.router.stop()
         if self._ingest is not None:
             self._ingest.cancel()
             with contextlib.suppress(asyncio.CancelledError):

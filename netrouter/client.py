@@ -1,15 +1,23 @@
-"""The client library: every implemented RPC, returning domain objects (never protobuf).
+"""The client library: every RPC, returning domain objects (never protobuf).
 
     async with RouterClient("127.0.0.1:50051") as router:
         result = await router.place([Workload(...)])
+        async for event in router.watch():
+            ...
 
-:class:`SyncRouterClient` offers the same calls for code without an event loop.
+Calls have a deadline (``timeout_s``) and are retried on UNAVAILABLE (the router restarting,
+its store briefly unwritable) with exponential backoff, up to ``retries`` times. A ``Place``
+retried after a connection broke mid-call may answer ALREADY_EXISTS: the first attempt was
+committed (look it up with :meth:`RouterClient.list_placements`). :meth:`RouterClient.watch`
+resumes after disconnects from the last event it delivered, so a watcher sees every event
+exactly once. :class:`SyncRouterClient` offers the same calls for code without an event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -25,10 +33,20 @@ from netrouter.errors import (
     RouterError,
     UnavailableError,
 )
-from netrouter.types import Placement, PlaceResult, SiteView, Workload
+from netrouter.types import (
+    Placement,
+    PlacementEvent,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Snapshot,
+    Workload,
+)
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from netrouter.wire import WATCH_POSITION_KEY, Backoff
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _ERROR_OF: dict[grpc.StatusCode, type[RouterError]] = {
@@ -60,9 +78,19 @@ def _translate(exc: grpc.aio.AioRpcError) -> RouterError:
 class RouterClient:
     """Async client of ``netrouter.v1.Router``; use as ``async with``."""
 
-    def __init__(self, target: str, *, timeout_s: float = 30.0) -> None:
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float = 30.0,
+        retries: int = 5,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+    ) -> None:
         self.target = target
         self.timeout_s = timeout_s
+        self.retries = retries
+        self._backoff = (backoff_initial_s, backoff_max_s)
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RouterStub | None = None
 
@@ -85,13 +113,26 @@ class RouterClient:
             await self._channel.close()
             self._channel = self._stub = None
 
-    async def _call(self, method: str, request: Any) -> Any:
+    def _method(self, name: str) -> Any:
         if self._stub is None:
             raise RuntimeError("RouterClient is not open: use 'async with RouterClient(...)'")
-        try:
-            return await getattr(self._stub, method)(request, timeout=self.timeout_s)
-        except grpc.aio.AioRpcError as exc:
-            raise _translate(exc) from exc
+        return getattr(self._stub, name)
+
+    async def _call(self, method: str, request: Any) -> Any:
+        backoff = Backoff(*self._backoff)
+        attempt = 0
+        while True:
+            try:
+                return await self._method(method)(request, timeout=self.timeout_s)
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
+                    raise _translate(exc) from exc
+                attempt += 1
+                wait = backoff.next_wait()
+                log.info("%s: %s; retry %d in %.2f s", method, exc.details(), attempt, wait)
+                await asyncio.sleep(wait)
+
+    # --- placing -----------------------------------------------------------------------
 
     async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
         """Place a batch; with ``dry_run`` nothing is committed."""
@@ -105,20 +146,40 @@ class RouterClient:
         response = await self._call("Release", pb.ReleaseRequest(placement_ids=list(placement_ids)))
         return [convert.placement_from_pb(p) for p in response.released]
 
+    async def rebalance(
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+    ) -> RebalanceResult:
+        """Re-optimise running work; a dry run unless ``commit``."""
+        request = pb.RebalanceRequest(
+            commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
+        )
+        return convert.rebalance_from_pb(await self._call("Rebalance", request))
+
+    # --- reading -----------------------------------------------------------------------
+
     async def get_placement(self, placement_id: str) -> Placement:
         """One placement by id."""
         request = pb.GetPlacementRequest(placement_id=placement_id)
         return convert.placement_from_pb(await self._call("GetPlacement", request))
 
     async def list_placements(
-        self, *, site_id: str = "", state: str = "active", page_size: int = 500
+        self,
+        *,
+        site_id: str = "",
+        state: str = "active",
+        labels: Mapping[str, str] | None = None,
+        page_size: int = 500,
     ) -> list[Placement]:
         """Every placement matching the filter, following pages."""
         found: list[Placement] = []
         token = ""
         while True:
             request = pb.ListPlacementsRequest(
-                site_id=site_id, state=state, page_size=page_size, page_token=token
+                site_id=site_id,
+                state=state,
+                page_size=page_size,
+                page_token=token,
+                labels=dict(labels or {}),
             )
             response = await self._call("ListPlacements", request)
             found.extend(convert.placement_from_pb(p) for p in response.placements)
@@ -131,12 +192,49 @@ class RouterClient:
         response = await self._call("ListSites", pb.ListSitesRequest())
         return [convert.site_view_from_pb(s) for s in response.sites]
 
+    async def snapshot(self) -> Snapshot:
+        """The router's whole state, for offline what-ifs."""
+        return convert.snapshot_from_pb(await self._call("Snapshot", pb.SnapshotRequest()))
+
+    async def watch(
+        self, *, after_event_id: int = 0, from_start: bool = False
+    ) -> AsyncGenerator[PlacementEvent, None]:
+        """Placement events as they happen (after ``after_event_id``; ``from_start``: all).
+
+        Reconnects with backoff when the stream breaks (UNAVAILABLE, a router restart) and
+        resumes after the last event delivered, so none is missed or repeated.
+        """
+        request = pb.WatchPlacementsRequest(after_event_id=after_event_id, from_start=from_start)
+        backoff = Backoff(*self._backoff)
+        while True:
+            try:
+                stream = self._method("WatchPlacements")(request)
+                metadata = await stream.initial_metadata()
+                # The server says where the stream starts ("from now" resolved to an event
+                # id); every reconnection resumes after the last event seen from there.
+                position = dict(metadata or ()).get(WATCH_POSITION_KEY)
+                if position is not None:
+                    request = pb.WatchPlacementsRequest(after_event_id=int(position))
+                    request.from_start = int(position) == 0
+                async for message in stream:
+                    event = convert.event_from_pb(message)
+                    request = pb.WatchPlacementsRequest(after_event_id=event.event_id)
+                    backoff.reset()
+                    yield event
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise _translate(exc) from exc
+                wait = backoff.next_wait()
+                log.info("watch: %s; reconnecting in %.2f s", exc.details(), wait)
+                await asyncio.sleep(wait)
+
 
 class SyncRouterClient:
     """Blocking twin of :class:`RouterClient` (runs its own event loop); use as ``with``."""
 
-    def __init__(self, target: str, *, timeout_s: float = 30.0) -> None:
-        self._client = RouterClient(target, timeout_s=timeout_s)
+    def __init__(self, target: str, **options: Any) -> None:
+        self._client = RouterClient(target, **options)
         self._runner: asyncio.Runner | None = None
 
     def __enter__(self) -> SyncRouterClient:
@@ -155,34 +253,72 @@ class SyncRouterClient:
             self._runner.close()
             self._runner = None
 
-    def _run(self, coro: Any) -> Any:
+    def _run(self, call: Callable[[], Any]) -> Any:
         if self._runner is None:
             raise RuntimeError("SyncRouterClient is not open: use 'with SyncRouterClient(...)'")
-        return self._runner.run(coro)
+        return self._runner.run(call())
 
     def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
         """Place a batch; with ``dry_run`` nothing is committed."""
-        result: PlaceResult = self._run(self._client.place(workloads, dry_run=dry_run))
+        result: PlaceResult = self._run(lambda: self._client.place(workloads, dry_run=dry_run))
         return result
 
     def release(self, placement_ids: Sequence[str]) -> list[Placement]:
         """Release placements by id (all or none)."""
-        result: list[Placement] = self._run(self._client.release(placement_ids))
+        result: list[Placement] = self._run(lambda: self._client.release(placement_ids))
+        return result
+
+    def rebalance(
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+    ) -> RebalanceResult:
+        """Re-optimise running work; a dry run unless ``commit``."""
+        result: RebalanceResult = self._run(
+            lambda: self._client.rebalance(
+                commit=commit, max_moves=max_moves, min_saving_yuan=min_saving_yuan
+            )
+        )
         return result
 
     def get_placement(self, placement_id: str) -> Placement:
         """One placement by id."""
-        result: Placement = self._run(self._client.get_placement(placement_id))
+        result: Placement = self._run(lambda: self._client.get_placement(placement_id))
         return result
 
-    def list_placements(self, *, site_id: str = "", state: str = "active") -> list[Placement]:
+    def list_placements(
+        self,
+        *,
+        site_id: str = "",
+        state: str = "active",
+        labels: Mapping[str, str] | None = None,
+    ) -> list[Placement]:
         """Every placement matching the filter."""
         result: list[Placement] = self._run(
-            self._client.list_placements(site_id=site_id, state=state)
+            lambda: self._client.list_placements(site_id=site_id, state=state, labels=labels)
         )
         return result
 
     def list_sites(self) -> list[SiteView]:
         """The router's live view of every site."""
-        result: list[SiteView] = self._run(self._client.list_sites())
+        result: list[SiteView] = self._run(self._client.list_sites)
         return result
+
+    def snapshot(self) -> Snapshot:
+        """The router's whole state, for offline what-ifs."""
+        result: Snapshot = self._run(self._client.snapshot)
+        return result
+
+    def watch(
+        self, *, after_event_id: int = 0, from_start: bool = False
+    ) -> Iterator[PlacementEvent]:
+        """Placement events as they happen (blocks between events); see
+        :meth:`RouterClient.watch`."""
+        stream = self._client.watch(after_event_id=after_event_id, from_start=from_start)
+        try:
+            while True:
+                try:
+                    yield self._run(lambda: anext(stream))
+                except StopAsyncIteration:
+                    return
+        finally:
+            if self._runner is not None:
+                self._runner.run(stream.aclose())

@@ -12,12 +12,18 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.types import (
     AcceleratorCapacity,
     AcceleratorInventory,
+    Alternative,
+    Link,
+    Move,
     Placement,
+    PlacementEvent,
     PlaceResult,
+    RebalanceResult,
     RegionLatency,
     SiteLabels,
     SiteReport,
     SiteView,
+    Snapshot,
     SolveInfo,
     Unplaced,
 )
@@ -90,6 +96,43 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         carbon_kg_per_kwh=m.carbon_kg_per_kwh,
         latencies=tuple(latency_from_pb(x) for x in m.latencies),
         report_interval_s=m.report_interval_s,
+        band_now=m.tariff.band_now,
+        pue_source=m.pue_source,
+        pue_age_s=m.pue_age_s,
+    )
+
+
+def report_to_pb(r: SiteReport) -> rpb.SiteReport:
+    """The wire form of an accepted report (for snapshots)."""
+    return rpb.SiteReport(
+        site_id=r.site_id,
+        boot_id=r.boot_id,
+        sequence=r.sequence,
+        timestamp=r.timestamp,
+        labels=labels_to_pb(r.labels),
+        accelerators=[
+            rpb.AcceleratorInventory(
+                model=a.model,
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                power_w=a.power_w,
+                from_static_config=a.from_static_config,
+            )
+            for a in r.accelerators
+        ],
+        pue=r.pue,
+        tariff=rpb.Tariff(
+            price_now_yuan_per_kwh=r.price_now_yuan_per_kwh,
+            next_24h_yuan_per_kwh=list(r.next_24h_yuan_per_kwh),
+            timezone=r.timezone,
+            band_now=r.band_now,
+        ),
+        carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+        latencies=[latency_to_pb(x) for x in r.latencies],
+        report_interval_s=r.report_interval_s,
+        pue_source=r.pue_source,
+        pue_age_s=r.pue_age_s,
     )
 
 
@@ -108,6 +151,8 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
         ("duration_h", m.duration_h),
         ("latency_slo_ms", m.latency_slo_ms),
         ("max_pue", m.max_pue),
+        ("data_gb", m.data_gb),
+        ("migration_cost_yuan", m.migration_cost_yuan),
     ):
         if not math.isfinite(value) or value < 0:
             raise InvalidArgumentError(
@@ -124,6 +169,14 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
             max_pue=m.max_pue or None,
             priority=m.priority,
             labels=dict(m.labels),
+            allowed_sites=frozenset(m.allowed_sites),
+            allowed_hubs=frozenset(m.allowed_hubs),
+            allowed_provinces=frozenset(m.allowed_provinces),
+            forbidden_sites=frozenset(m.forbidden_sites),
+            forbidden_hubs=frozenset(m.forbidden_hubs),
+            forbidden_provinces=frozenset(m.forbidden_provinces),
+            data_gb=m.data_gb,
+            migration_cost_yuan=m.migration_cost_yuan,
         )
     except InvalidProblemError as exc:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
@@ -140,6 +193,14 @@ def workload_to_pb(w: Workload) -> pb.Workload:
         max_pue=w.max_pue or 0.0,
         priority=w.priority,
         labels=dict(w.labels),
+        allowed_sites=sorted(w.allowed_sites),
+        allowed_hubs=sorted(w.allowed_hubs),
+        allowed_provinces=sorted(w.allowed_provinces),
+        forbidden_sites=sorted(w.forbidden_sites),
+        forbidden_hubs=sorted(w.forbidden_hubs),
+        forbidden_provinces=sorted(w.forbidden_provinces),
+        data_gb=w.data_gb,
+        migration_cost_yuan=w.migration_cost_yuan,
     )
 
 
@@ -158,12 +219,28 @@ def placement_to_pb(p: Placement) -> pb.Placement:
             energy_cost_yuan=p.energy_cost_yuan,
             cost_per_hour_yuan=p.cost_per_hour_yuan,
             carbon_kg=p.carbon_kg,
+            transfer_cost_yuan=p.transfer_cost_yuan,
+            migration_cost_yuan=p.migration_cost_yuan,
+            carbon_cost_yuan=p.carbon_cost_yuan,
+            total_cost_yuan=p.total_cost_yuan,
         ),
         latency_ms=p.latency_ms if p.latency_ms is not None else -1.0,
         explanation=p.explanation,
         state=p.state,
         created_at=p.created_at,
         workload=workload_to_pb(p.workload),
+        alternatives=[
+            pb.Alternative(
+                site_id=a.site_id,
+                model=a.model,
+                cost_yuan=a.cost_yuan,
+                reason_kind=a.reason_kind,
+                reason=a.reason,
+            )
+            for a in p.alternatives
+        ],
+        updated_at=p.updated_at,
+        end_reason=p.end_reason,
     )
 
 
@@ -182,6 +259,43 @@ def placement_from_pb(m: pb.Placement) -> Placement:
         explanation=m.explanation,
         state=m.state,
         created_at=m.created_at,
+        transfer_cost_yuan=m.cost.transfer_cost_yuan,
+        migration_cost_yuan=m.cost.migration_cost_yuan,
+        carbon_cost_yuan=m.cost.carbon_cost_yuan,
+        alternatives=tuple(
+            Alternative(
+                site_id=a.site_id,
+                model=a.model,
+                cost_yuan=a.cost_yuan,
+                reason_kind=a.reason_kind,
+                reason=a.reason,
+            )
+            for a in m.alternatives
+        ),
+        updated_at=m.updated_at,
+        end_reason=m.end_reason,
+    )
+
+
+def solve_info_to_pb(s: SolveInfo) -> pb.SolveInfo:
+    return pb.SolveInfo(
+        objective=s.objective,
+        bound=s.bound,
+        gap=s.gap,
+        status=s.status,
+        wall_s=s.wall_s,
+        method=s.method,
+    )
+
+
+def solve_info_from_pb(m: pb.SolveInfo) -> SolveInfo:
+    return SolveInfo(
+        objective=m.objective,
+        bound=m.bound,
+        gap=m.gap,
+        status=m.status,
+        wall_s=m.wall_s,
+        method=m.method,
     )
 
 
@@ -189,14 +303,7 @@ def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
     return pb.PlaceResponse(
         placements=[placement_to_pb(p) for p in r.placements],
         unplaced=[pb.Unplaced(workload_id=u.workload_id, reason=u.reason) for u in r.unplaced],
-        solve=pb.SolveInfo(
-            objective=r.solve.objective,
-            bound=r.solve.bound,
-            gap=r.solve.gap,
-            status=r.solve.status,
-            wall_s=r.solve.wall_s,
-            method=r.solve.method,
-        ),
+        solve=solve_info_to_pb(r.solve),
         dry_run=r.dry_run,
     )
 
@@ -205,15 +312,115 @@ def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
     return PlaceResult(
         placements=tuple(placement_from_pb(p) for p in m.placements),
         unplaced=tuple(Unplaced(workload_id=u.workload_id, reason=u.reason) for u in m.unplaced),
-        solve=SolveInfo(
-            objective=m.solve.objective,
-            bound=m.solve.bound,
-            gap=m.solve.gap,
-            status=m.solve.status,
-            wall_s=m.solve.wall_s,
-            method=m.solve.method,
-        ),
+        solve=solve_info_from_pb(m.solve),
         dry_run=m.dry_run,
+    )
+
+
+# --- events, rebalance, snapshots --------------------------------------------------------
+
+
+def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
+    return pb.PlacementEvent(
+        event_id=e.event_id,
+        kind=e.kind,
+        placement=placement_to_pb(e.placement),
+        from_site_id=e.from_site_id,
+        at=e.at,
+        reason=e.reason,
+    )
+
+
+def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
+    return PlacementEvent(
+        event_id=m.event_id,
+        kind=m.kind,
+        placement=placement_from_pb(m.placement),
+        from_site_id=m.from_site_id,
+        at=m.at,
+        reason=m.reason,
+    )
+
+
+def move_to_pb(mv: Move) -> pb.Move:
+    return pb.Move(
+        placement_id=mv.placement_id,
+        from_site_id=mv.from_site_id,
+        to_site_id=mv.to_site_id,
+        saving_yuan=mv.saving_yuan,
+        placement=placement_to_pb(mv.placement),
+    )
+
+
+def move_from_pb(m: pb.Move) -> Move:
+    return Move(
+        placement_id=m.placement_id,
+        from_site_id=m.from_site_id,
+        to_site_id=m.to_site_id,
+        saving_yuan=m.saving_yuan,
+        placement=placement_from_pb(m.placement),
+    )
+
+
+def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
+    return pb.RebalanceResponse(
+        moves=[move_to_pb(mv) for mv in r.moves],
+        saving_yuan=r.saving_yuan,
+        committed=r.committed,
+        solve=solve_info_to_pb(r.solve),
+        candidates=r.candidates,
+    )
+
+
+def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
+    return RebalanceResult(
+        moves=tuple(move_from_pb(mv) for mv in m.moves),
+        saving_yuan=m.saving_yuan,
+        committed=m.committed,
+        solve=solve_info_from_pb(m.solve),
+        candidates=m.candidates,
+    )
+
+
+def link_to_pb(link: Link) -> pb.Link:
+    return pb.Link(
+        a=link.a,
+        b=link.b,
+        latency_ms=link.latency_ms,
+        bandwidth_gbps=link.bandwidth_gbps,
+        yuan_per_gb=link.yuan_per_gb,
+    )
+
+
+def link_from_pb(m: pb.Link) -> Link:
+    return Link(
+        a=m.a,
+        b=m.b,
+        latency_ms=m.latency_ms,
+        bandwidth_gbps=m.bandwidth_gbps,
+        yuan_per_gb=m.yuan_per_gb,
+    )
+
+
+def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
+    return pb.StateSnapshot(
+        taken_at=s.taken_at,
+        site_reports=[report_to_pb(r) for r in s.site_reports],
+        placements=[placement_to_pb(p) for p in s.placements],
+        sites=[site_view_to_pb(v) for v in s.sites],
+        links=[link_to_pb(x) for x in s.links],
+        last_event_id=s.last_event_id,
+    )
+
+
+def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
+    return Snapshot(
+        taken_at=m.taken_at,
+        site_reports=tuple(report_from_pb(r) for r in m.site_reports),
+        placements=tuple(placement_from_pb(p) for p in m.placements),
+        sites=tuple(site_view_from_pb(v) for v in m.sites),
+        links=tuple(link_from_pb(x) for x in m.links),
+        last_event_id=m.last_event_id,
     )
 
 
@@ -243,6 +450,11 @@ def site_view_to_pb(v: SiteView) -> pb.SiteView:
             for a in v.accelerators
         ],
         latencies=[latency_to_pb(x) for x in v.latencies],
+        price_band_now=v.price_band_now,
+        pue_source=v.pue_source,
+        pue_age_s=v.pue_age_s,
+        ttl_s=v.ttl_s,
+        held_down_s=v.held_down_s,
     )
 
 
@@ -269,4 +481,9 @@ def site_view_from_pb(m: pb.SiteView) -> SiteView:
             for a in m.accelerators
         ),
         latencies=tuple(latency_from_pb(x) for x in m.latencies),
+        price_band_now=m.price_band_now,
+        pue_source=m.pue_source,
+        pue_age_s=m.pue_age_s,
+        ttl_s=m.ttl_s,
+        held_down_s=m.held_down_s,
     )

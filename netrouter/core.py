@@ -1,45 +1,71 @@
 """The router: live site state + durable placements + the solver.
 
-Placement is serialised: one batch at a time reads free capacity (healthy − used by others
-− our active placements), solves, and commits to the store before answering, so no two calls
-can book the same devices.
+Every change goes through one committer task, in order: a request becomes an operation on
+a queue; the committer takes every operation waiting (up to a group size), decides each
+against the in-memory state (which the ones before it in the group already changed), writes
+all their changes to the store in one transaction, and only then answers them and tells the
+watchers. So no two calls can book the same devices, an answer means the change is durable,
+and a burst of small calls costs one disk sync instead of one each. If the write fails,
+the in-memory changes are undone and every call of the group fails with UNAVAILABLE.
+
+A single workload is placed by :class:`solver.single.SiteArrays` (exact for one workload,
+no re-solve); a batch by the full optimizer. When a site goes down (its last will, or its
+report older than the TTL), the committer re-places its work elsewhere in one batch solve:
+each placement is moved (a ``moved`` event) or, if nothing can take it, evicted.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from collections import Counter
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from netrouter.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
+    NotFoundError,
     ResourceExhaustedError,
+    RouterError,
 )
+from netrouter.events import EventHub
+from netrouter.network import NetworkModel
 from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
+from netrouter.store import Change, PlacementStore
 from netrouter.types import (
     ACTIVE,
+    EVICTED,
+    MOVED,
+    PLACED,
+    RELEASED,
+    STATES,
     AcceleratorCapacity,
+    Move,
     Placement,
+    PlacementEvent,
     PlaceResult,
+    RebalanceResult,
     SiteReport,
     SiteView,
+    Snapshot,
     SolveInfo,
     Workload,
 )
-from solver import Plan, Problem, Site, SolverConfig, solve
+from solver import Assignment, Plan, Problem, Site, SolverConfig, solve
+from solver.single import SiteArrays
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 SECONDS_PER_HOUR = 3600.0
+VIEW_REFRESH_S = 0.25
+"""How long the priced view of the sites is reused when no report or status changed."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -47,9 +73,16 @@ class RouterSettings:
     """Limits and solver settings of a router instance."""
 
     solver: SolverConfig = field(default_factory=SolverConfig)
+    failover_solver: SolverConfig = field(
+        default_factory=lambda: SolverConfig(time_limit_s=2.0, relative_gap_limit=1e-3)
+    )
     max_batch: int = 10_000
     default_page_size: int = 100
     max_page_size: int = 1_000
+    max_group: int = 512
+    sweep_interval_s: float = 0.5
+    min_remaining_h: float = 1.0 / 60.0
+    watch_queue: int = 10_000
 
 
 def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:
@@ -58,212 +91,6 @@ def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:
     prices = report.next_24h_yuan_per_kwh
     shift %= len(prices)
     return prices[shift:] + prices[:shift]
-
-
-class Router:
-    """Places, releases and lists work against the live view of the sites."""
-
-    def __init__(
-        self,
-        *,
-        registry: SiteRegistry,
-        store: PlacementStore,
-        settings: RouterSettings | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.registry = registry
-        self.store = store
-        self.settings = settings or RouterSettings()
-        self._clock = clock
-        self._commit_lock = asyncio.Lock()
-
-    # --- placing -----------------------------------------------------------------------
-
-    async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
-        """Solve for the batch and, unless ``dry_run``, commit it before returning."""
-        if not workloads:
-            raise InvalidArgumentError("workloads", "at least one workload is needed")
-        if len(workloads) > self.settings.max_batch:
-            raise ResourceExhaustedError(
-                f"workloads: {len(workloads)} in one batch, at most {self.settings.max_batch}"
-            )
-        seen: set[str] = set()
-        for i, w in enumerate(workloads):
-            if w.id in seen:
-                raise InvalidArgumentError(f"workloads[{i}].id", f"duplicate id {w.id!r} in batch")
-            seen.add(w.id)
-        async with self._commit_lock:
-            active = await asyncio.to_thread(
-                self.store.active_workload_ids, [w.id for w in workloads]
-            )
-            if active:
-                raise AlreadyExistsError(
-                    f"workloads already placed: {', '.join(sorted(active)[:5])}"
-                )
-            now = self._clock()
-            # Built on the event loop: the registry is only ever touched from there.
-            problem = self.problem_for(workloads, now)
-            plan = await asyncio.to_thread(solve, problem, self.settings.solver)
-            placements = self._placements(plan, workloads, now)
-            if not dry_run and placements:
-                await _finish_even_if_cancelled(asyncio.to_thread(self.store.add, placements))
-        log.info(
-            "placed %d of %d workloads (%s, gap %.4f, %.3f s)%s",
-            len(placements),
-            len(workloads),
-            plan.status,
-            plan.gap,
-            plan.wall_s,
-            " [dry run]" if dry_run else "",
-        )
-        return PlaceResult(
-            placements=tuple(placements),
-            unplaced=plan.unplaced,
-            solve=SolveInfo(
-                objective=plan.objective,
-                bound=plan.bound,
-                gap=plan.gap,
-                status=plan.status,
-                wall_s=plan.wall_s,
-                method=plan.method,
-            ),
-            dry_run=dry_run,
-        )
-
-    def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
-        """The solver input for ``workloads`` against the sites up now (for baselines too)."""
-        now = self._clock() if now is None else now
-        reports = self.registry.up_reports()
-        if not reports:
-            known = len(self.registry.reports())
-            raise FailedPreconditionError(
-                f"no site is up (of {known} known): nothing can be placed"
-            )
-        usage = self.store.usage()
-        regions = {w.origin_region for w in workloads}
-        latency = self.registry.latency_ms(regions, [r.site_id for r in reports])
-        sites = tuple(
-            Site(
-                id=r.site_id,
-                pue=r.pue,
-                hourly_price=tariff_from_now(r, now),
-                carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-                latency_ms=latency[r.site_id],
-                free={c.model: c.free for c in capacities(r, usage)},
-                power_w={a.model: a.power_w for a in r.accelerators},
-                side=r.labels.side,
-                hub=r.labels.hub,
-            )
-            for r in reports
-        )
-        hour_elapsed = (now % SECONDS_PER_HOUR) / SECONDS_PER_HOUR
-        return Problem(sites=sites, workloads=tuple(workloads), hour_elapsed=hour_elapsed)
-
-    def _placements(self, plan: Plan, workloads: Sequence[Workload], now: float) -> list[Placement]:
-        by_id = {w.id: w for w in workloads}
-        return [
-            Placement(
-                placement_id=uuid.uuid4().hex,
-                workload=by_id[a.workload_id],
-                site_id=a.site_id,
-                accelerator_model=a.model,
-                devices=a.devices,
-                energy_kwh=a.energy_kwh,
-                energy_cost_yuan=a.energy_cost_yuan,
-                cost_per_hour_yuan=a.cost_per_hour_yuan,
-                carbon_kg=a.carbon_kg,
-                latency_ms=a.latency_ms,
-                explanation=a.explanation,
-                state=ACTIVE,
-                created_at=now,
-            )
-            for a in plan.assignments
-        ]
-
-    # --- releasing and reading ---------------------------------------------------------
-
-    async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
-        """Release active placements by id (all or none), freeing their devices."""
-        if not placement_ids:
-            raise InvalidArgumentError("placement_ids", "at least one id is needed")
-        seen: set[str] = set()
-        for i, pid in enumerate(placement_ids):
-            if not pid:
-                raise InvalidArgumentError(f"placement_ids[{i}]", "must not be empty")
-            if pid in seen:
-                raise InvalidArgumentError(f"placement_ids[{i}]", f"duplicate id {pid!r}")
-            seen.add(pid)
-        async with self._commit_lock:
-            released = await _finish_even_if_cancelled(
-                asyncio.to_thread(self.store.release, list(placement_ids))
-            )
-        log.info("released %d placements", len(released))
-        return released
-
-    async def get_placement(self, placement_id: str) -> Placement:
-        """One placement by id."""
-        if not placement_id:
-            raise InvalidArgumentError("placement_id", "must not be empty")
-        return await asyncio.to_thread(self.store.get, placement_id)
-
-    async def list_placements(
-        self, *, site_id: str = "", state: str = "", page_size: int = 0, page_token: str = ""
-    ) -> tuple[list[Placement], str]:
-        """A page of placements and the token of the next page ("" when none)."""
-        state = state or ACTIVE
-        if state not in (ACTIVE, "released", "all"):
-            raise InvalidArgumentError("state", f"must be active, released or all, got {state!r}")
-        if page_size > self.settings.max_page_size:
-            raise InvalidArgumentError("page_size", f"at most {self.settings.max_page_size}")
-        try:
-            after = int(page_token) if page_token else 0
-        except ValueError as exc:
-            raise InvalidArgumentError("page_token", "not a token this server issued") from exc
-        page, cursor = await asyncio.to_thread(
-            self.store.page,
-            site_id=site_id,
-            state=state,
-            limit=page_size or self.settings.default_page_size,
-            after_seq=after,
-        )
-        return page, "" if cursor is None else str(cursor)
-
-    async def list_sites(self) -> list[SiteView]:
-        """The live view of every known site, capacity net of our placements."""
-        usage = await asyncio.to_thread(self.store.usage)
-        now = self._clock()
-        views = []
-        for r in self.registry.reports():
-            live = self.registry.liveness(r.site_id)
-            views.append(
-                SiteView(
-                    site_id=r.site_id,
-                    labels=r.labels,
-                    up=live.up,
-                    down_reason=live.reason,
-                    report_age_s=live.age_s,
-                    pue=r.pue,
-                    price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
-                    carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-                    accelerators=capacities(r, usage),
-                    latencies=r.latencies,
-                )
-            )
-        return views
-
-
-async def _finish_even_if_cancelled(work: Coroutine[Any, Any, T]) -> T:
-    """Await a store write; if the caller is cancelled, let the write land before unwinding.
-
-    Otherwise the commit lock would be released while the write is still in flight and the
-    next batch could read capacity without it.
-    """
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
 
 
 def capacities(
@@ -288,3 +115,769 @@ def capacities(
             )
         )
     return tuple(result)
+
+
+@dataclass(frozen=True, slots=True)
+class SitesView:
+    """The sites up at one instant, priced for the solver (free capacity left out)."""
+
+    key: tuple[int, int]
+    now: float
+    reports: tuple[SiteReport, ...]
+    sites: tuple[Site, ...]
+    arrays: SiteArrays
+
+    def problem(
+        self, workloads: Sequence[Workload], free: Mapping[tuple[str, str], int]
+    ) -> Problem:
+        """A solver problem for ``workloads`` on these sites with this free capacity."""
+        sites = tuple(
+            replace(s, free={m: free.get((s.id, m), 0) for m in s.power_w}) for s in self.sites
+        )
+        return Problem(
+            sites=sites, workloads=tuple(workloads), hour_elapsed=_hour_elapsed(self.now)
+        )
+
+
+def _hour_elapsed(now: float) -> float:
+    return (now % SECONDS_PER_HOUR) / SECONDS_PER_HOUR
+
+
+@dataclass(slots=True)
+class _Op:
+    """A queued request for the committer."""
+
+    kind: str
+    args: dict[str, Any]
+    future: asyncio.Future[Any]
+
+
+@dataclass(slots=True)
+class _Decided:
+    """An operation's answer and the changes that must be durable before it is given."""
+
+    op: _Op
+    result: Any
+    changes: list[Change]
+    undo: list[tuple[str, Placement | None]]
+
+
+class Router:
+    """Places, moves, releases and lists work against the live view of the sites."""
+
+    def __init__(
+        self,
+        *,
+        registry: SiteRegistry,
+        store: PlacementStore,
+        settings: RouterSettings | None = None,
+        network: NetworkModel | None = None,
+        clock: Callable[[], float] = time.time,
+        on_commit: Callable[[Sequence[PlacementEvent]], None] | None = None,
+        on_solve: Callable[[str, float], None] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.settings = settings or RouterSettings()
+        self.network = network or NetworkModel()
+        self.hub = EventHub(self.settings.watch_queue)
+        self._clock = clock
+        self._on_commit = on_commit
+        self._on_solve = on_solve
+        self._queue: asyncio.Queue[_Op] | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._view: SitesView | None = None
+        # The in-memory mirror of the store's active placements (the committer's truth).
+        self._active: dict[str, Placement] = {}
+        self._by_workload: dict[str, str] = {}
+        self._usage: Counter[tuple[str, str]] = Counter()
+        for p in store.active():
+            self._remember(p)
+        registry.on_down = lambda site_id: self._wake.set()
+
+    # --- lifecycle ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Router:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Start the committer and the failover sweeper."""
+        self._ensure_committer()
+        if self._sweeper is None:
+            self._sweeper = asyncio.create_task(self._sweep(), name="failover-sweeper")
+
+    async def stop(self) -> None:
+        """Finish queued operations, then stop the background tasks."""
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if self._queue is not None and self._committer is not None:
+            await self._queue.join()
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+            self._committer = None
+        self.hub.close()
+
+    def _ensure_committer(self) -> asyncio.Queue[_Op]:
+        if self._queue is None:
+            self._queue = asyncio.Queue()
+        if self._committer is None:
+            self._committer = asyncio.create_task(self._commit_loop(), name="committer")
+        return self._queue
+
+    async def _submit(self, kind: str, **args: Any) -> Any:
+        queue = self._ensure_committer()
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        queue.put_nowait(_Op(kind, args, future))
+        return await future
+
+    # --- public operations -------------------------------------------------------------
+
+    async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
+        """Place a batch and, unless ``dry_run``, commit it before returning."""
+        if not workloads:
+            raise InvalidArgumentError("workloads", "at least one workload is needed")
+        if len(workloads) > self.settings.max_batch:
+            raise ResourceExhaustedError(
+                f"workloads: {len(workloads)} in one batch, at most {self.settings.max_batch}"
+            )
+        seen: set[str] = set()
+        for i, w in enumerate(workloads):
+            if w.id in seen:
+                raise InvalidArgumentError(f"workloads[{i}].id", f"duplicate id {w.id!r} in batch")
+            seen.add(w.id)
+        result: PlaceResult = await self._submit("place", workloads=workloads, dry_run=dry_run)
+        return result
+
+    async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
+        """Release active placements by id (all or none), freeing their devices."""
+        if not placement_ids:
+            raise InvalidArgumentError("placement_ids", "at least one id is needed")
+        seen: set[str] = set()
+        for i, pid in enumerate(placement_ids):
+            if not pid:
+                raise InvalidArgumentError(f"placement_ids[{i}]", "must not be empty")
+            if pid in seen:
+                raise InvalidArgumentError(f"placement_ids[{i}]", f"duplicate id {pid!r}")
+            seen.add(pid)
+        released: list[Placement] = await self._submit("release", placement_ids=placement_ids)
+        return released
+
+    async def rebalance(
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+    ) -> RebalanceResult:
+        """Re-optimise all running work; move the best ``max_moves`` (0: no cap) that each
+        save at least ``min_saving_yuan``. Nothing moves unless ``commit``."""
+        if not math.isfinite(min_saving_yuan) or min_saving_yuan < 0:
+            raise InvalidArgumentError("min_saving_yuan_per_move", "must be a finite number >= 0")
+        result: RebalanceResult = await self._submit(
+            "rebalance", commit=commit, max_moves=max_moves, min_saving=min_saving_yuan
+        )
+        return result
+
+    async def fail_over(self) -> int:
+        """Re-place the work of every site that is down now (the sweeper does this itself);
+        return how many placements were moved or evicted."""
+        changed: int = await self._submit("failover")
+        return changed
+
+    async def get_placement(self, placement_id: str) -> Placement:
+        """One placement by id."""
+        if not placement_id:
+            raise InvalidArgumentError("placement_id", "must not be empty")
+        active = self._active.get(placement_id)
+        if active is not None:
+            return active
+        return await asyncio.to_thread(self.store.get, placement_id)
+
+    async def list_placements(
+        self,
+        *,
+        site_id: str = "",
+        state: str = "",
+        page_size: int = 0,
+        page_token: str = "",
+        labels: Mapping[str, str] | None = None,
+    ) -> tuple[list[Placement], str]:
+        """A page of placements and the token of the next page ("" when none)."""
+        state = state or ACTIVE
+        if state not in (*STATES, "all"):
+            raise InvalidArgumentError(
+                "state", f"must be one of {', '.join(STATES)} or all, got {state!r}"
+            )
+        if page_size > self.settings.max_page_size:
+            raise InvalidArgumentError("page_size", f"at most {self.settings.max_page_size}")
+        try:
+            after = int(page_token) if page_token else 0
+            if after < 0:
+                raise ValueError(page_token)
+        except ValueError as exc:
+            raise InvalidArgumentError("page_token", "not a token this server issued") from exc
+        page, cursor = await asyncio.to_thread(
+            self.store.page,
+            site_id=site_id,
+            state=state,
+            limit=page_size or self.settings.default_page_size,
+            after_seq=after,
+            labels=labels,
+        )
+        return page, "" if cursor is None else str(cursor)
+
+    def usage(self) -> dict[tuple[str, str], int]:
+        """Devices held by our active placements, per (site, model)."""
+        return {k: v for k, v in self._usage.items() if v}
+
+    def active_placements(self) -> list[Placement]:
+        """Every active placement (a copy of the committer's view)."""
+        return list(self._active.values())
+
+    async def list_sites(self) -> list[SiteView]:
+        """The live view of every known site, capacity net of our placements."""
+        now = self._clock()
+        usage = self.usage()
+        views = []
+        for r in self.registry.reports():
+            live = self.registry.liveness(r.site_id)
+            views.append(
+                SiteView(
+                    site_id=r.site_id,
+                    labels=r.labels,
+                    up=live.up,
+                    down_reason=live.reason,
+                    report_age_s=live.age_s,
+                    pue=r.pue,
+                    price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
+                    carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+                    accelerators=capacities(r, usage),
+                    latencies=r.latencies,
+                    price_band_now=r.band_now,
+                    pue_source=r.pue_source,
+                    pue_age_s=r.pue_age_s,
+                    ttl_s=self.registry.ttl_s(r),
+                    held_down_s=live.held_down_s,
+                )
+            )
+        return views
+
+    async def snapshot(self) -> Snapshot:
+        """The whole state at one instant (sites, their reports, active work, links)."""
+        return Snapshot(
+            taken_at=self._clock(),
+            site_reports=tuple(self.registry.reports()),
+            placements=tuple(self._active.values()),
+            sites=tuple(await self.list_sites()),
+            links=self.network.links,
+            last_event_id=self.hub.last_event_id or self.store.last_event_id(),
+        )
+
+    async def watch_position(self, *, after_event_id: int = 0, from_start: bool = False) -> int:
+        """Where a watch starts: 0 with ``from_start``, else ``after_event_id``, else (0)
+        the newest event now."""
+        if from_start:
+            return 0
+        if after_event_id:
+            return after_event_id
+        return self.hub.last_event_id or await asyncio.to_thread(self.store.last_event_id)
+
+    async def watch(self, after_event_id: int) -> AsyncIterator[PlacementEvent]:
+        """Every event after ``after_event_id`` (0: all), then each new one as it is
+        committed, in order, without gaps or repeats."""
+        # Subscribe before reading the store, so nothing committed in between is missed;
+        # what both deliver is skipped by id.
+        subscription = self.hub.subscribe()
+        last = after_event_id
+        try:
+            while True:
+                while True:
+                    backlog = await asyncio.to_thread(self.store.events_after, last, 1000)
+                    for event in backlog:
+                        yield event
+                        last = event.event_id
+                    if len(backlog) < 1000:
+                        break
+                # Follow the live feed until it overflows (a slow watcher), then catch up
+                # from the store again from where we are.
+                while not subscription.overflowed:
+                    live = await subscription.get()
+                    if live is None:
+                        return  # the router is stopping
+                    if live.event_id > last:
+                        yield live
+                        last = live.event_id
+                subscription.recover()
+        finally:
+            self.hub.unsubscribe(subscription)
+
+    # --- the committer -----------------------------------------------------------------
+
+    async def _commit_loop(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        while True:
+            ops = [await queue.get()]
+            while len(ops) < self.settings.max_group and not queue.empty():
+                ops.append(queue.get_nowait())
+            try:
+                await self._run_group(ops)
+            except Exception as exc:  # a bug must not kill the committer
+                log.exception("committer failed on a group of %d operations", len(ops))
+                for op in ops:
+                    if not op.future.done():
+                        op.future.set_exception(exc)
+            finally:
+                for _ in ops:
+                    queue.task_done()
+
+    async def _run_group(self, ops: list[_Op]) -> None:
+        decided: list[_Decided] = []
+        for op in ops:
+            if op.future.cancelled():
+                continue  # the caller gave up before we started: do nothing for it
+            undo: list[tuple[str, Placement | None]] = []
+            try:
+                result, changes = await self._decide(op, undo)
+            except RouterError as exc:
+                self._undo(undo)
+                op.future.set_exception(exc)
+                continue
+            decided.append(_Decided(op, result, changes, undo))
+        changes = [c for d in decided for c in d.changes]
+        events: list[PlacementEvent] = []
+        if changes:
+            try:
+                events = await asyncio.to_thread(self.store.commit, changes, self._clock())
+            except RouterError as exc:
+                for d in reversed(decided):
+                    self._undo(d.undo)
+                log.error("store write of %d changes failed: %s", len(changes), exc)
+                for d in decided:
+                    if not d.op.future.done():
+                        d.op.future.set_exception(exc)
+                return
+            self.hub.publish(events)
+            if self._on_commit is not None:
+                self._on_commit(events)
+        stamped = {e.placement.placement_id: e.placement for e in events}
+        for d in decided:
+            if not d.op.future.done():
+                d.op.future.set_result(_stamp(d.result, stamped))
+
+    async def _decide(
+        self, op: _Op, undo: list[tuple[str, Placement | None]]
+    ) -> tuple[Any, list[Change]]:
+        if op.kind == "place":
+            return await self._decide_place(op.args["workloads"], op.args["dry_run"], undo)
+        if op.kind == "release":
+            return self._decide_release(op.args["placement_ids"], undo)
+        if op.kind == "failover":
+            return await self._decide_failover(undo)
+        if op.kind == "rebalance":
+            return await self._decide_rebalance(undo=undo, **{k: op.args[k] for k in op.args})
+        raise AssertionError(op.kind)
+
+    # --- in-memory state ---------------------------------------------------------------
+
+    def _remember(self, p: Placement) -> None:
+        self._active[p.placement_id] = p
+        self._by_workload[p.workload.id] = p.placement_id
+        self._usage[(p.site_id, p.accelerator_model)] += p.devices
+
+    def _forget(self, p: Placement) -> None:
+        del self._active[p.placement_id]
+        self._by_workload.pop(p.workload.id, None)
+        self._usage[(p.site_id, p.accelerator_model)] -= p.devices
+
+    def _apply(self, change: Change, undo: list[tuple[str, Placement | None]]) -> None:
+        p = change.placement
+        before = self._active.get(p.placement_id)
+        undo.append((p.placement_id, before))
+        if before is not None:
+            self._forget(before)
+        if p.state == ACTIVE:
+            self._remember(p)
+
+    def _undo(self, undo: list[tuple[str, Placement | None]]) -> None:
+        for pid, before in reversed(undo):
+            now = self._active.get(pid)
+            if now is not None:
+                self._forget(now)
+            if before is not None:
+                self._remember(before)
+        undo.clear()
+
+    def _free(self, reports: Sequence[SiteReport]) -> dict[tuple[str, str], int]:
+        free: dict[tuple[str, str], int] = {}
+        for r in reports:
+            for a in r.accelerators:
+                used = self._usage.get((r.site_id, a.model), 0)
+                free[(r.site_id, a.model)] = max(0, a.healthy - a.in_use_by_others - used)
+        return free
+
+    def sites_view(self, now: float | None = None) -> SitesView:
+        """The up sites priced at ``now`` (cached while nothing changes, up to 0.25 s)."""
+        now = self._clock() if now is None else now
+        key = (self.registry.version, math.floor(now / VIEW_REFRESH_S))
+        view = self._view
+        if view is not None and view.key == key:
+            return view
+        reports = self.registry.up_reports()
+        if not reports:
+            known = len(self.registry.reports())
+            raise FailedPreconditionError(
+                f"no site is up (of {known} known): nothing can be placed"
+            )
+        sites = self._sites(reports, now)
+        problem = Problem(sites=sites, workloads=(), hour_elapsed=_hour_elapsed(now))
+        view = SitesView(key, now, tuple(reports), sites, SiteArrays(problem))
+        self._view = view
+        return view
+
+    def _sites(self, reports: Sequence[SiteReport], now: float) -> tuple[Site, ...]:
+        regions = {lat.region for r in self.registry.reports() for lat in r.latencies}
+        paths = self.network.paths(
+            regions, self.registry.fresh_reports(), [r.site_id for r in reports]
+        )
+        return tuple(
+            Site(
+                id=r.site_id,
+                pue=r.pue,
+                hourly_price=tariff_from_now(r, now),
+                carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+                latency_ms={region: p.latency_ms for region, p in paths[r.site_id].items()},
+                free={},
+                power_w={a.model: a.power_w for a in r.accelerators},
+                side=r.labels.side,
+                hub=r.labels.hub,
+                province=r.labels.province,
+                transfer_yuan_per_gb={
+                    region: p.yuan_per_gb for region, p in paths[r.site_id].items()
+                },
+            )
+            for r in reports
+        )
+
+    def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
+        """The solver input for ``workloads`` against the sites up now (for baselines too)."""
+        view = self.sites_view(now)
+        return view.problem(workloads, self._free(view.reports))
+
+    async def _solve(self, problem: Problem, config: SolverConfig) -> Plan:
+        plan = await asyncio.to_thread(solve, problem, config)
+        if self._on_solve is not None:
+            self._on_solve(plan.method, plan.wall_s)
+        return plan
+
+    # --- deciding ----------------------------------------------------------------------
+
+    async def _decide_place(
+        self,
+        workloads: Sequence[Workload],
+        dry_run: bool,
+        undo: list[tuple[str, Placement | None]],
+    ) -> tuple[PlaceResult, list[Change]]:
+        taken = sorted(w.id for w in workloads if w.id in self._by_workload)
+        if taken:
+            raise AlreadyExistsError(f"workloads already placed: {', '.join(taken[:5])}")
+        now = self._clock()
+        view = self.sites_view(now)
+        free = self._free(view.reports)
+        if len(workloads) == 1:
+            plan = view.arrays.place(workloads[0], free)
+            if self._on_solve is not None:
+                self._on_solve(plan.method, plan.wall_s)
+        else:
+            plan = await self._solve(view.problem(workloads, free), self.settings.solver)
+        by_id = {w.id: w for w in workloads}
+        placements = [
+            _placement(uuid.uuid4().hex, by_id[a.workload_id], a, now) for a in plan.assignments
+        ]
+        changes = [] if dry_run else [Change(kind=PLACED, placement=p) for p in placements]
+        for c in changes:
+            self._apply(c, undo)
+        if len(workloads) > 1 or log.isEnabledFor(logging.DEBUG):
+            log.log(
+                logging.INFO if len(workloads) > 1 else logging.DEBUG,
+                "placed %d of %d workloads (%s, gap %.4f, %.3f s)%s",
+                len(placements),
+                len(workloads),
+                plan.status,
+                plan.gap,
+                plan.wall_s,
+                " [dry run]" if dry_run else "",
+            )
+        result = PlaceResult(
+            placements=tuple(placements),
+            unplaced=plan.unplaced,
+            solve=_solve_info(plan),
+            dry_run=dry_run,
+        )
+        return result, changes
+
+    def _decide_release(
+        self, placement_ids: Sequence[str], undo: list[tuple[str, Placement | None]]
+    ) -> tuple[list[Placement], list[Change]]:
+        changes = []
+        for pid in placement_ids:
+            p = self._active.get(pid)
+            if p is None:
+                raise NotFoundError(f"placement {pid!r} is not active")
+            changes.append(
+                Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason="released"))
+            )
+        for c in changes:
+            self._apply(c, undo)
+        return [c.placement for c in changes], changes
+
+    def _remaining(self, p: Placement, now: float, current_site: str) -> Workload:
+        """The rest of a running placement's work, as a workload that runs at ``current_site``."""
+        elapsed_h = max(0.0, now - p.created_at) / SECONDS_PER_HOUR
+        remaining = max(self.settings.min_remaining_h, p.workload.duration_h - elapsed_h)
+        return replace(p.workload, duration_h=remaining, current_site=current_site)
+
+    async def _decide_failover(
+        self, undo: list[tuple[str, Placement | None]]
+    ) -> tuple[int, list[Change]]:
+        down: dict[str, str] = {}
+        for site_id in self._sites_with_work():
+            live = self.registry.liveness(site_id)
+            if not live.up and not live.held_down_s:
+                down[site_id] = live.reason
+        stranded = [p for p in self._active.values() if p.site_id in down]
+        if not stranded:
+            return 0, []
+        now = self._clock()
+        try:
+            view = self.sites_view(now)
+        except FailedPreconditionError:
+            log.warning(
+                "%d placements on down sites %s: no site is up to take them",
+                len(stranded),
+                ", ".join(sorted(down)),
+            )
+            return 0, []
+        work = [self._remaining(p, now, p.site_id) for p in stranded]
+        started = time.perf_counter()
+        plan = await self._solve(
+            view.problem(work, self._free(view.reports)), self.settings.failover_solver
+        )
+        by_workload = {p.workload.id: p for p in stranded}
+        changes: list[Change] = []
+        for a in plan.assignments:
+            old = by_workload[a.workload_id]
+            moved = _placement(old.placement_id, old.workload, a, old.created_at)
+            why = f"site {old.site_id} down: {down[old.site_id]}"
+            changes.append(
+                Change(kind=MOVED, placement=moved, from_site_id=old.site_id, reason=why)
+            )
+        for u in plan.unplaced:
+            old = by_workload[u.workload_id]
+            why = f"site {old.site_id} down: {down[old.site_id]}; nowhere to go: {u.reason}"
+            changes.append(
+                Change(
+                    kind=EVICTED,
+                    placement=replace(old, state=EVICTED, end_reason=why),
+                    from_site_id=old.site_id,
+                    reason=why,
+                )
+            )
+        for c in changes:
+            self._apply(c, undo)
+        log.warning(
+            "failover of %s: %d moved, %d evicted (%s, %.3f s)",
+            ", ".join(sorted(down)),
+            len(plan.assignments),
+            len(plan.unplaced),
+            plan.method,
+            time.perf_counter() - started,
+        )
+        return len(changes), changes
+
+    async def _decide_rebalance(
+        self,
+        *,
+        commit: bool,
+        max_moves: int,
+        min_saving: float,
+        undo: list[tuple[str, Placement | None]],
+    ) -> tuple[RebalanceResult, list[Change]]:
+        now = self._clock()
+        view = self.sites_view(now)
+        up = {r.site_id for r in view.reports}
+        running = [p for p in self._active.values() if p.site_id in up]
+        if not running:
+            empty = SolveInfo(
+                objective=0.0, bound=0.0, gap=0.0, status="OPTIMAL", wall_s=0.0, method="none"
+            )
+            return RebalanceResult(
+                moves=(), saving_yuan=0.0, committed=commit, solve=empty, candidates=0
+            ), []
+        # Capacity as if the running work were not there: it is what is being placed.
+        free = self._free(view.reports)
+        for p in running:
+            key = (p.site_id, p.accelerator_model)
+            free[key] = free.get(key, 0) + p.devices
+        work = [self._remaining(p, now, p.site_id) for p in running]
+        plan = await self._solve(view.problem(work, free), self.settings.solver)
+        by_workload = {p.workload.id: p for p in running}
+        remaining = {w.id: w for w in work}
+        candidates: list[Move] = []
+        for a in plan.assignments:
+            old = by_workload[a.workload_id]
+            if a.site_id == old.site_id and a.model == old.accelerator_model:
+                continue
+            stay = view.arrays.cost_at(remaining[a.workload_id], old.site_id, old.accelerator_model)
+            saving = stay - a.cost_yuan
+            if saving <= 0 or saving < min_saving:
+                continue
+            moved = _placement(old.placement_id, old.workload, a, old.created_at)
+            candidates.append(
+                Move(
+                    placement_id=old.placement_id,
+                    from_site_id=old.site_id,
+                    to_site_id=a.site_id,
+                    saving_yuan=saving,
+                    placement=moved,
+                )
+            )
+        candidates.sort(key=lambda m: -m.saving_yuan)
+        # Apply the best moves one by one against the live capacity, so any subset the cap
+        # keeps is feasible on its own (a move into room another move frees waits for it).
+        room = self._free(view.reports)
+        chosen: list[Move] = []
+        pending = list(candidates)
+        progress = True
+        while pending and progress and (not max_moves or len(chosen) < max_moves):
+            progress = False
+            for mv in list(pending):
+                if max_moves and len(chosen) >= max_moves:
+                    break
+                new = mv.placement
+                key = (new.site_id, new.accelerator_model)
+                if room.get(key, 0) < new.devices:
+                    continue
+                old = by_workload[new.workload.id]
+                room[key] -= new.devices
+                room[(old.site_id, old.accelerator_model)] = (
+                    room.get((old.site_id, old.accelerator_model), 0) + old.devices
+                )
+                chosen.append(mv)
+                pending.remove(mv)
+                progress = True
+        changes = (
+            [
+                Change(
+                    kind=MOVED,
+                    placement=mv.placement,
+                    from_site_id=mv.from_site_id,
+                    reason=f"rebalance: saves {mv.saving_yuan:.2f} 元",
+                )
+                for mv in chosen
+            ]
+            if commit
+            else []
+        )
+        for c in changes:
+            self._apply(c, undo)
+        saving = sum(mv.saving_yuan for mv in chosen)
+        log.info(
+            "rebalance%s: %d moves of %d candidates save %.2f 元",
+            "" if commit else " [dry run]",
+            len(chosen),
+            len(candidates),
+            saving,
+        )
+        result = RebalanceResult(
+            moves=tuple(chosen),
+            saving_yuan=saving,
+            committed=commit,
+            solve=_solve_info(plan),
+            candidates=len(candidates),
+        )
+        return result, changes
+
+    # --- failover sweeper --------------------------------------------------------------
+
+    async def _sweep(self) -> None:
+        """Fail over sites with work that went down: at once on a last will, else on a poll."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.settings.sweep_interval_s)
+            self._wake.clear()
+            if not any(self._needs_failover(site) for site in self._sites_with_work()):
+                continue
+            try:
+                await self.fail_over()
+            except RouterError as exc:
+                log.error("failover failed: %s; retrying", exc)
+
+    def _sites_with_work(self) -> set[str]:
+        return {site for (site, _), n in self._usage.items() if n > 0}
+
+    def _needs_failover(self, site_id: str) -> bool:
+        live = self.registry.liveness(site_id)
+        return not live.up and not live.held_down_s
+
+
+def _placement(
+    placement_id: str, workload: Workload, a: Assignment, created_at: float
+) -> Placement:
+    return Placement(
+        placement_id=placement_id,
+        workload=workload,
+        site_id=a.site_id,
+        accelerator_model=a.model,
+        devices=a.devices,
+        energy_kwh=a.energy_kwh,
+        energy_cost_yuan=a.energy_cost_yuan,
+        cost_per_hour_yuan=a.cost_per_hour_yuan,
+        carbon_kg=a.carbon_kg,
+        latency_ms=a.latency_ms,
+        explanation=a.explanation,
+        state=ACTIVE,
+        created_at=created_at,
+        transfer_cost_yuan=a.transfer_cost_yuan,
+        migration_cost_yuan=a.migration_cost_yuan,
+        carbon_cost_yuan=a.carbon_cost_yuan,
+        alternatives=a.alternatives,
+        updated_at=created_at,
+    )
+
+
+def _solve_info(plan: Plan) -> SolveInfo:
+    return SolveInfo(
+        objective=plan.objective,
+        bound=plan.bound,
+        gap=plan.gap,
+        status=plan.status,
+        wall_s=plan.wall_s,
+        method=plan.method,
+    )
+
+
+def _stamp(result: Any, stamped: Mapping[str, Placement]) -> Any:
+    """The answer with placements as committed (their ``updated_at`` set by the store)."""
+    if not stamped:
+        return result
+    if isinstance(result, PlaceResult):
+        return replace(
+            result, placements=tuple(stamped.get(p.placement_id, p) for p in result.placements)
+        )
+    if isinstance(result, list) and all(isinstance(p, Placement) for p in result):
+        return [stamped.get(p.placement_id, p) for p in result]
+    if isinstance(result, RebalanceResult):
+        return replace(
+            result,
+            moves=tuple(
+                replace(m, placement=stamped.get(m.placement_id, m.placement)) for m in result.moves
+            ),
+        )
+    return result

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -28,6 +28,7 @@ from netrouter.errors import (
 )
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from netrouter.wire import WATCH_POSITION_KEY
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +111,7 @@ class RouterServicer(pb_grpc.RouterServicer):
             state=request.state,
             page_size=request.page_size,
             page_token=request.page_token,
+            labels=dict(request.labels),
         )
         return pb.ListPlacementsResponse(
             placements=[convert.placement_to_pb(p) for p in page], next_page_token=token
@@ -122,8 +124,41 @@ class RouterServicer(pb_grpc.RouterServicer):
         views = await self._router.list_sites()
         return pb.ListSitesResponse(sites=[convert.site_view_to_pb(v) for v in views])
 
-    # WatchPlacements, Rebalance, WhatIf and Snapshot are declared in the schema and answer
-    # UNIMPLEMENTED (the generated base class) until the router-service and what-if work.
+    async def WatchPlacements(
+        self, request: pb.WatchPlacementsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlacementEvent]:
+        try:
+            start = await self._router.watch_position(
+                after_event_id=request.after_event_id, from_start=request.from_start
+            )
+            # The client learns where it starts, so it can resume from there after a break.
+            await context.send_initial_metadata(((WATCH_POSITION_KEY, str(start)),))
+            async for event in self._router.watch(start):
+                yield convert.event_to_pb(event)
+        except RouterError as exc:
+            code = status_for(exc)
+            log.info("WatchPlacements -> %s: %s", code.name, exc)
+            await context.abort(code, str(exc))
+
+    @mapped_errors
+    async def Rebalance(
+        self, request: pb.RebalanceRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RebalanceResponse:
+        result = await self._router.rebalance(
+            commit=request.commit,
+            max_moves=request.max_moves,
+            min_saving_yuan=request.min_saving_yuan_per_move,
+        )
+        return convert.rebalance_to_pb(result)
+
+    @mapped_errors
+    async def Snapshot(
+        self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
+    ) -> pb.StateSnapshot:
+        return convert.snapshot_to_pb(await self._router.snapshot())
+
+    # WhatIf is declared in the schema and answers UNIMPLEMENTED (the generated base class)
+    # until the what-if scenarios exist.
 
 
 async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, int, HealthServicer]:

@@ -1,13 +1,11 @@
-"""The router's live view of the sites and of the network between regions and sites."""
+"""The router's live view of the sites: latest reports, status, and up/down with hysteresis."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
-
-import networkx as nx
 
 from netrouter.reports import ReportRejectedError
 from netrouter.types import SiteReport
@@ -24,6 +22,7 @@ class SiteEntry:
     report: SiteReport | None = None
     received_at: float = 0.0
     status: str | None = None
+    held_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,6 +32,7 @@ class Liveness:
     up: bool
     reason: str
     age_s: float
+    held_down_s: float = 0.0
 
 
 class SiteRegistry:
@@ -40,6 +40,11 @@ class SiteRegistry:
 
     A site is up when its last status is not ``offline`` and its report is younger than
     its TTL (``ttl_intervals`` × the agent's reporting period, at least ``min_ttl_s``).
+    A site that comes back after being down is held down for ``hold_off_s`` more, so a
+    flapping site does not pull work back and forth.
+
+    ``version`` grows with every accepted change; ``on_down`` is called with a site id when
+    its last will arrives (staleness is found by whoever polls :meth:`liveness`).
     """
 
     def __init__(
@@ -48,14 +53,18 @@ class SiteRegistry:
         ttl_intervals: float = 3.0,
         min_ttl_s: float = 5.0,
         max_clock_skew_s: float = 30.0,
+        hold_off_s: float = 30.0,
         clock: Callable[[], float] = time.time,
+        on_down: Callable[[str], None] | None = None,
     ) -> None:
         self._ttl_intervals = ttl_intervals
         self._min_ttl_s = min_ttl_s
         self._max_skew_s = max_clock_skew_s
+        self.hold_off_s = hold_off_s
         self._clock = clock
         self._sites: dict[str, SiteEntry] = {}
-        self._graph: nx.Graph | None = None
+        self.version = 0
+        self.on_down = on_down
 
     def apply_report(self, report: SiteReport, *, live: bool = True) -> None:
         """Accept a validated report unless it is older than what we hold.
@@ -82,24 +91,39 @@ class SiteRegistry:
                 raise ReportRejectedError(
                     "stale_sequence", f"{report.site_id}: report of an older boot {report.boot_id}"
                 )
-        was_up = self.liveness(report.site_id).up
+        was_up = self._raw(entry, now).up
         entry.report = report
         entry.received_at = now
         if live and entry.status == STATUS_OFFLINE:
             log.info("site %s reports again after 'offline'", report.site_id)
             entry.status = STATUS_ONLINE
-        self._graph = None
-        if not was_up and self.liveness(report.site_id).up:
-            log.info("site %s is up", report.site_id)
+        self.version += 1
+        self._after_change(entry, was_up=was_up, was_known=held is not None, now=now)
+
+    def _after_change(self, entry: SiteEntry, *, was_up: bool, was_known: bool, now: float) -> None:
+        """Start the hold-off when a known site comes back from being down."""
+        if was_up or not self._raw(entry, now).up:
+            return
+        if was_known and self.hold_off_s > 0:
+            entry.held_until = now + self.hold_off_s
+            log.info("site %s is back; held down for %.0f s", entry.site_id, self.hold_off_s)
+        else:
+            log.info("site %s is up", entry.site_id)
 
     def apply_status(self, site_id: str, text: str) -> None:
         """Record ``online`` / ``offline`` from the status topic (offline = the last will)."""
         if text not in (STATUS_ONLINE, STATUS_OFFLINE):
             raise ReportRejectedError("bad_status", f"{site_id}: status {text[:32]!r}")
         entry = self._sites.setdefault(site_id, SiteEntry(site_id=site_id))
+        now = self._clock()
+        was_up = self._raw(entry, now).up
         if entry.status != text:
             log.info("site %s status %s", site_id, text)
+            self.version += 1
         entry.status = text
+        self._after_change(entry, was_up=was_up, was_known=entry.report is not None, now=now)
+        if text == STATUS_OFFLINE and self.on_down is not None:
+            self.on_down(site_id)
 
     def ttl_s(self, report: SiteReport) -> float:
         """How long a report of this site stays fresh."""
@@ -108,9 +132,24 @@ class SiteRegistry:
     def liveness(self, site_id: str) -> Liveness:
         """Up or down, with the reason, judged now."""
         entry = self._sites.get(site_id)
-        if entry is None or entry.report is None:
+        if entry is None:
             return Liveness(up=False, reason="no report yet", age_s=float("inf"))
         now = self._clock()
+        raw = self._raw(entry, now)
+        if raw.up and entry.held_until > now:
+            left = entry.held_until - now
+            return Liveness(
+                up=False,
+                reason=f"held down after an outage ({left:.0f} s left)",
+                age_s=raw.age_s,
+                held_down_s=left,
+            )
+        return raw
+
+    def _raw(self, entry: SiteEntry, now: float) -> Liveness:
+        """Up or down from status and freshness alone (no hold-off)."""
+        if entry.report is None:
+            return Liveness(up=False, reason="no report yet", age_s=float("inf"))
         # Age from our receipt, unless the agent's own stamp says the report was already old
         # when it arrived (a retained report of a dead agent), beyond the clock-skew allowance.
         fresh_at = min(entry.received_at, entry.report.timestamp + self._max_skew_s)
@@ -132,33 +171,16 @@ class SiteRegistry:
         """Reports of the sites that are up now."""
         return [r for r in self.reports() if self.liveness(r.site_id).up]
 
-    # --- network model -----------------------------------------------------------------
+    def fresh_reports(self) -> list[SiteReport]:
+        """Reports that are fresh and not withdrawn by a last will (held-down sites too)."""
+        now = self._clock()
+        return [
+            e.report
+            for _, e in sorted(self._sites.items())
+            if e.report is not None and self._raw(e, now).up
+        ]
 
-    def graph(self) -> nx.Graph:
-        """Regions and sites joined by their reported round-trip latencies."""
-        if self._graph is None:
-            g = nx.Graph()
-            for r in self.reports():
-                g.add_node(("site", r.site_id))
-                for lat in r.latencies:
-                    g.add_edge(("region", lat.region), ("site", r.site_id), rtt_ms=lat.rtt_ms)
-            self._graph = g
-        return self._graph
-
-    def latency_ms(
-        self, regions: Iterable[str], site_ids: Iterable[str]
-    ) -> dict[str, dict[str, float]]:
-        """Per site, the RTT from each region: the reported value, else the shortest path."""
-        g = self.graph()
-        sites = list(site_ids)
-        table: dict[str, dict[str, float]] = {s: {} for s in sites}
-        for region in set(regions):
-            node = ("region", region)
-            if node not in g:
-                continue
-            dist = nx.single_source_dijkstra_path_length(g, node, weight="rtt_ms")
-            for s in sites:
-                if ("site", s) in dist:
-                    direct = g.get_edge_data(node, ("site", s))
-                    table[s][region] = direct["rtt_ms"] if direct else dist[("site", s)]
-        return table
+    def report(self, site_id: str) -> SiteReport | None:
+        """The latest accepted report of one site, if any."""
+        entry = self._sites.get(site_id)
+        return None if entry is None else entry.report

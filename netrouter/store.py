@@ -1,23 +1,26 @@
 """Durable placements and their event log in SQLite (WAL, synchronous=FULL).
 
-Every write is one transaction; a call returns only after it is committed, so what the
-router acknowledges survives a crash.
+Every write is one transaction of :class:`Change` records: the placement rows change and
+each change appends a numbered event holding the placement as it became. A call returns
+only after the transaction is committed, so what the router acknowledges survives a crash,
+and a failed write leaves nothing behind (SQLite rolls the whole transaction back).
 """
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from netrouter.convert import placement_from_pb, placement_to_pb
 from netrouter.errors import AlreadyExistsError, NotFoundError, UnavailableError
-from netrouter.types import ACTIVE, RELEASED, Placement
+from netrouter.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
 from netrouter.v1 import router_pb2 as pb
 
 SCHEMA = """
@@ -46,6 +49,23 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+EVENT_COLUMNS = {"record": "BLOB", "reason": "TEXT NOT NULL DEFAULT ''"}
+"""Event columns added after the first schema; old files gain them on open."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Change:
+    """One change to commit: ``placement`` as it becomes (its new site, state, costs).
+
+    ``kind`` is ``placed`` (a new active placement), ``moved`` (an active one on a new site),
+    ``released`` or ``evicted`` (no longer active).
+    """
+
+    kind: str
+    placement: Placement
+    from_site_id: str = ""
+    reason: str = ""
+
 
 class PlacementStore:
     """Placements and events in one SQLite file; safe to call from several threads."""
@@ -58,6 +78,10 @@ class PlacementStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute("PRAGMA busy_timeout=5000")
             self._db.executescript(SCHEMA)
+            have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
+            for column, kind in EVENT_COLUMNS.items():
+                if column not in have:
+                    self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
         except sqlite3.Error as exc:
             raise UnavailableError(f"placement store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
@@ -76,63 +100,111 @@ class PlacementStore:
                 yield cur
                 cur.execute("COMMIT")
             except sqlite3.IntegrityError as exc:
-                self._db.rollback()
+                self._rollback()
                 raise AlreadyExistsError(f"placement store {self.path}: {exc}") from exc
             except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.rollback()
+                self._rollback()
                 raise UnavailableError(f"placement store {self.path}: {exc}") from exc
             except BaseException:
-                if self._db.in_transaction:
-                    self._db.rollback()
+                self._rollback()
                 raise
 
-    def add(self, placements: Sequence[Placement]) -> None:
-        """Commit new active placements (all or none) with a ``placed`` event each."""
+    def _rollback(self) -> None:
+        # If even the rollback fails (the disk is gone), SQLite discards the open
+        # transaction's pages when the file is next opened: nothing half-written stays.
+        if self._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._db.rollback()
+
+    # --- writing -----------------------------------------------------------------------
+
+    def commit(self, changes: Sequence[Change], at: float | None = None) -> list[PlacementEvent]:
+        """Apply every change in one transaction (all or none); return their events.
+
+        A ``placed`` change of a workload that is already active, or a change to a
+        placement that is not active, fails the whole transaction.
+        """
+        at = time.time() if at is None else at
+        events: list[PlacementEvent] = []
         with self._transaction() as cur:
-            for p in placements:
+            for change in changes:
+                p = replace(change.placement, updated_at=at)
+                record = placement_to_pb(p).SerializeToString()
+                if change.kind == PLACED:
+                    cur.execute(
+                        "INSERT INTO placements (placement_id, workload_id, site_id, model,"
+                        " devices, state, created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        (
+                            p.placement_id,
+                            p.workload.id,
+                            p.site_id,
+                            p.accelerator_model,
+                            p.devices,
+                            ACTIVE,
+                            p.created_at,
+                            record,
+                        ),
+                    )
+                else:
+                    cur.execute(
+                        "UPDATE placements SET site_id = ?, model = ?, devices = ?, state = ?,"
+                        " released_at = ?, record = ? WHERE placement_id = ? AND state = 'active'",
+                        (
+                            p.site_id,
+                            p.accelerator_model,
+                            p.devices,
+                            p.state,
+                            None if p.state == ACTIVE else at,
+                            record,
+                            p.placement_id,
+                        ),
+                    )
+                    if cur.rowcount != 1:
+                        raise NotFoundError(f"placement {p.placement_id!r} is not active")
                 cur.execute(
-                    "INSERT INTO placements (placement_id, workload_id, site_id, model, devices,"
-                    " state, created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO events (kind, placement_id, site_id, from_site_id, at, record,"
+                    " reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
                     (
+                        change.kind,
                         p.placement_id,
-                        p.workload.id,
                         p.site_id,
-                        p.accelerator_model,
-                        p.devices,
-                        p.state,
-                        p.created_at,
-                        placement_to_pb(p).SerializeToString(),
+                        change.from_site_id or None,
+                        at,
+                        record,
+                        change.reason,
                     ),
                 )
-                cur.execute(
-                    "INSERT INTO events (kind, placement_id, site_id, at) VALUES ('placed', ?, ?, ?)",
-                    (p.placement_id, p.site_id, p.created_at),
+                event_id = cur.lastrowid
+                assert event_id is not None
+                events.append(
+                    PlacementEvent(
+                        event_id=event_id,
+                        kind=change.kind,
+                        placement=p,
+                        from_site_id=change.from_site_id,
+                        at=at,
+                        reason=change.reason,
+                    )
                 )
+        return events
 
-    def release(self, placement_ids: Sequence[str]) -> list[Placement]:
+    def add(self, placements: Sequence[Placement]) -> list[PlacementEvent]:
+        """Commit new active placements (all or none) with a ``placed`` event each."""
+        return self.commit([Change(kind=PLACED, placement=p) for p in placements])
+
+    def release(self, placement_ids: Sequence[str], reason: str = "") -> list[Placement]:
         """Mark active placements released (all or none); unknown or inactive ids fail."""
-        now = time.time()
-        released: list[Placement] = []
-        with self._transaction() as cur:
-            for pid in placement_ids:
-                row = cur.execute(
-                    "SELECT record FROM placements WHERE placement_id = ? AND state = 'active'",
-                    (pid,),
-                ).fetchone()
-                if row is None:
-                    raise NotFoundError(f"placement {pid!r} is not active")
-                p = replace(_decode(row[0]), state=RELEASED)
-                cur.execute(
-                    "UPDATE placements SET state = ?, released_at = ?, record = ? WHERE placement_id = ?",
-                    (RELEASED, now, placement_to_pb(p).SerializeToString(), pid),
-                )
-                cur.execute(
-                    "INSERT INTO events (kind, placement_id, site_id, at) VALUES ('released', ?, ?, ?)",
-                    (pid, p.site_id, now),
-                )
-                released.append(p)
-        return released
+        changes = []
+        for pid in placement_ids:
+            p = self.get(pid)
+            if p.state != ACTIVE:
+                raise NotFoundError(f"placement {pid!r} is not active")
+            changes.append(
+                Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason=reason))
+            )
+        return [e.placement for e in self.commit(changes)]
+
+    # --- reading -----------------------------------------------------------------------
 
     def get(self, placement_id: str) -> Placement:
         """One placement by id, whatever its state."""
@@ -141,23 +213,51 @@ class PlacementStore:
             raise NotFoundError(f"placement {placement_id!r} not found")
         return _decode(rows[0][0])
 
+    def active(self) -> list[Placement]:
+        """Every active placement, in commit order."""
+        rows = self._query("SELECT record FROM placements WHERE state = 'active' ORDER BY seq", ())
+        return [_decode(r[0]) for r in rows]
+
     def page(
-        self, *, site_id: str = "", state: str = ACTIVE, limit: int = 100, after_seq: int = 0
+        self,
+        *,
+        site_id: str = "",
+        state: str = ACTIVE,
+        limit: int = 100,
+        after_seq: int = 0,
+        labels: Mapping[str, str] | None = None,
     ) -> tuple[list[Placement], int | None]:
-        """A page of placements in commit order, and the cursor of the next page if any."""
-        sql = "SELECT seq, record FROM placements WHERE seq > ?"
-        args: list[object] = [after_seq]
-        if site_id:
-            sql += " AND site_id = ?"
-            args.append(site_id)
-        if state != "all":
-            sql += " AND state = ?"
-            args.append(state)
-        sql += " ORDER BY seq LIMIT ?"
-        args.append(limit + 1)
-        rows = self._query(sql, tuple(args))
-        page = [_decode(r[1]) for r in rows[:limit]]
-        return page, (rows[limit - 1][0] if len(rows) > limit else None)
+        """A page of placements in commit order, and the cursor of the next page if any.
+
+        ``labels`` keeps placements whose workload carries every given label; rows are read
+        in chunks until the page is full, so a page costs what it scans.
+        """
+        found: list[Placement] = []
+        cursor = after_seq
+        chunk = max(limit + 1, 256) if labels else limit + 1
+        while True:
+            sql = "SELECT seq, record FROM placements WHERE seq > ?"
+            args: list[object] = [cursor]
+            if site_id:
+                sql += " AND site_id = ?"
+                args.append(site_id)
+            if state != "all":
+                sql += " AND state = ?"
+                args.append(state)
+            sql += " ORDER BY seq LIMIT ?"
+            args.append(chunk)
+            rows = self._query(sql, tuple(args))
+            for seq, blob in rows:
+                p = _decode(blob)
+                if labels and any(p.workload.labels.get(k) != v for k, v in labels.items()):
+                    cursor = seq
+                    continue
+                if len(found) == limit:
+                    return found, cursor
+                found.append(p)
+                cursor = seq
+            if len(rows) < chunk:
+                return found, None
 
     def usage(self) -> dict[tuple[str, str], int]:
         """Devices held by active placements, per (site, model)."""
@@ -180,6 +280,34 @@ class PlacementStore:
             )
             found.update(r[0] for r in rows)
         return found
+
+    def events_after(self, event_id: int, limit: int = 1000) -> list[PlacementEvent]:
+        """Up to ``limit`` events after ``event_id``, in order."""
+        rows = self._query(
+            "SELECT event_id, kind, from_site_id, at, record, reason, placement_id FROM events"
+            " WHERE event_id > ? ORDER BY event_id LIMIT ?",
+            (event_id, limit),
+        )
+        events = []
+        for eid, kind, from_site, at, blob, reason, pid in rows:
+            # Events written before records were kept carry the placement as it is now.
+            placement = _decode(blob) if blob is not None else self.get(pid)
+            events.append(
+                PlacementEvent(
+                    event_id=eid,
+                    kind=kind,
+                    placement=placement,
+                    from_site_id=from_site or "",
+                    at=at,
+                    reason=reason or "",
+                )
+            )
+        return events
+
+    def last_event_id(self) -> int:
+        """The id of the newest event (0 when there is none)."""
+        rows = self._query("SELECT MAX(event_id) FROM events", ())
+        return int(rows[0][0] or 0)
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
         with self._lock:

@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver import Unplaced, Workload
+from solver import Alternative, Unplaced, Workload
 
 __all__ = [
     "AcceleratorCapacity",
     "AcceleratorInventory",
+    "Alternative",
+    "Link",
+    "Move",
     "PlaceResult",
     "Placement",
+    "PlacementEvent",
+    "RebalanceResult",
     "RegionLatency",
     "SiteLabels",
     "SiteReport",
     "SiteView",
+    "Snapshot",
     "SolveInfo",
     "Unplaced",
     "Workload",
@@ -22,6 +28,12 @@ __all__ = [
 
 ACTIVE = "active"
 RELEASED = "released"
+EVICTED = "evicted"
+STATES = (ACTIVE, RELEASED, EVICTED)
+
+PLACED = "placed"
+MOVED = "moved"
+EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,6 +88,9 @@ class SiteReport:
     carbon_kg_per_kwh: float
     latencies: tuple[RegionLatency, ...]
     report_interval_s: float
+    band_now: str = ""
+    pue_source: str = ""
+    pue_age_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,6 +120,11 @@ class SiteView:
     carbon_kg_per_kwh: float
     accelerators: tuple[AcceleratorCapacity, ...]
     latencies: tuple[RegionLatency, ...]
+    price_band_now: str = ""
+    pue_source: str = ""
+    pue_age_s: float = 0.0
+    ttl_s: float = 0.0
+    held_down_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -124,11 +144,61 @@ class Placement:
     explanation: str
     state: str
     created_at: float
+    transfer_cost_yuan: float = 0.0
+    migration_cost_yuan: float = 0.0
+    carbon_cost_yuan: float = 0.0
+    alternatives: tuple[Alternative, ...] = ()
+    updated_at: float = 0.0
+    end_reason: str = ""
 
     @property
     def workload_id(self) -> str:
         """The caller's id of the placed workload."""
         return self.workload.id
+
+    @property
+    def total_cost_yuan(self) -> float:
+        """Energy, transfer, migration and carbon cost over the expected run."""
+        return (
+            self.energy_cost_yuan
+            + self.transfer_cost_yuan
+            + self.migration_cost_yuan
+            + self.carbon_cost_yuan
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PlacementEvent:
+    """One change to a placement, numbered in commit order (``event_id`` > 0)."""
+
+    event_id: int
+    kind: str  # one of EVENT_KINDS
+    placement: Placement
+    from_site_id: str
+    at: float
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Move:
+    """Running work moved (or proposed to move) from one site to another."""
+
+    placement_id: str
+    from_site_id: str
+    to_site_id: str
+    saving_yuan: float
+    placement: Placement
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Link:
+    """A backbone link of the network model between two nodes (demand regions or sites)."""
+
+    a: str
+    b: str
+    latency_ms: float
+    bandwidth_gbps: float = 0.0
+    yuan_per_gb: float = 0.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,3 +221,26 @@ class PlaceResult:
     unplaced: tuple[Unplaced, ...]
     solve: SolveInfo
     dry_run: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RebalanceResult:
+    """What ``Rebalance`` proposes (or did): moves with their savings, and the solve behind."""
+
+    moves: tuple[Move, ...]
+    saving_yuan: float
+    committed: bool
+    solve: SolveInfo
+    candidates: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    """The router's whole state at one instant, for offline what-ifs."""
+
+    taken_at: float
+    site_reports: tuple[SiteReport, ...]
+    placements: tuple[Placement, ...]
+    sites: tuple[SiteView, ...]
+    links: tuple[Link, ...]
+    last_event_id: int

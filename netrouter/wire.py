@@ -135,3 +135,7 @@ class Backoff:
         wait = self._delay * (0.5 + random.random())
         self._delay = min(self._delay * 2, self._max_s)
         return wait
+
+
+WATCH_POSITION_KEY = "netrouter-watch-after"
+"""gRPC initial metadata of WatchPlacements: the event id the stream starts after."""

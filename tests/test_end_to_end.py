@@ -75,26 +75,39 @@ async def test_place_failover_by_last_will_and_restart(
     agents: Callable[[BrokerAddress], dict[str, subprocess.Popen[bytes]]],
     tmp_path: Path,
 ) -> None:
-    """Cheapest feasible site wins; a killed agent's site is avoided; restarts keep placements."""
+    """Cheapest feasible site wins; a killed agent's work moves (a watcher sees it);
+    a restarted router has every placement where it was moved to."""
     db = tmp_path / "router.db"
     procs = agents(broker)
     slo_work = {"latency_slo_ms": 10.0, "max_pue": 1.25, "demands": {"H100": 8}}
     async with RouterApp(_settings(broker, db)) as app:
         await _until(lambda: len(app.registry.up_reports()) == 3, "three sites up")
         async with RouterClient(app.target) as client:
+            events = []
+
+            async def watch() -> None:
+                async for event in client.watch():
+                    events.append(event)
+
+            watcher = asyncio.create_task(watch())
             first = await client.place([workload("first", **slo_work)])
             assert [p.site_id for p in first.placements] == ["west"]
             assert "hot: PUE" in first.placements[0].explanation
+            await _until(lambda: len(events) == 1, "the placed event")
 
             os.kill(procs["west"].pid, signal.SIGKILL)
-            await _until(
-                lambda: "offline" in app.registry.liveness("west").reason, "the last will of west"
-            )
+            await _until(lambda: len(events) == 2, "the moved event after west's last will")
+            moved = events[1]
+            assert moved.kind == "moved" and moved.from_site_id == "west"
+            assert moved.placement.site_id == "near"
+            assert moved.placement.placement_id == first.placements[0].placement_id
+            assert "last will" in moved.reason
             second = await client.place([workload("second", **slo_work)])
             assert [p.site_id for p in second.placements] == ["near"]
             views = {s.site_id: s for s in await client.list_sites()}
             assert not views["west"].up and views["near"].up
             before = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
+            watcher.cancel()
 
     async with RouterApp(_settings(broker, db)) as app:
         await _until(lambda: app.registry.liveness("near").up, "near back up after restart")
@@ -105,13 +118,20 @@ async def test_place_failover_by_last_will_and_restart(
                 == before
                 == sorted(
                     [
-                        (first.placements[0].placement_id, "west"),
+                        (first.placements[0].placement_id, "near"),
                         (second.placements[0].placement_id, "near"),
                     ]
                 )
             )
             # West's retained 'offline' keeps it down for the new router too.
             assert not app.registry.liveness("west").up
-            # Its placed devices still count: near has 64 − 8 H100 free.
+            # Both placements hold devices at near: 64 − 2 × 8 H100 free.
             views = {s.site_id: s for s in await client.list_sites()}
-            assert views["near"].accelerators[0].free == 56
+            assert views["near"].accelerators[0].free == 48
+            # The whole history is there for a watcher starting from the beginning.
+            history = []
+            async for event in client.watch(from_start=True):
+                history.append((event.kind, event.placement.site_id))
+                if len(history) == 3:
+                    break
+            assert history == [("placed", "west"), ("moved", "near"), ("placed", "near")]

@@ -16,7 +16,7 @@ class AcceleratorDemand(_message.Message):
     def __init__(self, model: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Workload(_message.Message):
-    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels")
+    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels", "allowed_sites", "allowed_hubs", "allowed_provinces", "forbidden_sites", "forbidden_hubs", "forbidden_provinces", "data_gb", "migration_cost_yuan")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -33,6 +33,14 @@ class Workload(_message.Message):
     MAX_PUE_FIELD_NUMBER: _ClassVar[int]
     PRIORITY_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_SITES_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_HUBS_FIELD_NUMBER: _ClassVar[int]
+    ALLOWED_PROVINCES_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_SITES_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_HUBS_FIELD_NUMBER: _ClassVar[int]
+    FORBIDDEN_PROVINCES_FIELD_NUMBER: _ClassVar[int]
+    DATA_GB_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
     id: str
     origin_region: str
     demands: _containers.RepeatedCompositeFieldContainer[AcceleratorDemand]
@@ -42,7 +50,15 @@ class Workload(_message.Message):
     max_pue: float
     priority: int
     labels: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    allowed_sites: _containers.RepeatedScalarFieldContainer[str]
+    allowed_hubs: _containers.RepeatedScalarFieldContainer[str]
+    allowed_provinces: _containers.RepeatedScalarFieldContainer[str]
+    forbidden_sites: _containers.RepeatedScalarFieldContainer[str]
+    forbidden_hubs: _containers.RepeatedScalarFieldContainer[str]
+    forbidden_provinces: _containers.RepeatedScalarFieldContainer[str]
+    data_gb: float
+    migration_cost_yuan: float
+    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ...) -> None: ...
 
 class PlaceRequest(_message.Message):
     __slots__ = ("workloads", "dry_run")
@@ -53,19 +69,41 @@ class PlaceRequest(_message.Message):
     def __init__(self, workloads: _Optional[_Iterable[_Union[Workload, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
 
 class CostBreakdown(_message.Message):
-    __slots__ = ("energy_kwh", "energy_cost_yuan", "cost_per_hour_yuan", "carbon_kg")
+    __slots__ = ("energy_kwh", "energy_cost_yuan", "cost_per_hour_yuan", "carbon_kg", "transfer_cost_yuan", "migration_cost_yuan", "carbon_cost_yuan", "total_cost_yuan")
     ENERGY_KWH_FIELD_NUMBER: _ClassVar[int]
     ENERGY_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
     COST_PER_HOUR_YUAN_FIELD_NUMBER: _ClassVar[int]
     CARBON_KG_FIELD_NUMBER: _ClassVar[int]
+    TRANSFER_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    MIGRATION_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    CARBON_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
     energy_kwh: float
     energy_cost_yuan: float
     cost_per_hour_yuan: float
     carbon_kg: float
-    def __init__(self, energy_kwh: _Optional[float] = ..., energy_cost_yuan: _Optional[float] = ..., cost_per_hour_yuan: _Optional[float] = ..., carbon_kg: _Optional[float] = ...) -> None: ...
+    transfer_cost_yuan: float
+    migration_cost_yuan: float
+    carbon_cost_yuan: float
+    total_cost_yuan: float
+    def __init__(self, energy_kwh: _Optional[float] = ..., energy_cost_yuan: _Optional[float] = ..., cost_per_hour_yuan: _Optional[float] = ..., carbon_kg: _Optional[float] = ..., transfer_cost_yuan: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ..., carbon_cost_yuan: _Optional[float] = ..., total_cost_yuan: _Optional[float] = ...) -> None: ...
+
+class Alternative(_message.Message):
+    __slots__ = ("site_id", "model", "cost_yuan", "reason_kind", "reason")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    REASON_KIND_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    model: str
+    cost_yuan: float
+    reason_kind: str
+    reason: str
+    def __init__(self, site_id: _Optional[str] = ..., model: _Optional[str] = ..., cost_yuan: _Optional[float] = ..., reason_kind: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Placement(_message.Message):
-    __slots__ = ("placement_id", "workload_id", "site_id", "accelerator_model", "devices", "cost", "latency_ms", "explanation", "state", "created_at", "workload")
+    __slots__ = ("placement_id", "workload_id", "site_id", "accelerator_model", "devices", "cost", "latency_ms", "explanation", "state", "created_at", "workload", "alternatives", "updated_at", "end_reason")
     PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -77,6 +115,9 @@ class Placement(_message.Message):
     STATE_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_FIELD_NUMBER: _ClassVar[int]
+    ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    END_REASON_FIELD_NUMBER: _ClassVar[int]
     placement_id: str
     workload_id: str
     site_id: str
@@ -88,7 +129,10 @@ class Placement(_message.Message):
     state: str
     created_at: float
     workload: Workload
-    def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ...) -> None: ...
+    alternatives: _containers.RepeatedCompositeFieldContainer[Alternative]
+    updated_at: float
+    end_reason: str
+    def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., updated_at: _Optional[float] = ..., end_reason: _Optional[str] = ...) -> None: ...
 
 class Unplaced(_message.Message):
     __slots__ = ("workload_id", "reason")
@@ -145,16 +189,25 @@ class GetPlacementRequest(_message.Message):
     def __init__(self, placement_id: _Optional[str] = ...) -> None: ...
 
 class ListPlacementsRequest(_message.Message):
-    __slots__ = ("site_id", "state", "page_size", "page_token")
+    __slots__ = ("site_id", "state", "page_size", "page_token", "labels")
+    class LabelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     state: str
     page_size: int
     page_token: str
-    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    labels: _containers.ScalarMap[str, str]
+    def __init__(self, site_id: _Optional[str] = ..., state: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., labels: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListPlacementsResponse(_message.Message):
     __slots__ = ("placements", "next_page_token")
@@ -187,7 +240,7 @@ class AcceleratorCapacity(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SiteView(_message.Message):
-    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies")
+    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
@@ -198,6 +251,11 @@ class SiteView(_message.Message):
     CARBON_KG_PER_KWH_FIELD_NUMBER: _ClassVar[int]
     ACCELERATORS_FIELD_NUMBER: _ClassVar[int]
     LATENCIES_FIELD_NUMBER: _ClassVar[int]
+    PRICE_BAND_NOW_FIELD_NUMBER: _ClassVar[int]
+    PUE_SOURCE_FIELD_NUMBER: _ClassVar[int]
+    PUE_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    TTL_S_FIELD_NUMBER: _ClassVar[int]
+    HELD_DOWN_S_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     labels: _site_report_pb2.SiteLabels
     up: bool
@@ -208,7 +266,12 @@ class SiteView(_message.Message):
     carbon_kg_per_kwh: float
     accelerators: _containers.RepeatedCompositeFieldContainer[AcceleratorCapacity]
     latencies: _containers.RepeatedCompositeFieldContainer[_site_report_pb2.RegionLatency]
-    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ...) -> None: ...
+    price_band_now: str
+    pue_source: str
+    pue_age_s: float
+    ttl_s: float
+    held_down_s: float
+    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ...) -> None: ...
 
 class ListSitesResponse(_message.Message):
     __slots__ = ("sites",)
@@ -217,24 +280,28 @@ class ListSitesResponse(_message.Message):
     def __init__(self, sites: _Optional[_Iterable[_Union[SiteView, _Mapping]]] = ...) -> None: ...
 
 class WatchPlacementsRequest(_message.Message):
-    __slots__ = ("after_event_id",)
+    __slots__ = ("after_event_id", "from_start")
     AFTER_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    FROM_START_FIELD_NUMBER: _ClassVar[int]
     after_event_id: int
-    def __init__(self, after_event_id: _Optional[int] = ...) -> None: ...
+    from_start: bool
+    def __init__(self, after_event_id: _Optional[int] = ..., from_start: _Optional[bool] = ...) -> None: ...
 
 class PlacementEvent(_message.Message):
-    __slots__ = ("event_id", "kind", "placement", "from_site_id", "at")
+    __slots__ = ("event_id", "kind", "placement", "from_site_id", "at", "reason")
     EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     FROM_SITE_ID_FIELD_NUMBER: _ClassVar[int]
     AT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     event_id: int
     kind: str
     placement: Placement
     from_site_id: str
     at: float
-    def __init__(self, event_id: _Optional[int] = ..., kind: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., from_site_id: _Optional[str] = ..., at: _Optional[float] = ...) -> None: ...
+    reason: str
+    def __init__(self, event_id: _Optional[int] = ..., kind: _Optional[str] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., from_site_id: _Optional[str] = ..., at: _Optional[float] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RebalanceRequest(_message.Message):
     __slots__ = ("commit", "max_moves", "min_saving_yuan_per_move")
@@ -247,26 +314,32 @@ class RebalanceRequest(_message.Message):
     def __init__(self, commit: _Optional[bool] = ..., max_moves: _Optional[int] = ..., min_saving_yuan_per_move: _Optional[float] = ...) -> None: ...
 
 class Move(_message.Message):
-    __slots__ = ("placement_id", "from_site_id", "to_site_id", "saving_yuan")
+    __slots__ = ("placement_id", "from_site_id", "to_site_id", "saving_yuan", "placement")
     PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_SITE_ID_FIELD_NUMBER: _ClassVar[int]
     TO_SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SAVING_YUAN_FIELD_NUMBER: _ClassVar[int]
+    PLACEMENT_FIELD_NUMBER: _ClassVar[int]
     placement_id: str
     from_site_id: str
     to_site_id: str
     saving_yuan: float
-    def __init__(self, placement_id: _Optional[str] = ..., from_site_id: _Optional[str] = ..., to_site_id: _Optional[str] = ..., saving_yuan: _Optional[float] = ...) -> None: ...
+    placement: Placement
+    def __init__(self, placement_id: _Optional[str] = ..., from_site_id: _Optional[str] = ..., to_site_id: _Optional[str] = ..., saving_yuan: _Optional[float] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ...) -> None: ...
 
 class RebalanceResponse(_message.Message):
-    __slots__ = ("moves", "saving_yuan", "committed")
+    __slots__ = ("moves", "saving_yuan", "committed", "solve", "candidates")
     MOVES_FIELD_NUMBER: _ClassVar[int]
     SAVING_YUAN_FIELD_NUMBER: _ClassVar[int]
     COMMITTED_FIELD_NUMBER: _ClassVar[int]
+    SOLVE_FIELD_NUMBER: _ClassVar[int]
+    CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     moves: _containers.RepeatedCompositeFieldContainer[Move]
     saving_yuan: float
     committed: bool
-    def __init__(self, moves: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., saving_yuan: _Optional[float] = ..., committed: _Optional[bool] = ...) -> None: ...
+    solve: SolveInfo
+    candidates: int
+    def __init__(self, moves: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., saving_yuan: _Optional[float] = ..., committed: _Optional[bool] = ..., solve: _Optional[_Union[SolveInfo, _Mapping]] = ..., candidates: _Optional[int] = ...) -> None: ...
 
 class WhatIfRequest(_message.Message):
     __slots__ = ("scenario_toml",)
@@ -284,12 +357,32 @@ class SnapshotRequest(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class Link(_message.Message):
+    __slots__ = ("a", "b", "latency_ms", "bandwidth_gbps", "yuan_per_gb")
+    A_FIELD_NUMBER: _ClassVar[int]
+    B_FIELD_NUMBER: _ClassVar[int]
+    LATENCY_MS_FIELD_NUMBER: _ClassVar[int]
+    BANDWIDTH_GBPS_FIELD_NUMBER: _ClassVar[int]
+    YUAN_PER_GB_FIELD_NUMBER: _ClassVar[int]
+    a: str
+    b: str
+    latency_ms: float
+    bandwidth_gbps: float
+    yuan_per_gb: float
+    def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., latency_ms: _Optional[float] = ..., bandwidth_gbps: _Optional[float] = ..., yuan_per_gb: _Optional[float] = ...) -> None: ...
+
 class StateSnapshot(_message.Message):
-    __slots__ = ("taken_at", "site_reports", "placements")
+    __slots__ = ("taken_at", "site_reports", "placements", "sites", "links", "last_event_id")
     TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
     SITE_REPORTS_FIELD_NUMBER: _ClassVar[int]
     PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    SITES_FIELD_NUMBER: _ClassVar[int]
+    LINKS_FIELD_NUMBER: _ClassVar[int]
+    LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
     taken_at: float
     site_reports: _containers.RepeatedCompositeFieldContainer[_site_report_pb2.SiteReport]
     placements: _containers.RepeatedCompositeFieldContainer[Placement]
-    def __init__(self, taken_at: _Optional[float] = ..., site_reports: _Optional[_Iterable[_Union[_site_report_pb2.SiteReport, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ...) -> None: ...
+    sites: _containers.RepeatedCompositeFieldContainer[SiteView]
+    links: _containers.RepeatedCompositeFieldContainer[Link]
+    last_event_id: int
+    def __init__(self, taken_at: _Optional[float] = ..., site_reports: _Optional[_Iterable[_Union[_site_report_pb2.SiteReport, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., sites: _Optional[_Iterable[_Union[SiteView, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., last_event_id: _Optional[int] = ...) -> None: ...

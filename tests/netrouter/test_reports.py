@@ -24,8 +24,8 @@ def _message() -> rpb.SiteReport:
     return ReportBuilder(CONFIG).build()
 
 
-def _telemetry() -> Telemetry:
-    return Telemetry(SiteRegistry(), BrokerAddress(host="127.0.0.1", port=1))
+def _telemetry(hold_off_s: float = 0.0) -> Telemetry:
+    return Telemetry(SiteRegistry(hold_off_s=hold_off_s), BrokerAddress(host="127.0.0.1", port=1))
 
 
 def test_valid_report_is_applied() -> None:
@@ -89,6 +89,29 @@ def test_offline_status_marks_site_down_and_online_restores() -> None:
     assert not live.up and "offline" in live.reason
     t.handle(status_topic("alpha"), b"online")
     assert t.registry.liveness("alpha").up
+
+
+def test_site_back_from_an_outage_is_held_down_for_the_hold_off() -> None:
+    """A flapping site stays down for the hold-off after it comes back, then is up."""
+    now = [1000.0]
+    registry = SiteRegistry(hold_off_s=30.0, clock=lambda: now[0])
+    builder = ReportBuilder(site_config("alpha", interval_s=60.0), clock=lambda: now[0])
+    registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
+    assert registry.liveness("alpha").up  # the first report is not held
+    registry.apply_status("alpha", "offline")
+    now[0] += 1.0
+    registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
+    held = registry.liveness("alpha")
+    assert not held.up and "held down" in held.reason and held.held_down_s == 30.0
+    now[0] += 20.0
+    registry.apply_status("alpha", "offline")  # flaps again inside the hold
+    now[0] += 1.0
+    registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
+    assert registry.liveness("alpha").held_down_s == 30.0  # the hold starts over
+    now[0] += 29.0
+    assert not registry.liveness("alpha").up
+    now[0] += 1.5
+    assert registry.liveness("alpha").up
 
 
 def test_stale_report_marks_site_down() -> None:

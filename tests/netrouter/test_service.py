@@ -211,7 +211,7 @@ async def test_unimplemented_rpcs_say_so(served: Served) -> None:
     """Declared but not yet served RPCs answer UNIMPLEMENTED, not a fake result."""
     async with grpc.aio.insecure_channel(served.target) as channel:
         with pytest.raises(grpc.aio.AioRpcError) as info:
-            await pb_grpc.RouterStub(channel).Rebalance(pb.RebalanceRequest())
+            await pb_grpc.RouterStub(channel).WhatIf(pb.WhatIfRequest())
     assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
 
 

@@ -36,10 +36,12 @@ def test_placements_survive_reopen(tmp_path: Path) -> None:
     path = tmp_path / "p.db"
     store = PlacementStore(path)
     placed = [_placement("p1", "w1"), _placement("p2", "w2", site="beta", devices=4)]
-    store.add(placed)
+    events = store.add(placed)
     store.close()
     again = PlacementStore(path)
-    assert again.get("p1") == placed[0]
+    assert again.get("p1") == events[0].placement
+    assert again.get("p1").workload == placed[0].workload
+    assert [e.kind for e in again.events_after(0)] == ["placed", "placed"]
     assert again.usage() == {("alpha", "H100"): 8, ("beta", "H100"): 4}
 
 

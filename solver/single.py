@@ -1,0 +1,297 @@
+"""The exact placement of one workload, in time linear in the number of sites.
+
+With every other workload fixed, placing one workload is a choice among its usable
+(site, model) pools: the cheapest pool with room is optimal, and so is leaving it out when
+every pool costs at least its penalty. No relaxation or search is needed, so the answer
+carries ``bound == objective`` and status ``OPTIMAL``.
+
+:class:`SiteArrays` turns the sites into arrays once (their prices integrated by a cumulative
+sum, so a run of any length is priced by two lookups); :meth:`SiteArrays.place` then prices
+one workload against the current free capacity. The cost terms are those of
+:mod:`solver.table` (a test checks both agree with :func:`solver.solve`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+
+import numpy as np
+
+from solver.model import (
+    HOURS_PER_DAY,
+    Alternative,
+    Assignment,
+    Plan,
+    Problem,
+    Unplaced,
+    Workload,
+)
+from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray
+
+METHOD = "single"
+
+_DETAIL = {
+    "down": "site is down",
+    "residency": "data residency rules exclude it",
+    "capacity": "{free} {model} free, {need} needed",
+    "not-worth-it": "costs more than leaving the work out",
+}
+
+
+class SiteArrays:
+    """The sites of a problem (its workloads are ignored) as arrays, for one-at-a-time placing.
+
+    Build it again when the sites' prices, PUE, power or latency change; free capacity is
+    passed to :meth:`place` on every call instead.
+    """
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+        sites = problem.sites
+        self.site_ids = tuple(s.id for s in sites)
+        self.index = {s.id: i for i, s in enumerate(sites)}
+        self.models = tuple(sorted({m for s in sites for m in s.power_w}))
+        self.model_index = {m: i for i, m in enumerate(self.models)}
+        n_s, n_m = len(sites), len(self.models)
+        self.pue = np.array([s.pue for s in sites], dtype=np.float64)
+        self.carbon = np.array([s.carbon_kg_per_kwh for s in sites], dtype=np.float64)
+        self.up = np.array([s.up for s in sites], dtype=bool)
+        self.hub_ok = np.array(
+            [s.pue <= problem.hub_max_pue.get(s.hub, math.inf) for s in sites], dtype=bool
+        )
+        self.power = np.full((n_s, n_m), np.nan)
+        for si, s in enumerate(sites):
+            for m, watts in s.power_w.items():
+                self.power[si, self.model_index[m]] = watts
+        prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(
+            n_s, HOURS_PER_DAY
+        )
+        # cum[:, k] = ∫ price over hours [0, k) of a two-day window; a run from now never
+        # needs more than one wrap after whole days are taken out.
+        self._cum = np.concatenate(
+            (np.zeros((n_s, 1)), np.cumsum(np.tile(prices, 2), axis=1)), axis=1
+        )
+        self._day = prices.sum(axis=1)
+        self._start = self._at(problem.hour_elapsed)
+        self._latency: dict[str, FloatArray] = {}
+        self._transfer: dict[str, FloatArray] = {}
+        self._min_kw = {
+            m: float(np.nanmin(self.power[:, i])) / 1000
+            for m, i in self.model_index.items()
+            if np.any(~np.isnan(self.power[:, i]))
+        }
+        cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
+        if problem.unplaced_yuan_per_kwh is not None:
+            self.unplaced_price = problem.unplaced_yuan_per_kwh
+        else:
+            dearest = float(cost_per_kwh.max()) if n_s else 0.0
+            self.unplaced_price = max(UNPLACED_PRICE_FACTOR * dearest, 0.01)
+
+    def _at(self, hours: float) -> FloatArray:
+        """∫ price over [0, hours) of the two-day window, per site (0 ≤ hours ≤ 48)."""
+        k = min(int(hours), 2 * HOURS_PER_DAY - 1)
+        frac = hours - k
+        at: FloatArray = self._cum[:, k] + frac * (self._cum[:, k + 1] - self._cum[:, k])
+        return at
+
+    def _integral(self, duration_h: float) -> FloatArray:
+        days = math.floor(duration_h / HOURS_PER_DAY)
+        rest = duration_h - days * HOURS_PER_DAY
+        end = self._at(self.problem.hour_elapsed + rest)
+        integral: FloatArray = days * self._day + end - self._start
+        return integral
+
+    def _per_region(self, cache: dict[str, FloatArray], region: str, kind: str) -> FloatArray:
+        row = cache.get(region)
+        if row is None:
+            if kind == "latency":
+                values = [s.latency_ms.get(region, math.inf) for s in self.problem.sites]
+            else:
+                values = [s.transfer_yuan_per_gb.get(region, 0.0) for s in self.problem.sites]
+            row = cache[region] = np.array(values, dtype=np.float64)
+        return row
+
+    def penalty(self, w: Workload) -> float:
+        """What leaving ``w`` out costs: (1 + priority) × unplaced price × least IT energy."""
+        own = None if w.power_w_per_device is None else w.power_w_per_device / 1000
+        ref_kw = min(
+            d * (own if own is not None else self._min_kw.get(m, DEFAULT_KW_PER_DEVICE))
+            for m, d in w.demands.items()
+        )
+        return (1 + w.priority) * self.unplaced_price * ref_kw * w.duration_h
+
+    def place(self, w: Workload, free: Mapping[tuple[str, str], int]) -> Plan:
+        """The optimal plan for ``w`` alone, given the free devices per (site, model)."""
+        started = time.perf_counter()
+        n_s = len(self.site_ids)
+        integral = self._integral(w.duration_h)
+        latency = self._per_region(self._latency, w.origin_region, "latency")
+        transfer_price = self._per_region(self._transfer, w.origin_region, "transfer")
+        current = -1 if w.current_site is None else self.index.get(w.current_site, -2)
+        penalty = self.penalty(w)
+        # Site-level reasons in solver.table's order: a later check overrides an earlier one.
+        reason = np.full(n_s, "", dtype=object)
+        if w.latency_slo_ms is not None:
+            reason[w.latency_slo_ms < latency] = "latency"
+        if w.max_pue is not None:
+            reason[self.pue > w.max_pue] = "pue"
+        reason[~self.hub_ok] = "hub-pue"
+        reason[[not w.admits(s) for s in self.problem.sites]] = "residency"
+        reason[~self.up] = "down"
+        moving = current != -1
+        options: list[tuple[float, int, str, int]] = []  # (cost, site, model, devices)
+        for model, d in w.demands.items():
+            mi = self.model_index.get(model)
+            if mi is None:
+                continue
+            total = self._totals(w, mi, integral, transfer_price, current)
+            for si in np.flatnonzero(~np.isnan(self.power[:, mi])).tolist():
+                options.append((float(total[si]), si, model, d))
+        options.sort(key=lambda o: (o[0], o[1], o[2]))
+        chosen: tuple[float, int, str, int] | None = None
+        skipped: list[Alternative] = []
+        for cost, si, model, d in options:
+            kind = str(reason[si])
+            room = free.get((self.site_ids[si], model), 0)
+            if not kind and room < d:
+                kind = "capacity"
+            if not kind and cost >= penalty:
+                kind = "not-worth-it"
+            if not kind:
+                chosen = (cost, si, model, d)
+                break
+            skipped.append(self._alternative(w, si, model, cost, kind, room))
+        wall = time.perf_counter() - started
+        if chosen is None:
+            return self._plan(
+                (),
+                (Unplaced(workload_id=w.id, reason=_unplaced(skipped, w), penalty_yuan=penalty),),
+                penalty,
+                wall,
+            )
+        cost, si, model, d = chosen
+        mi = self.model_index[model]
+        kw = (self.power[si, mi] if w.power_w_per_device is None else w.power_w_per_device) / 1000
+        facility_kw = d * kw * float(self.pue[si])
+        energy_kwh = facility_kw * w.duration_h
+        carbon_kg = energy_kwh * float(self.carbon[si])
+        site = self.problem.sites[si]
+        alternatives = tuple(a for a in skipped if a.site_id != site.id)
+        assignment = Assignment(
+            workload_id=w.id,
+            site_id=site.id,
+            model=model,
+            devices=d,
+            energy_kwh=energy_kwh,
+            energy_cost_yuan=facility_kw * float(integral[si]),
+            transfer_cost_yuan=0.0 if si == current else w.data_gb * float(transfer_price[si]),
+            migration_cost_yuan=w.migration_cost_yuan if moving and si != current else 0.0,
+            carbon_cost_yuan=carbon_kg * self.problem.carbon_yuan_per_kg,
+            cost_per_hour_yuan=cost / w.duration_h,
+            carbon_kg=carbon_kg,
+            latency_ms=site.latency_ms.get(w.origin_region),
+            moved=w.current_site is not None and w.current_site != site.id,
+            explanation=_explain(alternatives),
+            alternatives=alternatives,
+        )
+        return self._plan((assignment,), (), cost, wall)
+
+    def _totals(
+        self,
+        w: Workload,
+        mi: int,
+        integral: FloatArray,
+        transfer_price: FloatArray,
+        current: int,
+    ) -> FloatArray:
+        """Total cost of ``w`` on model ``mi`` at every site (NaN where the site has none)."""
+        board = self.power[:, mi]
+        kw = (board if w.power_w_per_device is None else w.power_w_per_device) / 1000
+        facility_kw = w.demands[self.models[mi]] * kw * self.pue
+        energy_kwh = facility_kw * w.duration_h
+        staying = np.arange(len(self.site_ids)) == current
+        total: FloatArray = (
+            facility_kw * integral
+            + energy_kwh * self.carbon * self.problem.carbon_yuan_per_kg
+            + np.where(staying, 0.0, w.data_gb * transfer_price)
+            + np.where((current != -1) & ~staying, w.migration_cost_yuan, 0.0)
+        )
+        return total
+
+    def cost_at(self, w: Workload, site_id: str, model: str) -> float:
+        """What ``w`` costs on ``model`` at ``site_id`` (capacity and constraints aside)."""
+        si, mi = self.index[site_id], self.model_index[model]
+        current = -1 if w.current_site is None else self.index.get(w.current_site, -2)
+        totals = self._totals(
+            w,
+            mi,
+            self._integral(w.duration_h),
+            self._per_region(self._transfer, w.origin_region, "transfer"),
+            current,
+        )
+        return float(totals[si])
+
+    def _alternative(
+        self, w: Workload, si: int, model: str, cost: float, kind: str, room: int
+    ) -> Alternative:
+        site = self.problem.sites[si]
+        if kind == "latency":
+            detail = (
+                f"latency {site.latency_ms.get(w.origin_region, math.inf):.1f} ms"
+                f" above SLO {w.latency_slo_ms or 0.0:.1f} ms"
+            )
+        elif kind == "pue":
+            detail = f"PUE {site.pue:.2f} above the workload's cap {w.max_pue or 0.0:.2f}"
+        elif kind == "hub-pue":
+            cap = self.problem.hub_max_pue.get(site.hub, 0.0)
+            detail = f"PUE {site.pue:.2f} above hub {site.hub}'s cap {cap:.2f}"
+        else:
+            detail = _DETAIL[kind].format(free=room, model=model, need=w.demands[model])
+        return Alternative(
+            site_id=site.id, model=model, cost_yuan=cost, reason_kind=kind, reason=detail
+        )
+
+    def _plan(
+        self,
+        assignments: tuple[Assignment, ...],
+        unplaced: tuple[Unplaced, ...],
+        objective: float,
+        wall_s: float,
+    ) -> Plan:
+        return Plan(
+            assignments=assignments,
+            unplaced=unplaced,
+            objective=objective,
+            bound=objective,
+            gap=0.0,
+            status="OPTIMAL",
+            wall_s=wall_s,
+            method=METHOD,
+        )
+
+
+def _explain(alternatives: tuple[Alternative, ...]) -> str:
+    if not alternatives:
+        return "cheapest site meeting every constraint"
+    shown = "; ".join(f"{a.site_id}: {a.reason}" for a in alternatives[:3])
+    more = f" (+{len(alternatives) - 3} more)" if len(alternatives) > 3 else ""
+    return f"cheaper sites ruled out — {shown}{more}"
+
+
+def _unplaced(skipped: list[Alternative], w: Workload) -> str:
+    if not skipped:
+        return "no feasible site: accelerator at every site"
+    kinds: dict[str, int] = {}
+    seen: set[str] = set()
+    for a in skipped:
+        if a.site_id not in seen:
+            seen.add(a.site_id)
+            kinds[a.reason_kind] = kinds.get(a.reason_kind, 0) + 1
+    if set(kinds) == {"capacity"}:
+        return "capacity: no site it can use has room"
+    summary = ", ".join(
+        f"{k} at {n} site(s)" for k, n in sorted(kinds.items(), key=lambda x: -x[1])
+    )
+    return f"no feasible site: {summary}"
