@@ -736,7 +736,7 @@ class Router:
                 continue
             stay = view.arrays.cost_at(remaining[a.workload_id], old.site_id, old.accelerator_model)
             saving = stay - a.cost_yuan
-            if saving <= 0 or saving < min_saving:
+            if saving <= 0:
                 continue
             moved = _placement(old.placement_id, old.workload, a, old.created_at)
             candidates.append(
@@ -749,11 +749,12 @@ class Router:
                 )
             )
         candidates.sort(key=lambda m: -m.saving_yuan)
+        worth = [m for m in candidates if m.saving_yuan >= min_saving]
         # Apply the best moves one by one against the live capacity, so any subset the cap
         # keeps is feasible on its own (a move into room another move frees waits for it).
         room = self._free(view.reports)
         chosen: list[Move] = []
-        pending = list(candidates)
+        pending = list(worth)
         progress = True
         while pending and progress and (not max_moves or len(chosen) < max_moves):
             progress = False

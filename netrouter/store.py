@@ -70,13 +70,13 @@ class Change:
 class PlacementStore:
     """Placements and events in one SQLite file; safe to call from several threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute("PRAGMA busy_timeout=5000")
+            self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._db.executescript(SCHEMA)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
             for column, kind in EVENT_COLUMNS.items():
