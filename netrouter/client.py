@@ -49,6 +49,9 @@ from netrouter.wire import WATCH_POSITION_KEY, Backoff
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Largest message either way (a 10,000-workload batch with explanations fits)."""
+
 _ERROR_OF: dict[grpc.StatusCode, type[RouterError]] = {
     grpc.StatusCode.NOT_FOUND: NotFoundError,
     grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
@@ -95,7 +98,13 @@ class RouterClient:
         self._stub: pb_grpc.RouterStub | None = None
 
     async def __aenter__(self) -> RouterClient:
-        self._channel = grpc.aio.insecure_channel(self.target)
+        self._channel = grpc.aio.insecure_channel(
+            self.target,
+            options=[
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
         self._stub = pb_grpc.RouterStub(self._channel)  # type: ignore[no-untyped-call]
         return self
 
@@ -169,8 +178,9 @@ class RouterClient:
         state: str = "active",
         labels: Mapping[str, str] | None = None,
         page_size: int = 500,
+        limit: int | None = None,
     ) -> list[Placement]:
-        """Every placement matching the filter, following pages."""
+        """Every placement matching the filter (the first ``limit`` of them), following pages."""
         found: list[Placement] = []
         token = ""
         while True:
@@ -184,6 +194,8 @@ class RouterClient:
             response = await self._call("ListPlacements", request)
             found.extend(convert.placement_from_pb(p) for p in response.placements)
             token = response.next_page_token
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
             if not token:
                 return found
 

@@ -23,7 +23,7 @@ import math
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -66,6 +66,8 @@ log = logging.getLogger(__name__)
 SECONDS_PER_HOUR = 3600.0
 VIEW_REFRESH_S = 0.25
 """How long the priced view of the sites is reused when no report or status changed."""
+MAX_ALTERNATIVES = 8
+"""Cheaper sites kept per placement, cheapest first (the explanation counts every one)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -126,6 +128,9 @@ class SitesView:
     reports: tuple[SiteReport, ...]
     sites: tuple[Site, ...]
     arrays: SiteArrays
+    capacity: tuple[tuple[tuple[str, str], int], ...]
+    """(site, model) → healthy devices not used by others."""
+    capacity_of: Mapping[tuple[str, str], int]
 
     def problem(
         self, workloads: Sequence[Workload], free: Mapping[tuple[str, str], int]
@@ -141,6 +146,24 @@ class SitesView:
 
 def _hour_elapsed(now: float) -> float:
     return (now % SECONDS_PER_HOUR) / SECONDS_PER_HOUR
+
+
+class _FreeView(Mapping[tuple[str, str], int]):
+    """Free devices per (site, model), computed only for the keys looked up."""
+
+    def __init__(
+        self, capacity: Mapping[tuple[str, str], int], usage: Mapping[tuple[str, str], int]
+    ) -> None:
+        self._capacity, self._usage = capacity, usage
+
+    def __getitem__(self, key: tuple[str, str]) -> int:
+        return max(0, self._capacity[key] - self._usage.get(key, 0))
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return iter(self._capacity)
+
+    def __len__(self) -> int:
+        return len(self._capacity)
 
 
 @dataclass(slots=True)
@@ -514,13 +537,9 @@ class Router:
                 self._remember(before)
         undo.clear()
 
-    def _free(self, reports: Sequence[SiteReport]) -> dict[tuple[str, str], int]:
-        free: dict[tuple[str, str], int] = {}
-        for r in reports:
-            for a in r.accelerators:
-                used = self._usage.get((r.site_id, a.model), 0)
-                free[(r.site_id, a.model)] = max(0, a.healthy - a.in_use_by_others - used)
-        return free
+    def _free(self, view: SitesView) -> dict[tuple[str, str], int]:
+        usage = self._usage
+        return {key: max(0, n - usage.get(key, 0)) for key, n in view.capacity}
 
     def sites_view(self, now: float | None = None) -> SitesView:
         """The up sites priced at ``now`` (cached while nothing changes, up to 0.25 s)."""
@@ -537,7 +556,14 @@ class Router:
             )
         sites = self._sites(reports, now)
         problem = Problem(sites=sites, workloads=(), hour_elapsed=_hour_elapsed(now))
-        view = SitesView(key, now, tuple(reports), sites, SiteArrays(problem))
+        capacity = tuple(
+            ((r.site_id, a.model), a.healthy - a.in_use_by_others)
+            for r in reports
+            for a in r.accelerators
+        )
+        view = SitesView(
+            key, now, tuple(reports), sites, SiteArrays(problem), capacity, dict(capacity)
+        )
         self._view = view
         return view
 
@@ -568,7 +594,7 @@ class Router:
     def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
         """The solver input for ``workloads`` against the sites up now (for baselines too)."""
         view = self.sites_view(now)
-        return view.problem(workloads, self._free(view.reports))
+        return view.problem(workloads, self._free(view))
 
     async def _solve(self, problem: Problem, config: SolverConfig) -> Plan:
         plan = await asyncio.to_thread(solve, problem, config)
@@ -589,13 +615,18 @@ class Router:
             raise AlreadyExistsError(f"workloads already placed: {', '.join(taken[:5])}")
         now = self._clock()
         view = self.sites_view(now)
-        free = self._free(view.reports)
         if len(workloads) == 1:
-            plan = view.arrays.place(workloads[0], free)
+            plan = view.arrays.place(
+                workloads[0],
+                _FreeView(view.capacity_of, self._usage),
+                max_alternatives=MAX_ALTERNATIVES,
+            )
             if self._on_solve is not None:
                 self._on_solve(plan.method, plan.wall_s)
         else:
-            plan = await self._solve(view.problem(workloads, free), self.settings.solver)
+            plan = await self._solve(
+                view.problem(workloads, self._free(view)), self.settings.solver
+            )
         by_id = {w.id: w for w in workloads}
         placements = [
             _placement(uuid.uuid4().hex, by_id[a.workload_id], a, now) for a in plan.assignments
@@ -667,7 +698,7 @@ class Router:
         work = [self._remaining(p, now, p.site_id) for p in stranded]
         started = time.perf_counter()
         plan = await self._solve(
-            view.problem(work, self._free(view.reports)), self.settings.failover_solver
+            view.problem(work, self._free(view)), self.settings.failover_solver
         )
         by_workload = {p.workload.id: p for p in stranded}
         changes: list[Change] = []
@@ -721,7 +752,7 @@ class Router:
                 moves=(), saving_yuan=0.0, committed=commit, solve=empty, candidates=0
             ), []
         # Capacity as if the running work were not there: it is what is being placed.
-        free = self._free(view.reports)
+        free = self._free(view)
         for p in running:
             key = (p.site_id, p.accelerator_model)
             free[key] = free.get(key, 0) + p.devices
@@ -752,7 +783,7 @@ class Router:
         worth = [m for m in candidates if m.saving_yuan >= min_saving]
         # Apply the best moves one by one against the live capacity, so any subset the cap
         # keeps is feasible on its own (a move into room another move frees waits for it).
-        room = self._free(view.reports)
+        room = self._free(view)
         chosen: list[Move] = []
         pending = list(worth)
         progress = True
@@ -848,7 +879,7 @@ def _placement(
         transfer_cost_yuan=a.transfer_cost_yuan,
         migration_cost_yuan=a.migration_cost_yuan,
         carbon_cost_yuan=a.carbon_cost_yuan,
-        alternatives=a.alternatives,
+        alternatives=a.alternatives[:MAX_ALTERNATIVES],
         updated_at=created_at,
     )
 

@@ -28,7 +28,7 @@ from solver.model import (
     Unplaced,
     Workload,
 )
-from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray
+from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray, _has_residency
 
 METHOD = "single"
 
@@ -122,8 +122,19 @@ class SiteArrays:
         )
         return (1 + w.priority) * self.unplaced_price * ref_kw * w.duration_h
 
-    def place(self, w: Workload, free: Mapping[tuple[str, str], int]) -> Plan:
-        """The optimal plan for ``w`` alone, given the free devices per (site, model)."""
+    def place(
+        self,
+        w: Workload,
+        free: Mapping[tuple[str, str], int],
+        *,
+        max_alternatives: int | None = None,
+    ) -> Plan:
+        """The optimal plan for ``w`` alone, given the free devices per (site, model).
+
+        Every cheaper (site, model) it did not get is an alternative with its reason; with
+        ``max_alternatives`` only the cheapest that many are kept (the explanation still
+        counts them all).
+        """
         started = time.perf_counter()
         n_s = len(self.site_ids)
         integral = self._integral(w.duration_h)
@@ -132,42 +143,58 @@ class SiteArrays:
         current = -1 if w.current_site is None else self.index.get(w.current_site, -2)
         penalty = self.penalty(w)
         # Site-level reasons in solver.table's order: a later check overrides an earlier one.
-        reason = np.full(n_s, "", dtype=object)
+        reason = np.zeros(n_s, dtype=np.int8)
         if w.latency_slo_ms is not None:
-            reason[w.latency_slo_ms < latency] = "latency"
+            reason[w.latency_slo_ms < latency] = _LATENCY
         if w.max_pue is not None:
-            reason[self.pue > w.max_pue] = "pue"
-        reason[~self.hub_ok] = "hub-pue"
-        reason[[not w.admits(s) for s in self.problem.sites]] = "residency"
-        reason[~self.up] = "down"
+            reason[self.pue > w.max_pue] = _PUE
+        reason[~self.hub_ok] = _HUB_PUE
+        if _has_residency(w):
+            reason[[not w.admits(s) for s in self.problem.sites]] = _RESIDENCY
+        reason[~self.up] = _DOWN
         moving = current != -1
-        options: list[tuple[float, int, str, int]] = []  # (cost, site, model, devices)
-        for model, d in w.demands.items():
+        # Every (site, model) the workload could use, cheapest first.
+        costs, sites_of, models_of = [], [], []
+        for model in w.demands:
             mi = self.model_index.get(model)
             if mi is None:
                 continue
-            total = self._totals(w, mi, integral, transfer_price, current)
-            for si in np.flatnonzero(~np.isnan(self.power[:, mi])).tolist():
-                options.append((float(total[si]), si, model, d))
-        options.sort(key=lambda o: (o[0], o[1], o[2]))
+            have = np.flatnonzero(~np.isnan(self.power[:, mi]))
+            costs.append(self._totals(w, mi, integral, transfer_price, current)[have])
+            sites_of.append(have)
+            models_of.append(np.full(have.shape[0], mi))
         chosen: tuple[float, int, str, int] | None = None
         skipped: list[Alternative] = []
-        for cost, si, model, d in options:
-            kind = str(reason[si])
-            room = free.get((self.site_ids[si], model), 0)
-            if not kind and room < d:
-                kind = "capacity"
-            if not kind and cost >= penalty:
-                kind = "not-worth-it"
-            if not kind:
-                chosen = (cost, si, model, d)
-                break
-            skipped.append(self._alternative(w, si, model, cost, kind, room))
+        kinds: dict[str, set[int]] = {}
+        more = 0
+        if costs:
+            cost_arr = np.concatenate(costs)
+            site_arr = np.concatenate(sites_of)
+            model_arr = np.concatenate(models_of)
+            order = np.lexsort((model_arr, site_arr, cost_arr))
+            for k in order.tolist():
+                cost, si = float(cost_arr[k]), int(site_arr[k])
+                model = self.models[int(model_arr[k])]
+                d = w.demands[model]
+                kind = _KINDS[reason[si]]
+                room = free.get((self.site_ids[si], model), 0)
+                if not kind and room < d:
+                    kind = "capacity"
+                if not kind and cost >= penalty:
+                    kind = "not-worth-it"
+                if not kind:
+                    chosen = (cost, si, model, d)
+                    break
+                kinds.setdefault(kind, set()).add(si)
+                if max_alternatives is None or len(skipped) < max_alternatives:
+                    skipped.append(self._alternative(w, si, model, cost, kind, room))
+                else:
+                    more += 1
         wall = time.perf_counter() - started
         if chosen is None:
             return self._plan(
                 (),
-                (Unplaced(workload_id=w.id, reason=_unplaced(skipped, w), penalty_yuan=penalty),),
+                (Unplaced(workload_id=w.id, reason=_unplaced(kinds), penalty_yuan=penalty),),
                 penalty,
                 wall,
             )
@@ -179,6 +206,7 @@ class SiteArrays:
         carbon_kg = energy_kwh * float(self.carbon[si])
         site = self.problem.sites[si]
         alternatives = tuple(a for a in skipped if a.site_id != site.id)
+        more += sum(1 for a in skipped if a.site_id == site.id)
         assignment = Assignment(
             workload_id=w.id,
             site_id=site.id,
@@ -193,7 +221,7 @@ class SiteArrays:
             carbon_kg=carbon_kg,
             latency_ms=site.latency_ms.get(w.origin_region),
             moved=w.current_site is not None and w.current_site != site.id,
-            explanation=_explain(alternatives),
+            explanation=_explain(alternatives, more),
             alternatives=alternatives,
         )
         return self._plan((assignment,), (), cost, wall)
@@ -272,26 +300,25 @@ class SiteArrays:
         )
 
 
-def _explain(alternatives: tuple[Alternative, ...]) -> str:
+def _explain(alternatives: tuple[Alternative, ...], unlisted: int = 0) -> str:
     if not alternatives:
         return "cheapest site meeting every constraint"
     shown = "; ".join(f"{a.site_id}: {a.reason}" for a in alternatives[:3])
-    more = f" (+{len(alternatives) - 3} more)" if len(alternatives) > 3 else ""
+    rest = len(alternatives) - min(3, len(alternatives)) + unlisted
+    more = f" (+{rest} more)" if rest else ""
     return f"cheaper sites ruled out — {shown}{more}"
 
 
-def _unplaced(skipped: list[Alternative], w: Workload) -> str:
-    if not skipped:
+def _unplaced(kinds: Mapping[str, set[int]]) -> str:
+    if not kinds:
         return "no feasible site: accelerator at every site"
-    kinds: dict[str, int] = {}
-    seen: set[str] = set()
-    for a in skipped:
-        if a.site_id not in seen:
-            seen.add(a.site_id)
-            kinds[a.reason_kind] = kinds.get(a.reason_kind, 0) + 1
     if set(kinds) == {"capacity"}:
         return "capacity: no site it can use has room"
-    summary = ", ".join(
-        f"{k} at {n} site(s)" for k, n in sorted(kinds.items(), key=lambda x: -x[1])
-    )
+    counts = sorted(((k, len(v)) for k, v in kinds.items()), key=lambda x: -x[1])
+    summary = ", ".join(f"{k} at {n} site(s)" for k, n in counts)
     return f"no feasible site: {summary}"
+
+
+_LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN = 1, 2, 3, 4, 5
+_KINDS = ("", "latency", "pue", "hub-pue", "residency", "down")
+"""Site-level reason codes (0: none) and their names in :data:`solver.model.REASON_KINDS`."""
