@@ -71,9 +71,7 @@ def _report(s: Site, pue_cap: float, now: float) -> SiteReport:
         boot_id=uuid.uuid4().hex,
         sequence=1,
         timestamp=now,
-        labels=SiteLabels(
-            name=s.id, hub=s.hub, province=s.province, side=s.side, pue_cap=pue_cap
-        ),
+        labels=SiteLabels(name=s.id, hub=s.hub, province=s.province, side=s.side, pue_cap=pue_cap),
         accelerators=tuple(
             AcceleratorInventory(
                 model=m, total=n, healthy=n, in_use_by_others=0, power_w=s.power_w[m]

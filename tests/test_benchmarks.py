@@ -32,3 +32,24 @@ def test_gap_benchmark_reaches_the_published_optimum(capsys: pytest.CaptureFixtu
     assert line["objective"] == 261.0
     assert line["bound"] == 261
     assert line["optimal"] is True
+
+
+def test_service_load_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import service_load
+
+    args = ["--seconds", "1", "--sites", "10", "--active", "200", "--clients", "2"]
+    assert service_load.main([*args, "--processes", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["active"] >= 200
+    assert out["placements_per_s"] > 0 and 0 < out["p50_ms"] <= out["p99_ms"]
+    assert out["rpc_ceiling_per_s"] > 0 and out["ratio_to_ceiling"] > 0
+
+
+@pytest.mark.mqtt
+def test_failover_benchmark_moves_everything(capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks import failover
+
+    assert failover.main(["--placements", "50", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["placements"] == 50 and out["moved"] == 50 and out["evicted"] == 0
+    assert out["seconds"] is not None and 0 < out["seconds"] <= out["from_kill_s"]
