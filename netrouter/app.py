@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -12,12 +13,13 @@ from types import TracebackType
 import grpc
 
 from netrouter.core import Router, RouterSettings
+from netrouter.metrics import MetricsServer, RouterMetrics, serve_metrics
 from netrouter.network import NetworkModel
 from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.telemetry import Telemetry
-from netrouter.types import Link
+from netrouter.types import Link, PlacementEvent
 from netrouter.wire import BrokerAddress
 
 log = logging.getLogger(__name__)
@@ -36,6 +38,8 @@ class ServeSettings:
     links: tuple[Link, ...] = ()
     router: RouterSettings = field(default_factory=RouterSettings)
     shutdown_grace_s: float = 5.0
+    metrics_port: int | None = None
+    metrics_address: str = "127.0.0.1"
 
 
 class RouterApp:
@@ -55,6 +59,8 @@ class RouterApp:
         self._server: grpc.aio.Server | None = None
         self._health: object | None = None
         self._ingest: asyncio.Task[None] | None = None
+        self._metrics_server: MetricsServer | None = None
+        self.metrics = RouterMetrics()
 
     @property
     def target(self) -> str:
@@ -66,18 +72,42 @@ class RouterApp:
 
     async def __aenter__(self) -> RouterApp:
         self.store = PlacementStore(self.settings.db_path)
+        self.metrics = RouterMetrics()
         self.router = Router(
             registry=self.registry,
             store=self.store,
             settings=self.settings.router,
             network=NetworkModel(self.settings.links),
+            on_commit=self._committed,
+            on_solve=self.metrics.solved,
         )
         await self.router.start()
+        self.metrics.committed((), self.router.active_count)
+        if self.settings.metrics_port is not None:
+            router = self.router
+            self.metrics.watch_live(
+                lambda: router.site_views(), lambda: dict(self.telemetry.rejected)
+            )
+            self._metrics_server = serve_metrics(
+                self.metrics.registry, self.settings.metrics_port, self.settings.metrics_address
+            )
+            log.info(
+                "metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port
+            )
         self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
         self._server, self.port, self._health = await start_server(
             self.router, self.settings.listen
         )
         return self
+
+    @property
+    def metrics_port(self) -> int:
+        """The metrics endpoint's port (0 when not serving metrics)."""
+        return self._metrics_server.port if self._metrics_server is not None else 0
+
+    def _committed(self, events: Sequence[PlacementEvent]) -> None:
+        assert self.router is not None
+        self.metrics.committed(events, self.router.active_count)
 
     async def __aexit__(
         self,
@@ -97,6 +127,9 @@ class RouterApp:
             self._ingest.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest
+        if self._metrics_server is not None:
+            self._metrics_server.close()
+            self._metrics_server = None
         if self.store is not None:
             self.store.close()
         log.info("router stopped")

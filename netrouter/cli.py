@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json as json_module
 import logging
 import signal
 import sys
@@ -66,12 +67,29 @@ def _call(coro: Awaitable[T]) -> T:
         raise _fail(str(exc)) from exc
 
 
-def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level.upper(),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+class JsonLines(logging.Formatter):
+    """One JSON object per record: time, level, logger, message (and the exception)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line = {
+            "ts": round(record.created, 3),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json_module.dumps(line, ensure_ascii=False)
+
+
+def _setup_logging(level: str, *, json_lines: bool = False) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        JsonLines()
+        if json_lines
+        else logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     )
+    logging.basicConfig(level=level.upper(), handlers=[handler])
 
 
 @app.command()
@@ -88,17 +106,34 @@ def serve(
     db: Annotated[
         str | None, typer.Option(help="SQLite file for placements (overrides config).")
     ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Serve Prometheus metrics on this port (overrides config; 0: any)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    log_format: Annotated[
+        str, typer.Option(help="'text', or 'json' for one JSON object per line.")
+    ] = "text",
 ) -> None:
-    """Run the router: ingest site reports from MQTT and serve the gRPC API until SIGTERM."""
+    """Run the router: ingest site reports from MQTT and serve the gRPC API until SIGTERM.
+
+    On SIGTERM the health service turns NOT_SERVING first, calls in flight finish (up to the
+    grace period), queued placements are committed, then the process exits 0.
+    """
     from netrouter.app import RouterApp
     from netrouter.config import load_router_config, serve_settings
 
+    if log_format not in ("text", "json"):
+        raise _fail(f"--log-format: 'text' or 'json', got {log_format!r}", 2)
+    if log_level.upper() not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise _fail(f"--log-level: DEBUG, INFO, WARNING or ERROR, got {log_level!r}", 2)
     try:
-        settings = serve_settings(load_router_config(config), mqtt=mqtt, listen=listen, db=db)
+        settings = serve_settings(
+            load_router_config(config), mqtt=mqtt, listen=listen, db=db, metrics_port=metrics_port
+        )
     except (ConfigFileError, ValueError) as exc:
         raise _fail(str(exc), 2) from exc
-    _setup_logging(log_level)
+    _setup_logging(log_level, json_lines=log_format == "json")
 
     async def run() -> None:
         stop = asyncio.Event()
@@ -106,8 +141,12 @@ def serve(
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         async with RouterApp(settings) as router_app:
+            metrics = (
+                f", metrics :{router_app.metrics_port}" if settings.metrics_port is not None else ""
+            )
             err.print(
-                f"netrouter serving on {router_app.target}, MQTT {settings.mqtt.url}, store {settings.db_path}"
+                f"netrouter serving on {router_app.target}, MQTT {settings.mqtt.url}, "
+                f"store {settings.db_path}{metrics}"
             )
             await stop.wait()
 

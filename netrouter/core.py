@@ -363,8 +363,16 @@ class Router:
         """Every active placement (a copy of the committer's view)."""
         return list(self._active.values())
 
+    @property
+    def active_count(self) -> int:
+        return len(self._active)
+
     async def list_sites(self) -> list[SiteView]:
         """The live view of every known site, capacity net of our placements."""
+        return self.site_views()
+
+    def site_views(self) -> list[SiteView]:
+        """The live view of every known site (callable from any thread for metrics)."""
         now = self._clock()
         usage = self.usage()
         views = []

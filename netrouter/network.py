@@ -78,8 +78,8 @@ class NetworkModel:
         for r in fresh:
             for lat in r.latencies:
                 measured[(lat.region, r.site_id)] = lat.rtt_ms
-                if not graph.has_edge(lat.region, r.site_id):
-                    graph.add_edge(lat.region, r.site_id, latency_ms=lat.rtt_ms)
+                # A fresh measurement is the truth for that hop, over a configured link.
+                graph.add_edge(lat.region, r.site_id, latency_ms=lat.rtt_ms)
         table: dict[str, dict[str, Path]] = {s: {} for s in sites}
         for region in set(regions):
             dist: Mapping[str, float] = {}

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
-import threading
 import time
 from collections.abc import Iterator
-from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from netrouter.metrics import MetricsServer, serve_metrics
+
+__all__ = ["AgentMetrics", "MetricsServer"]
 
 
 class AgentMetrics:
@@ -62,22 +64,4 @@ class AgentMetrics:
 
     def serve(self, port: int, address: str = "0.0.0.0") -> MetricsServer:
         """Serve ``/metrics`` on ``address:port`` (0 picks a free port) until closed."""
-        server, thread = start_http_server(port, addr=address, registry=self.registry)
-        return MetricsServer(server, thread)
-
-
-class MetricsServer:
-    """A running metrics endpoint."""
-
-    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
-        self._server = server
-        self._thread = thread
-
-    @property
-    def port(self) -> int:
-        return int(self._server.server_port)
-
-    def close(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(5)
+        return serve_metrics(self.registry, port, address)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import grpc
@@ -29,6 +31,20 @@ def test_example_config_loads_and_flags_override() -> None:
     assert settings.listen == "0.0.0.0:7000"
     assert str(settings.db_path) == "x.db"
     assert settings.router.solver.time_limit_s == config.solver.time_limit_s
+    assert settings.hold_off_s == 30.0 and len(settings.links) == 4
+    assert {(x.a, x.b) for x in settings.links} >= {("jjj", "csj"), ("cy", "jjj")}
+
+
+def test_bad_network_link_names_the_link(tmp_path: Path) -> None:
+    """A link from a node to itself, or a negative latency, is refused by name."""
+    path = tmp_path / "router.toml"
+    path.write_text('[[network.links]]\na = "jjj"\nb = "jjj"\nlatency_ms = 3\n')
+    with pytest.raises(ValueError, match=r"network.links\[0\]"):
+        serve_settings(load_router_config(path))
+    path.write_text('[[network.links]]\na = "jjj"\nb = "csj"\nlatency_ms = -3\n')
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert info.value.key == "network.links[0].latency_ms"
 
 
 def test_bad_router_config_names_key_and_line(tmp_path: Path) -> None:
@@ -55,8 +71,10 @@ def test_serve_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
 
 @pytest.mark.mqtt
 def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_path: Path) -> None:
-    """The server reports SERVING over the health service, then exits 0 on SIGTERM."""
+    """The server reports SERVING over the health service and serves its metrics, logs JSON
+    lines, then exits 0 on SIGTERM."""
     port = free_port()
+    metrics_port = free_port()
     proc = subprocess.Popen(
         [
             sys.executable,
@@ -71,6 +89,10 @@ def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_pa
             f"127.0.0.1:{port}",
             "--db",
             str(tmp_path / "serve.db"),
+            "--metrics-port",
+            str(metrics_port),
+            "--log-format",
+            "json",
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -90,9 +112,16 @@ def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_pa
             except grpc.RpcError:
                 time.sleep(0.1)
         assert status == health_pb2.HealthCheckResponse.SERVING, _stderr(proc)
+        with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        assert "netrouter_active_placements 0.0" in text
+        assert "netrouter_placement_events" in text
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 0, _stderr(proc)
         assert (tmp_path / "serve.db").exists()
+        _, err = proc.communicate(timeout=10)
+        lines = [json.loads(x) for x in err.decode().splitlines() if x.startswith("{")]
+        assert any(x["msg"] == "router stopped" for x in lines), err.decode()[-2000:]
     finally:
         if proc.poll() is None:
             proc.kill()
