@@ -351,3 +351,21 @@ async def test_list_by_label_pages_and_snapshot(live: Live) -> None:
         assert {v.site_id: v.up for v in snap.sites} == {"west": True, "east": True}
         west = next(v for v in snap.sites if v.site_id == "west")
         assert west.accelerators[0].placed == 9
+
+
+EXAMPLE_CLIENT = Path(__file__).resolve().parents[2] / "examples" / "clients" / "place_and_watch.py"
+
+
+async def test_example_client_script_runs(live: Live, capsys: pytest.CaptureFixture[str]) -> None:
+    """examples/clients/place_and_watch.py places, follows, plans a rebalance and cleans up."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("place_and_watch", EXAMPLE_CLIENT)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    await module.main(live.target, 0, 0.5)
+    out = capsys.readouterr().out
+    assert out.count("→ west") == 4 and "rebalance would make" in out
+    assert "released 4 chat replicas" in out
+    assert live.router.usage().get(("west", "H100"), 0) == 0
