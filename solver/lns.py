@@ -90,8 +90,13 @@ def search(
     workers: int,
     seed: int,
     sub_time_s: float = SUB_TIME_S,
+    room_bound: float | None = None,
 ) -> IntArray:
-    """Improve ``choice`` until the deadline or the gap limit."""
+    """Improve ``choice`` until the deadline or the gap limit (measured against ``bound``).
+
+    Freed workloads may only take pairs whose reduced cost is within the gap to
+    ``room_bound`` (default ``bound``): the bound the reduced costs come from.
+    """
     rng = np.random.default_rng(seed)
     objective = table.objective(choice)
     k = min(table.n_pools, K_MIN + 1)
@@ -113,9 +118,8 @@ def search(
                 if not group:
                     break
                 used.update(group)
-                free, allowed = _neighbourhood(
-                    table, choice, group, reduced, objective - bound, taken, rng
-                )
+                room = objective - (bound if room_bound is None else room_bound)
+                free, allowed = _neighbourhood(table, choice, group, reduced, room, taken, rng)
                 taken[free] = True
                 if free.size:
                     jobs.append((free, allowed, int(rng.integers(1 << 30))))

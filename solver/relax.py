@@ -43,13 +43,15 @@ class Relaxation:
     """The relaxation's proven lower bound and its fractional solution.
 
     ``fraction[a]`` is the share of arc ``a``'s workload on that arc; ``duals`` the pool
-    prices (only from the LP method), used to rank moves.
+    prices, used to rank moves and to start the Lagrangian bound (:mod:`solver.lagrange`);
+    ``classes`` the class of each workload (workloads with identical options share one).
     """
 
     bound: float
     fraction: FloatArray
     method: str
     duals: FloatArray | None = None
+    classes: IntArray | None = None
 
 
 def classes(table: Table) -> tuple[IntArray, IntArray]:
@@ -212,7 +214,9 @@ def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
     duals = mu * rates[table.pool_model]
     bound = max(bound, lagrangian_bound(table, duals))
     method = "flow" if exact else "flow-relaxed"
-    return Relaxation(bound=max(bound, 0.0), fraction=share, method=method, duals=duals)
+    return Relaxation(
+        bound=max(bound, 0.0), fraction=share, method=method, duals=duals, classes=cls
+    )
 
 
 def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
@@ -246,7 +250,7 @@ def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
         per_rep[a] = x.solution_value()
     share = _spread(table, cls, reps, per_rep)
     return Relaxation(
-        bound=lagrangian_bound(table, duals), fraction=share, method="lp", duals=duals
+        bound=lagrangian_bound(table, duals), fraction=share, method="lp", duals=duals, classes=cls
     )
 
 

@@ -1,0 +1,288 @@
+"""The Lagrangian bound with integer knapsacks: exact knapsacks, and a bound that never
+passes the optimum yet is at least the LP's (and beats it where replicas cannot pack)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solver import Problem, SolverConfig, build_table
+from solver import lagrange as lg
+from solver.gap import GapInstance, gap_table, parse_orlib
+from solver.relax import lagrangian_bound, relax
+from solver.solve import optimize
+from solver.table import Table, from_arcs
+from tests.solver.test_relax import rate_tables, tiny_gaps
+from tests.solver.test_solver import brute_force
+from tests.strategies import tiny_problems
+
+DATA = Path(__file__).resolve().parent / "data"
+SHARED = Path(__file__).resolve().parent.parent / "data"
+
+
+def knapsack_brute_force(size: list[int], profit: list[float], cap: int) -> float:
+    best = 0.0
+    for mask in itertools.product((0, 1), repeat=len(size)):
+        if sum(s * m for s, m in zip(size, mask, strict=True)) <= cap:
+            best = max(best, sum(p * m for p, m in zip(profit, mask, strict=True)))
+    return best
+
+
+def knapsack_reference(size: np.ndarray, profit: np.ndarray, cap: int) -> float:
+    """The textbook 0-1 knapsack over capacities, one item at a time."""
+    f = np.zeros(cap + 1)
+    for s, p in zip(size.tolist(), profit.tolist(), strict=True):
+        if p <= 0 or s > cap:
+            continue
+        if s == 0:
+            f += p
+        else:
+            f[s:] = np.maximum(f[s:], f[:-s] + p)
+    return float(f[cap])
+
+
+@st.composite
+def knapsack_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    n_pools = draw(st.integers(1, 3))
+    n = draw(st.integers(0, 9))
+    pool = np.array([draw(st.integers(0, n_pools - 1)) for _ in range(n)], dtype=np.int64)
+    size = np.array([draw(st.sampled_from((0, 1, 2, 3, 5, 8, 16))) for _ in range(n)])
+    profit = np.array([draw(st.floats(-5.0, 20.0)) for _ in range(n)])
+    cap = np.array([draw(st.integers(0, 30)) for _ in range(n_pools)], dtype=np.int64)
+    return pool, size.astype(np.int64), profit, cap
+
+
+@settings(max_examples=300, deadline=None)
+@given(knapsack_sets())
+def test_knapsacks_match_brute_force(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Every pool's best profit, and a chosen set that fits and earns it."""
+    pool, size, profit, cap = case
+    sacks = lg.solve_knapsacks(pool, size, profit, cap)
+    for p in range(cap.shape[0]):
+        mine = pool == p
+        best = knapsack_brute_force(size[mine].tolist(), profit[mine].tolist(), int(cap[p]))
+        assert sacks.value[p] == pytest.approx(best, abs=1e-9)
+        chosen = sacks.chosen & mine
+        assert size[chosen].sum() <= cap[p]
+        assert profit[chosen].sum() == pytest.approx(best, abs=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_knapsacks_with_many_items_per_size_match_the_textbook_programme(seed: int) -> None:
+    """Hundreds of items of few sizes (the divide-and-conquer path) and capacities in the
+    hundreds, many pools at once."""
+    rng = np.random.default_rng(seed)
+    n_pools, n = 5, 600
+    pool = rng.integers(0, n_pools, n)
+    size = rng.choice([1, 2, 3, 8, 16], n, p=[0.4, 0.1, 0.1, 0.2, 0.2])
+    # Integer profits: plenty of exact ties.
+    profit = (rng.integers(-3, 12, n) * size).astype(np.float64)
+    cap = rng.integers(0, 500, n_pools)
+    sacks = lg.solve_knapsacks(pool, size, profit, cap)
+    for p in range(n_pools):
+        mine = pool == p
+        best = knapsack_reference(size[mine], profit[mine], int(cap[p]))
+        assert sacks.value[p] == pytest.approx(best, rel=1e-12)
+        chosen = sacks.chosen & mine
+        assert size[chosen].sum() <= cap[p]
+        assert profit[chosen].sum() == pytest.approx(best, rel=1e-12)
+
+
+def test_a_pool_beyond_the_state_budget_gets_an_upper_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without room for the programme a pool's value is its LP bound: never below the
+    integer optimum (so bounds stay valid), here strictly above it."""
+    monkeypatch.setattr(lg, "MAX_STATES", 10)
+    size = np.array([8, 8, 8])
+    profit = np.array([9.0, 9.0, 9.0])
+    sacks = lg.solve_knapsacks(np.zeros(3, dtype=np.int64), size, profit, np.array([12]))
+    assert sacks.value[0] == pytest.approx(9.0 * 12 / 8)
+
+
+def replicas(n: int = 3, cap: int = 12) -> Table:
+    """``n`` replicas of 8 devices, one pool of ``cap``: the LP places cap/8 of them."""
+    return from_arcs(
+        n_workloads=n,
+        pool_site=np.array([0]),
+        pool_model=np.array([0]),
+        pool_cap=np.array([cap]),
+        arc_w=np.arange(n),
+        arc_pool=np.zeros(n, dtype=np.int64),
+        arc_dev=np.full(n, 8),
+        arc_cost=np.ones(n),
+        penalty=np.full(n, 10.0),
+    )
+
+
+def test_packing_loss_makes_the_bound_strictly_tighter_than_the_lp() -> None:
+    """12 devices hold one 8-device replica, not 1.5: the LP says 16.5, the plan costs 21."""
+    table = replicas()
+    relaxation = relax(table)
+    assert relaxation.bound == pytest.approx(16.5)
+    start = lg.begin(table, relaxation)
+    assert start.first.bound == pytest.approx(21.0)
+    assert start.first.bound <= 21.0
+    out = optimize(table, SolverConfig(time_limit_s=2.0, relative_gap_limit=0.0))
+    assert out.objective == pytest.approx(21.0)
+    assert out.bound > 20.99
+    assert out.optimal
+
+
+def test_any_multipliers_bound_the_optimum_from_below() -> None:
+    """L(λ) ≤ 21 for multipliers far from the LP's, including above the penalties."""
+    lagrangian = lg.Lagrangian(replicas())
+    for lam in ([0.0, 0.0, 0.0], [10.0, 10.0, 10.0], [30.0, -4.0, 9.5], [11.0, 11.0, 11.0]):
+        assert lagrangian.evaluate(np.array(lam)).bound <= 21.0
+
+
+def table_optimum(table: Table) -> float:
+    """Least objective over every choice of the table's pairs that fits."""
+    options = [
+        ([] if table.must_place else [-1])
+        + list(range(int(table.start[w]), int(table.start[w + 1])))
+        for w in range(table.n_workloads)
+    ]
+    best = math.inf
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if table.fits(choice):
+            best = min(best, table.objective(choice))
+    return best
+
+
+@settings(max_examples=80, deadline=None)
+@given(tiny_problems(), st.data())
+def test_bound_never_exceeds_the_brute_force_optimum(problem: Problem, data: st.DataObject) -> None:
+    """At the LP's duals, after ascent, and at arbitrary multipliers: never above the
+    optimum, with no tolerance; and at the LP's duals never below the LP bound."""
+    optimum = brute_force(problem)
+    table, _ = build_table(problem)
+    relaxation = relax(table)
+    if relaxation.duals is None:
+        return
+    start = lg.begin(table, relaxation)
+    assert start.first.bound <= optimum
+    assert start.first.bound >= relaxation.bound - 1e-7 * max(1.0, abs(relaxation.bound))
+    ascent = lg.ascend(start, upper=optimum + 1.0, deadline=math.inf, max_steps=15)
+    assert ascent.bound <= optimum
+    lam = np.array(
+        data.draw(
+            st.lists(
+                st.floats(-50.0, 500.0), min_size=table.n_workloads, max_size=table.n_workloads
+            )
+        )
+    )
+    assert start.lagrangian.evaluate(lam).bound <= optimum
+
+
+@settings(max_examples=80, deadline=None)
+@given(tiny_gaps())
+def test_bound_stays_below_the_gap_optimum_when_all_must_be_placed(
+    instance: GapInstance,
+) -> None:
+    """Generalized assignment (no leaving out): integer data with many exact ties."""
+    table = gap_table(instance)
+    optimum = table_optimum(table)
+    if math.isinf(optimum):
+        return
+    relaxation = relax(table)
+    start = lg.begin(table, relaxation)
+    assert start.first.bound <= optimum
+    assert start.first.bound >= relaxation.bound - 1e-7 * max(1.0, abs(relaxation.bound))
+    ascent = lg.ascend(start, upper=optimum + 1.0, deadline=math.inf, max_steps=20)
+    assert ascent.bound <= optimum
+
+
+@settings(max_examples=60, deadline=None)
+@given(rate_tables())
+def test_at_the_flow_duals_the_bound_is_at_least_the_lp(table: Table) -> None:
+    """Integer knapsacks never bound worse than their LP: L(λ_LP) ≥ the LP bound."""
+    if table.n_arcs == 0:
+        return
+    relaxation = relax(table)
+    assert relaxation.duals is not None
+    lp = lagrangian_bound(table, relaxation.duals)
+    start = lg.begin(table, relaxation)
+    assert start.first.bound >= lp - 1e-7 * max(1.0, abs(lp))
+    if table.n_workloads <= 6:
+        assert start.first.bound <= table_optimum(table)
+
+
+@pytest.mark.parametrize(
+    ("chunk", "dense_keys", "cells"),
+    [(97, lg.DENSE_KEYS, lg.HISTOGRAM_CELLS), (1 << 20, 4, lg.HISTOGRAM_CELLS), (97, 4, 16)],
+)
+def test_top_items_per_group_give_the_same_bound_as_all_items(
+    monkeypatch: pytest.MonkeyPatch, chunk: int, dense_keys: int, cells: int
+) -> None:
+    """Keeping only each (pool, size) group's cap // size best items, found by profit bins
+    over chunks (or, without room for the bin counts, by sorting every positive pair),
+    changes nothing: same value as knapsacks over every pair."""
+    monkeypatch.setattr(lg, "CHUNK", chunk)
+    monkeypatch.setattr(lg, "DENSE_KEYS", dense_keys)
+    monkeypatch.setattr(lg, "HISTOGRAM_CELLS", cells)
+    rng = np.random.default_rng(3)
+    n_w, n_pools = 400, 4
+    ws, ps, ds, cs = [], [], [], []
+    for w in range(n_w):
+        d = int(rng.choice([1, 8, 16]))
+        for p in rng.choice(n_pools, size=int(rng.integers(1, n_pools + 1)), replace=False):
+            ws.append(w)
+            ps.append(int(p))
+            ds.append(d)
+            cs.append(float(rng.integers(1, 6) * d))  # many identical profits
+    table = from_arcs(
+        n_workloads=n_w,
+        pool_site=np.arange(n_pools),
+        pool_model=np.zeros(n_pools, dtype=np.int64),
+        pool_cap=np.array([37, 100, 150, 3]),
+        arc_w=np.array(ws),
+        arc_pool=np.array(ps),
+        arc_dev=np.array(ds),
+        arc_cost=np.array(cs),
+        penalty=np.full(n_w, 100.0),
+    )
+    lagrangian = lg.Lagrangian(table)
+    for lam in (rng.uniform(0.0, 100.0, n_w), np.full(n_w, 50.0), rng.integers(0, 90, n_w)):
+        lam = lam.astype(np.float64)
+        cand, _ = lagrangian.candidates(lam)
+        assert cand.shape[0] < table.n_arcs
+        profit = lam[table.arc_w] - table.arc_cost
+        every = lg.solve_knapsacks(table.arc_pool, table.arc_dev, profit, table.pool_cap)
+        raw = float(np.minimum(lam, table.penalty).sum() - every.value.sum())
+        got = lagrangian.evaluate(lam).bound
+        assert got <= raw
+        assert got == pytest.approx(raw, rel=1e-7)
+
+
+def test_workload_prices_are_the_cheapest_priced_pair_capped_by_the_penalty() -> None:
+    table = replicas()
+    lam = lg.workload_prices(table, np.array([0.5]))
+    assert lam == pytest.approx([5.0, 5.0, 5.0])
+    assert lg.workload_prices(table, np.array([5.0])) == pytest.approx([10.0, 10.0, 10.0])
+
+
+@pytest.mark.parametrize(
+    ("path", "optimum"),
+    [
+        (SHARED / "orlib_gap1-0.txt", 261),
+        (DATA / "orlib_gap5-0.txt", 403),
+        (DATA / "orlib_gap12-0.txt", 974),
+    ],
+)
+def test_orlibrary_bounds_stay_below_proven_optima(path: Path, optimum: int) -> None:
+    """Cattrysse et al. instances (optima proven): above the LP, below the optimum."""
+    table = gap_table(parse_orlib(path.read_text()))
+    relaxation = relax(table)
+    ascent = lg.strengthen(table, relaxation, upper=optimum + 5.0, deadline=math.inf, max_steps=150)
+    assert relaxation.bound < ascent.bound <= optimum
+    assert ascent.bound > optimum - 0.02 * optimum
