@@ -72,7 +72,6 @@ class RouterApp:
 
     async def __aenter__(self) -> RouterApp:
         self.store = PlacementStore(self.settings.db_path)
-        self.metrics = RouterMetrics()
         self.router = Router(
             registry=self.registry,
             store=self.store,

@@ -687,9 +687,8 @@ class Router:
     ) -> tuple[int, list[Change]]:
         down: dict[str, str] = {}
         for site_id in self._sites_with_work():
-            live = self.registry.liveness(site_id)
-            if not live.up and not live.held_down_s:
-                down[site_id] = live.reason
+            if self._needs_failover(site_id):
+                down[site_id] = self.registry.liveness(site_id).reason
         stranded = [p for p in self._active.values() if p.site_id in down]
         if not stranded:
             return 0, []

@@ -268,19 +268,6 @@ class PlacementStore:
         )
         return {(r[0], r[1]): int(r[2]) for r in rows}
 
-    def active_workload_ids(self, workload_ids: Sequence[str]) -> set[str]:
-        """Which of these workload ids already have an active placement."""
-        found: set[str] = set()
-        for start in range(0, len(workload_ids), 500):
-            chunk = list(workload_ids[start : start + 500])
-            marks = ",".join("?" * len(chunk))
-            rows = self._query(
-                f"SELECT workload_id FROM placements WHERE state = 'active' AND workload_id IN ({marks})",
-                tuple(chunk),
-            )
-            found.update(r[0] for r in rows)
-        return found
-
     def events_after(self, event_id: int, limit: int = 1000) -> list[PlacementEvent]:
         """Up to ``limit`` events after ``event_id``, in order."""
         rows = self._query(
