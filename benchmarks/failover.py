@@ -174,6 +174,9 @@ async def run(placements: int) -> dict[str, object]:
                         for i in range(placements)
                     ]
                     placed = await client.place(work)
+                    # Watch from just after the placements, not from whenever the watcher
+                    # task happens to subscribe.
+                    after = (await client.snapshot()).last_event_id
                     on_victim = sum(p.site_id == "victim" for p in placed.placements)
                     moved_at: list[float] = []
                     evicted = 0
@@ -182,7 +185,7 @@ async def run(placements: int) -> dict[str, object]:
 
                     async def watch() -> None:
                         nonlocal evicted
-                        async for event in client.watch():
+                        async for event in client.watch(after_event_id=after):
                             if event.kind == "moved":
                                 moved_at.append(time.perf_counter())
                             elif event.kind == "evicted":

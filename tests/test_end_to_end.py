@@ -86,7 +86,9 @@ async def test_place_failover_by_last_will_and_restart(
             events = []
 
             async def watch() -> None:
-                async for event in client.watch():
+                # The store is new: watching from its start cannot miss the first event,
+                # however late this task gets to subscribe.
+                async for event in client.watch(from_start=True):
                     events.append(event)
 
             watcher = asyncio.create_task(watch())

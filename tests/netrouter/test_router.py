@@ -100,8 +100,8 @@ async def test_failover_moves_every_placement_and_streams_each_move(live: Live) 
         result = await client.place([workload(f"w{i}", demands={"H100": 4}) for i in range(6)])
         assert {p.site_id for p in result.placements} == {"west"}
         events: list[PlacementEvent] = []
-        watcher = _collect(client, events)
-        await asyncio.sleep(0.1)
+        # From the store's position now, not from whenever the task subscribes.
+        watcher = _collect(client, events, after_event_id=(await client.snapshot()).last_event_id)
         live.registry.apply_status("west", "offline")
         await _until(lambda: len(events) == 6, "six moved events")
         watcher.cancel()
@@ -199,8 +199,8 @@ async def test_rebalance_dry_run_then_commit_with_cap_and_minimum(live: Live) ->
         assert none.moves == () and none.candidates == 3
 
         events: list[PlacementEvent] = []
-        watcher = _collect(client, events)
-        await asyncio.sleep(0.1)
+        # From the store's position now, not from whenever the task subscribes.
+        watcher = _collect(client, events, after_event_id=(await client.snapshot()).last_event_id)
         one = await client.rebalance(commit=True, max_moves=1)
         assert one.committed and len(one.moves) == 1
         best = max(dry.moves, key=lambda m: m.saving_yuan)
