@@ -37,6 +37,13 @@ from netrouter.errors import (
 )
 from netrouter.events import EventHub
 from netrouter.network import NetworkModel
+from netrouter.problem import (
+    hour_elapsed,
+    remaining_work,
+    report_regions,
+    solver_sites,
+    tariff_from_now,
+)
 from netrouter.state import SiteRegistry
 from netrouter.store import Change, PlacementStore
 from netrouter.types import (
@@ -63,7 +70,6 @@ from solver.single import SiteArrays
 
 log = logging.getLogger(__name__)
 
-SECONDS_PER_HOUR = 3600.0
 VIEW_REFRESH_S = 0.25
 """How long the priced view of the sites is reused when no report or status changed."""
 MAX_ALTERNATIVES = 8
@@ -85,14 +91,6 @@ class RouterSettings:
     sweep_interval_s: float = 0.5
     min_remaining_h: float = 1.0 / 60.0
     watch_queue: int = 10_000
-
-
-def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:
-    """The report's 24 hourly prices rotated so element 0 is the hour containing ``now``."""
-    shift = math.floor(now / SECONDS_PER_HOUR) - math.floor(report.timestamp / SECONDS_PER_HOUR)
-    prices = report.next_24h_yuan_per_kwh
-    shift %= len(prices)
-    return prices[shift:] + prices[:shift]
 
 
 def capacities(
@@ -139,13 +137,7 @@ class SitesView:
         sites = tuple(
             replace(s, free={m: free.get((s.id, m), 0) for m in s.power_w}) for s in self.sites
         )
-        return Problem(
-            sites=sites, workloads=tuple(workloads), hour_elapsed=_hour_elapsed(self.now)
-        )
-
-
-def _hour_elapsed(now: float) -> float:
-    return (now % SECONDS_PER_HOUR) / SECONDS_PER_HOUR
+        return Problem(sites=sites, workloads=tuple(workloads), hour_elapsed=hour_elapsed(self.now))
 
 
 class _FreeView(Mapping[tuple[str, str], int]):
@@ -563,7 +555,7 @@ class Router:
                 f"no site is up (of {known} known): nothing can be placed"
             )
         sites = self._sites(reports, now)
-        problem = Problem(sites=sites, workloads=(), hour_elapsed=_hour_elapsed(now))
+        problem = Problem(sites=sites, workloads=(), hour_elapsed=hour_elapsed(now))
         capacity = tuple(
             ((r.site_id, a.model), a.healthy - a.in_use_by_others)
             for r in reports
@@ -576,27 +568,13 @@ class Router:
         return view
 
     def _sites(self, reports: Sequence[SiteReport], now: float) -> tuple[Site, ...]:
-        regions = {lat.region for r in self.registry.reports() for lat in r.latencies}
-        paths = self.network.paths(
-            regions, self.registry.fresh_reports(), [r.site_id for r in reports]
-        )
-        return tuple(
-            Site(
-                id=r.site_id,
-                pue=r.pue,
-                hourly_price=tariff_from_now(r, now),
-                carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-                latency_ms={region: p.latency_ms for region, p in paths[r.site_id].items()},
-                free={},
-                power_w={a.model: a.power_w for a in r.accelerators},
-                side=r.labels.side,
-                hub=r.labels.hub,
-                province=r.labels.province,
-                transfer_yuan_per_gb={
-                    region: p.yuan_per_gb for region, p in paths[r.site_id].items()
-                },
-            )
-            for r in reports
+        known = self.registry.reports()
+        return solver_sites(
+            reports,
+            self.network,
+            fresh=self.registry.fresh_reports(),
+            regions=report_regions(known),
+            now=now,
         )
 
     def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
@@ -678,9 +656,9 @@ class Router:
 
     def _remaining(self, p: Placement, now: float, current_site: str) -> Workload:
         """The rest of a running placement's work, as a workload that runs at ``current_site``."""
-        elapsed_h = max(0.0, now - p.created_at) / SECONDS_PER_HOUR
-        remaining = max(self.settings.min_remaining_h, p.workload.duration_h - elapsed_h)
-        return replace(p.workload, duration_h=remaining, current_site=current_site)
+        return remaining_work(
+            p, now, min_remaining_h=self.settings.min_remaining_h, current_site=current_site
+        )
 
     async def _decide_failover(
         self, undo: list[tuple[str, Placement | None]]
