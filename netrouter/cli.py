@@ -260,6 +260,12 @@ def demo(
     log_level: Annotated[
         str, typer.Option(help="Log level for the embedded services.")
     ] = "WARNING",
+    snapshot: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also save the router's state after placing (for 'netrouter whatif --snapshot')."
+        ),
+    ] = None,
 ) -> None:
     """Run broker, router and 10 site agents of the national clusters; place a trace batch.
 
@@ -284,6 +290,7 @@ def demo(
                 jobs=jobs,
                 traces=traces,
                 progress=lambda m: status.update(m),
+                snapshot_path=snapshot,
             )
         )
     if json:

@@ -1,4 +1,4 @@
-"""Load a TOML file into a pydantic model, with errors that name the key and the line.
+"""Load a TOML (or YAML) file into a pydantic model, with errors that name the key and the line.
 
 Used by the router's and the site agent's entry points; library code receives the parsed,
 frozen settings and never reads files or the environment itself.
@@ -9,8 +9,9 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import yaml
 from pydantic import BaseModel, ValidationError
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,16 +30,46 @@ class ConfigFileError(ValueError):
 
 def load_toml(path: str | Path, model: type[M]) -> M:
     """Parse ``path`` and validate it as ``model``; raise :class:`ConfigFileError` if bad."""
+    return load_file(path, model, fmt="toml")
+
+
+def load_file(path: str | Path, model: type[M], *, fmt: str | None = None) -> M:
+    """Parse ``path`` as TOML or YAML (by ``fmt``, else its suffix: .yaml/.yml are YAML,
+    anything else TOML) and validate it as ``model``."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigFileError(str(path), "", None, f"cannot read: {exc.strerror}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigFileError(str(path), "", line, f"not valid TOML: {exc}") from exc
+    if fmt is None:
+        fmt = "yaml" if path.suffix.lower() in (".yaml", ".yml") else "toml"
+    return parse_text(text, model, source=str(path), fmt=fmt)
+
+
+def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> M:
+    """Validate ``text`` (TOML or YAML) as ``model``; errors name ``source``, key and line."""
+    data: Any
+    if fmt == "toml":
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            line = getattr(exc, "lineno", None)
+            raise ConfigFileError(source, "", line, f"not valid TOML: {exc}") from exc
+        locate = locate_key
+    elif fmt == "yaml":
+        try:
+            data = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            mark = getattr(exc, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            raise ConfigFileError(source, "", line, f"not valid YAML: {exc}") from exc
+        if data is None:
+            data = {}
+        locate = locate_yaml_key
+    else:
+        raise ValueError(f"unknown format {fmt!r}: 'toml' or 'yaml'")
+    if not isinstance(data, dict):
+        raise ConfigFileError(source, "", 1, "expected a table of keys at the top level")
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -46,7 +77,32 @@ def load_toml(path: str | Path, model: type[M]) -> M:
         loc = tuple(first["loc"])
         key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)
         key = key.replace(".[", "[")
-        raise ConfigFileError(str(path), key, locate_key(text, loc), first["msg"]) from exc
+        raise ConfigFileError(source, key, locate(text, loc), first["msg"]) from exc
+
+
+def locate_yaml_key(text: str, loc: Sequence[str | int]) -> int | None:
+    """The 1-based line of ``loc`` in a YAML document (or of the deepest part of it that
+    exists: a missing key points at its mapping)."""
+    try:
+        node = yaml.compose(text)
+    except yaml.YAMLError:
+        return None
+    line = None if node is None else node.start_mark.line + 1
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            found = next((v for k, v in node.value if k.value == str(part)), None)
+            key_node = next((k for k, _ in node.value if k.value == str(part)), None)
+            if found is None or key_node is None:
+                return line
+            line, node = key_node.start_mark.line + 1, found
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+            if not 0 <= part < len(node.value):
+                return line
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
 
 
 def locate_key(text: str, loc: Sequence[str | int]) -> int | None:

@@ -24,6 +24,7 @@ from netrouter.client import RouterClient
 from netrouter.core import RouterSettings
 from netrouter.traces import TraceFiles, demo_batch, summarize
 from netrouter.types import PlaceResult, SiteView
+from netrouter.whatif import save_snapshot
 from netrouter.wire import BrokerAddress
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.publisher import SiteAgent
@@ -139,8 +140,10 @@ async def run_demo(
     sites_dir: Path = EXAMPLES / "sites",
     traces: TraceFiles | None = None,
     progress: Callable[[str], None] = lambda _msg: None,
+    snapshot_path: Path | None = None,
 ) -> DemoReport:
-    """Run the whole demo and return its figures."""
+    """Run the whole demo and return its figures (``snapshot_path``: also save the
+    router's state after placing, for offline what-ifs)."""
     started = time.perf_counter()
     configs = load_sites(sites_dir)
     batch = demo_batch(
@@ -159,24 +162,27 @@ async def run_demo(
                 router=RouterSettings(solver=SolverConfig(time_limit_s=20.0, num_workers=2)),
                 shutdown_grace_s=1.0,
             )
-            async with RouterApp(settings) as app:
-                progress(f"router serving gRPC on {app.target}")
-                stop = asyncio.Event()
-                agents = [SiteAgent(c, broker) for c in configs]
-                tasks = [
-                    asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents
-                ]
-                try:
+            # The agents outlive the router: their last wills on the way out would
+            # otherwise set off a failover of the demo's placements.
+            stop = asyncio.Event()
+            agents = [SiteAgent(c, broker) for c in configs]
+            tasks = [asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents]
+            try:
+                async with RouterApp(settings) as app:
+                    progress(f"router serving gRPC on {app.target}")
                     await _wait_sites_up(app, len(configs), progress)
                     progress(f"placing {len(batch)} workloads from the Alibaba and Azure traces")
                     async with RouterClient(app.target) as client:
                         result = await client.place(batch)
                         sites = await client.list_sites()
+                        if snapshot_path is not None:
+                            save_snapshot(await client.snapshot(), snapshot_path)
+                            progress(f"state saved to {snapshot_path}")
                     side = _side_of(sites)
                     baseline = nearest_site(app.router.problem_for(batch)) if app.router else None
-                finally:
-                    stop.set()
-                    await asyncio.gather(*tasks, return_exceptions=True)
+            finally:
+                stop.set()
+                await asyncio.gather(*tasks, return_exceptions=True)
     assert baseline is not None
     rows = _rows(result, sites)
     return DemoReport(

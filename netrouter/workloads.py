@@ -30,7 +30,7 @@ class WorkloadFileError(ValueError):
     """The workload file is unreadable or invalid; the message names the field."""
 
 
-class _WorkloadEntry(BaseModel):
+class WorkloadEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: str = Field(min_length=1)
@@ -47,7 +47,7 @@ class _WorkloadEntry(BaseModel):
 class _WorkloadFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    workloads: list[_WorkloadEntry] = Field(min_length=1)
+    workloads: list[WorkloadEntry] = Field(min_length=1)
 
 
 def parse_workloads(data: Any, source: str = "<input>") -> list[Workload]:
