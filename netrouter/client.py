@@ -33,6 +33,7 @@ from netrouter.errors import (
     RouterError,
     UnavailableError,
 )
+from netrouter.scenario import Scenario, scenario_text
 from netrouter.types import (
     Placement,
     PlacementEvent,
@@ -44,6 +45,8 @@ from netrouter.types import (
 )
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from netrouter.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
+from netrouter.whatif import WhatIfReport
 from netrouter.wire import WATCH_POSITION_KEY, Backoff
 
 log = logging.getLogger(__name__)
@@ -127,12 +130,12 @@ class RouterClient:
             raise RuntimeError("RouterClient is not open: use 'async with RouterClient(...)'")
         return getattr(self._stub, name)
 
-    async def _call(self, method: str, request: Any) -> Any:
+    async def _call(self, method: str, request: Any, timeout_s: float | None = None) -> Any:
         backoff = Backoff(*self._backoff)
         attempt = 0
         while True:
             try:
-                return await self._method(method)(request, timeout=self.timeout_s)
+                return await self._method(method)(request, timeout=timeout_s or self.timeout_s)
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
                     raise _translate(exc) from exc
@@ -163,6 +166,27 @@ class RouterClient:
             commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
         )
         return convert.rebalance_from_pb(await self._call("Rebalance", request))
+
+    async def what_if(
+        self,
+        scenarios: Sequence[Scenario | str],
+        *,
+        at: float | None = None,
+        time_limit_s: float | None = None,
+    ) -> WhatIfReport:
+        """The live state and each scenario solved side by side; nothing is committed.
+
+        A scenario is a :class:`~netrouter.scenario.Scenario` (its workload files are sent
+        inline) or the text of a scenario file. ``at``: prices and remaining run times as of
+        this unix time (default now); ``time_limit_s``: per solve (default 5 s).
+        """
+        texts = [s if isinstance(s, str) else scenario_text(s) for s in scenarios]
+        request = pb.WhatIfRequest(scenarios=texts, at=at or 0.0, time_limit_s=time_limit_s or 0.0)
+        # Every solve may take its whole limit: wait for all of them.
+        per_solve = time_limit_s or DEFAULT_WHATIF_SOLVER.time_limit_s
+        wait = max(self.timeout_s, self.timeout_s + 2.0 * per_solve * (len(texts) + 1))
+        response = await self._call("WhatIf", request, timeout_s=wait)
+        return WhatIfReport.model_validate_json(response.report_json)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -317,6 +341,19 @@ class SyncRouterClient:
     def snapshot(self) -> Snapshot:
         """The router's whole state, for offline what-ifs."""
         result: Snapshot = self._run(self._client.snapshot)
+        return result
+
+    def what_if(
+        self,
+        scenarios: Sequence[Scenario | str],
+        *,
+        at: float | None = None,
+        time_limit_s: float | None = None,
+    ) -> WhatIfReport:
+        """See :meth:`RouterClient.what_if`."""
+        result: WhatIfReport = self._run(
+            lambda: self._client.what_if(scenarios, at=at, time_limit_s=time_limit_s)
+        )
         return result
 
     def watch(

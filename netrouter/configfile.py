@@ -6,6 +6,7 @@ frozen settings and never reads files or the environment itself.
 
 from __future__ import annotations
 
+import re
 import tomllib
 from collections.abc import Sequence
 from pathlib import Path
@@ -26,6 +27,7 @@ class ConfigFileError(ValueError):
         self.path = path
         self.key = key
         self.line = line
+        self.message = message
 
 
 def load_toml(path: str | Path, model: type[M]) -> M:
@@ -54,6 +56,9 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
             data = tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             line = getattr(exc, "lineno", None)
+            if line is None:  # before Python 3.14 only the message has it
+                found = re.search(r"line (\d+)", str(exc))
+                line = int(found.group(1)) if found else None
             raise ConfigFileError(source, "", line, f"not valid TOML: {exc}") from exc
         locate = locate_key
     elif fmt == "yaml":
@@ -74,10 +79,28 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        loc = tuple(first["loc"])
+        loc = _without_tags(data, tuple(first["loc"]))
         key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)
         key = key.replace(".[", "[")
         raise ConfigFileError(source, key, locate(text, loc), first["msg"]) from exc
+
+
+def _without_tags(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
+    """``loc`` less the union tags pydantic puts in it (e.g. ``changes.0.price.x``, where
+    ``price`` is the entry's ``kind``): the path of keys as written in the file."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part not in node and node.get("kind") == part:
+            continue
+        out.append(part)
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            node = None
+    return tuple(out)
 
 
 def locate_yaml_key(text: str, loc: Sequence[str | int]) -> int | None:

@@ -7,8 +7,11 @@ offending field (``workloads[3].demands``), so servicers stay thin.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
+from netrouter.configfile import ConfigFileError
 from netrouter.errors import InvalidArgumentError
+from netrouter.scenario import Scenario, parse_scenario
 from netrouter.types import (
     AcceleratorCapacity,
     AcceleratorInventory,
@@ -487,3 +490,43 @@ def site_view_from_pb(m: pb.SiteView) -> SiteView:
         ttl_s=m.ttl_s,
         held_down_s=m.held_down_s,
     )
+
+
+MAX_SCENARIOS = 16
+MAX_SCENARIO_CHARS = 1 << 20
+MAX_WHATIF_TIME_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfArgs:
+    """A checked WhatIf request."""
+
+    scenarios: tuple[Scenario, ...]
+    at: float | None
+    time_limit_s: float | None
+
+
+def whatif_from_pb(m: pb.WhatIfRequest) -> WhatIfArgs:
+    """Parse and check a WhatIf request (every error names its field)."""
+    if not m.scenarios:
+        raise InvalidArgumentError("scenarios", "give at least one scenario")
+    if len(m.scenarios) > MAX_SCENARIOS:
+        raise InvalidArgumentError("scenarios", f"at most {MAX_SCENARIOS} per request")
+    if not math.isfinite(m.at) or m.at < 0:
+        raise InvalidArgumentError("at", f"must be a unix time >= 0 (0: now), got {m.at}")
+    if not math.isfinite(m.time_limit_s) or not 0 <= m.time_limit_s <= MAX_WHATIF_TIME_LIMIT_S:
+        raise InvalidArgumentError(
+            "time_limit_s", f"must be in [0, {MAX_WHATIF_TIME_LIMIT_S:g}] s, got {m.time_limit_s}"
+        )
+    scenarios = []
+    for i, text in enumerate(m.scenarios):
+        field = f"scenarios[{i}]"
+        if len(text) > MAX_SCENARIO_CHARS:
+            raise InvalidArgumentError(field, f"longer than {MAX_SCENARIO_CHARS} characters")
+        try:
+            scenarios.append(parse_scenario(text, source=field, allow_files=False))
+        except ConfigFileError as exc:
+            where = f"{field}.{exc.key}" if exc.key else field
+            line = f" (line {exc.line})" if exc.line else ""
+            raise InvalidArgumentError(where, f"{exc.message}{line}") from exc
+    return WhatIfArgs(tuple(scenarios), m.at or None, m.time_limit_s or None)

@@ -44,6 +44,7 @@ from netrouter.problem import (
     solver_sites,
     tariff_from_now,
 )
+from netrouter.scenario import Scenario, ScenarioError
 from netrouter.state import SiteRegistry
 from netrouter.store import Change, PlacementStore
 from netrouter.types import (
@@ -65,6 +66,8 @@ from netrouter.types import (
     SolveInfo,
     Workload,
 )
+from netrouter.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
+from netrouter.whatif import WhatIfReport, run_whatif
 from solver import Assignment, Plan, Problem, Site, SolverConfig, solve
 from solver.single import SiteArrays
 
@@ -84,6 +87,7 @@ class RouterSettings:
     failover_solver: SolverConfig = field(
         default_factory=lambda: SolverConfig(time_limit_s=2.0, relative_gap_limit=1e-3)
     )
+    whatif_solver: SolverConfig = field(default_factory=lambda: DEFAULT_WHATIF_SOLVER)
     max_batch: int = 10_000
     default_page_size: int = 100
     max_page_size: int = 1_000
@@ -286,6 +290,28 @@ class Router:
             seen.add(pid)
         released: list[Placement] = await self._submit("release", placement_ids=placement_ids)
         return released
+
+    async def what_if(
+        self,
+        scenarios: Sequence[Scenario],
+        *,
+        at: float | None = None,
+        config: SolverConfig | None = None,
+    ) -> WhatIfReport:
+        """The live state and each scenario of it, solved side by side (nothing committed;
+        see :mod:`netrouter.whatif`). A scenario naming what the state lacks raises
+        :class:`InvalidArgumentError`."""
+        snapshot = await self.snapshot()
+        try:
+            return await asyncio.to_thread(
+                run_whatif,
+                snapshot,
+                scenarios,
+                at=at,
+                config=config or self.settings.whatif_solver,
+            )
+        except ScenarioError as exc:
+            raise InvalidArgumentError("scenarios", str(exc)) from exc
 
     async def rebalance(
         self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0

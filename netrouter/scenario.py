@@ -71,7 +71,12 @@ from netrouter.types import (
     Snapshot,
     Workload,
 )
-from netrouter.workloads import WorkloadEntry, WorkloadFileError, load_workloads
+from netrouter.workloads import (
+    WorkloadEntry,
+    WorkloadFileError,
+    load_workloads,
+    workload_to_dict,
+)
 from solver import Problem
 
 HOURS = 24
@@ -337,10 +342,42 @@ def load_scenario(path: str | Path) -> Scenario:
     return _finish(scenario, path.stem, path.parent)
 
 
-def parse_scenario(text: str, *, source: str = "<scenario>", fmt: str = "toml") -> Scenario:
-    """A scenario from TOML (or YAML) text; workload files are resolved from the current
-    folder."""
-    return _finish(parse_text(text, Scenario, source=source, fmt=fmt), "scenario", None)
+def parse_scenario(
+    text: str, *, source: str = "<scenario>", fmt: str | None = None, allow_files: bool = True
+) -> Scenario:
+    """A scenario from text: TOML, YAML, or (``fmt`` None) TOML unless it is a JSON object.
+    Workload files are resolved from the current folder; ``allow_files=False`` (requests
+    from the network) refuses them."""
+    if fmt is None:
+        fmt = "yaml" if text.lstrip().startswith("{") else "toml"  # JSON is YAML
+    scenario = _finish(parse_text(text, Scenario, source=source, fmt=fmt), "scenario", None)
+    if not allow_files:
+        for i, c in enumerate(scenario.changes):
+            if isinstance(c, NewWorkloads) and c.file is not None:
+                raise ConfigFileError(
+                    source, f"changes[{i}].file", None, "not allowed here: give workloads inline"
+                )
+    return scenario
+
+
+def inline_files(scenario: Scenario) -> Scenario:
+    """The scenario with every workload file read into inline workloads (to send it)."""
+    changes = []
+    for i, c in enumerate(scenario.changes):
+        if isinstance(c, NewWorkloads) and c.file is not None:
+            try:
+                batch = load_workloads(c.file)
+            except WorkloadFileError as exc:
+                raise ScenarioError(f"{scenario.name}: changes[{i}].file: {exc}") from exc
+            entries = [WorkloadEntry.model_validate(workload_to_dict(w)) for w in batch]
+            c = NewWorkloads(kind="workloads", workloads=entries)
+        changes.append(c)
+    return scenario.model_copy(update={"changes": changes})
+
+
+def scenario_text(scenario: Scenario) -> str:
+    """The scenario as one JSON object (what :func:`parse_scenario` reads back)."""
+    return inline_files(scenario).model_dump_json(exclude_none=True)
 
 
 def _finish(scenario: Scenario, default_name: str, folder: Path | None) -> Scenario:
@@ -724,6 +761,8 @@ __all__ = [
     "ScenarioError",
     "World",
     "apply",
+    "inline_files",
     "load_scenario",
     "parse_scenario",
+    "scenario_text",
 ]

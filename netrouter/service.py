@@ -8,6 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any, TypeVar
 
 import grpc
@@ -157,8 +158,16 @@ class RouterServicer(pb_grpc.RouterServicer):
     ) -> pb.StateSnapshot:
         return convert.snapshot_to_pb(await self._router.snapshot())
 
-    # WhatIf is declared in the schema and answers UNIMPLEMENTED (the generated base class)
-    # until the what-if scenarios exist.
+    @mapped_errors
+    async def WhatIf(
+        self, request: pb.WhatIfRequest, context: grpc.aio.ServicerContext
+    ) -> pb.WhatIfResponse:
+        args = convert.whatif_from_pb(request)
+        config = None
+        if args.time_limit_s is not None:
+            config = replace(self._router.settings.whatif_solver, time_limit_s=args.time_limit_s)
+        report = await self._router.what_if(args.scenarios, at=args.at, config=config)
+        return pb.WhatIfResponse(report_json=report.model_dump_json())
 
 
 async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, int, HealthServicer]:

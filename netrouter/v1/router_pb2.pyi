@@ -342,10 +342,14 @@ class RebalanceResponse(_message.Message):
     def __init__(self, moves: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., saving_yuan: _Optional[float] = ..., committed: _Optional[bool] = ..., solve: _Optional[_Union[SolveInfo, _Mapping]] = ..., candidates: _Optional[int] = ...) -> None: ...
 
 class WhatIfRequest(_message.Message):
-    __slots__ = ("scenario_toml",)
-    SCENARIO_TOML_FIELD_NUMBER: _ClassVar[int]
-    scenario_toml: str
-    def __init__(self, scenario_toml: _Optional[str] = ...) -> None: ...
+    __slots__ = ("scenarios", "at", "time_limit_s")
+    SCENARIOS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    TIME_LIMIT_S_FIELD_NUMBER: _ClassVar[int]
+    scenarios: _containers.RepeatedScalarFieldContainer[str]
+    at: float
+    time_limit_s: float
+    def __init__(self, scenarios: _Optional[_Iterable[str]] = ..., at: _Optional[float] = ..., time_limit_s: _Optional[float] = ...) -> None: ...
 
 class WhatIfResponse(_message.Message):
     __slots__ = ("report_json",)

@@ -207,14 +207,6 @@ async def test_health_and_reflection_are_served(served: Served) -> None:
     assert SERVICE_NAME in names
 
 
-async def test_unimplemented_rpcs_say_so(served: Served) -> None:
-    """Declared but not yet served RPCs answer UNIMPLEMENTED, not a fake result."""
-    async with grpc.aio.insecure_channel(served.target) as channel:
-        with pytest.raises(grpc.aio.AioRpcError) as info:
-            await pb_grpc.RouterStub(channel).WhatIf(pb.WhatIfRequest())
-    assert info.value.code() == grpc.StatusCode.UNIMPLEMENTED
-
-
 def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
     """SyncRouterClient places and lists against a server in another thread's loop."""
     import threading

@@ -1,0 +1,353 @@
+"""What-if scenarios: parsing every key, applying them, and the report, offline (from a
+snapshot) and over a real gRPC server."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from netrouter.client import RouterClient
+from netrouter.configfile import ConfigFileError
+from netrouter.core import Router
+from netrouter.errors import InvalidArgumentError
+from netrouter.scenario import (
+    KINDS,
+    Scenario,
+    ScenarioError,
+    World,
+    apply,
+    load_scenario,
+    parse_scenario,
+    scenario_text,
+)
+from netrouter.service import start_server
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
+from netrouter.whatif import load_snapshot, run_whatif, save_snapshot
+from tests.factories import report_of, site_config, workload
+
+EVERY_KIND = """
+name = "everything"
+description = "one of each"
+
+[[changes]]
+kind = "site_down"
+sites = ["west"]
+
+[[changes]]
+kind = "site_up"
+sites = ["west"]
+
+[[changes]]
+kind = "capacity"
+site = "east"
+model = "A100"
+add = 32
+power_w = 400
+
+[[changes]]
+kind = "price"
+sides = ["east"]
+multiplier = 1.5
+
+[[changes]]
+kind = "price"
+sites = ["west"]
+tariff = [0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.2, 0.5, 0.5, 0.5, 0.5,
+          0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.9, 0.9, 0.9, 0.9, 0.2, 0.2]
+
+[[changes]]
+kind = "pue"
+hubs = ["ea"]
+add = 0.05
+
+[[changes]]
+kind = "pue_cap"
+max_pue = 1.3
+
+[[changes]]
+kind = "latency"
+sites = ["west"]
+regions = ["csj"]
+set_ms = 40
+
+[[changes]]
+kind = "link"
+a = "csj"
+b = "west"
+latency_ms = 30
+yuan_per_gb = 0.01
+
+[[changes]]
+kind = "link_cut"
+a = "csj"
+b = "west"
+
+[[changes]]
+kind = "slo"
+select = "inference"
+multiplier = 2.0
+
+[[changes]]
+kind = "demand"
+select = "training"
+scale = 2.0
+
+[[changes]]
+kind = "workloads"
+workloads = [{ id = "new-1", origin_region = "csj", demands = { H100 = 8 }, duration_h = 2.0 }]
+
+[[changes]]
+kind = "carbon_price"
+yuan_per_kg = 0.1
+
+[[changes]]
+kind = "add_site"
+id = "ningxia-2"
+like = "west"
+accelerators = { H100 = 64 }
+"""
+
+
+def _registry() -> SiteRegistry:
+    registry = SiteRegistry()
+    registry.apply_report(
+        report_of(site_config("west", price=0.3, h100=32, latency={"csj": 20.0, "gba": 25.0}))
+    )
+    registry.apply_report(
+        report_of(
+            site_config("east", side="east", price=1.0, h100=32, latency={"csj": 3.0, "gba": 8.0})
+        )
+    )
+    return registry
+
+
+def _world() -> World:
+    registry = _registry()
+    reports = {r.site_id: r for r in registry.reports()}
+    work = [workload(f"train-{i}", duration_h=4.0) for i in range(3)]
+    work += [workload(f"chat-{i}", latency_slo_ms=10.0) for i in range(2)]
+    return World(
+        at=max(r.timestamp for r in reports.values()),
+        reports=reports,
+        up=set(reports),
+        links=[],
+        workloads=work,
+    )
+
+
+def test_every_change_kind_parses_from_toml_and_yaml(tmp_path: Path) -> None:
+    """The example with one change of each kind parses; YAML with the same keys too."""
+    scenario = parse_scenario(EVERY_KIND)
+    assert [c.kind for c in scenario.changes] == [
+        "site_down", "site_up", "capacity", "price", "price", "pue", "pue_cap", "latency",
+        "link", "link_cut", "slo", "demand", "workloads", "carbon_price", "add_site",
+    ]  # fmt: skip
+    assert set(KINDS) == {c.kind for c in scenario.changes}
+    # The same scenario as JSON (what the client sends) and as a YAML file.
+    assert parse_scenario(scenario_text(scenario)) == scenario
+    yaml_file = tmp_path / "s.yaml"
+    yaml_file.write_text(
+        "description: pricier east\nchanges:\n  - kind: price\n    sides: [east]\n"
+        "    multiplier: 1.2\n",
+        encoding="utf-8",
+    )
+    loaded = load_scenario(yaml_file)
+    assert loaded.name == "s" and loaded.changes[0].kind == "price"
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line"),
+    [
+        ('[[changes]]\nkind = "price"\nsides = ["east"]\nmultiplyer = 2\n', "multiplyer", 4),
+        ('[[changes]]\nkind = "price"\nsides = ["east"]\n', "changes[0]", 1),
+        ('[[changes]]\nkind = "price"\nmultiplier = -1\n', "multiplier", 3),
+        ('[[changes]]\nkind = "price"\ntariff = [0.5, 0.5]\n', "tariff", 3),
+        ('[[changes]]\nkind = "explode"\n', "changes[0]", 1),
+        ('[[changes]]\nkind = "pue"\nset = 0.5\n', "set", 3),
+        ('[[changes]]\nkind = "capacity"\nsite = "x"\nmodel = "H100"\n', "changes[0]", 1),
+        ('[[changes]]\nkind = "latency"\nset_ms = 3\nadd_ms = 1\n', "changes[0]", 1),
+        ('[[changes]]\nkind = "demand"\nscale = "lots"\n', "scale", 3),
+        (
+            '[[changes]]\nkind = "add_site"\nid = "n"\naccelerators = { H100 = 8 }\n',
+            "changes[0]",
+            1,
+        ),
+        ('name = "x"\n[[changes]\n', "", 2),
+    ],
+)
+def test_bad_scenarios_name_the_key_and_line(text: str, key: str, line: int) -> None:
+    with pytest.raises(ConfigFileError) as info:
+        parse_scenario(text, source="s.toml")
+    assert key in info.value.key or (not key and "TOML" in str(info.value))
+    assert info.value.line == line
+    assert str(info.value).startswith(f"s.toml:{line}")
+
+
+def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yml"
+    bad.write_text("changes:\n  - kind: pue\n    sites: [a]\n    set: 9\n", encoding="utf-8")
+    with pytest.raises(ConfigFileError) as info:
+        load_scenario(bad)
+    assert info.value.key.endswith("set") and info.value.line == 4
+
+
+def test_applying_changes_the_state_and_leaves_the_original() -> None:
+    world = _world()
+    changed = apply(parse_scenario(EVERY_KIND), world)
+    assert world.carbon_yuan_per_kg == 0.0 and set(world.up) == {"west", "east"}
+    east, west = changed.reports["east"], changed.reports["west"]
+    assert {a.model: a.healthy for a in east.accelerators} == {"H100": 32, "A100": 32}
+    assert east.next_24h_yuan_per_kwh[0] == pytest.approx(
+        1.5 * world.reports["east"].next_24h_yuan_per_kwh[0]
+    )
+    assert sorted(set(west.next_24h_yuan_per_kwh)) == [0.2, 0.5, 0.9]
+    assert east.pue == pytest.approx(world.reports["east"].pue + 0.05)
+    assert changed.hub_max_pue == {"ea": 1.3, "we": 1.3}
+    # The link was added, then cut together with the measured csj latency.
+    assert changed.links == [] and {lat.region for lat in west.latencies} == {"gba"}
+    slo = {w.id: w.latency_slo_ms for w in changed.workloads if w.id.startswith("chat")}
+    assert slo == {"chat-0": 20.0, "chat-1": 20.0}
+    ids = {w.id for w in changed.workloads}
+    assert {"train-0#2", "train-1#2", "train-2#2", "new-1"} <= ids and len(ids) == 9
+    assert changed.carbon_yuan_per_kg == 0.1
+    assert "ningxia-2" in changed.up
+    assert changed.reports["ningxia-2"].pue == west.pue
+    problem = changed.problem()
+    assert {s.id for s in problem.sites} == {"west", "east", "ningxia-2"}
+    assert problem.carbon_yuan_per_kg == 0.1
+
+
+def test_demand_scaling_is_reproducible_and_proportional() -> None:
+    world = _world()
+    world.workloads = [workload(f"w{i}") for i in range(400)]
+    half = apply(parse_scenario('[[changes]]\nkind = "demand"\nscale = 0.5\n'), world)
+    again = apply(parse_scenario('[[changes]]\nkind = "demand"\nscale = 0.5\n'), world)
+    assert [w.id for w in half.workloads] == [w.id for w in again.workloads]
+    assert 160 <= len(half.workloads) <= 240
+    more = apply(parse_scenario('[[changes]]\nkind = "demand"\nscale = 1.25\n'), world)
+    assert 460 <= len(more.workloads) <= 540
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[[changes]]\nkind = "site_down"\nsites = ["nowhere"]\n', "unknown site 'nowhere'"),
+        ('[[changes]]\nkind = "price"\nhubs = ["zz"]\nmultiplier = 2\n', "no site has hub"),
+        ('[[changes]]\nkind = "capacity"\nsite = "east"\nmodel = "B200"\nadd = 8\n', "power_w"),
+        ('[[changes]]\nkind = "link_cut"\na = "csj"\nb = "nowhere"\n', "no link"),
+        ('[[changes]]\nkind = "add_site"\nid = "east"\nlike = "west"\naccelerators = {H100 = 8}\n',
+         "already exists"),
+        ('[[changes]]\nkind = "workloads"\nworkloads = [{id = "train-0", origin_region = "csj",'
+         ' demands = {H100 = 8}, duration_h = 1.0}]\n', "already in use"),
+    ],
+)  # fmt: skip
+def test_changes_naming_what_the_state_lacks_are_refused(text: str, needle: str) -> None:
+    world = _world()
+    with pytest.raises(ScenarioError, match="changes\\[0\\]") as info:
+        apply(parse_scenario(text), world)
+    assert needle in str(info.value)
+
+
+@dataclass
+class Served:
+    router: Router
+    registry: SiteRegistry
+    target: str
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[Served]:
+    registry = _registry()
+    store = PlacementStore(tmp_path / "router.db")
+    router = Router(registry=registry, store=store)
+    server, port, _ = await start_server(router, "127.0.0.1:0")
+    yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
+    await server.stop(None)
+    store.close()
+
+
+OUTAGE = '[[changes]]\nkind = "site_down"\nsites = ["west"]\n'
+
+
+async def test_whatif_over_grpc_matches_the_snapshot_and_commits_nothing(
+    served: Served, tmp_path: Path
+) -> None:
+    """A site outage: its work moves east (or is left out), each move with its reason; the
+    router's answer equals the same scenario run offline on a snapshot; nothing changes."""
+    async with RouterClient(served.target) as client:
+        placed = await client.place(
+            [workload(f"train-{i}", duration_h=4.0, demands={"H100": 8}) for i in range(5)]
+            + [workload("chat", latency_slo_ms=10.0, demands={"H100": 8})]
+        )
+        where = {p.workload_id: p.site_id for p in placed.placements}
+        assert sorted(where.values()).count("west") == 4  # cheap west is full (32 H100)
+        snap = await client.snapshot()
+        file = tmp_path / "state.json"
+        save_snapshot(snap, file)
+        offline = run_whatif(load_snapshot(file), [parse_scenario(OUTAGE)], at=snap.taken_at)
+        online = await client.what_if([OUTAGE], at=snap.taken_at)
+        after = {p.workload_id: p.site_id for p in await client.list_placements()}
+    assert after == where  # nothing committed
+    assert _same(online, offline)
+    base, (outage,) = online.baseline, online.scenarios
+    assert base.where == where and base.unplaced == 0
+    diff = outage.diff
+    # East has 32 H100 for six 8-H100 jobs: two are left out (the cheapest to leave out:
+    # the 1-hour chat and one training job), the other three west jobs move east.
+    assert diff.moved == 5 and diff.unplaced == 2 and outage.result.unplaced == 2
+    assert sum(1 for m in diff.moves if m.to_site == "east" and m.reason == "west is down") == 3
+    assert all(m.reason.startswith("left out") for m in diff.moves if not m.to_site)
+    assert {f.from_site: f.workloads for f in diff.flows if not f.to_site} == {"west": 1, "east": 1}
+    assert diff.cost_per_hour_yuan > 0 and diff.west_share_delta < 0
+    assert all(s.utilisation <= 1.0 + 1e-9 for s in outage.result.sites)
+    assert outage.result.sides["east"].devices == 32
+    assert math.isclose(
+        diff.cost_yuan, outage.result.cost_yuan - base.cost_yuan, rel_tol=1e-9, abs_tol=1e-9
+    )
+
+
+def _same(a: object, b: object) -> bool:
+    """Reports equal but for solver wall times."""
+    from netrouter.whatif import WhatIfReport
+
+    assert isinstance(a, WhatIfReport) and isinstance(b, WhatIfReport)
+
+    def strip(r: WhatIfReport) -> dict[str, object]:
+        d = r.model_dump()
+        d.pop("taken_at")  # the router's own snapshot is a moment later
+        d["baseline"]["solve"].pop("wall_s")
+        for s in d["scenarios"]:
+            s["result"]["solve"].pop("wall_s")
+        return d
+
+    return strip(a) == strip(b)
+
+
+async def test_whatif_rpc_errors_name_the_field(served: Served) -> None:
+    async with RouterClient(served.target) as client:
+        await client.place([workload("w")])
+        cases = [
+            ([], "scenarios"),
+            (['[[changes]]\nkind = "price"\nmultiplyer = 2\n'], "scenarios[0].changes[0]"),
+            (
+                ['[[changes]]\nkind = "workloads"\nfile = "/etc/passwd"\n'],
+                "scenarios[0].changes[0].file",
+            ),
+            ([OUTAGE, '[[changes]]\nkind = "site_down"\nsites = ["mars"]\n'], "scenarios"),
+        ]
+        for texts, field in cases:
+            with pytest.raises(InvalidArgumentError) as info:
+                await client.what_if(texts)
+            assert info.value.field.startswith(field), (texts, str(info.value))
+        with pytest.raises(InvalidArgumentError) as bad_time:
+            await client.what_if([OUTAGE], time_limit_s=1e6)
+        assert bad_time.value.field == "time_limit_s"
+
+
+def test_scenario_is_a_frozen_model() -> None:
+    assert isinstance(parse_scenario(OUTAGE), Scenario)
