@@ -29,7 +29,8 @@ app = typer.Typer(
         "at least energy cost, within latency SLOs and PUE caps.\n\n"
         "Start here: 'netrouter demo' runs everything on the 10 national clusters. "
         "'netrouter serve' runs the router; 'sites', 'place', 'placements' and 'release' "
-        "talk to a running one."
+        "talk to a running one; 'whatif' answers what-if questions against a running router "
+        "or a saved 'snapshot'."
     ),
     no_args_is_help=True,
     add_completion=False,
@@ -346,6 +347,177 @@ def _print_demo(report: Any) -> None:
         f"(solve {report.solve_status}, gap {report.solve_gap:.4%}, {report.solve_wall_s:.2f} s); "
         f"demo took {report.elapsed_s:.1f} s."
     )
+
+
+@app.command()
+def snapshot(
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write (JSON; binary if it ends .pb).")
+    ],
+    target: TargetOpt = DEFAULT_TARGET,
+) -> None:
+    """Save a running router's whole state (sites, reports, active work, links) to a file.
+
+    Use it for offline what-ifs: 'netrouter whatif SCENARIO --snapshot FILE'.
+    """
+    from netrouter.whatif import save_snapshot
+
+    async def run() -> Any:
+        async with RouterClient(target) as client:
+            return await client.snapshot()
+
+    state = _call(run())
+    try:
+        save_snapshot(state, output)
+    except OSError as exc:
+        raise _fail(f"{output}: cannot write: {exc.strerror}") from exc
+    err.print(
+        f"saved {len(state.site_reports)} sites and {len(state.placements)} active placements "
+        f"to {output}",
+        highlight=False,
+    )
+
+
+@app.command()
+def whatif(
+    scenarios: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Scenario files (TOML or YAML; see examples/scenarios/). Each is solved "
+            "against the same baseline.",
+            show_default=False,
+        ),
+    ],
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", "-t", help="Ask this running router (HOST:PORT).", show_default=False
+        ),
+    ] = None,
+    snapshot_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--snapshot",
+            "-s",
+            help="Use a saved state instead ('netrouter snapshot', or 'netrouter demo --snapshot').",
+        ),
+    ] = None,
+    json: JsonOpt = False,
+    plot: Annotated[
+        Path | None, typer.Option("--plot", help="Write PNG plots for each scenario here.")
+    ] = None,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write one self-contained HTML report (tables and plots)."),
+    ] = None,
+    time_limit: Annotated[
+        float, typer.Option(help="Seconds per solve (baseline and each scenario).", min=0.1)
+    ] = 5.0,
+    show_moves: Annotated[int, typer.Option(help="Moves listed per scenario.", min=0)] = 15,
+) -> None:
+    """What if a site fails, a price rises, a PUE cap tightens, a link is cut, demand doubles?
+
+    Solves the current state (the baseline) and each scenario of it with the same solver and
+    prints them side by side: cost per hour and per day, energy, carbon, the east/west split,
+    unplaced work and SLO violations, then per scenario the workloads that move (from where
+    to where, and why). Nothing is committed.
+
+    Example: netrouter whatif examples/scenarios/guian-outage.toml --snapshot state.json
+    """
+    from dataclasses import replace as dc_replace
+
+    from netrouter.scenario import ScenarioError, load_scenario
+    from netrouter.whatif import (
+        DEFAULT_SOLVER,
+        SnapshotFileError,
+        load_snapshot,
+        run_whatif,
+    )
+
+    if (target is None) == (snapshot_file is None):
+        raise _fail("give exactly one of --target HOST:PORT and --snapshot FILE", 2)
+    try:
+        loaded = [load_scenario(p) for p in scenarios]
+    except ConfigFileError as exc:
+        raise _fail(str(exc), 2) from exc
+    config = dc_replace(DEFAULT_SOLVER, time_limit_s=time_limit)
+    with err.status("solving the baseline") as status:
+
+        def progress(name: str) -> None:
+            status.update(f"solving {name}")
+
+        if snapshot_file is not None:
+            try:
+                state = load_snapshot(snapshot_file)
+                report = run_whatif(state, loaded, config=config, progress=progress)
+            except (SnapshotFileError, ScenarioError) as exc:
+                raise _fail(str(exc), 2) from exc
+        else:
+            assert target is not None
+
+            async def ask() -> Any:
+                async with RouterClient(target) as client:
+                    status.update(f"{target} is solving the baseline and {len(loaded)} scenario(s)")
+                    return await client.what_if(loaded, time_limit_s=time_limit)
+
+            try:
+                report = _call(ask())
+            except ScenarioError as exc:
+                raise _fail(str(exc), 2) from exc
+    if json:
+        out.print_json(report.model_dump_json())
+    else:
+        _print_whatif(report, show_moves)
+    if plot is not None:
+        from netrouter.plots import write_plots
+
+        paths = write_plots(report, plot)
+        err.print(f"wrote {len(paths)} plots to {plot}", highlight=False)
+    if html_file is not None:
+        from netrouter.plots import write_html
+
+        write_html(report, html_file)
+        err.print(f"wrote {html_file}", highlight=False)
+
+
+def _print_whatif(report: Any, show_moves: int) -> None:
+    from netrouter.plots import summary_rows
+
+    headers, rows = summary_rows(report)
+    table = Table(title="Baseline and scenarios, side by side", title_justify="left")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    for s in report.scenarios:
+        d = s.diff
+        title = f"{s.name}: {s.description}" if s.description else s.name
+        out.print(
+            f"[bold]{title}[/]: cost/day {d.cost_per_day_yuan:+,.2f} 元, "
+            f"energy {d.energy_kwh:+,.1f} kWh, carbon {d.carbon_kg:+,.1f} kg, "
+            f"west share {100 * d.west_share_delta:+.1f} pts, {d.moved} moved, "
+            f"{d.unplaced:+d} unplaced, {d.added} added, {d.removed} removed",
+            highlight=False,
+        )
+        if d.flows:
+            flows = Table(show_header=True, box=None, padding=(0, 2))
+            for col in ("from", "to", "workloads"):
+                flows.add_column(col, justify="right" if col == "workloads" else "left")
+            for f in d.flows:
+                flows.add_row(
+                    f.from_site or "(left out)", f.to_site or "(left out)", str(f.workloads)
+                )
+            out.print(flows)
+        if d.moves and show_moves:
+            moves = Table(show_header=True, box=None, padding=(0, 2))
+            for col in ("workload", "from", "to", "why"):
+                moves.add_column(col)
+            for m in d.moves[:show_moves]:
+                moves.add_row(m.workload_id, m.from_site or "-", m.to_site or "-", m.reason)
+            out.print(moves)
+            if len(d.moves) > show_moves:
+                out.print(f"  … {len(d.moves) - show_moves} more (--show-moves, --json)")
 
 
 def main() -> None:

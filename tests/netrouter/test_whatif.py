@@ -3,6 +3,7 @@ snapshot) and over a real gRPC server."""
 
 from __future__ import annotations
 
+import asyncio
 import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,8 +28,8 @@ from netrouter.scenario import (
 from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
-from netrouter.whatif import load_snapshot, run_whatif, save_snapshot
-from tests.factories import report_of, site_config, workload
+from netrouter.whatif import WhatIfReport, load_snapshot, run_whatif, save_snapshot
+from tests.factories import report_of, run_cli, site_config, workload
 
 EVERY_KIND = """
 name = "everything"
@@ -313,8 +314,6 @@ async def test_whatif_over_grpc_matches_the_snapshot_and_commits_nothing(
 
 def _same(a: object, b: object) -> bool:
     """Reports equal but for solver wall times."""
-    from netrouter.whatif import WhatIfReport
-
     assert isinstance(a, WhatIfReport) and isinstance(b, WhatIfReport)
 
     def strip(r: WhatIfReport) -> dict[str, object]:
@@ -351,3 +350,60 @@ async def test_whatif_rpc_errors_name_the_field(served: Served) -> None:
 
 def test_scenario_is_a_frozen_model() -> None:
     assert isinstance(parse_scenario(OUTAGE), Scenario)
+
+
+async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
+    served: Served, tmp_path: Path
+) -> None:
+    """'netrouter snapshot' saves the live state; 'netrouter whatif --snapshot' answers from
+    it with JSON, non-empty PNGs and one HTML page; bad scenario files name key and line."""
+    async with RouterClient(served.target) as client:
+        await client.place([workload(f"t{i}", duration_h=4.0) for i in range(5)])
+    state = tmp_path / "state.json"
+    saved = await asyncio.to_thread(
+        run_cli, "netrouter", "snapshot", "--target", served.target, "-o", str(state)
+    )
+    assert saved.returncode == 0, saved.stderr
+    assert "5 active placements" in saved.stderr
+    scenario = tmp_path / "outage.toml"
+    scenario.write_text('name = "outage"\n' + OUTAGE, encoding="utf-8")
+    plots, page = tmp_path / "plots", tmp_path / "report.html"
+    done = await asyncio.to_thread(
+        run_cli,
+        "netrouter",
+        "whatif",
+        str(scenario),
+        "--snapshot",
+        str(state),
+        "--json",
+        "--plot",
+        str(plots),
+        "--html",
+        str(page),
+        "--time-limit",
+        "2",
+    )
+    assert done.returncode == 0, done.stderr
+    report = WhatIfReport.model_validate_json(done.stdout)
+    (outage,) = report.scenarios
+    assert outage.name == "outage" and outage.diff.moved >= 1
+    assert report.baseline.placed == 5
+    pngs = sorted(plots.glob("*.png"))
+    assert [p.name.split("-", 2)[-1] for p in pngs] == [
+        "cost_energy.png",
+        "flows.png",
+        "latency_cdf.png",
+        "utilisation.png",
+    ]
+    assert all(p.stat().st_size > 5_000 and p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
+    text = page.read_text(encoding="utf-8")
+    assert text.count("data:image/png;base64,") == 4 and "outage" in text
+
+    scenario.write_text('[[changes]]\nkind = "pue"\nsites = ["west"]\nset = 7\n', "utf-8")
+    bad = await asyncio.to_thread(
+        run_cli, "netrouter", "whatif", str(scenario), "--snapshot", str(state)
+    )
+    assert bad.returncode == 2
+    assert f"{scenario}:4: changes[0].set" in " ".join(bad.stderr.split())
+    neither = await asyncio.to_thread(run_cli, "netrouter", "whatif", str(scenario))
+    assert neither.returncode == 2 and "--target" in neither.stderr
