@@ -468,16 +468,16 @@ def whatif(
         out.print_json(report.model_dump_json())
     else:
         _print_whatif(report, show_moves)
-    if plot is not None:
-        from netrouter.plots import write_plots
+    if plot is not None or html_file is not None:
+        from netrouter.plots import render, write_html, write_plots
 
-        paths = write_plots(report, plot)
-        err.print(f"wrote {len(paths)} plots to {plot}", highlight=False)
-    if html_file is not None:
-        from netrouter.plots import write_html
-
-        write_html(report, html_file)
-        err.print(f"wrote {html_file}", highlight=False)
+        images = render(report)
+        if plot is not None:
+            paths = write_plots(report, plot, images)
+            err.print(f"wrote {len(paths)} plots to {plot}", highlight=False)
+        if html_file is not None:
+            write_html(report, html_file, images)
+            err.print(f"wrote {html_file}", highlight=False)
 
 
 def _print_whatif(report: Any, show_moves: int) -> None:

@@ -38,6 +38,7 @@ from netrouter.errors import (
 from netrouter.events import EventHub
 from netrouter.network import NetworkModel
 from netrouter.problem import (
+    MIN_REMAINING_H,
     hour_elapsed,
     remaining_work,
     report_regions,
@@ -93,7 +94,7 @@ class RouterSettings:
     max_page_size: int = 1_000
     max_group: int = 512
     sweep_interval_s: float = 0.5
-    min_remaining_h: float = 1.0 / 60.0
+    min_remaining_h: float = MIN_REMAINING_H
     watch_queue: int = 10_000
 
 

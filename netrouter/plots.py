@@ -143,25 +143,39 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-") or "scenario"
 
 
-def write_plots(report: WhatIfReport, folder: str | Path) -> list[Path]:
-    """Every scenario's figures as PNGs in ``folder`` (made if missing); the paths."""
+Images = list[dict[str, bytes]]
+"""Per scenario (in report order), each figure's PNG by file stem."""
+
+
+def render(report: WhatIfReport) -> Images:
+    """Every scenario's figures as PNG bytes (drawn once for both files and the page)."""
+    images: Images = []
+    for scenario in report.scenarios:
+        pngs = {}
+        for stem, fig in figures(report.baseline, scenario).items():
+            buf = io.BytesIO()
+            fig.savefig(buf, format="png", dpi=110)
+            plt.close(fig)
+            pngs[stem] = buf.getvalue()
+        images.append(pngs)
+    return images
+
+
+def write_plots(
+    report: WhatIfReport, folder: str | Path, images: Images | None = None
+) -> list[Path]:
+    """Every scenario's figures as PNGs in ``folder`` (made if missing); the paths.
+    ``images``: already rendered by :func:`render`."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for i, scenario in enumerate(report.scenarios, start=1):
-        for stem, fig in figures(report.baseline, scenario).items():
+    rendered = render(report) if images is None else images
+    for i, (scenario, pngs) in enumerate(zip(report.scenarios, rendered, strict=True), start=1):
+        for stem, png in pngs.items():
             path = folder / f"{i:02d}-{_slug(scenario.name)}-{stem}.png"
-            fig.savefig(path, dpi=110)
-            plt.close(fig)
+            path.write_bytes(png)
             written.append(path)
     return written
-
-
-def _png(fig: Figure) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100)
-    plt.close(fig)
-    return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:
@@ -193,9 +207,11 @@ def summary_rows(report: WhatIfReport) -> tuple[list[str], list[list[str]]]:
     return headers, rows
 
 
-def write_html(report: WhatIfReport, path: str | Path) -> Path:
-    """One self-contained page (tables and embedded PNGs) for the whole report."""
+def write_html(report: WhatIfReport, path: str | Path, images: Images | None = None) -> Path:
+    """One self-contained page (tables and embedded PNGs) for the whole report.
+    ``images``: already rendered by :func:`render`."""
     path = Path(path)
+    rendered = render(report) if images is None else images
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>netrouter what-if</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
@@ -207,7 +223,7 @@ def write_html(report: WhatIfReport, path: str | Path) -> Path:
     ]
     headers, rows = summary_rows(report)
     parts.append(_table(headers, rows))
-    for scenario in report.scenarios:
+    for scenario, pngs in zip(report.scenarios, rendered, strict=True):
         d = scenario.diff
         parts.append(f"<h2>{html.escape(scenario.name)}</h2>")
         if scenario.description:
@@ -226,8 +242,9 @@ def write_html(report: WhatIfReport, path: str | Path) -> Path:
             parts.append(_table(["workload", "from", "to", "why"], moves))
             if len(d.moves) > 200:
                 parts.append(f"<p>… and {len(d.moves) - 200} more moves.</p>")
-        for stem, fig in figures(report.baseline, scenario).items():
-            parts.append(f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{_png(fig)}'>")
+        for stem, png in pngs.items():
+            data = base64.b64encode(png).decode("ascii")
+            parts.append(f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{data}'>")
     parts.append("</body></html>")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")

@@ -12,6 +12,8 @@ from netrouter.types import Placement, SiteReport, Workload
 from solver import Site
 
 SECONDS_PER_HOUR = 3600.0
+MIN_REMAINING_H = 1.0 / 60.0
+"""Running work with less left than this still counts as this much when re-placed."""
 
 
 def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:

@@ -61,7 +61,13 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from netrouter.configfile import ConfigFileError, load_file, parse_text
 from netrouter.network import NetworkModel
-from netrouter.problem import hour_elapsed, remaining_work, report_regions, solver_sites
+from netrouter.problem import (
+    MIN_REMAINING_H,
+    hour_elapsed,
+    remaining_work,
+    report_regions,
+    solver_sites,
+)
 from netrouter.types import (
     AcceleratorInventory,
     Link,
@@ -78,10 +84,9 @@ from netrouter.workloads import (
     workload_to_dict,
 )
 from solver import Problem
+from solver.model import HOURS_PER_DAY
 
-HOURS = 24
-MIN_REMAINING_H = 1.0 / 60.0
-"""Running work with less left than this still counts as this much (as the router does)."""
+HOURS = HOURS_PER_DAY
 
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -365,10 +370,7 @@ def inline_files(scenario: Scenario) -> Scenario:
     changes = []
     for i, c in enumerate(scenario.changes):
         if isinstance(c, NewWorkloads) and c.file is not None:
-            try:
-                batch = load_workloads(c.file)
-            except WorkloadFileError as exc:
-                raise ScenarioError(f"{scenario.name}: changes[{i}].file: {exc}") from exc
+            batch = _batch(c, f"{scenario.name}: changes[{i}]")
             entries = [WorkloadEntry.model_validate(workload_to_dict(w)) for w in batch]
             c = NewWorkloads(kind="workloads", workloads=entries)
         changes.append(c)
@@ -655,14 +657,18 @@ def _unit(key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
+def _batch(c: NewWorkloads, where: str) -> list[Workload]:
+    """The change's workloads: read from its file, or its inline entries."""
+    if c.file is None:
+        return [Workload(**entry.model_dump()) for entry in c.workloads]
+    try:
+        return load_workloads(c.file)
+    except WorkloadFileError as exc:
+        raise ScenarioError(f"{where}.file: {exc}") from exc
+
+
 def _new_workloads(c: NewWorkloads, world: World, where: str) -> None:
-    if c.file is not None:
-        try:
-            batch = load_workloads(c.file)
-        except WorkloadFileError as exc:
-            raise ScenarioError(f"{where}.file: {exc}") from exc
-    else:
-        batch = [Workload(**entry.model_dump()) for entry in c.workloads]
+    batch = _batch(c, where)
     have = {w.id for w in world.workloads}
     for w in batch:
         if w.id in have:

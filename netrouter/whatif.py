@@ -13,7 +13,7 @@ where to where, and why).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,10 +26,10 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.scenario import Scenario, World, apply
 from netrouter.types import Snapshot
 from netrouter.v1 import router_pb2 as pb
-from solver import Plan, Problem, SolverConfig, solve
+from solver import Plan, Problem, Site, SolverConfig, solve
+from solver.model import HOURS_PER_DAY
 from solver.table import price_integrals
 
-HOURS_PER_DAY = 24.0
 DEFAULT_SOLVER = SolverConfig(time_limit_s=5.0, relative_gap_limit=1e-3)
 
 
@@ -260,7 +260,7 @@ def summarise(world: World, problem: Problem, plan: Plan) -> Result:
         carbon_kg=carbon,
         placed=len(plan.assignments),
         unplaced=len(plan.unplaced),
-        slo_violations=_slo_violations(world, problem),
+        slo_violations=_slo_violations(world, problem, sites),
         sides=sides,
         sites=sorted(rows.values(), key=lambda r: r.site_id),
         latencies_ms=sorted(latencies),
@@ -279,9 +279,8 @@ def summarise(world: World, problem: Problem, plan: Plan) -> Result:
     )
 
 
-def _slo_violations(world: World, problem: Problem) -> int:
+def _slo_violations(world: World, problem: Problem, sites: Mapping[str, Site]) -> int:
     """Running work with an SLO whose (up) site is now too far from its users."""
-    sites = {s.id: s for s in problem.sites}
     count = 0
     for w in problem.workloads:
         site = sites.get(world.running.get(w.id, ""))

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netrouter.core import Router
 from netrouter.reports import decode_report
+from netrouter.service import start_server
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
 from netrouter.types import SiteReport
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
@@ -112,3 +119,25 @@ def run_cli(module: str, *args: str, timeout: float = 120) -> subprocess.Complet
     return subprocess.run(
         [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout
     )
+
+
+@dataclass
+class Served:
+    """A router on a real gRPC server (port 0) over a real SQLite file."""
+
+    router: Router
+    registry: SiteRegistry
+    target: str
+
+
+@contextlib.asynccontextmanager
+async def serve_router(registry: SiteRegistry, db: Path) -> AsyncIterator[Served]:
+    """Serve a router over ``registry`` (sites fed directly, no MQTT) on a free port."""
+    store = PlacementStore(db)
+    router = Router(registry=registry, store=store)
+    server, port, _ = await start_server(router, "127.0.0.1:0")
+    try:
+        yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
+    finally:
+        await server.stop(None)
+        store.close()

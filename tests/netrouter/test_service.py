@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import grpc
@@ -25,14 +24,7 @@ from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from tests.factories import report_of, site_config, workload
-
-
-@dataclass
-class Served:
-    router: Router
-    registry: SiteRegistry
-    target: str
+from tests.factories import Served, report_of, serve_router, site_config, workload
 
 
 @pytest.fixture
@@ -43,12 +35,8 @@ async def served(tmp_path: Path) -> AsyncIterator[Served]:
         report_of(site_config("cheap", price=0.3, h100=16, latency={"csj": 20.0}))
     )
     registry.apply_report(report_of(site_config("near", price=1.0, h100=16, latency={"csj": 3.0})))
-    store = PlacementStore(tmp_path / "router.db")
-    router = Router(registry=registry, store=store)
-    server, port, _ = await start_server(router, "127.0.0.1:0")
-    yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
-    await server.stop(None)
-    store.close()
+    async with serve_router(registry, tmp_path / "router.db") as served:
+        yield served
 
 
 async def test_place_prefers_cheaper_site_and_respects_slo(served: Served) -> None:

@@ -6,14 +6,12 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from netrouter.client import RouterClient
 from netrouter.configfile import ConfigFileError
-from netrouter.core import Router
 from netrouter.errors import InvalidArgumentError
 from netrouter.scenario import (
     KINDS,
@@ -25,11 +23,9 @@ from netrouter.scenario import (
     parse_scenario,
     scenario_text,
 )
-from netrouter.service import start_server
 from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
 from netrouter.whatif import WhatIfReport, load_snapshot, run_whatif, save_snapshot
-from tests.factories import report_of, run_cli, site_config, workload
+from tests.factories import Served, report_of, run_cli, serve_router, site_config, workload
 
 EVERY_KIND = """
 name = "everything"
@@ -254,22 +250,11 @@ def test_changes_naming_what_the_state_lacks_are_refused(text: str, needle: str)
     assert needle in str(info.value)
 
 
-@dataclass
-class Served:
-    router: Router
-    registry: SiteRegistry
-    target: str
-
-
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
     registry = _registry()
-    store = PlacementStore(tmp_path / "router.db")
-    router = Router(registry=registry, store=store)
-    server, port, _ = await start_server(router, "127.0.0.1:0")
-    yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
-    await server.stop(None)
-    store.close()
+    async with serve_router(registry, tmp_path / "router.db") as served:
+        yield served
 
 
 OUTAGE = '[[changes]]\nkind = "site_down"\nsites = ["west"]\n'
