@@ -6,6 +6,7 @@ A *choice* is an array with one entry per workload: the index of its arc in the
 
 from __future__ import annotations
 
+import bisect
 import time
 
 import numpy as np
@@ -232,39 +233,56 @@ def eject(table: Table, choice: IntArray, deadline: float, max_rounds: int = 20)
         cand = cand[order]
         # Apply in order, re-pricing each against what this round already changed: a pool's
         # occupants leave cheapest first, never twice (``ptr``); room is tracked move by move.
-        ptr = first.copy()
+        # (Python lists and bisect: tens of thousands of scalar steps.)
+        ptr = first.tolist()
+        last_l = last.tolist()
+        cum_dev_l = cum_dev.tolist()
+        cum_dev0_l = cum_dev0.tolist()
+        cum_extra0_l = cum_extra0.tolist()
+        room_l = room.tolist()
+        movable_l = movable.tolist()
+        alt_l = alt_arc.tolist()
+        safe_alt = np.maximum(alt_arc, 0)
+        alt_pool_l = table.arc_pool[safe_alt].tolist()
+        alt_dev_l = table.arc_dev[safe_alt].tolist()
+        cand_w = table.arc_w[cand].tolist()
+        cand_p = table.arc_pool[cand].tolist()
+        cand_d = table.arc_dev[cand].tolist()
+        cand_gain = (table.penalty[table.arc_w[cand]] - table.arc_cost[cand]).tolist()
         done: set[int] = set()
         moved = 0
-        for a in cand.tolist():
-            u = int(table.arc_w[a])
+        for a, u, p, d, net_gain in zip(
+            cand.tolist(), cand_w, cand_p, cand_d, cand_gain, strict=True
+        ):
             if u in done:
                 continue
-            p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
-            net_gain = float(table.penalty[u] - table.arc_cost[a])
-            shortfall = d - int(room[p])
-            lo = int(ptr[p])
+            shortfall = d - room_l[p]
+            lo = ptr[p]
             if shortfall > 0:
-                upto = int(np.searchsorted(cum_dev, cum_dev0[lo] + shortfall, side="left"))
-                if upto >= int(last[p]):
+                upto = bisect.bisect_left(cum_dev_l, cum_dev0_l[lo] + shortfall)
+                if upto >= last_l[p]:
                     continue
-                if net_gain - float(cum_extra0[upto + 1] - cum_extra0[lo]) <= 1e-9 * max(
+                if net_gain - (cum_extra0_l[upto + 1] - cum_extra0_l[lo]) <= 1e-9 * max(
                     1.0, net_gain
                 ):
                     continue
-                evict = movable[lo : upto + 1]
+                evict = movable_l[lo : upto + 1]
             else:
-                upto, evict = lo - 1, movable[:0]
-            dest_arcs = alt_arc[evict]
-            need = np.bincount(
-                table.arc_pool[dest_arcs], weights=table.arc_dev[dest_arcs], minlength=table.n_pools
-            )
-            if np.any(need > room):
+                upto, evict = lo - 1, []
+            need: dict[int, int] = {}
+            for v in evict:
+                q = alt_pool_l[v]
+                need[q] = need.get(q, 0) + alt_dev_l[v]
+            if any(n > room_l[q] for q, n in need.items()):
                 continue
-            freed = int(table.arc_dev[choice[evict]].sum())
-            choice[evict] = dest_arcs
+            freed = 0
+            for v in evict:
+                freed += int(table.arc_dev[choice[v]])
+                choice[v] = alt_l[v]
             choice[u] = a
-            room -= need.astype(np.int64)
-            room[p] += freed - d
+            for q, n in need.items():
+                room_l[q] -= n
+            room_l[p] += freed - d
             ptr[p] = upto + 1
             done.add(u)
             moved += 1

@@ -129,6 +129,67 @@ def exchange_rates(table: Table, *, majority: bool = False) -> IntArray | None:
     return np.array([int(r * scale) for r in rates], dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class NestedCuts:
+    """Rounding cuts on each pool's capacity, nested so that a flow can carry them.
+
+    When every size of at least ``d`` devices using a pool is a multiple of ``d``, those
+    workloads together take a multiple of ``d``: at most ``d·⌊cap/d⌋`` devices (a
+    Chvátal–Gomory cut, valid for every whole plan). With 8- and 16-device jobs only, a pool
+    of 44 free devices holds 40 of them, where the plain relaxation packs 5.5 jobs. The sets
+    ``{size ≥ d}`` of one pool are nested, so each becomes one node between its arcs and the
+    pool, and the relaxation stays a min-cost flow.
+
+    ``pool_cap``: each pool's capacity after the cut on all its sizes; ``pool``, ``cap``,
+    ``parent``: one row per inner cut (its pool, its capacity in devices, the next wider cut,
+    −1 for the pool itself); ``arc_node``: the innermost cut each given arc enters (−1: the
+    pool).
+    """
+
+    pool_cap: IntArray
+    pool: IntArray
+    cap: IntArray
+    parent: IntArray
+    arc_node: IntArray
+
+
+def nested_caps(table: Table, arcs: IntArray) -> NestedCuts:
+    """The nested rounding cuts of every pool, for the sizes among ``arcs``."""
+    pool_cap = table.pool_cap.copy()
+    top = int(table.arc_dev.max(initial=0)) + 1
+    keys, inverse = np.unique(table.arc_pool[arcs] * top + table.arc_dev[arcs], return_inverse=True)
+    node_of_key = np.full(keys.shape[0], -1, dtype=np.int64)
+    pools: list[int] = []
+    caps: list[int] = []
+    parents: list[int] = []
+    bounds = np.searchsorted(keys // top, np.arange(table.n_pools + 1))
+    for p in range(table.n_pools):
+        lo, hi = int(bounds[p]), int(bounds[p + 1])
+        if lo == hi:
+            continue
+        sizes = (keys[lo:hi] % top).tolist()  # ascending
+        valid = [all(s % d == 0 for s in sizes[i:]) and d > 0 for i, d in enumerate(sizes)]
+        outer = int(pool_cap[p])
+        if valid[0]:
+            outer = pool_cap[p] = sizes[0] * (outer // sizes[0])
+        node = -1
+        for i, d in enumerate(sizes):
+            if i > 0 and valid[i] and d * (outer // d) < outer:
+                outer = d * (outer // d)
+                pools.append(p)
+                caps.append(outer)
+                parents.append(node)
+                node = len(pools) - 1
+            node_of_key[lo + i] = node
+    return NestedCuts(
+        pool_cap=pool_cap,
+        pool=np.array(pools, dtype=np.int64),
+        cap=np.array(caps, dtype=np.int64),
+        parent=np.array(parents, dtype=np.int64),
+        arc_node=node_of_key[inverse.reshape(-1)],
+    )
+
+
 LP_MAX_ARCS = 150_000
 """Above this many pairs, site-dependent demand is relaxed by a flow, not solved by GLOP."""
 
@@ -176,19 +237,33 @@ def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
     top = max(float(unit_cost.max(initial=0.0)), float(pen_unit.max(initial=0.0)), 1e-12)
     scale = MAX_UNIT_COST / top
 
-    tails = np.concatenate((rep_cls, np.arange(n_cls), n_cls + np.arange(n_pools)))
-    heads = np.concatenate(
-        (n_cls + table.arc_pool[rep_arcs], np.full(n_cls, sink), np.full(n_pools, sink))
+    rate = rates[table.pool_model]
+    nest = nested_caps(table, rep_arcs)
+    # Nodes: classes, pools, the sink, then one per nested cut; each arc enters the
+    # innermost cut holding its size (or its pool when none does).
+    inner = n_cls + n_pools + 1 + np.arange(nest.pool.shape[0])
+    outer = np.where(nest.parent >= 0, n_cls + n_pools + 1 + nest.parent, n_cls + nest.pool)
+    heads_rep = np.where(
+        nest.arc_node >= 0, n_cls + n_pools + 1 + nest.arc_node, n_cls + table.arc_pool[rep_arcs]
     )
-    caps = np.concatenate((supply[rep_cls], supply, table.pool_cap * rates[table.pool_model]))
+    pool_units = nest.pool_cap * rate
+    tails = np.concatenate((rep_cls, np.arange(n_cls), n_cls + np.arange(n_pools), inner))
+    heads = np.concatenate((heads_rep, np.full(n_cls, sink), np.full(n_pools, sink), outer))
+    caps = np.concatenate((supply[rep_cls], supply, pool_units, nest.cap * rate[nest.pool]))
     costs = np.concatenate(
-        (np.rint(unit_cost * scale), np.rint(pen_unit * scale), np.zeros(n_pools))
+        (
+            np.rint(unit_cost * scale),
+            np.rint(pen_unit * scale),
+            np.zeros(n_pools + inner.shape[0]),
+        )
     ).astype(np.int64)
     flow = min_cost_flow.SimpleMinCostFlow()
     flow.add_arcs_with_capacity_and_unit_cost(tails, heads, caps, costs)
-    flow.set_nodes_supplies(
-        np.arange(sink + 1), np.concatenate((supply, np.zeros(n_pools, np.int64), [-supply.sum()]))
-    )
+    n_nodes = sink + 1 + inner.shape[0]
+    node_supply = np.zeros(n_nodes, dtype=np.int64)
+    node_supply[:n_cls] = supply
+    node_supply[sink] = -supply.sum()
+    flow.set_nodes_supplies(np.arange(n_nodes), node_supply)
     status = flow.solve()
     if status != flow.OPTIMAL:  # pragma: no cover - costs are scaled to fit
         raise RuntimeError(f"min-cost flow failed with status {status}")
@@ -209,7 +284,7 @@ def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
         unit_of_arc,
         pen_unit_of=pen_unit,
         cls_of_rep=cls,
-        saturated=pool_flow >= table.pool_cap * rates[table.pool_model],
+        saturated=pool_flow >= pool_units,
     )
     duals = mu * rates[table.pool_model]
     bound = max(bound, lagrangian_bound(table, duals))
@@ -222,11 +297,14 @@ def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
 def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
     cls, reps = classes(table)
     count = np.bincount(cls, minlength=reps.shape[0]).astype(np.float64)
+    nest = nested_caps(table, np.arange(table.n_arcs))
     lp = pywraplp.Solver.CreateSolver("GLOP")
     if lp is None:  # pragma: no cover - GLOP ships with OR-Tools
         raise RuntimeError("GLOP is not available")
     inf = lp.infinity()
-    pool_rows = [lp.Constraint(-inf, float(cap)) for cap in table.pool_cap]
+    pool_rows = [lp.Constraint(-inf, float(cap)) for cap in nest.pool_cap]
+    cut_rows = [lp.Constraint(-inf, float(cap)) for cap in nest.cap]
+    chains = [_chain(nest.parent, k) for k in range(nest.cap.shape[0])]
     objective = lp.Objective()
     xs: list[tuple[int, pywraplp.Variable]] = []
     for c, r in enumerate(reps.tolist()):
@@ -237,7 +315,12 @@ def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
         for a in range(int(table.start[r]), int(table.start[r + 1])):
             x = lp.NumVar(0.0, inf, "")
             row.SetCoefficient(x, 1.0)
-            pool_rows[int(table.arc_pool[a])].SetCoefficient(x, float(table.arc_dev[a]))
+            dev = float(table.arc_dev[a])
+            pool_rows[int(table.arc_pool[a])].SetCoefficient(x, dev)
+            node = int(nest.arc_node[a])
+            if node >= 0:
+                for k in chains[node]:
+                    cut_rows[k].SetCoefficient(x, dev)
             objective.SetCoefficient(x, float(table.arc_cost[a]))
             xs.append((a, x))
     objective.SetMinimization()
@@ -245,13 +328,22 @@ def _lp(table: Table, time_limit_s: float | None = None) -> Relaxation:
         lp.SetTimeLimit(max(1, int(time_limit_s * 1000)))
     lp.Solve()
     duals = np.array([max(0.0, -row.dual_value()) for row in pool_rows], dtype=np.float64)
+    cut_duals = np.array([max(0.0, -row.dual_value()) for row in cut_rows], dtype=np.float64)
     per_rep = np.zeros(table.n_arcs)
     for a, x in xs:
         per_rep[a] = x.solution_value()
     share = _spread(table, cls, reps, per_rep)
-    return Relaxation(
-        bound=lagrangian_bound(table, duals), fraction=share, method="lp", duals=duals, classes=cls
-    )
+    bound = lagrangian_bound(table, duals, nest, cut_duals)
+    return Relaxation(bound=bound, fraction=share, method="lp", duals=duals, classes=cls)
+
+
+def _chain(parent: IntArray, node: int) -> list[int]:
+    """A nested cut and every wider one around it."""
+    out = []
+    while node >= 0:
+        out.append(node)
+        node = int(parent[node])
+    return out
 
 
 def _potentials(
@@ -324,9 +416,89 @@ def _spread(table: Table, cls: IntArray, reps: IntArray, per_rep: FloatArray) ->
     return share
 
 
-def lagrangian_bound(table: Table, prices: FloatArray) -> float:
-    """The Lagrangian bound for pool prices ``prices`` ≥ 0 (a lower bound for any such)."""
-    reduced = table.arc_cost + table.arc_dev * prices[table.arc_pool]
+def lagrangian_bound(
+    table: Table,
+    prices: FloatArray,
+    nest: NestedCuts | None = None,
+    cut_prices: FloatArray | None = None,
+) -> float:
+    """The Lagrangian bound for pool prices ``prices`` ≥ 0 (a lower bound for any such).
+
+    With ``nest`` (the nested cuts of every arc of the table) the pools' capacities are the
+    cut ones, and ``cut_prices`` ≥ 0 price each inner cut: an arc pays, per device, its
+    pool's price and that of every cut it enters. Valid for any such prices, because every
+    whole plan satisfies every cut.
+    """
+    per_device = prices[table.arc_pool]
+    rent = float(prices @ table.pool_cap)
+    if nest is not None:
+        rent = float(prices @ nest.pool_cap)
+        if cut_prices is not None and cut_prices.size:
+            # Parents come before their children: one pass sums each chain.
+            total = cut_prices.astype(np.float64).copy()
+            for k in range(total.shape[0]):
+                if nest.parent[k] >= 0:
+                    total[k] += total[nest.parent[k]]
+            per_device = per_device + np.where(
+                nest.arc_node >= 0, total[np.maximum(nest.arc_node, 0)], 0.0
+            )
+            rent += float(cut_prices @ nest.cap)
+    reduced = table.arc_cost + table.arc_dev * per_device
     best = table.penalty.copy()
     np.minimum.at(best, table.arc_w, reduced)
-    return float(best.sum() - float(prices @ table.pool_cap))
+    return float(best.sum() - rent)
+
+
+def reflow(table: Table, choice: IntArray) -> IntArray | None:
+    """The best placement of the smallest workloads with every other one kept as in
+    ``choice``; ``None`` when the demands do not make the relaxation a flow.
+
+    The workloads needing the fewest units (one device, mostly) are re-placed by the
+    min-cost flow on the room the others leave. With the nested rounding cuts every pool
+    then takes a whole number of them, so the flow is integral: their placement is optimal
+    given the rest. Rounding splits few workloads but then fixes the small ones badly
+    around them; this puts them back.
+    """
+    if table.n_arcs == 0:
+        return None
+    rates = exchange_rates(table)
+    if rates is None:
+        return None
+    arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
+    has = table.start[1:] > table.start[:-1]
+    units = np.full(table.n_workloads, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(units, table.arc_w, arc_units)
+    if not has.any():
+        return None
+    small = np.flatnonzero(has & (units == units[has].min()))
+    fixed = choice.copy()
+    fixed[small] = -1
+    sub, arcs = subtable(table, small, table.pool_cap - table.usage(fixed))
+    flow = _flow(sub, rates, exact=True)
+    whole = np.flatnonzero(flow.fraction >= 1.0 - 1e-6)
+    fixed[small[sub.arc_w[whole]]] = arcs[whole]
+    return fixed
+
+
+def subtable(table: Table, workloads: IntArray, cap: IntArray) -> tuple[Table, IntArray]:
+    """The table of ``workloads`` (ascending) alone on pools of capacity ``cap``, and the
+    original index of each of its arcs."""
+    index = np.full(table.n_workloads, -1, dtype=np.int64)
+    index[workloads] = np.arange(workloads.shape[0])
+    arcs = np.flatnonzero(index[table.arc_w] >= 0)  # still grouped by workload, in order
+    counts = np.bincount(index[table.arc_w[arcs]], minlength=workloads.shape[0])
+    sub = Table(
+        n_workloads=int(workloads.shape[0]),
+        pool_site=table.pool_site,
+        pool_model=table.pool_model,
+        pool_cap=np.maximum(cap, 0).astype(np.int64),
+        arc_w=index[table.arc_w[arcs]],
+        arc_pool=table.arc_pool[arcs],
+        arc_dev=table.arc_dev[arcs],
+        arc_cost=table.arc_cost[arcs],
+        start=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
+        penalty=table.penalty[workloads],
+        priority=table.priority[workloads],
+        must_place=table.must_place,
+    )
+    return sub, arcs

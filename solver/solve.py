@@ -28,7 +28,7 @@ from solver import lagrange, lns
 from solver.cpsat import solve_subset
 from solver.errors import InvalidProblemError
 from solver.heuristics import eject, fill, improve, round_down, round_guided, warm_start
-from solver.relax import Relaxation, relax
+from solver.relax import Relaxation, reflow, relax
 from solver.table import IntArray, Table
 
 METHODS = ("auto", "exact", "relax-round")
@@ -104,7 +104,9 @@ def optimize(
     # Keep time to price and explain the plan after the search.
     reserve = min(0.2 * config.time_limit_s, ASSEMBLE_S_PER_WORKLOAD * table.n_workloads)
     deadline = started + config.time_limit_s - reserve
-    relaxation = relax(table, 0.5 * (deadline - time.perf_counter()))
+    relax_started = time.perf_counter()
+    relaxation = relax(table, 0.5 * (deadline - relax_started))
+    relax_s = time.perf_counter() - relax_started
     bound = relaxation.bound
     # The Lagrangian bound at the relaxation's prices needs no plan: it runs beside the
     # rounding (mostly in NumPy, which releases the GIL).
@@ -123,6 +125,11 @@ def optimize(
     warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
         choice = _cheaper(table, choice, improve(table, fill(table, warm)))
+    if (
+        relative_gap(table.objective(choice), bound) > config.relative_gap_limit
+        and deadline - time.perf_counter() > 2 * relax_s
+    ):
+        choice = _reflowed(table, choice)
     objective = table.objective(choice)
     lp_bound = bound
     start = side.result() if side is not None else None
@@ -208,9 +215,25 @@ def optimize(
             else min(LARGE_SUB_TIME_S, max(lns.SUB_TIME_S, 0.1 * config.time_limit_s)),
         )
         choice = improve(table, choice)
+        if (
+            relative_gap(table.objective(choice), bound) > config.relative_gap_limit
+            and time.perf_counter() + relax_s < deadline + reserve
+        ):
+            choice = _reflowed(table, choice)
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     return _outcome(table, choice, bound, optimal, method, started)
+
+
+def _reflowed(table: Table, choice: IntArray) -> IntArray:
+    """``choice`` with its smallest workloads re-placed optimally around the rest
+    (:func:`solver.relax.reflow`), when that is cheaper."""
+    if table.must_place:
+        return choice
+    flowed = reflow(table, choice)
+    if flowed is None:
+        return choice
+    return _cheaper(table, choice, improve(table, fill(table, flowed)))
 
 
 def _tighten(
