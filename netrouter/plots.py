@@ -249,3 +249,82 @@ def write_html(report: WhatIfReport, path: str | Path, images: Images | None = N
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(parts), encoding="utf-8")
     return path
+
+
+# -- trace replay ------------------------------------------------------------------------
+
+POLICY_COLOURS = {
+    "optimizer": "#d9534f",
+    "nearest": "#5b8bd0",
+    "cheapest-first": "#7f8c9b",
+    "spread": "#e0a030",
+}
+
+
+def replay_figures(report: Any) -> dict[str, Figure]:
+    """A replay report (:class:`netrouter.replay.ReplayReport`) as figures: cost per step,
+    totals against the optimizer, and utilisation by site."""
+    names = list(report.policies)
+    colour = [POLICY_COLOURS.get(n, "#444444") for n in names]
+    figs: dict[str, Figure] = {}
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    step_h = report.period_min / 60.0
+    for name, c in zip(names, colour, strict=True):
+        series = report.policies[name].cost_per_step
+        ax.step([i * step_h for i in range(len(series))], series, where="post", label=name, c=c)
+    ax.set_xlabel("hours into the replay")
+    ax.set_ylabel("energy cost per step (CNY)")
+    ax.set_title("Energy cost over the replay")
+    ax.legend()
+    fig.tight_layout()
+    figs["cost-over-time"] = fig
+
+    fig, ax = plt.subplots(figsize=(8, 4))
+    keys = [
+        ("cost", "cost"),
+        ("energy_kwh", "energy"),
+        ("carbon_kg", "carbon"),
+        ("objective", "cost + penalties"),
+    ]
+    width = 0.8 / max(1, len(names))
+    for k, (name, c) in enumerate(zip(names, colour, strict=True)):
+        ref = report.policies.get("optimizer", report.policies[names[0]])
+        vals = [
+            getattr(report.policies[name], key) / getattr(ref, key) if getattr(ref, key) else 0.0
+            for key, _ in keys
+        ]
+        ax.bar([i + k * width for i in range(len(keys))], vals, width, label=name, color=c)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(keys))], [label for _, label in keys])
+    ax.axhline(1.0, color="black", lw=0.8)
+    ax.set_ylabel("relative to the optimizer")
+    ax.set_title("Totals over the replay")
+    ax.legend()
+    fig.tight_layout()
+    figs["totals"] = fig
+
+    sites = sorted({s for r in report.policies.values() for s in r.utilisation})
+    fig, ax = plt.subplots(figsize=(10, 4))
+    for k, (name, c) in enumerate(zip(names, colour, strict=True)):
+        util = [100 * report.policies[name].utilisation.get(s, 0.0) for s in sites]
+        ax.bar([i + k * width for i in range(len(sites))], util, width, label=name, color=c)
+    ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sites))], sites, rotation=30)
+    ax.set_ylabel("mean utilisation of free devices (%)")
+    ax.set_title("Utilisation by site")
+    ax.legend()
+    fig.tight_layout()
+    figs["utilisation"] = fig
+    return figs
+
+
+def write_replay_plots(report: Any, folder: str | Path) -> list[Path]:
+    """The replay's figures as PNGs in ``folder`` (made if missing); the paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for stem, fig in replay_figures(report).items():
+        path = folder / f"replay-{stem}.png"
+        fig.savefig(path, format="png", dpi=110)
+        plt.close(fig)
+        written.append(path)
+    return written

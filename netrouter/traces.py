@@ -76,6 +76,22 @@ def _region(rng: random.Random) -> str:
     return rng.choices(regions, weights=[REGION_WEIGHTS[r] for r in regions])[0]
 
 
+def pod_workload(
+    row: dict[str, str], rng: random.Random, *, name: str | None = None, duration_h: float
+) -> Workload:
+    """One Alibaba GPU pod as a batch job (its origin region drawn from ``rng``)."""
+    devices = int(row["num_gpu"])
+    return Workload(
+        id=f"alibaba-{name or row['name']}",
+        origin_region=_region(rng),
+        demands=dict.fromkeys(TRAINING_TYPES, devices),
+        duration_h=duration_h,
+        max_pue=WORKLOAD_MAX_PUE,
+        priority=1 if row["qos"] == "LS" else 0,
+        labels={"source": "alibaba-openb", "qos": row["qos"], "kind": "batch"},
+    )
+
+
 def training_jobs(path: Path, *, count: int, rng: random.Random) -> list[Workload]:
     """``count`` GPU pods sampled from the Alibaba trace, as batch jobs."""
     with path.open(newline="") as f:
@@ -83,20 +99,15 @@ def training_jobs(path: Path, *, count: int, rng: random.Random) -> list[Workloa
     chosen = rng.sample(pods, min(count, len(pods)))
     jobs = []
     for row in chosen:
-        devices = int(row["num_gpu"])
         run_h = (int(row["deletion_time"]) - int(row["creation_time"])) / 3600.0
-        jobs.append(
-            Workload(
-                id=f"alibaba-{row['name']}",
-                origin_region=_region(rng),
-                demands=dict.fromkeys(TRAINING_TYPES, devices),
-                duration_h=min(MAX_RUN_H, max(MIN_RUN_H, run_h)),
-                max_pue=WORKLOAD_MAX_PUE,
-                priority=1 if row["qos"] == "LS" else 0,
-                labels={"source": "alibaba-openb", "qos": row["qos"], "kind": "batch"},
-            )
-        )
+        jobs.append(pod_workload(row, rng, duration_h=min(MAX_RUN_H, max(MIN_RUN_H, run_h))))
     return jobs
+
+
+def request_regions(count: int, rng: random.Random) -> list[str]:
+    """Origin regions for ``count`` requests, drawn in order (as :func:`_region` would)."""
+    regions = list(REGION_WEIGHTS)
+    return rng.choices(regions, weights=[REGION_WEIGHTS[r] for r in regions], k=count)
 
 
 def _timestamp(text: str) -> float:
