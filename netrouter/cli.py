@@ -428,8 +428,9 @@ def replay(
 ) -> None:
     """Replay the real traces over the 10 national clusters: the value report.
 
-    Batch jobs arrive as in the Alibaba GPU trace, inference replicas follow the Azure LLM
-    trace's token rate; every policy places the same arrivals, step by step, at the sites'
+    Batch jobs arrive as in the Alibaba GPU trace (with --data-dir: the pod list where a
+    third of the pods need given GPU types), inference replicas follow the Azure LLM trace's
+    token rate; every policy places the same arrivals, step by step, at the sites'
     time-of-use prices. Prints each policy's electricity cost, energy, carbon, SLO violations
     and unplaced work, their ratios to the optimizer, and the hindsight lower bound with the
     optimizer's gap to it.
@@ -447,7 +448,11 @@ def replay(
         raise _fail(f"--policy must be all or one of {', '.join(POLICIES)}", 2)
     if period_min <= 0 or 60.0 % period_min:
         raise _fail("--period-min must divide 60 (5, 10, 15, 20, 30 or 60)", 2)
-    files = TraceFiles.full(data_dir) if data_dir else TraceFiles.bundled(EXAMPLES)
+    files = (
+        TraceFiles.full(data_dir, pods="openb_pod_list_gpuspec33.csv")
+        if data_dir
+        else TraceFiles.bundled(EXAMPLES)
+    )
     paths = (files.alibaba_pods, files.azure_conv, files.azure_code)
     missing = [p for p in paths if not p.exists()]
     if missing:
@@ -505,7 +510,7 @@ def _print_replay(report: Any) -> None:
             f"{r.cost:,.0f}",
             f"{r.energy_kwh:,.0f}",
             f"{r.carbon_kg:,.0f}",
-            f"{r.unplaced:,}",
+            f"{r.unplaced:,}" + (f" ({r.evicted:,} evicted)" if r.evicted else ""),
             f"{r.slo_violations:,}",
             f"{r.migrations:,}",
             f"{r.penalty:,.0f}",

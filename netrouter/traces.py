@@ -4,7 +4,8 @@
   pod's GPU count (a fractional ``gpu_milli`` share still takes one device), its run time
   (deletion − creation, clipped to [3 min, 7 days]), no latency SLO; priority from QoS
   (LS 1, others 0). The trace's GPU models are a decade older than the national clusters'
-  fleet, so a job may run on any of today's types with the same device count.
+  fleet, so a job may run on any of today's types with the same device count; a pod with a
+  GPU-type constraint (``gpu_spec``, all NVIDIA parts) may run on NVIDIA types only.
 - **Azure LLM inference requests** become serving replicas: requests are given origin
   regions, the busiest 5-minute token rate per (trace, region) is scaled by
   ``inference_scale`` (the trace is a sample of one service's traffic) and divided by the
@@ -32,6 +33,8 @@ REGION_WEIGHTS: dict[str, float] = {"jjj": 0.30, "csj": 0.35, "gba": 0.25, "cy":
 """Share of demand by eastern region (an assumption: roughly the regions' digital economy)."""
 
 TRAINING_TYPES = ("H100", "A100", "Ascend910B")
+CUDA_TYPES = ("H100", "A100")
+"""Where a pod with a GPU-type constraint (``gpu_spec``) may run."""
 REPLICA_DEMANDS = {"H100": 8, "A100": 16, "Ascend910B": 16}
 REPLICA_TOKENS_PER_S = 20_000.0
 """Prompt + generated tokens per second one 8×H100 replica serves (assumed, order of magnitude)."""
@@ -62,10 +65,11 @@ class TraceFiles:
         )
 
     @classmethod
-    def full(cls, data_dir: Path) -> TraceFiles:
-        """The whole traces in the shared data folder."""
+    def full(cls, data_dir: Path, *, pods: str = "openb_pod_list_default.csv") -> TraceFiles:
+        """The whole traces in the shared data folder (``pods``: which Alibaba pod list;
+        ``openb_pod_list_gpuspec33.csv`` gives a third of the GPU pods a type constraint)."""
         return cls(
-            alibaba_pods=data_dir / "alibaba-openb" / "openb_pod_list_default.csv",
+            alibaba_pods=data_dir / "alibaba-openb" / pods,
             azure_conv=data_dir / "azure-llm" / "AzureLLMInferenceTrace_conv.csv",
             azure_code=data_dir / "azure-llm" / "AzureLLMInferenceTrace_code.csv",
         )
@@ -81,14 +85,22 @@ def pod_workload(
 ) -> Workload:
     """One Alibaba GPU pod as a batch job (its origin region drawn from ``rng``)."""
     devices = int(row["num_gpu"])
+    spec = (row.get("gpu_spec") or "").strip()
+    labels = {"source": "alibaba-openb", "qos": row["qos"], "kind": "batch"}
+    types: tuple[str, ...] = TRAINING_TYPES
+    if spec and spec.lower() != "nan":
+        # Every type the trace names is an NVIDIA part (or an undisclosed internal code
+        # next to them): a pod that names one needs CUDA, so no Ascend.
+        types = CUDA_TYPES
+        labels["gpu_spec"] = spec
     return Workload(
         id=f"alibaba-{name or row['name']}",
         origin_region=_region(rng),
-        demands=dict.fromkeys(TRAINING_TYPES, devices),
+        demands=dict.fromkeys(types, devices),
         duration_h=duration_h,
         max_pue=WORKLOAD_MAX_PUE,
         priority=1 if row["qos"] == "LS" else 0,
-        labels={"source": "alibaba-openb", "qos": row["qos"], "kind": "batch"},
+        labels=labels,
     )
 
 

@@ -24,7 +24,7 @@ from netrouter.replay import (
     replay,
     run_replay,
 )
-from netrouter.traces import REPLICA_TOKENS_PER_S, TraceFiles
+from netrouter.traces import REPLICA_TOKENS_PER_S, TraceFiles, pod_workload
 from site_agents.config import load_site_config
 from solver import SolverConfig, Workload
 from tests.factories import run_cli
@@ -214,3 +214,18 @@ def test_cli_replay_rejects_bad_options(args: list[str], needle: str) -> None:
     result = run_cli("netrouter", "replay", "--hours", "0.5", *args)
     assert result.returncode == 2
     assert needle in result.stderr
+
+
+def test_a_pod_with_a_gpu_type_constraint_runs_on_nvidia_only() -> None:
+    row = {
+        "name": "openb-pod-0001",
+        "num_gpu": "2",
+        "gpu_spec": "V100M16|V100M32",
+        "qos": "LS",
+    }
+    constrained = pod_workload(row, random.Random(1), duration_h=1.0)
+    assert dict(constrained.demands) == {"H100": 2, "A100": 2}
+    assert constrained.labels["gpu_spec"] == "V100M16|V100M32"
+    assert constrained.priority == 1
+    free = pod_workload({**row, "gpu_spec": ""}, random.Random(1), duration_h=1.0)
+    assert set(free.demands) == {"H100", "A100", "Ascend910B"}
