@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from netrouter.traces import REGION_WEIGHTS
+from netrouter.traces import H100_EQUIVALENT, REGION_WEIGHTS, h100_equivalents
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import load_site_config
 from solver import Problem, Site, Workload
@@ -50,7 +50,6 @@ BUNDLED_PODS = ROOT / "examples" / "traces" / "alibaba_openb_pods_sample.csv"
 TARIFF_DAY = dt.date(2026, 11, 3)
 """The day whose time-of-use prices the instances use (a November working day)."""
 
-H100_EQUIVALENT = {"H100": 1.0, "A100": 0.5, "Ascend910B": 0.5}
 INFERENCE_SHARE = 0.2
 INFERENCE = (("conv", 12.0), ("code", 20.0))
 CAPPED_TENANTS = 0.3
@@ -165,11 +164,6 @@ def workloads(count: int, rng: random.Random, *, heterogeneous: bool = False) ->
     return out
 
 
-def _need(w: Workload) -> float:
-    """H100-equivalents a workload needs (its least over the models it accepts)."""
-    return min(n * H100_EQUIVALENT[m] for m, n in w.demands.items())
-
-
 def sites(count: int, supply_h100: float, rng: random.Random) -> list[Site]:
     """``count`` data centers of the national clusters offering ``supply_h100`` in all."""
     base = clusters()
@@ -213,7 +207,7 @@ def instance(
     rng = random.Random(seed)
     work = workloads(n_workloads, rng, heterogeneous=heterogeneous)
     tight = rng.uniform(0.9, 1.1) if tightness is None else tightness
-    demand = sum(_need(w) for w in work)
+    demand = sum(h100_equivalents(w) for w in work)
     site_list = sites(n_sites, demand / tight, rng)
     caps = {c.hub: c.pue_cap for c in clusters()}
     problem = Problem(

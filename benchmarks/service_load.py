@@ -42,6 +42,7 @@ import numpy as np
 from benchmarks import instances
 from netrouter.client import RouterClient
 from netrouter.reports import validate_report
+from netrouter.traces import h100_equivalents
 from netrouter.types import AcceleratorInventory, RegionLatency, SiteLabels, SiteReport
 from solver import Site, Workload
 
@@ -53,7 +54,7 @@ FILL = 0.7
 def site_reports(count: int, active: int, seed: int) -> list[SiteReport]:
     """Reports of ``count`` sites with room for ``active`` trace workloads at ``FILL``."""
     rng = random.Random(seed)
-    demand = sum(instances._need(w) for w in instances.workloads(2_000, rng))
+    demand = sum(h100_equivalents(w) for w in instances.workloads(2_000, rng))
     supply = demand / 2_000 * max(active, 1) / FILL
     caps = {c.hub: c.pue_cap for c in instances.clusters()}
     now = time.time()

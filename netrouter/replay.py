@@ -52,12 +52,15 @@ import numpy as np
 from pydantic import BaseModel
 
 from netrouter.traces import (
-    INFERENCE_SLO_MS,
-    REPLICA_DEMANDS,
+    H100_EQUIVALENT,
+    PEAK_WINDOW_S,
     REPLICA_TOKENS_PER_S,
     TraceFiles,
+    h100_equivalents,
     pod_workload,
+    replica_workload,
     request_regions,
+    request_timestamp,
 )
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import SiteConfig
@@ -72,9 +75,6 @@ MIN_RUN_H = 1.0 / 60.0
 RESTART_H = 0.25
 """Moving a running job loses its work since the last checkpoint: re-running this many hours
 where it is now is what a move costs."""
-PEAK_WINDOW_S = 300.0
-UNITS = {model: max(REPLICA_DEMANDS.values()) / n for model, n in REPLICA_DEMANDS.items()}
-"""Device units per model (an H100 does the work of two A100s), to size demand to supply."""
 DEFAULT_START = "2023-11-16T00:00:00+08:00"
 """The Azure trace's day, midnight in China: tariffs are those of that date."""
 
@@ -134,8 +134,9 @@ class Network:
             for a in c.accelerators
         }
 
-    def capacity_units(self) -> float:
-        return sum(n * UNITS.get(m, 1.0) for (_, m), n in self.free().items())
+    def capacity_h100(self) -> float:
+        """The free devices in H100s."""
+        return sum(n * H100_EQUIVALENT.get(m, 1.0) for (_, m), n in self.free().items())
 
     def hub_caps(self) -> dict[str, float]:
         return {c.site.hub: c.site.pue_cap for c in self.configs if c.site.hub and c.site.pue_cap}
@@ -149,11 +150,12 @@ class Network:
     def sites(self, t_h: float, used: dict[tuple[str, str], int] | None = None) -> list[Site]:
         """The solver's sites at ``t_h`` hours in, less the devices in ``used``."""
         hour = int(t_h)
+        free_now = self.free()
         out = []
         for i, c in enumerate(self.configs):
             free = {
                 a.model: max(
-                    0, a.healthy - a.in_use_by_others - (used or {}).get((c.site.id, a.model), 0)
+                    0, free_now[(c.site.id, a.model)] - (used or {}).get((c.site.id, a.model), 0)
                 )
                 for a in c.accelerators
             }
@@ -220,18 +222,16 @@ def _token_rates(
     """Per origin region, the busiest 5-minute token rate (tokens/s) in each step, the
     trace tiled from its first request."""
     windows: dict[tuple[str, int], int] = defaultdict(int)
-    first: float | None = None
     with path.open(newline="") as f:
         rows = list(csv.DictReader(f))
-    regions = request_regions(len(rows), rng)
-    for row, region in zip(rows, regions, strict=True):
-        ts = dt.datetime.fromisoformat(row["TIMESTAMP"][:26]).replace(tzinfo=dt.UTC).timestamp()
-        first = ts if first is None else min(first, ts)
-        windows[(region, int((ts - (first or ts)) // PEAK_WINDOW_S))] += int(
-            row["ContextTokens"]
-        ) + int(row["GeneratedTokens"])
-    if not windows:
+    if not rows:
         return {}
+    regions = request_regions(len(rows), rng)
+    times = [request_timestamp(row["TIMESTAMP"]) for row in rows]
+    first = min(times)
+    for row, region, ts in zip(rows, regions, times, strict=True):
+        tokens = int(row["ContextTokens"]) + int(row["GeneratedTokens"])
+        windows[(region, int((ts - first) // PEAK_WINDOW_S))] += tokens
     n_windows = max(k for _, k in windows) + 1
     per_step = max(1, round(period_h * 3600 / PEAK_WINDOW_S))
     # Tile whole steps of the trace: as many as it covers (at least one).
@@ -278,24 +278,17 @@ def inference_jobs(
 
 
 def _replica(kind: str, region: str, serial: int, start: float, end: float) -> Job:
-    w = Workload(
-        id=f"azure-{kind}-{region}-{serial:04d}",
-        origin_region=region,
-        demands=dict(REPLICA_DEMANDS),
-        duration_h=end - start,
-        latency_slo_ms=INFERENCE_SLO_MS[kind],
-        max_pue=1.25,
-        priority=2,
-        labels={"source": f"azure-llm-{kind}", "kind": "inference"},
+    w = replica_workload(
+        kind, region, id=f"azure-{kind}-{region}-{serial:04d}", duration_h=end - start
     )
     return Job(w, start, end)
 
 
-def _peak_units(jobs: Sequence[Job], period_h: float, hours: float) -> float:
+def _peak_h100(jobs: Sequence[Job], period_h: float, hours: float) -> float:
     steps = math.ceil(hours / period_h)
     load = np.zeros(steps)
     for j in jobs:
-        units = min(n * UNITS.get(m, 1.0) for m, n in j.workload.demands.items())
+        units = h100_equivalents(j.workload)
         a = round(j.start_h / period_h)
         b = min(steps, math.ceil(j.end_h / period_h - 1e-9))
         load[a:b] += units
@@ -319,7 +312,7 @@ def arrivals(
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}")
     share = 0.5 if trace == "both" else 1.0
-    target = load * share * network.capacity_units()
+    target = load * share * network.capacity_h100()
     jobs: list[Job] = []
     copies, scale = 0, 0.0
     if trace in ("alibaba-openb", "both"):
@@ -331,7 +324,7 @@ def arrivals(
                 copies=1,
                 rng=random.Random(seed),
             )
-            peak = _peak_units(once, period_h, hours)
+            peak = _peak_h100(once, period_h, hours)
             training_copies = max(1, round(target / peak)) if peak else 1
         copies = training_copies
         jobs += training_jobs(
@@ -351,7 +344,7 @@ def arrivals(
                 scale=1_000.0,
                 rng=random.Random(seed + 1),
             )
-            peak = _peak_units(unit, period_h, hours)
+            peak = _peak_h100(unit, period_h, hours)
             inference_scale = 1_000.0 * target / peak if peak else 1.0
         scale = inference_scale
         jobs += inference_jobs(

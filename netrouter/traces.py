@@ -36,6 +36,8 @@ TRAINING_TYPES = ("H100", "A100", "Ascend910B")
 CUDA_TYPES = ("H100", "A100")
 """Where a pod with a GPU-type constraint (``gpu_spec``) may run."""
 REPLICA_DEMANDS = {"H100": 8, "A100": 16, "Ascend910B": 16}
+H100_EQUIVALENT = {m: min(REPLICA_DEMANDS.values()) / n for m, n in REPLICA_DEMANDS.items()}
+"""One device of each model in H100s (8 H100 do what 16 A100 do), to size demand to supply."""
 REPLICA_TOKENS_PER_S = 20_000.0
 """Prompt + generated tokens per second one 8×H100 replica serves (assumed, order of magnitude)."""
 INFERENCE_SLO_MS = {"conv": 12.0, "code": 20.0}
@@ -122,8 +124,23 @@ def request_regions(count: int, rng: random.Random) -> list[str]:
     return rng.choices(regions, weights=[REGION_WEIGHTS[r] for r in regions], k=count)
 
 
-def _timestamp(text: str) -> float:
+def request_timestamp(text: str) -> float:
+    """A request's ``TIMESTAMP`` (UTC, 7 fractional digits) as unix seconds."""
     return dt.datetime.fromisoformat(text[:26]).replace(tzinfo=dt.UTC).timestamp()
+
+
+def replica_workload(kind: str, region: str, *, id: str, duration_h: float) -> Workload:
+    """One serving replica of a ``kind`` of the Azure trace, for ``region``."""
+    return Workload(
+        id=id,
+        origin_region=region,
+        demands=dict(REPLICA_DEMANDS),
+        duration_h=duration_h,
+        latency_slo_ms=INFERENCE_SLO_MS[kind],
+        max_pue=WORKLOAD_MAX_PUE,
+        priority=2,
+        labels={"source": f"azure-llm-{kind}", "kind": "inference"},
+    )
 
 
 def inference_replicas(
@@ -133,7 +150,7 @@ def inference_replicas(
     tokens: dict[tuple[str, int], int] = defaultdict(int)
     with path.open(newline="") as f:
         for row in csv.DictReader(f):
-            window = int(_timestamp(row["TIMESTAMP"]) // PEAK_WINDOW_S)
+            window = int(request_timestamp(row["TIMESTAMP"]) // PEAK_WINDOW_S)
             region = _region(rng)
             tokens[(region, window)] += int(row["ContextTokens"]) + int(row["GeneratedTokens"])
     peak: dict[str, int] = defaultdict(int)
@@ -144,16 +161,7 @@ def inference_replicas(
         rate = scale * peak[region] / PEAK_WINDOW_S
         for i in range(math.ceil(rate / REPLICA_TOKENS_PER_S)):
             replicas.append(
-                Workload(
-                    id=f"azure-{kind}-{region}-{i:03d}",
-                    origin_region=region,
-                    demands=dict(REPLICA_DEMANDS),
-                    duration_h=1.0,
-                    latency_slo_ms=INFERENCE_SLO_MS[kind],
-                    max_pue=WORKLOAD_MAX_PUE,
-                    priority=2,
-                    labels={"source": f"azure-llm-{kind}", "kind": "inference"},
-                )
+                replica_workload(kind, region, id=f"azure-{kind}-{region}-{i:03d}", duration_h=1.0)
             )
     return replicas
 
@@ -167,6 +175,11 @@ def demo_batch(
     batch += inference_replicas(files.azure_conv, kind="conv", scale=inference_scale, rng=rng)
     batch += inference_replicas(files.azure_code, kind="code", scale=inference_scale, rng=rng)
     return batch
+
+
+def h100_equivalents(w: Workload) -> float:
+    """H100s a workload needs: its least over the models it accepts."""
+    return min(n * H100_EQUIVALENT.get(m, 1.0) for m, n in w.demands.items())
 
 
 def summarize(workloads: Iterable[Workload]) -> dict[str, int]:

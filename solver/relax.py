@@ -32,7 +32,7 @@ import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import pywraplp
 
-from solver.table import FloatArray, IntArray, Table
+from solver.table import FloatArray, IntArray, Table, from_arcs
 
 MAX_UNIT_COST = 2**31
 """The largest scaled unit cost handed to min-cost flow (it scales costs by the node count)."""
@@ -190,6 +190,15 @@ def nested_caps(table: Table, arcs: IntArray) -> NestedCuts:
     )
 
 
+def least_units(table: Table, rates: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+    """Each workload's fewest units over its pairs (in ``rates``), and whether it has any
+    pair at all (the units of one without are meaningless)."""
+    arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
+    units = np.full(table.n_workloads, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(units, table.arc_w, arc_units)
+    return units, np.diff(table.start) > 0
+
+
 LP_MAX_ARCS = 150_000
 """Above this many pairs, site-dependent demand is relaxed by a flow, not solved by GLOP."""
 
@@ -218,11 +227,8 @@ def _flow(table: Table, rates: IntArray, *, exact: bool) -> Relaxation:
     """
     cls, reps = classes(table)
     count = np.bincount(cls, minlength=reps.shape[0]).astype(np.int64)
-    arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
-    units = np.full(table.n_workloads, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(units, table.arc_w, arc_units)
+    units, has_arcs = least_units(table, rates)
     # Workloads with no option at all are simply unplaced.
-    has_arcs = np.diff(table.start) > 0
     units[~has_arcs] = 1
     n_cls, n_pools = reps.shape[0], table.n_pools
     sink = n_cls + n_pools
@@ -464,10 +470,7 @@ def reflow(table: Table, choice: IntArray) -> IntArray | None:
     rates = exchange_rates(table)
     if rates is None:
         return None
-    arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
-    has = table.start[1:] > table.start[:-1]
-    units = np.full(table.n_workloads, np.iinfo(np.int64).max, dtype=np.int64)
-    np.minimum.at(units, table.arc_w, arc_units)
+    units, has = least_units(table, rates)
     if not has.any():
         return None
     small = np.flatnonzero(has & (units == units[has].min()))
@@ -486,17 +489,15 @@ def subtable(table: Table, workloads: IntArray, cap: IntArray) -> tuple[Table, I
     index = np.full(table.n_workloads, -1, dtype=np.int64)
     index[workloads] = np.arange(workloads.shape[0])
     arcs = np.flatnonzero(index[table.arc_w] >= 0)  # still grouped by workload, in order
-    counts = np.bincount(index[table.arc_w[arcs]], minlength=workloads.shape[0])
-    sub = Table(
+    sub = from_arcs(
         n_workloads=int(workloads.shape[0]),
         pool_site=table.pool_site,
         pool_model=table.pool_model,
-        pool_cap=np.maximum(cap, 0).astype(np.int64),
+        pool_cap=np.maximum(cap, 0),
         arc_w=index[table.arc_w[arcs]],
         arc_pool=table.arc_pool[arcs],
         arc_dev=table.arc_dev[arcs],
         arc_cost=table.arc_cost[arcs],
-        start=np.concatenate(([0], np.cumsum(counts))).astype(np.int64),
         penalty=table.penalty[workloads],
         priority=table.priority[workloads],
         must_place=table.must_place,

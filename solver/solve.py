@@ -125,11 +125,7 @@ def optimize(
     warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
         choice = _cheaper(table, choice, improve(table, fill(table, warm)))
-    if (
-        relative_gap(table.objective(choice), bound) > config.relative_gap_limit
-        and deadline - time.perf_counter() > 2 * relax_s
-    ):
-        choice = _reflowed(table, choice)
+    choice = _reflowed(table, choice, bound, config, latest=deadline - 2 * relax_s)
     objective = table.objective(choice)
     lp_bound = bound
     start = side.result() if side is not None else None
@@ -215,20 +211,23 @@ def optimize(
             else min(LARGE_SUB_TIME_S, max(lns.SUB_TIME_S, 0.1 * config.time_limit_s)),
         )
         choice = improve(table, choice)
-        if (
-            relative_gap(table.objective(choice), bound) > config.relative_gap_limit
-            and time.perf_counter() + relax_s < deadline + reserve
-        ):
-            choice = _reflowed(table, choice)
+        choice = _reflowed(table, choice, bound, config, latest=deadline + reserve - relax_s)
     objective = table.objective(choice)
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     return _outcome(table, choice, bound, optimal, method, started)
 
 
-def _reflowed(table: Table, choice: IntArray) -> IntArray:
+def _reflowed(
+    table: Table, choice: IntArray, bound: float, config: SolverConfig, *, latest: float
+) -> IntArray:
     """``choice`` with its smallest workloads re-placed optimally around the rest
-    (:func:`solver.relax.reflow`), when that is cheaper."""
-    if table.must_place:
+    (:func:`solver.relax.reflow`), when that is cheaper. Only while the gap exceeds the
+    limit and it is not yet ``latest`` (the flow costs about one relaxation)."""
+    if (
+        table.must_place
+        or relative_gap(table.objective(choice), bound) <= config.relative_gap_limit
+        or time.perf_counter() >= latest
+    ):
         return choice
     flowed = reflow(table, choice)
     if flowed is None:
