@@ -115,7 +115,7 @@ def capacities(
                 healthy=a.healthy,
                 in_use_by_others=a.in_use_by_others,
                 placed=placed,
-                free=max(0, a.healthy - a.in_use_by_others - placed),
+                free=max(0, a.available - placed),
                 power_w=a.power_w,
             )
         )
@@ -584,9 +584,7 @@ class Router:
         sites = self._sites(reports, now)
         problem = Problem(sites=sites, workloads=(), hour_elapsed=hour_elapsed(now))
         capacity = tuple(
-            ((r.site_id, a.model), a.healthy - a.in_use_by_others)
-            for r in reports
-            for a in r.accelerators
+            ((r.site_id, a.model), a.available) for r in reports for a in r.accelerators
         )
         view = SitesView(
             key, now, tuple(reports), sites, SiteArrays(problem), capacity, dict(capacity)

@@ -449,10 +449,7 @@ class World:
         sites = tuple(
             replace(
                 s,
-                free={
-                    a.model: max(0, a.healthy - a.in_use_by_others)
-                    for a in by_id[s.id].accelerators
-                },
+                free={a.model: a.available for a in by_id[s.id].accelerators},
             )
             for s in sites
         )

@@ -61,6 +61,11 @@ class AcceleratorInventory:
     power_w: float
     from_static_config: bool = False
 
+    @property
+    def available(self) -> int:
+        """Healthy devices nobody else uses: what netrouter may place on."""
+        return max(0, self.healthy - self.in_use_by_others)
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RegionLatency:

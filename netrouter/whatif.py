@@ -204,7 +204,7 @@ def summarise(world: World, problem: Problem, plan: Plan) -> Result:
     rows: dict[str, SiteRow] = {}
     for sid, r in world.reports.items():
         up = sid in world.up
-        capacity = sum(max(0, a.healthy - a.in_use_by_others) for a in r.accelerators)
+        capacity = sum(a.available for a in r.accelerators)
         rows[sid] = SiteRow(
             site_id=sid,
             hub=r.labels.hub,
