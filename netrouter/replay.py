@@ -412,16 +412,18 @@ class ReplayReport(BaseModel):
 
 @dataclass
 class _State:
-    """One policy's jobs: where each runs (site, model indices, devices; −1 none), and
-    whether it was left out."""
+    """One policy's ``n`` jobs: where each runs (site, model indices, devices; −1 none),
+    and whether it was left out; and the share of each of the ``n_sites`` sites in use,
+    summed over the steps."""
 
     n: int
+    n_sites: int
     site: np.ndarray = field(init=False)
     model: np.ndarray = field(init=False)
     devices: np.ndarray = field(init=False)
     out: np.ndarray = field(init=False)
     result: PolicyResult = field(default_factory=PolicyResult)
-    busy: np.ndarray | None = None  # sites: device-steps in use
+    busy: np.ndarray = field(init=False)
     west_kwh: float = 0.0
 
     def __post_init__(self) -> None:
@@ -429,6 +431,7 @@ class _State:
         self.model = np.full(self.n, -1, dtype=np.int64)
         self.devices = np.zeros(self.n, dtype=np.int64)
         self.out = np.zeros(self.n, dtype=bool)
+        self.busy = np.zeros(self.n_sites)
 
 
 Observer = Callable[[float, str, list[tuple[Job, str, str, int]]], None]
@@ -496,9 +499,7 @@ def replay(
     ).reshape(n, len(ids))
     unplaced_rate = network.unplaced_yuan_per_kwh(math.ceil(hours))
     hub_caps = network.hub_caps()
-    states = {p: _State(n) for p in policies}
-    for st in states.values():
-        st.busy = np.zeros(len(ids))
+    states = {p: _State(n, len(ids)) for p in policies}
     bound = 0.0
     bound_s = 0.0
     by_start: dict[int, list[int]] = defaultdict(list)
@@ -706,8 +707,7 @@ def _account(
     used = np.zeros_like(free)
     np.add.at(used, (si, mi), dev)
     r.capacity_violations += int((used > free).sum())
-    if st.busy is not None:
-        st.busy += used.sum(axis=1) / np.maximum(free.sum(axis=1), 1)
+    st.busy += used.sum(axis=1) / np.maximum(free.sum(axis=1), 1)
     left = active[st.out[active]]
     pen = float(penalty_rate[left].sum())
     r.penalty += pen
@@ -741,7 +741,7 @@ def _report(
         r.objective = r.cost + r.penalty
         r.gap_to_bound = max(0.0, (r.objective - bound) / r.objective) if r.objective else 0.0
         r.west_energy_share = st.west_kwh / r.energy_kwh if r.energy_kwh else 0.0
-        if st.busy is not None and steps:
+        if steps:
             r.utilisation = {s: float(u / steps) for s, u in zip(ids, st.busy, strict=True)}
         policies[name] = r
     ref = policies.get("optimizer")
