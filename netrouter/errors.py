@@ -33,3 +33,11 @@ class ResourceExhaustedError(RouterError):
 
 class UnavailableError(RouterError):
     """A dependency (the store, the broker) cannot be used right now."""
+
+
+class UnauthenticatedError(RouterError):
+    """The call carries no valid credentials (a missing, malformed or unknown token)."""
+
+
+class PermissionDeniedError(RouterError):
+    """The caller is known but its role does not allow this call."""
