@@ -9,11 +9,13 @@ from __future__ import annotations
 import random
 import re
 import ssl
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 TOPIC_ROOT = "netrouter/v1/sites"
 REPORT_FILTER = f"{TOPIC_ROOT}/+/report"
@@ -104,6 +106,111 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
     )
+
+
+PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
+"""The environment variable an entry point may read the broker password from."""
+
+
+class BrokerSection(BaseModel):
+    """How to reach the MQTT broker, as a config file section (``[broker]`` in a site
+    config, ``[mqtt]`` in the router's); command-line options override it.
+
+    ``url`` is ``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS). The password is read
+    from ``password_file`` (or the NETROUTER_MQTT_PASSWORD environment variable), never
+    written in the config file. ``ca_file`` trusts a private CA; ``cert_file``/``key_file``
+    give a client certificate.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password_file: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        parse_mqtt_url(value)
+        return value
+
+    @model_validator(mode="after")
+    def _tls_files(self) -> BrokerSection:
+        # BrokerAddress holds the rules: a CA or certificate needs TLS, cert and key go together.
+        replace(
+            parse_mqtt_url(self.url),
+            ca_file=self.ca_file or None,
+            cert_file=self.cert_file or None,
+            key_file=self.key_file or None,
+        )
+        return self
+
+
+def broker_address(
+    section: BrokerSection,
+    *,
+    section_name: str,
+    url: str | None = None,
+    username: str | None = None,
+    password_file: str | None = None,
+    env_password: str | None = None,
+    ca_file: str | None = None,
+    cert_file: str | None = None,
+    key_file: str | None = None,
+) -> BrokerAddress:
+    """The broker to use: command-line values over the config file's ``section``.
+
+    The password comes from the URL, else ``password_file`` given on the command line, else
+    ``env_password`` (the entry point reads :data:`PASSWORD_ENV`), else the section's
+    ``password_file``. The TLS files are loaded once to catch bad ones before connecting.
+    Raises ``ValueError`` naming what is wrong (``section_name`` names the config section).
+    """
+    address = parse_mqtt_url(url or section.url)
+    user = address.username or username or section.username or None
+    password = address.password
+    if password is None and password_file:
+        password = read_secret(password_file, "password file (--mqtt-password-file)")
+    if password is None:
+        password = env_password
+    if password is None and section.password_file:
+        password = read_secret(
+            section.password_file, f"password file ([{section_name}] password_file)"
+        )
+    if password and not user:
+        raise ValueError(
+            f"a password needs a username (--mqtt-username or [{section_name}] username)"
+        )
+    address = replace(
+        address,
+        username=user,
+        password=password,
+        ca_file=ca_file or section.ca_file or None,
+        cert_file=cert_file or section.cert_file or None,
+        key_file=key_file or section.key_file or None,
+    )
+    try:
+        address.ssl_context()
+    except (OSError, ssl.SSLError) as exc:
+        raise ValueError(f"TLS files: {exc}") from exc
+    return address
+
+
+def read_secret(path: str, what: str) -> str:
+    """A password or token kept in a file (surrounding whitespace dropped).
+
+    Raises ``ValueError`` naming ``what`` (the kind of file and its key or flag) and the path
+    when the file cannot be read or is empty.
+    """
+    try:
+        secret = Path(path).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"{what}: cannot read {path}: {exc.strerror}") from exc
+    if not secret:
+        raise ValueError(f"{what}: {path} is empty")
+    return secret
 
 
 def mqtt_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:

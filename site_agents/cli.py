@@ -6,18 +6,17 @@ import asyncio
 import logging
 import os
 import signal
-import ssl
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from google.protobuf import json_format
 
+from netrouter import wire
 from netrouter.configfile import ConfigFileError
-from netrouter.wire import BrokerAddress, parse_mqtt_url
+from netrouter.wire import PASSWORD_ENV, BrokerAddress
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.metrics import AgentMetrics, MetricsServer
@@ -142,9 +141,6 @@ def _unknown(value: float | None, unit: str) -> str:
     return f"{value:g}{(' ' + unit) if unit and unit != '%' else unit}"
 
 
-PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
-
-
 def broker_address(
     site: SiteConfig,
     *,
@@ -161,38 +157,17 @@ def broker_address(
     the NETROUTER_MQTT_PASSWORD environment variable, else ``[broker] password_file``.
     Raises ``ValueError`` naming what is wrong.
     """
-    cfg = site.broker
-    address = parse_mqtt_url(url or cfg.url)
-    user = address.username or username or cfg.username or None
-    password = address.password
-    if password is None and password_file:
-        password = _read_secret(password_file)
-    if password is None:
-        password = os.environ.get(PASSWORD_ENV)
-    if password is None and cfg.password_file:
-        password = _read_secret(cfg.password_file)
-    if password and not user:
-        raise ValueError("a password needs a username (--mqtt-username or [broker] username)")
-    address = replace(
-        address,
-        username=user,
-        password=password,
-        ca_file=ca_file or cfg.ca_file or None,
-        cert_file=cert_file or cfg.cert_file or None,
-        key_file=key_file or cfg.key_file or None,
+    return wire.broker_address(
+        site.broker,
+        section_name="broker",
+        url=url,
+        username=username,
+        password_file=password_file,
+        env_password=os.environ.get(PASSWORD_ENV),
+        ca_file=ca_file,
+        cert_file=cert_file,
+        key_file=key_file,
     )
-    try:
-        address.ssl_context()
-    except (OSError, ssl.SSLError) as exc:
-        raise ValueError(f"TLS files: {exc}") from exc
-    return address
-
-
-def _read_secret(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"password file {path}: {exc.strerror}") from exc
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

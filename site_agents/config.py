@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import ipaddress
 import math
-from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -12,7 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from netrouter.configfile import load_toml
-from netrouter.wire import SITE_ID_PATTERN, parse_mqtt_url
+from netrouter.wire import SITE_ID_PATTERN, BrokerSection
 
 Price = Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)]
 
@@ -162,40 +161,6 @@ def split_host_port(target: str, *, key: str = "") -> tuple[str, int]:
     except UnicodeError as exc:
         raise bad from exc
     return host, int(port)
-
-
-class BrokerSection(_Strict):
-    """How the agent reaches the MQTT broker (command-line options override these).
-
-    ``url`` is ``mqtt://HOST:PORT`` or ``mqtts://HOST:PORT`` (TLS). The password is read
-    from ``password_file`` (or the NETROUTER_MQTT_PASSWORD environment variable), never
-    written in this file. ``ca_file`` trusts a private CA; ``cert_file``/``key_file`` give a
-    client certificate.
-    """
-
-    url: str = "mqtt://127.0.0.1:1883"
-    username: str = ""
-    password_file: str = ""
-    ca_file: str = ""
-    cert_file: str = ""
-    key_file: str = ""
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, value: str) -> str:
-        parse_mqtt_url(value)
-        return value
-
-    @model_validator(mode="after")
-    def _tls_files(self) -> BrokerSection:
-        # BrokerAddress holds the rules: a CA or certificate needs TLS, cert and key go together.
-        replace(
-            parse_mqtt_url(self.url),
-            ca_file=self.ca_file or None,
-            cert_file=self.cert_file or None,
-            key_file=self.key_file or None,
-        )
-        return self
 
 
 class MetricsSection(_Strict):

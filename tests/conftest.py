@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -37,17 +38,26 @@ class Mosquitto:
     file); with them anonymous clients are refused.
     """
 
-    def __init__(self, workdir: Path, settings: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, workdir: Path, settings: tuple[str, ...] = (), *, conf: str | None = None
+    ) -> None:
+        """``conf``, when given, is a whole mosquitto.conf (such as
+        examples/deploy/mosquitto.conf) used instead: its ``listener`` line moves to the free
+        port on loopback."""
         self.port = free_port()
         self.address = BrokerAddress(host="127.0.0.1", port=self.port)
         self.conf = workdir / "mosquitto.conf"
-        lines = [
-            f"listener {self.port} 127.0.0.1",
-            f"allow_anonymous {'false' if settings else 'true'}",
-            "persistence false",
-            *settings,
-        ]
-        if settings and hasattr(os, "geteuid") and os.geteuid() == 0:
+        if conf is not None:
+            listener = f"listener {self.port} 127.0.0.1"
+            lines = [re.sub(r"(?m)^listener \d+.*$", listener, conf, count=1)]
+        else:
+            lines = [
+                f"listener {self.port} 127.0.0.1",
+                f"allow_anonymous {'false' if settings else 'true'}",
+                "persistence false",
+                *settings,
+            ]
+        if (settings or conf) and hasattr(os, "geteuid") and os.geteuid() == 0:
             lines.append("user root")  # keep read access to the test's files when run as root
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
@@ -64,6 +74,44 @@ class Mosquitto:
             self.proc.terminate()
             self.proc.wait(10)
             self.proc = None
+
+
+def tls_files(directory: Path) -> dict[str, str]:
+    """A private CA (``ca``), a server certificate for 127.0.0.1 and localhost
+    (``server_cert``, ``server_key``) and a client certificate (``client_cert``,
+    ``client_key``), written as PEM files in ``directory``."""
+    import trustme
+
+    ca = trustme.CA()
+    server = ca.issue_cert("127.0.0.1", "localhost")
+    client = ca.issue_cert("client.netrouter.test")
+    blobs = {
+        "ca": ca.cert_pem,
+        "server_cert": server.cert_chain_pems[0],
+        "server_key": server.private_key_pem,
+        "client_cert": client.cert_chain_pems[0],
+        "client_key": client.private_key_pem,
+    }
+    files = {}
+    for name, blob in blobs.items():
+        path = directory / f"{name}.pem"
+        blob.write_to_path(str(path))
+        files[name] = str(path)
+    return files
+
+
+def mosquitto_password_file(path: Path, users: dict[str, str]) -> Path:
+    """A Mosquitto password file for ``{username: password}``, made by ``mosquitto_passwd -b``;
+    skips the test when the tool is not installed (fails on CI)."""
+    tool = shutil.which("mosquitto_passwd")
+    if tool is None:
+        if os.environ.get("CI"):
+            pytest.fail("CI must install mosquitto (it ships mosquitto_passwd)")
+        pytest.skip("mosquitto_passwd not installed (apt-get install mosquitto)")
+    path.touch(mode=0o600)
+    for user, password in users.items():
+        subprocess.run([tool, "-b", str(path), user, password], check=True, capture_output=True)
+    return path
 
 
 def skip_without_mosquitto() -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -27,7 +26,7 @@ from site_agents.metrics import AgentMetrics
 from site_agents.probes import TcpLatencyProbe
 from site_agents.publisher import SiteAgent
 from site_agents.report import Sources, significant_change
-from tests.conftest import Mosquitto, skip_without_mosquitto
+from tests.conftest import Mosquitto, mosquitto_password_file, skip_without_mosquitto, tls_files
 from tests.factories import site_config, site_dict, write_site_toml
 
 pytestmark = pytest.mark.mqtt
@@ -233,37 +232,12 @@ async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_p
 @pytest.fixture
 def tls_mosquitto(tmp_path: Path) -> tuple[Mosquitto, dict[str, str]]:
     """Mosquitto with TLS (a private CA), a password file and required client certificates."""
-    import trustme
-
     skip_without_mosquitto()
-    passwd_tool = shutil.which("mosquitto_passwd")
-    if passwd_tool is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install mosquitto (it ships mosquitto_passwd)")
-        pytest.skip("mosquitto_passwd not installed")
-    ca = trustme.CA()
-    server = ca.issue_cert("127.0.0.1", "localhost")
-    client = ca.issue_cert("agent-alpha")
-    files = {
-        "ca": tmp_path / "ca.pem",
-        "server_cert": tmp_path / "server.pem",
-        "server_key": tmp_path / "server.key",
-        "client_cert": tmp_path / "client.pem",
-        "client_key": tmp_path / "client.key",
-        "passwd": tmp_path / "passwd",
-        "secret": tmp_path / "secret",
-    }
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    server.cert_chain_pems[0].write_to_path(str(files["server_cert"]))
-    server.private_key_pem.write_to_path(str(files["server_key"]))
-    client.cert_chain_pems[0].write_to_path(str(files["client_cert"]))
-    client.private_key_pem.write_to_path(str(files["client_key"]))
-    subprocess.run(
-        [passwd_tool, "-b", "-c", str(files["passwd"]), "agent", "s3cret pass"],
-        check=True,
-        capture_output=True,
-    )
-    files["secret"].write_text("s3cret pass\n", encoding="utf-8")
+    files = tls_files(tmp_path)
+    files["passwd"] = str(mosquitto_password_file(tmp_path / "passwd", {"agent": "s3cret pass"}))
+    secret = tmp_path / "secret"
+    secret.write_text("s3cret pass\n", encoding="utf-8")
+    files["secret"] = str(secret)
     broker = Mosquitto(
         tmp_path,
         settings=(
@@ -275,7 +249,7 @@ def tls_mosquitto(tmp_path: Path) -> tuple[Mosquitto, dict[str, str]]:
         ),
     )
     broker.start()
-    yield broker, {k: str(v) for k, v in files.items()}  # type: ignore[misc]
+    yield broker, files  # type: ignore[misc]
     broker.stop()
 
 
