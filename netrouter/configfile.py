@@ -59,6 +59,8 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
             if line is None:  # before Python 3.14 only the message has it
                 found = re.search(r"line (\d+)", str(exc))
                 line = int(found.group(1)) if found else None
+            if line is None:  # "(at end of document)": the last line
+                line = text.count("\n") + 1
             raise ConfigFileError(source, "", line, f"not valid TOML: {exc}") from exc
         locate = locate_key
     elif fmt == "yaml":
@@ -67,6 +69,9 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             line = mark.line + 1 if mark is not None else None
+            position = getattr(exc, "position", None)  # a character the reader refuses
+            if line is None and isinstance(position, int):
+                line = text.count("\n", 0, position) + 1
             raise ConfigFileError(source, "", line, f"not valid YAML: {exc}") from exc
         if data is None:
             data = {}

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from netrouter.configfile import ConfigFileError
 from netrouter.errors import InvalidArgumentError
+from netrouter.limits import MAX_DEVICES
 from netrouter.scenario import Scenario, parse_scenario
 from netrouter.types import (
     AcceleratorCapacity,
@@ -148,6 +149,10 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
     for i, d in enumerate(m.demands):
         if d.model in demands:
             raise InvalidArgumentError(f"{field}.demands[{i}].model", f"duplicate {d.model!r}")
+        if d.count > MAX_DEVICES:
+            raise InvalidArgumentError(
+                f"{field}.demands[{i}].count", f"at most {MAX_DEVICES} devices, got {d.count}"
+            )
         demands[d.model] = d.count
     for name, value in (
         ("power_w_per_device", m.power_w_per_device),
@@ -183,6 +188,17 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
         )
     except InvalidProblemError as exc:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
+
+
+def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workload]:
+    """The checked workloads of a Place request; the batch size is checked before any of them."""
+    if not m.workloads:
+        raise InvalidArgumentError("workloads", "at least one workload is needed")
+    if len(m.workloads) > max_batch:
+        raise InvalidArgumentError(
+            "workloads", f"{len(m.workloads)} in one batch, at most {max_batch}"
+        )
+    return [workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(m.workloads)]
 
 
 def workload_to_pb(w: Workload) -> pb.Workload:

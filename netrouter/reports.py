@@ -12,6 +12,14 @@ from google.protobuf.message import DecodeError
 
 from netrouter.convert import report_from_pb
 from netrouter.errors import RouterError
+from netrouter.limits import (
+    MAX_CARBON_KG_PER_KWH,
+    MAX_DEVICES,
+    MAX_LATENCY_MS,
+    MAX_POWER_W,
+    MAX_PRICE_YUAN_PER_KWH,
+    MAX_PUE,
+)
 from netrouter.types import SiteReport
 from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import SITE_ID_PATTERN
@@ -19,9 +27,6 @@ from netrouter.wire import SITE_ID_PATTERN
 MAX_REPORT_BYTES = 256 * 1024
 MAX_ACCELERATOR_TYPES = 64
 MAX_REGIONS = 256
-MAX_DEVICES = 1_000_000
-MAX_PRICE_YUAN_PER_KWH = 20.0
-MAX_PUE = 3.0
 
 
 class ReportRejectedError(RouterError):
@@ -63,9 +68,14 @@ def validate_report(r: SiteReport) -> None:
     if not r.boot_id:
         raise ReportRejectedError("out_of_range", "boot_id is empty")
     _in_range("timestamp", r.timestamp, 1.0, 1e11)
+    _in_range("labels.latitude", r.labels.latitude, -90.0, 90.0)
+    _in_range("labels.longitude", r.labels.longitude, -180.0, 180.0)
+    if r.labels.pue_cap != 0.0:  # 0: the hub has no cap
+        _in_range("labels.pue_cap", r.labels.pue_cap, 1.0, MAX_PUE)
+    _in_range("pue_age_s", r.pue_age_s, 0.0, math.inf)
     _in_range("report_interval_s", r.report_interval_s, 0.01, 86_400.0)
     _in_range("pue", r.pue, 1.0, MAX_PUE)
-    _in_range("carbon_kg_per_kwh", r.carbon_kg_per_kwh, 0.0, 5.0)
+    _in_range("carbon_kg_per_kwh", r.carbon_kg_per_kwh, 0.0, MAX_CARBON_KG_PER_KWH)
     _in_range("price_now_yuan_per_kwh", r.price_now_yuan_per_kwh, 0.0, MAX_PRICE_YUAN_PER_KWH)
     if len(r.next_24h_yuan_per_kwh) != 24:
         raise ReportRejectedError(
@@ -88,7 +98,7 @@ def validate_report(r: SiteReport) -> None:
                 f"{a.model}: need in_use_by_others <= healthy <= total <= {MAX_DEVICES}, got "
                 f"{a.in_use_by_others}/{a.healthy}/{a.total}",
             )
-        _in_range(f"{a.model}.power_w", a.power_w, 1.0, 10_000.0)
+        _in_range(f"{a.model}.power_w", a.power_w, 1.0, MAX_POWER_W)
     if len(r.latencies) > MAX_REGIONS:
         raise ReportRejectedError("out_of_range", f"{len(r.latencies)} latency regions")
     regions: set[str] = set()
@@ -98,4 +108,4 @@ def validate_report(r: SiteReport) -> None:
                 "out_of_range", f"latency region {lat.region!r} empty or repeated"
             )
         regions.add(lat.region)
-        _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, 10_000.0)
+        _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, MAX_LATENCY_MS)

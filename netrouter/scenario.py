@@ -60,6 +60,15 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from netrouter.configfile import ConfigFileError, load_file, parse_text
+from netrouter.errors import InvalidArgumentError
+from netrouter.limits import (
+    MAX_CARBON_KG_PER_KWH,
+    MAX_DEVICES,
+    MAX_LATENCY_MS,
+    MAX_POWER_W,
+    MAX_PRICE_YUAN_PER_KWH,
+    MAX_PUE,
+)
 from netrouter.network import NetworkModel
 from netrouter.problem import (
     MIN_REMAINING_H,
@@ -77,20 +86,36 @@ from netrouter.types import (
     Snapshot,
     Workload,
 )
+from netrouter.wire import SITE_ID_PATTERN
 from netrouter.workloads import (
     WorkloadEntry,
     WorkloadFileError,
     load_workloads,
     workload_to_dict,
 )
-from solver import Problem
+from solver import InvalidProblemError, Problem
 from solver.model import HOURS_PER_DAY
 
 HOURS = HOURS_PER_DAY
 
-PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
-NonNegFloat = Annotated[float, Field(ge=0, allow_inf_nan=False)]
-Tariff = Annotated[list[NonNegFloat], Field(min_length=HOURS, max_length=HOURS)]
+# Every number has a range: what a live site could report, and factors that keep costs
+# within what the solver can scale to integers (an unbounded one overflows it, or, for
+# ``demand.scale``, makes copies without end).
+MAX_FACTOR = 100.0
+"""The largest multiplier (price, latency, SLO) and demand scale."""
+MIN_FACTOR = 0.01
+"""The smallest multiplier of a latency SLO (0 would remove it: use ``remove = true``)."""
+MAX_CARBON_YUAN_PER_KG = 100.0
+MAX_YUAN_PER_GB = 1_000.0
+MAX_BANDWIDTH_GBPS = 1e6
+MAX_CHANGES = 1_000
+
+Price_ = Annotated[float, Field(ge=0, le=MAX_PRICE_YUAN_PER_KWH, allow_inf_nan=False)]
+Tariff = Annotated[list[Price_], Field(min_length=HOURS, max_length=HOURS)]
+Factor = Annotated[float, Field(ge=0, le=MAX_FACTOR, allow_inf_nan=False)]
+LatencyMs = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
+PowerW = Annotated[float, Field(gt=0, le=MAX_POWER_W, allow_inf_nan=False)]
+Devices = Annotated[int, Field(ge=0, le=MAX_DEVICES)]
 
 
 class ScenarioError(ValueError):
@@ -164,9 +189,9 @@ class Capacity(_Strict):
     kind: Literal["capacity"]
     site: str
     model: str
-    add: int | None = None
-    set: int | None = Field(default=None, ge=0)
-    power_w: PositiveFloat | None = None
+    add: int | None = Field(default=None, ge=-MAX_DEVICES, le=MAX_DEVICES)
+    set: Devices | None = None
+    power_w: PowerW | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Capacity:
@@ -177,7 +202,7 @@ class Capacity(_Strict):
 
 class Price(_Targets):
     kind: Literal["price"]
-    multiplier: NonNegFloat | None = None
+    multiplier: Factor | None = None
     tariff: Tariff | None = None
 
     @model_validator(mode="after")
@@ -189,7 +214,7 @@ class Price(_Targets):
 
 class Pue(_Targets):
     kind: Literal["pue"]
-    set: float | None = Field(default=None, ge=1.0, le=3.0, allow_inf_nan=False)
+    set: float | None = Field(default=None, ge=1.0, le=MAX_PUE, allow_inf_nan=False)
     add: float | None = Field(default=None, ge=-2.0, le=2.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
@@ -201,16 +226,18 @@ class Pue(_Targets):
 
 class PueCap(_Strict):
     kind: Literal["pue_cap"]
-    max_pue: float = Field(ge=1.0, le=3.0, allow_inf_nan=False)
+    max_pue: float = Field(ge=1.0, le=MAX_PUE, allow_inf_nan=False)
     hubs: list[str] = Field(default_factory=list)
 
 
 class Latency(_Targets):
     kind: Literal["latency"]
     regions: list[str] = Field(default_factory=list)
-    set_ms: NonNegFloat | None = None
-    add_ms: float | None = Field(default=None, allow_inf_nan=False)
-    multiplier: NonNegFloat | None = None
+    set_ms: LatencyMs | None = None
+    add_ms: float | None = Field(
+        default=None, ge=-MAX_LATENCY_MS, le=MAX_LATENCY_MS, allow_inf_nan=False
+    )
+    multiplier: Factor | None = None
 
     @model_validator(mode="after")
     def _one(self) -> Latency:
@@ -229,15 +256,23 @@ class LinkSet(_Strict):
     kind: Literal["link"]
     a: str = Field(min_length=1)
     b: str = Field(min_length=1)
-    latency_ms: NonNegFloat
-    bandwidth_gbps: NonNegFloat = 0.0
-    yuan_per_gb: NonNegFloat = 0.0
+    latency_ms: LatencyMs
+    bandwidth_gbps: float = Field(default=0.0, ge=0, le=MAX_BANDWIDTH_GBPS, allow_inf_nan=False)
+    yuan_per_gb: float = Field(default=0.0, ge=0, le=MAX_YUAN_PER_GB, allow_inf_nan=False)
+
+    @model_validator(mode="after")
+    def _two_ends(self) -> LinkSet:
+        if self.a == self.b:
+            raise ValueError("a and b must be two different nodes")
+        return self
 
 
 class Slo(WorkloadSelector):
     kind: Literal["slo"]
-    set_ms: PositiveFloat | None = None
-    multiplier: PositiveFloat | None = None
+    set_ms: float | None = Field(default=None, ge=0.001, le=MAX_LATENCY_MS, allow_inf_nan=False)
+    multiplier: float | None = Field(
+        default=None, ge=MIN_FACTOR, le=MAX_FACTOR, allow_inf_nan=False
+    )
     remove: bool = False
 
     @model_validator(mode="after")
@@ -249,7 +284,7 @@ class Slo(WorkloadSelector):
 
 class Demand(WorkloadSelector):
     kind: Literal["demand"]
-    scale: NonNegFloat
+    scale: Factor
 
 
 class NewWorkloads(_Strict):
@@ -266,22 +301,24 @@ class NewWorkloads(_Strict):
 
 class CarbonPrice(_Strict):
     kind: Literal["carbon_price"]
-    yuan_per_kg: NonNegFloat
+    yuan_per_kg: float = Field(ge=0, le=MAX_CARBON_YUAN_PER_KG, allow_inf_nan=False)
 
 
 class AddSite(_Strict):
     kind: Literal["add_site"]
-    id: str = Field(min_length=1)
+    id: str = Field(pattern=SITE_ID_PATTERN.pattern)
     like: str | None = None
     hub: str | None = None
     province: str | None = None
     side: Literal["east", "west"] | None = None
-    pue: float | None = Field(default=None, ge=1.0, le=3.0, allow_inf_nan=False)
-    carbon_kg_per_kwh: NonNegFloat | None = None
+    pue: float | None = Field(default=None, ge=1.0, le=MAX_PUE, allow_inf_nan=False)
+    carbon_kg_per_kwh: float | None = Field(
+        default=None, ge=0, le=MAX_CARBON_KG_PER_KWH, allow_inf_nan=False
+    )
     tariff: Tariff | None = None
-    latency_ms: dict[str, NonNegFloat] = Field(default_factory=dict)
-    accelerators: dict[str, Annotated[int, Field(ge=1)]] = Field(min_length=1)
-    power_w: dict[str, PositiveFloat] = Field(default_factory=dict)
+    latency_ms: dict[str, LatencyMs] = Field(default_factory=dict)
+    accelerators: dict[str, Annotated[int, Field(ge=1, le=MAX_DEVICES)]] = Field(min_length=1)
+    power_w: dict[str, PowerW] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _complete(self) -> AddSite:
@@ -336,7 +373,7 @@ class Scenario(_Strict):
 
     name: str = ""
     description: str = ""
-    changes: list[Change] = Field(default_factory=list)
+    changes: list[Change] = Field(default_factory=list, max_length=MAX_CHANGES)
 
 
 def load_scenario(path: str | Path) -> Scenario:
@@ -467,7 +504,12 @@ def apply(scenario: Scenario, world: World) -> World:
     out = world.copy()
     for i, change in enumerate(scenario.changes):
         where = f"{scenario.name}: changes[{i}] ({change.kind})"
-        _APPLY[change.kind](change, out, where)
+        try:
+            _APPLY[change.kind](change, out, where)
+        except (InvalidProblemError, InvalidArgumentError) as exc:
+            # A value in range on its own can still make a workload or link the solver
+            # refuses (an SLO scaled below its floor, a link from a node to itself).
+            raise ScenarioError(f"{where}: {exc}") from exc
     return out
 
 

@@ -12,6 +12,7 @@ from netrouter.reports import ReportRejectedError, decode_report
 from netrouter.state import SiteRegistry
 from netrouter.wire import (
     REPORT_FILTER,
+    SITE_ID_PATTERN,
     STATUS_FILTER,
     Backoff,
     BrokerAddress,
@@ -71,6 +72,9 @@ class Telemetry:
             if parsed is None:
                 raise ReportRejectedError("bad_topic", topic[:128])
             site_id, kind = parsed
+            if not SITE_ID_PATTERN.match(site_id):
+                # Checked here for the status topic too, so no junk id ever gets an entry.
+                raise ReportRejectedError("bad_topic", f"site id {site_id[:64]!r}")
             if kind == "status":
                 self.registry.apply_status(site_id, payload.decode("utf-8", errors="replace"))
             else:

@@ -23,7 +23,9 @@ from typing import Annotated, Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from netrouter.limits import MAX_DEVICES, MAX_DURATION_H, MAX_POWER_W
 from solver import InvalidProblemError, Workload
+from solver.model import MAX_PRIORITY
 
 
 class WorkloadFileError(ValueError):
@@ -33,14 +35,17 @@ class WorkloadFileError(ValueError):
 class WorkloadEntry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
+    # The solver's own ranges (solver.Workload), checked here so errors name the key.
     id: str = Field(min_length=1)
     origin_region: str = Field(min_length=1)
-    demands: dict[str, Annotated[int, Field(ge=1)]] = Field(min_length=1)
-    duration_h: float = Field(gt=0, allow_inf_nan=False)
-    latency_slo_ms: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    demands: dict[str, Annotated[int, Field(ge=1, le=MAX_DEVICES)]] = Field(min_length=1)
+    duration_h: float = Field(ge=1e-6, le=MAX_DURATION_H, allow_inf_nan=False)
+    latency_slo_ms: float | None = Field(default=None, ge=0.001, allow_inf_nan=False)
     max_pue: float | None = Field(default=None, ge=1.0, allow_inf_nan=False)
-    priority: int = 0
-    power_w_per_device: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    priority: int = Field(default=0, ge=0, le=MAX_PRIORITY)
+    power_w_per_device: float | None = Field(
+        default=None, ge=1.0, le=MAX_POWER_W, allow_inf_nan=False
+    )
     labels: dict[str, str] = Field(default_factory=dict)
 
 

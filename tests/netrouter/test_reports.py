@@ -53,6 +53,11 @@ def test_valid_report_is_applied() -> None:
         (lambda m: setattr(m.tariff, "price_now_yuan_per_kwh", -0.1), "out_of_range"),
         (lambda m: setattr(m.latencies[0], "rtt_ms", math.nan), "out_of_range"),
         (lambda m: setattr(m, "boot_id", ""), "out_of_range"),
+        (lambda m: setattr(m.labels, "latitude", 91.0), "out_of_range"),
+        (lambda m: setattr(m.labels, "longitude", math.nan), "out_of_range"),
+        (lambda m: setattr(m.labels, "pue_cap", 0.5), "out_of_range"),
+        (lambda m: setattr(m, "pue_age_s", -1.0), "out_of_range"),
+        (lambda m: setattr(m, "pue_age_s", math.inf), "out_of_range"),
     ],
 )
 def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) -> None:
@@ -134,6 +139,17 @@ def test_unknown_status_and_topic_are_rejected() -> None:
     assert not t.handle("netrouter/v1/sites/alpha/other", b"x")
     assert t.rejected == {"bad_status": 1, "bad_topic": 1}
     assert t.registry.reports() == []
+
+
+@pytest.mark.parametrize("site_id", ["ALPHA", "", "东数西算", "a" * 64, "-x"])
+def test_status_for_a_malformed_site_id_is_rejected_and_stores_nothing(site_id: str) -> None:
+    """A status topic naming no valid site id is counted as a bad topic and gets no entry."""
+    t = _telemetry()
+    before = t.registry.liveness(site_id)
+    assert not t.handle(status_topic(site_id), b"offline")
+    assert t.rejected == {"bad_topic": 1} and t.accepted == 0
+    assert t.registry.liveness(site_id) == before
+    assert site_id not in vars(t.registry)["_sites"]
 
 
 @settings(max_examples=300, deadline=None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import warnings
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -24,7 +25,14 @@ from netrouter.scenario import (
     scenario_text,
 )
 from netrouter.state import SiteRegistry
-from netrouter.whatif import WhatIfReport, load_snapshot, run_whatif, save_snapshot
+from netrouter.whatif import (
+    WhatIfReport,
+    load_snapshot,
+    run_whatif,
+    save_snapshot,
+    solve_world,
+)
+from solver import SolverConfig
 from tests.factories import Served, report_of, run_cli, serve_router, site_config, workload
 
 EVERY_KIND = """
@@ -392,3 +400,56 @@ async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
     assert f"{scenario}:4: changes[0].set" in " ".join(bad.stderr.split())
     neither = await asyncio.to_thread(run_cli, "netrouter", "whatif", str(scenario))
     assert neither.returncode == 2 and "--target" in neither.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        ('[[changes]]\nkind = "demand"\nscale = 1e7\n', "scale"),
+        ('[[changes]]\nkind = "price"\nmultiplier = 1e308\n', "multiplier"),
+        ('[[changes]]\nkind = "latency"\nadd_ms = 1.7e308\n', "add_ms"),
+        ('[[changes]]\nkind = "slo"\nmultiplier = 1e308\n', "multiplier"),
+        ('[[changes]]\nkind = "carbon_price"\nyuan_per_kg = 1e308\n', "yuan_per_kg"),
+        ('[[changes]]\nkind = "capacity"\nsite = "east"\nmodel = "H100"\nadd = 10000000000\n', "add"),
+        ('[[changes]]\nkind = "link"\na = "csj"\nb = "csj"\nlatency_ms = 3\n', "changes[0]"),
+        ('[[changes]]\nkind = "link"\na = "csj"\nb = "east"\nlatency_ms = 3\nyuan_per_gb = 1e300\n',
+         "yuan_per_gb"),
+        ('[[changes]]\nkind = "add_site"\nid = "n-2"\nlike = "west"\naccelerators = {H100 = 1e20}\n',
+         "accelerators"),
+        ('[[changes]]\nkind = "add_site"\nid = "Bad Id"\nlike = "west"\naccelerators = {H100 = 8}\n',
+         "id"),
+        ('[[changes]]\nkind = "add_site"\nid = "n-2"\nlike = "west"\naccelerators = {B200 = 8}\n'
+         "power_w = {B200 = 1e6}\n", "power_w"),
+        ('[[changes]]\nkind = "workloads"\nworkloads = [{id = "n", origin_region = "csj",'
+         ' demands = {H100 = 8}, duration_h = 1e9}]\n', "duration_h"),
+        ('[[changes]]\nkind = "workloads"\nworkloads = [{id = "n", origin_region = "csj",'
+         ' demands = {H100 = 8}, duration_h = 1, priority = -1}]\n', "priority"),
+    ],
+)  # fmt: skip
+def test_out_of_range_values_are_refused_naming_the_key(text: str, key: str) -> None:
+    """Numbers that would hang the what-if or overflow the solver are refused when parsed."""
+    with pytest.raises(ConfigFileError) as info:
+        parse_scenario(text, source="s.toml")
+    assert key in info.value.key and info.value.line is not None
+
+
+def test_a_change_the_solver_would_refuse_names_the_change() -> None:
+    """An SLO scaled below the solver's floor is a ScenarioError naming the change, not a crash."""
+    world = _world()
+    world.workloads = [workload("tight", latency_slo_ms=0.005)]
+    with pytest.raises(ScenarioError, match=r"changes\[0\] \(slo\).*latency_slo_ms"):
+        apply(parse_scenario('[[changes]]\nkind = "slo"\nmultiplier = 0.01\n'), world)
+    assert world.workloads[0].latency_slo_ms == 0.005
+
+
+def test_the_largest_factors_still_solve() -> None:
+    """Prices and demand at their largest multipliers give a plan with finite costs."""
+    text = (
+        '[[changes]]\nkind = "price"\nmultiplier = 100\n[[changes]]\nkind = "demand"\nscale = 100\n'
+    )
+    changed = apply(parse_scenario(text), _world())
+    assert len(changed.workloads) == 500
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)  # no overflow on the way
+        result, _ = solve_world(changed, SolverConfig(time_limit_s=5.0, num_workers=1))
+    assert result.placed > 0 and math.isfinite(result.cost_yuan) and result.cost_yuan > 0

@@ -1,0 +1,19 @@
+"""The value ranges of the wire contract, in one place.
+
+The router refuses a site report outside them (:mod:`netrouter.reports`); scenarios and the
+agent's config keep to the same ranges, so what they produce is what a live site could
+report. Like :mod:`netrouter.wire`, this module imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+MAX_DEVICES = 1_000_000
+"""Devices of one accelerator model at one site."""
+MAX_POWER_W = 10_000.0
+"""Board power of one device."""
+MAX_PUE = 3.0
+MAX_PRICE_YUAN_PER_KWH = 20.0
+MAX_CARBON_KG_PER_KWH = 5.0
+MAX_LATENCY_MS = 10_000.0
+MAX_DURATION_H = 1e5
+"""The solver's longest expected run of one workload."""

@@ -1,0 +1,29 @@
+"""Config and scenario text parsing: every syntax error names a line."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import BaseModel
+
+from netrouter.configfile import ConfigFileError, parse_text
+
+
+class _Doc(BaseModel):
+    name: str = ""
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "line"),
+    [
+        ("name", "toml", 1),  # "Expected '=' ... (at end of document)"
+        ('name = "x"\nother', "toml", 2),
+        ("name: x\nbad: \x07\n", "yaml", 2),  # a character the YAML reader refuses
+        ("\x9f", "yaml", 1),
+    ],
+)
+def test_syntax_errors_name_a_line(text: str, fmt: str, line: int) -> None:
+    """Errors the parsers report without a position still name the line they are on."""
+    with pytest.raises(ConfigFileError) as info:
+        parse_text(text, _Doc, source="c", fmt=fmt)
+    assert info.value.line == line
+    assert str(info.value).startswith(f"c:{line}: ")
