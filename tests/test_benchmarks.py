@@ -53,3 +53,18 @@ def test_failover_benchmark_moves_everything(capsys: pytest.CaptureFixture[str])
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["placements"] == 50 and out["moved"] == 50 and out["evicted"] == 0
     assert out["seconds"] is not None and 0 < out["seconds"] <= out["from_kill_s"]
+
+
+def test_fuzz_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/fuzz.py runs every target for --cases cases and finds nothing."""
+    from benchmarks import fuzz
+
+    assert fuzz.main(["--cases", "20", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert set(out) == {
+        "report_bytes", "report_values", "scenario", "router_config", "site_config",
+        "place_request",
+    }  # fmt: skip
+    for figures in out.values():
+        assert figures["cases"] >= 20 and figures["seconds"] >= 0
+        assert figures["crashes"] == 0 and figures["state_changes"] == 0
