@@ -16,6 +16,11 @@ baseline, run first by the same clients against the same server, is the rate of 
 cheapest RPC there is (``GetPlacement`` of an active placement, answered from memory):
 ``rpc_ceiling_per_s``, and ``ratio_to_ceiling`` = 2 × placements_per_s / that (a Place and
 a Release are two calls), i.e. how much of the transport's own limit placing costs.
+
+CPU figures do not depend on what else shares the machine: ``server_cpu_ms_per_placement``
+(the router process over the placing phase, per pair) and ``client_cpu_ms_per_placement``;
+``health_check_server_cpu_ms`` is the server CPU of grpcio's own health check, the least
+any call costs, so a pair costs the server at least twice that.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -127,11 +133,41 @@ async def preload(target: str, active: int, seed: int) -> int:
     return placed
 
 
-def _client_process(target: str, loops: int, seconds: float, seed: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
-    out.put(asyncio.run(_client(target, loops, seconds, seed)))
+def _client_process(
+    target: str,
+    loops: int,
+    seconds: float,
+    seed: int,
+    out: mp.Queue,  # type: ignore[type-arg]
+    go: Any,
+) -> None:
+    out.put(asyncio.run(_client(target, loops, seconds, seed, out, go)))
 
 
 CEILING_S = 3.0
+FLOOR_CALLS = 2_000
+
+
+async def _transport_floor(target: str, loops: int) -> tuple[int, float]:
+    """``FLOOR_CALLS`` health checks from ``loops`` concurrent loops: the cheapest call the
+    server answers (grpcio's own health service, none of the router's code). Returns the
+    calls made and the seconds they took."""
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    async with grpc.aio.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        request = health_pb2.HealthCheckRequest()
+        await stub.Check(request)
+        each = max(1, FLOOR_CALLS // loops)
+        started = time.perf_counter()
+
+        async def loop() -> None:
+            for _ in range(each):
+                await stub.Check(request)
+
+        await asyncio.gather(*(loop() for _ in range(loops)))
+        return each * loops, time.perf_counter() - started
 
 
 async def _ceiling(client: RouterClient, loops: int, placement_id: str) -> int:
@@ -149,7 +185,14 @@ async def _ceiling(client: RouterClient, loops: int, placement_id: str) -> int:
     return done
 
 
-async def _client(target: str, loops: int, seconds: float, seed: int) -> dict[str, object]:
+async def _client(
+    target: str,
+    loops: int,
+    seconds: float,
+    seed: int,
+    ready: mp.Queue,  # type: ignore[type-arg]
+    go: Any,
+) -> dict[str, object]:
     rng = random.Random(seed)
     pool = instances.workloads(2_000, rng)
     place_ms: list[float] = []
@@ -158,6 +201,11 @@ async def _client(target: str, loops: int, seconds: float, seed: int) -> dict[st
     async with RouterClient(target) as client:
         some = await client.list_placements(page_size=1, limit=1)
         gets = await _ceiling(client, loops, some[0].placement_id) if some else 0
+        # Every process starts placing together, so the server's CPU is measured over the
+        # placing alone.
+        ready.put("ready")
+        await asyncio.to_thread(go.wait)
+        cpu_started = time.process_time()
         deadline = time.perf_counter() + seconds
 
         async def loop(k: int) -> None:
@@ -177,7 +225,23 @@ async def _client(target: str, loops: int, seconds: float, seed: int) -> dict[st
                 release_ms.append((time.perf_counter() - t1) * 1e3)
 
         await asyncio.gather(*(loop(k) for k in range(loops)))
-    return {"place_ms": place_ms, "release_ms": release_ms, "unplaced": unplaced, "gets": gets}
+        cpu_s = time.process_time() - cpu_started
+    return {
+        "place_ms": place_ms,
+        "release_ms": release_ms,
+        "unplaced": unplaced,
+        "gets": gets,
+        "cpu_s": cpu_s,
+    }
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -228,18 +292,33 @@ def main(argv: list[str] | None = None) -> int:
         active = asyncio.run(preload(target, args.active, args.seed))
         preload_s = time.perf_counter() - started
 
+        floor_cpu = cpu_seconds(child.pid) if child is not None else None
+        floor_calls, floor_s = asyncio.run(_transport_floor(target, args.clients))
+        if floor_cpu is not None and child is not None:
+            now_cpu = cpu_seconds(child.pid)
+            floor_cpu = None if now_cpu is None else now_cpu - floor_cpu
+
         ctx = mp.get_context("spawn")
         out: mp.Queue = ctx.Queue()  # type: ignore[type-arg]
+        go = ctx.Event()
         per = max(1, args.clients // args.processes)
         procs = [
             ctx.Process(
-                target=_client_process, args=(target, per, args.seconds, args.seed + 10 + k, out)
+                target=_client_process,
+                args=(target, per, args.seconds, args.seed + 10 + k, out, go),
             )
             for k in range(args.processes)
         ]
         for p in procs:
             p.start()
-        parts = [out.get(timeout=args.seconds + 120) for _ in procs]
+        for _ in procs:
+            out.get(timeout=120)  # each has measured the ceiling
+        server_cpu = cpu_seconds(child.pid) if child is not None else None
+        go.set()
+        parts: list[dict[str, Any]] = [out.get(timeout=args.seconds + 120) for _ in procs]
+        if server_cpu is not None and child is not None:
+            now_cpu = cpu_seconds(child.pid)
+            server_cpu = None if now_cpu is None else now_cpu - server_cpu
         for p in procs:
             p.join(30)
     finally:
@@ -249,10 +328,12 @@ def main(argv: list[str] | None = None) -> int:
             child.wait(30)
         workdir.cleanup()
 
-    place = np.array([x for part in parts for x in part["place_ms"]])  # type: ignore[attr-defined]
-    release = np.array([x for part in parts for x in part["release_ms"]])  # type: ignore[attr-defined]
-    ceiling = sum(int(part["gets"]) for part in parts) / CEILING_S  # type: ignore[call-overload]
+    place = np.array([x for part in parts for x in part["place_ms"]])
+    release = np.array([x for part in parts for x in part["release_ms"]])
+    ceiling = sum(int(part["gets"]) for part in parts) / CEILING_S
     rate = len(release) / args.seconds
+    pairs = max(1, len(release))
+    client_cpu = sum(float(part["cpu_s"]) for part in parts)
     figures = {
         "placements_per_s": round(rate, 1),
         "p50_ms": round(float(np.percentile(place, 50)), 3) if place.size else None,
@@ -260,7 +341,19 @@ def main(argv: list[str] | None = None) -> int:
         "release_p99_ms": round(float(np.percentile(release, 99)), 3) if release.size else None,
         "rpc_ceiling_per_s": round(ceiling, 1),
         "ratio_to_ceiling": round(2 * rate / ceiling, 3) if ceiling else None,
-        "unplaced": sum(int(part["unplaced"]) for part in parts),  # type: ignore[call-overload]
+        # CPU per Place + Release pair, whatever else shares the machine: 1,000 / the
+        # server's figure is the rate it could serve with a core to itself.
+        "server_cpu_ms_per_placement": (
+            round(1e3 * server_cpu / pairs, 3) if server_cpu is not None else None
+        ),
+        "client_cpu_ms_per_placement": round(1e3 * client_cpu / pairs, 3),
+        # The transport's own cost: a health check's server CPU and rate (one client
+        # process). A pair is two calls, so 2 × this is the least a pair can cost.
+        "health_check_server_cpu_ms": (
+            round(1e3 * floor_cpu / floor_calls, 3) if floor_cpu is not None else None
+        ),
+        "health_checks_per_s": round(floor_calls / floor_s, 1),
+        "unplaced": sum(int(part["unplaced"]) for part in parts),
         "active": active,
         "sites": args.sites,
         "clients": per * args.processes,
