@@ -9,6 +9,10 @@ from __future__ import annotations
 
 MAX_DEVICES = 1_000_000
 """Devices of one accelerator model at one site."""
+MAX_ACCELERATOR_TYPES = 64
+"""Accelerator models in one site's inventory."""
+MAX_REGIONS = 256
+"""Demand regions one site reports latency from."""
 MAX_POWER_W = 10_000.0
 """Board power of one device."""
 MAX_PUE = 3.0

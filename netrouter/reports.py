@@ -13,20 +13,20 @@ from google.protobuf.message import DecodeError
 from netrouter.convert import report_from_pb
 from netrouter.errors import RouterError
 from netrouter.limits import (
+    MAX_ACCELERATOR_TYPES,
     MAX_CARBON_KG_PER_KWH,
     MAX_DEVICES,
     MAX_LATENCY_MS,
     MAX_POWER_W,
     MAX_PRICE_YUAN_PER_KWH,
     MAX_PUE,
+    MAX_REGIONS,
 )
 from netrouter.types import SiteReport
 from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import SITE_ID_PATTERN
 
 MAX_REPORT_BYTES = 256 * 1024
-MAX_ACCELERATOR_TYPES = 64
-MAX_REGIONS = 256
 
 
 class ReportRejectedError(RouterError):

@@ -11,6 +11,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from netrouter.configfile import load_toml
+from netrouter.limits import (
+    MAX_ACCELERATOR_TYPES,
+    MAX_DEVICES,
+    MAX_POWER_W,
+    MAX_PUE,
+    MAX_REGIONS,
+)
 from netrouter.wire import SITE_ID_PATTERN, BrokerSection
 
 Price = Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)]
@@ -29,7 +36,14 @@ class SiteSection(_Strict):
     side: Literal["east", "west"]
     latitude: float = Field(default=0.0, ge=-90, le=90)
     longitude: float = Field(default=0.0, ge=-180, le=180)
-    pue_cap: float = Field(default=0.0, ge=0, le=3)
+    pue_cap: float = Field(default=0.0, ge=0, le=MAX_PUE)
+
+    @field_validator("pue_cap")
+    @classmethod
+    def _cap_or_none(cls, value: float) -> float:
+        if value != 0.0 and value < 1.0:  # the router refuses a report with such a cap
+            raise ValueError("must be 0 (no cap) or at least 1")
+        return value
 
     @field_validator("id")
     @classmethod
@@ -68,10 +82,11 @@ class PublishSection(_Strict):
 
 class AcceleratorSection(_Strict):
     model: str = Field(min_length=1)
-    total: int = Field(ge=0)
-    healthy: int = Field(ge=0)
-    in_use_by_others: int = Field(default=0, ge=0)
-    power_w: float = Field(gt=0, le=10_000, allow_inf_nan=False)
+    # The router's ranges for a reported inventory (netrouter.limits).
+    total: int = Field(ge=0, le=MAX_DEVICES)
+    healthy: int = Field(ge=0, le=MAX_DEVICES)
+    in_use_by_others: int = Field(default=0, ge=0, le=MAX_DEVICES)
+    power_w: float = Field(ge=1, le=MAX_POWER_W, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _counts_nest(self) -> AcceleratorSection:
@@ -296,7 +311,7 @@ class SiteConfig(_Strict):
     site: SiteSection
     publish: PublishSection = PublishSection()
     inventory: InventorySection = InventorySection()
-    accelerators: list[AcceleratorSection] = Field(min_length=1)
+    accelerators: list[AcceleratorSection] = Field(min_length=1, max_length=MAX_ACCELERATOR_TYPES)
     pue: PueSection
     latency_probe: LatencyProbeSection = LatencyProbeSection()
     broker: BrokerSection = BrokerSection()
@@ -320,12 +335,20 @@ class SiteConfig(_Strict):
     def _finite(cls, value: dict[str, float]) -> dict[str, float]:
         if any(not math.isfinite(v) for v in value.values()):
             raise ValueError("latencies must be finite")
+        if "" in value:
+            raise ValueError("a region name must not be empty")
         return value
 
     @model_validator(mode="after")
     def _some_region(self) -> SiteConfig:
         if not self.latency_ms and not self.latency_probe.targets:
             raise ValueError("give [latency_ms] values or [latency_probe] targets for a region")
+        regions = set(self.latency_ms) | set(self.latency_probe.targets)
+        if "" in regions or len(regions) > MAX_REGIONS:
+            raise ValueError(
+                f"[latency_ms] and [latency_probe] targets name 1 to {MAX_REGIONS} regions, "
+                "none of them empty"
+            )
         return self
 
 

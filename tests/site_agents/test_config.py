@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from netrouter.configfile import ConfigFileError
 from site_agents.config import load_site_config
 from tests.factories import run_cli, site_dict, write_site_toml
+from tests.strategies import toml_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 
@@ -65,6 +68,40 @@ def test_inventory_counts_must_nest(tmp_path: Path) -> None:
         load_site_config(write_site_toml(tmp_path / "s.toml", data))
     assert info.value.key == "accelerators[0]"
     assert info.value.line is not None
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        (
+            lambda d: d["accelerators"][0].update(total=2**40, healthy=2**40),
+            "accelerators[0].total",
+        ),
+        (lambda d: d["accelerators"][0].update(total=2_000_000), "accelerators[0].total"),
+        (lambda d: d["accelerators"][0].update(power_w=0.5), "accelerators[0].power_w"),
+        (lambda d: d["site"].update(pue_cap=0.5), "site.pue_cap"),
+        (
+            lambda d: d.update(
+                accelerators=[dict(d["accelerators"][0], model=f"m{i}") for i in range(65)]
+            ),
+            "accelerators",
+        ),
+        (lambda d: d.update(latency_ms={f"r{i}": 1.0 for i in range(257)}), ""),
+        (lambda d: d.update(latency_ms={"": 1.0}), "latency_ms"),
+    ],
+)
+def test_values_the_router_would_refuse_are_refused_here(
+    tmp_path: Path, change: Callable[[dict[str, Any]], None], key: str
+) -> None:
+    """A config is accepted only if the reports it makes pass the router's range checks."""
+    data = site_dict("alpha")
+    change(data)
+    path = tmp_path / "s.toml"
+    path.write_text(toml_text(data), encoding="utf-8")  # quotes the empty key
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    assert info.value.key == key
+    assert key or "regions" in info.value.message
 
 
 def test_once_prints_the_report_as_json() -> None:
