@@ -12,10 +12,11 @@ from types import TracebackType
 
 import grpc
 
+from netrouter.auth import ServerTls, TokenAuthInterceptor, TokenTable
 from netrouter.core import Router, RouterSettings
 from netrouter.metrics import MetricsServer, RouterMetrics, serve_metrics
 from netrouter.network import NetworkModel
-from netrouter.service import start_server
+from netrouter.service import MAX_RECEIVE_BYTES, start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.telemetry import Telemetry
@@ -31,6 +32,9 @@ class ServeSettings:
 
     mqtt: BrokerAddress
     listen: str = "127.0.0.1:50051"
+    grpc_tls: ServerTls | None = None
+    tokens: TokenTable | None = None
+    max_receive_bytes: int = MAX_RECEIVE_BYTES
     db_path: Path = Path("netrouter.db")
     ttl_intervals: float = 3.0
     min_ttl_s: float = 5.0
@@ -94,8 +98,13 @@ class RouterApp:
                 "metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port
             )
         self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
+        settings = self.settings
         self._server, self.port, self._health = await start_server(
-            self.router, self.settings.listen
+            self.router,
+            settings.listen,
+            credentials=settings.grpc_tls.credentials() if settings.grpc_tls else None,
+            interceptors=[TokenAuthInterceptor(settings.tokens)] if settings.tokens else [],
+            max_receive_bytes=settings.max_receive_bytes,
         )
         return self
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json as json_module
 import logging
+import os
 import signal
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -19,6 +22,7 @@ from netrouter.client import RouterClient
 from netrouter.configfile import ConfigFileError
 from netrouter.errors import RouterError
 from netrouter.render import place_summary, placements_table, print_json, sites_table
+from netrouter.wire import PASSWORD_ENV, read_secret
 from netrouter.workloads import WorkloadFileError, load_workloads
 
 T = TypeVar("T")
@@ -51,6 +55,51 @@ JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
 ]
 DEFAULT_TARGET = "127.0.0.1:50051"
+TOKEN_ENV = "NETROUTER_TOKEN"
+TlsOpt = Annotated[
+    bool,
+    typer.Option(
+        "--tls",
+        envvar="NETROUTER_TLS",
+        help="Dial the router over TLS, checking its certificate against the system's CAs.",
+    ),
+]
+TlsCaOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-ca",
+        envvar="NETROUTER_TLS_CA",
+        help="CA (PEM) that signed the router's certificate; turns TLS on.",
+        show_default=False,
+    ),
+]
+TlsCertOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-cert",
+        envvar="NETROUTER_TLS_CERT",
+        help="Client certificate (PEM), for a router that requires one (mTLS).",
+        show_default=False,
+    ),
+]
+TlsKeyOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--tls-key",
+        envvar="NETROUTER_TLS_KEY",
+        help="The client certificate's key (PEM).",
+        show_default=False,
+    ),
+]
+TokenFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--token-file",
+        envvar="NETROUTER_TOKEN_FILE",
+        help=f"File holding the bearer token for a router that requires one (or set {TOKEN_ENV}).",
+        show_default=False,
+    ),
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -66,6 +115,82 @@ def _call(coro: Awaitable[T]) -> T:
         return asyncio.run(wrapped())
     except RouterError as exc:
         raise _fail(str(exc)) from exc
+
+
+Connect = Callable[[str], RouterClient]
+"""What a command that talks to a router receives: ``connect(target)`` gives its client."""
+
+_CONNECTION_OPTIONS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
+    for name, kind, default in (
+        ("tls", TlsOpt, False),
+        ("tls_ca", TlsCaOpt, None),
+        ("tls_cert", TlsCertOpt, None),
+        ("tls_key", TlsKeyOpt, None),
+        ("token_file", TokenFileOpt, None),
+    )
+]
+
+
+def _reaches_router(command: Callable[..., None]) -> Callable[..., None]:
+    """Give ``command`` the options that reach a secured router (--tls, --tls-ca,
+    --tls-cert, --tls-key, --token-file), passed to it as one ``connect`` argument."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name != "connect"]
+
+    @functools.wraps(command)
+    def wrapper(
+        *args: Any,
+        tls: bool,
+        tls_ca: Path | None,
+        tls_cert: Path | None,
+        tls_key: Path | None,
+        token_file: Path | None,
+        **kwargs: Any,
+    ) -> None:
+        def connect(target: str) -> RouterClient:
+            return _client(target, tls, tls_ca, tls_cert, tls_key, token_file)
+
+        command(*args, connect=connect, **kwargs)
+
+    wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+        parameters=[*kept, *_CONNECTION_OPTIONS]
+    )
+    return wrapper
+
+
+def _client(
+    target: str,
+    tls: bool,
+    ca: Path | None,
+    cert: Path | None,
+    key: Path | None,
+    token_file: Path | None,
+) -> RouterClient:
+    """A client for the commands that talk to a router, with its TLS files and token."""
+    try:
+        token = (
+            read_secret(str(token_file), "token file (--token-file)")
+            if token_file
+            else os.environ.get(TOKEN_ENV)
+        )
+        if (cert or key) and not (tls or ca):
+            raise ValueError("--tls-cert/--tls-key: a client certificate needs --tls or --tls-ca")
+        if bool(cert) != bool(key):
+            raise ValueError("--tls-cert and --tls-key go together")
+        for flag, path in (("--tls-ca", ca), ("--tls-cert", cert), ("--tls-key", key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{flag}: no such file {path}")
+        return RouterClient(
+            target,
+            token=token,
+            tls=True if tls else None,
+            ca_file=ca,
+            cert_file=cert,
+            key_file=key,
+        )
+    except ValueError as exc:
+        raise _fail(str(exc), 2) from exc
 
 
 class JsonLines(logging.Formatter):
@@ -99,10 +224,60 @@ def serve(
         Path | None, typer.Option("--config", "-c", help="Router TOML (see examples/router.toml).")
     ] = None,
     mqtt: Annotated[
-        str | None, typer.Option(help="Broker URL mqtt://HOST:PORT (overrides config).")
+        str | None,
+        typer.Option(
+            help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
+            "[default: [mqtt] url, else mqtt://127.0.0.1:1883]."
+        ),
+    ] = None,
+    mqtt_username: Annotated[
+        str | None, typer.Option(help="Broker username [default: [mqtt] username].")
+    ] = None,
+    mqtt_password_file: Annotated[
+        str | None,
+        typer.Option(
+            help=f"File holding the broker password (or set {PASSWORD_ENV}) "
+            "[default: [mqtt] password_file]."
+        ),
+    ] = None,
+    mqtt_tls_ca: Annotated[
+        str | None,
+        typer.Option(help="CA that signed the broker's certificate [default: [mqtt] ca_file]."),
+    ] = None,
+    mqtt_tls_cert: Annotated[
+        str | None,
+        typer.Option(help="Client certificate (PEM) for the broker [default: [mqtt] cert_file]."),
+    ] = None,
+    mqtt_tls_key: Annotated[
+        str | None,
+        typer.Option(help="That certificate's key (PEM) [default: [mqtt] key_file]."),
     ] = None,
     listen: Annotated[
         str | None, typer.Option(help="gRPC listen address HOST:PORT (overrides config).")
+    ] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            help="Serve gRPC over TLS with this certificate chain (PEM) "
+            "[default: [grpc] tls_cert; none: plaintext]."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option(help="The server certificate's key (PEM) [default: [grpc] tls_key]."),
+    ] = None,
+    tls_client_ca: Annotated[
+        str | None,
+        typer.Option(
+            help="Require client certificates signed by this CA (mTLS) [default: [grpc] client_ca]."
+        ),
+    ] = None,
+    tokens_file: Annotated[
+        str | None,
+        typer.Option(
+            help="Require bearer tokens, with roles read-only and read-write, from this TOML "
+            "file (see netrouter/auth.py) [default: [grpc] tokens_file; none: no tokens]."
+        ),
     ] = None,
     db: Annotated[
         str | None, typer.Option(help="SQLite file for placements (overrides config).")
@@ -118,6 +293,11 @@ def serve(
 ) -> None:
     """Run the router: ingest site reports from MQTT and serve the gRPC API until SIGTERM.
 
+    Security (README "Security"): --mqtt mqtts://... with --mqtt-username and a password
+    file log in to the broker over TLS; --tls-cert/--tls-key serve gRPC over TLS,
+    --tls-client-ca also requires client certificates, and --tokens-file requires a bearer
+    token on every call (Place, Release and Rebalance need a read-write one).
+
     On SIGTERM the health service turns NOT_SERVING first, calls in flight finish (up to the
     grace period), queued placements are committed, then the process exits 0.
     """
@@ -130,7 +310,21 @@ def serve(
         raise _fail(f"--log-level: DEBUG, INFO, WARNING or ERROR, got {log_level!r}", 2)
     try:
         settings = serve_settings(
-            load_router_config(config), mqtt=mqtt, listen=listen, db=db, metrics_port=metrics_port
+            load_router_config(config),
+            mqtt=mqtt,
+            mqtt_username=mqtt_username,
+            mqtt_password_file=mqtt_password_file,
+            mqtt_password=os.environ.get(PASSWORD_ENV),
+            mqtt_tls_ca=mqtt_tls_ca,
+            mqtt_tls_cert=mqtt_tls_cert,
+            mqtt_tls_key=mqtt_tls_key,
+            listen=listen,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            client_ca=tls_client_ca,
+            tokens_file=tokens_file,
+            db=db,
+            metrics_port=metrics_port,
         )
     except (ConfigFileError, ValueError) as exc:
         raise _fail(str(exc), 2) from exc
@@ -145,9 +339,21 @@ def serve(
             metrics = (
                 f", metrics :{router_app.metrics_port}" if settings.metrics_port is not None else ""
             )
+            security = ", ".join(
+                part
+                for part, on in (
+                    ("TLS", settings.grpc_tls is not None),
+                    (
+                        "client certificates",
+                        bool(settings.grpc_tls and settings.grpc_tls.client_ca),
+                    ),
+                    ("tokens", settings.tokens is not None),
+                )
+                if on
+            )
             err.print(
-                f"netrouter serving on {router_app.target}, MQTT {settings.mqtt.url}, "
-                f"store {settings.db_path}{metrics}"
+                f"netrouter serving on {router_app.target} ({security or 'plaintext, no tokens'}), "
+                f"MQTT {settings.mqtt.url}, store {settings.db_path}{metrics}"
             )
             await stop.wait()
 
@@ -155,11 +361,19 @@ def serve(
 
 
 @app.command()
-def sites(target: TargetOpt = DEFAULT_TARGET, json: JsonOpt = False) -> None:
+@_reaches_router
+def sites(
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
     """Show the router's live view of every site: up/down, PUE, price, free capacity."""
 
+    router = connect(target)
+
     async def run() -> Any:
-        async with RouterClient(target) as client:
+        async with router as client:
             return await client.list_sites()
 
     views = _call(run())
@@ -170,6 +384,7 @@ def sites(target: TargetOpt = DEFAULT_TARGET, json: JsonOpt = False) -> None:
 
 
 @app.command()
+@_reaches_router
 def place(
     file: Annotated[
         Path,
@@ -178,6 +393,8 @@ def place(
     target: TargetOpt = DEFAULT_TARGET,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; commit nothing.")] = False,
     json: JsonOpt = False,
+    *,
+    connect: Connect,
 ) -> None:
     """Place the workloads in FILE at least energy cost; print where each went and why."""
     try:
@@ -185,8 +402,10 @@ def place(
     except WorkloadFileError as exc:
         raise _fail(str(exc), 2) from exc
 
+    router = connect(target)
+
     async def run() -> Any:
-        async with RouterClient(target) as client:
+        async with router as client:
             return await client.place(workloads, dry_run=dry_run)
 
     result = _call(run())
@@ -205,16 +424,21 @@ def place(
 
 
 @app.command()
+@_reaches_router
 def placements(
     target: TargetOpt = DEFAULT_TARGET,
     site: Annotated[str, typer.Option(help="Only this site.")] = "",
     state: Annotated[str, typer.Option(help="active, released or all.")] = "active",
     json: JsonOpt = False,
+    *,
+    connect: Connect,
 ) -> None:
     """List placements (active by default)."""
 
+    router = connect(target)
+
     async def run() -> Any:
-        async with RouterClient(target) as client:
+        async with router as client:
             return await client.list_placements(site_id=site, state=state)
 
     found = _call(run())
@@ -225,15 +449,20 @@ def placements(
 
 
 @app.command()
+@_reaches_router
 def release(
     ids: Annotated[list[str], typer.Argument(help="Placement ids to release (all or none).")],
     target: TargetOpt = DEFAULT_TARGET,
     json: JsonOpt = False,
+    *,
+    connect: Connect,
 ) -> None:
     """Release placements, freeing their devices."""
 
+    router = connect(target)
+
     async def run() -> Any:
-        async with RouterClient(target) as client:
+        async with router as client:
             return await client.release(ids)
 
     released = _call(run())
@@ -350,11 +579,14 @@ def _print_demo(report: Any) -> None:
 
 
 @app.command()
+@_reaches_router
 def snapshot(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="File to write (JSON; binary if it ends .pb).")
     ],
     target: TargetOpt = DEFAULT_TARGET,
+    *,
+    connect: Connect,
 ) -> None:
     """Save a running router's whole state (sites, reports, active work, links) to a file.
 
@@ -362,8 +594,10 @@ def snapshot(
     """
     from netrouter.whatif import save_snapshot
 
+    router = connect(target)
+
     async def run() -> Any:
-        async with RouterClient(target) as client:
+        async with router as client:
             return await client.snapshot()
 
     state = _call(run())
@@ -529,6 +763,7 @@ def _print_replay(report: Any) -> None:
 
 
 @app.command()
+@_reaches_router
 def whatif(
     scenarios: Annotated[
         list[Path],
@@ -564,6 +799,8 @@ def whatif(
         float, typer.Option(help="Seconds per solve (baseline and each scenario).", min=0.1)
     ] = 5.0,
     show_moves: Annotated[int, typer.Option(help="Moves listed per scenario.", min=0)] = 15,
+    *,
+    connect: Connect,
 ) -> None:
     """What if a site fails, a price rises, a PUE cap tightens, a link is cut, demand doubles?
 
@@ -604,9 +841,10 @@ def whatif(
                 raise _fail(str(exc), 2) from exc
         else:
             assert target is not None
+            router = connect(target)
 
             async def ask() -> Any:
-                async with RouterClient(target) as client:
+                async with router as client:
                     status.update(f"{target} is solving the baseline and {len(loaded)} scenario(s)")
                     return await client.what_if(loaded, time_limit_s=time_limit)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -29,8 +30,10 @@ from netrouter.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     RouterError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from netrouter.scenario import Scenario, scenario_text
@@ -61,6 +64,8 @@ _ERROR_OF: dict[grpc.StatusCode, type[RouterError]] = {
     grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
     grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
     grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
 }
 
 
@@ -82,7 +87,16 @@ def _translate(exc: grpc.aio.AioRpcError) -> RouterError:
 
 
 class RouterClient:
-    """Async client of ``netrouter.v1.Router``; use as ``async with``."""
+    """Async client of ``netrouter.v1.Router``; use as ``async with``.
+
+    Security options (all keyword-only): ``tls=True`` dials TLS and checks the router's
+    certificate against the system's CAs, or against ``ca_file`` (giving ``ca_file`` turns
+    TLS on); ``cert_file``/``key_file`` present a client certificate to a router that
+    requires one (mTLS); ``server_name`` checks the certificate for that name instead of the
+    target's host. ``token`` is sent as ``authorization: Bearer TOKEN`` with every call,
+    the watch stream included. The files are read here, so a bad path fails at once with a
+    ``ValueError`` naming the option.
+    """
 
     def __init__(
         self,
@@ -92,6 +106,12 @@ class RouterClient:
         retries: int = 5,
         backoff_initial_s: float = 0.1,
         backoff_max_s: float = 5.0,
+        token: str | None = None,
+        tls: bool | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        server_name: str | None = None,
     ) -> None:
         self.target = target
         self.timeout_s = timeout_s
@@ -99,15 +119,33 @@ class RouterClient:
         self._backoff = (backoff_initial_s, backoff_max_s)
         self._channel: grpc.aio.Channel | None = None
         self._stub: pb_grpc.RouterStub | None = None
+        self._credentials = _channel_credentials(
+            tls=bool(ca_file) if tls is None else tls,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+        )
+        self._server_name = server_name
+        self._metadata: tuple[tuple[str, str], ...] | None = None
+        if token is not None:
+            token = token.strip()
+            if not token or not token.isascii() or not token.isprintable() or " " in token:
+                raise ValueError("token: must be non-empty printable ASCII without spaces")
+            self._metadata = (("authorization", f"Bearer {token}"),)
+            if self._credentials is None and not _is_loopback(target):
+                log.warning("sending a bearer token to %s without TLS", target)
 
     async def __aenter__(self) -> RouterClient:
-        self._channel = grpc.aio.insecure_channel(
-            self.target,
-            options=[
-                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
-                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-            ],
-        )
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=options)
+        else:
+            if self._server_name:
+                options.append(("grpc.ssl_target_name_override", self._server_name))
+            self._channel = grpc.aio.secure_channel(self.target, self._credentials, options=options)
         self._stub = pb_grpc.RouterStub(self._channel)  # type: ignore[no-untyped-call]
         return self
 
@@ -135,7 +173,9 @@ class RouterClient:
         attempt = 0
         while True:
             try:
-                return await self._method(method)(request, timeout=timeout_s or self.timeout_s)
+                return await self._method(method)(
+                    request, timeout=timeout_s or self.timeout_s, metadata=self._metadata
+                )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
                     raise _translate(exc) from exc
@@ -244,7 +284,7 @@ class RouterClient:
         backoff = Backoff(*self._backoff)
         while True:
             try:
-                stream = self._method("WatchPlacements")(request)
+                stream = self._method("WatchPlacements")(request, metadata=self._metadata)
                 metadata = await stream.initial_metadata()
                 # The server says where the stream starts ("from now" resolved to an event
                 # id); every reconnection resumes after the last event seen from there.
@@ -266,8 +306,45 @@ class RouterClient:
                 await asyncio.sleep(wait)
 
 
+def _channel_credentials(
+    *,
+    tls: bool,
+    ca_file: str | Path | None,
+    cert_file: str | Path | None,
+    key_file: str | Path | None,
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the options' files (``None`` for plaintext)."""
+    if not tls:
+        if cert_file or key_file:
+            raise ValueError("cert_file/key_file: a client certificate needs TLS (tls=True)")
+        return None
+    if bool(cert_file) != bool(key_file):
+        raise ValueError("cert_file and key_file go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_file("ca_file", ca_file),
+        private_key=_read_file("key_file", key_file),
+        certificate_chain=_read_file("cert_file", cert_file),
+    )
+
+
+def _read_file(option: str, path: str | Path | None) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot read {path}: {exc.strerror}") from exc
+
+
+def _is_loopback(target: str) -> bool:
+    host = target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class SyncRouterClient:
-    """Blocking twin of :class:`RouterClient` (runs its own event loop); use as ``with``."""
+    """Blocking twin of :class:`RouterClient` (runs its own event loop); use as ``with``.
+
+    Takes the same keyword options (``token``, ``tls``, ``ca_file``, ...)."""
 
     def __init__(self, target: str, **options: Any) -> None:
         self._client = RouterClient(target, **options)

@@ -7,12 +7,14 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from netrouter.app import ServeSettings
+from netrouter.auth import ServerTls, TokenTable, load_server_tls, load_tokens
 from netrouter.configfile import load_toml
 from netrouter.core import RouterSettings
 from netrouter.errors import InvalidArgumentError
 from netrouter.network import check_links
+from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
 from netrouter.types import Link
-from netrouter.wire import parse_mqtt_url
+from netrouter.wire import BrokerSection, broker_address
 from solver import SolverConfig
 
 
@@ -20,12 +22,19 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class MqttSection(_Strict):
-    url: str = "mqtt://127.0.0.1:1883"
-
-
 class GrpcSection(_Strict):
+    """The gRPC listener. ``tls_cert``/``tls_key`` turn on TLS; ``client_ca`` then requires
+    client certificates signed by it (mTLS). ``tokens_file`` turns on bearer tokens with
+    roles (see :mod:`netrouter.auth`). Requests above ``max_receive_mib`` are refused."""
+
     listen: str = "127.0.0.1:50051"
+    tls_cert: str = ""
+    tls_key: str = ""
+    client_ca: str = ""
+    tokens_file: str = ""
+    max_receive_mib: float = Field(
+        default=MAX_RECEIVE_BYTES / 2**20, gt=0, le=MAX_MESSAGE_BYTES / 2**20, allow_inf_nan=False
+    )
 
 
 class StoreSection(_Strict):
@@ -73,7 +82,7 @@ class LimitsSection(_Strict):
 class RouterConfig(_Strict):
     """A whole router config file; every section and key is optional."""
 
-    mqtt: MqttSection = MqttSection()
+    mqtt: BrokerSection = BrokerSection()
     grpc: GrpcSection = GrpcSection()
     store: StoreSection = StoreSection()
     sites: SitesSection = SitesSection()
@@ -93,11 +102,26 @@ def serve_settings(
     config: RouterConfig,
     *,
     mqtt: str | None = None,
+    mqtt_username: str | None = None,
+    mqtt_password_file: str | None = None,
+    mqtt_password: str | None = None,
+    mqtt_tls_ca: str | None = None,
+    mqtt_tls_cert: str | None = None,
+    mqtt_tls_key: str | None = None,
     listen: str | None = None,
+    tls_cert: str | None = None,
+    tls_key: str | None = None,
+    client_ca: str | None = None,
+    tokens_file: str | None = None,
     db: str | None = None,
     metrics_port: int | None = None,
 ) -> ServeSettings:
-    """Merge flags over the file; raise ``ValueError`` naming the bad value."""
+    """Merge flags over the file and read the files they name (TLS, passwords, tokens).
+
+    ``mqtt_password`` is the NETROUTER_MQTT_PASSWORD value the entry point read. Raises
+    ``ValueError`` (or :class:`~netrouter.configfile.ConfigFileError` for a bad tokens file)
+    naming the bad key, flag or file.
+    """
     links = tuple(
         Link(
             a=x.a,
@@ -112,9 +136,26 @@ def serve_settings(
         check_links(links, "network.links")
     except InvalidArgumentError as exc:
         raise ValueError(str(exc)) from exc
+    try:
+        broker = broker_address(
+            config.mqtt,
+            section_name="mqtt",
+            url=mqtt,
+            username=mqtt_username,
+            password_file=mqtt_password_file,
+            env_password=mqtt_password,
+            ca_file=mqtt_tls_ca,
+            cert_file=mqtt_tls_cert,
+            key_file=mqtt_tls_key,
+        )
+    except ValueError as exc:
+        raise ValueError(f"mqtt: {exc}") from exc
     return ServeSettings(
-        mqtt=parse_mqtt_url(mqtt or config.mqtt.url),
+        mqtt=broker,
         listen=listen or config.grpc.listen,
+        grpc_tls=_server_tls(config.grpc, cert=tls_cert, key=tls_key, client_ca=client_ca),
+        tokens=_tokens(config.grpc, tokens_file),
+        max_receive_bytes=int(config.grpc.max_receive_mib * 2**20),
         db_path=Path(db or config.store.path),
         ttl_intervals=config.sites.ttl_intervals,
         min_ttl_s=config.sites.min_ttl_s,
@@ -137,3 +178,31 @@ def serve_settings(
             sweep_interval_s=config.failover.sweep_interval_s,
         ),
     )
+
+
+def _server_tls(
+    grpc: GrpcSection, *, cert: str | None, key: str | None, client_ca: str | None
+) -> ServerTls | None:
+    """The gRPC server's TLS material, flags over ``[grpc]``; ``None`` for plaintext."""
+    names = {
+        "cert": "--tls-cert" if cert else "grpc.tls_cert",
+        "key": "--tls-key" if key else "grpc.tls_key",
+        "client_ca": "--tls-client-ca" if client_ca else "grpc.client_ca",
+    }
+    cert, key, client_ca = cert or grpc.tls_cert, key or grpc.tls_key, client_ca or grpc.client_ca
+    if not cert and not key:
+        if client_ca:
+            raise ValueError(
+                f"{names['client_ca']}: client certificates need TLS: "
+                "give --tls-cert and --tls-key (or [grpc] tls_cert and tls_key)"
+            )
+        return None
+    if not (cert and key):
+        missing = names["key"] if cert else names["cert"]
+        raise ValueError(f"{missing}: TLS needs both a certificate and its key")
+    return load_server_tls(cert_file=cert, key_file=key, client_ca_file=client_ca, names=names)
+
+
+def _tokens(grpc: GrpcSection, tokens_file: str | None) -> TokenTable | None:
+    path = tokens_file or grpc.tokens_file
+    return load_tokens(path) if path else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -23,8 +23,10 @@ from netrouter.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    PermissionDeniedError,
     ResourceExhaustedError,
     RouterError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from netrouter.v1 import router_pb2 as pb
@@ -35,6 +37,10 @@ log = logging.getLogger(__name__)
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["Router"].full_name
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Largest response (a whole-state Snapshot of a big deployment)."""
+MAX_RECEIVE_BYTES = 16 * 1024 * 1024
+"""Largest request by default (``[grpc] max_receive_mib``): a 10,000-workload Place batch
+with two alternatives each is about 0.65 MiB."""
 
 STATUS_OF: dict[type[RouterError], grpc.StatusCode] = {
     InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -43,6 +49,8 @@ STATUS_OF: dict[type[RouterError], grpc.StatusCode] = {
     FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
     ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
     UnavailableError: grpc.StatusCode.UNAVAILABLE,
+    UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
+    PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 Req = TypeVar("Req")
@@ -84,9 +92,9 @@ class RouterServicer(pb_grpc.RouterServicer):
     async def Place(
         self, request: pb.PlaceRequest, context: grpc.aio.ServicerContext
     ) -> pb.PlaceResponse:
-        workloads = [
-            convert.workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(request.workloads)
-        ]
+        workloads = convert.place_request_from_pb(
+            request, max_batch=self._router.settings.max_batch
+        )
         result = await self._router.place(workloads, dry_run=request.dry_run)
         return convert.place_result_to_pb(result)
 
@@ -170,13 +178,26 @@ class RouterServicer(pb_grpc.RouterServicer):
         return pb.WhatIfResponse(report_json=report.model_dump_json())
 
 
-async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, int, HealthServicer]:
-    """Start a gRPC server with the Router, health and reflection services; return its port."""
+async def start_server(
+    router: Router,
+    listen: str,
+    *,
+    credentials: grpc.ServerCredentials | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+    max_receive_bytes: int = MAX_RECEIVE_BYTES,
+) -> tuple[grpc.aio.Server, int, HealthServicer]:
+    """Start a gRPC server with the Router, health and reflection services; return its port.
+
+    With ``credentials`` it serves TLS only (see :mod:`netrouter.auth`); ``interceptors``
+    run before every call (token checks). A request larger than ``max_receive_bytes`` is
+    refused with RESOURCE_EXHAUSTED before it is decoded.
+    """
     server = grpc.aio.server(
+        interceptors=list(interceptors),
         options=[
-            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_receive_message_length", max_receive_bytes),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-        ]
+        ],
     )
     pb_grpc.add_RouterServicer_to_server(RouterServicer(router), server)  # type: ignore[no-untyped-call]
     health = HealthServicer()
@@ -189,12 +210,17 @@ async def start_server(router: Router, listen: str) -> tuple[grpc.aio.Server, in
         ),
         server,
     )
-    port = server.add_insecure_port(listen)
+    if credentials is None:
+        port = server.add_insecure_port(listen)
+    else:
+        port = server.add_secure_port(listen, credentials)
     if port == 0:
         raise UnavailableError(f"cannot listen on {listen}")
     await server.start()
     serving = health_pb2.HealthCheckResponse.SERVING
     await health.set("", serving)
     await health.set(SERVICE_NAME, serving)
-    log.info("gRPC listening on %s (port %d)", listen, port)
+    log.info(
+        "gRPC listening on %s (port %d, %s)", listen, port, "TLS" if credentials else "plaintext"
+    )
     return server, port, health

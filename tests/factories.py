@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import subprocess
 import sys
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +116,15 @@ def workload(wid: str, **kwargs: Any) -> Workload:
     return Workload(id=wid, **defaults)
 
 
+async def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Wait until ``predicate()`` holds; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.02)
+
+
 def run_cli(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """Run ``python -m MODULE ARGS...`` (the console scripts) and capture its text output."""
     return subprocess.run(
@@ -131,11 +142,14 @@ class Served:
 
 
 @contextlib.asynccontextmanager
-async def serve_router(registry: SiteRegistry, db: Path) -> AsyncIterator[Served]:
-    """Serve a router over ``registry`` (sites fed directly, no MQTT) on a free port."""
+async def serve_router(
+    registry: SiteRegistry, db: Path, **server_options: Any
+) -> AsyncIterator[Served]:
+    """Serve a router over ``registry`` (sites fed directly, no MQTT) on a free port;
+    ``server_options`` go to :func:`~netrouter.service.start_server` (TLS, interceptors)."""
     store = PlacementStore(db)
     router = Router(registry=registry, store=store)
-    server, port, _ = await start_server(router, "127.0.0.1:0")
+    server, port, _ = await start_server(router, "127.0.0.1:0", **server_options)
     try:
         yield Served(router=router, registry=registry, target=f"127.0.0.1:{port}")
     finally:

@@ -1,0 +1,284 @@
+"""gRPC security on a real server (port 0): TLS, mTLS, bearer tokens with roles, size limit."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+from netrouter.auth import TokenAuthInterceptor, TokenTable, load_server_tls
+from netrouter.client import RouterClient
+from netrouter.config import load_router_config, serve_settings
+from netrouter.configfile import ConfigFileError
+from netrouter.errors import (
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from netrouter.state import SiteRegistry
+from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import router_pb2_grpc as pb_grpc
+from tests.conftest import tls_files
+from tests.factories import Served, report_of, run_cli, serve_router, site_config, workload
+
+READER = "r" * 32
+WRITER = "w" * 32
+TOKENS = TokenTable.of({READER: ("dashboard", "read-only"), WRITER: ("planner", "read-write")})
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, str]:
+    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
+    return tls_files(tmp_path)
+
+
+def _registry() -> SiteRegistry:
+    registry = SiteRegistry()
+    registry.apply_report(report_of(site_config("solo", price=0.4)))
+    return registry
+
+
+@contextlib.asynccontextmanager
+async def _served(tmp_path: Path, **options: Any) -> AsyncIterator[Served]:
+    async with serve_router(_registry(), tmp_path / "router.db", **options) as served:
+        yield served
+
+
+def _tls(pki: dict[str, str], *, client_ca: bool = False) -> grpc.ServerCredentials:
+    names = {"cert": "tls_cert", "key": "tls_key", "client_ca": "client_ca"}
+    return load_server_tls(
+        cert_file=pki["server_cert"],
+        key_file=pki["server_key"],
+        client_ca_file=pki["ca"] if client_ca else None,
+        names=names,
+    ).credentials()
+
+
+def _client(target: str, **options: Any) -> RouterClient:
+    """A client that gives up at once (no retries), so refusals show quickly."""
+    return RouterClient(target, retries=0, timeout_s=5.0, **options)
+
+
+async def test_tls_works_with_the_ca_and_fails_without_it(
+    tmp_path: Path, pki: dict[str, str]
+) -> None:
+    """A client that trusts the private CA is served; one that checks the system CAs, and a
+    plaintext one, are not."""
+    async with _served(tmp_path, credentials=_tls(pki)) as served:
+        async with _client(served.target, ca_file=pki["ca"]) as client:
+            assert [s.site_id for s in await client.list_sites()] == ["solo"]
+        async with _client(served.target, tls=True) as client:
+            with pytest.raises(UnavailableError):
+                await client.list_sites()
+        async with _client(served.target) as client:
+            with pytest.raises(UnavailableError):
+                await client.list_sites()
+
+
+async def test_mtls_refuses_a_client_without_a_certificate(
+    tmp_path: Path, pki: dict[str, str]
+) -> None:
+    """With a client CA configured, the handshake needs a certificate that CA signed."""
+    async with _served(tmp_path, credentials=_tls(pki, client_ca=True)) as served:
+        async with _client(served.target, ca_file=pki["ca"]) as client:
+            with pytest.raises(UnavailableError):
+                await client.list_sites()
+        mine = {"cert_file": pki["client_cert"], "key_file": pki["client_key"]}
+        async with _client(served.target, ca_file=pki["ca"], **mine) as client:
+            assert [s.site_id for s in await client.list_sites()] == ["solo"]
+
+
+async def test_missing_wrong_or_malformed_token_is_unauthenticated(tmp_path: Path) -> None:
+    """No token, an unknown one or a non-Bearer header: UNAUTHENTICATED saying what is
+    missing, and nothing is placed."""
+    async with _served(tmp_path, interceptors=[TokenAuthInterceptor(TOKENS)]) as served:
+        async with _client(served.target) as client:
+            with pytest.raises(UnauthenticatedError, match="Bearer TOKEN"):
+                await client.place([workload("w1")])
+            with pytest.raises(UnauthenticatedError, match="bearer token"):
+                await anext(client.watch())
+        async with _client(served.target, token="x" * 32) as client:
+            with pytest.raises(UnauthenticatedError, match="unknown bearer token"):
+                await client.list_sites()
+        async with grpc.aio.insecure_channel(served.target) as channel:
+            stub = pb_grpc.RouterStub(channel)  # type: ignore[no-untyped-call]
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.ListSites(
+                    pb.ListSitesRequest(), metadata=(("authorization", f"Basic {WRITER}"),)
+                )
+            assert info.value.code() == grpc.StatusCode.UNAUTHENTICATED
+            assert "Bearer TOKEN" in (info.value.details() or "")
+        assert served.router.active_count == 0
+
+
+async def test_read_only_token_reads_but_may_not_change_anything(tmp_path: Path) -> None:
+    """A read-only token lists and watches; Place, Release and Rebalance answer
+    PERMISSION_DENIED naming the role needed."""
+    async with _served(tmp_path, interceptors=[TokenAuthInterceptor(TOKENS)]) as served:
+        async with _client(served.target, token=WRITER) as writer:
+            placed = (await writer.place([workload("w1", demands={"H100": 4})])).placements
+        async with _client(served.target, token=READER) as reader:
+            assert [s.site_id for s in await reader.list_sites()] == ["solo"]
+            assert [p.workload_id for p in await reader.list_placements()] == ["w1"]
+            event = await asyncio.wait_for(anext(reader.watch(from_start=True)), 10)
+            assert (event.kind, event.placement.workload_id) == ("placed", "w1")
+            with pytest.raises(PermissionDeniedError, match="Place needs a read-write token"):
+                await reader.place([workload("w2")])
+            with pytest.raises(PermissionDeniedError, match="'dashboard' is read-only"):
+                await reader.release([placed[0].placement_id])
+            with pytest.raises(PermissionDeniedError, match="Rebalance"):
+                await reader.rebalance()
+        assert served.router.active_count == 1
+
+
+async def test_read_write_token_places_releases_and_rebalances(tmp_path: Path) -> None:
+    """A read-write token may call every RPC."""
+    async with _served(tmp_path, interceptors=[TokenAuthInterceptor(TOKENS)]) as served:
+        async with _client(served.target, token=WRITER) as writer:
+            placed = (await writer.place([workload("w1", demands={"H100": 4})])).placements
+            assert list((await writer.rebalance()).moves) == []
+            released = await writer.release([placed[0].placement_id])
+            assert [p.workload_id for p in released] == ["w1"]
+        assert served.router.active_count == 0
+
+
+async def test_health_and_reflection_need_no_token(tmp_path: Path) -> None:
+    """Balancers and grpcurl reach health and reflection without credentials."""
+    async with (
+        _served(tmp_path, interceptors=[TokenAuthInterceptor(TOKENS)]) as served,
+        grpc.aio.insecure_channel(served.target) as channel,
+    ):
+        health = health_pb2_grpc.HealthStub(channel)
+        answer = await health.Check(health_pb2.HealthCheckRequest(service=""))
+        assert answer.status == health_pb2.HealthCheckResponse.SERVING
+        reflection = reflection_pb2_grpc.ServerReflectionStub(channel)
+        request = reflection_pb2.ServerReflectionRequest(list_services="")
+        async for response in reflection.ServerReflectionInfo(iter([request])):
+            names = {s.name for s in response.list_services_response.service}
+            assert "netrouter.v1.Router" in names
+
+
+async def test_request_above_the_size_limit_is_resource_exhausted(tmp_path: Path) -> None:
+    """A batch larger than the server's receive limit is refused before it is decoded."""
+    async with (
+        _served(tmp_path, max_receive_bytes=4096) as served,
+        _client(served.target) as client,
+    ):
+        with pytest.raises(ResourceExhaustedError):
+            await client.place([workload(f"w{i}") for i in range(200)], dry_run=True)
+        result = await client.place([workload("small", demands={"H100": 1})], dry_run=True)
+        assert len(result.placements) == 1
+
+
+def _router_toml(tmp_path: Path, pki: dict[str, str], **grpc_keys: Any) -> Path:
+    keys = {
+        "tls_cert": pki["server_cert"],
+        "tls_key": pki["server_key"],
+        "client_ca": pki["ca"],
+        "tokens_file": str(_tokens_file(tmp_path)),
+        "max_receive_mib": 2,
+        **grpc_keys,
+    }
+    lines = ["[grpc]"] + [
+        f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in keys.items()
+    ]
+    path = tmp_path / "router.toml"
+    path.write_text("\n".join(lines).replace("'", '"') + "\n")
+    return path
+
+
+def _tokens_file(tmp_path: Path, role: str = "read-only", token: str = READER) -> Path:
+    path = tmp_path / "tokens.toml"
+    path.write_text(f'[[tokens]]\nname = "dashboard"\nrole = "{role}"\ntoken = "{token}"\n')
+    path.chmod(0o600)
+    return path
+
+
+def test_router_config_reads_grpc_tls_tokens_and_limit(tmp_path: Path, pki: dict[str, str]) -> None:
+    """[grpc] tls_cert/tls_key/client_ca/tokens_file/max_receive_mib reach the settings."""
+    settings = serve_settings(load_router_config(_router_toml(tmp_path, pki)))
+    assert settings.grpc_tls is not None and settings.grpc_tls.client_ca is not None
+    assert settings.tokens is not None
+    principal = settings.tokens.lookup(READER)
+    assert principal is not None and principal.role == "read-only"
+    assert settings.tokens.lookup(WRITER) is None
+    assert settings.max_receive_bytes == 2 * 2**20
+
+
+@pytest.mark.parametrize(
+    ("keys", "flags", "message"),
+    [
+        ({"tls_key": ""}, {}, "grpc.tls_key: TLS needs both"),
+        ({"tls_cert": "", "tls_key": ""}, {}, "grpc.client_ca: client certificates need TLS"),
+        ({}, {"tls_key": "CLIENT_KEY"}, "not a certificate and its private key"),
+        ({}, {"tls_cert": "/nonexistent/cert.pem"}, "--tls-cert: cannot read /nonexistent"),
+        ({"client_ca": "SERVER_KEY"}, {}, "grpc.client_ca"),
+    ],
+)
+def test_bad_grpc_tls_settings_name_the_key_or_flag(
+    tmp_path: Path, pki: dict[str, str], keys: dict[str, str], flags: dict[str, str], message: str
+) -> None:
+    """Missing halves, mismatched key and unreadable files are refused by key or flag."""
+    files = {"CLIENT_KEY": pki["client_key"], "SERVER_KEY": pki["server_key"]}
+    keys = {k: files.get(v, v) for k, v in keys.items()}
+    flags = {k: files.get(v, v) for k, v in flags.items()}
+    with pytest.raises(ValueError, match=message):
+        serve_settings(load_router_config(_router_toml(tmp_path, pki, **keys)), **flags)
+
+
+@pytest.mark.parametrize(
+    ("role", "token", "key", "line"),
+    [("admin", READER, "tokens[0].role", 3), ("read-only", "short", "tokens[0].token", 4)],
+)
+def test_bad_tokens_file_names_key_and_line(
+    tmp_path: Path, role: str, token: str, key: str, line: int
+) -> None:
+    """An unknown role or a token under 16 characters is refused with its key and line."""
+    path = _tokens_file(tmp_path, role=role, token=token)
+    with pytest.raises(ConfigFileError) as info:
+        serve_settings(load_router_config(None), tokens_file=str(path))
+    assert (info.value.key, info.value.line) == (key, line)
+
+
+async def test_cli_commands_dial_tls_with_a_client_certificate_and_token(
+    tmp_path: Path, pki: dict[str, str]
+) -> None:
+    """`netrouter sites` with --tls-ca/--tls-cert/--tls-key/--token-file reaches a router that
+    requires all of them."""
+    token_file = tmp_path / "token"
+    token_file.write_text(READER + "\n")
+    options = {
+        "--tls-ca": pki["ca"],
+        "--tls-cert": pki["client_cert"],
+        "--tls-key": pki["client_key"],
+        "--token-file": str(token_file),
+    }
+    args = [arg for pair in options.items() for arg in pair]
+    async with _served(
+        tmp_path,
+        credentials=_tls(pki, client_ca=True),
+        interceptors=[TokenAuthInterceptor(TOKENS)],
+    ) as served:
+        result = await asyncio.to_thread(
+            run_cli, "netrouter", "sites", "-t", served.target, *args, "--json"
+        )
+    assert result.returncode == 0, result.stderr
+    assert '"site_id": "solo"' in result.stdout
+
+
+def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
+    """A missing CA file or a certificate without TLS fails at once, naming the option."""
+    with pytest.raises(ValueError, match="ca_file: cannot read"):
+        RouterClient("127.0.0.1:1", ca_file=tmp_path / "missing.pem")
+    with pytest.raises(ValueError, match="needs TLS"):
+        RouterClient("127.0.0.1:1", cert_file="c.pem", key_file="k.pem")
+    with pytest.raises(ValueError, match="token"):
+        RouterClient("127.0.0.1:1", token="two words")
