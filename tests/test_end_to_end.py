@@ -7,7 +7,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -16,7 +15,7 @@ import pytest
 from netrouter.app import RouterApp, ServeSettings
 from netrouter.client import RouterClient
 from netrouter.wire import BrokerAddress
-from tests.factories import site_dict, workload, write_site_toml
+from tests.factories import site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 
@@ -58,14 +57,6 @@ def agents(
         p.wait(10)
 
 
-async def _until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
-
-
 def _settings(broker: BrokerAddress, db: Path) -> ServeSettings:
     return ServeSettings(mqtt=broker, listen="127.0.0.1:0", db_path=db, shutdown_grace_s=1.0)
 
@@ -81,7 +72,7 @@ async def test_place_failover_by_last_will_and_restart(
     procs = agents(broker)
     slo_work = {"latency_slo_ms": 10.0, "max_pue": 1.25, "demands": {"H100": 8}}
     async with RouterApp(_settings(broker, db)) as app:
-        await _until(lambda: len(app.registry.up_reports()) == 3, "three sites up")
+        await until(lambda: len(app.registry.up_reports()) == 3, "three sites up")
         async with RouterClient(app.target) as client:
             events = []
 
@@ -95,10 +86,10 @@ async def test_place_failover_by_last_will_and_restart(
             first = await client.place([workload("first", **slo_work)])
             assert [p.site_id for p in first.placements] == ["west"]
             assert "hot: PUE" in first.placements[0].explanation
-            await _until(lambda: len(events) == 1, "the placed event")
+            await until(lambda: len(events) == 1, "the placed event")
 
             os.kill(procs["west"].pid, signal.SIGKILL)
-            await _until(lambda: len(events) == 2, "the moved event after west's last will")
+            await until(lambda: len(events) == 2, "the moved event after west's last will")
             moved = events[1]
             assert moved.kind == "moved" and moved.from_site_id == "west"
             assert moved.placement.site_id == "near"
@@ -112,7 +103,7 @@ async def test_place_failover_by_last_will_and_restart(
             watcher.cancel()
 
     async with RouterApp(_settings(broker, db)) as app:
-        await _until(lambda: app.registry.liveness("near").up, "near back up after restart")
+        await until(lambda: app.registry.liveness("near").up, "near back up after restart")
         async with RouterClient(app.target) as client:
             after = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
             assert (

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.types import PlacementEvent
-from tests.factories import report_of, site_config, workload
+from tests.factories import report_of, site_config, until, workload
 
 
 @dataclass
@@ -68,15 +68,6 @@ async def live(tmp_path: Path) -> AsyncIterator[Live]:
     store.close()
 
 
-async def _until(predicate: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not predicate():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.02)
-
-
 def _collect(client: RouterClient, into: list[PlacementEvent], **kw: Any) -> asyncio.Task[None]:
     async def run() -> None:
         async for event in client.watch(**kw):
@@ -103,7 +94,7 @@ async def test_failover_moves_every_placement_and_streams_each_move(live: Live) 
         # From the store's position now, not from whenever the task subscribes.
         watcher = _collect(client, events, after_event_id=(await client.snapshot()).last_event_id)
         live.registry.apply_status("west", "offline")
-        await _until(lambda: len(events) == 6, "six moved events")
+        await until(lambda: len(events) == 6, "six moved events")
         watcher.cancel()
         assert {e.kind for e in events} == {"moved"}
         assert {e.from_site_id for e in events} == {"west"}
@@ -126,7 +117,7 @@ async def test_failover_evicts_what_does_not_fit(live: Live) -> None:
         on_west = await client.place([workload(f"w{i}", demands={"H100": 8}) for i in range(4)])
         assert {p.site_id for p in on_west.placements} == {"east"}  # west was full
         live.registry.apply_status("east", "offline")
-        await _until(lambda: not any(s == "east" for (s, _) in live.router.usage()), "east emptied")
+        await until(lambda: not any(s == "east" for (s, _) in live.router.usage()), "east emptied")
         evicted = await client.list_placements(state="evicted")
         assert len(evicted) == 4
         assert all("east down" in p.end_reason for p in evicted)
@@ -148,7 +139,7 @@ async def test_stale_site_fails_over_without_a_last_will(tmp_path: Path) -> None
         async with RouterClient(target) as client:
             placed = await client.place([workload("stale-1", demands={"H100": 8})])
             assert placed.placements[0].site_id == "west"
-            await _until(lambda: router.usage().get(("east", "H100")) == 8, "the move to east", 5.0)
+            await until(lambda: router.usage().get(("east", "H100")) == 8, "the move to east", 5.0)
             assert not registry.liveness("west").up
     finally:
         await server.stop(None)
@@ -187,7 +178,7 @@ async def test_rebalance_dry_run_then_commit_with_cap_and_minimum(live: Live) ->
         )
         assert {p.site_id for p in parked.placements} == {"east"}
         live.registry.apply_report(report_of(site_config("west", price=0.3, h100=32)))
-        await _until(lambda: live.registry.liveness("west").up, "west back")
+        await until(lambda: live.registry.liveness("west").up, "west back")
 
         dry = await client.rebalance()
         assert not dry.committed and len(dry.moves) == 3 and dry.candidates == 3
@@ -206,7 +197,7 @@ async def test_rebalance_dry_run_then_commit_with_cap_and_minimum(live: Live) ->
         best = max(dry.moves, key=lambda m: m.saving_yuan)
         # The same work (less of it left a moment later): the best saving, to the second.
         assert one.moves[0].saving_yuan == pytest.approx(best.saving_yuan, rel=1e-3)
-        await _until(lambda: len(events) == 1, "the move event")
+        await until(lambda: len(events) == 1, "the move event")
         watcher.cancel()
         assert events[0].kind == "moved" and events[0].reason.startswith("rebalance")
         sites = sorted(p.site_id for p in await client.list_placements())
