@@ -75,7 +75,9 @@ from solver.single import SiteArrays
 log = logging.getLogger(__name__)
 
 VIEW_REFRESH_S = 0.25
-"""How long the priced view of the sites is reused when no report or status changed."""
+"""How long the priced view of the sites (prices, PUE, latency, transfer prices) is reused
+while the same sites are up. Capacity is taken from every accepted report at once, and a
+site going down or coming up rebuilds the view at once."""
 MAX_ALTERNATIVES = 8
 """Cheaper sites kept per placement, cheapest first (the explanation counts every one)."""
 
@@ -575,20 +577,32 @@ class Router:
         view = self._view
         if view is not None and view.key == key:
             return view
-        reports = self.registry.up_reports()
+        reports = tuple(self.registry.up_reports())
         if not reports:
             known = len(self.registry.reports())
             raise FailedPreconditionError(
                 f"no site is up (of {known} known): nothing can be placed"
             )
-        sites = self._sites(reports, now)
-        problem = Problem(sites=sites, workloads=(), hour_elapsed=hour_elapsed(now))
         capacity = tuple(
             ((r.site_id, a.model), a.available) for r in reports for a in r.accelerators
         )
-        view = SitesView(
-            key, now, tuple(reports), sites, SiteArrays(problem), capacity, dict(capacity)
-        )
+        if (
+            view is not None
+            and view.key[1] == key[1]
+            and len(view.reports) == len(reports)
+            and all(a.site_id == b.site_id for a, b in zip(view.reports, reports, strict=True))
+        ):
+            # The same sites, new reports within one refresh period: their capacity counts
+            # now; pricing them again (network paths, tariffs) waits for the next period, so
+            # a stream of reports does not re-price every site on every Place.
+            view = replace(
+                view, key=key, reports=reports, capacity=capacity, capacity_of=dict(capacity)
+            )
+            self._view = view
+            return view
+        sites = self._sites(reports, now)
+        problem = Problem(sites=sites, workloads=(), hour_elapsed=hour_elapsed(now))
+        view = SitesView(key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity))
         self._view = view
         return view
 

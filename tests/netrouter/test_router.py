@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import grpc
 import pytest
 
 from netrouter.client import RouterClient
-from netrouter.core import Router, RouterSettings
+from netrouter.core import VIEW_REFRESH_S, Router, RouterSettings
 from netrouter.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
@@ -360,3 +360,39 @@ async def test_example_client_script_runs(live: Live, capsys: pytest.CaptureFixt
     assert out.count("→ west") == 4 and "rebalance would make" in out
     assert "released 4 chat replicas" in out
     assert live.router.usage().get(("west", "H100"), 0) == 0
+
+
+async def test_newer_report_counts_at_once_for_capacity_and_in_a_refresh_for_price(
+    tmp_path: Path,
+) -> None:
+    """A newer report's capacity counts on the very next Place; its price within a refresh."""
+    registry = SiteRegistry(hold_off_s=0.0)
+    west = report_of(site_config("west", price=0.3, h100=16))
+    registry.apply_report(west)
+    registry.apply_report(report_of(site_config("east", price=1.0, h100=16)))
+    store = PlacementStore(tmp_path / "router.db")
+    async with Router(registry=registry, store=store) as router:
+        first = await router.place([workload("a")])
+        assert first.placements[0].site_id == "west"
+        # Others take west's last 8 devices: the next Place, right away, must go east.
+        h100 = west.accelerators[0]
+        west = replace(
+            west, sequence=west.sequence + 1, accelerators=(replace(h100, in_use_by_others=8),)
+        )
+        registry.apply_report(west)
+        second = await router.place([workload("b")])
+        assert second.placements[0].site_id == "east"
+        await router.release([first.placements[0].placement_id, second.placements[0].placement_id])
+        # West has room again but becomes the dearer site: once a refresh has passed, east wins.
+        west = replace(
+            west,
+            sequence=west.sequence + 1,
+            accelerators=(h100,),
+            price_now_yuan_per_kwh=2.0,
+            next_24h_yuan_per_kwh=(2.0,) * 24,
+        )
+        registry.apply_report(west)
+        await asyncio.sleep(VIEW_REFRESH_S * 1.5)
+        third = await router.place([workload("c")])
+        assert third.placements[0].site_id == "east"
+    store.close()
