@@ -85,7 +85,8 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _without_tags(data, tuple(first["loc"]))
-        key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) for part in loc)
+        # An empty key (``"" = 1``) is shown quoted, so the error still names it.
+        key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) or '""' for part in loc)
         key = key.replace(".[", "[")
         raise ConfigFileError(source, key, locate(text, loc), first["msg"]) from exc
 

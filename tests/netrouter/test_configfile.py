@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from netrouter.configfile import ConfigFileError, parse_text
 
@@ -27,3 +27,18 @@ def test_syntax_errors_name_a_line(text: str, fmt: str, line: int) -> None:
         parse_text(text, _Doc, source="c", fmt=fmt)
     assert info.value.line == line
     assert str(info.value).startswith(f"c:{line}: ")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = ""
+
+
+@pytest.mark.parametrize(("text", "fmt"), [('name = "x"\n"" = 1\n', "toml"), ('"": 1\n', "yaml")])
+def test_an_empty_unknown_key_is_named_quoted(text: str, fmt: str) -> None:
+    """An extra key spelled as the empty string is reported as "" with its line."""
+    with pytest.raises(ConfigFileError) as info:
+        parse_text(text, _Strict, source="c", fmt=fmt)
+    assert info.value.key == '""'
+    assert info.value.line == text.count("\n")
