@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 
 from netrouter.configfile import ConfigFileError
-from netrouter.errors import InvalidArgumentError
+from netrouter.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.limits import MAX_DEVICES
 from netrouter.scenario import Scenario, parse_scenario
 from netrouter.types import (
@@ -195,8 +195,9 @@ def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workloa
     if not m.workloads:
         raise InvalidArgumentError("workloads", "at least one workload is needed")
     if len(m.workloads) > max_batch:
-        raise InvalidArgumentError(
-            "workloads", f"{len(m.workloads)} in one batch, at most {max_batch}"
+        # RESOURCE_EXHAUSTED, as the router's own check (Router.place) says it.
+        raise ResourceExhaustedError(
+            f"workloads: {len(m.workloads)} in one batch, at most {max_batch}"
         )
     return [workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(m.workloads)]
 

@@ -31,6 +31,7 @@ from netrouter.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
+    ResourceExhaustedError,
     RouterError,
 )
 from netrouter.limits import MAX_DEVICES
@@ -316,6 +317,10 @@ class PlaceTarget:
             )
         except InvalidArgumentError as exc:
             _expect(exc.field.startswith("workloads"), f"error names no field: {exc}")
+            _unchanged(before, self.state(), "the router")
+            return REJECTED
+        except ResourceExhaustedError as exc:
+            _expect(str(exc).startswith("workloads:"), f"error names no field: {exc}")
             _unchanged(before, self.state(), "the router")
             return REJECTED
         except (AlreadyExistsError, FailedPreconditionError) as exc:

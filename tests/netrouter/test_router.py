@@ -317,6 +317,13 @@ async def test_every_error_code(live: Live) -> None:
     small = Router(registry=live.registry, store=live.store, settings=RouterSettings(max_batch=2))
     with pytest.raises(ResourceExhaustedError):
         await small.place([workload(f"x{i}") for i in range(3)])
+    server, port, _ = await start_server(small, "127.0.0.1:0")
+    try:
+        async with RouterClient(f"127.0.0.1:{port}") as client:
+            with pytest.raises(ResourceExhaustedError, match="workloads: 3 in one batch"):
+                await client.place([workload(f"x{i}") for i in range(3)])
+    finally:
+        await server.stop(None)
     live.registry.apply_status("west", "offline")
     live.registry.apply_status("east", "offline")
     async with RouterClient(live.target) as client:
