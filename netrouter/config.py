@@ -11,6 +11,7 @@ from netrouter.auth import ServerTls, TokenTable, load_server_tls, load_tokens
 from netrouter.configfile import load_toml
 from netrouter.core import RouterSettings
 from netrouter.errors import InvalidArgumentError
+from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
 from netrouter.network import check_links
 from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
 from netrouter.types import Link
@@ -50,9 +51,9 @@ class SitesSection(_Strict):
 class LinkSection(_Strict):
     a: str = Field(min_length=1)
     b: str = Field(min_length=1)
-    latency_ms: float = Field(ge=0, allow_inf_nan=False)
-    bandwidth_gbps: float = Field(default=0.0, ge=0, allow_inf_nan=False)
-    yuan_per_gb: float = Field(default=0.0, ge=0, allow_inf_nan=False)
+    latency_ms: float = Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)
+    bandwidth_gbps: float = Field(default=0.0, ge=0, le=MAX_BANDWIDTH_GBPS, allow_inf_nan=False)
+    yuan_per_gb: float = Field(default=0.0, ge=0, le=MAX_YUAN_PER_GB, allow_inf_nan=False)
 
 
 class NetworkSection(_Strict):

@@ -19,5 +19,8 @@ MAX_PUE = 3.0
 MAX_PRICE_YUAN_PER_KWH = 20.0
 MAX_CARBON_KG_PER_KWH = 5.0
 MAX_LATENCY_MS = 10_000.0
+MAX_YUAN_PER_GB = 1_000.0
+"""Transfer price of one backbone link."""
+MAX_BANDWIDTH_GBPS = 1e6
 MAX_DURATION_H = 1e5
 """The solver's longest expected run of one workload."""

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import networkx as nx
 
 from netrouter.errors import InvalidArgumentError
+from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
 from netrouter.types import Link, SiteReport
 
 
@@ -36,13 +37,15 @@ def check_links(links: Sequence[Link], field: str = "links") -> None:
         where = f"{field}[{i}]"
         if not link.a or not link.b or link.a == link.b:
             raise InvalidArgumentError(where, "needs two different endpoints a and b")
-        for name, value in (
-            ("latency_ms", link.latency_ms),
-            ("bandwidth_gbps", link.bandwidth_gbps),
-            ("yuan_per_gb", link.yuan_per_gb),
+        for name, value, high in (
+            ("latency_ms", link.latency_ms, MAX_LATENCY_MS),
+            ("bandwidth_gbps", link.bandwidth_gbps, MAX_BANDWIDTH_GBPS),
+            ("yuan_per_gb", link.yuan_per_gb, MAX_YUAN_PER_GB),
         ):
-            if not math.isfinite(value) or value < 0:
-                raise InvalidArgumentError(f"{where}.{name}", f"must be >= 0, got {value}")
+            if not (math.isfinite(value) and 0 <= value <= high):
+                raise InvalidArgumentError(
+                    f"{where}.{name}", f"must be in [0, {high:g}], got {value}"
+                )
 
 
 class NetworkModel:

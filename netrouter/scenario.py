@@ -62,12 +62,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from netrouter.configfile import ConfigFileError, load_file, parse_text
 from netrouter.errors import InvalidArgumentError
 from netrouter.limits import (
+    MAX_BANDWIDTH_GBPS,
     MAX_CARBON_KG_PER_KWH,
     MAX_DEVICES,
     MAX_LATENCY_MS,
     MAX_POWER_W,
     MAX_PRICE_YUAN_PER_KWH,
     MAX_PUE,
+    MAX_YUAN_PER_GB,
 )
 from netrouter.network import NetworkModel
 from netrouter.problem import (
@@ -106,8 +108,6 @@ MAX_FACTOR = 100.0
 MIN_FACTOR = 0.01
 """The smallest multiplier of a latency SLO (0 would remove it: use ``remove = true``)."""
 MAX_CARBON_YUAN_PER_KG = 100.0
-MAX_YUAN_PER_GB = 1_000.0
-MAX_BANDWIDTH_GBPS = 1e6
 MAX_CHANGES = 1_000
 
 Price_ = Annotated[float, Field(ge=0, le=MAX_PRICE_YUAN_PER_KWH, allow_inf_nan=False)]

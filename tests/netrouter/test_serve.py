@@ -17,6 +17,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from netrouter.broker import free_port
 from netrouter.config import load_router_config, serve_settings
 from netrouter.configfile import ConfigFileError
+from netrouter.errors import InvalidArgumentError
+from netrouter.network import check_links
+from netrouter.types import Link
 from tests.conftest import Mosquitto
 from tests.factories import run_cli
 
@@ -45,6 +48,22 @@ def test_bad_network_link_names_the_link(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError) as info:
         load_router_config(path)
     assert info.value.key == "network.links[0].latency_ms"
+    path.write_text(
+        '[[network.links]]\na = "jjj"\nb = "csj"\nlatency_ms = 3\nyuan_per_gb = 1e300\n'
+    )
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("network.links[0].yuan_per_gb", 5)
+
+
+def test_links_from_anywhere_keep_to_the_wire_ranges() -> None:
+    """A link with a huge price or latency (from a snapshot or scenario) is refused by name."""
+    with pytest.raises(InvalidArgumentError) as info:
+        check_links([Link(a="jjj", b="csj", latency_ms=5.0, yuan_per_gb=1e300)])
+    assert info.value.field == "links[0].yuan_per_gb"
+    with pytest.raises(InvalidArgumentError) as info:
+        check_links([Link(a="jjj", b="csj", latency_ms=1e9)])
+    assert info.value.field == "links[0].latency_ms"
 
 
 def test_bad_router_config_names_key_and_line(tmp_path: Path) -> None:
