@@ -23,6 +23,8 @@ from pydantic import BaseModel, Field
 
 from netrouter import convert
 from netrouter.errors import InvalidArgumentError
+from netrouter.network import check_links
+from netrouter.reports import ReportRejectedError, validate_report
 from netrouter.scenario import Scenario, World, apply
 from netrouter.types import Snapshot
 from netrouter.v1 import router_pb2 as pb
@@ -379,6 +381,15 @@ def load_snapshot(path: str | Path) -> Snapshot:
     except (json_format.ParseError, DecodeError, UnicodeDecodeError) as exc:
         raise SnapshotFileError(f"{path}: not a netrouter snapshot: {exc}") from exc
     try:
-        return convert.snapshot_from_pb(message)
+        snapshot = convert.snapshot_from_pb(message)
+        # A snapshot may come from anywhere: its reports and links keep to the ranges a
+        # live router accepts.
+        for i, report in enumerate(snapshot.site_reports):
+            try:
+                validate_report(report)
+            except ReportRejectedError as exc:
+                raise InvalidArgumentError(f"site_reports[{i}]", exc.detail) from exc
+        check_links(snapshot.links)
     except InvalidArgumentError as exc:
         raise SnapshotFileError(f"{path}: {exc}") from exc
+    return snapshot

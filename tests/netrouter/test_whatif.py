@@ -7,6 +7,7 @@ import asyncio
 import math
 import warnings
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,9 @@ from netrouter.scenario import (
     scenario_text,
 )
 from netrouter.state import SiteRegistry
+from netrouter.types import Link, Snapshot
 from netrouter.whatif import (
+    SnapshotFileError,
     WhatIfReport,
     load_snapshot,
     run_whatif,
@@ -453,3 +456,25 @@ def test_the_largest_factors_still_solve() -> None:
         warnings.simplefilter("error", RuntimeWarning)  # no overflow on the way
         result, _ = solve_world(changed, SolverConfig(time_limit_s=5.0, num_workers=1))
     assert result.placed > 0 and math.isfinite(result.cost_yuan) and result.cost_yuan > 0
+
+
+def test_snapshot_file_out_of_range_is_refused_by_name(tmp_path: Path) -> None:
+    """A snapshot whose report or link breaks the live ranges is refused, naming it."""
+    report = report_of(site_config("west"))
+    good = Snapshot(
+        taken_at=report.timestamp,
+        site_reports=(report,),
+        placements=(),
+        sites=(),
+        links=(Link(a="jjj", b="west", latency_ms=5.0),),
+        last_event_id=0,
+    )
+    file = tmp_path / "state.json"
+    save_snapshot(good, file)
+    assert load_snapshot(file).site_reports[0].pue == report.pue
+    save_snapshot(replace(good, site_reports=(replace(report, pue=0.5),)), file)
+    with pytest.raises(SnapshotFileError, match=r"site_reports\[0\].*pue"):
+        load_snapshot(file)
+    save_snapshot(replace(good, links=(Link(a="jjj", b="west", latency_ms=1e9),)), file)
+    with pytest.raises(SnapshotFileError, match=r"links\[0\].latency_ms"):
+        load_snapshot(file)
