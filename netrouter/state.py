@@ -22,6 +22,8 @@ class SiteEntry:
     report: SiteReport | None = None
     received_at: float = 0.0
     status: str | None = None
+    offline_from: float = 0.0
+    """When an ``offline`` status takes effect (its grace for a sign of life ends)."""
     held_until: float = 0.0
 
 
@@ -42,6 +44,10 @@ class SiteRegistry:
     its TTL (``ttl_intervals`` × the agent's reporting period, at least ``min_ttl_s``).
     A site that comes back after being down is held down for ``hold_off_s`` more, so a
     flapping site does not pull work back and forth.
+
+    An ``offline`` heard with a grace (see :meth:`apply_status`) fails the site over only
+    if no sign of life (``online``, a live report) comes within it, and :meth:`broker_lost`
+    sets it aside: a broker that shuts down publishes every agent's will, then drops us.
 
     ``version`` grows with every accepted change; ``on_down`` is called with a site id when
     its last will arrives (staleness is found by whoever polls :meth:`liveness`).
@@ -71,7 +77,8 @@ class SiteRegistry:
 
         A ``live`` report (published while we are subscribed, not a retained replay) proves
         the agent is alive, so it clears an ``offline`` heard before it: a late last will of
-        a previous connection must not keep a reporting site down.
+        a previous connection must not keep a reporting site down. A retained replay of the
+        very report we hold (we resubscribed) changes nothing and is no rejection.
         """
         now = self._clock()
         if report.timestamp > now + self._max_skew_s:
@@ -82,6 +89,8 @@ class SiteRegistry:
         entry = self._sites.setdefault(report.site_id, SiteEntry(site_id=report.site_id))
         held = entry.report
         if held is not None:
+            if not live and (report.boot_id, report.sequence) == (held.boot_id, held.sequence):
+                return
             if report.boot_id == held.boot_id and report.sequence <= held.sequence:
                 raise ReportRejectedError(
                     "stale_sequence",
@@ -110,8 +119,19 @@ class SiteRegistry:
         else:
             log.info("site %s is up", entry.site_id)
 
-    def apply_status(self, site_id: str, text: str) -> None:
-        """Record ``online`` / ``offline`` from the status topic (offline = the last will)."""
+    def status(self, site_id: str) -> str | None:
+        """The last ``online`` / ``offline`` heard from a site (None: none yet)."""
+        entry = self._sites.get(site_id)
+        return None if entry is None else entry.status
+
+    def apply_status(self, site_id: str, text: str, *, grace_s: float = 0.0) -> None:
+        """Record ``online`` / ``offline`` from the status topic (offline = the last will).
+
+        An ``offline`` takes the site down ``grace_s`` after it was heard (``math.inf``: when
+        its report goes stale), unless ``online`` or a live report comes first or
+        :meth:`broker_lost` sets it aside. Meanwhile the site takes no new work and keeps
+        what it runs (it is held down, as after an outage).
+        """
         if text not in (STATUS_ONLINE, STATUS_OFFLINE):
             raise ReportRejectedError("bad_status", f"{site_id}: status {text[:32]!r}")
         entry = self._sites.setdefault(site_id, SiteEntry(site_id=site_id))
@@ -120,10 +140,32 @@ class SiteRegistry:
         if entry.status != text:
             log.info("site %s status %s", site_id, text)
             self.version += 1
+            if text == STATUS_OFFLINE:
+                entry.offline_from = now + grace_s
         entry.status = text
         self._after_change(entry, was_up=was_up, was_known=entry.report is not None, now=now)
         if text == STATUS_OFFLINE and self.on_down is not None:
             self.on_down(site_id)
+
+    def broker_lost(self) -> None:
+        """Our broker connection dropped: set aside every ``offline`` still in its grace.
+
+        A broker shutting down publishes the will of every agent connected to it and then
+        closes our connection too; those wills say nothing about the agents. A site whose
+        agent did die meanwhile goes down by its report's TTL (or its retained will).
+        """
+        now = self._clock()
+        pending = [
+            e for e in self._sites.values() if e.status == STATUS_OFFLINE and e.offline_from > now
+        ]
+        for entry in pending:
+            entry.status = STATUS_ONLINE
+        if pending:
+            self.version += 1
+            log.info(
+                "broker connection lost: set aside the last wills of %s heard just before",
+                ", ".join(sorted(e.site_id for e in pending)),
+            )
 
     def ttl_s(self, report: SiteReport) -> float:
         """How long a report of this site stays fresh."""
@@ -136,6 +178,15 @@ class SiteRegistry:
             return Liveness(up=False, reason="no report yet", age_s=float("inf"))
         now = self._clock()
         raw = self._raw(entry, now)
+        if raw.up and entry.status == STATUS_OFFLINE and entry.report is not None:
+            # A will still in its grace: no new work, and no failover yet either.
+            left = min(entry.offline_from - now, self.ttl_s(entry.report) - raw.age_s)
+            return Liveness(
+                up=False,
+                reason=f"agent offline (last will); waiting {left:.0f} s for it to come back",
+                age_s=raw.age_s,
+                held_down_s=max(left, 1e-3),
+            )
         if raw.up and entry.held_until > now:
             left = entry.held_until - now
             return Liveness(
@@ -154,7 +205,7 @@ class SiteRegistry:
         # when it arrived (a retained report of a dead agent), beyond the clock-skew allowance.
         fresh_at = min(entry.received_at, entry.report.timestamp + self._max_skew_s)
         age = max(0.0, now - fresh_at)
-        if entry.status == STATUS_OFFLINE:
+        if entry.status == STATUS_OFFLINE and now >= entry.offline_from:
             return Liveness(up=False, reason="agent offline (last will)", age_s=age)
         ttl = self.ttl_s(entry.report)
         if age > ttl:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections import Counter
 
 import aiomqtt
@@ -14,6 +15,8 @@ from netrouter.wire import (
     REPORT_FILTER,
     SITE_ID_PATTERN,
     STATUS_FILTER,
+    STATUS_OFFLINE,
+    STATUS_ONLINE,
     Backoff,
     BrokerAddress,
     mqtt_client,
@@ -27,6 +30,15 @@ class Telemetry:
     """Feeds accepted reports and status changes into a :class:`SiteRegistry`.
 
     Rejected messages are counted by reason in :attr:`rejected`, logged and dropped.
+
+    An ``offline`` holds its site down at once (no new work) but fails it over only when
+    the agent has shown no life for a grace: ``will_grace_s`` for a live will, and for a
+    retained one (old news, of unknown age) until the site's report goes stale. A live
+    will is set aside when our own connection drops within its grace: a broker that shuts
+    down publishes every agent's will and then drops us, and those wills say nothing about
+    the agents. So is a retained ``offline`` replayed when we reconnect, for a site we hold
+    as online (a persistent broker stored those wills); if that agent did die, its
+    report's TTL takes the site down.
     """
 
     def __init__(
@@ -36,9 +48,12 @@ class Telemetry:
         *,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
+        will_grace_s: float = 1.0,
     ) -> None:
         self.registry = registry
         self.broker = broker
+        self.will_grace_s = will_grace_s
+        self.sessions = 0
         self.accepted = 0
         self.rejected: Counter[str] = Counter()
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
@@ -50,12 +65,14 @@ class Telemetry:
                 async with mqtt_client(self.broker) as client:
                     await client.subscribe([(REPORT_FILTER, 1), (STATUS_FILTER, 1)])
                     log.info("subscribed to site reports on %s", self.broker.url)
+                    self.sessions += 1
                     self._backoff.reset()
                     async for message in client.messages:
                         payload = message.payload
                         raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
                         self.handle(str(message.topic), raw, retained=message.retain)
             except aiomqtt.MqttError as exc:
+                self.registry.broker_lost()
                 wait = self._backoff.next_wait()
                 log.warning("MQTT %s: %s; reconnecting in %.1f s", self.broker.url, exc, wait)
                 await asyncio.sleep(wait)
@@ -76,7 +93,17 @@ class Telemetry:
                 # Checked here for the status topic too, so no junk id ever gets an entry.
                 raise ReportRejectedError("bad_topic", f"site id {site_id[:64]!r}")
             if kind == "status":
-                self.registry.apply_status(site_id, payload.decode("utf-8", errors="replace"))
+                text = payload.decode("utf-8", errors="replace")
+                if (
+                    retained
+                    and self.sessions > 1
+                    and text == STATUS_OFFLINE
+                    and self.registry.status(site_id) == STATUS_ONLINE
+                ):
+                    log.info("site %s: retained 'offline' on reconnection set aside", site_id)
+                else:
+                    grace = math.inf if retained else self.will_grace_s
+                    self.registry.apply_status(site_id, text, grace_s=grace)
             else:
                 self.registry.apply_report(decode_report(site_id, payload), live=not retained)
         except ReportRejectedError as exc:

@@ -1,17 +1,24 @@
-"""Fixtures: real MQTT brokers (Mosquitto when installed, and the embedded one)."""
+"""Fixtures: real MQTT brokers (Mosquitto when installed, and the embedded one), real
+``netrouter serve`` and ``netrouter-agent`` processes."""
 
 from __future__ import annotations
 
 import os
 import re
 import shutil
+import signal
 import socket
 import subprocess
+import sys
+import threading
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from netrouter.broker import EmbeddedBroker, free_port
 from netrouter.wire import BrokerAddress
@@ -35,11 +42,17 @@ class Mosquitto:
     """A real Mosquitto on a free loopback port; can be stopped and started again.
 
     ``settings`` are extra mosquitto.conf lines for the listener (TLS files, a password
-    file); with them anonymous clients are refused.
+    file); with them anonymous clients are refused. With ``persistence`` it keeps retained
+    messages in ``workdir`` across a stop and start, as a production broker does.
     """
 
     def __init__(
-        self, workdir: Path, settings: tuple[str, ...] = (), *, conf: str | None = None
+        self,
+        workdir: Path,
+        settings: tuple[str, ...] = (),
+        *,
+        conf: str | None = None,
+        persistence: bool = False,
     ) -> None:
         """``conf``, when given, is a whole mosquitto.conf (such as
         examples/deploy/mosquitto.conf) used instead: its ``listener`` line moves to the free
@@ -54,11 +67,12 @@ class Mosquitto:
             lines = [
                 f"listener {self.port} 127.0.0.1",
                 f"allow_anonymous {'false' if settings else 'true'}",
-                "persistence false",
+                "persistence true" if persistence else "persistence false",
+                f"persistence_location {workdir}/",
                 *settings,
             ]
-        if (settings or conf) and hasattr(os, "geteuid") and os.geteuid() == 0:
-            lines.append("user root")  # keep read access to the test's files when run as root
+        if (settings or conf or persistence) and hasattr(os, "geteuid") and os.geteuid() == 0:
+            lines.append("user root")  # keep access to the test's files when run as root
         self.conf.write_text("\n".join(lines) + "\n")
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -146,3 +160,122 @@ async def broker(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterato
     else:
         async with EmbeddedBroker() as embedded:
             yield embedded.address
+
+
+@pytest.fixture
+def persistent_mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A running Mosquitto that keeps retained messages across a stop and start."""
+    skip_without_mosquitto()
+    broker = Mosquitto(tmp_path, persistence=True)
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+class RouterProcess:
+    """A real ``netrouter serve`` process on a fixed free port over one SQLite file; it can
+    be killed and started again on the same port and file. ``config`` is the text of its
+    router TOML. Its log is kept (the last lines) for failure messages."""
+
+    def __init__(self, workdir: Path, broker: BrokerAddress, *, config: str = "") -> None:
+        self.port = free_port()
+        self.target = f"127.0.0.1:{self.port}"
+        self.db = workdir / "router.db"
+        self.config = workdir / "router.toml"
+        self.config.write_text(config)
+        self.broker = broker
+        self.proc: subprocess.Popen[str] | None = None
+        self._log: deque[str] = deque(maxlen=300)
+
+    def start(self) -> None:
+        """Start the process (returns at once; :meth:`wait_serving` waits for it)."""
+        command = [sys.executable, "-m", "netrouter", "serve", "--config", str(self.config)]
+        command += ["--mqtt", self.broker.url, "--listen", self.target, "--db", str(self.db)]
+        self.proc = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        # A thread drains the log, so a chatty router never blocks on a full pipe.
+        threading.Thread(target=self._drain, args=(self.proc,), daemon=True).start()
+
+    def _drain(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            self._log.append(line.rstrip())
+
+    def log_tail(self, lines: int = 40) -> str:
+        """The last lines the router logged."""
+        return "\n".join(list(self._log)[-lines:])
+
+    def wait_serving(self, timeout: float = 60.0) -> None:
+        """Wait until the health service says SERVING; fail with the log if it exits."""
+        deadline = time.monotonic() + timeout
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while time.monotonic() < deadline:
+                assert self.proc is not None
+                if self.proc.poll() is not None:
+                    raise AssertionError(
+                        f"router exited {self.proc.returncode}:\n{self.log_tail()}"
+                    )
+                try:
+                    status = stub.Check(health_pb2.HealthCheckRequest(), timeout=1).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                time.sleep(0.05)
+        raise AssertionError(f"router not serving after {timeout} s:\n{self.log_tail()}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> int:
+        """SIGTERM and wait; the exit code."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(30)
+
+
+@pytest.fixture
+def router_process(tmp_path: Path) -> Iterator[Callable[..., RouterProcess]]:
+    """Starts ``netrouter serve`` processes (``start(broker, config="")``) and waits until
+    they serve; kills whatever is left at the end."""
+    started: list[RouterProcess] = []
+
+    def start(broker: BrokerAddress, config: str = "") -> RouterProcess:
+        router = RouterProcess(tmp_path, broker, config=config)
+        started.append(router)
+        router.start()
+        router.wait_serving()
+        return router
+
+    yield start
+    for router in started:
+        if router.proc is not None and router.proc.poll() is None:
+            router.proc.kill()
+            router.proc.wait(10)
+
+
+@pytest.fixture
+def agent_process() -> Iterator[Callable[[Path, BrokerAddress], subprocess.Popen[bytes]]]:
+    """Starts real ``netrouter-agent run`` processes (``start(config_path, broker)``); kills
+    whatever is left at the end (resuming stopped ones first)."""
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(config: Path, broker: BrokerAddress) -> subprocess.Popen[bytes]:
+        command = [sys.executable, "-m", "site_agents", "run", "--config", str(config)]
+        proc = subprocess.Popen(
+            [*command, "--mqtt", broker.url], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGCONT)
+            proc.kill()
+        proc.wait(10)

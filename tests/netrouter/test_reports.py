@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import time
 
 import pytest
 from hypothesis import given, settings
@@ -25,7 +26,12 @@ def _message() -> rpb.SiteReport:
 
 
 def _telemetry(hold_off_s: float = 0.0) -> Telemetry:
-    return Telemetry(SiteRegistry(hold_off_s=hold_off_s), BrokerAddress(host="127.0.0.1", port=1))
+    """Telemetry that acts on a last will at once (no grace)."""
+    return Telemetry(
+        SiteRegistry(hold_off_s=hold_off_s),
+        BrokerAddress(host="127.0.0.1", port=1),
+        will_grace_s=0.0,
+    )
 
 
 def test_valid_report_is_applied() -> None:
@@ -94,6 +100,78 @@ def test_offline_status_marks_site_down_and_online_restores() -> None:
     assert not live.up and "offline" in live.reason
     t.handle(status_topic("alpha"), b"online")
     assert t.registry.liveness("alpha").up
+
+
+def _graced(now: list[float]) -> Telemetry:
+    """Telemetry with a 1 s grace on last wills, over a registry on a settable clock."""
+    registry = SiteRegistry(hold_off_s=30.0, clock=lambda: now[0])
+    return Telemetry(registry, BrokerAddress(host="127.0.0.1", port=1), will_grace_s=1.0)
+
+
+def test_last_will_takes_effect_after_its_grace_unless_the_agent_shows_life() -> None:
+    """A live 'offline' holds the site down (no new work, no failover) for the grace, then
+    takes it down; 'online' within the grace brings it back without a hold-off."""
+    now = [time.time()]
+    t = _graced(now)
+    t.handle(report_topic("alpha"), _message().SerializeToString())
+    t.handle(status_topic("alpha"), b"offline")
+    held = t.registry.liveness("alpha")
+    assert not held.up and 0 < held.held_down_s <= 1.0
+    t.handle(status_topic("alpha"), b"online")
+    now[0] += 5.0
+    assert t.registry.liveness("alpha").up, "the agent came back inside the grace: no hold-off"
+    t.handle(status_topic("alpha"), b"offline")
+    now[0] += 1.0
+    down = t.registry.liveness("alpha")
+    assert down.reason == "agent offline (last will)" and down.held_down_s == 0
+
+
+def test_retained_will_holds_the_site_until_it_reports_or_goes_stale() -> None:
+    """A retained 'offline' (a router starting up) holds the site without failing it over;
+    a live report brings it up, and without one the TTL takes it down."""
+    now = [time.time()]
+    for comes_back in (True, False):
+        t = _graced(now)
+        message = ReportBuilder(site_config("alpha", interval_s=2.0)).build()
+        message.timestamp = now[0]
+        t.handle(report_topic("alpha"), message.SerializeToString(), retained=True)
+        t.handle(status_topic("alpha"), b"offline", retained=True)
+        assert t.registry.liveness("alpha").held_down_s > 0
+        now[0] += 3.0
+        assert t.registry.liveness("alpha").held_down_s > 0
+        if comes_back:
+            message.sequence += 1
+            message.timestamp = now[0]
+            t.handle(report_topic("alpha"), message.SerializeToString())
+            assert t.registry.liveness("alpha").up
+        else:
+            now[0] += 3.5  # past the TTL: 3 × 2 s
+            stale = t.registry.liveness("alpha")
+            assert not stale.up and not stale.held_down_s and "stale" in stale.reason
+
+
+def test_wills_of_a_broker_shutting_down_are_set_aside() -> None:
+    """Wills heard just before our connection drops, and replayed as retained when we
+    reconnect, leave up a site whose agent reports again; a will heard long before stays."""
+    now = [time.time()]
+    t = _graced(now)
+    t.sessions = 1
+    for site in ("alpha", "beta"):
+        message = ReportBuilder(site_config(site)).build()
+        message.timestamp = now[0]
+        t.handle(report_topic(site), message.SerializeToString())
+    t.handle(status_topic("beta"), b"offline")
+    now[0] += 2.0
+    assert not t.registry.liveness("beta").up  # beta's agent really went away
+    t.handle(status_topic("alpha"), b"offline")  # the broker shutting down...
+    t.registry.broker_lost()  # ...then dropping us
+    t.sessions = 2
+    t.handle(status_topic("alpha"), b"offline", retained=True)  # the stored will, replayed
+    t.handle(status_topic("beta"), b"offline", retained=True)
+    now[0] += 2.0
+    assert t.registry.liveness("alpha").up
+    assert t.registry.liveness("beta").reason == "agent offline (last will)"
+    assert not t.rejected
 
 
 def test_site_back_from_an_outage_is_held_down_for_the_hold_off() -> None:
