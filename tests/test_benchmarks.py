@@ -68,3 +68,19 @@ def test_fuzz_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -
     for figures in out.values():
         assert figures["cases"] >= 20 and figures["seconds"] >= 0
         assert figures["crashes"] == 0 and figures["state_changes"] == 0
+
+
+@pytest.mark.mqtt
+def test_soak_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
+    """benchmarks/soak.py for a few seconds: every report applied, nothing lost or double booked."""
+    from benchmarks import soak
+
+    args = ["--minutes", "0.1", "--agents", "20", "--interval-s", "0.5", "--clients", "2"]
+    assert soak.main([*args, "--sample-s", "1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    for key in ("reports_per_s", "placements_per_s", "p99_ms", "rss_growth_mb"):
+        assert key in out
+    assert out["lost"] == 0 and out["double_booked"] == 0
+    assert out["failed_agents"] == 0 and out["reports_rejected"] == {}
+    assert out["reports_per_s"] == pytest.approx(40, rel=0.25)  # 20 agents, 2 a second each
+    assert out["placements_per_s"] > 0 and out["released"] > 0

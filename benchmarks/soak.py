@@ -1,0 +1,418 @@
+"""Soak: simulated agents reporting over a real broker while clients place and release.
+
+    python benchmarks/soak.py --minutes 10 --json
+    python benchmarks/soak.py --minutes 1 --agents 500 --interval-s 0.1 --json --profile
+
+Starts Mosquitto on loopback when installed (else the embedded broker), a router in a
+process of its own (the same ``RouterApp`` that ``netrouter serve`` runs: gRPC on a free
+port, SQLite in a temporary directory), ``--agents`` simulated site agents in another
+process (one MQTT connection each, with its last will, publishing a valid retained
+``SiteReport`` at QoS 1 every ``--interval-s``, numbered per boot) and ``--clients``
+concurrent gRPC loops in a third that place single workloads and release them again,
+each keeping up to ``WINDOW`` placements active. The router's memory is sampled every
+``--sample-s``.
+
+Prints ``{"reports_per_s", "placements_per_s", "p99_ms", "rss_growth_mb", "lost",
+"double_booked", ...}``: reports_per_s counts reports the router applied over the run;
+``lost`` counts acknowledged placements missing from the store at the end, plus released
+ones still active; ``double_booked`` counts (site, model) pools whose active placements
+exceed the reported capacity; rss_growth_mb is the router's resident memory at the end
+minus after the first fifth of the run. Also: reports published, rejected (by reason) and
+never applied (dropped by a broker queue or still in flight), and with ``--profile``
+where the router's CPU goes per report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import cProfile
+import io
+import json
+import math
+import multiprocessing as mp
+import os
+import pstats
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections import Counter
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.failover import broker as start_broker
+from benchmarks.failover import mosquitto_binary
+from netrouter.wire import BrokerAddress
+
+H100_PER_SITE = 64
+WINDOW = 20
+"""Placements each client loop keeps active; it releases its oldest beyond that."""
+HUBS = ("nm", "gz", "gs", "nx", "jjj", "csj", "gba", "cy")
+
+
+def site_config(index: int, interval_s: float) -> Any:
+    """The config of simulated site ``index`` (what its agent would load)."""
+    from site_agents.config import SiteConfig
+
+    price = 0.3 + 0.01 * (index % 50)
+    return SiteConfig.model_validate(
+        {
+            "site": {
+                "id": f"soak{index:04d}",
+                "name": f"soak {index}",
+                "hub": HUBS[index % len(HUBS)],
+                "side": "west" if index % 2 else "east",
+                "pue_cap": 1.3,
+            },
+            "publish": {"interval_s": interval_s},
+            "accelerators": [
+                {
+                    "model": "H100",
+                    "total": H100_PER_SITE,
+                    "healthy": H100_PER_SITE,
+                    "in_use_by_others": 0,
+                    "power_w": 700.0,
+                }
+            ],
+            "pue": {"value": 1.15 + 0.001 * (index % 100)},
+            "tariff": {
+                "timezone": "Asia/Shanghai",
+                "prices": {"flat": price},
+                "seasons": [{"months": list(range(1, 13)), "hours": {"flat": ["00-24"]}}],
+            },
+            "carbon": {"kg_per_kwh": 0.5},
+            "latency_ms": {"jjj": 15.0, "csj": 20.0, "gba": 25.0, "cy": 18.0},
+        }
+    )
+
+
+# --- the router, in a process of its own ---------------------------------------------------
+
+
+def _router_process(address: BrokerAddress, db: str, conn: Connection, profile: bool) -> None:
+    asyncio.run(_router(address, Path(db), conn, profile))
+
+
+async def _router(address: BrokerAddress, db: Path, conn: Connection, profile: bool) -> None:
+    """Serve until the parent says ``stop``; answer ``stats`` (and ``profile_on``)."""
+    from netrouter.app import RouterApp, ServeSettings
+
+    settings = ServeSettings(mqtt=address, listen="127.0.0.1:0", db_path=db, hold_off_s=0.0)
+    profiler = cProfile.Profile() if profile else None
+    loop = asyncio.get_running_loop()
+    async with RouterApp(settings) as app:
+        conn.send({"target": app.target})
+        while True:
+            command = await loop.run_in_executor(None, conn.recv)
+            if command == "stats":
+                conn.send(
+                    {
+                        "accepted": app.telemetry.accepted,
+                        "rejected": dict(app.telemetry.rejected),
+                        "up": len(app.registry.up_reports()),
+                    }
+                )
+            elif command == "profile_on" and profiler is not None:
+                profiler.enable()
+            elif command == "stop":
+                if profiler is not None:
+                    profiler.disable()
+                break
+    conn.send({"profile": _profile_summary(profiler, app.telemetry.accepted)})
+
+
+def _profile_summary(profiler: cProfile.Profile | None, reports: int) -> dict[str, Any] | None:
+    """Microseconds per applied report in the report path, and the top functions overall."""
+    if profiler is None:
+        return None
+    stats = pstats.Stats(profiler, stream=io.StringIO())
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    per_function: dict[str, tuple[int, float, float]] = {}
+    for (path, line, name), (_, calls, tottime, cumtime, _) in raw.items():
+        if "epoll" in name:
+            continue  # waiting for work, not work
+        label = f"{Path(path).name}:{line}({name})"
+        per_function[label] = (calls, tottime, cumtime)
+    total = sum(tt for _, tt, _ in per_function.values())
+
+    def cumulative(name: str) -> dict[str, float] | None:
+        hits = [v for k, v in per_function.items() if k.endswith(f"({name})")]
+        if not hits:
+            return None
+        calls, _, cumtime = max(hits, key=lambda v: v[2])
+        return {"calls": calls, "us_per_call": round(1e6 * cumtime / max(calls, 1), 1)}
+
+    top = sorted(per_function.items(), key=lambda kv: -kv[1][1])[:15]
+    return {
+        "profiled_cpu_s": round(total, 2),
+        "profiled_us_per_report_all_work": round(1e6 * total / max(reports, 1), 1),
+        "handle": cumulative("handle"),
+        "decode_report": cumulative("decode_report"),
+        "apply_report": cumulative("apply_report"),
+        "top_tottime": [
+            {"function": k, "calls": c, "tottime_s": round(tt, 3)} for k, (c, tt, _) in top
+        ],
+    }
+
+
+# --- simulated agents ------------------------------------------------------------------------
+
+
+def _agents_process(
+    address: BrokerAddress, agents: int, interval_s: float, seconds: float, out: Any
+) -> None:
+    out.put(asyncio.run(_agents(address, agents, interval_s, seconds)))
+
+
+async def _agents(
+    address: BrokerAddress, agents: int, interval_s: float, seconds: float
+) -> dict[str, int]:
+    """Run ``agents`` agents for ``seconds``; how many reports they published."""
+    import aiomqtt
+
+    from netrouter.wire import (
+        STATUS_OFFLINE,
+        STATUS_ONLINE,
+        mqtt_client,
+        report_topic,
+        status_topic,
+    )
+    from site_agents.report import ReportBuilder
+
+    published = Counter[str]()
+    deadline = time.monotonic() + seconds
+
+    async def agent(index: int) -> None:
+        config = site_config(index, interval_s)
+        builder = ReportBuilder(config)
+        template = builder.collect()  # the collectors are static: read them once
+        sid = config.site.id
+        will = aiomqtt.Will(status_topic(sid), STATUS_OFFLINE, qos=1, retain=True)
+        async with mqtt_client(address, identifier=f"soak-{sid}", will=will) as client:
+            await client.publish(status_topic(sid), STATUS_ONLINE, qos=1, retain=True)
+            await asyncio.sleep(random.random() * interval_s)  # spread the agents out
+            next_at = time.monotonic()
+            while time.monotonic() < deadline:
+                template.timestamp = time.time()
+                builder.number(template)
+                payload = template.SerializeToString()
+                await client.publish(report_topic(sid), payload, qos=1, retain=True)
+                published["reports"] += 1
+                next_at += interval_s
+                await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+
+    results = await asyncio.gather(*(agent(i) for i in range(agents)), return_exceptions=True)
+    published["failed_agents"] = sum(isinstance(r, BaseException) for r in results)
+    return dict(published)
+
+
+# --- placing clients ---------------------------------------------------------------------------
+
+
+def _clients_process(target: str, loops: int, seconds: float, out: Any) -> None:
+    out.put(asyncio.run(_clients(target, loops, seconds)))
+
+
+async def _clients(target: str, loops: int, seconds: float) -> dict[str, Any]:
+    """Place and release from ``loops`` loops for ``seconds``; what was acknowledged."""
+    from netrouter.client import RouterClient
+    from netrouter.errors import RouterError
+    from solver import Workload
+
+    latencies: list[float] = []
+    active: dict[str, tuple[str, str, int]] = {}  # placement id → (site, model, devices)
+    released: set[str] = set()
+    errors = Counter[str]()
+    deadline = time.monotonic() + seconds
+
+    async def loop(k: int, client: RouterClient) -> None:
+        rng = random.Random(k)
+        mine: list[str] = []
+        i = 0
+        while time.monotonic() < deadline:
+            i += 1
+            work = Workload(
+                id=f"soak-{k}-{i}",
+                origin_region=rng.choice(("jjj", "csj", "gba", "cy")),
+                demands={"H100": rng.choice((1, 2, 4, 8))},
+                duration_h=rng.uniform(0.5, 8.0),
+            )
+            started = time.perf_counter()
+            try:
+                result = await client.place([work])
+            except RouterError as exc:
+                errors[type(exc).__name__] += 1
+                continue
+            latencies.append(time.perf_counter() - started)
+            for p in result.placements:
+                active[p.placement_id] = (p.site_id, p.accelerator_model, p.devices)
+                mine.append(p.placement_id)
+            while len(mine) > WINDOW:
+                oldest = mine.pop(0)
+                try:
+                    await client.release([oldest])
+                except RouterError as exc:
+                    errors[type(exc).__name__] += 1
+                    continue
+                del active[oldest]
+                released.add(oldest)
+
+    async with RouterClient(target, timeout_s=60) as client:
+        await asyncio.gather(*(loop(k, client) for k in range(loops)))
+    latencies.sort()
+    return {
+        "placements": len(latencies),
+        "p50_ms": 1000 * latencies[len(latencies) // 2] if latencies else None,
+        "p99_ms": 1000 * latencies[int(0.99 * (len(latencies) - 1))] if latencies else None,
+        "active": active,
+        "released": sorted(released),
+        "errors": dict(errors),
+    }
+
+
+# --- the run -------------------------------------------------------------------------------------
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds a process has used, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return math.nan
+
+
+def _audit(db: Path, clients: dict[str, Any], capacity: int) -> tuple[int, int]:
+    """(lost, double-booked pools), read from the store file itself."""
+    with contextlib.closing(sqlite3.connect(db)) as conn:
+        states = dict(conn.execute("SELECT placement_id, state FROM placements").fetchall())
+        pools = conn.execute(
+            "SELECT site_id, model, SUM(devices) FROM placements WHERE state = 'active'"
+            " GROUP BY site_id, model"
+        ).fetchall()
+    lost = sum(states.get(pid) != "active" for pid in clients["active"])
+    lost += sum(states.get(pid) == "active" for pid in clients["released"])
+    return lost, sum(n > capacity for _, _, n in pools)
+
+
+async def soak(args: argparse.Namespace) -> dict[str, Any]:
+    seconds = args.minutes * 60
+    ctx = mp.get_context("spawn")
+    with tempfile.TemporaryDirectory(prefix="soak-") as tmp:
+        db = Path(tmp) / "router.db"
+        async with start_broker() as address:
+            parent, child = ctx.Pipe()
+            router = ctx.Process(
+                target=_router_process, args=(address, str(db), child, args.profile)
+            )
+            router.start()
+            assert router.pid is not None
+            target = parent.recv()["target"]
+            out: Any = ctx.Queue()
+            agents = ctx.Process(
+                target=_agents_process,
+                args=(address, args.agents, args.interval_s, seconds + 1, out),
+            )
+            agents.start()
+            deadline = time.monotonic() + 60
+            while True:  # every agent connected and heard before the clock starts
+                parent.send("stats")
+                if parent.recv()["up"] >= args.agents or time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.2)
+            parent.send("stats")
+            start = parent.recv()
+            if args.profile:
+                parent.send("profile_on")
+            started = time.monotonic()
+            cpu_at_start = cpu_s(router.pid)
+            clients = ctx.Process(
+                target=_clients_process, args=(target, args.clients, seconds, out)
+            )
+            clients.start()
+            samples: list[tuple[float, float]] = []
+            while time.monotonic() - started < seconds:
+                samples.append((time.monotonic() - started, rss_mb(router.pid)))
+                await asyncio.sleep(min(args.sample_s, max(0.0, seconds - samples[-1][0])))
+            samples.append((time.monotonic() - started, rss_mb(router.pid)))
+            router_cpu = cpu_s(router.pid) - cpu_at_start
+            parent.send("stats")
+            end = parent.recv()
+            elapsed = time.monotonic() - started
+            results = [out.get(timeout=120), out.get(timeout=120)]
+            client_figures = next(r for r in results if "active" in r)
+            agent_figures = next(r for r in results if "reports" in r)
+            parent.send("stop")
+            profile = parent.recv()["profile"]
+            for proc in (clients, agents, router):
+                proc.join(30)
+        lost, double_booked = _audit(db, client_figures, H100_PER_SITE)
+    applied = end["accepted"] - start["accepted"]
+    warm = next((rss for t, rss in samples if t >= seconds / 5), samples[0][1])
+    rejected = Counter(end["rejected"])
+    rejected.subtract(start["rejected"])
+    return {
+        "reports_per_s": round(applied / elapsed, 1),
+        "placements_per_s": round(client_figures["placements"] / elapsed, 1),
+        "p99_ms": _round(client_figures["p99_ms"]),
+        "rss_growth_mb": round(samples[-1][1] - warm, 1),
+        "lost": lost,
+        "double_booked": double_booked,
+        "seconds": round(elapsed, 1),
+        "agents": args.agents,
+        "interval_s": args.interval_s,
+        "offered_reports_per_s": round(args.agents / args.interval_s, 1),
+        "reports_published": agent_figures.get("reports", 0),
+        "reports_applied": applied,
+        "reports_rejected": {k: v for k, v in rejected.items() if v},
+        "failed_agents": agent_figures.get("failed_agents", 0),
+        "router_cpu_share": round(router_cpu / elapsed, 2),
+        "p50_ms": _round(client_figures["p50_ms"]),
+        "place_errors": client_figures["errors"],
+        "active_at_end": len(client_figures["active"]),
+        "released": len(client_figures["released"]),
+        "rss_mb": [round(rss, 1) for _, rss in samples],
+        "broker": "mosquitto" if mosquitto_binary() else "embedded",
+        "profile": profile,
+    }
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--minutes", type=float, default=10.0)
+    parser.add_argument("--agents", type=int, default=100)
+    parser.add_argument("--interval-s", type=float, default=1.0, help="each agent's period")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent place/release loops")
+    parser.add_argument("--sample-s", type=float, default=5.0, help="router memory sampling")
+    parser.add_argument("--profile", action="store_true", help="profile the router process")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+    if args.minutes <= 0 or args.agents < 1 or args.interval_s <= 0 or args.clients < 1:
+        parser.error("--minutes, --agents, --interval-s and --clients must be positive")
+    figures = asyncio.run(soak(args))
+    if args.json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:>22}: {value}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
