@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import Counter
+from collections import Counter, OrderedDict
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -24,6 +25,48 @@ from netrouter.wire import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def latest_per_topic(on_superseded: Callable[[], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """An incoming-message queue class that keeps only the newest of a site's consecutive
+    messages on one topic.
+
+    A site's report and status are states, each superseding the one before. When the router
+    falls behind a burst, a message still waiting is replaced by a newer one on its topic,
+    in the older one's place in line, as long as nothing else of that site came between
+    (so a report, a last will and a report again still apply in that order). Memory stays
+    bounded by the sites, not the backlog, no site waits behind another's stream, and
+    nothing applied is older than what it replaced. ``on_superseded`` counts replacements.
+    """
+
+    class LatestPerTopic(asyncio.Queue[aiomqtt.Message]):
+        # asyncio.Queue's own storage hooks (as its LifoQueue and PriorityQueue use them);
+        # qsize() and empty() read len(self._queue).
+        def _init(self, maxsize: int) -> None:
+            self._queue: OrderedDict[tuple[str, int], aiomqtt.Message] = OrderedDict()
+            self._last: dict[str, tuple[str, int]] = {}  # site's topic prefix → its last key
+            self._count = 0
+
+        def _put(self, item: aiomqtt.Message) -> None:
+            topic = str(item.topic)
+            site = topic.rpartition("/")[0]
+            last = self._last.get(site)
+            if last is not None and last[0] == topic:
+                on_superseded()
+                self._queue[last] = item
+                return
+            self._count += 1
+            key = self._last[site] = (topic, self._count)
+            self._queue[key] = item
+
+        def _get(self) -> aiomqtt.Message:
+            key, item = self._queue.popitem(last=False)
+            site = key[0].rpartition("/")[0]
+            if self._last.get(site) == key:
+                del self._last[site]
+            return item
+
+    return LatestPerTopic
 
 
 class Telemetry:
@@ -55,14 +98,20 @@ class Telemetry:
         self.will_grace_s = will_grace_s
         self.sessions = 0
         self.accepted = 0
+        self.superseded = 0
+        """Messages replaced by a newer one on their topic before they were applied."""
         self.rejected: Counter[str] = Counter()
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
+        self._queue_type = latest_per_topic(self._count_superseded)
+
+    def _count_superseded(self) -> None:
+        self.superseded += 1
 
     async def run(self) -> None:
         """Subscribe and apply messages until cancelled, reconnecting with backoff."""
         while True:
             try:
-                async with mqtt_client(self.broker) as client:
+                async with mqtt_client(self.broker, queue_type=self._queue_type) as client:
                     await client.subscribe([(REPORT_FILTER, 1), (STATUS_FILTER, 1)])
                     log.info("subscribed to site reports on %s", self.broker.url)
                     self.sessions += 1

@@ -6,13 +6,14 @@ import contextlib
 import math
 import time
 
+import aiomqtt
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from netrouter.reports import ReportRejectedError, decode_report
 from netrouter.state import SiteRegistry
-from netrouter.telemetry import Telemetry
+from netrouter.telemetry import Telemetry, latest_per_topic
 from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import BrokerAddress, report_topic, status_topic
 from site_agents.report import ReportBuilder
@@ -269,3 +270,31 @@ def test_clock_skew_within_allowance_is_tolerated_and_beyond_rejected() -> None:
     with pytest.raises(ReportRejectedError) as info:
         registry.apply_report(decode_report("alpha", ahead.SerializeToString()))
     assert info.value.reason == "future_timestamp"
+
+
+def _mqtt_message(topic: str, payload: bytes) -> aiomqtt.Message:
+    return aiomqtt.Message(topic, payload, qos=1, retain=False, mid=0, properties=None)
+
+
+async def test_backlog_keeps_each_sites_newest_message_in_order() -> None:
+    """A site's consecutive messages on one topic collapse to the newest, in the first one's
+    place; a status between two reports keeps all three, in order."""
+    replaced: list[int] = []
+    queue = latest_per_topic(lambda: replaced.append(1))()
+    for topic, payload in [
+        (report_topic("alpha"), b"a1"),
+        (report_topic("beta"), b"b1"),
+        (report_topic("alpha"), b"a2"),
+        (report_topic("alpha"), b"a3"),
+        (report_topic("gamma"), b"g1"),
+        (status_topic("gamma"), b"offline"),
+        (report_topic("gamma"), b"g2"),
+    ]:
+        queue.put_nowait(_mqtt_message(topic, payload))
+    assert queue.qsize() == 5 and len(replaced) == 2
+    order = [queue.get_nowait().payload for _ in range(5)]
+    assert order == [b"a3", b"b1", b"g1", b"offline", b"g2"]
+    assert queue.empty()
+    # Once a site's message has been taken, the next one queues anew.
+    queue.put_nowait(_mqtt_message(report_topic("alpha"), b"a4"))
+    assert queue.get_nowait().payload == b"a4" and len(replaced) == 2
