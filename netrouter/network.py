@@ -30,6 +30,15 @@ class Path:
     yuan_per_gb: float
     bandwidth_gbps: float  # 0 = unknown
 
+    def with_latency(self, latency_ms: float) -> Path:
+        return Path(
+            latency_ms=latency_ms, yuan_per_gb=self.yuan_per_gb, bandwidth_gbps=self.bandwidth_gbps
+        )
+
+
+_UNPRICED = Path(latency_ms=0.0, yuan_per_gb=0.0, bandwidth_gbps=0.0)
+"""A site no backbone route reaches: no transfer price, bandwidth unknown."""
+
 
 def check_links(links: Sequence[Link], field: str = "links") -> None:
     """Raise :class:`InvalidArgumentError` naming the first bad link."""
@@ -54,6 +63,7 @@ class NetworkModel:
     def __init__(self, links: Sequence[Link] = ()) -> None:
         check_links(links)
         self.links: tuple[Link, ...] = tuple(links)
+        self._priced_from: dict[str, dict[str, Path]] = {}
         self._backbone = nx.Graph()
         for link in self.links:
             self._backbone.add_edge(
@@ -76,36 +86,49 @@ class NetworkModel:
     ) -> dict[str, dict[str, Path]]:
         """Per site, the path from each region that reaches it (see the module doc)."""
         sites = list(site_ids)
-        graph = self._backbone.copy()
         measured: dict[tuple[str, str], float] = {}
         for r in fresh:
             for lat in r.latencies:
                 measured[(lat.region, r.site_id)] = lat.rtt_ms
-                # A fresh measurement is the truth for that hop, over a configured link.
-                graph.add_edge(lat.region, r.site_id, latency_ms=lat.rtt_ms)
+        graph: nx.Graph | None = None
         table: dict[str, dict[str, Path]] = {s: {} for s in sites}
         for region in set(regions):
             dist: Mapping[str, float] = {}
-            if region in graph:
-                dist = nx.single_source_dijkstra_path_length(graph, region, weight="latency_ms")
-            priced: Mapping[str, float] = {}
-            routes: Mapping[str, list[str]] = {}
-            if region in self._backbone:
-                priced, routes = nx.single_source_dijkstra(
-                    self._backbone, region, weight="latency_ms"
-                )
+            if any((region, s) not in measured for s in sites):
+                # Some site has no fresh measurement from this region: the shortest path
+                # over the backbone and the measured hops gives its latency.
+                if graph is None:
+                    graph = self._backbone.copy()
+                    for (a, b), rtt in measured.items():
+                        # A fresh measurement is the truth for that hop, over a configured link.
+                        graph.add_edge(a, b, latency_ms=rtt)
+                if region in graph:
+                    dist = nx.single_source_dijkstra_path_length(graph, region, weight="latency_ms")
+            priced = self._priced(region)
             for s in sites:
                 direct = measured.get((region, s))
                 latency = direct if direct is not None else dist.get(s)
                 if latency is None:
                     continue
-                route = routes.get(s) if s in priced else None
-                table[s][region] = Path(
-                    latency_ms=latency,
-                    yuan_per_gb=self._sum(route, "yuan_per_gb"),
-                    bandwidth_gbps=self._bottleneck(route),
-                )
+                table[s][region] = priced.get(s, _UNPRICED).with_latency(latency)
         return table
+
+    def _priced(self, region: str) -> dict[str, Path]:
+        """Price per GB and bottleneck of the shortest backbone route from ``region`` to
+        every node (the backbone never changes: computed once per region)."""
+        cached = self._priced_from.get(region)
+        if cached is None:
+            cached = {}
+            if region in self._backbone:
+                _, routes = nx.single_source_dijkstra(self._backbone, region, weight="latency_ms")
+                for node, route in routes.items():
+                    cached[node] = Path(
+                        latency_ms=0.0,
+                        yuan_per_gb=self._sum(route, "yuan_per_gb"),
+                        bandwidth_gbps=self._bottleneck(route),
+                    )
+            self._priced_from[region] = cached
+        return cached
 
     def _sum(self, route: list[str] | None, key: str) -> float:
         if not route:
