@@ -50,6 +50,7 @@ if __package__ in (None, ""):
 from benchmarks.failover import broker as start_broker
 from benchmarks.failover import mosquitto_binary
 from netrouter.wire import BrokerAddress
+from site_agents.config import MIN_INTERVAL_S
 
 H100_PER_SITE = 64
 WINDOW = 20
@@ -116,6 +117,7 @@ async def _router(address: BrokerAddress, db: Path, conn: Connection, profile: b
                     {
                         "accepted": app.telemetry.accepted,
                         "rejected": dict(app.telemetry.rejected),
+                        "superseded": app.telemetry.superseded,
                         "up": len(app.registry.up_reports()),
                     }
                 )
@@ -173,7 +175,7 @@ def _agents_process(
 
 async def _agents(
     address: BrokerAddress, agents: int, interval_s: float, seconds: float
-) -> dict[str, int]:
+) -> dict[str, Any]:
     """Run ``agents`` agents for ``seconds``; how many reports they published."""
     import aiomqtt
 
@@ -209,8 +211,12 @@ async def _agents(
                 await asyncio.sleep(max(0.0, next_at - time.monotonic()))
 
     results = await asyncio.gather(*(agent(i) for i in range(agents)), return_exceptions=True)
-    published["failed_agents"] = sum(isinstance(r, BaseException) for r in results)
-    return dict(published)
+    errors = [f"{type(r).__name__}: {r}" for r in results if isinstance(r, BaseException)]
+    return {
+        "reports": published["reports"],
+        "failed_agents": len(errors),
+        "agent_errors": sorted(set(errors))[:5],
+    }
 
 
 # --- placing clients ---------------------------------------------------------------------------
@@ -377,7 +383,11 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
         "reports_published": agent_figures.get("reports", 0),
         "reports_applied": applied,
         "reports_rejected": {k: v for k, v in rejected.items() if v},
+        # Waiting reports replaced by a newer one of their site before being applied (the
+        # router was behind): state is never older, only fewer reports were applied.
+        "reports_superseded": end["superseded"] - start["superseded"],
         "failed_agents": agent_figures.get("failed_agents", 0),
+        "agent_errors": agent_figures.get("agent_errors", []),
         "router_cpu_share": round(router_cpu / elapsed, 2),
         "p50_ms": _round(client_figures["p50_ms"]),
         "place_errors": client_figures["errors"],
@@ -405,6 +415,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.minutes <= 0 or args.agents < 1 or args.interval_s <= 0 or args.clients < 1:
         parser.error("--minutes, --agents, --interval-s and --clients must be positive")
+    if args.interval_s < MIN_INTERVAL_S:
+        parser.error(
+            f"--interval-s must be >= {MIN_INTERVAL_S:g} (an agent's shortest period);"
+            " for a higher rate add --agents"
+        )
     figures = asyncio.run(soak(args))
     if args.json:
         print(json.dumps(figures))

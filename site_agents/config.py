@@ -53,14 +53,20 @@ class SiteSection(_Strict):
         return value
 
 
+MIN_INTERVAL_S = 0.05
+"""The shortest report period (and collector check interval) an agent accepts."""
+
+
 class PublishSection(_Strict):
     """``interval_s``: the report period. Collectors are read every ``check_interval_s``
     (at most the period) and a significant change (capacity, health, price band) is
     published at once."""
 
     # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
-    interval_s: float = Field(default=5.0, ge=0.05, le=3600, allow_inf_nan=False)
-    check_interval_s: float | None = Field(default=None, ge=0.05, le=3600, allow_inf_nan=False)
+    interval_s: float = Field(default=5.0, ge=MIN_INTERVAL_S, le=3600, allow_inf_nan=False)
+    check_interval_s: float | None = Field(
+        default=None, ge=MIN_INTERVAL_S, le=3600, allow_inf_nan=False
+    )
 
     @property
     def check_s(self) -> float:
