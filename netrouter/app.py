@@ -19,7 +19,7 @@ from netrouter.network import NetworkModel
 from netrouter.service import MAX_RECEIVE_BYTES, start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
-from netrouter.telemetry import Telemetry
+from netrouter.telemetry import WILL_GRACE_S, Telemetry
 from netrouter.types import Link, PlacementEvent
 from netrouter.wire import BrokerAddress
 
@@ -39,6 +39,7 @@ class ServeSettings:
     ttl_intervals: float = 3.0
     min_ttl_s: float = 5.0
     hold_off_s: float = 30.0
+    will_grace_s: float = WILL_GRACE_S
     links: tuple[Link, ...] = ()
     router: RouterSettings = field(default_factory=RouterSettings)
     shutdown_grace_s: float = 5.0
@@ -57,7 +58,7 @@ class RouterApp:
             min_ttl_s=settings.min_ttl_s,
             hold_off_s=settings.hold_off_s,
         )
-        self.telemetry = Telemetry(self.registry, settings.mqtt)
+        self.telemetry = Telemetry(self.registry, settings.mqtt, will_grace_s=settings.will_grace_s)
         self.router: Router | None = None
         self.port = 0
         self._server: grpc.aio.Server | None = None

@@ -14,6 +14,7 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
 from netrouter.network import check_links
 from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
+from netrouter.telemetry import WILL_GRACE_S
 from netrouter.types import Link
 from netrouter.wire import BrokerSection, broker_address
 from solver import SolverConfig
@@ -46,6 +47,7 @@ class SitesSection(_Strict):
     ttl_intervals: float = Field(default=3.0, gt=0, allow_inf_nan=False)
     min_ttl_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     hold_off_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
+    will_grace_s: float = Field(default=WILL_GRACE_S, ge=0, le=60, allow_inf_nan=False)
 
 
 class LinkSection(_Strict):
@@ -161,6 +163,7 @@ def serve_settings(
         ttl_intervals=config.sites.ttl_intervals,
         min_ttl_s=config.sites.min_ttl_s,
         hold_off_s=config.sites.hold_off_s,
+        will_grace_s=config.sites.will_grace_s,
         links=links,
         metrics_port=metrics_port if metrics_port is not None else config.metrics.port,
         metrics_address=config.metrics.address,

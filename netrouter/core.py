@@ -217,7 +217,7 @@ class Router:
         self._usage: Counter[tuple[str, str]] = Counter()
         for p in store.active():
             self._remember(p)
-        registry.on_down = lambda site_id: self._wake.set()
+        registry.on_down = self._site_going_down
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -861,6 +861,15 @@ class Router:
         return result, changes
 
     # --- failover sweeper --------------------------------------------------------------
+
+    def _site_going_down(self, site_id: str) -> None:
+        """A last will: sweep now, and again the moment its grace ends (not a poll later)."""
+        self._wake.set()
+        wait = self.registry.offline_in(site_id)
+        if 0 < wait < math.inf:
+            with contextlib.suppress(RuntimeError):  # no loop running: the poll will do
+                # A hair after: the registry's clock is not the loop's.
+                asyncio.get_running_loop().call_later(wait + 0.01, self._wake.set)
 
     async def _sweep(self) -> None:
         """Fail over sites with work that went down: at once on a last will, else on a poll."""

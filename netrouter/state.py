@@ -171,6 +171,14 @@ class SiteRegistry:
         """How long a report of this site stays fresh."""
         return max(self._min_ttl_s, self._ttl_intervals * report.report_interval_s)
 
+    def offline_in(self, site_id: str) -> float:
+        """Seconds until the site's ``offline`` takes it down (0: it has, or there is none,
+        ``math.inf``: only if its report goes stale)."""
+        entry = self._sites.get(site_id)
+        if entry is None or entry.status != STATUS_OFFLINE:
+            return 0.0
+        return max(0.0, entry.offline_from - self._clock())
+
     def liveness(self, site_id: str) -> Liveness:
         """Up or down, with the reason, judged now."""
         entry = self._sites.get(site_id)

@@ -26,6 +26,11 @@ from netrouter.wire import (
 
 log = logging.getLogger(__name__)
 
+WILL_GRACE_S = 0.25
+"""How long a live last will waits for a sign of life (or for our own connection to drop,
+as it does right after a shutting-down broker publishes every agent's will) before its
+site's work moves: part of the failover time, so short."""
+
 
 def latest_per_topic(on_superseded: Callable[[], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
     """An incoming-message queue class that keeps only the newest of a site's consecutive
@@ -91,7 +96,7 @@ class Telemetry:
         *,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 10.0,
-        will_grace_s: float = 1.0,
+        will_grace_s: float = WILL_GRACE_S,
     ) -> None:
         self.registry = registry
         self.broker = broker

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -402,4 +403,26 @@ async def test_newer_report_counts_at_once_for_capacity_and_in_a_refresh_for_pri
         await asyncio.sleep(VIEW_REFRESH_S * 1.5)
         third = await router.place([workload("c")])
         assert third.placements[0].site_id == "east"
+    store.close()
+
+
+async def test_last_will_fails_over_as_its_grace_ends_not_a_poll_later(tmp_path: Path) -> None:
+    """A last will with a grace moves the site's work when the grace ends, not at the next
+    failover poll."""
+    registry = SiteRegistry(hold_off_s=0.0)
+    registry.apply_report(report_of(site_config("west", price=0.3, h100=32)))
+    registry.apply_report(report_of(site_config("east", price=1.0, h100=32)))
+    store = PlacementStore(tmp_path / "router.db")
+    settings = RouterSettings(sweep_interval_s=60.0)
+    async with Router(registry=registry, store=store, settings=settings) as router:
+        placed = await router.place([workload("a")])
+        assert placed.placements[0].site_id == "west"
+        started = time.monotonic()
+        registry.apply_status("west", "offline", grace_s=0.3)
+        await until(
+            lambda: [p.site_id for p in router.active_placements()] == ["east"],
+            "the work moved east",
+            timeout=10,
+        )
+        assert 0.3 <= time.monotonic() - started < 5.0
     store.close()
