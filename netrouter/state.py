@@ -21,6 +21,8 @@ class SiteEntry:
     site_id: str
     report: SiteReport | None = None
     received_at: float = 0.0
+    live: bool = False
+    """Whether the report was heard as its agent published it (not a retained replay)."""
     status: str | None = None
     offline_from: float = 0.0
     """When an ``offline`` status takes effect (its grace for a sign of life ends)."""
@@ -103,6 +105,7 @@ class SiteRegistry:
         was_up = self._raw(entry, now).up
         entry.report = report
         entry.received_at = now
+        entry.live = live
         if live and entry.status == STATUS_OFFLINE:
             log.info("site %s reports again after 'offline'", report.site_id)
             entry.status = STATUS_ONLINE
@@ -209,9 +212,12 @@ class SiteRegistry:
         """Up or down from status and freshness alone (no hold-off)."""
         if entry.report is None:
             return Liveness(up=False, reason="no report yet", age_s=float("inf"))
-        # Age from our receipt, unless the agent's own stamp says the report was already old
-        # when it arrived (a retained report of a dead agent), beyond the clock-skew allowance.
-        fresh_at = min(entry.received_at, entry.report.timestamp + self._max_skew_s)
+        # Age from our receipt. A report heard live was just published, whatever the agent's
+        # clock says; a retained one replayed to us may be a dead agent's, so its own stamp,
+        # beyond the clock-skew allowance, may say it was already old when it arrived.
+        fresh_at = entry.received_at
+        if not entry.live:
+            fresh_at = min(fresh_at, entry.report.timestamp + self._max_skew_s)
         age = max(0.0, now - fresh_at)
         if entry.status == STATUS_OFFLINE and now >= entry.offline_from:
             return Liveness(up=False, reason="agent offline (last will)", age_s=age)

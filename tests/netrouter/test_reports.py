@@ -298,3 +298,18 @@ async def test_backlog_keeps_each_sites_newest_message_in_order() -> None:
     # Once a site's message has been taken, the next one queues anew.
     queue.put_nowait(_mqtt_message(report_topic("alpha"), b"a4"))
     assert queue.get_nowait().payload == b"a4" and len(replaced) == 2
+
+
+def test_live_report_counts_from_receipt_whatever_the_agents_clock() -> None:
+    """A report heard live is fresh from its receipt even when the agent's clock is two
+    minutes behind; the same report replayed retained is judged by its stamp: stale."""
+    now = [time.time()]
+    for live in (True, False):
+        registry = SiteRegistry(clock=lambda: now[0])
+        message = ReportBuilder(CONFIG).build()
+        message.timestamp = now[0] - 120.0
+        registry.apply_report(decode_report("alpha", message.SerializeToString()), live=live)
+        liveness = registry.liveness("alpha")
+        assert liveness.up is live
+        if not live:
+            assert liveness.reason.startswith("report stale")
