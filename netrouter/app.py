@@ -36,6 +36,8 @@ class ServeSettings:
     tokens: TokenTable | None = None
     max_receive_bytes: int = MAX_RECEIVE_BYTES
     db_path: Path = Path("netrouter.db")
+    busy_timeout_ms: int = 5000
+    """How long a write waits for another holder of the SQLite file before UNAVAILABLE."""
     ttl_intervals: float = 3.0
     min_ttl_s: float = 5.0
     hold_off_s: float = 30.0
@@ -76,7 +78,9 @@ class RouterApp:
         return f"{host}:{self.port}"
 
     async def __aenter__(self) -> RouterApp:
-        self.store = PlacementStore(self.settings.db_path)
+        self.store = PlacementStore(
+            self.settings.db_path, busy_timeout_ms=self.settings.busy_timeout_ms
+        )
         self.router = Router(
             registry=self.registry,
             store=self.store,

@@ -41,6 +41,7 @@ class GrpcSection(_Strict):
 
 class StoreSection(_Strict):
     path: str = "netrouter.db"
+    busy_timeout_ms: int = Field(default=5000, ge=0, le=600_000)
 
 
 class SitesSection(_Strict):
@@ -160,6 +161,7 @@ def serve_settings(
         tokens=_tokens(config.grpc, tokens_file),
         max_receive_bytes=int(config.grpc.max_receive_mib * 2**20),
         db_path=Path(db or config.store.path),
+        busy_timeout_ms=config.store.busy_timeout_ms,
         ttl_intervals=config.sites.ttl_intervals,
         min_ttl_s=config.sites.min_ttl_s,
         hold_off_s=config.sites.hold_off_s,

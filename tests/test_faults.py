@@ -336,11 +336,11 @@ async def test_out_of_order_and_skewed_reports_never_overwrite_newer_state(
 async def test_locked_store_fails_unavailable_leaves_nothing_and_recovers(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:
-    """Another connection holds the SQLite write lock past the router's busy timeout (5 s):
-    Place fails UNAVAILABLE, nothing of it stays in memory or on disk, and the same workload
-    places once the lock is gone."""
+    """Another connection holds the SQLite write lock past the router's busy timeout
+    (``[store] busy_timeout_ms``, 1 s here): Place fails UNAVAILABLE, nothing of it stays in
+    memory or on disk, and the same workload places once the lock is gone."""
     await publish_reports(mosquitto.address, [site_config("west", h100=16, interval_s=LONG_LIVED)])
-    router = router_process(mosquitto.address)
+    router = router_process(mosquitto.address, config="[store]\nbusy_timeout_ms = 1000\n")
     await sites_up(router.target, 1)
     async with RouterClient(router.target, retries=0, timeout_s=60) as client:
         before = await client.place([workload("before", demands={"H100": 4})])

@@ -35,7 +35,7 @@ def test_example_config_loads_and_flags_override() -> None:
     assert str(settings.db_path) == "x.db"
     assert settings.router.solver.time_limit_s == config.solver.time_limit_s
     assert settings.hold_off_s == 30.0 and len(settings.links) == 4
-    assert settings.will_grace_s == 0.25
+    assert settings.will_grace_s == 0.25 and settings.busy_timeout_ms == 5000
     assert {(x.a, x.b) for x in settings.links} >= {("jjj", "csj"), ("cy", "jjj")}
 
 
