@@ -46,6 +46,7 @@ if __package__ in (None, ""):
 import numpy as np
 
 from benchmarks import instances
+from benchmarks.procfs import cpu_seconds
 from netrouter.client import RouterClient
 from netrouter.reports import validate_report
 from netrouter.traces import h100_equivalents
@@ -233,15 +234,6 @@ async def _client(
         "gets": gets,
         "cpu_s": cpu_s,
     }
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of a process so far (Linux /proc; None elsewhere)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,9 +30,7 @@ import contextlib
 import cProfile
 import io
 import json
-import math
 import multiprocessing as mp
-import os
 import pstats
 import random
 import sqlite3
@@ -49,6 +47,7 @@ if __package__ in (None, ""):
 
 from benchmarks.failover import broker as start_broker
 from benchmarks.failover import mosquitto_binary
+from benchmarks.procfs import cpu_seconds, rss_mb
 from netrouter.wire import BrokerAddress
 from site_agents.config import MIN_INTERVAL_S
 
@@ -286,20 +285,6 @@ async def _clients(target: str, loops: int, seconds: float) -> dict[str, Any]:
 # --- the run -------------------------------------------------------------------------------------
 
 
-def cpu_s(pid: int) -> float:
-    """User + system CPU seconds a process has used, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of a process, from /proc."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return math.nan
-
-
 def _audit(db: Path, clients: dict[str, Any], capacity: int) -> tuple[int, int]:
     """(lost, double-booked pools), read from the store file itself."""
     with contextlib.closing(sqlite3.connect(db)) as conn:
@@ -343,7 +328,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
             if args.profile:
                 parent.send("profile_on")
             started = time.monotonic()
-            cpu_at_start = cpu_s(router.pid)
+            cpu_at_start = cpu_seconds(router.pid) or 0.0
             clients = ctx.Process(
                 target=_clients_process, args=(target, args.clients, seconds, out)
             )
@@ -353,7 +338,7 @@ async def soak(args: argparse.Namespace) -> dict[str, Any]:
                 samples.append((time.monotonic() - started, rss_mb(router.pid)))
                 await asyncio.sleep(min(args.sample_s, max(0.0, seconds - samples[-1][0])))
             samples.append((time.monotonic() - started, rss_mb(router.pid)))
-            router_cpu = cpu_s(router.pid) - cpu_at_start
+            router_cpu = (cpu_seconds(router.pid) or 0.0) - cpu_at_start
             parent.send("stats")
             end = parent.recv()
             elapsed = time.monotonic() - started
