@@ -589,8 +589,7 @@ class Router:
         if (
             view is not None
             and view.key[1] == key[1]
-            and len(view.reports) == len(reports)
-            and all(a.site_id == b.site_id for a, b in zip(view.reports, reports, strict=True))
+            and [r.site_id for r in view.reports] == [r.site_id for r in reports]
         ):
             # The same sites, new reports within one refresh period: their capacity counts
             # now; pricing them again (network paths, tariffs) waits for the next period, so
