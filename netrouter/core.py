@@ -571,9 +571,11 @@ class Router:
         return {key: max(0, n - usage.get(key, 0)) for key, n in view.capacity}
 
     def sites_view(self, now: float | None = None) -> SitesView:
-        """The up sites priced at ``now`` (cached while nothing changes, up to 0.25 s)."""
+        """The up sites priced at ``now`` (cached up to 0.25 s while no site goes up or down
+        and none reports other devices: reports that only repeat a site's inventory wait for
+        the next period, as prices do)."""
         now = self._clock() if now is None else now
-        key = (self.registry.version, math.floor(now / VIEW_REFRESH_S))
+        key = (self.registry.capacity_version, math.floor(now / VIEW_REFRESH_S))
         view = self._view
         if view is not None and view.key == key:
             return view

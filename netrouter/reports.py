@@ -81,8 +81,9 @@ def validate_report(r: SiteReport) -> None:
         raise ReportRejectedError(
             "out_of_range", f"tariff has {len(r.next_24h_yuan_per_kwh)} hourly prices, needs 24"
         )
-    for i, price in enumerate(r.next_24h_yuan_per_kwh):
-        _in_range(f"next_24h_yuan_per_kwh[{i}]", price, 0.0, MAX_PRICE_YUAN_PER_KWH)
+    if not all(0.0 <= p <= MAX_PRICE_YUAN_PER_KWH for p in r.next_24h_yuan_per_kwh):  # NaN too
+        for i, price in enumerate(r.next_24h_yuan_per_kwh):  # name the first bad one
+            _in_range(f"next_24h_yuan_per_kwh[{i}]", price, 0.0, MAX_PRICE_YUAN_PER_KWH)
     if len(r.accelerators) > MAX_ACCELERATOR_TYPES:
         raise ReportRejectedError("out_of_range", f"{len(r.accelerators)} accelerator types")
     models: set[str] = set()

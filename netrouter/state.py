@@ -51,8 +51,10 @@ class SiteRegistry:
     if no sign of life (``online``, a live report) comes within it, and :meth:`broker_lost`
     sets it aside: a broker that shuts down publishes every agent's will, then drops us.
 
-    ``version`` grows with every accepted change; ``on_down`` is called with a site id when
-    its last will arrives (staleness is found by whoever polls :meth:`liveness`).
+    ``version`` grows with every accepted change, ``capacity_version`` only with those that
+    may change which sites are up or what devices they have (not a report that repeats its
+    site's inventory); ``on_down`` is called with a site id when its last will arrives
+    (staleness is found by whoever polls :meth:`liveness`).
     """
 
     def __init__(
@@ -72,6 +74,7 @@ class SiteRegistry:
         self._clock = clock
         self._sites: dict[str, SiteEntry] = {}
         self.version = 0
+        self.capacity_version = 0
         self.on_down = on_down
 
     def apply_report(self, report: SiteReport, *, live: bool = True) -> None:
@@ -106,10 +109,14 @@ class SiteRegistry:
         entry.report = report
         entry.received_at = now
         entry.live = live
+        same_capacity = was_up and held is not None and held.accelerators == report.accelerators
         if live and entry.status == STATUS_OFFLINE:
             log.info("site %s reports again after 'offline'", report.site_id)
             entry.status = STATUS_ONLINE
+            same_capacity = False
         self.version += 1
+        if not same_capacity:
+            self.capacity_version += 1
         self._after_change(entry, was_up=was_up, was_known=held is not None, now=now)
 
     def _after_change(self, entry: SiteEntry, *, was_up: bool, was_known: bool, now: float) -> None:
@@ -143,6 +150,7 @@ class SiteRegistry:
         if entry.status != text:
             log.info("site %s status %s", site_id, text)
             self.version += 1
+            self.capacity_version += 1
             if text == STATUS_OFFLINE:
                 entry.offline_from = now + grace_s
         entry.status = text
@@ -165,6 +173,7 @@ class SiteRegistry:
             entry.status = STATUS_ONLINE
         if pending:
             self.version += 1
+            self.capacity_version += 1
             log.info(
                 "broker connection lost: set aside the last wills of %s heard just before",
                 ", ".join(sorted(e.site_id for e in pending)),

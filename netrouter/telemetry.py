@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import Counter, OrderedDict
+from collections import Counter
 from collections.abc import Callable
 
 import aiomqtt
@@ -32,46 +32,23 @@ as it does right after a shutting-down broker publishes every agent's will) befo
 site's work moves: part of the failover time, so short."""
 
 
-def latest_per_topic(on_superseded: Callable[[], None]) -> type[asyncio.Queue[aiomqtt.Message]]:
-    """An incoming-message queue class that keeps only the newest of a site's consecutive
-    messages on one topic.
+def handled_on_arrival(
+    handle: Callable[[aiomqtt.Message], None],
+) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """An incoming-message queue class for aiomqtt that hands each message to ``handle`` as
+    it is decoded, keeping none.
 
-    A site's report and status are states, each superseding the one before. When the router
-    falls behind a burst, a message still waiting is replaced by a newer one on its topic,
-    in the older one's place in line, as long as nothing else of that site came between
-    (so a report, a last will and a report again still apply in that order). Memory stays
-    bounded by the sites, not the backlog, no site waits behind another's stream, and
-    nothing applied is older than what it replaced. ``on_superseded`` counts replacements.
+    Handling a report is short and never waits, so it runs in the socket's read callback:
+    nothing queues in the router (its memory is bounded by the sites, whatever the backlog)
+    and no task is made per message. A backlog waits in the socket and the broker, which
+    applies its own per-client limits; a site's next report supersedes any it dropped.
     """
 
-    class LatestPerTopic(asyncio.Queue[aiomqtt.Message]):
-        # asyncio.Queue's own storage hooks (as its LifoQueue and PriorityQueue use them);
-        # qsize() and empty() read len(self._queue).
-        def _init(self, maxsize: int) -> None:
-            self._queue: OrderedDict[tuple[str, int], aiomqtt.Message] = OrderedDict()
-            self._last: dict[str, tuple[str, int]] = {}  # site's topic prefix → its last key
-            self._count = 0
+    class HandledOnArrival(asyncio.Queue[aiomqtt.Message]):
+        def put_nowait(self, item: aiomqtt.Message) -> None:
+            handle(item)
 
-        def _put(self, item: aiomqtt.Message) -> None:
-            topic = str(item.topic)
-            site = topic.rpartition("/")[0]
-            last = self._last.get(site)
-            if last is not None and last[0] == topic:
-                on_superseded()
-                self._queue[last] = item
-                return
-            self._count += 1
-            key = self._last[site] = (topic, self._count)
-            self._queue[key] = item
-
-        def _get(self) -> aiomqtt.Message:
-            key, item = self._queue.popitem(last=False)
-            site = key[0].rpartition("/")[0]
-            if self._last.get(site) == key:
-                del self._last[site]
-            return item
-
-    return LatestPerTopic
+    return HandledOnArrival
 
 
 class Telemetry:
@@ -103,28 +80,37 @@ class Telemetry:
         self.will_grace_s = will_grace_s
         self.sessions = 0
         self.accepted = 0
-        self.superseded = 0
-        """Messages replaced by a newer one on their topic before they were applied."""
         self.rejected: Counter[str] = Counter()
         self._backoff = Backoff(backoff_initial_s, backoff_max_s)
-        self._queue_type = latest_per_topic(self._count_superseded)
+        self._queue_type = handled_on_arrival(self._on_message)
 
-    def _count_superseded(self) -> None:
-        self.superseded += 1
+    def _on_message(self, message: aiomqtt.Message) -> None:
+        payload = message.payload
+        raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+        try:
+            self.handle(str(message.topic), raw, retained=message.retain)
+        except Exception:
+            # Ingestion must outlive any bug in one message's handling; say so loudly.
+            self.rejected["internal_error"] += 1
+            log.exception("failed handling a message on %s; dropped", str(message.topic)[:128])
 
     async def run(self) -> None:
         """Subscribe and apply messages until cancelled, reconnecting with backoff."""
         while True:
             try:
                 async with mqtt_client(self.broker, queue_type=self._queue_type) as client:
-                    await client.subscribe([(REPORT_FILTER, 1), (STATUS_FILTER, 1)])
+                    # Reports at QoS 0: each is a state the next supersedes, retained by the
+                    # broker and replayed on every subscription, so a redelivery guarantee
+                    # buys nothing (our session is clean) and its PUBACK costs a write per
+                    # report. A status (the last will) keeps QoS 1.
+                    await client.subscribe([(REPORT_FILTER, 0), (STATUS_FILTER, 1)])
                     log.info("subscribed to site reports on %s", self.broker.url)
                     self.sessions += 1
                     self._backoff.reset()
-                    async for message in client.messages:
-                        payload = message.payload
-                        raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
-                        self.handle(str(message.topic), raw, retained=message.retain)
+                    # Messages are handled as they arrive (handled_on_arrival); this only
+                    # waits for the connection to drop.
+                    async for _ in client.messages:
+                        pass
             except aiomqtt.MqttError as exc:
                 self.registry.broker_lost()
                 wait = self._backoff.next_wait()

@@ -7,7 +7,7 @@ their alternative demands, and the plan a solve returns. No I/O, no globals.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from solver.errors import InvalidProblemError
@@ -25,6 +25,11 @@ def _check_finite(
         raise InvalidProblemError(
             name, f"must be a finite number in [{low}, {high}], got {value}", owner=owner
         )
+
+
+def _all_finite_from_zero(values: Iterable[float]) -> bool:
+    """Whether every value is finite and >= 0 (the quick check before naming a bad one)."""
+    return all(0.0 <= v < math.inf for v in values)  # NaN fails both comparisons
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -56,11 +61,13 @@ class Site:
         _check_finite("pue", self.pue, low=1.0, owner=owner)
         if len(self.hourly_price) != HOURS_PER_DAY:
             raise InvalidProblemError("hourly_price", f"needs {HOURS_PER_DAY} values", owner=owner)
-        for price in self.hourly_price:
-            _check_finite("hourly_price", price, low=0.0, owner=owner)
+        if not _all_finite_from_zero(self.hourly_price):
+            for price in self.hourly_price:
+                _check_finite("hourly_price", price, low=0.0, owner=owner)
         _check_finite("carbon_kg_per_kwh", self.carbon_kg_per_kwh, low=0.0, owner=owner)
-        for region, rtt in self.latency_ms.items():
-            _check_finite(f"latency_ms.{region}", rtt, low=0.0, owner=owner)
+        if not _all_finite_from_zero(self.latency_ms.values()):
+            for region, rtt in self.latency_ms.items():
+                _check_finite(f"latency_ms.{region}", rtt, low=0.0, owner=owner)
         for model, count in self.free.items():
             if count < 0:
                 raise InvalidProblemError(f"free.{model}", "must be >= 0", owner=owner)
@@ -68,8 +75,9 @@ class Site:
                 raise InvalidProblemError(f"power_w.{model}", "missing", owner=owner)
         for model, watts in self.power_w.items():
             _check_finite(f"power_w.{model}", watts, low=0.0, owner=owner)
-        for region, price in self.transfer_yuan_per_gb.items():
-            _check_finite(f"transfer_yuan_per_gb.{region}", price, low=0.0, owner=owner)
+        if not _all_finite_from_zero(self.transfer_yuan_per_gb.values()):
+            for region, price in self.transfer_yuan_per_gb.items():
+                _check_finite(f"transfer_yuan_per_gb.{region}", price, low=0.0, owner=owner)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from netrouter.reports import ReportRejectedError, decode_report
 from netrouter.state import SiteRegistry
-from netrouter.telemetry import Telemetry, latest_per_topic
+from netrouter.telemetry import Telemetry, handled_on_arrival
+from netrouter.types import SiteReport
 from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import BrokerAddress, report_topic, status_topic
 from site_agents.report import ReportBuilder
@@ -276,28 +277,37 @@ def _mqtt_message(topic: str, payload: bytes) -> aiomqtt.Message:
     return aiomqtt.Message(topic, payload, qos=1, retain=False, mid=0, properties=None)
 
 
-async def test_backlog_keeps_each_sites_newest_message_in_order() -> None:
-    """A site's consecutive messages on one topic collapse to the newest, in the first one's
-    place; a status between two reports keeps all three, in order."""
-    replaced: list[int] = []
-    queue = latest_per_topic(lambda: replaced.append(1))()
+class _BrokenRegistry(SiteRegistry):
+    """A registry with a bug for one site: applying its report raises."""
+
+    def apply_report(self, report: SiteReport, *, live: bool = True) -> None:
+        if report.site_id == "beta":
+            raise KeyError("a bug")
+        super().apply_report(report, live=live)
+
+
+def test_messages_are_handled_on_arrival_and_a_bug_drops_only_its_message() -> None:
+    """The incoming queue aiomqtt fills keeps nothing: each message is applied as it is put,
+    in order; one whose handling hits a bug is counted and logged, and the next applies."""
+    registry = _BrokenRegistry(hold_off_s=0.0)
+    t = Telemetry(registry, BrokerAddress(host="127.0.0.1", port=1), will_grace_s=0.0)
+    queue = handled_on_arrival(t._on_message)()
+    beta = ReportBuilder(site_config("beta")).build().SerializeToString()
+    first, second = _message(), _message()
+    second.sequence = first.sequence + 1
     for topic, payload in [
-        (report_topic("alpha"), b"a1"),
-        (report_topic("beta"), b"b1"),
-        (report_topic("alpha"), b"a2"),
-        (report_topic("alpha"), b"a3"),
-        (report_topic("gamma"), b"g1"),
-        (status_topic("gamma"), b"offline"),
-        (report_topic("gamma"), b"g2"),
+        (report_topic("alpha"), first.SerializeToString()),
+        (report_topic("beta"), beta),
+        (status_topic("alpha"), b"offline"),
+        (report_topic("alpha"), second.SerializeToString()),
     ]:
         queue.put_nowait(_mqtt_message(topic, payload))
-    assert queue.qsize() == 5 and len(replaced) == 2
-    order = [queue.get_nowait().payload for _ in range(5)]
-    assert order == [b"a3", b"b1", b"g1", b"offline", b"g2"]
     assert queue.empty()
-    # Once a site's message has been taken, the next one queues anew.
-    queue.put_nowait(_mqtt_message(report_topic("alpha"), b"a4"))
-    assert queue.get_nowait().payload == b"a4" and len(replaced) == 2
+    assert t.accepted == 3 and t.rejected == {"internal_error": 1}
+    held = registry.report("alpha")
+    assert held is not None and held.sequence == second.sequence
+    assert registry.status("alpha") == "online"  # the live report after the will
+    assert registry.report("beta") is None
 
 
 def test_live_report_counts_from_receipt_whatever_the_agents_clock() -> None:
@@ -313,3 +323,29 @@ def test_live_report_counts_from_receipt_whatever_the_agents_clock() -> None:
         assert liveness.up is live
         if not live:
             assert liveness.reason.startswith("report stale")
+
+
+def test_capacity_version_moves_only_when_up_sites_or_their_devices_may_change() -> None:
+    """A report that repeats its site's inventory leaves ``capacity_version`` (what the
+    router's site view is cached by) alone; a new site, other device counts and a status
+    change each move it. ``version`` moves with every accepted change."""
+    t = _telemetry()
+    message = _message()
+
+    def send(**accelerator: int) -> None:
+        message.sequence += 1
+        for field, value in accelerator.items():
+            setattr(message.accelerators[0], field, value)
+        assert t.handle(report_topic("alpha"), message.SerializeToString())
+
+    send()  # a new site
+    versions = (t.registry.version, t.registry.capacity_version)
+    send()  # the same inventory again
+    assert t.registry.version == versions[0] + 1
+    assert t.registry.capacity_version == versions[1]
+    send(in_use_by_others=message.accelerators[0].in_use_by_others + 1)
+    assert t.registry.capacity_version == versions[1] + 1
+    assert t.handle(status_topic("alpha"), b"offline")
+    assert t.registry.capacity_version == versions[1] + 2
+    send()  # back, live: up again
+    assert t.registry.capacity_version == versions[1] + 3
