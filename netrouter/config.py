@@ -76,7 +76,7 @@ class MetricsSection(_Strict):
 class SolverSection(_Strict):
     time_limit_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
     num_workers: int = Field(default=2, ge=1, le=64)
-    relative_gap_limit: float = Field(default=1e-4, ge=0, lt=1)
+    relative_gap_limit: float = Field(default=1e-3, ge=0, lt=1)
 
 
 class LimitsSection(_Strict):
