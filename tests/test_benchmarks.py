@@ -82,5 +82,6 @@ def test_soak_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -
         assert key in out
     assert out["lost"] == 0 and out["double_booked"] == 0
     assert out["failed_agents"] == 0 and out["reports_rejected"] == {}
+    assert out["reports_unapplied"] == 0  # every report published was handled
     assert out["reports_per_s"] == pytest.approx(40, rel=0.25)  # 20 agents, 2 a second each
     assert out["placements_per_s"] > 0 and out["released"] > 0
