@@ -51,10 +51,10 @@ class SiteRegistry:
     if no sign of life (``online``, a live report) comes within it, and :meth:`broker_lost`
     sets it aside: a broker that shuts down publishes every agent's will, then drops us.
 
-    ``version`` grows with every accepted change, ``capacity_version`` only with those that
-    may change which sites are up or what devices they have (not a report that repeats its
-    site's inventory); ``on_down`` is called with a site id when its last will arrives
-    (staleness is found by whoever polls :meth:`liveness`).
+    ``capacity_version`` grows with every accepted change that may change which sites are
+    up or what devices they have (not with a report that repeats its site's inventory);
+    ``on_down`` is called with a site id when its last will arrives (staleness is found by
+    whoever polls :meth:`liveness`).
     """
 
     def __init__(
@@ -73,7 +73,6 @@ class SiteRegistry:
         self.hold_off_s = hold_off_s
         self._clock = clock
         self._sites: dict[str, SiteEntry] = {}
-        self.version = 0
         self.capacity_version = 0
         self.on_down = on_down
 
@@ -114,7 +113,6 @@ class SiteRegistry:
             log.info("site %s reports again after 'offline'", report.site_id)
             entry.status = STATUS_ONLINE
             same_capacity = False
-        self.version += 1
         if not same_capacity:
             self.capacity_version += 1
         self._after_change(entry, was_up=was_up, was_known=held is not None, now=now)
@@ -149,7 +147,6 @@ class SiteRegistry:
         was_up = self._raw(entry, now).up
         if entry.status != text:
             log.info("site %s status %s", site_id, text)
-            self.version += 1
             self.capacity_version += 1
             if text == STATUS_OFFLINE:
                 entry.offline_from = now + grace_s
@@ -172,7 +169,6 @@ class SiteRegistry:
         for entry in pending:
             entry.status = STATUS_ONLINE
         if pending:
-            self.version += 1
             self.capacity_version += 1
             log.info(
                 "broker connection lost: set aside the last wills of %s heard just before",
