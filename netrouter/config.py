@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from netrouter.app import ServeSettings
 from netrouter.auth import ServerTls, TokenTable, load_server_tls, load_tokens
 from netrouter.configfile import load_toml
-from netrouter.core import RouterSettings
+from netrouter.core import FAILOVER_SOLVER, PLACE_SOLVER, RouterSettings
 from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
 from netrouter.network import check_links
@@ -64,7 +64,7 @@ class NetworkSection(_Strict):
 
 
 class FailoverSection(_Strict):
-    time_limit_s: float = Field(default=2.0, gt=0, allow_inf_nan=False)
+    time_limit_s: float = Field(default=FAILOVER_SOLVER.time_limit_s, gt=0, allow_inf_nan=False)
     sweep_interval_s: float = Field(default=0.5, gt=0, allow_inf_nan=False)
 
 
@@ -74,9 +74,9 @@ class MetricsSection(_Strict):
 
 
 class SolverSection(_Strict):
-    time_limit_s: float = Field(default=10.0, gt=0, allow_inf_nan=False)
-    num_workers: int = Field(default=2, ge=1, le=64)
-    relative_gap_limit: float = Field(default=1e-3, ge=0, lt=1)
+    time_limit_s: float = Field(default=PLACE_SOLVER.time_limit_s, gt=0, allow_inf_nan=False)
+    num_workers: int = Field(default=PLACE_SOLVER.num_workers, ge=1, le=64)
+    relative_gap_limit: float = Field(default=PLACE_SOLVER.relative_gap_limit, ge=0, lt=1)
 
 
 class LimitsSection(_Strict):
@@ -179,7 +179,7 @@ def serve_settings(
             failover_solver=SolverConfig(
                 time_limit_s=config.failover.time_limit_s,
                 num_workers=config.solver.num_workers,
-                relative_gap_limit=1e-3,
+                relative_gap_limit=FAILOVER_SOLVER.relative_gap_limit,
             ),
             sweep_interval_s=config.failover.sweep_interval_s,
         ),

@@ -82,16 +82,18 @@ MAX_ALTERNATIVES = 8
 """Cheaper sites kept per placement, cheapest first (the explanation counts every one)."""
 
 
+PLACE_SOLVER = SolverConfig(relative_gap_limit=1e-3)
+"""A batch Place stops once proven within 0.1% of the optimum (closing the last hundredths
+of a percent can take the whole time limit)."""
+FAILOVER_SOLVER = SolverConfig(time_limit_s=2.0, relative_gap_limit=1e-3)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RouterSettings:
     """Limits and solver settings of a router instance."""
 
-    solver: SolverConfig = field(default_factory=lambda: SolverConfig(relative_gap_limit=1e-3))
-    """A batch Place stops once proven within 0.1% of the optimum (closing the last
-    hundredths of a percent can take the whole time limit)."""
-    failover_solver: SolverConfig = field(
-        default_factory=lambda: SolverConfig(time_limit_s=2.0, relative_gap_limit=1e-3)
-    )
+    solver: SolverConfig = field(default_factory=lambda: PLACE_SOLVER)
+    failover_solver: SolverConfig = field(default_factory=lambda: FAILOVER_SOLVER)
     whatif_solver: SolverConfig = field(default_factory=lambda: DEFAULT_WHATIF_SOLVER)
     max_batch: int = 10_000
     default_page_size: int = 100
