@@ -25,11 +25,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver import lagrange, lns
+from solver.columns import column_dive
 from solver.cpsat import solve_subset
 from solver.errors import InvalidProblemError
 from solver.heuristics import eject, fill, improve, round_down, round_guided, warm_start
 from solver.relax import Relaxation, reflow, relax
-from solver.table import IntArray, Table
+from solver.table import FloatArray, IntArray, Table
 
 METHODS = ("auto", "exact", "relax-round")
 SMALL_ARCS = 1_000_000
@@ -129,14 +130,20 @@ def optimize(
     objective = table.objective(choice)
     lp_bound = bound
     start = side.result() if side is not None else None
+    lam = None if start is None else start.lam
     if start is not None:
         bound = max(bound, start.first.bound)
     # CP-SAT on a small whole table often proves optimality outright: the ascent waits.
     whole_first = config.method == "exact" or (
         config.method == "auto" and table.n_arcs <= min(config.exact_max_arcs, WHOLE_CPSAT_ARCS)
     )
+    small_start = table.n_arcs <= config.exact_max_arcs or (
+        table.must_place and lns.RESTRICTED_PAIRS_FEW * table.n_workloads <= config.exact_max_arcs
+    )
     if not whole_first:
-        bound = _tighten(start, relaxation, objective, bound, config, deadline)
+        bound, lam = _tighten(
+            start, relaxation, objective, bound, config, deadline, dive_next=small_start
+        )
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     if optimal or config.method == "relax-round" or table.n_arcs == 0:
         return _outcome(table, choice, bound, optimal, method, started)
@@ -174,14 +181,29 @@ def optimize(
             method = "cp-sat"
             if proven or relative_gap(objective, bound) <= config.relative_gap_limit:
                 return _outcome(table, choice, bound, True, method, started)
-            bound = _tighten(start, relaxation, objective, bound, config, deadline)
+            bound, lam = _tighten(
+                start, relaxation, objective, bound, config, deadline, dive_next=small_start
+            )
             if relative_gap(objective, bound) <= config.relative_gap_limit:
                 return _outcome(table, choice, bound, True, method, started)
     else:
         method = f"{relaxation.method}+lns"
-    small_start = table.n_arcs <= config.exact_max_arcs or (
-        table.must_place and lns.RESTRICTED_PAIRS_FEW * table.n_workloads <= config.exact_max_arcs
-    )
+    columns_used = ""
+    if config.method != "exact" and small_start and lam is not None:
+        # Columns near each pool's knapsack optimum at the Lagrangian prices, and a dive
+        # on their LP (solver.columns): where the best plans fill every pool almost as
+        # the Lagrangian would, which moves of a few workloads do not reach.
+        dived = column_dive(
+            table,
+            lam,
+            slack=max(objective - bound, 1e-6 * abs(objective)),
+            deadline=min(deadline, time.perf_counter() + DIVE_SHARE * config.time_limit_s),
+            num_workers=config.num_workers,
+            seed=config.seed,
+        )
+        if dived is not None and table.objective(dived) < objective:
+            choice, objective = dived, table.objective(dived)
+            columns_used = "+columns"
     if config.method != "exact" and small_start:
         # Few enough workloads for one CP-SAT model over each one's best pairs.
         choice = lns.restricted_start(
@@ -194,7 +216,7 @@ def optimize(
             num_workers=config.num_workers,
             seed=config.seed,
         )
-        method = f"{relaxation.method}+cp-sat+lns"
+        method = f"{relaxation.method}{columns_used}+cp-sat+lns"
     if config.method != "exact":
         choice = lns.search(
             table,
@@ -242,19 +264,27 @@ def _tighten(
     bound: float,
     config: SolverConfig,
     deadline: float,
-) -> float:
+    *,
+    dive_next: bool = False,
+) -> tuple[float, FloatArray | None]:
     """The bound after a subgradient ascent on the Lagrangian (at most ``ASCENT_SHARE`` of
-    the time limit), when the gap still exceeds the limit."""
-    if start is None or relative_gap(objective, bound) <= config.relative_gap_limit:
-        return bound
+    the time limit), when the gap still exceeds the limit, and the multipliers that gave
+    the best Lagrangian bound (``None`` without a Lagrangian). Before a column dive
+    (``dive_next``) the ascent gets ``DIVE_ASCENT_SHARE``: the dive's columns are only as
+    good as the multipliers."""
+    if start is None:
+        return bound, None
+    if relative_gap(objective, bound) <= config.relative_gap_limit:
+        return bound, start.lam
+    share = DIVE_ASCENT_SHARE if dive_next else ASCENT_SHARE
     ascent = lagrange.ascend(
         start,
         upper=objective,
-        deadline=time.perf_counter() + ASCENT_SHARE * config.time_limit_s,
+        deadline=time.perf_counter() + share * config.time_limit_s,
         hard_deadline=deadline,
         classes=relaxation.classes,
     )
-    return max(bound, ascent.bound)
+    return max(bound, ascent.bound), ascent.lam
 
 
 def _lagrangian_beside(
@@ -308,6 +338,10 @@ LAGRANGE_S_PER_ARC = 1.5e-7
 ~6e-8 at 100,000 workloads × 100 sites on 2 cores)."""
 ASCENT_SHARE = 0.05
 """Share of the time limit for raising the Lagrangian bound by subgradient ascent."""
+DIVE_SHARE = 0.4
+"""Share of the time limit for the column dive (see solver.columns)."""
+DIVE_ASCENT_SHARE = 0.12
+"""Share of the time limit for the ascent when a column dive follows."""
 
 
 def staying_arcs(table: Table, current_pool_site: IntArray) -> IntArray:

@@ -1,0 +1,385 @@
+"""Lagrangian columns: near-optimal knapsack fills per pool, and a dive on their LP.
+
+For multipliers λ (:mod:`solver.lagrange`), pool ``p`` filled with the pairs ``S`` earns
+the profit Σ_{a∈S} (λ_w(a) − c_a). With K_p the pool's best profit, a must-place plan that
+fills each pool p with S_p costs exactly::
+
+    cost = L(λ) + Σ_p rc_p(S_p),      rc_p(S) = K_p − profit(S) ≥ 0
+
+so a plan within ``slack`` of L(λ) fills every pool with a *column* of reduced cost at most
+``slack``. On the hard site-dependent case (generalized assignment with tight capacity,
+OR-Library type d) the best plans are spread thin over all pools: every pool within a
+few units of its knapsack optimum, where a plan from local moves sits at 4 on average.
+
+:func:`enumerate_columns` lists, per pool, every fill within ``slack`` (a breadth-first
+enumeration over the pool's pairs by profit per device, pruned by the LP bound of the
+pairs still to decide). :func:`column_dive` then solves the set-partitioning LP over those
+columns (each pool at most one column, each workload exactly once) with GLOP, fixes the
+columns the LP takes whole and its largest fractional one, and re-solves (warm) until only
+a few pools are open or the LP runs out of columns. CP-SAT places the rest on every pool's
+remaining room. Measured on chu1997 d20100 (20 pools × 100 workloads): the dive's plan
+is within 0.3% of the best known, where local search from a rounding stalls near 1%.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from ortools.linear_solver import pywraplp
+
+from solver.cpsat import solve_subset
+from solver.heuristics import improve
+from solver.lagrange import solve_knapsacks
+from solver.table import FloatArray, IntArray, Table
+
+BoolArray = npt.NDArray[np.bool_]
+
+EPS = 1e-9
+PRICING_ROUNDS = 3
+"""Pricing rounds at most per LP of the dive (``ROOT_ROUNDS`` for the first)."""
+ROOT_ROUNDS = 30
+PARTIAL_PER_COLUMN = 10
+"""The enumeration gives up once partial fills outnumber its column limit this many times."""
+DENSE_CELLS = 50_000_000
+"""Largest (items per pool × pools × capacity) table for the dense knapsack programme."""
+PRICE_EPS = 1e-9
+"""A column enters when it prices below zero by more than this, relative to its profit."""
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Column ``k`` fills pool ``pool[k]`` with the pairs ``arcs[ptr[k]:ptr[k + 1]]`` at
+    cost ``cost[k]`` and reduced cost ``rc[k]``."""
+
+    pool: IntArray
+    cost: FloatArray
+    rc: FloatArray
+    ptr: IntArray
+    arcs: IntArray
+
+    @property
+    def count(self) -> int:
+        return int(self.pool.shape[0])
+
+
+def _fills(
+    size: IntArray, profit: FloatArray, cap: int, floor: float, limit: int
+) -> BoolArray | None:
+    """Every subset of the items with Σ size ≤ ``cap`` and Σ profit ≥ ``floor``, as rows
+    of a (subsets × items) mask; ``None`` once more than ``limit`` partial subsets are
+    alive. Items must come ordered by profit per unit size, non-positive profits last."""
+    n = int(size.shape[0])
+    positive = int(np.count_nonzero(profit > 0))
+    cw = np.concatenate(([0], np.cumsum(size[:positive])))
+    cp = np.concatenate(([0.0], np.cumsum(profit[:positive])))
+    s_cap = np.array([cap], dtype=np.int64)
+    s_prof = np.zeros(1)
+    parents: list[IntArray] = []
+    took: list[BoolArray] = []
+    for d in range(n):
+        inc = np.flatnonzero(s_cap >= size[d])
+        alive = s_cap.shape[0]
+        new_cap = np.concatenate((s_cap, s_cap[inc] - size[d]))
+        new_prof = np.concatenate((s_prof, s_prof[inc] + profit[d]))
+        parent = np.concatenate((np.arange(alive), inc))
+        take = np.zeros(new_cap.shape[0], dtype=bool)
+        take[alive:] = True
+        # The LP (Dantzig) bound of the positive items after d, at each state's room.
+        upper = new_prof.copy()
+        s = d + 1
+        if s < positive:
+            target = cw[s] + new_cap
+            k = np.searchsorted(cw, target, side="right") - 1
+            upper += cp[k] - cp[s]
+            partial = k < positive
+            kk = k[partial]
+            upper[partial] += profit[kk] * (target[partial] - cw[kk]) / size[kk]
+        keep = np.flatnonzero(upper >= floor - EPS * max(1.0, abs(floor)))
+        if keep.shape[0] > PARTIAL_PER_COLUMN * limit:
+            return None
+        s_cap, s_prof = new_cap[keep], new_prof[keep]
+        parents.append(parent[keep])
+        took.append(take[keep])
+    rows = s_cap.shape[0]
+    if rows > limit:
+        return None
+    mask = np.zeros((rows, n), dtype=bool)
+    idx = np.arange(rows)
+    for d in range(n - 1, -1, -1):
+        mask[:, d] = took[d][idx]
+        idx = parents[d][idx]
+    return mask
+
+
+def knapsacks(
+    pool: IntArray, size: IntArray, profit: FloatArray, cap: IntArray
+) -> tuple[FloatArray, BoolArray]:
+    """Each pool's best 0-1 knapsack over its items: (value per pool, items taken).
+
+    One dynamic programme over capacities for all pools at once, an item of every pool
+    per step; past ``DENSE_CELLS`` it hands over to :func:`solver.lagrange.solve_knapsacks`.
+    """
+    n_pools = int(cap.shape[0])
+    keep = np.flatnonzero((profit > 0) & (size <= cap[pool]))
+    if not keep.size:
+        return np.zeros(n_pools), np.zeros(pool.shape[0], dtype=bool)
+    order = keep[np.argsort(pool[keep], kind="stable")]
+    counts = np.bincount(pool[order], minlength=n_pools)
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(order.shape[0]) - first[pool[order]]
+    steps = int(counts.max())
+    top = int(cap.max())
+    if steps * n_pools * (top + 1) > DENSE_CELLS:
+        sacks = solve_knapsacks(pool, size, profit, cap)
+        return sacks.value, sacks.chosen
+    item = np.full((steps, n_pools), -1, dtype=np.int64)
+    item[rank, pool[order]] = order
+    room = np.arange(top + 1)
+    # Capacities beyond a pool's own never count: they start at -inf.
+    within = room[None, :] <= cap[:, None]
+    f = np.where(within, 0.0, -np.inf)
+    took = np.zeros((steps, n_pools, top + 1), dtype=bool)
+    rows = np.arange(n_pools)[:, None]
+    for r in range(steps):
+        it = item[r]
+        has = it >= 0
+        w = np.where(has, size[np.maximum(it, 0)], top + 1)
+        gain = np.where(has, profit[np.maximum(it, 0)], 0.0)
+        src = room[None, :] - w[:, None]
+        cand = np.where((src >= 0) & within, f[rows, np.maximum(src, 0)] + gain[:, None], -np.inf)
+        better = cand > f
+        took[r] = better
+        f = np.where(better, cand, f)
+    best_room = np.argmax(f, axis=1)
+    value = f[np.arange(n_pools), best_room]
+    chosen = np.zeros(pool.shape[0], dtype=bool)
+    c = best_room.copy()
+    for r in range(steps - 1, -1, -1):
+        t = took[r, np.arange(n_pools), c]
+        it = item[r]
+        t &= it >= 0
+        chosen[it[t]] = True
+        c[t] -= size[it[t]]
+    return np.maximum(value, 0.0), chosen
+
+
+def enumerate_columns(table: Table, lam: FloatArray, slack: float, limit: int) -> Columns | None:
+    """Every pool's fills whose reduced cost at ``lam`` is at most ``slack`` (plus the
+    empty fill), or ``None`` when they number more than ``limit``."""
+    profit_all = lam[table.arc_w] - table.arc_cost
+    fits = table.arc_dev <= table.pool_cap[table.arc_pool]
+    best, _ = knapsacks(table.arc_pool[fits], table.arc_dev[fits], profit_all[fits], table.pool_cap)
+    pools: list[IntArray] = []
+    costs: list[FloatArray] = []
+    rcs: list[FloatArray] = []
+    sizes: list[IntArray] = []
+    members: list[IntArray] = []
+    total = 0
+    # A pair can only be in a fill within slack if dropping it loses at most slack.
+    usable = np.flatnonzero(fits & (profit_all > -slack))
+    by_pool = np.argsort(table.arc_pool[usable], kind="stable")
+    usable = usable[by_pool]
+    bounds = np.searchsorted(table.arc_pool[usable], np.arange(table.n_pools + 1))
+    for p in range(table.n_pools):
+        arcs = usable[bounds[p] : bounds[p + 1]]
+        size, profit = table.arc_dev[arcs], profit_all[arcs]
+        ratio = np.where(profit > 0, profit / np.maximum(size, EPS), -np.inf)
+        order = np.lexsort((-profit, -ratio))
+        arcs, size, profit = arcs[order], size[order], profit[order]
+        mask = _fills(size, profit, int(table.pool_cap[p]), float(best[p]) - slack, limit - total)
+        if mask is None:
+            return None
+        if not mask.any(axis=1).all() or mask.shape[0] == 0:
+            mask = mask[mask.any(axis=1)]
+        rows = mask.shape[0]
+        total += rows + 1
+        if total > limit:
+            return None
+        # The empty fill as well (row 0): a pool may stay unused.
+        mask = np.vstack((np.zeros((1, arcs.shape[0]), dtype=bool), mask))
+        pools.append(np.full(rows + 1, p, dtype=np.int64))
+        costs.append(mask @ table.arc_cost[arcs])
+        rcs.append(float(best[p]) - mask @ profit)
+        sizes.append(mask.sum(axis=1))
+        members.append(np.broadcast_to(arcs, mask.shape)[mask])
+    if not pools:
+        return None
+    count = np.concatenate(sizes).astype(np.int64)
+    return Columns(
+        pool=np.concatenate(pools),
+        cost=np.concatenate(costs),
+        rc=np.concatenate(rcs),
+        ptr=np.concatenate(([0], np.cumsum(count))).astype(np.int64),
+        arcs=np.concatenate(members).astype(np.int64),
+    )
+
+
+def column_dive(
+    table: Table,
+    lam: FloatArray,
+    *,
+    slack: float,
+    deadline: float,
+    limit: int = 4_000,
+    open_pools: int = 5,
+    num_workers: int = 2,
+    seed: int = 0,
+) -> IntArray | None:
+    """A plan from the set-partitioning LP over the pools' columns within ``slack`` of
+    their knapsack optimum, or ``None`` when there are too many columns, no time, or the
+    dive ends without a plan. ``slack`` halves until at most ``limit`` columns remain."""
+    columns = None
+    while slack > EPS and time.perf_counter() < deadline:
+        columns = enumerate_columns(table, lam, slack, limit)
+        if columns is not None:
+            break
+        slack *= 0.5
+    if columns is None:
+        return None
+    master = _Master(table, columns)
+    fixed = master.dive(deadline, open_pools)
+    if fixed is None:
+        return None
+    choice = np.full(table.n_workloads, -1, dtype=np.int64)
+    for k in fixed.tolist():
+        arcs = master.arcs[k]
+        choice[table.arc_w[arcs]] = arcs
+    rest = np.flatnonzero(choice < 0)
+    if rest.size:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0:
+            return None
+        choice, _, _ = solve_subset(
+            table, choice, rest, time_limit_s=remaining, num_workers=num_workers, seed=seed
+        )
+        if table.must_place and np.any(choice < 0):
+            return None
+    if not table.fits(choice):
+        return None
+    out: IntArray = improve(table, choice)
+    return out
+
+
+class _Master:
+    """The set-partitioning LP over columns, grown by pricing (column generation).
+
+    Rows: each pool at most one column; each workload exactly once, by a column or by its
+    "out" variable at its penalty (for must-place tables that penalty exceeds any plan, so
+    the LP leaves work out only when the columns cannot cover it). New columns come from
+    each open pool's knapsack at the LP's duals (:func:`solver.lagrange.solve_knapsacks`)
+    when they price below zero.
+    """
+
+    def __init__(self, table: Table, columns: Columns) -> None:
+        self.table = table
+        self.lp = pywraplp.Solver.CreateSolver("GLOP")
+        lp = self.lp
+        # GLOP's presolve gave up (ABNORMAL) on some warm re-solves after pricing.
+        lp.SetSolverSpecificParametersAsString("use_preprocessing:false")
+        self.objective = lp.Objective()
+        self.objective.SetMinimization()
+        self.pool_rows = [lp.RowConstraint(0.0, 1.0, "") for _ in range(table.n_pools)]
+        self.work_rows = [lp.RowConstraint(1.0, 1.0, "") for _ in range(table.n_workloads)]
+        for w, pen in enumerate(table.penalty.tolist()):
+            out = lp.NumVar(0.0, 1.0, "")
+            self.objective.SetCoefficient(out, pen)
+            self.work_rows[w].SetCoefficient(out, 1.0)
+        self.xs: list[pywraplp.Variable] = []
+        self.pool: list[int] = []
+        self.arcs: list[IntArray] = []
+        self.alive: list[bool] = []
+        self.fixed: list[bool] = []
+        self.covered = np.zeros(table.n_workloads, dtype=bool)
+        self.pool_open = np.ones(table.n_pools, dtype=bool)
+        self.by_pool: list[list[int]] = [[] for _ in range(table.n_pools)]
+        self.by_work: list[list[int]] = [[] for _ in range(table.n_workloads)]
+        for k in range(columns.count):
+            self.add(int(columns.pool[k]), columns.arcs[columns.ptr[k] : columns.ptr[k + 1]])
+
+    def add(self, pool: int, arcs: IntArray) -> None:
+        k = len(self.xs)
+        x = self.lp.NumVar(0.0, 1.0, "")
+        self.objective.SetCoefficient(x, float(self.table.arc_cost[arcs].sum()))
+        self.pool_rows[pool].SetCoefficient(x, 1.0)
+        for w in self.table.arc_w[arcs].tolist():
+            self.work_rows[w].SetCoefficient(x, 1.0)
+            self.by_work[w].append(k)
+        self.by_pool[pool].append(k)
+        self.xs.append(x)
+        self.pool.append(pool)
+        self.arcs.append(arcs)
+        self.alive.append(True)
+        self.fixed.append(False)
+
+    def solve(self, deadline: float, rounds: int = PRICING_ROUNDS) -> bool:
+        """Solve the LP, pricing new columns in, until none prices below zero."""
+        table = self.table
+        for last in range(rounds, 0, -1):
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            self.lp.set_time_limit(max(1, int(1000 * left)))
+            status = self.lp.Solve()
+            if status != pywraplp.Solver.OPTIMAL:
+                return False
+            if last == 1:
+                break
+            pi = np.array([r.dual_value() for r in self.work_rows])
+            mu = np.array([r.dual_value() for r in self.pool_rows])
+            usable = self.pool_open[table.arc_pool] & ~self.covered[table.arc_w]
+            arcs = np.flatnonzero(usable)
+            profit = pi[table.arc_w[arcs]] - table.arc_cost[arcs]
+            value, taken = knapsacks(
+                table.arc_pool[arcs], table.arc_dev[arcs], profit, table.pool_cap
+            )
+            gain = value + mu
+            pricing = np.flatnonzero(self.pool_open & (gain > PRICE_EPS * (1.0 + value)))
+            if not pricing.size:
+                return True
+            chosen = arcs[taken]
+            for p in pricing.tolist():
+                self.add(p, chosen[table.arc_pool[chosen] == p])
+        return True
+
+    def dive(self, deadline: float, open_pools: int) -> IntArray | None:
+        rounds = ROOT_ROUNDS
+        while time.perf_counter() < deadline:
+            if not self.solve(deadline, rounds):
+                break
+            rounds = PRICING_ROUNDS
+            live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
+            value = np.array([self.xs[k].solution_value() for k in live])
+            live_a = np.array(live, dtype=np.int64)
+            whole = live_a[value >= 1.0 - 1e-6]
+            frac = np.flatnonzero((value > 1e-6) & (value < 1.0 - 1e-6))
+            take = whole
+            if frac.size:
+                take = np.append(take, live_a[frac[np.argmax(value[frac])]])
+            if not take.size:
+                break
+            for k in take.tolist():
+                if self.alive[k]:
+                    self.fix(k)
+            if not frac.size or int(np.count_nonzero(self.pool_open)) <= open_pools:
+                break
+        fixed = np.flatnonzero(np.array(self.fixed, dtype=bool))
+        return fixed if fixed.size else None
+
+    def fix(self, k: int) -> None:
+        """Fix column ``k`` to 1; every column of its pool or sharing a workload to 0."""
+        self.fixed[k] = True
+        self.xs[k].SetLb(1.0)
+        pool = self.pool[k]
+        self.pool_open[pool] = False
+        work = self.table.arc_w[self.arcs[k]]
+        self.covered[work] = True
+        clash = list(self.by_pool[pool])
+        for w in work.tolist():
+            clash.extend(self.by_work[w])
+        for c in clash:
+            if c != k and self.alive[c]:
+                self.alive[c] = False
+                self.xs[c].SetUb(0.0)

@@ -1,0 +1,162 @@
+"""Lagrangian columns: the dense knapsacks, the enumeration of near-optimal fills and the
+dive, against brute force."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from solver import SolverConfig
+from solver import lagrange as lg
+from solver.columns import column_dive, enumerate_columns, knapsacks
+from solver.gap import GapInstance, gap_table
+from solver.relax import relax
+from solver.solve import optimize
+from solver.table import Table
+from tests.solver.test_lagrange import knapsack_brute_force, knapsack_sets
+from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
+
+
+@settings(max_examples=300, deadline=None)
+@given(knapsack_sets())
+def test_dense_knapsacks_match_brute_force(
+    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+) -> None:
+    """Every pool's best profit, and a chosen set that fits and earns it."""
+    pool, size, profit, cap = case
+    value, chosen = knapsacks(pool, size, profit, cap)
+    for p in range(cap.shape[0]):
+        mine = pool == p
+        best = knapsack_brute_force(size[mine].tolist(), profit[mine].tolist(), int(cap[p]))
+        assert value[p] == pytest.approx(best, abs=1e-9)
+        taken = chosen & mine
+        assert size[taken].sum() <= cap[p]
+        assert profit[taken].sum() == pytest.approx(best, abs=1e-9)
+
+
+def fills_by_brute_force(table: Table, lam: np.ndarray, slack: float) -> set[tuple[int, ...]]:
+    """Every (pool, arcs...) fill that fits with reduced cost ≤ slack, and each empty fill."""
+    profit = lam[table.arc_w] - table.arc_cost
+    out: set[tuple[int, ...]] = set()
+    for p in range(table.n_pools):
+        arcs = np.flatnonzero(table.arc_pool == p).tolist()
+        fills = []
+        for r in range(len(arcs) + 1):
+            for subset in itertools.combinations(arcs, r):
+                if sum(int(table.arc_dev[a]) for a in subset) <= table.pool_cap[p]:
+                    fills.append((subset, sum(float(profit[a]) for a in subset)))
+        best = max(v for _, v in fills)
+        for subset, v in fills:
+            if best - v <= slack + 1e-9 or not subset:
+                out.add((p, *sorted(subset)))
+    return out
+
+
+@settings(max_examples=150, deadline=None)
+@given(rate_tables(), st.data())
+def test_enumeration_lists_exactly_the_fills_within_the_slack(
+    table: Table, data: st.DataObject
+) -> None:
+    """Any multipliers and slack: the columns are every fill of a pool that fits and earns
+    within ``slack`` of the pool's best (plus the empty fill), each once, with its cost
+    and reduced cost."""
+    lam = np.array([data.draw(st.floats(-20.0, 120.0)) for _ in range(table.n_workloads)])
+    slack = data.draw(st.floats(0.0, 60.0))
+    cols = enumerate_columns(table, lam, slack, limit=100_000)
+    assert cols is not None
+    listed = []
+    for k in range(cols.count):
+        arcs = cols.arcs[cols.ptr[k] : cols.ptr[k + 1]]
+        assert np.all(table.arc_pool[arcs] == cols.pool[k])
+        assert table.arc_dev[arcs].sum() <= table.pool_cap[cols.pool[k]]
+        assert cols.cost[k] == pytest.approx(table.arc_cost[arcs].sum())
+        assert -1e-9 <= cols.rc[k] <= slack + 1e-9 or not arcs.size
+        listed.append((int(cols.pool[k]), *sorted(arcs.tolist())))
+    assert len(listed) == len(set(listed))
+    # Brute force keeps fills ≥ slack only if they fit; a pair that can never fit is
+    # excluded from both sides.
+    assert set(listed) == fills_by_brute_force(table, lam, slack)
+
+
+def test_enumeration_gives_up_past_its_limit() -> None:
+    instance = GapInstance(
+        cost=np.ones((1, 12), dtype=np.int64),
+        weight=np.ones((1, 12), dtype=np.int64),
+        capacity=np.array([6]),
+    )
+    table = gap_table(instance)
+    lam = np.full(12, 2.0)  # every item earns 1: C(12, 6) = 924 best fills
+    assert enumerate_columns(table, lam, 0.5, limit=500) is None
+    cols = enumerate_columns(table, lam, 0.5, limit=2_000)
+    assert cols is not None and cols.count == math.comb(12, 6) + 1
+
+
+@settings(max_examples=120, deadline=None)
+@given(tiny_gaps())
+def test_dive_plans_fit_and_never_beat_the_optimum(instance: GapInstance) -> None:
+    """Whatever the dive returns places every item within capacity, at no less than the
+    brute-force optimum; when no full assignment exists it returns nothing."""
+    table = gap_table(instance)
+    best = table_optimum(table)
+    relaxation = relax(table)
+    if relaxation.duals is None:
+        return
+    lam = lg.begin(table, relaxation).lam
+    plan = column_dive(table, lam, slack=50.0, deadline=time.perf_counter() + 5.0)
+    if plan is None:
+        return
+    assert table.fits(plan)
+    assert np.all(plan >= 0)
+    assert table.objective(plan) >= best - 1e-9
+
+
+@settings(max_examples=60, deadline=None)
+@given(rate_tables())
+def test_dive_with_optional_work_fits_and_never_beats_the_optimum(table: Table) -> None:
+    """Work that may be left out pays its penalty; the dive's plan still fits."""
+    best = table_optimum(table)
+    relaxation = relax(table)
+    if relaxation.duals is None or table.n_arcs == 0:
+        return
+    lam = lg.begin(table, relaxation).lam
+    plan = column_dive(table, lam, slack=100.0, deadline=time.perf_counter() + 5.0)
+    if plan is None:
+        return
+    assert table.fits(plan)
+    assert table.objective(plan) >= best - 1e-9
+
+
+def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
+    """With every fill listed (slack above any reduced cost), the dive's LP is the whole
+    set-partitioning model; on this instance its plan is the brute-force optimum."""
+    instance = GapInstance(
+        cost=np.array([[9, 4, 7, 3, 8], [5, 8, 2, 9, 4], [6, 5, 5, 6, 6]]),
+        weight=np.array([[4, 6, 3, 5, 4], [5, 3, 6, 4, 5], [3, 4, 4, 3, 6]]),
+        capacity=np.array([9, 9, 8]),
+    )
+    table = gap_table(instance)
+    lam = lg.begin(table, relax(table)).lam
+    plan = column_dive(table, lam, slack=1e6, deadline=time.perf_counter() + 5.0, open_pools=0)
+    assert plan is not None
+    assert table.objective(plan) == pytest.approx(table_optimum(table))
+
+
+def test_optimizer_on_a_tight_heterogeneous_instance_is_complete_and_fits() -> None:
+    """A generated type-d-like instance (cost falls as weight rises, capacity 80% of
+    the average need): the plan is complete, fits, and stays above the bound."""
+    rng = np.random.default_rng(7)
+    m, n = 8, 48
+    weight = rng.integers(1, 101, (m, n))
+    cost = 111 - weight + rng.integers(-10, 11, (m, n))
+    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
+    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+    out = optimize(table, SolverConfig(time_limit_s=4.0, relative_gap_limit=0.0))
+    assert np.all(out.choice >= 0)
+    assert table.fits(out.choice)
+    assert out.bound <= out.objective + 1e-9
