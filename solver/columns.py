@@ -223,6 +223,7 @@ def column_dive(
     *,
     slack: float,
     deadline: float,
+    upper: float = np.inf,
     limit: int = 4_000,
     open_pools: int = 5,
     num_workers: int = 2,
@@ -230,7 +231,8 @@ def column_dive(
 ) -> IntArray | None:
     """A plan from the set-partitioning LP over the pools' columns within ``slack`` of
     their knapsack optimum, or ``None`` when there are too many columns, no time, or the
-    dive ends without a plan. ``slack`` halves until at most ``limit`` columns remain."""
+    dive ends without a plan. ``slack`` halves until at most ``limit`` columns remain.
+    The dive stops before its LP reaches ``upper``, the cost of the plan to beat."""
     columns = None
     while slack > EPS and time.perf_counter() < deadline:
         columns = enumerate_columns(table, lam, slack, limit)
@@ -240,7 +242,7 @@ def column_dive(
     if columns is None:
         return None
     master = _Master(table, columns)
-    fixed = master.dive(deadline, open_pools)
+    fixed = master.dive(deadline, open_pools, upper)
     if fixed is None:
         return None
     choice = np.full(table.n_workloads, -1, dtype=np.int64)
@@ -344,10 +346,17 @@ class _Master:
                 self.add(p, chosen[table.arc_pool[chosen] == p])
         return True
 
-    def dive(self, deadline: float, open_pools: int) -> IntArray | None:
+    def dive(self, deadline: float, open_pools: int, upper: float) -> IntArray | None:
+        """Fix columns until at most ``open_pools`` pools are open; the fixes that lift the
+        LP to ``upper`` (the plan to beat) or beyond are taken back, and the dive ends."""
         rounds = ROOT_ROUNDS
+        last: list[tuple[int, list[int]]] = []
         while time.perf_counter() < deadline:
             if not self.solve(deadline, rounds):
+                break
+            if self.objective.Value() >= upper:
+                for k, killed in reversed(last):
+                    self.unfix(k, killed)
                 break
             rounds = PRICING_ROUNDS
             live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
@@ -360,16 +369,15 @@ class _Master:
                 take = np.append(take, live_a[frac[np.argmax(value[frac])]])
             if not take.size:
                 break
-            for k in take.tolist():
-                if self.alive[k]:
-                    self.fix(k)
+            last = [(k, self.fix(k)) for k in take.tolist() if self.alive[k]]
             if not frac.size or int(np.count_nonzero(self.pool_open)) <= open_pools:
                 break
         fixed = np.flatnonzero(np.array(self.fixed, dtype=bool))
         return fixed if fixed.size else None
 
-    def fix(self, k: int) -> None:
-        """Fix column ``k`` to 1; every column of its pool or sharing a workload to 0."""
+    def fix(self, k: int) -> list[int]:
+        """Fix column ``k`` to 1; every column of its pool or sharing a workload to 0.
+        Returns the columns it excluded."""
         self.fixed[k] = True
         self.xs[k].SetLb(1.0)
         pool = self.pool[k]
@@ -379,7 +387,20 @@ class _Master:
         clash = list(self.by_pool[pool])
         for w in work.tolist():
             clash.extend(self.by_work[w])
+        killed = []
         for c in clash:
             if c != k and self.alive[c]:
                 self.alive[c] = False
                 self.xs[c].SetUb(0.0)
+                killed.append(c)
+        return killed
+
+    def unfix(self, k: int, killed: list[int]) -> None:
+        """Take back :meth:`fix` of column ``k``."""
+        self.fixed[k] = False
+        self.xs[k].SetLb(0.0)
+        self.pool_open[self.pool[k]] = True
+        self.covered[self.table.arc_w[self.arcs[k]]] = False
+        for c in killed:
+            self.alive[c] = True
+            self.xs[c].SetUb(1.0)

@@ -197,6 +197,7 @@ def optimize(
             table,
             lam,
             slack=max(objective - bound, 1e-6 * abs(objective)),
+            upper=objective,
             deadline=min(deadline, time.perf_counter() + DIVE_SHARE * config.time_limit_s),
             num_workers=config.num_workers,
             seed=config.seed,
