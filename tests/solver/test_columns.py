@@ -97,39 +97,36 @@ def test_enumeration_gives_up_past_its_limit() -> None:
     assert cols is not None and cols.count == math.comb(12, 6) + 1
 
 
-@settings(max_examples=120, deadline=None)
-@given(tiny_gaps())
-def test_dive_plans_fit_and_never_beat_the_optimum(instance: GapInstance) -> None:
-    """Whatever the dive returns places every item within capacity, at no less than the
-    brute-force optimum; when no full assignment exists it returns nothing."""
-    table = gap_table(instance)
+def dive_checked(table: Table, slack: float) -> np.ndarray | None:
+    """The dive at the Lagrangian's first multipliers; a plan it returns fits and costs no
+    less than the brute-force optimum, and there is none when no plan exists at all."""
     best = table_optimum(table)
     relaxation = relax(table)
-    if relaxation.duals is None:
-        return
+    if relaxation.duals is None or table.n_arcs == 0:
+        return None
     lam = lg.begin(table, relaxation).lam
-    plan = column_dive(table, lam, slack=50.0, deadline=time.perf_counter() + 5.0)
-    if plan is None:
-        return
-    assert table.fits(plan)
-    assert np.all(plan >= 0)
-    assert table.objective(plan) >= best - 1e-9
+    plan = column_dive(table, lam, slack=slack, deadline=time.perf_counter() + 5.0)
+    if math.isinf(best):
+        assert plan is None
+    if plan is not None:
+        assert table.fits(plan)
+        assert table.objective(plan) >= best - 1e-9
+    return plan
+
+
+@settings(max_examples=120, deadline=None)
+@given(tiny_gaps())
+def test_dive_plans_place_everything_and_never_beat_the_optimum(instance: GapInstance) -> None:
+    """Every item must be placed: a plan from the dive places them all."""
+    plan = dive_checked(gap_table(instance), slack=50.0)
+    assert plan is None or np.all(plan >= 0)
 
 
 @settings(max_examples=60, deadline=None)
 @given(rate_tables())
 def test_dive_with_optional_work_fits_and_never_beats_the_optimum(table: Table) -> None:
     """Work that may be left out pays its penalty; the dive's plan still fits."""
-    best = table_optimum(table)
-    relaxation = relax(table)
-    if relaxation.duals is None or table.n_arcs == 0:
-        return
-    lam = lg.begin(table, relaxation).lam
-    plan = column_dive(table, lam, slack=100.0, deadline=time.perf_counter() + 5.0)
-    if plan is None:
-        return
-    assert table.fits(plan)
-    assert table.objective(plan) >= best - 1e-9
+    dive_checked(table, slack=100.0)
 
 
 def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
