@@ -192,8 +192,7 @@ def enumerate_columns(table: Table, lam: FloatArray, slack: float, limit: int) -
         mask = _fills(size, profit, int(table.pool_cap[p]), float(best[p]) - slack, limit - total)
         if mask is None:
             return None
-        if not mask.any(axis=1).all() or mask.shape[0] == 0:
-            mask = mask[mask.any(axis=1)]
+        mask = mask[mask.any(axis=1)]  # the empty fill comes once, below
         rows = mask.shape[0]
         total += rows + 1
         if total > limit:

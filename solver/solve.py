@@ -140,9 +140,10 @@ def optimize(
     small_start = table.n_arcs <= config.exact_max_arcs or (
         table.must_place and lns.RESTRICTED_PAIRS_FEW * table.n_workloads <= config.exact_max_arcs
     )
+    dives = config.method != "exact" and small_start
     if not whole_first:
         bound, lam = _tighten(
-            start, relaxation, objective, bound, config, deadline, dive_next=small_start
+            start, relaxation, objective, bound, config, deadline, dive_next=dives
         )
     optimal = relative_gap(objective, bound) <= config.relative_gap_limit
     if optimal or config.method == "relax-round" or table.n_arcs == 0:
@@ -182,14 +183,14 @@ def optimize(
             if proven or relative_gap(objective, bound) <= config.relative_gap_limit:
                 return _outcome(table, choice, bound, True, method, started)
             bound, lam = _tighten(
-                start, relaxation, objective, bound, config, deadline, dive_next=small_start
+                start, relaxation, objective, bound, config, deadline, dive_next=dives
             )
             if relative_gap(objective, bound) <= config.relative_gap_limit:
                 return _outcome(table, choice, bound, True, method, started)
     else:
         method = f"{relaxation.method}+lns"
     columns_used = ""
-    if config.method != "exact" and small_start and lam is not None:
+    if dives and lam is not None:
         # Columns near each pool's knapsack optimum at the Lagrangian prices, and a dive
         # on their LP (solver.columns): where the best plans fill every pool almost as
         # the Lagrangian would, which moves of a few workloads do not reach.
