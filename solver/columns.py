@@ -178,8 +178,9 @@ def enumerate_columns(table: Table, lam: FloatArray, slack: float, limit: int) -
     sizes: list[IntArray] = []
     members: list[IntArray] = []
     total = 0
-    # A pair can only be in a fill within slack if dropping it loses at most slack.
-    usable = np.flatnonzero(fits & (profit_all > -slack))
+    # A pair can only be in a fill within slack if dropping it loses at most slack (a fill
+    # exactly at the slack counts, as in ``_fills``).
+    usable = np.flatnonzero(fits & (profit_all >= -slack - EPS * max(1.0, slack)))
     by_pool = np.argsort(table.arc_pool[usable], kind="stable")
     usable = usable[by_pool]
     bounds = np.searchsorted(table.arc_pool[usable], np.arange(table.n_pools + 1))

@@ -84,6 +84,17 @@ def test_enumeration_lists_exactly_the_fills_within_the_slack(
     assert set(listed) == fills_by_brute_force(table, lam, slack)
 
 
+def test_a_fill_exactly_at_the_slack_is_listed() -> None:
+    """One pair that loses exactly ``slack`` against the empty fill: it is within the slack."""
+    instance = GapInstance(cost=np.array([[1]]), weight=np.array([[1]]), capacity=np.array([1]))
+    table = gap_table(instance)
+    lam = np.zeros(1)
+    cols = enumerate_columns(table, lam, 1.0, limit=10)
+    assert cols is not None
+    assert fills_by_brute_force(table, lam, 1.0) == {(0,), (0, 0)}
+    assert cols.count == 2 and cols.rc.max() == pytest.approx(1.0)
+
+
 def test_enumeration_gives_up_past_its_limit() -> None:
     instance = GapInstance(
         cost=np.ones((1, 12), dtype=np.int64),
