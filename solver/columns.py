@@ -38,13 +38,13 @@ from solver.table import FloatArray, IntArray, Table
 BoolArray = npt.NDArray[np.bool_]
 
 EPS = 1e-9
-PRICING_ROUNDS = 3
+PRICING_ROUNDS = 10
 """Pricing rounds at most per LP of the dive (``ROOT_ROUNDS`` for the first)."""
 ROOT_ROUNDS = 30
 PARTIAL_PER_COLUMN = 10
 """The enumeration gives up once partial fills outnumber its column limit this many times."""
-DENSE_CELLS = 50_000_000
-"""Largest (items per pool × pools × capacity) table for the dense knapsack programme."""
+DIVE_FIX_SHARE = 0.7
+"""Share of the dive's time for fixing columns; CP-SAT places the rest in what is left."""
 PRICE_EPS = 1e-9
 """A column enters when it prices below zero by more than this, relative to its profit."""
 
@@ -114,64 +114,14 @@ def _fills(
     return mask
 
 
-def knapsacks(
-    pool: IntArray, size: IntArray, profit: FloatArray, cap: IntArray
-) -> tuple[FloatArray, BoolArray]:
-    """Each pool's best 0-1 knapsack over its items: (value per pool, items taken).
-
-    One dynamic programme over capacities for all pools at once, an item of every pool
-    per step; past ``DENSE_CELLS`` it hands over to :func:`solver.lagrange.solve_knapsacks`.
-    """
-    n_pools = int(cap.shape[0])
-    keep = np.flatnonzero((profit > 0) & (size <= cap[pool]))
-    if not keep.size:
-        return np.zeros(n_pools), np.zeros(pool.shape[0], dtype=bool)
-    order = keep[np.argsort(pool[keep], kind="stable")]
-    counts = np.bincount(pool[order], minlength=n_pools)
-    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    rank = np.arange(order.shape[0]) - first[pool[order]]
-    steps = int(counts.max())
-    top = int(cap.max())
-    if steps * n_pools * (top + 1) > DENSE_CELLS:
-        sacks = solve_knapsacks(pool, size, profit, cap)
-        return sacks.value, sacks.chosen
-    item = np.full((steps, n_pools), -1, dtype=np.int64)
-    item[rank, pool[order]] = order
-    room = np.arange(top + 1)
-    # Capacities beyond a pool's own never count: they start at -inf.
-    within = room[None, :] <= cap[:, None]
-    f = np.where(within, 0.0, -np.inf)
-    took = np.zeros((steps, n_pools, top + 1), dtype=bool)
-    rows = np.arange(n_pools)[:, None]
-    for r in range(steps):
-        it = item[r]
-        has = it >= 0
-        w = np.where(has, size[np.maximum(it, 0)], top + 1)
-        gain = np.where(has, profit[np.maximum(it, 0)], 0.0)
-        src = room[None, :] - w[:, None]
-        cand = np.where((src >= 0) & within, f[rows, np.maximum(src, 0)] + gain[:, None], -np.inf)
-        better = cand > f
-        took[r] = better
-        f = np.where(better, cand, f)
-    best_room = np.argmax(f, axis=1)
-    value = f[np.arange(n_pools), best_room]
-    chosen = np.zeros(pool.shape[0], dtype=bool)
-    c = best_room.copy()
-    for r in range(steps - 1, -1, -1):
-        t = took[r, np.arange(n_pools), c]
-        it = item[r]
-        t &= it >= 0
-        chosen[it[t]] = True
-        c[t] -= size[it[t]]
-    return np.maximum(value, 0.0), chosen
-
-
 def enumerate_columns(table: Table, lam: FloatArray, slack: float, limit: int) -> Columns | None:
     """Every pool's fills whose reduced cost at ``lam`` is at most ``slack`` (plus the
     empty fill), or ``None`` when they number more than ``limit``."""
     profit_all = lam[table.arc_w] - table.arc_cost
     fits = table.arc_dev <= table.pool_cap[table.arc_pool]
-    best, _ = knapsacks(table.arc_pool[fits], table.arc_dev[fits], profit_all[fits], table.pool_cap)
+    best = solve_knapsacks(
+        table.arc_pool[fits], table.arc_dev[fits], profit_all[fits], table.pool_cap
+    ).value
     pools: list[IntArray] = []
     costs: list[FloatArray] = []
     rcs: list[FloatArray] = []
@@ -242,7 +192,8 @@ def column_dive(
     if columns is None:
         return None
     master = _Master(table, columns)
-    fixed = master.dive(deadline, open_pools, upper)
+    now = time.perf_counter()
+    fixed = master.dive(now + DIVE_FIX_SHARE * (deadline - now), open_pools, upper)
     if fixed is None:
         return None
     choice = np.full(table.n_workloads, -1, dtype=np.int64)
@@ -334,9 +285,10 @@ class _Master:
             usable = self.pool_open[table.arc_pool] & ~self.covered[table.arc_w]
             arcs = np.flatnonzero(usable)
             profit = pi[table.arc_w[arcs]] - table.arc_cost[arcs]
-            value, taken = knapsacks(
+            sacks = solve_knapsacks(
                 table.arc_pool[arcs], table.arc_dev[arcs], profit, table.pool_cap
             )
+            value, taken = sacks.value, sacks.chosen
             gain = value + mu
             pricing = np.flatnonzero(self.pool_open & (gain > PRICE_EPS * (1.0 + value)))
             if not pricing.size:

@@ -78,6 +78,14 @@ MAX_STATES = 20_000_000
 """Capacity states (capacities × distinct sizes, summed over pools) the dynamic programme
 may take on; pools beyond it get the LP bound of their knapsack (weaker, still valid)."""
 
+DENSE_STEP_STATES = 450
+"""The item-by-item programme (:func:`_dense_programme`) runs when its steps (the most
+items any pool has) times this is below the grouped programme's capacity states: one step
+over all pools costs about as much as this many states (measured on 2 cores)."""
+
+DENSE_CELLS = 20_000_000
+"""Largest (steps × pools × capacities) table of the item-by-item programme."""
+
 Int32Array = npt.NDArray[np.int32]
 
 
@@ -95,6 +103,8 @@ def solve_knapsacks(
     item_size: IntArray,
     item_profit: FloatArray,
     cap: IntArray,
+    *,
+    by_item: bool | None = None,
 ) -> Knapsacks:
     """max Σ profit·x s.t. Σ size·x ≤ cap[pool], x ∈ {0, 1}, for every pool at once.
 
@@ -110,6 +120,11 @@ def solve_knapsacks(
     argmax (the source index c − k·d) is monotone in c, so divide and conquer finds every
     row's maximum in O(M log M) for M rows, with the rows of all pools handled together.
     Groups with few items take the direct maximum over their k instead.
+
+    Where sizes are many and items per pool few (site-dependent demand), a programme that
+    adds one item of every pool per step (:func:`_dense_programme`) costs less; it runs
+    when its estimated cost is lower (``by_item=None``), or as ``by_item`` says, within
+    ``DENSE_CELLS``.
 
     A pool whose capacity range is too large for the state budget gets its LP (Dantzig)
     bound instead: an upper bound on its profit, so bounds built on it stay valid.
@@ -148,6 +163,16 @@ def solve_knapsacks(
     fits = np.zeros(n_pools, dtype=bool)
     fits[tight_pools[order[np.cumsum(states[order]) <= MAX_STATES]]] = True
     big = ~fits[pool]
+    counts = np.bincount(pool, minlength=n_pools)
+    steps = int(counts.max())
+    cheaper = DENSE_STEP_STATES * steps < int(states.sum()) if by_item is None else by_item
+    if cheaper and not big.any() and steps * n_pools * (int(span.max()) + 1) <= DENSE_CELLS:
+        # Many distinct sizes (site-dependent demand): one item of every pool per step
+        # over all capacities costs less than a stage per (pool, size) group.
+        dp_value, dp_chosen = _dense_programme(pool, size, profit, span, counts)
+        value += dp_value
+        chosen[idx[dp_chosen]] = True
+        return Knapsacks(value, chosen)
     if big.any():
         bound, whole = _dantzig(pool[big], size[big], profit[big], cap, n_pools)
         value += bound
@@ -159,6 +184,47 @@ def solve_knapsacks(
         value += dp_value
         chosen[idx[dp_chosen]] = True
     return Knapsacks(value, chosen)
+
+
+def _dense_programme(
+    pool: IntArray, size: IntArray, profit: FloatArray, span: IntArray, counts: IntArray
+) -> tuple[FloatArray, BoolArray]:
+    """The exact 0-1 programme over capacities 0..span[p], items one by one: step r adds
+    the r-th item of every pool at once (sizes here are ≥ 1 and profits > 0)."""
+    n_pools = int(span.shape[0])
+    order = np.argsort(pool, kind="stable")
+    first = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    rank = np.arange(order.shape[0]) - first[pool[order]]
+    steps = int(counts.max())
+    top = int(span.max())
+    item = np.full((steps, n_pools), -1, dtype=np.int64)
+    item[rank, pool[order]] = order
+    room = np.arange(top + 1)
+    # Capacities beyond a pool's own never count: they start at -inf.
+    within = room[None, :] <= span[:, None]
+    f = np.where(within, 0.0, -np.inf)
+    took = np.zeros((steps, n_pools, top + 1), dtype=bool)
+    rows = np.arange(n_pools)[:, None]
+    for r in range(steps):
+        it = item[r]
+        has = it >= 0
+        w = np.where(has, size[np.maximum(it, 0)], top + 1)
+        gain = np.where(has, profit[np.maximum(it, 0)], 0.0)
+        src = room[None, :] - w[:, None]
+        cand = np.where((src >= 0) & within, f[rows, np.maximum(src, 0)] + gain[:, None], -np.inf)
+        better = cand > f
+        took[r] = better
+        f = np.where(better, cand, f)
+    best_room = np.argmax(f, axis=1)
+    value = np.maximum(f[np.arange(n_pools), best_room], 0.0)
+    chosen = np.zeros(pool.shape[0], dtype=bool)
+    c = best_room.copy()
+    for r in range(steps - 1, -1, -1):
+        it = item[r]
+        t = took[r, np.arange(n_pools), c] & (it >= 0)
+        chosen[it[t]] = True
+        c[t] -= size[it[t]]
+    return value, chosen
 
 
 def _dantzig(

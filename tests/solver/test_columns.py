@@ -1,5 +1,5 @@
-"""Lagrangian columns: the dense knapsacks, the enumeration of near-optimal fills and the
-dive, against brute force."""
+"""Lagrangian columns: the enumeration of near-optimal fills and the dive, against brute
+force."""
 
 from __future__ import annotations
 
@@ -14,30 +14,12 @@ from hypothesis import strategies as st
 
 from solver import SolverConfig
 from solver import lagrange as lg
-from solver.columns import column_dive, enumerate_columns, knapsacks
+from solver.columns import column_dive, enumerate_columns
 from solver.gap import GapInstance, gap_table
 from solver.relax import relax
 from solver.solve import optimize
 from solver.table import Table
-from tests.solver.test_lagrange import knapsack_brute_force, knapsack_sets
 from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
-
-
-@settings(max_examples=300, deadline=None)
-@given(knapsack_sets())
-def test_dense_knapsacks_match_brute_force(
-    case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
-) -> None:
-    """Every pool's best profit, and a chosen set that fits and earns it."""
-    pool, size, profit, cap = case
-    value, chosen = knapsacks(pool, size, profit, cap)
-    for p in range(cap.shape[0]):
-        mine = pool == p
-        best = knapsack_brute_force(size[mine].tolist(), profit[mine].tolist(), int(cap[p]))
-        assert value[p] == pytest.approx(best, abs=1e-9)
-        taken = chosen & mine
-        assert size[taken].sum() <= cap[p]
-        assert profit[taken].sum() == pytest.approx(best, abs=1e-9)
 
 
 def fills_by_brute_force(table: Table, lam: np.ndarray, slack: float) -> set[tuple[int, ...]]:

@@ -58,14 +58,17 @@ def knapsack_sets(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, np.ndarray, 
     return pool, size.astype(np.int64), profit, cap
 
 
+@pytest.mark.parametrize("by_item", [None, False, True], ids=["chosen", "grouped", "by-item"])
 @settings(max_examples=300, deadline=None)
 @given(knapsack_sets())
 def test_knapsacks_match_brute_force(
+    by_item: bool | None,
     case: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """Every pool's best profit, and a chosen set that fits and earns it."""
+    """Every pool's best profit, and a chosen set that fits and earns it, by either
+    programme."""
     pool, size, profit, cap = case
-    sacks = lg.solve_knapsacks(pool, size, profit, cap)
+    sacks = lg.solve_knapsacks(pool, size, profit, cap, by_item=by_item)
     for p in range(cap.shape[0]):
         mine = pool == p
         best = knapsack_brute_force(size[mine].tolist(), profit[mine].tolist(), int(cap[p]))
