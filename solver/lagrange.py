@@ -78,13 +78,13 @@ MAX_STATES = 20_000_000
 """Capacity states (capacities × distinct sizes, summed over pools) the dynamic programme
 may take on; pools beyond it get the LP bound of their knapsack (weaker, still valid)."""
 
-DENSE_STEP_STATES = 450
-"""The item-by-item programme (:func:`_dense_programme`) runs when its steps (the most
-items any pool has) times this is below the grouped programme's capacity states: one step
-over all pools costs about as much as this many states (measured on 2 cores)."""
+STATE_S, STEP_S, CELL_S = 2.5e-7, 1.5e-5, 2.5e-9
+"""Estimated seconds per capacity state of the grouped programme, and per step and per
+cell of a step of the item-by-item one (:func:`_dense_programme`), measured on 2 cores;
+the cheaper one runs."""
 
-DENSE_CELLS = 20_000_000
-"""Largest (steps × pools × capacities) table of the item-by-item programme."""
+DENSE_CELLS = 40_000_000
+"""Largest (steps × pools × cells) table of the item-by-item programme."""
 
 Int32Array = npt.NDArray[np.int32]
 
@@ -165,8 +165,10 @@ def solve_knapsacks(
     big = ~fits[pool]
     counts = np.bincount(pool, minlength=n_pools)
     steps = int(counts.max())
-    cheaper = DENSE_STEP_STATES * steps < int(states.sum()) if by_item is None else by_item
-    if cheaper and not big.any() and steps * n_pools * (int(span.max()) + 1) <= DENSE_CELLS:
+    cells = n_pools * (2 * int(span.max()) + 1)
+    if by_item is None:
+        by_item = steps * (STEP_S + CELL_S * cells) < STATE_S * int(states.sum())
+    if by_item and not big.any() and steps * cells <= DENSE_CELLS:
         # Many distinct sizes (site-dependent demand): one item of every pool per step
         # over all capacities costs less than a stage per (pool, size) group.
         dp_value, dp_chosen = _dense_programme(pool, size, profit, span, counts)
@@ -190,40 +192,44 @@ def _dense_programme(
     pool: IntArray, size: IntArray, profit: FloatArray, span: IntArray, counts: IntArray
 ) -> tuple[FloatArray, BoolArray]:
     """The exact 0-1 programme over capacities 0..span[p], items one by one: step r adds
-    the r-th item of every pool at once (sizes here are ≥ 1 and profits > 0)."""
+    the r-th item of every pool at once (sizes here are ≥ 1 and profits > 0).
+
+    Row p holds f(c) at column ``c + top − span[p]`` behind ``top`` columns of −inf: every
+    pool's full capacity is the last column, and a source below capacity 0 reads −inf, so
+    one shifted read serves every pool without a mask.
+    """
     n_pools = int(span.shape[0])
     order = np.argsort(pool, kind="stable")
     first = np.concatenate(([0], np.cumsum(counts)[:-1]))
     rank = np.arange(order.shape[0]) - first[pool[order]]
     steps = int(counts.max())
     top = int(span.max())
+    width = 2 * top + 1
     item = np.full((steps, n_pools), -1, dtype=np.int64)
     item[rank, pool[order]] = order
-    room = np.arange(top + 1)
-    # Capacities beyond a pool's own never count: they start at -inf.
-    within = room[None, :] <= span[:, None]
-    f = np.where(within, 0.0, -np.inf)
+    has = item >= 0
+    shift = np.where(has, size[np.maximum(item, 0)], 0)
+    gain = np.where(has, profit[np.maximum(item, 0)], -np.inf)
+    column = np.arange(top + 1)
+    table = np.full((n_pools, width), -np.inf)
+    f = table[:, top:]
+    f[column[None, :] >= (top - span)[:, None]] = 0.0
+    flat = table.ravel()
+    at = (np.arange(n_pools) * width + top)[:, None] + column[None, :]
     took = np.zeros((steps, n_pools, top + 1), dtype=bool)
-    rows = np.arange(n_pools)[:, None]
     for r in range(steps):
-        it = item[r]
-        has = it >= 0
-        w = np.where(has, size[np.maximum(it, 0)], top + 1)
-        gain = np.where(has, profit[np.maximum(it, 0)], 0.0)
-        src = room[None, :] - w[:, None]
-        cand = np.where((src >= 0) & within, f[rows, np.maximum(src, 0)] + gain[:, None], -np.inf)
-        better = cand > f
-        took[r] = better
-        f = np.where(better, cand, f)
-    best_room = np.argmax(f, axis=1)
-    value = np.maximum(f[np.arange(n_pools), best_room], 0.0)
+        cand = flat.take(at - shift[r][:, None])
+        cand += gain[r][:, None]
+        np.greater(cand, f, out=took[r])
+        np.maximum(f, cand, out=f)
+    best = np.argmax(f, axis=1)
+    rows = np.arange(n_pools)
+    value = np.maximum(f[rows, best], 0.0)
     chosen = np.zeros(pool.shape[0], dtype=bool)
-    c = best_room.copy()
     for r in range(steps - 1, -1, -1):
-        it = item[r]
-        t = took[r, np.arange(n_pools), c] & (it >= 0)
-        chosen[it[t]] = True
-        c[t] -= size[it[t]]
+        t = took[r, rows, best]
+        chosen[item[r, t]] = True
+        best[t] -= shift[r, t]
     return value, chosen
 
 
