@@ -43,6 +43,10 @@ PRICING_ROUNDS = 10
 ROOT_ROUNDS = 30
 PARTIAL_PER_COLUMN = 10
 """The enumeration gives up once partial fills outnumber its column limit this many times."""
+OUT_FACTOR = 4
+BACKTRACKS = 5
+"""Times the dive takes back a fractional fix that lifted its LP to the plan to beat and
+bans that column instead."""
 DIVE_FIX_SHARE = 0.7
 """Share of the dive's time for fixing columns; CP-SAT places the rest in what is left."""
 PRICE_EPS = 1e-9
@@ -236,7 +240,13 @@ class _Master:
         self.objective.SetMinimization()
         self.pool_rows = [lp.RowConstraint(0.0, 1.0, "") for _ in range(table.n_pools)]
         self.work_rows = [lp.RowConstraint(1.0, 1.0, "") for _ in range(table.n_workloads)]
-        for w, pen in enumerate(table.penalty.tolist()):
+        penalty = table.penalty
+        if table.must_place and table.n_arcs:
+            dearest = np.maximum.reduceat(
+                table.arc_cost, np.minimum(table.start[:-1], table.n_arcs - 1)
+            )
+            penalty = np.minimum(penalty, OUT_FACTOR * np.abs(dearest) + 1.0)
+        for w, pen in enumerate(penalty.tolist()):
             out = lp.NumVar(0.0, 1.0, "")
             self.objective.SetCoefficient(out, pen)
             self.work_rows[w].SetCoefficient(out, 1.0)
@@ -249,10 +259,16 @@ class _Master:
         self.pool_open = np.ones(table.n_pools, dtype=bool)
         self.by_pool: list[list[int]] = [[] for _ in range(table.n_pools)]
         self.by_work: list[list[int]] = [[] for _ in range(table.n_workloads)]
+        self.seen: set[tuple[int, bytes]] = set()
+        self.banned: set[int] = set()
         for k in range(columns.count):
             self.add(int(columns.pool[k]), columns.arcs[columns.ptr[k] : columns.ptr[k + 1]])
 
     def add(self, pool: int, arcs: IntArray) -> None:
+        key = (pool, np.sort(arcs).tobytes())
+        if key in self.seen:
+            return
+        self.seen.add(key)
         k = len(self.xs)
         x = self.lp.NumVar(0.0, 1.0, "")
         self.objective.SetCoefficient(x, float(self.table.arc_cost[arcs].sum()))
@@ -303,13 +319,22 @@ class _Master:
         LP to ``upper`` (the plan to beat) or beyond are taken back, and the dive ends."""
         rounds = ROOT_ROUNDS
         last: list[tuple[int, list[int]]] = []
+        guess = -1  # the fractional column fixed last
+        backtracks = BACKTRACKS
         while time.perf_counter() < deadline:
             if not self.solve(deadline, rounds):
                 break
             if self.objective.Value() >= upper:
                 for k, killed in reversed(last):
                     self.unfix(k, killed)
-                break
+                last = []
+                if guess < 0 or backtracks == 0:
+                    break
+                # The other branch: that column is never taken, the dive goes on.
+                backtracks -= 1
+                self.ban(guess)
+                guess = -1
+                continue
             rounds = PRICING_ROUNDS
             live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
             value = np.array([self.xs[k].solution_value() for k in live])
@@ -317,19 +342,26 @@ class _Master:
             whole = live_a[value >= 1.0 - 1e-6]
             frac = np.flatnonzero((value > 1e-6) & (value < 1.0 - 1e-6))
             take = whole
+            guess = -1
             if frac.size:
-                take = np.append(take, live_a[frac[np.argmax(value[frac])]])
+                guess = int(live_a[frac[np.argmax(value[frac])]])
+                take = np.append(take, guess)
             if not take.size:
                 break
-            last = [(k, self.fix(k)) for k in take.tolist() if self.alive[k]]
+            support = {int(k) for k in live_a[value > 1e-6]}
+            last = [(k, self.fix(k, support)) for k in take.tolist() if self.alive[k]]
             if not frac.size or int(np.count_nonzero(self.pool_open)) <= open_pools:
                 break
         fixed = np.flatnonzero(np.array(self.fixed, dtype=bool))
         return fixed if fixed.size else None
 
-    def fix(self, k: int) -> list[int]:
+    def fix(self, k: int, support: set[int]) -> list[int]:
         """Fix column ``k`` to 1; every column of its pool or sharing a workload to 0.
-        Returns the columns it excluded."""
+        Returns the columns it excluded.
+
+        A column the LP used (in ``support``) that only shares workloads with ``k`` comes
+        back without them, so the LP keeps most of its cover instead of paying penalties
+        until pricing finds it again."""
         self.fixed[k] = True
         self.xs[k].SetLb(1.0)
         pool = self.pool[k]
@@ -345,6 +377,12 @@ class _Master:
                 self.alive[c] = False
                 self.xs[c].SetUb(0.0)
                 killed.append(c)
+        for c in killed:
+            if c in support and self.pool_open[self.pool[c]]:
+                arcs = self.arcs[c]
+                rest = arcs[~self.covered[self.table.arc_w[arcs]]]
+                if rest.size:
+                    self.add(self.pool[c], rest)
         return killed
 
     def unfix(self, k: int, killed: list[int]) -> None:
@@ -354,5 +392,12 @@ class _Master:
         self.pool_open[self.pool[k]] = True
         self.covered[self.table.arc_w[self.arcs[k]]] = False
         for c in killed:
-            self.alive[c] = True
-            self.xs[c].SetUb(1.0)
+            if c not in self.banned:
+                self.alive[c] = True
+                self.xs[c].SetUb(1.0)
+
+    def ban(self, k: int) -> None:
+        """Column ``k`` stays at 0 from now on."""
+        self.banned.add(k)
+        self.alive[k] = False
+        self.xs[k].SetUb(0.0)

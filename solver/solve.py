@@ -340,7 +340,7 @@ LAGRANGE_S_PER_ARC = 1.5e-7
 ~6e-8 at 100,000 workloads × 100 sites on 2 cores)."""
 ASCENT_SHARE = 0.05
 """Share of the time limit for raising the Lagrangian bound by subgradient ascent."""
-DIVE_SHARE = 0.4
+DIVE_SHARE = 0.55
 """Share of the time limit for the column dive (see solver.columns)."""
 DIVE_ASCENT_SHARE = 0.12
 """Share of the time limit for the ascent when a column dive follows."""
