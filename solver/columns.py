@@ -38,17 +38,25 @@ from solver.table import FloatArray, IntArray, Table
 BoolArray = npt.NDArray[np.bool_]
 
 EPS = 1e-9
-PRICING_ROUNDS = 10
+PRICING_ROUNDS = 4
 """Pricing rounds at most per LP of the dive (``ROOT_ROUNDS`` for the first)."""
 ROOT_ROUNDS = 30
 PARTIAL_PER_COLUMN = 10
 """The enumeration gives up once partial fills outnumber its column limit this many times."""
 OUT_FACTOR = 4
 BACKTRACKS = 5
+SMOOTHING = 0.7
+"""Weight of the best-bound duals in the smoothed pricing point."""
+CONVERGED = 1e-4
+"""Pricing stops once the LP is within this (relative) of the Lagrangian bound."""
 """Times the dive takes back a fractional fix that lifted its LP to the plan to beat and
 bans that column instead."""
-DIVE_FIX_SHARE = 0.7
-"""Share of the dive's time for fixing columns; CP-SAT places the rest in what is left."""
+RESIDUAL_WORK = 30
+"""A dive ends once at most this many workloads are left for CP-SAT."""
+MAX_DIVES, STALL_DIVES = 40, 8
+"""Dives at most per call, and in a row without a cheaper plan."""
+RESIDUAL_S = 1.0
+"""Seconds at most for CP-SAT on a dive's residual."""
 PRICE_EPS = 1e-9
 """A column enters when it prices below zero by more than this, relative to its profit."""
 
@@ -179,7 +187,7 @@ def column_dive(
     deadline: float,
     upper: float = np.inf,
     limit: int = 4_000,
-    open_pools: int = 5,
+    open_work: int = RESIDUAL_WORK,
     num_workers: int = 2,
     seed: int = 0,
 ) -> IntArray | None:
@@ -196,17 +204,39 @@ def column_dive(
     if columns is None:
         return None
     master = _Master(table, columns)
-    now = time.perf_counter()
-    fixed = master.dive(now + DIVE_FIX_SHARE * (deadline - now), open_pools, upper)
-    if fixed is None:
+    if not master.solve(deadline, ROOT_ROUNDS):
         return None
+    root = master.objective.Value()
+    rng = np.random.default_rng(seed)
+    best: IntArray | None = None
+    best_cost = np.inf
+    dives = stall = 0
+    while dives < MAX_DIVES and stall < STALL_DIVES and time.perf_counter() < deadline:
+        # The first dive follows the LP's largest fractional column; later ones pick
+        # among the large ones at random, each ending in a different residual.
+        fixes = master.dive(deadline, open_work, upper, rng if dives else None)
+        dives += 1
+        plan = _complete(master, deadline, num_workers, seed + dives)
+        master.undo(fixes)
+        stall += 1
+        if plan is not None and table.objective(plan) < best_cost:
+            best, best_cost, stall = plan, table.objective(plan), 0
+        if best_cost <= root + EPS * max(1.0, abs(root)):
+            break  # as cheap as the LP over the columns: no dive can do better
+    return best
+
+
+def _complete(master: _Master, deadline: float, num_workers: int, seed: int) -> IntArray | None:
+    """The plan of the master's fixed columns, CP-SAT placing the rest on every pool's
+    remaining room for at most ``RESIDUAL_S``; ``None`` if that fails."""
+    table = master.table
     choice = np.full(table.n_workloads, -1, dtype=np.int64)
-    for k in fixed.tolist():
+    for k in np.flatnonzero(np.array(master.fixed, dtype=bool)).tolist():
         arcs = master.arcs[k]
         choice[table.arc_w[arcs]] = arcs
     rest = np.flatnonzero(choice < 0)
     if rest.size:
-        remaining = deadline - time.perf_counter()
+        remaining = min(RESIDUAL_S, deadline - time.perf_counter())
         if remaining <= 0:
             return None
         choice, _, _ = solve_subset(
@@ -246,6 +276,10 @@ class _Master:
                 table.arc_cost, np.minimum(table.start[:-1], table.n_arcs - 1)
             )
             penalty = np.minimum(penalty, OUT_FACTOR * np.abs(dearest) + 1.0)
+        self.penalty = penalty
+        self.bound = -np.inf
+        self.last_bound = -np.inf
+        self.cost: list[float] = []
         for w, pen in enumerate(penalty.tolist()):
             out = lp.NumVar(0.0, 1.0, "")
             self.objective.SetCoefficient(out, pen)
@@ -271,7 +305,9 @@ class _Master:
         self.seen.add(key)
         k = len(self.xs)
         x = self.lp.NumVar(0.0, 1.0, "")
-        self.objective.SetCoefficient(x, float(self.table.arc_cost[arcs].sum()))
+        cost = float(self.table.arc_cost[arcs].sum())
+        self.objective.SetCoefficient(x, cost)
+        self.cost.append(cost)
         self.pool_rows[pool].SetCoefficient(x, 1.0)
         for w in self.table.arc_w[arcs].tolist():
             self.work_rows[w].SetCoefficient(x, 1.0)
@@ -284,76 +320,147 @@ class _Master:
         self.fixed.append(False)
 
     def solve(self, deadline: float, rounds: int = PRICING_ROUNDS) -> bool:
-        """Solve the LP, pricing new columns in, until none prices below zero."""
+        """Solve the LP, pricing new columns in, until none prices below zero, the LP meets
+        the Lagrangian bound, or ``rounds`` LPs are solved; ``False`` if out of time.
+
+        Pricing is smoothed (Wentges): the knapsacks run at ``SMOOTHING``·π̂ + (1 − that)·π,
+        π the LP's workload duals and π̂ those of the best Lagrangian bound so far; their
+        fills enter when they price below zero at π (else the knapsacks run at π itself).
+        Every knapsack round gives a Lagrangian bound on the LP with the current fixes
+        (:attr:`bound`), valid whatever columns the LP has.
+        """
         table = self.table
+        self.bound = -np.inf
+        center: FloatArray | None = None
         for last in range(rounds, 0, -1):
             left = deadline - time.perf_counter()
             if left <= 0:
                 return False
             self.lp.set_time_limit(max(1, int(1000 * left)))
             status = self.lp.Solve()
+            if status == pywraplp.Solver.ABNORMAL:
+                # GLOP sometimes fails a warm re-solve after many changes: solve afresh.
+                fresh = pywraplp.MPSolverParameters()
+                fresh.SetIntegerParam(fresh.INCREMENTALITY, fresh.INCREMENTALITY_OFF)
+                status = self.lp.Solve(fresh)
             if status != pywraplp.Solver.OPTIMAL:
                 return False
-            if last == 1:
+            value = self.objective.Value()
+            if last == 1 or value - self.bound <= CONVERGED * max(1.0, abs(value)):
                 break
             pi = np.array([r.dual_value() for r in self.work_rows])
             mu = np.array([r.dual_value() for r in self.pool_rows])
-            usable = self.pool_open[table.arc_pool] & ~self.covered[table.arc_w]
-            arcs = np.flatnonzero(usable)
-            profit = pi[table.arc_w[arcs]] - table.arc_cost[arcs]
-            sacks = solve_knapsacks(
-                table.arc_pool[arcs], table.arc_dev[arcs], profit, table.pool_cap
-            )
-            value, taken = sacks.value, sacks.chosen
-            gain = value + mu
-            pricing = np.flatnonzero(self.pool_open & (gain > PRICE_EPS * (1.0 + value)))
-            if not pricing.size:
+            arcs = np.flatnonzero(self.pool_open[table.arc_pool] & ~self.covered[table.arc_w])
+            points = [pi] if center is None else [SMOOTHING * center + (1 - SMOOTHING) * pi, pi]
+            added = False
+            for point in points:
+                added = self._price(arcs, point, pi, mu)
+                if self.last_bound > self.bound:
+                    self.bound, center = self.last_bound, point
+                if added:
+                    break
+            if not added:
                 return True
-            chosen = arcs[taken]
-            for p in pricing.tolist():
-                self.add(p, chosen[table.arc_pool[chosen] == p])
         return True
 
-    def dive(self, deadline: float, open_pools: int, upper: float) -> IntArray | None:
-        """Fix columns until at most ``open_pools`` pools are open; the fixes that lift the
-        LP to ``upper`` (the plan to beat) or beyond are taken back, and the dive ends."""
-        rounds = ROOT_ROUNDS
-        last: list[tuple[int, list[int]]] = []
-        guess = -1  # the fractional column fixed last
+    def _price(self, arcs: IntArray, point: FloatArray, pi: FloatArray, mu: FloatArray) -> bool:
+        """Each open pool's best fill at workload prices ``point``, added when it prices
+        below zero at the LP's duals (``pi``, ``mu``); sets :attr:`last_bound`, the
+        Lagrangian bound at ``point``. Whether a column was added."""
+        table = self.table
+        w = table.arc_w[arcs]
+        sacks = solve_knapsacks(
+            table.arc_pool[arcs],
+            table.arc_dev[arcs],
+            point[w] - table.arc_cost[arcs],
+            table.pool_cap,
+        )
+        open_work = ~self.covered
+        fixed = float(sum(c for c, f in zip(self.cost, self.fixed, strict=True) if f))
+        self.last_bound = (
+            fixed
+            + float(np.minimum(point, self.penalty)[open_work].sum())
+            - float(sacks.value[self.pool_open].sum())
+        )
+        chosen = arcs[sacks.chosen]
+        gain = (
+            np.bincount(
+                table.arc_pool[chosen],
+                weights=pi[table.arc_w[chosen]] - table.arc_cost[chosen],
+                minlength=table.n_pools,
+            )
+            + mu
+        )
+        pricing = np.flatnonzero(self.pool_open & (gain > PRICE_EPS * (1.0 + np.abs(gain))))
+        for p in pricing.tolist():
+            self.add(p, chosen[table.arc_pool[chosen] == p])
+        return bool(pricing.size)
+
+    def dive(
+        self,
+        deadline: float,
+        open_work: int,
+        upper: float,
+        rng: np.random.Generator | None,
+    ) -> list[tuple[int, list[int]]]:
+        """Fix columns until at most ``open_work`` workloads are left uncovered (or the LP is
+        integral); returns the fixes made, in order, for :meth:`undo`.
+
+        Each step fixes the columns the LP takes whole and one fractional column: the
+        largest, or (with ``rng``) one drawn among the fractional ones by weight
+        value². A fix that lifts the LP to ``upper`` (the plan to beat) is taken back and
+        its fractional column banned, ``BACKTRACKS`` times at most; then the dive ends.
+        """
+        made: list[tuple[int, list[int]]] = []
+        batch = 0  # fixes of the last step, at the end of ``made``
+        guess = -1  # its fractional column
         backtracks = BACKTRACKS
         while time.perf_counter() < deadline:
-            if not self.solve(deadline, rounds):
+            if not self.solve(deadline):
                 break
-            if self.objective.Value() >= upper:
-                for k, killed in reversed(last):
+            if self.bound >= upper:
+                for k, killed in reversed(made[len(made) - batch :]):
                     self.unfix(k, killed)
-                last = []
+                del made[len(made) - batch :]
+                batch = 0
                 if guess < 0 or backtracks == 0:
                     break
-                # The other branch: that column is never taken, the dive goes on.
                 backtracks -= 1
                 self.ban(guess)
+                made.append((guess, [-1]))  # a ban, undone by :meth:`undo`
                 guess = -1
                 continue
-            rounds = PRICING_ROUNDS
             live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
             value = np.array([self.xs[k].solution_value() for k in live])
             live_a = np.array(live, dtype=np.int64)
-            whole = live_a[value >= 1.0 - 1e-6]
+            take = live_a[value >= 1.0 - 1e-6]
             frac = np.flatnonzero((value > 1e-6) & (value < 1.0 - 1e-6))
-            take = whole
             guess = -1
             if frac.size:
-                guess = int(live_a[frac[np.argmax(value[frac])]])
+                if rng is None:
+                    pick = int(np.argmax(value[frac]))
+                else:
+                    weight = value[frac] ** 2
+                    pick = int(rng.choice(frac.shape[0], p=weight / weight.sum()))
+                guess = int(live_a[frac[pick]])
                 take = np.append(take, guess)
             if not take.size:
                 break
             support = {int(k) for k in live_a[value > 1e-6]}
-            last = [(k, self.fix(k, support)) for k in take.tolist() if self.alive[k]]
-            if not frac.size or int(np.count_nonzero(self.pool_open)) <= open_pools:
+            fixes = [(k, self.fix(k, support)) for k in take.tolist() if self.alive[k]]
+            made.extend(fixes)
+            batch = len(fixes)
+            if not frac.size or int(np.count_nonzero(~self.covered)) <= open_work:
                 break
-        fixed = np.flatnonzero(np.array(self.fixed, dtype=bool))
-        return fixed if fixed.size else None
+        return made
+
+    def undo(self, made: list[tuple[int, list[int]]]) -> None:
+        """Take back a dive's fixes and bans, last first."""
+        for k, killed in reversed(made):
+            if killed == [-1]:
+                self.unban(k)
+            else:
+                self.unfix(k, killed)
 
     def fix(self, k: int, support: set[int]) -> list[int]:
         """Fix column ``k`` to 1; every column of its pool or sharing a workload to 0.
@@ -397,7 +504,12 @@ class _Master:
                 self.xs[c].SetUb(1.0)
 
     def ban(self, k: int) -> None:
-        """Column ``k`` stays at 0 from now on."""
+        """Column ``k`` stays at 0 until :meth:`unban`."""
         self.banned.add(k)
         self.alive[k] = False
         self.xs[k].SetUb(0.0)
+
+    def unban(self, k: int) -> None:
+        self.banned.discard(k)
+        self.alive[k] = True
+        self.xs[k].SetUb(1.0)

@@ -14,6 +14,8 @@ rounding so it stays a true bound.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import numpy.typing as npt
 from ortools.sat.python import cp_model
@@ -43,13 +45,15 @@ def solve_subset(
 ) -> tuple[IntArray, float | None, bool]:
     """Re-solve the workloads ``free`` with every other workload fixed as in ``choice``.
 
-    Returns the new choice, a proven lower bound on the whole objective when ``free`` is
-    every workload (else ``None``) and ``allowed`` is not given, and whether the
-    subproblem was solved to optimality. ``allowed`` limits the pairs freed workloads may
-    use (their current pair should be among them). With ``table.must_place`` every free workload gets exactly one pool and the objective is
-    the pairs' cost alone; if no such assignment exists at all, the choice comes back as is,
-    marked optimal, with its own objective as the bound.
+    ``time_limit_s`` counts from the call, building the model included. Returns the new
+    choice, a proven lower bound on the whole objective when ``free`` is every workload
+    (else ``None``) and ``allowed`` is not given, and whether the subproblem was solved to
+    optimality. ``allowed`` limits the pairs freed workloads may use (their current pair
+    should be among them). With ``table.must_place`` every free workload gets exactly one
+    pool and the objective is the pairs' cost alone; if no such assignment exists at all,
+    the choice comes back as is, marked optimal, with its own objective as the bound.
     """
+    began = time.perf_counter()
     scale = scale_for(table)
     room = table.pool_cap - table.usage(
         np.where(np.isin(np.arange(table.n_workloads), free), -1, choice)
@@ -100,7 +104,8 @@ def solve_subset(
             model.add(sum(d * x for d, x in terms) <= int(room[p]))
     model.minimize(sum(objective))
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(time_limit_s, 0.01)
+    # The limit covers building the model too.
+    solver.parameters.max_time_in_seconds = max(time_limit_s - (time.perf_counter() - began), 0.01)
     solver.parameters.num_workers = num_workers
     solver.parameters.random_seed = seed
     status = solver.solve(model)

@@ -132,7 +132,7 @@ def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
     )
     table = gap_table(instance)
     lam = lg.begin(table, relax(table)).lam
-    plan = column_dive(table, lam, slack=1e6, deadline=time.perf_counter() + 5.0, open_pools=0)
+    plan = column_dive(table, lam, slack=1e6, deadline=time.perf_counter() + 5.0, open_work=0)
     assert plan is not None
     assert table.objective(plan) == pytest.approx(table_optimum(table))
 
