@@ -48,13 +48,14 @@ ROOT_ROUNDS = 30
 PARTIAL_PER_COLUMN = 10
 """The enumeration gives up once partial fills outnumber its column limit this many times."""
 OUT_FACTOR = 4
+"""In the dive's LP, must-place work left out costs this many times its dearest pair."""
 BACKTRACKS = 5
+"""Times a dive takes back a fractional fix that lifted its node bound to the plan to beat
+and bans that column instead."""
 SMOOTHING = 0.7
 """Weight of the best-bound duals in the smoothed pricing point."""
 CONVERGED = 1e-4
 """Pricing stops once the LP is within this (relative) of the Lagrangian bound."""
-"""Times the dive takes back a fractional fix that lifted its LP to the plan to beat and
-bans that column instead."""
 RESIDUAL_WORK = 30
 """A dive ends once at most this many workloads are left for CP-SAT."""
 MAX_DIVES, STALL_DIVES = 40, 8
@@ -195,10 +196,11 @@ def column_dive(
     num_workers: int = 2,
     seed: int = 0,
 ) -> IntArray | None:
-    """A plan from the set-partitioning LP over the pools' columns within ``slack`` of
-    their knapsack optimum, or ``None`` when there are too many columns, no time, or the
-    dive ends without a plan. ``slack`` halves until at most ``limit`` columns remain.
-    The dive stops before its LP reaches ``upper``, the cost of the plan to beat."""
+    """The cheapest plan of repeated dives on the set-partitioning LP over the pools'
+    columns within ``slack`` of their knapsack optimum, or ``None`` when there are too many
+    columns, no time, or no dive ends in a plan. ``slack`` halves until at most ``limit``
+    columns remain. A dive takes back fixes whose node bound reaches ``upper``, the cost
+    of the plan to beat (:meth:`_Master.dive`)."""
     columns = None
     while slack > EPS and time.perf_counter() < deadline:
         columns = enumerate_columns(table, lam, slack, limit)
@@ -258,10 +260,11 @@ class _Master:
     """The set-partitioning LP over columns, grown by pricing (column generation).
 
     Rows: each pool at most one column; each workload exactly once, by a column or by its
-    "out" variable at its penalty (for must-place tables that penalty exceeds any plan, so
-    the LP leaves work out only when the columns cannot cover it). New columns come from
-    each open pool's knapsack at the LP's duals (:func:`solver.lagrange.solve_knapsacks`)
-    when they price below zero.
+    "out" variable at its penalty (for must-place tables, ``OUT_FACTOR`` times the
+    workload's dearest pair: the LP leaves work out only when the columns cannot cover it,
+    and its duals stay on the scale of the costs). New columns come from each open pool's
+    knapsack (:func:`solver.lagrange.solve_knapsacks`) when they price below zero
+    (:meth:`solve`).
     """
 
     def __init__(self, table: Table, columns: Columns) -> None:
@@ -282,7 +285,6 @@ class _Master:
             penalty = np.minimum(penalty, OUT_FACTOR * np.abs(dearest) + 1.0)
         self.penalty = penalty
         self.bound = -np.inf
-        self.last_bound = -np.inf
         self.cost: list[float] = []
         for w, pen in enumerate(penalty.tolist()):
             out = lp.NumVar(0.0, 1.0, "")
@@ -358,19 +360,21 @@ class _Master:
             points = [pi] if center is None else [SMOOTHING * center + (1 - SMOOTHING) * pi, pi]
             added = False
             for point in points:
-                added = self._price(arcs, point, pi, mu)
-                if self.last_bound > self.bound:
-                    self.bound, center = self.last_bound, point
+                added, bound = self._price(arcs, point, pi, mu)
+                if bound > self.bound:
+                    self.bound, center = bound, point
                 if added:
                     break
             if not added:
                 return True
         return True
 
-    def _price(self, arcs: IntArray, point: FloatArray, pi: FloatArray, mu: FloatArray) -> bool:
+    def _price(
+        self, arcs: IntArray, point: FloatArray, pi: FloatArray, mu: FloatArray
+    ) -> tuple[bool, float]:
         """Each open pool's best fill at workload prices ``point``, added when it prices
-        below zero at the LP's duals (``pi``, ``mu``); sets :attr:`last_bound`, the
-        Lagrangian bound at ``point``. Whether a column was added."""
+        below zero at the LP's duals (``pi``, ``mu``). Returns whether a column was added,
+        and the Lagrangian bound at ``point``."""
         table = self.table
         w = table.arc_w[arcs]
         sacks = solve_knapsacks(
@@ -381,7 +385,7 @@ class _Master:
         )
         open_work = ~self.covered
         fixed = float(sum(c for c, f in zip(self.cost, self.fixed, strict=True) if f))
-        self.last_bound = (
+        bound = (
             fixed
             + float(np.minimum(point, self.penalty)[open_work].sum())
             - float(sacks.value[self.pool_open].sum())
@@ -398,7 +402,7 @@ class _Master:
         pricing = np.flatnonzero(self.pool_open & (gain > PRICE_EPS * (1.0 + np.abs(gain))))
         for p in pricing.tolist():
             self.add(p, chosen[table.arc_pool[chosen] == p])
-        return bool(pricing.size)
+        return bool(pricing.size), bound
 
     def dive(
         self,
@@ -406,9 +410,10 @@ class _Master:
         open_work: int,
         upper: float,
         rng: np.random.Generator | None,
-    ) -> list[tuple[int, list[int]]]:
+    ) -> list[tuple[int, list[int] | None]]:
         """Fix columns until at most ``open_work`` workloads are left uncovered (or the LP is
-        integral); returns the fixes made, in order, for :meth:`undo`.
+        integral); returns the fixes made, in order, for :meth:`undo`: each column with the
+        columns its fix excluded, or ``None`` for a ban.
 
         Each step fixes the columns the LP takes whole and one fractional column: the
         largest, or (with ``rng``) one drawn among the fractional ones by weight value². A
@@ -416,7 +421,7 @@ class _Master:
         back and its fractional column banned, ``BACKTRACKS`` times at most; then the dive
         ends.
         """
-        made: list[tuple[int, list[int]]] = []
+        made: list[tuple[int, list[int] | None]] = []
         batch = 0  # fixes of the last step, at the end of ``made``
         guess = -1  # its fractional column
         backtracks = BACKTRACKS
@@ -424,15 +429,14 @@ class _Master:
             if not self.solve(deadline):
                 break
             if self.bound >= upper:
-                for k, killed in reversed(made[len(made) - batch :]):
-                    self.unfix(k, killed)
+                self.undo(made[len(made) - batch :])
                 del made[len(made) - batch :]
                 batch = 0
                 if guess < 0 or backtracks == 0:
                     break
                 backtracks -= 1
                 self.ban(guess)
-                made.append((guess, [-1]))  # a ban, undone by :meth:`undo`
+                made.append((guess, None))
                 guess = -1
                 continue
             live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
@@ -459,10 +463,10 @@ class _Master:
                 break
         return made
 
-    def undo(self, made: list[tuple[int, list[int]]]) -> None:
+    def undo(self, made: list[tuple[int, list[int] | None]]) -> None:
         """Take back a dive's fixes and bans, last first."""
         for k, killed in reversed(made):
-            if killed == [-1]:
+            if killed is None:
                 self.unban(k)
             else:
                 self.unfix(k, killed)
