@@ -199,8 +199,8 @@ def column_dive(
     """The cheapest plan of repeated dives on the set-partitioning LP over the pools'
     columns within ``slack`` of their knapsack optimum, or ``None`` when there are too many
     columns, no time, or no dive ends in a plan. ``slack`` halves until at most ``limit``
-    columns remain. A dive takes back fixes whose node bound reaches ``upper``, the cost
-    of the plan to beat (:meth:`_Master.dive`)."""
+    columns remain. A dive takes back fixes whose node bound reaches the cost of the plan
+    to beat (:meth:`_Master.dive`): ``upper``, then the best dive's plan."""
     columns = None
     while slack > EPS and time.perf_counter() < deadline:
         columns = enumerate_columns(table, lam, slack, limit)
@@ -210,6 +210,7 @@ def column_dive(
     if columns is None:
         return None
     master = _Master(table, columns)
+    master.center = lam  # the dive's pricing starts from the ascent's multipliers
     if not master.solve(deadline, ROOT_ROUNDS):
         return None
     root = master.objective.Value()
@@ -220,10 +221,12 @@ def column_dive(
     while dives < MAX_DIVES and stall < STALL_DIVES and time.perf_counter() < deadline:
         # The first dive follows the LP's largest fractional column; later ones pick
         # among the large ones at random, each ending in a different residual.
-        fixes = master.dive(deadline, open_work, upper, rng if dives else None)
+        center = master.center
+        fixes = master.dive(deadline, open_work, min(upper, best_cost), rng if dives else None)
         dives += 1
         plan = _complete(master, deadline, num_workers, seed + dives)
         master.undo(fixes)
+        master.center = center
         stall += 1
         if plan is not None and table.objective(plan) < best_cost:
             best, best_cost, stall = plan, table.objective(plan), 0
@@ -269,14 +272,6 @@ class _Master:
 
     def __init__(self, table: Table, columns: Columns) -> None:
         self.table = table
-        self.lp = pywraplp.Solver.CreateSolver("GLOP")
-        lp = self.lp
-        # GLOP's presolve gave up (ABNORMAL) on some warm re-solves after pricing.
-        lp.SetSolverSpecificParametersAsString("use_preprocessing:false")
-        self.objective = lp.Objective()
-        self.objective.SetMinimization()
-        self.pool_rows = [lp.RowConstraint(0.0, 1.0, "") for _ in range(table.n_pools)]
-        self.work_rows = [lp.RowConstraint(1.0, 1.0, "") for _ in range(table.n_workloads)]
         penalty = table.penalty
         if table.must_place and table.n_arcs:
             dearest = np.maximum.reduceat(
@@ -285,12 +280,8 @@ class _Master:
             penalty = np.minimum(penalty, OUT_FACTOR * np.abs(dearest) + 1.0)
         self.penalty = penalty
         self.bound = -np.inf
+        self.center: FloatArray | None = None
         self.cost: list[float] = []
-        for w, pen in enumerate(penalty.tolist()):
-            out = lp.NumVar(0.0, 1.0, "")
-            self.objective.SetCoefficient(out, pen)
-            self.work_rows[w].SetCoefficient(out, 1.0)
-        self.xs: list[pywraplp.Variable] = []
         self.pool: list[int] = []
         self.arcs: list[IntArray] = []
         self.alive: list[bool] = []
@@ -301,43 +292,73 @@ class _Master:
         self.by_work: list[list[int]] = [[] for _ in range(table.n_workloads)]
         self.seen: set[tuple[int, bytes]] = set()
         self.banned: set[int] = set()
+        self._build()
         for k in range(columns.count):
             self.add(int(columns.pool[k]), columns.arcs[columns.ptr[k] : columns.ptr[k + 1]])
+
+    def _build(self) -> None:
+        """A new LP with every column so far, each bounded as its state says."""
+        table = self.table
+        self.lp = lp = pywraplp.Solver.CreateSolver("GLOP")
+        # GLOP's presolve gave up (ABNORMAL) on some warm re-solves after pricing.
+        lp.SetSolverSpecificParametersAsString("use_preprocessing:false")
+        self.objective = lp.Objective()
+        self.objective.SetMinimization()
+        self.pool_rows = [lp.RowConstraint(0.0, 1.0, "") for _ in range(table.n_pools)]
+        self.work_rows = [lp.RowConstraint(1.0, 1.0, "") for _ in range(table.n_workloads)]
+        for w, pen in enumerate(self.penalty.tolist()):
+            out = lp.NumVar(0.0, 1.0, "")
+            self.objective.SetCoefficient(out, pen)
+            self.work_rows[w].SetCoefficient(out, 1.0)
+        self.xs: list[pywraplp.Variable] = []
+        for k in range(len(self.cost)):
+            self._variable(k)
+
+    def _variable(self, k: int) -> None:
+        """Column ``k``'s variable in the LP."""
+        fixed, alive = self.fixed[k], self.alive[k]
+        x = self.lp.NumVar(1.0 if fixed else 0.0, 1.0 if alive or fixed else 0.0, "")
+        self.objective.SetCoefficient(x, self.cost[k])
+        self.pool_rows[self.pool[k]].SetCoefficient(x, 1.0)
+        for w in self.table.arc_w[self.arcs[k]].tolist():
+            self.work_rows[w].SetCoefficient(x, 1.0)
+        self.xs.append(x)
 
     def add(self, pool: int, arcs: IntArray) -> None:
         key = (pool, np.sort(arcs).tobytes())
         if key in self.seen:
             return
         self.seen.add(key)
-        k = len(self.xs)
-        x = self.lp.NumVar(0.0, 1.0, "")
-        cost = float(self.table.arc_cost[arcs].sum())
-        self.objective.SetCoefficient(x, cost)
-        self.cost.append(cost)
-        self.pool_rows[pool].SetCoefficient(x, 1.0)
-        for w in self.table.arc_w[arcs].tolist():
-            self.work_rows[w].SetCoefficient(x, 1.0)
-            self.by_work[w].append(k)
-        self.by_pool[pool].append(k)
-        self.xs.append(x)
+        k = len(self.cost)
+        self.cost.append(float(self.table.arc_cost[arcs].sum()))
         self.pool.append(pool)
         self.arcs.append(arcs)
         self.alive.append(True)
         self.fixed.append(False)
+        for w in self.table.arc_w[arcs].tolist():
+            self.by_work[w].append(k)
+        self.by_pool[pool].append(k)
+        self._variable(k)
 
     def solve(self, deadline: float, rounds: int = PRICING_ROUNDS) -> bool:
         """Solve the LP, pricing new columns in, until none prices below zero, the LP meets
         the Lagrangian bound, or ``rounds`` LPs are solved; ``False`` if out of time.
 
         Pricing is smoothed (Wentges): the knapsacks run at ``SMOOTHING``·π̂ + (1 − that)·π,
-        π the LP's workload duals and π̂ those of the best Lagrangian bound so far; their
-        fills enter when they price below zero at π (else the knapsacks run at π itself).
-        Every knapsack round gives a Lagrangian bound on the LP with the current fixes
-        (:attr:`bound`), valid whatever columns the LP has.
+        π the LP's workload duals and π̂ the stability center (:attr:`center`): the
+        multipliers of the best Lagrangian bound found, carried from node to node (the
+        caller sets the root's, and restores it when a dive is undone). Their fills enter
+        when they price below zero at π (else the knapsacks run at π itself). The first
+        round of a node also runs them at π̂ itself. Every knapsack round gives a Lagrangian
+        bound on the LP with the current fixes (:attr:`bound`), valid whatever columns the
+        LP has.
+
+        GLOP sometimes fails a warm re-solve (ABNORMAL) and stays failed: the LP is then
+        rebuilt from the columns (:meth:`_build`) and solved afresh.
         """
         table = self.table
         self.bound = -np.inf
-        center: FloatArray | None = None
+        at_center = self.center is not None
         for last in range(rounds, 0, -1):
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -345,10 +366,9 @@ class _Master:
             self.lp.set_time_limit(max(1, int(1000 * left)))
             status = self.lp.Solve()
             if status == pywraplp.Solver.ABNORMAL:
-                # GLOP sometimes fails a warm re-solve after many changes: solve afresh.
-                fresh = pywraplp.MPSolverParameters()
-                fresh.SetIntegerParam(fresh.INCREMENTALITY, fresh.INCREMENTALITY_OFF)
-                status = self.lp.Solve(fresh)
+                self._build()
+                self.lp.set_time_limit(max(1, int(1000 * (deadline - time.perf_counter()))))
+                status = self.lp.Solve()
             if status != pywraplp.Solver.OPTIMAL:
                 return False
             value = self.objective.Value()
@@ -357,13 +377,18 @@ class _Master:
             pi = np.array([r.dual_value() for r in self.work_rows])
             mu = np.array([r.dual_value() for r in self.pool_rows])
             arcs = np.flatnonzero(self.pool_open[table.arc_pool] & ~self.covered[table.arc_w])
+            center = self.center
             points = [pi] if center is None else [SMOOTHING * center + (1 - SMOOTHING) * pi, pi]
+            if at_center and center is not None:
+                points.insert(0, center)
+                at_center = False
             added = False
-            for point in points:
-                added, bound = self._price(arcs, point, pi, mu)
+            for i, point in enumerate(points):
+                new, bound = self._price(arcs, point, pi, mu)
+                added |= new
                 if bound > self.bound:
-                    self.bound, center = bound, point
-                if added:
+                    self.bound, self.center = bound, point
+                if added and i >= len(points) - 2:
                     break
             if not added:
                 return True

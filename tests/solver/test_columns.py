@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from solver import SolverConfig
 from solver import lagrange as lg
-from solver.columns import column_dive, enumerate_columns
+from solver.columns import _Master, column_dive, enumerate_columns
 from solver.gap import GapInstance, gap_table
 from solver.relax import relax
 from solver.solve import optimize
@@ -135,6 +135,37 @@ def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
     plan = column_dive(table, lam, slack=1e6, deadline=time.perf_counter() + 5.0, open_work=0)
     assert plan is not None
     assert table.objective(plan) == pytest.approx(table_optimum(table))
+
+
+def test_a_rebuilt_master_lp_keeps_fixes_bans_and_its_optimum() -> None:
+    """The LP rebuilt from the columns (what the master does when GLOP fails a warm
+    re-solve) has every fix and ban in place: the same optimum, and the same values on the
+    fixed and banned columns."""
+    rng = np.random.default_rng(3)
+    m, n = 4, 14
+    weight = rng.integers(1, 30, (m, n))
+    cost = 40 - weight + rng.integers(-5, 6, (m, n))
+    capacity = (0.9 * weight.sum(axis=1) / m).astype(np.int64)
+    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+    lam = lg.begin(table, relax(table)).lam
+    columns = enumerate_columns(table, lam, 30.0, limit=3_000)
+    assert columns is not None
+    master = _Master(table, columns)
+    master.center = lam
+    assert master.solve(time.perf_counter() + 5.0, 10)
+    used = [k for k in range(len(master.xs)) if master.xs[k].solution_value() > 1e-6]
+    fixed = max(used, key=lambda k: master.xs[k].solution_value())
+    master.fix(fixed, set(used))
+    banned = next(k for k in range(len(master.xs)) if master.alive[k] and not master.fixed[k])
+    master.ban(banned)
+    assert master.lp.Solve() == 0
+    before = master.objective.Value()
+    master._build()
+    assert master.lp.Solve() == 0
+    assert master.objective.Value() == pytest.approx(before, rel=1e-9, abs=1e-6)
+    assert master.xs[fixed].solution_value() == pytest.approx(1.0)
+    assert master.xs[banned].solution_value() == pytest.approx(0.0)
+    assert len(master.xs) == len(master.cost)
 
 
 def test_optimizer_on_a_tight_heterogeneous_instance_is_complete_and_fits() -> None:
