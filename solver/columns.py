@@ -56,8 +56,10 @@ SMOOTHING = 0.7
 """Weight of the best-bound duals in the smoothed pricing point."""
 CONVERGED = 1e-4
 """Pricing stops once the LP is within this (relative) of the Lagrangian bound."""
-RESIDUAL_WORK = 30
-"""A dive ends once at most this many workloads are left for CP-SAT."""
+RESIDUAL_WORK, RESIDUAL_POOLS, RESIDUAL_MAX = 30, 3.0, 80
+"""A dive ends once at most this many workloads are left for CP-SAT: ``RESIDUAL_POOLS``
+pools' worth of workloads on average, at least ``RESIDUAL_WORK`` and at most
+``RESIDUAL_MAX``."""
 MAX_DIVES, STALL_DIVES = 40, 8
 """Dives at most per call, and in a row without a cheaper plan."""
 RESIDUAL_S = 1.0
@@ -192,7 +194,7 @@ def column_dive(
     deadline: float,
     upper: float = np.inf,
     limit: int = 4_000,
-    open_work: int = RESIDUAL_WORK,
+    open_work: int | None = None,
     num_workers: int = 2,
     seed: int = 0,
 ) -> IntArray | None:
@@ -209,6 +211,9 @@ def column_dive(
         slack *= 0.5
     if columns is None:
         return None
+    if open_work is None:
+        per_pool = table.n_workloads / max(1, table.n_pools)
+        open_work = int(min(RESIDUAL_MAX, max(RESIDUAL_WORK, RESIDUAL_POOLS * per_pool)))
     master = _Master(table, columns)
     master.center = lam  # the dive's pricing starts from the ascent's multipliers
     if not master.solve(deadline, ROOT_ROUNDS):
@@ -217,19 +222,24 @@ def column_dive(
     rng = np.random.default_rng(seed)
     best: IntArray | None = None
     best_cost = np.inf
+    best_path: _Path | None = None
     dives = stall = 0
     while dives < MAX_DIVES and stall < STALL_DIVES and time.perf_counter() < deadline:
         # The first dive follows the LP's largest fractional column; later ones pick
         # among the large ones at random, each ending in a different residual.
         center = master.center
-        fixes = master.dive(deadline, open_work, min(upper, best_cost), rng if dives else None)
+        beat = min(upper, best_cost)
+        if best_path is None:
+            path = master.dive(deadline, open_work, beat, rng if dives else None)
+        else:
+            path = master.redive(best_path, deadline, open_work, beat, rng)
         dives += 1
         plan = _complete(master, deadline, num_workers, seed + dives)
-        master.undo(fixes)
+        master.undo(path.made)
         master.center = center
         stall += 1
         if plan is not None and table.objective(plan) < best_cost:
-            best, best_cost, stall = plan, table.objective(plan), 0
+            best, best_cost, stall, best_path = plan, table.objective(plan), 0, path
         if best_cost <= root + EPS * max(1.0, abs(root)):
             break  # as cheap as the LP over the columns: no dive can do better
     return best
@@ -257,6 +267,16 @@ def _complete(master: _Master, deadline: float, num_workers: int, seed: int) -> 
         return None
     out: IntArray = improve(table, choice)
     return out
+
+
+@dataclass(slots=True)
+class _Path:
+    """A dive's fixes in order (each column with the columns its fix excluded, or
+    ``None`` for a ban), and where each step's fixes begin in them, with the step's
+    fractional column (−1 if none)."""
+
+    made: list[tuple[int, list[int] | None]]
+    steps: list[tuple[int, int]]
 
 
 class _Master:
@@ -435,7 +455,8 @@ class _Master:
         open_work: int,
         upper: float,
         rng: np.random.Generator | None,
-    ) -> list[tuple[int, list[int] | None]]:
+        path: _Path | None = None,
+    ) -> _Path:
         """Fix columns until at most ``open_work`` workloads are left uncovered (or the LP is
         integral); returns the fixes made, in order, for :meth:`undo`: each column with the
         columns its fix excluded, or ``None`` for a ban.
@@ -446,7 +467,8 @@ class _Master:
         back and its fractional column banned, ``BACKTRACKS`` times at most; then the dive
         ends.
         """
-        made: list[tuple[int, list[int] | None]] = []
+        path = _Path([], []) if path is None else path
+        made, steps = path.made, path.steps
         batch = 0  # fixes of the last step, at the end of ``made``
         guess = -1  # its fractional column
         backtracks = BACKTRACKS
@@ -456,6 +478,8 @@ class _Master:
             if self.bound >= upper:
                 self.undo(made[len(made) - batch :])
                 del made[len(made) - batch :]
+                if batch:
+                    steps.pop()
                 batch = 0
                 if guess < 0 or backtracks == 0:
                     break
@@ -482,11 +506,38 @@ class _Master:
                 break
             support = {int(k) for k in live_a[value > 1e-6]}
             fixes = [(k, self.fix(k, support)) for k in take.tolist() if self.alive[k]]
+            steps.append((len(made), guess))
             made.extend(fixes)
             batch = len(fixes)
             if not frac.size or int(np.count_nonzero(~self.covered)) <= open_work:
                 break
-        return made
+        return path
+
+    def redive(
+        self,
+        best: _Path,
+        deadline: float,
+        open_work: int,
+        upper: float,
+        rng: np.random.Generator,
+    ) -> _Path:
+        """The dive ``best`` up to one of its steps (drawn at random), that step's
+        fractional column banned, then a greedy dive on from there (:meth:`dive`)."""
+        turns = [i for i, (_, guess) in enumerate(best.steps) if guess >= 0]
+        if not turns:
+            return self.dive(deadline, open_work, upper, None)
+        turn = turns[int(rng.integers(len(turns)))]
+        start, guess = best.steps[turn]
+        path = _Path([], list(best.steps[:turn]))
+        for k, killed in best.made[:start]:
+            if killed is None:
+                self.ban(k)
+                path.made.append((k, None))
+            elif self.alive[k]:
+                path.made.append((k, self.fix(k, set())))
+        self.ban(guess)
+        path.made.append((guess, None))
+        return self.dive(deadline, open_work, upper, None, path)
 
     def undo(self, made: list[tuple[int, list[int] | None]]) -> None:
         """Take back a dive's fixes and bans, last first."""
