@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import gap, solver_scale
+from solver import SolverConfig
+from solver.gap import gap_table, parse_orlib
+from solver.solve import optimize
 
 DATA = Path(__file__).resolve().parent / "data"
 
@@ -32,6 +36,39 @@ def test_gap_benchmark_reaches_the_published_optimum(capsys: pytest.CaptureFixtu
     assert line["objective"] == 261.0
     assert line["bound"] == 261
     assert line["optimal"] is True
+
+
+def test_gap_benchmark_handles_80_sites_by_1600_workloads(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The largest size the benchmark promises: a tight type-d instance (cost falls as need
+    rises, capacity 80% of the average need) in OR-Library format. Every item is placed
+    within every capacity, at the printed cost, above the printed bound."""
+    rng = np.random.default_rng(11)
+    m, n = 80, 1600
+    weight = rng.integers(1, 101, (m, n))
+    cost = 111 - weight + rng.integers(-10, 11, (m, n))
+    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
+    rows = [
+        f"{m} {n}",
+        *(" ".join(map(str, r)) for r in (*cost, *weight)),
+        " ".join(map(str, capacity)),
+    ]
+    path = tmp_path / "d801600"
+    path.write_text("\n".join(rows) + "\n")
+    assert gap.main([str(path), "--time-limit", "3"]) == 0
+    line = json.loads(capsys.readouterr().out.strip())
+    instance = parse_orlib(path.read_text())
+    table = gap_table(instance)
+    outcome = optimize(table, SolverConfig(time_limit_s=3.0, relative_gap_limit=0.0))
+    agent, item = table.arc_pool[outcome.choice], table.arc_w[outcome.choice]
+    assert sorted(item.tolist()) == list(range(n))
+    load = np.bincount(agent, weights=weight[agent, item], minlength=m)
+    assert np.all(load <= capacity)
+    assert outcome.objective == cost[agent, item].sum()
+    assert line["objective"] is not None
+    assert line["bound"] <= line["objective"]
+    assert line["bound"] <= outcome.objective
 
 
 def test_service_load_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
