@@ -168,6 +168,44 @@ def test_a_rebuilt_master_lp_keeps_fixes_bans_and_its_optimum() -> None:
     assert len(master.xs) == len(master.cost)
 
 
+def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> None:
+    """A dive around the best one replays its fixes up to one step, bans that step's
+    fractional column, and dives on; undoing either dive leaves the master as it was."""
+    rng = np.random.default_rng(5)
+    m, n = 5, 30
+    weight = rng.integers(1, 40, (m, n))
+    cost = 50 - weight + rng.integers(-5, 6, (m, n))
+    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
+    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+    lam = lg.begin(table, relax(table)).lam
+    columns = enumerate_columns(table, lam, 5.0, limit=3_000)
+    assert columns is not None
+    master = _Master(table, columns)
+    master.center = lam
+    deadline = time.perf_counter() + 20.0
+    assert master.solve(deadline, 30)
+    first = master.dive(deadline, 0, np.inf, None)
+    turns = [(start, guess) for start, guess in first.steps if guess >= 0]
+    assert turns, "the LP of this instance is fractional: the dive guesses"
+    master.undo(first.made)
+    assert not any(master.fixed) and not master.banned
+    assert not master.covered.any() and master.pool_open.all()
+    assert all(master.alive)
+    second = master.redive(first, deadline, 0, np.inf, np.random.default_rng(1))
+    # Where the two part: the same columns fixed (or banned) up to there.
+    turn = next(
+        i
+        for i, (a, b) in enumerate(zip(first.made, second.made))
+        if a[0] != b[0] or (a[1] is None) != (b[1] is None)
+    )
+    column, killed = second.made[turn]
+    assert killed is None and (turn, column) in turns
+    assert not master.fixed[column] and column in master.banned
+    master.undo(second.made)
+    assert not any(master.fixed) and not master.banned
+    assert not master.covered.any() and master.pool_open.all()
+
+
 def test_optimizer_on_a_tight_heterogeneous_instance_is_complete_and_fits() -> None:
     """A generated type-d-like instance (cost falls as weight rises, capacity 80% of
     the average need): the plan is complete, fits, and stays above the bound."""
