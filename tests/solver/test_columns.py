@@ -195,7 +195,7 @@ def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> No
     # Where the two part: the same columns fixed (or banned) up to there.
     turn = next(
         i
-        for i, (a, b) in enumerate(zip(first.made, second.made))
+        for i, (a, b) in enumerate(zip(first.made, second.made, strict=False))
         if a[0] != b[0] or (a[1] is None) != (b[1] is None)
     )
     column, killed = second.made[turn]
