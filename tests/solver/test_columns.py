@@ -137,22 +137,33 @@ def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
     assert table.objective(plan) == pytest.approx(table_optimum(table))
 
 
+def type_d_table(seed: int, m: int, n: int, *, top: int = 100, fill: float = 0.8) -> Table:
+    """A generated type-d-like instance: cost falls as the need (1..``top``) rises, and each
+    agent's capacity is ``fill`` of its average need."""
+    rng = np.random.default_rng(seed)
+    weight = rng.integers(1, top + 1, (m, n))
+    cost = top + 11 - weight + rng.integers(-10, 11, (m, n))
+    capacity = (fill * weight.sum(axis=1) / m).astype(np.int64)
+    return gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+
+
+def root_master(table: Table, slack: float) -> tuple[_Master, np.ndarray]:
+    """The dive's master over the fills within ``slack``, its root LP priced (30 rounds),
+    and the multipliers it started from."""
+    lam = lg.begin(table, relax(table)).lam
+    columns = enumerate_columns(table, lam, slack, limit=3_000)
+    assert columns is not None
+    master = _Master(table, columns)
+    master.center = lam
+    assert master.solve(time.perf_counter() + 20.0, 30)
+    return master, lam
+
+
 def test_a_rebuilt_master_lp_keeps_fixes_bans_and_its_optimum() -> None:
     """The LP rebuilt from the columns (what the master does when GLOP fails a warm
     re-solve) has every fix and ban in place: the same optimum, and the same values on the
     fixed and banned columns."""
-    rng = np.random.default_rng(3)
-    m, n = 4, 14
-    weight = rng.integers(1, 30, (m, n))
-    cost = 40 - weight + rng.integers(-5, 6, (m, n))
-    capacity = (0.9 * weight.sum(axis=1) / m).astype(np.int64)
-    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
-    lam = lg.begin(table, relax(table)).lam
-    columns = enumerate_columns(table, lam, 30.0, limit=3_000)
-    assert columns is not None
-    master = _Master(table, columns)
-    master.center = lam
-    assert master.solve(time.perf_counter() + 5.0, 10)
+    master, _ = root_master(type_d_table(3, 4, 14, top=30, fill=0.9), 30.0)
     used = [k for k in range(len(master.xs)) if master.xs[k].solution_value() > 1e-6]
     fixed = max(used, key=lambda k: master.xs[k].solution_value())
     master.fix(fixed, set(used))
@@ -171,19 +182,8 @@ def test_a_rebuilt_master_lp_keeps_fixes_bans_and_its_optimum() -> None:
 def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> None:
     """A dive around the best one replays its fixes up to one step, bans that step's
     fractional column, and dives on; undoing either dive leaves the master as it was."""
-    rng = np.random.default_rng(5)
-    m, n = 5, 30
-    weight = rng.integers(1, 40, (m, n))
-    cost = 50 - weight + rng.integers(-5, 6, (m, n))
-    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
-    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
-    lam = lg.begin(table, relax(table)).lam
-    columns = enumerate_columns(table, lam, 5.0, limit=3_000)
-    assert columns is not None
-    master = _Master(table, columns)
-    master.center = lam
+    master, _ = root_master(type_d_table(5, 5, 30, top=40), 5.0)
     deadline = time.perf_counter() + 20.0
-    assert master.solve(deadline, 30)
     first = master.dive(deadline, 0, np.inf, None)
     turns = [(start, guess) for start, guess in first.steps if guess >= 0]
     assert turns, "the LP of this instance is fractional: the dive guesses"
@@ -209,12 +209,7 @@ def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> No
 def test_optimizer_on_a_tight_heterogeneous_instance_is_complete_and_fits() -> None:
     """A generated type-d-like instance (cost falls as weight rises, capacity 80% of
     the average need): the plan is complete, fits, and stays above the bound."""
-    rng = np.random.default_rng(7)
-    m, n = 8, 48
-    weight = rng.integers(1, 101, (m, n))
-    cost = 111 - weight + rng.integers(-10, 11, (m, n))
-    capacity = (0.8 * weight.sum(axis=1) / m).astype(np.int64)
-    table = gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
+    table = type_d_table(7, 8, 48)
     out = optimize(table, SolverConfig(time_limit_s=4.0, relative_gap_limit=0.0))
     assert np.all(out.choice >= 0)
     assert table.fits(out.choice)
