@@ -206,8 +206,8 @@ def column_dive(
     columns remain. The first dive is greedy; each later one leaves the best dive's path at
     one step (:meth:`_Master.redive`), or, while no dive has ended in a plan, draws its
     fractional columns at random. A dive leaves ``open_work`` workloads to CP-SAT (by
-    default ``RESIDUAL_POOLS`` pools' worth). A dive takes back fixes whose node bound reaches the cost of the plan
-    to beat (:meth:`_Master.dive`): ``upper``, then the best dive's plan."""
+    default ``RESIDUAL_POOLS`` pools' worth), and takes back fixes whose node bound reaches
+    the cost of the plan to beat (:meth:`_Master.dive`): ``upper``, then the best dive's."""
     columns = None
     took = 0.0
     while slack > EPS and time.perf_counter() + took < deadline:
@@ -233,8 +233,8 @@ def column_dive(
     best_path: _Path | None = None
     dives = stall = 0
     while dives < MAX_DIVES and stall < STALL_DIVES and time.perf_counter() < deadline:
-        # The first dive follows the LP's largest fractional column; later ones pick
-        # among the large ones at random, each ending in a different residual.
+        # The first dive follows the LP's largest fractional column; later ones leave the
+        # best dive's path at one step (at random while there is none).
         center = master.center
         beat = min(upper, best_cost)
         if best_path is None:
@@ -466,8 +466,8 @@ class _Master:
         path: _Path | None = None,
     ) -> _Path:
         """Fix columns until at most ``open_work`` workloads are left uncovered (or the LP is
-        integral); returns the fixes made, in order, for :meth:`undo`: each column with the
-        columns its fix excluded, or ``None`` for a ban.
+        integral), going on from ``path`` (the fixes already made, if any); returns the path
+        with the fixes and steps made (:class:`_Path`; ``path.made`` is for :meth:`undo`).
 
         Each step fixes the columns the LP takes whole and one fractional column: the
         largest, or (with ``rng``) one drawn among the fractional ones by weight value². A
