@@ -310,6 +310,7 @@ class _Master:
         self.bound = -np.inf
         self.center: FloatArray | None = None
         self.cost: list[float] = []
+        self.fixed_cost = 0.0  # of the fixed columns
         self.pool: list[int] = []
         self.arcs: list[IntArray] = []
         self.alive: list[bool] = []
@@ -437,9 +438,8 @@ class _Master:
             table.pool_cap,
         )
         open_work = ~self.covered
-        fixed = float(sum(c for c, f in zip(self.cost, self.fixed, strict=True) if f))
         bound = (
-            fixed
+            self.fixed_cost
             + float(np.minimum(point, self.penalty)[open_work].sum())
             - float(sacks.value[self.pool_open].sum())
         )
@@ -563,6 +563,7 @@ class _Master:
         back without them, so the LP keeps most of its cover instead of paying penalties
         until pricing finds it again."""
         self.fixed[k] = True
+        self.fixed_cost += self.cost[k]
         self.xs[k].SetLb(1.0)
         pool = self.pool[k]
         self.pool_open[pool] = False
@@ -588,6 +589,7 @@ class _Master:
     def unfix(self, k: int, killed: list[int]) -> None:
         """Take back :meth:`fix` of column ``k``."""
         self.fixed[k] = False
+        self.fixed_cost -= self.cost[k]
         self.xs[k].SetLb(0.0)
         self.pool_open[self.pool[k]] = True
         self.covered[self.table.arc_w[self.arcs[k]]] = False

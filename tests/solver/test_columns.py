@@ -201,7 +201,11 @@ def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> No
     column, killed = second.made[turn]
     assert killed is None and (turn, column) in turns
     assert not master.fixed[column] and column in master.banned
+    assert master.fixed_cost == pytest.approx(
+        sum(c for c, f in zip(master.cost, master.fixed, strict=True) if f)
+    )
     master.undo(second.made)
+    assert master.fixed_cost == pytest.approx(0.0, abs=1e-6)
     assert not any(master.fixed) and not master.banned
     assert not master.covered.any() and master.pool_open.all()
 
