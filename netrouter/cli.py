@@ -159,6 +159,14 @@ def _reaches_router(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+CLIENT_FLAGS = {
+    "tls": "--tls",
+    "ca_file": "--tls-ca",
+    "cert_file": "--tls-cert",
+    "key_file": "--tls-key",
+}
+
+
 def _client(
     target: str,
     tls: bool,
@@ -174,13 +182,6 @@ def _client(
             if token_file
             else os.environ.get(TOKEN_ENV)
         )
-        if (cert or key) and not (tls or ca):
-            raise ValueError("--tls-cert/--tls-key: a client certificate needs --tls or --tls-ca")
-        if bool(cert) != bool(key):
-            raise ValueError("--tls-cert and --tls-key go together")
-        for flag, path in (("--tls-ca", ca), ("--tls-cert", cert), ("--tls-key", key)):
-            if path is not None and not path.is_file():
-                raise ValueError(f"{flag}: no such file {path}")
         return RouterClient(
             target,
             token=token,
@@ -188,6 +189,7 @@ def _client(
             ca_file=ca,
             cert_file=cert,
             key_file=key,
+            option_names=CLIENT_FLAGS,
         )
     except ValueError as exc:
         raise _fail(str(exc), 2) from exc

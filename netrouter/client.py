@@ -95,7 +95,8 @@ class RouterClient:
     requires one (mTLS); ``server_name`` checks the certificate for that name instead of the
     target's host. ``token`` is sent as ``authorization: Bearer TOKEN`` with every call,
     the watch stream included. The files are read here, so a bad path fails at once with a
-    ``ValueError`` naming the option.
+    ``ValueError`` naming the option: as ``option_names`` calls it (e.g. a CLI's
+    ``{"cert_file": "--tls-cert"}``), else by its keyword.
     """
 
     def __init__(
@@ -112,6 +113,7 @@ class RouterClient:
         cert_file: str | Path | None = None,
         key_file: str | Path | None = None,
         server_name: str | None = None,
+        option_names: Mapping[str, str] | None = None,
     ) -> None:
         self.target = target
         self.timeout_s = timeout_s
@@ -124,6 +126,7 @@ class RouterClient:
             ca_file=ca_file,
             cert_file=cert_file,
             key_file=key_file,
+            names=OPTION_NAMES | dict(option_names or {}),
         )
         self._server_name = server_name
         self._metadata: tuple[tuple[str, str], ...] | None = None
@@ -306,24 +309,39 @@ class RouterClient:
                 await asyncio.sleep(wait)
 
 
+OPTION_NAMES = {
+    "tls": "tls=True",
+    "ca_file": "ca_file",
+    "cert_file": "cert_file",
+    "key_file": "key_file",
+}
+"""What :class:`RouterClient`'s errors call its TLS options, unless told otherwise."""
+
+
 def _channel_credentials(
     *,
     tls: bool,
     ca_file: str | Path | None,
     cert_file: str | Path | None,
     key_file: str | Path | None,
+    names: Mapping[str, str],
 ) -> grpc.ChannelCredentials | None:
-    """TLS credentials from the options' files (``None`` for plaintext)."""
+    """TLS credentials from the options' files (``None`` for plaintext); errors call the
+    options by ``names``."""
+    cert, key = names["cert_file"], names["key_file"]
     if not tls:
         if cert_file or key_file:
-            raise ValueError("cert_file/key_file: a client certificate needs TLS (tls=True)")
+            raise ValueError(
+                f"{cert}/{key}: a client certificate needs TLS "
+                f"({names['tls']} or {names['ca_file']})"
+            )
         return None
     if bool(cert_file) != bool(key_file):
-        raise ValueError("cert_file and key_file go together")
+        raise ValueError(f"{cert} and {key} go together")
     return grpc.ssl_channel_credentials(
-        root_certificates=_read_file("ca_file", ca_file),
-        private_key=_read_file("key_file", key_file),
-        certificate_chain=_read_file("cert_file", cert_file),
+        root_certificates=_read_file(names["ca_file"], ca_file),
+        private_key=_read_file(key, key_file),
+        certificate_chain=_read_file(cert, cert_file),
     )
 
 

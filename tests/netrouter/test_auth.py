@@ -280,5 +280,23 @@ def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
         RouterClient("127.0.0.1:1", ca_file=tmp_path / "missing.pem")
     with pytest.raises(ValueError, match="needs TLS"):
         RouterClient("127.0.0.1:1", cert_file="c.pem", key_file="k.pem")
+    with pytest.raises(ValueError, match="cert_file and key_file go together"):
+        RouterClient("127.0.0.1:1", tls=True, cert_file="c.pem")
     with pytest.raises(ValueError, match="token"):
         RouterClient("127.0.0.1:1", token="two words")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--tls-ca", "missing.pem"], "--tls-ca: cannot read missing.pem"),
+        (["--tls-cert", "c.pem", "--tls-key", "k.pem"], "needs TLS (--tls or --tls-ca)"),
+        (["--tls", "--tls-cert", "c.pem"], "--tls-cert and --tls-key go together"),
+    ],
+)
+def test_cli_client_options_name_the_flags(args: list[str], message: str) -> None:
+    """The client commands check their TLS files before dialing, with the CLI's flag names
+    in the error (exit code 2)."""
+    result = run_cli("netrouter", "sites", "-t", "127.0.0.1:1", *args)
+    assert result.returncode == 2
+    assert message in result.stderr
