@@ -536,8 +536,11 @@ class _Master:
             return self.dive(deadline, open_work, upper, None)
         turn = turns[int(rng.integers(len(turns)))]
         start, guess = best.steps[turn]
-        path = _Path([], list(best.steps[:turn]))
-        for k, killed in best.made[:start]:
+        begins = dict(best.steps[:turn])
+        path = _Path([], [])
+        for i, (k, killed) in enumerate(best.made[:start]):
+            if i in begins:  # where the step begins in the replay
+                path.steps.append((len(path.made), begins[i]))
             if killed is None:
                 self.ban(k)
                 path.made.append((k, None))

@@ -201,6 +201,9 @@ def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> No
     column, killed = second.made[turn]
     assert killed is None and (turn, column) in turns
     assert not master.fixed[column] and column in master.banned
+    assert second.steps[: len([s for s in first.steps if s[0] < turn])] == [
+        s for s in first.steps if s[0] < turn
+    ]
     assert master.fixed_cost == pytest.approx(
         sum(c for c, f in zip(master.cost, master.fixed, strict=True) if f)
     )
