@@ -240,7 +240,7 @@ class AcceleratorCapacity(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SiteView(_message.Message):
-    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s")
+    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
@@ -256,6 +256,9 @@ class SiteView(_message.Message):
     PUE_AGE_S_FIELD_NUMBER: _ClassVar[int]
     TTL_S_FIELD_NUMBER: _ClassVar[int]
     HELD_DOWN_S_FIELD_NUMBER: _ClassVar[int]
+    PUE_MEAN_FIELD_NUMBER: _ClassVar[int]
+    OVER_PUE_CAP_FIELD_NUMBER: _ClassVar[int]
+    AGENTS_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     labels: _site_report_pb2.SiteLabels
     up: bool
@@ -271,7 +274,22 @@ class SiteView(_message.Message):
     pue_age_s: float
     ttl_s: float
     held_down_s: float
-    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ...) -> None: ...
+    pue_mean: float
+    over_pue_cap: bool
+    agents: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., over_pue_cap: _Optional[bool] = ..., agents: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RemoveSiteRequest(_message.Message):
+    __slots__ = ("site_id",)
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    def __init__(self, site_id: _Optional[str] = ...) -> None: ...
+
+class RemoveSiteResponse(_message.Message):
+    __slots__ = ("site",)
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    site: SiteView
+    def __init__(self, site: _Optional[_Union[SiteView, _Mapping]] = ...) -> None: ...
 
 class ListSitesResponse(_message.Message):
     __slots__ = ("sites",)

@@ -79,6 +79,11 @@ class RouterStub:
                 request_serializer=netrouter_dot_v1_dot_router__pb2.SnapshotRequest.SerializeToString,
                 response_deserializer=netrouter_dot_v1_dot_router__pb2.StateSnapshot.FromString,
                 _registered_method=True)
+        self.RemoveSite = channel.unary_unary(
+                '/netrouter.v1.Router/RemoveSite',
+                request_serializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.SerializeToString,
+                response_deserializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -145,6 +150,14 @@ class RouterServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RemoveSite(self, request, context):
+        """Forget a site that is gone (refused while it has active placements); it returns only
+        when it reports again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_RouterServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -192,6 +205,11 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.Snapshot,
                     request_deserializer=netrouter_dot_v1_dot_router__pb2.SnapshotRequest.FromString,
                     response_serializer=netrouter_dot_v1_dot_router__pb2.StateSnapshot.SerializeToString,
+            ),
+            'RemoveSite': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveSite,
+                    request_deserializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.FromString,
+                    response_serializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -437,6 +455,33 @@ class Router:
             '/netrouter.v1.Router/Snapshot',
             netrouter_dot_v1_dot_router__pb2.SnapshotRequest.SerializeToString,
             netrouter_dot_v1_dot_router__pb2.StateSnapshot.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveSite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netrouter.v1.Router/RemoveSite',
+            netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.SerializeToString,
+            netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.FromString,
             options,
             channel_credentials,
             insecure,

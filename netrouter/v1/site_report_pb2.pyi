@@ -67,7 +67,7 @@ class SiteLabels(_message.Message):
     def __init__(self, name: _Optional[str] = ..., hub: _Optional[str] = ..., hub_name: _Optional[str] = ..., province: _Optional[str] = ..., side: _Optional[str] = ..., latitude: _Optional[float] = ..., longitude: _Optional[float] = ..., pue_cap: _Optional[float] = ...) -> None: ...
 
 class SiteReport(_message.Message):
-    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s", "pue_source", "pue_age_s")
+    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s", "pue_source", "pue_age_s", "pue_mean", "pue_mean_window_s", "pue_mean_covered_s")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -81,6 +81,9 @@ class SiteReport(_message.Message):
     REPORT_INTERVAL_S_FIELD_NUMBER: _ClassVar[int]
     PUE_SOURCE_FIELD_NUMBER: _ClassVar[int]
     PUE_AGE_S_FIELD_NUMBER: _ClassVar[int]
+    PUE_MEAN_FIELD_NUMBER: _ClassVar[int]
+    PUE_MEAN_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
+    PUE_MEAN_COVERED_S_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     boot_id: str
     sequence: int
@@ -94,4 +97,7 @@ class SiteReport(_message.Message):
     report_interval_s: float
     pue_source: str
     pue_age_s: float
-    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ...) -> None: ...
+    pue_mean: float
+    pue_mean_window_s: float
+    pue_mean_covered_s: float
+    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., pue_mean_window_s: _Optional[float] = ..., pue_mean_covered_s: _Optional[float] = ...) -> None: ...
