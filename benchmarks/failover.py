@@ -38,7 +38,13 @@ import aiomqtt
 from netrouter.app import RouterApp, ServeSettings
 from netrouter.broker import EmbeddedBroker, free_port
 from netrouter.client import RouterClient
-from netrouter.wire import STATUS_OFFLINE, BrokerAddress, mqtt_client, status_topic
+from netrouter.wire import (
+    DEFAULT_TOPICS,
+    STATUS_OFFLINE,
+    AgentStatus,
+    BrokerAddress,
+    mqtt_client,
+)
 from solver import Workload
 
 SITE = """
@@ -195,10 +201,13 @@ async def run(placements: int) -> dict[str, object]:
 
                     async def will() -> None:
                         async with mqtt_client(address) as sub:
-                            await sub.subscribe(status_topic("victim"), qos=1)
+                            await sub.subscribe(DEFAULT_TOPICS.status("victim"), qos=1)
                             watching.set()
                             async for message in sub.messages:
-                                if message.payload == STATUS_OFFLINE.encode():
+                                payload = message.payload
+                                raw = payload if isinstance(payload, bytes) else b""
+                                status = AgentStatus.parse(raw)
+                                if status.state == STATUS_OFFLINE:
                                     will_at.append(time.perf_counter())
                                     return
 

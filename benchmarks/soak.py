@@ -188,7 +188,7 @@ def _agents(
 
     import paho.mqtt.client as paho
 
-    from netrouter.wire import STATUS_OFFLINE, STATUS_ONLINE, report_topic, status_topic
+    from netrouter.wire import DEFAULT_TOPICS, STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
     from site_agents.report import ReportBuilder
 
     selector = selectors.DefaultSelector()
@@ -202,16 +202,18 @@ def _agents(
         template = builder.collect()  # the collectors are static: read them once
         sid = config.site.id
         client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=f"soak-{sid}")
-        client.will_set(status_topic(sid), STATUS_OFFLINE, qos=1, retain=True)
+        offline = AgentStatus(STATUS_OFFLINE, builder.boot_id).payload
+        client.will_set(DEFAULT_TOPICS.status(sid), offline, qos=1, retain=True)
         try:
             client.connect(address.host, address.port, keepalive=60)
         except OSError as exc:
             errors.append(f"{type(exc).__name__}: {exc}")
             continue
-        client.publish(status_topic(sid), STATUS_ONLINE, qos=1, retain=True)
+        online = AgentStatus(STATUS_ONLINE, builder.boot_id).payload
+        client.publish(DEFAULT_TOPICS.status(sid), online, qos=1, retain=True)
         selector.register(client.socket(), selectors.EVENT_READ, len(clients))
         clients.append(client)
-        builders.append((builder, template, report_topic(sid)))
+        builders.append((builder, template, DEFAULT_TOPICS.report(sid)))
         heapq.heappush(due, (time.monotonic() + random.random() * interval_s, len(clients) - 1))
     published = 0
     deadline = time.monotonic() + seconds

@@ -17,11 +17,11 @@ from netrouter.core import Router, RouterSettings
 from netrouter.metrics import MetricsServer, RouterMetrics, serve_metrics
 from netrouter.network import NetworkModel
 from netrouter.service import MAX_RECEIVE_BYTES, start_server
-from netrouter.state import SiteRegistry
+from netrouter.state import STALE_GRACE_S, SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.telemetry import WILL_GRACE_S, Telemetry
 from netrouter.types import Link, PlacementEvent
-from netrouter.wire import BrokerAddress
+from netrouter.wire import DEFAULT_TOPICS, BrokerAddress, Topics
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,7 @@ class ServeSettings:
     """Everything ``netrouter serve`` needs, parsed once at the entry point."""
 
     mqtt: BrokerAddress
+    topics: Topics = DEFAULT_TOPICS
     listen: str = "127.0.0.1:50051"
     grpc_tls: ServerTls | None = None
     tokens: TokenTable | None = None
@@ -42,6 +43,8 @@ class ServeSettings:
     min_ttl_s: float = 5.0
     hold_off_s: float = 30.0
     will_grace_s: float = WILL_GRACE_S
+    stale_grace_s: float = STALE_GRACE_S
+    """How long a silent site's work stays put before it moves."""
     links: tuple[Link, ...] = ()
     router: RouterSettings = field(default_factory=RouterSettings)
     shutdown_grace_s: float = 5.0
@@ -59,8 +62,14 @@ class RouterApp:
             ttl_intervals=settings.ttl_intervals,
             min_ttl_s=settings.min_ttl_s,
             hold_off_s=settings.hold_off_s,
+            stale_grace_s=settings.stale_grace_s,
         )
-        self.telemetry = Telemetry(self.registry, settings.mqtt, will_grace_s=settings.will_grace_s)
+        self.telemetry = Telemetry(
+            self.registry,
+            settings.mqtt,
+            topics=settings.topics,
+            will_grace_s=settings.will_grace_s,
+        )
         self.router: Router | None = None
         self.port = 0
         self._server: grpc.aio.Server | None = None
@@ -81,6 +90,7 @@ class RouterApp:
         self.store = PlacementStore(
             self.settings.db_path, busy_timeout_ms=self.settings.busy_timeout_ms
         )
+        self.registry.mark_removed(self.store.removed_sites())
         self.router = Router(
             registry=self.registry,
             store=self.store,

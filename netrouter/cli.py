@@ -254,6 +254,13 @@ def serve(
         str | None,
         typer.Option(help="That certificate's key (PEM) [default: [mqtt] key_file]."),
     ] = None,
+    topic_prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Root of the site topics, shared with the agents "
+            "[default: [mqtt] topic_prefix, else netrouter/v1]."
+        ),
+    ] = None,
     listen: Annotated[
         str | None, typer.Option(help="gRPC listen address HOST:PORT (overrides config).")
     ] = None,
@@ -320,6 +327,7 @@ def serve(
             mqtt_tls_ca=mqtt_tls_ca,
             mqtt_tls_cert=mqtt_tls_cert,
             mqtt_tls_key=mqtt_tls_key,
+            topic_prefix=topic_prefix,
             listen=listen,
             tls_cert=tls_cert,
             tls_key=tls_key,
@@ -355,23 +363,36 @@ def serve(
             )
             err.print(
                 f"netrouter serving on {router_app.target} ({security or 'plaintext, no tokens'}), "
-                f"MQTT {settings.mqtt.url}, store {settings.db_path}{metrics}"
+                f"MQTT {settings.mqtt.url} ({settings.topics.prefix}), "
+                f"store {settings.db_path}{metrics}"
             )
             await stop.wait()
 
     _call(run())
 
 
-@app.command()
+sites_app = typer.Typer(
+    help="The router's live view of every site; 'sites remove ID' forgets a site that is gone.",
+    no_args_is_help=False,
+)
+app.add_typer(sites_app, name="sites")
+
+
+@sites_app.callback(invoke_without_command=True)
 @_reaches_router
 def sites(
+    ctx: typer.Context,
     target: TargetOpt = DEFAULT_TARGET,
     json: JsonOpt = False,
     *,
     connect: Connect,
 ) -> None:
-    """Show the router's live view of every site: up/down, PUE, price, free capacity."""
+    """Show the router's live view of every site: up/down and why, PUE, price, free
+    capacity, and a 'duplicate agent' mark where two agents report for one site.
 
+    'netrouter sites remove ID' forgets a site that is gone (see its --help)."""
+    if ctx.invoked_subcommand is not None:
+        return
     router = connect(target)
 
     async def run() -> Any:
@@ -383,6 +404,35 @@ def sites(
         print_json(out, views)
     else:
         out.print(sites_table(views))
+
+
+@sites_app.command("remove")
+@_reaches_router
+def sites_remove(
+    site_id: Annotated[str, typer.Argument(help="The id of the site to forget.")],
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Forget a site that is gone (a decommissioned data center, a test site, a typo).
+
+    Refused while the site has active placements: release them, or let failover or
+    'netrouter rebalance' move them, first. The removal is durable; the site returns
+    only when an agent publishes a new report for it (a retained old one does not bring
+    it back). Needs a read-write token where the router requires tokens.
+    """
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            return await client.remove_site(site_id)
+
+    view = _call(run())
+    if json:
+        print_json(out, view)
+    else:
+        out.print(f"removed site {view.site_id} (it returns when its agent reports again)")
 
 
 @app.command()

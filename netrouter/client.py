@@ -271,6 +271,13 @@ class RouterClient:
         response = await self._call("ListSites", pb.ListSitesRequest())
         return [convert.site_view_from_pb(s) for s in response.sites]
 
+    async def remove_site(self, site_id: str) -> SiteView:
+        """Forget a site that is gone (refused while it has active placements:
+        ``FailedPreconditionError``); it returns when its agent reports again. Returns the
+        site as it was."""
+        response = await self._call("RemoveSite", pb.RemoveSiteRequest(site_id=site_id))
+        return convert.site_view_from_pb(response.site)
+
     async def snapshot(self) -> Snapshot:
         """The router's whole state, for offline what-ifs."""
         return convert.snapshot_from_pb(await self._call("Snapshot", pb.SnapshotRequest()))
@@ -436,6 +443,11 @@ class SyncRouterClient:
     def snapshot(self) -> Snapshot:
         """The router's whole state, for offline what-ifs."""
         result: Snapshot = self._run(self._client.snapshot)
+        return result
+
+    def remove_site(self, site_id: str) -> SiteView:
+        """See :meth:`RouterClient.remove_site`."""
+        result: SiteView = self._run(lambda: self._client.remove_site(site_id))
         return result
 
     def what_if(

@@ -14,9 +14,10 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
 from netrouter.network import check_links
 from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
+from netrouter.state import STALE_GRACE_S
 from netrouter.telemetry import WILL_GRACE_S
 from netrouter.types import Link
-from netrouter.wire import BrokerSection, broker_address
+from netrouter.wire import BrokerSection, Topics, broker_address
 from solver import SolverConfig
 
 
@@ -49,6 +50,7 @@ class SitesSection(_Strict):
     min_ttl_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     hold_off_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     will_grace_s: float = Field(default=WILL_GRACE_S, ge=0, le=60, allow_inf_nan=False)
+    stale_grace_s: float = Field(default=STALE_GRACE_S, ge=0, allow_inf_nan=False)
 
 
 class LinkSection(_Strict):
@@ -112,6 +114,7 @@ def serve_settings(
     mqtt_tls_ca: str | None = None,
     mqtt_tls_cert: str | None = None,
     mqtt_tls_key: str | None = None,
+    topic_prefix: str | None = None,
     listen: str | None = None,
     tls_cert: str | None = None,
     tls_key: str | None = None,
@@ -154,8 +157,13 @@ def serve_settings(
         )
     except ValueError as exc:
         raise ValueError(f"mqtt: {exc}") from exc
+    try:
+        topics = Topics(topic_prefix or config.mqtt.topic_prefix)
+    except ValueError as exc:
+        raise ValueError(f"--topic-prefix: {exc}") from exc
     return ServeSettings(
         mqtt=broker,
+        topics=topics,
         listen=listen or config.grpc.listen,
         grpc_tls=_server_tls(config.grpc, cert=tls_cert, key=tls_key, client_ca=client_ca),
         tokens=_tokens(config.grpc, tokens_file),
@@ -166,6 +174,7 @@ def serve_settings(
         min_ttl_s=config.sites.min_ttl_s,
         hold_off_s=config.sites.hold_off_s,
         will_grace_s=config.sites.will_grace_s,
+        stale_grace_s=config.sites.stale_grace_s,
         links=links,
         metrics_port=metrics_port if metrics_port is not None else config.metrics.port,
         metrics_address=config.metrics.address,

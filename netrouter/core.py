@@ -338,6 +338,14 @@ class Router:
         changed: int = await self._submit("failover")
         return changed
 
+    async def remove_site(self, site_id: str) -> SiteView:
+        """Forget a site that is gone, durably, until it reports again; refused while it has
+        active placements. Returns the site as it was."""
+        if not site_id:
+            raise InvalidArgumentError("site_id", "must not be empty")
+        removed: SiteView = await self._submit("remove_site", site_id=site_id)
+        return removed
+
     async def get_placement(self, placement_id: str) -> Placement:
         """One placement by id."""
         if not placement_id:
@@ -416,6 +424,7 @@ class Router:
                     accelerators=capacities(r, usage),
                     latencies=r.latencies,
                     price_band_now=r.band_now,
+                    agents=tuple(self.registry.agents(r.site_id)),
                     pue_source=r.pue_source,
                     pue_age_s=r.pue_age_s,
                     ttl_s=self.registry.ttl_s(r),
@@ -538,6 +547,8 @@ class Router:
             return await self._decide_failover(undo)
         if op.kind == "rebalance":
             return await self._decide_rebalance(undo=undo, **{k: op.args[k] for k in op.args})
+        if op.kind == "remove_site":
+            return await self._decide_remove_site(op.args["site_id"]), []
         raise AssertionError(op.kind)
 
     # --- in-memory state ---------------------------------------------------------------
@@ -864,6 +875,26 @@ class Router:
             candidates=len(candidates),
         )
         return result, changes
+
+    async def _decide_remove_site(self, site_id: str) -> SiteView:
+        views = {v.site_id: v for v in self.site_views()}
+        view = views.get(site_id)
+        if view is None:
+            known = ", ".join(sorted(views)) or "none"
+            raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+        active = [p for p in self._active.values() if p.site_id == site_id]
+        if active:
+            raise FailedPreconditionError(
+                f"site {site_id} has {len(active)} active placement(s) "
+                f"(e.g. {active[0].placement_id}): release or move them first"
+            )
+        report = self.registry.report(site_id)
+        stamp = report.timestamp if report is not None else self._clock()
+        # Durable first: a router restarted now must not bring the site back from the
+        # broker's retained report.
+        await asyncio.to_thread(self.store.remove_site, site_id, stamp, self._clock())
+        self.registry.remove(site_id)
+        return view
 
     # --- failover sweeper --------------------------------------------------------------
 

@@ -12,11 +12,14 @@ import contextlib
 import logging
 import tempfile
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+import aiomqtt
 
 from netrouter.app import RouterApp, ServeSettings
 from netrouter.broker import EmbeddedBroker
@@ -25,7 +28,7 @@ from netrouter.core import RouterSettings
 from netrouter.traces import TraceFiles, demo_batch, summarize
 from netrouter.types import PlaceResult, SiteView
 from netrouter.whatif import save_snapshot
-from netrouter.wire import BrokerAddress
+from netrouter.wire import BrokerAddress, Topics, mqtt_client
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.publisher import SiteAgent
 from solver import SolverConfig, nearest_site
@@ -131,6 +134,18 @@ def _totals(placed: Sequence[_Placed], unplaced: int, side: dict[str, str]) -> P
     )
 
 
+async def _clear_retained(broker: BrokerAddress, topics: Topics, site_ids: list[str]) -> None:
+    """Leave nothing of the demo on someone's broker: an empty retained message clears
+    each of its topics."""
+    try:
+        async with mqtt_client(broker) as client:
+            for site_id in site_ids:
+                for topic in (topics.report(site_id), topics.status(site_id)):
+                    await client.publish(topic, b"", qos=1, retain=True)
+    except aiomqtt.MqttError as exc:
+        log.warning("could not clear the demo's retained messages under %s: %s", topics.prefix, exc)
+
+
 async def run_demo(
     *,
     mqtt: BrokerAddress | None = None,
@@ -152,11 +167,14 @@ async def run_demo(
         jobs=jobs,
         inference_scale=inference_scale,
     )
+    # Topics of its own: on a deployment's broker the demo never touches the real sites.
+    topics = Topics(f"netrouter-demo/{uuid.uuid4().hex[:12]}/v1")
     with tempfile.TemporaryDirectory(prefix="netrouter-demo-") as tmp:
         async with _broker(mqtt) as broker:
-            progress(f"MQTT broker at {broker.url}")
+            progress(f"MQTT broker at {broker.url}, topics under {topics.prefix}")
             settings = ServeSettings(
                 mqtt=broker,
+                topics=topics,
                 listen="127.0.0.1:0",
                 db_path=Path(tmp) / "demo.db",
                 # Within 0.1% of the proven bound is answer enough for a first look (the
@@ -169,7 +187,7 @@ async def run_demo(
             # The agents outlive the router: their last wills on the way out would
             # otherwise set off a failover of the demo's placements.
             stop = asyncio.Event()
-            agents = [SiteAgent(c, broker) for c in configs]
+            agents = [SiteAgent(c, broker, topics=topics) for c in configs]
             tasks = [asyncio.create_task(a.run(stop), name=f"agent-{a.site_id}") for a in agents]
             try:
                 async with RouterApp(settings) as app:
@@ -187,6 +205,8 @@ async def run_demo(
             finally:
                 stop.set()
                 await asyncio.gather(*tasks, return_exceptions=True)
+                if mqtt is not None:
+                    await _clear_retained(broker, topics, [c.site.id for c in configs])
     assert baseline is not None
     rows = _rows(result, sites)
     return DemoReport(

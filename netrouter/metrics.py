@@ -78,9 +78,15 @@ class _Live(Collector):
             "Devices free for placement, per site and model.",
             labels=["site", "model"],
         )
+        agents = GaugeMetricFamily(
+            "netrouter_site_agents",
+            "Agents speaking for each site now (boot ids); above 1: a duplicate agent.",
+            labels=["site"],
+        )
         for view in _read_racily(self._sites):
             age.add_metric([view.site_id], view.report_age_s)
             up.add_metric([view.site_id], 1.0 if view.up else 0.0)
+            agents.add_metric([view.site_id], len(view.agents))
             for a in view.accelerators:
                 free.add_metric([view.site_id, a.model], a.free)
         rejected = CounterMetricFamily(
@@ -90,7 +96,7 @@ class _Live(Collector):
         )
         for reason, n in _read_racily(self._rejected).items():
             rejected.add_metric([reason], n)
-        return [age, up, free, rejected]
+        return [age, up, agents, free, rejected]
 
 
 class RouterMetrics:

@@ -50,7 +50,8 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             s.site_id,
             f"{s.labels.hub_name or s.labels.hub}",
             s.labels.side,
-            "[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})",
+            ("[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})")
+            + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else ""),
             f"{s.report_age_s:.1f}",
             f"{s.pue:.2f}",
             f"{s.price_now_yuan_per_kwh:.4f}",

@@ -161,6 +161,13 @@ class RouterServicer(pb_grpc.RouterServicer):
         return convert.rebalance_to_pb(result)
 
     @mapped_errors
+    async def RemoveSite(
+        self, request: pb.RemoveSiteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.RemoveSiteResponse:
+        view = await self._router.remove_site(request.site_id)
+        return pb.RemoveSiteResponse(site=convert.site_view_to_pb(view))
+
+    @mapped_errors
     async def Snapshot(
         self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
     ) -> pb.StateSnapshot:

@@ -49,6 +49,16 @@ CREATE TABLE IF NOT EXISTS events (
 );
 """
 
+REMOVED_SITES = """
+CREATE TABLE IF NOT EXISTS removed_sites (
+    site_id          TEXT PRIMARY KEY,
+    report_timestamp REAL NOT NULL,
+    removed_at       REAL NOT NULL
+);
+"""
+"""Sites an operator removed, with their last report's timestamp: only a newer report
+brings one back."""
+
 EVENT_COLUMNS = {"record": "BLOB", "reason": "TEXT NOT NULL DEFAULT ''"}
 """Event columns added after the first schema; old files gain them on open."""
 
@@ -78,6 +88,7 @@ class PlacementStore:
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._db.executescript(SCHEMA)
+            self._db.executescript(REMOVED_SITES)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
             for column, kind in EVENT_COLUMNS.items():
                 if column not in have:
@@ -117,6 +128,24 @@ class PlacementStore:
                 self._db.rollback()
 
     # --- writing -----------------------------------------------------------------------
+
+    def remove_site(self, site_id: str, report_timestamp: float, at: float) -> None:
+        """Record that ``site_id`` was removed after its report stamped ``report_timestamp``."""
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO removed_sites (site_id, report_timestamp, removed_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (site_id) DO UPDATE SET "
+                "report_timestamp = excluded.report_timestamp, removed_at = excluded.removed_at",
+                (site_id, report_timestamp, at),
+            )
+
+    def removed_sites(self) -> list[tuple[str, float]]:
+        """(site id, last report timestamp) of every site removed by an operator."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT site_id, report_timestamp FROM removed_sites ORDER BY site_id"
+            ).fetchall()
+        return [(str(site), float(stamp)) for site, stamp in rows]
 
     def commit(self, changes: Sequence[Change], at: float | None = None) -> list[PlacementEvent]:
         """Apply every change in one transaction (all or none); return their events.

@@ -13,15 +13,14 @@ import aiomqtt
 from netrouter.reports import ReportRejectedError, decode_report
 from netrouter.state import SiteRegistry
 from netrouter.wire import (
-    REPORT_FILTER,
+    DEFAULT_TOPICS,
     SITE_ID_PATTERN,
-    STATUS_FILTER,
     STATUS_OFFLINE,
-    STATUS_ONLINE,
+    AgentStatus,
     Backoff,
     BrokerAddress,
+    Topics,
     mqtt_client,
-    parse_topic,
 )
 
 log = logging.getLogger(__name__)
@@ -58,12 +57,13 @@ class Telemetry:
 
     An ``offline`` holds its site down at once (no new work) but fails it over only when
     the agent has shown no life for a grace: ``will_grace_s`` for a live will, and for a
-    retained one (old news, of unknown age) until the site's report goes stale. A live
-    will is set aside when our own connection drops within its grace: a broker that shuts
-    down publishes every agent's will and then drops us, and those wills say nothing about
-    the agents. So is a retained ``offline`` replayed when we reconnect, for a site we hold
-    as online (a persistent broker stored those wills); if that agent did die, its
-    report's TTL takes the site down.
+    retained one (old news, of unknown age) until the agent goes silent. A live will is
+    set aside when our own connection drops within its grace: a broker that shuts down
+    publishes every agent's will and then drops us, and those wills say nothing about the
+    agents. So is a retained ``offline`` replayed when we reconnect, for an agent we hold
+    as online (a persistent broker stored those wills); if that agent did die, its TTL
+    takes the site down. While we are cut off from the broker, no TTL runs
+    (:meth:`SiteRegistry.broker_lost`), and on reconnection each site starts a fresh one.
     """
 
     def __init__(
@@ -71,12 +71,14 @@ class Telemetry:
         registry: SiteRegistry,
         broker: BrokerAddress,
         *,
+        topics: Topics = DEFAULT_TOPICS,
         backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
+        backoff_max_s: float = 5.0,
         will_grace_s: float = WILL_GRACE_S,
     ) -> None:
         self.registry = registry
         self.broker = broker
+        self.topics = topics
         self.will_grace_s = will_grace_s
         self.sessions = 0
         self.accepted = 0
@@ -103,9 +105,13 @@ class Telemetry:
                     # broker and replayed on every subscription, so a redelivery guarantee
                     # buys nothing (our session is clean) and its PUBACK costs a write per
                     # report. A status (the last will) keeps QoS 1.
-                    await client.subscribe([(REPORT_FILTER, 0), (STATUS_FILTER, 1)])
-                    log.info("subscribed to site reports on %s", self.broker.url)
+                    topics = self.topics
+                    await client.subscribe([(topics.report_filter, 0), (topics.status_filter, 1)])
+                    log.info(
+                        "subscribed to site reports on %s under %s", self.broker.url, topics.prefix
+                    )
                     self.sessions += 1
+                    self.registry.broker_connected()
                     self._backoff.reset()
                     # Messages are handled as they arrive (handled_on_arrival); this only
                     # waits for the connection to drop.
@@ -124,7 +130,7 @@ class Telemetry:
 
     def handle(self, topic: str, payload: bytes, *, retained: bool = False) -> bool:
         """Apply one message; return whether it was accepted."""
-        parsed = parse_topic(topic)
+        parsed = self.topics.parse(topic)
         try:
             if parsed is None:
                 raise ReportRejectedError("bad_topic", topic[:128])
@@ -133,17 +139,17 @@ class Telemetry:
                 # Checked here for the status topic too, so no junk id ever gets an entry.
                 raise ReportRejectedError("bad_topic", f"site id {site_id[:64]!r}")
             if kind == "status":
-                text = payload.decode("utf-8", errors="replace")
-                if (
-                    retained
-                    and self.sessions > 1
-                    and text == STATUS_OFFLINE
-                    and self.registry.status(site_id) == STATUS_ONLINE
-                ):
-                    log.info("site %s: retained 'offline' on reconnection set aside", site_id)
-                else:
-                    grace = math.inf if retained else self.will_grace_s
-                    self.registry.apply_status(site_id, text, grace_s=grace)
+                try:
+                    status = AgentStatus.parse(payload)
+                except ValueError as exc:
+                    raise ReportRejectedError("bad_status", f"{site_id}: {exc}") from exc
+                self.registry.apply_status(
+                    site_id,
+                    status,
+                    live=not retained,
+                    grace_s=math.inf if retained else self.will_grace_s,
+                    replay=retained and self.sessions > 1 and status.state == STATUS_OFFLINE,
+                )
             else:
                 self.registry.apply_report(decode_report(site_id, payload), live=not retained)
         except ReportRejectedError as exc:

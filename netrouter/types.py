@@ -126,6 +126,8 @@ class SiteView:
     accelerators: tuple[AcceleratorCapacity, ...]
     latencies: tuple[RegionLatency, ...]
     price_band_now: str = ""
+    agents: tuple[str, ...] = ()
+    """Boot ids of the agents speaking for the site now; two or more: a duplicate agent."""
     pue_source: str = ""
     pue_age_s: float = 0.0
     ttl_s: float = 0.0

@@ -16,7 +16,7 @@ from google.protobuf import json_format
 
 from netrouter import wire
 from netrouter.configfile import ConfigFileError
-from netrouter.wire import PASSWORD_ENV, BrokerAddress
+from netrouter.wire import PASSWORD_ENV, BrokerAddress, Topics
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.metrics import AgentMetrics, MetricsServer
@@ -204,16 +204,31 @@ def run(
             help="Serve Prometheus metrics on this port [default: [metrics] port; 0 = off]."
         ),
     ] = None,
+    topic_prefix: Annotated[
+        str | None,
+        typer.Option(
+            help="Root of the site topics, shared with the router "
+            "[default: [broker] topic_prefix, else netrouter/v1]."
+        ),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
 ) -> None:
     """Publish the site's report every publish.interval_s seconds until SIGTERM/SIGINT.
 
-    Reports are retained (QoS 1) on netrouter/v1/sites/ID/report; a capacity, health or
-    price-band change is published at once. The status topic says 'online', and the
-    broker publishes the last will 'offline' if the agent dies. A broker outage never
-    stops the agent: it reconnects with backoff. SIGTERM publishes 'offline' and exits 0.
+    Reports are retained (QoS 1) on netrouter/v1/sites/ID/report (under another prefix
+    with --topic-prefix); a capacity, health or price-band change is published at once.
+    The status topic says 'online BOOT_ID', and the broker publishes the last will
+    'offline BOOT_ID' if the agent dies; an 'offline' this agent did not send is answered
+    with 'online'. A broker outage never stops the agent: it notices within seconds and
+    reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
+    exits 0.
     """
     site = _load(config)
+    try:
+        topics = Topics(topic_prefix or site.broker.topic_prefix)
+    except ValueError as exc:
+        typer.echo(f"error: --topic-prefix: {exc}", err=True)
+        raise typer.Exit(2) from exc
     try:
         broker = broker_address(
             site,
@@ -252,7 +267,7 @@ def run(
         logging.getLogger(__name__).info(
             "metrics on http://%s:%d/metrics", site.metrics.address, server.port
         )
-    agent = SiteAgent(site, broker, metrics=metrics)
+    agent = SiteAgent(site, broker, metrics=metrics, topics=topics)
     try:
         asyncio.run(_run(agent))
     finally:

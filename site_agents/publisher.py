@@ -14,11 +14,11 @@ from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
+    AgentStatus,
     Backoff,
     BrokerAddress,
+    Topics,
     mqtt_client,
-    report_topic,
-    status_topic,
 )
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig
@@ -27,8 +27,9 @@ from site_agents.report import ReportBuilder, Sources, significant_change
 
 log = logging.getLogger(__name__)
 
-MAX_KEEPALIVE_S = 600
-"""Cap on the MQTT keepalive: the broker publishes the will within 1.5× of it."""
+KEEPALIVE_S = 5
+"""The MQTT keepalive: a connection cut without a word (a network path gone) is noticed by
+the agent within about this long, and the broker publishes the will within 1.5× of it."""
 
 
 class SiteAgent:
@@ -36,9 +37,15 @@ class SiteAgent:
 
     Collectors are read every ``publish.check_interval_s``; a significant change (capacity,
     health, price band) is published at once instead of at the next period. Never exits on
-    a broker outage: it reconnects with exponential backoff and jitter, and publishes a
-    fresh report on every (re)connection. On a clean stop it publishes ``offline`` itself;
-    on a crash the broker publishes the will.
+    a broker outage: it notices a lost connection at once (the broker closing it) or within
+    the keepalive, reconnects with exponential backoff and jitter (each wait at most
+    ``backoff_max_s``), and publishes ``online`` and a fresh report on every (re)connection.
+    On a clean stop it publishes ``offline`` itself; on a crash the broker publishes the
+    will. Both carry the agent's boot id, so they speak for this agent only.
+
+    The agent listens to its own site's status: an ``offline`` it did not send (a stray
+    second agent's will, a broker that thought it dead) is answered with ``online`` at once,
+    so the site's retained status is this agent's.
     """
 
     def __init__(
@@ -48,11 +55,13 @@ class SiteAgent:
         *,
         sources: Sources | None = None,
         metrics: AgentMetrics | None = None,
+        topics: Topics | None = None,
         backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 10.0,
+        backoff_max_s: float = 5.0,
     ) -> None:
         self.config = config
         self.broker = broker
+        self.topics = topics or Topics(config.broker.topic_prefix)
         self.metrics = metrics or AgentMetrics()
         self.builder = ReportBuilder(
             config,
@@ -66,6 +75,8 @@ class SiteAgent:
         self._last_sent = -math.inf
         self._failing_collector: str | None = None
         self._connected = False
+        self.answered_offline = 0
+        """``offline`` messages for this site that the agent did not send and answered."""
 
     @property
     def site_id(self) -> str:
@@ -98,29 +109,72 @@ class SiteAgent:
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One broker connection: online, reports until ``stop``, then offline."""
-        publish = self.config.publish
-        check = publish.check_s
-        will = aiomqtt.Will(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
+        check = self.config.publish.check_s
+        status_topic = self.topics.status(self.site_id)
+        online = AgentStatus(STATUS_ONLINE, self.builder.boot_id).payload
+        offline = AgentStatus(STATUS_OFFLINE, self.builder.boot_id).payload
+        will = aiomqtt.Will(status_topic, offline, qos=1, retain=True)
         async with mqtt_client(
             self.broker,
             identifier=f"netrouter-agent-{self.site_id}-{self.builder.boot_id[:8]}",
             will=will,
-            keepalive=min(MAX_KEEPALIVE_S, max(5, round(3 * publish.interval_s))),
+            keepalive=KEEPALIVE_S,
         ) as client:
             self._connected = True  # from here a stop says goodbye instead of cancelling
-            await client.publish(status_topic(self.site_id), STATUS_ONLINE, qos=1, retain=True)
+            await client.publish(status_topic, online, qos=1, retain=True)
+            await client.subscribe(status_topic, qos=1)
             self._backoff.reset()
             self._last = None  # a restarted broker may have lost the retained report
             self.connections += 1
             self.metrics.connected.set(1)
-            log.info("agent %s connected to %s", self.site_id, self.broker.url)
-            while not stop.is_set():
-                await self.tick(client)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), check)
-            await client.publish(status_topic(self.site_id), STATUS_OFFLINE, qos=1, retain=True)
+            log.info(
+                "agent %s (boot %s) connected to %s under %s",
+                self.site_id,
+                self.builder.boot_id,
+                self.broker.url,
+                self.topics.prefix,
+            )
+            # The listener ends (raising MqttError) the moment the connection drops.
+            listener = asyncio.create_task(self._listen(client, online), name="status-listener")
+            try:
+                while not stop.is_set():
+                    await self.tick(client)
+                    stopped = asyncio.create_task(stop.wait())
+                    await asyncio.wait(
+                        {stopped, listener}, timeout=check, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    stopped.cancel()
+                    if listener.done():
+                        await listener  # raises what ended it
+                        raise aiomqtt.MqttError("the broker ended the message stream")
+            finally:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError, aiomqtt.MqttError):
+                    await listener
+            await client.publish(status_topic, offline, qos=1, retain=True)
             self._connected = False
             log.info("agent %s stopped, published offline", self.site_id)
+
+    async def _listen(self, client: aiomqtt.Client, online: str) -> None:
+        """Answer every ``offline`` on this site's status topic with ``online``: while this
+        agent runs, nobody else's word takes its site down."""
+        async for message in client.messages:
+            payload = message.payload
+            raw = bytes(payload) if isinstance(payload, bytes | bytearray) else b""
+            try:
+                status = AgentStatus.parse(raw)
+            except ValueError:
+                continue
+            if status.state != STATUS_OFFLINE:
+                continue
+            sender = f"agent {status.boot_id}" if status.boot_id else "someone"
+            log.warning(
+                "agent %s: %s published 'offline' for this site; answering 'online'",
+                self.site_id,
+                sender,
+            )
+            self.answered_offline += 1
+            await client.publish(self.topics.status(self.site_id), online, qos=1, retain=True)
 
     async def tick(self, client: aiomqtt.Client) -> str | None:
         """Read the collectors; publish when the period is up or something significant
@@ -148,7 +202,7 @@ class SiteAgent:
         """Number and publish one retained report."""
         self.builder.number(report)
         await client.publish(
-            report_topic(self.site_id), report.SerializeToString(), qos=1, retain=True
+            self.topics.report(self.site_id), report.SerializeToString(), qos=1, retain=True
         )
         self._last = report
         self._last_sent = time.monotonic()

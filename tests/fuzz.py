@@ -45,7 +45,7 @@ from netrouter.telemetry import Telemetry
 from netrouter.types import SiteReport
 from netrouter.v1 import router_pb2 as pb
 from netrouter.whatif import solve_world
-from netrouter.wire import SITE_ID_PATTERN, BrokerAddress, report_topic
+from netrouter.wire import DEFAULT_TOPICS, SITE_ID_PATTERN, BrokerAddress
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from solver import SolverConfig
@@ -124,7 +124,9 @@ class ReportTarget:
 
     def telemetry(self) -> Telemetry:
         t = Telemetry(SiteRegistry(hold_off_s=0.0), BrokerAddress(host="127.0.0.1", port=1))
-        _expect(t.handle(report_topic(self.site_id), self.seed), "the seed report was refused")
+        _expect(
+            t.handle(DEFAULT_TOPICS.report(self.site_id), self.seed), "the seed report was refused"
+        )
         return t
 
     def check(self, topic: str, payload: bytes, retained: bool = False) -> str:
@@ -366,7 +368,7 @@ def targets(workdir: Path) -> Iterator[list[Target]]:
             Target(
                 "report_bytes",
                 st.tuples(
-                    st.one_of(st.just(report_topic(site)), strategies.mqtt_topics(site)),
+                    st.one_of(st.just(DEFAULT_TOPICS.report(site)), strategies.mqtt_topics(site)),
                     st.one_of(st.binary(max_size=512), strategies.status_payloads()),
                     st.booleans(),
                 ),
@@ -375,7 +377,7 @@ def targets(workdir: Path) -> Iterator[list[Target]]:
             Target(
                 "report_values",
                 st.tuples(
-                    st.one_of(st.just(report_topic(site)), strategies.mqtt_topics(site)),
+                    st.one_of(st.just(DEFAULT_TOPICS.report(site)), strategies.mqtt_topics(site)),
                     strategies.site_report_messages(reports.base).map(
                         lambda m: m.SerializeToString()
                     ),

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import TOPIC_ROOT, report_topic, status_topic
+from netrouter.wire import DEFAULT_TOPICS
 from solver import Problem, Site, Workload
 
 MODELS = ("H100", "A100")
@@ -195,16 +195,22 @@ def site_report_messages(draw: st.DrawFn, base: rpb.SiteReport) -> rpb.SiteRepor
 def mqtt_topics(site_id: str) -> st.SearchStrategy[str]:
     """The site's own topics mostly; another site's, malformed and foreign ones too."""
     return st.one_of(
-        st.sampled_from((report_topic(site_id), report_topic(site_id), status_topic(site_id))),
-        st.sampled_from(ODD_TEXT).map(report_topic),
-        st.sampled_from(ODD_TEXT).map(status_topic),
+        st.sampled_from(
+            (
+                DEFAULT_TOPICS.report(site_id),
+                DEFAULT_TOPICS.report(site_id),
+                DEFAULT_TOPICS.status(site_id),
+            )
+        ),
+        st.sampled_from(ODD_TEXT).map(DEFAULT_TOPICS.report),
+        st.sampled_from(ODD_TEXT).map(DEFAULT_TOPICS.status),
         st.sampled_from(
             (
                 "",
                 "#",
                 "netrouter/v1/sites",
-                f"{TOPIC_ROOT}//report",
-                f"{TOPIC_ROOT}/{site_id}/report/x",
+                f"{DEFAULT_TOPICS.prefix}/sites//report",
+                f"{DEFAULT_TOPICS.prefix}/sites/{site_id}/report/x",
             )
         ),
         st.text(max_size=40),

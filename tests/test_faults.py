@@ -20,7 +20,7 @@ from netrouter.app import RouterApp, ServeSettings
 from netrouter.client import RouterClient, RpcError
 from netrouter.errors import AlreadyExistsError, FailedPreconditionError, UnavailableError
 from netrouter.types import Placement
-from netrouter.wire import BrokerAddress, mqtt_client, report_topic
+from netrouter.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from tests.conftest import Mosquitto, RouterProcess
@@ -40,7 +40,7 @@ async def publish_reports(broker: BrokerAddress, configs: list[SiteConfig]) -> N
     async with mqtt_client(broker) as client:
         for config in configs:
             report = ReportBuilder(config).build().SerializeToString()
-            await client.publish(report_topic(config.site.id), report, qos=1, retain=True)
+            await client.publish(DEFAULT_TOPICS.report(config.site.id), report, qos=1, retain=True)
 
 
 async def sites_up(target: str, count: int, timeout: float = 30.0) -> None:
@@ -312,7 +312,7 @@ async def test_out_of_order_and_skewed_reports_never_overwrite_newer_state(
         telemetry = app.telemetry
         for i, (boot, sequence, timestamp, h100, _) in enumerate(crafted):
             payload = _report(config, boot, sequence, timestamp, h100)
-            await publisher.publish(report_topic("alpha"), payload, qos=1)
+            await publisher.publish(DEFAULT_TOPICS.report("alpha"), payload, qos=1)
             # One at a time, so each is judged here.
             await until(
                 lambda n=i + 1: telemetry.accepted + sum(telemetry.rejected.values()) == n,

@@ -21,7 +21,7 @@ from netrouter.client import RouterClient
 from netrouter.config import load_router_config, serve_settings
 from netrouter.state import SiteRegistry
 from netrouter.telemetry import Telemetry
-from netrouter.wire import BrokerAddress, mqtt_client, report_topic
+from netrouter.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
 from site_agents.config import load_site_config
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder
@@ -127,17 +127,17 @@ async def test_agents_publish_only_as_their_own_site(
 
         # In order, each acknowledged by the broker before the next is sent: whatever the
         # broker let through is delivered before the last, valid, message.
-        await _publish(alpha, report_topic("beta"), _report("beta"))
-        await _publish(secured.login(ROUTER_USER), report_topic("gamma"), _report("gamma"))
-        await _publish(alpha, report_topic("alpha"), _report("beta", claimed="beta"))
+        await _publish(alpha, DEFAULT_TOPICS.report("beta"), _report("beta"))
+        await _publish(secured.login(ROUTER_USER), DEFAULT_TOPICS.report("gamma"), _report("gamma"))
+        await _publish(alpha, DEFAULT_TOPICS.report("alpha"), _report("beta", claimed="beta"))
         accepted = telemetry.accepted
-        await _publish(alpha, report_topic("alpha"), _report("alpha"))
+        await _publish(alpha, DEFAULT_TOPICS.report("alpha"), _report("alpha"))
         await until(lambda: telemetry.accepted > accepted, "alpha's last report")
         assert registry.report("beta") is None and registry.report("gamma") is None
         assert telemetry.rejected["site_mismatch"] == 1
 
         # The same beta report from beta's own login is applied: the refusals were the ACL's.
-        await _publish(secured.login("beta"), report_topic("beta"), _report("beta"))
+        await _publish(secured.login("beta"), DEFAULT_TOPICS.report("beta"), _report("beta"))
         await until(lambda: registry.report("beta") is not None, "beta's own report")
     finally:
         stop.set()
@@ -197,7 +197,7 @@ def test_netrouter_serve_takes_broker_and_grpc_security_from_flags(
     )
 
     async def check() -> list[str]:
-        await _publish(secured.login("alpha"), report_topic("alpha"), _report("alpha"))
+        await _publish(secured.login("alpha"), DEFAULT_TOPICS.report("alpha"), _report("alpha"))
         async with RouterClient(
             f"127.0.0.1:{port}", ca_file=files["ca"], token=token, retries=40
         ) as client:

@@ -16,7 +16,7 @@ from netrouter.state import SiteRegistry
 from netrouter.telemetry import Telemetry, handled_on_arrival
 from netrouter.types import SiteReport
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import BrokerAddress, report_topic, status_topic
+from netrouter.wire import DEFAULT_TOPICS, AgentStatus, BrokerAddress
 from site_agents.report import ReportBuilder
 from tests.factories import site_config
 
@@ -39,7 +39,7 @@ def _telemetry(hold_off_s: float = 0.0) -> Telemetry:
 def test_valid_report_is_applied() -> None:
     """A well-formed report for its own topic is accepted and makes the site up."""
     t = _telemetry()
-    assert t.handle(report_topic("alpha"), _message().SerializeToString())
+    assert t.handle(DEFAULT_TOPICS.report("alpha"), _message().SerializeToString())
     assert t.registry.liveness("alpha").up
     assert t.accepted == 1 and not t.rejected
 
@@ -72,12 +72,12 @@ def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) 
     """Each out-of-range field is rejected with its reason and leaves state untouched."""
     t = _telemetry()
     good = _message()
-    assert t.handle(report_topic("alpha"), good.SerializeToString())
+    assert t.handle(DEFAULT_TOPICS.report("alpha"), good.SerializeToString())
     before = t.registry.reports()
     bad = _message()
     bad.sequence = good.sequence + 1
     mutate(bad)  # type: ignore[operator]
-    assert not t.handle(report_topic("alpha"), bad.SerializeToString())
+    assert not t.handle(DEFAULT_TOPICS.report("alpha"), bad.SerializeToString())
     assert t.rejected[reason] == 1
     assert t.registry.reports() == before
 
@@ -87,8 +87,8 @@ def test_older_sequence_never_overwrites_newer() -> None:
     t = _telemetry()
     builder = ReportBuilder(CONFIG)
     first, second = builder.build(), builder.build()
-    assert t.handle(report_topic("alpha"), second.SerializeToString())
-    assert not t.handle(report_topic("alpha"), first.SerializeToString())
+    assert t.handle(DEFAULT_TOPICS.report("alpha"), second.SerializeToString())
+    assert not t.handle(DEFAULT_TOPICS.report("alpha"), first.SerializeToString())
     assert t.rejected["stale_sequence"] == 1
     assert t.registry.reports()[0].sequence == second.sequence
 
@@ -96,11 +96,11 @@ def test_older_sequence_never_overwrites_newer() -> None:
 def test_offline_status_marks_site_down_and_online_restores() -> None:
     """The last will's 'offline' takes a site down; 'online' with a fresh report brings it back."""
     t = _telemetry()
-    t.handle(report_topic("alpha"), _message().SerializeToString())
-    t.handle(status_topic("alpha"), b"offline")
+    t.handle(DEFAULT_TOPICS.report("alpha"), _message().SerializeToString())
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")
     live = t.registry.liveness("alpha")
     assert not live.up and "offline" in live.reason
-    t.handle(status_topic("alpha"), b"online")
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"online")
     assert t.registry.liveness("alpha").up
 
 
@@ -115,14 +115,14 @@ def test_last_will_takes_effect_after_its_grace_unless_the_agent_shows_life() ->
     takes it down; 'online' within the grace brings it back without a hold-off."""
     now = [time.time()]
     t = _graced(now)
-    t.handle(report_topic("alpha"), _message().SerializeToString())
-    t.handle(status_topic("alpha"), b"offline")
+    t.handle(DEFAULT_TOPICS.report("alpha"), _message().SerializeToString())
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")
     held = t.registry.liveness("alpha")
     assert not held.up and 0 < held.held_down_s <= 1.0
-    t.handle(status_topic("alpha"), b"online")
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"online")
     now[0] += 5.0
     assert t.registry.liveness("alpha").up, "the agent came back inside the grace: no hold-off"
-    t.handle(status_topic("alpha"), b"offline")
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")
     now[0] += 1.0
     down = t.registry.liveness("alpha")
     assert down.reason == "agent offline (last will)" and down.held_down_s == 0
@@ -136,15 +136,15 @@ def test_retained_will_holds_the_site_until_it_reports_or_goes_stale() -> None:
         t = _graced(now)
         message = ReportBuilder(site_config("alpha", interval_s=2.0)).build()
         message.timestamp = now[0]
-        t.handle(report_topic("alpha"), message.SerializeToString(), retained=True)
-        t.handle(status_topic("alpha"), b"offline", retained=True)
+        t.handle(DEFAULT_TOPICS.report("alpha"), message.SerializeToString(), retained=True)
+        t.handle(DEFAULT_TOPICS.status("alpha"), b"offline", retained=True)
         assert t.registry.liveness("alpha").held_down_s > 0
         now[0] += 3.0
         assert t.registry.liveness("alpha").held_down_s > 0
         if comes_back:
             message.sequence += 1
             message.timestamp = now[0]
-            t.handle(report_topic("alpha"), message.SerializeToString())
+            t.handle(DEFAULT_TOPICS.report("alpha"), message.SerializeToString())
             assert t.registry.liveness("alpha").up
         else:
             now[0] += 3.5  # past the TTL: 3 × 2 s
@@ -161,15 +161,15 @@ def test_wills_of_a_broker_shutting_down_are_set_aside() -> None:
     for site in ("alpha", "beta"):
         message = ReportBuilder(site_config(site)).build()
         message.timestamp = now[0]
-        t.handle(report_topic(site), message.SerializeToString())
-    t.handle(status_topic("beta"), b"offline")
+        t.handle(DEFAULT_TOPICS.report(site), message.SerializeToString())
+    t.handle(DEFAULT_TOPICS.status("beta"), b"offline")
     now[0] += 2.0
     assert not t.registry.liveness("beta").up  # beta's agent really went away
-    t.handle(status_topic("alpha"), b"offline")  # the broker shutting down...
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")  # the broker shutting down...
     t.registry.broker_lost()  # ...then dropping us
     t.sessions = 2
-    t.handle(status_topic("alpha"), b"offline", retained=True)  # the stored will, replayed
-    t.handle(status_topic("beta"), b"offline", retained=True)
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline", retained=True)  # the stored will, replayed
+    t.handle(DEFAULT_TOPICS.status("beta"), b"offline", retained=True)
     now[0] += 2.0
     assert t.registry.liveness("alpha").up
     assert t.registry.liveness("beta").reason == "agent offline (last will)"
@@ -183,13 +183,13 @@ def test_site_back_from_an_outage_is_held_down_for_the_hold_off() -> None:
     builder = ReportBuilder(site_config("alpha", interval_s=60.0), clock=lambda: now[0])
     registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
     assert registry.liveness("alpha").up  # the first report is not held
-    registry.apply_status("alpha", "offline")
+    registry.apply_status("alpha", AgentStatus("offline"))
     now[0] += 1.0
     registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
     held = registry.liveness("alpha")
     assert not held.up and "held down" in held.reason and held.held_down_s == 30.0
     now[0] += 20.0
-    registry.apply_status("alpha", "offline")  # flaps again inside the hold
+    registry.apply_status("alpha", AgentStatus("offline"))  # flaps again inside the hold
     now[0] += 1.0
     registry.apply_report(decode_report("alpha", builder.build().SerializeToString()))
     assert registry.liveness("alpha").held_down_s == 30.0  # the hold starts over
@@ -215,7 +215,7 @@ def test_stale_report_marks_site_down() -> None:
 def test_unknown_status_and_topic_are_rejected() -> None:
     """Garbage on the status topic or a foreign topic is counted, not applied."""
     t = _telemetry()
-    assert not t.handle(status_topic("alpha"), b"maybe")
+    assert not t.handle(DEFAULT_TOPICS.status("alpha"), b"maybe")
     assert not t.handle("netrouter/v1/sites/alpha/other", b"x")
     assert t.rejected == {"bad_status": 1, "bad_topic": 1}
     assert t.registry.reports() == []
@@ -226,7 +226,7 @@ def test_status_for_a_malformed_site_id_is_rejected_and_stores_nothing(site_id: 
     """A status topic naming no valid site id is counted as a bad topic and gets no entry."""
     t = _telemetry()
     before = t.registry.liveness(site_id)
-    assert not t.handle(status_topic(site_id), b"offline")
+    assert not t.handle(DEFAULT_TOPICS.status(site_id), b"offline")
     assert t.rejected == {"bad_topic": 1} and t.accepted == 0
     assert t.registry.liveness(site_id) == before
     assert site_id not in vars(t.registry)["_sites"]
@@ -239,7 +239,7 @@ def test_random_bytes_never_crash_the_decoder(payload: bytes) -> None:
     t = _telemetry()
     with contextlib.suppress(ReportRejectedError):
         decode_report("alpha", payload)
-    t.handle(report_topic("alpha"), payload)
+    t.handle(DEFAULT_TOPICS.report("alpha"), payload)
     assert t.accepted + sum(t.rejected.values()) == 1
 
 
@@ -247,12 +247,12 @@ def test_live_report_after_a_late_last_will_brings_site_back() -> None:
     """An 'offline' from a dead earlier connection is overridden by the next live report."""
     t = _telemetry()
     builder = ReportBuilder(CONFIG)
-    t.handle(report_topic("alpha"), builder.build().SerializeToString())
-    t.handle(status_topic("alpha"), b"offline")
+    t.handle(DEFAULT_TOPICS.report("alpha"), builder.build().SerializeToString())
+    t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")
     assert not t.registry.liveness("alpha").up
-    t.handle(report_topic("alpha"), builder.build().SerializeToString(), retained=True)
+    t.handle(DEFAULT_TOPICS.report("alpha"), builder.build().SerializeToString(), retained=True)
     assert not t.registry.liveness("alpha").up, "a retained replay proves nothing"
-    t.handle(report_topic("alpha"), builder.build().SerializeToString())
+    t.handle(DEFAULT_TOPICS.report("alpha"), builder.build().SerializeToString())
     assert t.registry.liveness("alpha").up
 
 
@@ -296,17 +296,17 @@ def test_messages_are_handled_on_arrival_and_a_bug_drops_only_its_message() -> N
     first, second = _message(), _message()
     second.sequence = first.sequence + 1
     for topic, payload in [
-        (report_topic("alpha"), first.SerializeToString()),
-        (report_topic("beta"), beta),
-        (status_topic("alpha"), b"offline"),
-        (report_topic("alpha"), second.SerializeToString()),
+        (DEFAULT_TOPICS.report("alpha"), first.SerializeToString()),
+        (DEFAULT_TOPICS.report("beta"), beta),
+        (DEFAULT_TOPICS.status("alpha"), b"offline"),
+        (DEFAULT_TOPICS.report("alpha"), second.SerializeToString()),
     ]:
         queue.put_nowait(_mqtt_message(topic, payload))
     assert queue.empty()
     assert t.accepted == 3 and t.rejected == {"internal_error": 1}
     held = registry.report("alpha")
     assert held is not None and held.sequence == second.sequence
-    assert registry.status("alpha") == "online"  # the live report after the will
+    assert registry.liveness("alpha").up  # the live report after the will
     assert registry.report("beta") is None
 
 
@@ -336,7 +336,7 @@ def test_capacity_version_moves_only_when_up_sites_or_their_devices_may_change()
         message.sequence += 1
         for field, value in accelerator.items():
             setattr(message.accelerators[0], field, value)
-        assert t.handle(report_topic("alpha"), message.SerializeToString())
+        assert t.handle(DEFAULT_TOPICS.report("alpha"), message.SerializeToString())
 
     send()  # a new site
     version = t.registry.capacity_version
@@ -346,7 +346,7 @@ def test_capacity_version_moves_only_when_up_sites_or_their_devices_may_change()
     assert held is not None and held.sequence == message.sequence  # yet it was applied
     send(in_use_by_others=message.accelerators[0].in_use_by_others + 1)
     assert t.registry.capacity_version == version + 1
-    assert t.handle(status_topic("alpha"), b"offline")
+    assert t.handle(DEFAULT_TOPICS.status("alpha"), b"offline")
     assert t.registry.capacity_version == version + 2
     send()  # back, live: up again
     assert t.registry.capacity_version == version + 3
