@@ -463,9 +463,12 @@ class SiteRegistry:
                 held_down_s=max(left, 1e-3),
             )
         stale = f"report stale ({age:.0f} s > TTL {ttl:.0f} s)"
-        if entry.agents and all(a.offline_from is not None for a in entry.agents.values()):
+        offline = [a.offline_from for a in entry.agents.values()]
+        if offline and all(t is not None for t in offline):
             # Silent after saying offline: its last word stands, no grace for silence.
-            return Liveness(up=False, reason=f"{stale} after 'offline'", age_s=age)
+            said = all(t is not None and t <= now for t in offline)
+            reason = "agent offline (last will)" if said else f"{stale} after 'offline'"
+            return Liveness(up=False, reason=reason, age_s=age)
         silent_s = age - ttl
         if silent_s < self.stale_grace_s:
             left = self.stale_grace_s - silent_s
