@@ -28,6 +28,7 @@ from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.types import PlacementEvent
+from netrouter.wire import AgentStatus
 from tests.factories import report_of, site_config, until, workload
 
 
@@ -94,7 +95,7 @@ async def test_failover_moves_every_placement_and_streams_each_move(live: Live) 
         events: list[PlacementEvent] = []
         # From the store's position now, not from whenever the task subscribes.
         watcher = _collect(client, events, after_event_id=(await client.snapshot()).last_event_id)
-        live.registry.apply_status("west", "offline")
+        live.registry.apply_status("west", AgentStatus("offline"))
         await until(lambda: len(events) == 6, "six moved events")
         watcher.cancel()
         assert {e.kind for e in events} == {"moved"}
@@ -117,7 +118,7 @@ async def test_failover_evicts_what_does_not_fit(live: Live) -> None:
         await client.place([workload(f"e{i}", demands={"H100": 8}) for i in range(4)])
         on_west = await client.place([workload(f"w{i}", demands={"H100": 8}) for i in range(4)])
         assert {p.site_id for p in on_west.placements} == {"east"}  # west was full
-        live.registry.apply_status("east", "offline")
+        live.registry.apply_status("east", AgentStatus("offline"))
         await until(lambda: not any(s == "east" for (s, _) in live.router.usage()), "east emptied")
         evicted = await client.list_placements(state="evicted")
         assert len(evicted) == 4
@@ -156,7 +157,7 @@ async def test_site_back_from_outage_is_held_down(tmp_path: Path) -> None:
     registry.apply_report(report_of(site_config("east", price=1.0, h100=16)))
     router, server, store, target = await _start(tmp_path / "r.db", registry)
     try:
-        registry.apply_status("west", "offline")
+        registry.apply_status("west", AgentStatus("offline"))
         registry.apply_report(report_of(west))  # back at once: a flap
         async with RouterClient(target) as client:
             result = await client.place([workload("x", demands={"H100": 8})])
@@ -172,7 +173,7 @@ async def test_site_back_from_outage_is_held_down(tmp_path: Path) -> None:
 async def test_rebalance_dry_run_then_commit_with_cap_and_minimum(live: Live) -> None:
     """Work parked on the dear site moves to the cheap one only when committed, within the
     cap on moves and the minimum saving per move."""
-    live.registry.apply_status("west", "offline")
+    live.registry.apply_status("west", AgentStatus("offline"))
     async with RouterClient(live.target) as client:
         parked = await client.place(
             [workload(f"r{i}", demands={"H100": 8}, duration_h=10.0) for i in range(3)]
@@ -325,8 +326,8 @@ async def test_every_error_code(live: Live) -> None:
                 await client.place([workload(f"x{i}") for i in range(3)])
     finally:
         await server.stop(None)
-    live.registry.apply_status("west", "offline")
-    live.registry.apply_status("east", "offline")
+    live.registry.apply_status("west", AgentStatus("offline"))
+    live.registry.apply_status("east", AgentStatus("offline"))
     async with RouterClient(live.target) as client:
         with pytest.raises(FailedPreconditionError):
             await client.place([workload("nowhere")])
@@ -418,7 +419,7 @@ async def test_last_will_fails_over_as_its_grace_ends_not_a_poll_later(tmp_path:
         placed = await router.place([workload("a")])
         assert placed.placements[0].site_id == "west"
         started = time.monotonic()
-        registry.apply_status("west", "offline", grace_s=0.3)
+        registry.apply_status("west", AgentStatus("offline"), grace_s=0.3)
         await until(
             lambda: [p.site_id for p in router.active_placements()] == ["east"],
             "the work moved east",

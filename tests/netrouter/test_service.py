@@ -24,6 +24,7 @@ from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from netrouter.wire import AgentStatus
 from tests.factories import Served, report_of, serve_router, site_config, workload
 
 
@@ -172,8 +173,8 @@ async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None
 
 async def test_no_site_up_is_failed_precondition(served: Served) -> None:
     """With every site offline, Place fails with FAILED_PRECONDITION."""
-    served.registry.apply_status("cheap", "offline")
-    served.registry.apply_status("near", "offline")
+    served.registry.apply_status("cheap", AgentStatus("offline"))
+    served.registry.apply_status("near", AgentStatus("offline"))
     async with RouterClient(served.target) as client:
         with pytest.raises(FailedPreconditionError):
             await client.place([workload("x")])
