@@ -21,7 +21,7 @@ from netrouter.client import RouterClient
 from netrouter.config import load_router_config, serve_settings
 from netrouter.state import SiteRegistry
 from netrouter.telemetry import Telemetry
-from netrouter.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
+from netrouter.wire import DEFAULT_TOPICS, STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
 from site_agents.config import load_site_config
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder
@@ -120,9 +120,17 @@ async def test_agents_publish_only_as_their_own_site(
     ingest = asyncio.create_task(telemetry.run())
     alpha = secured.login("alpha")
     stop = asyncio.Event()
-    agent = asyncio.create_task(SiteAgent(site_config("alpha", interval_s=0.2), alpha).run(stop))
+    site_agent = SiteAgent(site_config("alpha", interval_s=0.2), alpha)
+    agent = asyncio.create_task(site_agent.run(stop))
     try:
         await until(lambda: registry.report("alpha") is not None, "alpha's report", 10)
+        assert registry.liveness("alpha").up
+
+        # A stray agent with alpha's login says 'offline': the ACL lets alpha read its own
+        # status, and the agent answers with its own 'online'.
+        stray = AgentStatus(STATUS_OFFLINE, "stray").payload.encode()
+        await _publish(alpha, DEFAULT_TOPICS.status("alpha"), stray)
+        await until(lambda: site_agent.answered_offline == 1, "the agent answering", 10)
         assert registry.liveness("alpha").up
 
         # In order, each acknowledged by the broker before the next is sent: whatever the
