@@ -129,8 +129,9 @@ async def test_failover_evicts_what_does_not_fit(live: Live) -> None:
 
 
 async def test_stale_site_fails_over_without_a_last_will(tmp_path: Path) -> None:
-    """A site whose reports stop (no last will) goes down at its TTL and its work moves."""
-    registry = SiteRegistry(min_ttl_s=0.3, ttl_intervals=1.0, hold_off_s=0.0)
+    """A site whose reports stop (no last will) takes no work at its TTL and its work moves
+    when the stale grace after it ends."""
+    registry = SiteRegistry(min_ttl_s=0.3, ttl_intervals=1.0, hold_off_s=0.0, stale_grace_s=0.5)
     registry.apply_report(report_of(site_config("west", price=0.3, h100=16, interval_s=0.1)))
     east = site_config("east", price=1.0, h100=16, interval_s=60.0)
     registry.apply_report(report_of(east))
@@ -141,6 +142,8 @@ async def test_stale_site_fails_over_without_a_last_will(tmp_path: Path) -> None
         async with RouterClient(target) as client:
             placed = await client.place([workload("stale-1", demands={"H100": 8})])
             assert placed.placements[0].site_id == "west"
+            await until(lambda: not registry.liveness("west").up, "west stale", 5.0)
+            assert router.usage().get(("west", "H100")) == 8, "its work waits out the grace"
             await until(lambda: router.usage().get(("east", "H100")) == 8, "the move to east", 5.0)
             assert not registry.liveness("west").up
     finally:

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import BrokerAddress, mqtt_client
+from netrouter.wire import STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
 from site_agents.collectors import FixedPue, Inventory, TimeOfUseTariff
 from site_agents.config import SiteConfig
 from site_agents.metrics import AgentMetrics
@@ -48,7 +48,11 @@ class Watcher:
         return out
 
     def statuses(self) -> list[str]:
-        return [p.decode() for t, p in self.messages if t.endswith("/status")]
+        """The state of each status message (``online`` / ``offline``)."""
+        return [s.state for s in self.status_messages()]
+
+    def status_messages(self) -> list[AgentStatus]:
+        return [AgentStatus.parse(p) for t, p in self.messages if t.endswith("/status")]
 
     async def until(self, predicate: Callable[[], bool], what: str, timeout: float = 10) -> None:
         deadline = time.monotonic() + timeout
@@ -208,6 +212,8 @@ async def test_last_will_is_delivered_when_the_agent_is_killed(
             os.kill(proc.pid, signal.SIGKILL)
             proc.wait(10)
             await seen.until(lambda: seen.statuses()[-1] == "offline", "the last will", timeout=5)
+            will = seen.status_messages()[-1]
+            assert will == AgentStatus(STATUS_OFFLINE, seen.reports()[-1].boot_id)
     finally:
         if proc.poll() is None:
             proc.kill()
