@@ -64,6 +64,8 @@ def once(config: ConfigOpt) -> None:
     except CollectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    for line in _node_lines(builder.sources.inventory):
+        typer.echo(line.strip(), err=True)
     warning = pue_cap_warning(site, _pue_of(report))
     if warning:
         typer.echo(warning, err=True)
@@ -112,8 +114,15 @@ def check(config: ConfigOpt) -> None:
                 f"retired pages {_unknown(d.retired_pages, '')}, "
                 f"other processes {_unknown(d.foreign_processes, '')}"
             )
-    for a in sources.inventory.inventory():
-        origin = "config" if a.from_static_config else "probed"
+    inventory = sources.inventory.inventory()
+    for line in _node_lines(sources.inventory):
+        typer.echo(line)
+    shares = sources.inventory.node_shares if isinstance(sources.inventory, NvmlInventory) else []
+    refined = {share.model for share in shares if share.configured is not None}
+    for a in inventory:
+        origin = "config"
+        if not a.from_static_config:
+            origin = "config, refined by this node" if a.model in refined else "this node"
         typer.echo(
             f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "
             f"others, {a.power_w:g} W each ({origin})"
@@ -207,6 +216,13 @@ def pue_cap_warning(site: SiteConfig, reading: PueReading | None) -> str | None:
         f"WARNING: PUE above the hub's cap {cap:g} ([site] pue_cap): {', '.join(over)}. "
         "The router gives no new work to a site whose sustained PUE is above its cap."
     )
+
+
+def _node_lines(inventory: object) -> list[str]:
+    """What the devices NVML sees on this node make of the configured site, per model."""
+    if not isinstance(inventory, NvmlInventory):
+        return []
+    return [f"  node (NVML): {share.describe()}" for share in inventory.node_shares]
 
 
 def _unknown(value: float | None, unit: str) -> str:
