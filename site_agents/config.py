@@ -119,7 +119,7 @@ class PueSection(_Strict):
     mean over the last ``mean_window_h`` hours. For ``fixed`` that is ``value``. For
     ``file`` and ``http`` it is the DCIM's own figure at ``mean_json_path`` when given (in
     the same document, read with the reading), else the time-weighted mean of the readings
-    the agent took, one every ``poll_s`` at most, each standing for at most ``max_age_s``.
+    the agent took, about one per ``poll_s``, each standing for at most ``max_age_s``.
     ``state_file`` keeps those readings across restarts.
     """
 

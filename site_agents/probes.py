@@ -78,7 +78,7 @@ class DcimPue:
 
     The sustained PUE beside each reading is the DCIM's own mean (``mean_json_path``)
     while its document is fresh, else the time-weighted mean of the readings kept in a
-    :class:`~site_agents.pue_mean.PueHistory` (one every ``poll_s`` at most).
+    :class:`~site_agents.pue_mean.PueHistory` (about one per ``poll_s``).
     """
 
     def __init__(self, section: PueSection) -> None:
@@ -88,7 +88,7 @@ class DcimPue:
         self._history = PueHistory(
             window_s=section.mean_window_s,
             hold_s=section.max_age_s,
-            spacing_s=section.poll_s,
+            spacing_s=0.9 * section.poll_s,  # a DCIM's own stamps jitter around its period
             state_file=section.state_file or None,
         )
         self._last: tuple[float, float, float | None] | None = None

@@ -29,11 +29,19 @@ MAX_PUE_SAMPLES = 20_160
 """The most readings kept for one window (two weeks at one a minute; 30 s apart over the
 default 7 days)."""
 
+MIN_COVER_S = 1e-6
+"""Cover below this is rounding in the running totals: no span yet."""
+
 STATE_VERSION = 1
 
 
 class PueHistory:
-    """The PUE readings kept over one window, and their time-weighted mean."""
+    """The PUE readings kept over one window, and their time-weighted mean.
+
+    The spans of all readings but the last are fixed once the next one arrives; their
+    weighted sum and total are kept as running totals, so a mean costs O(1) however many
+    readings the window holds (reports read it every second).
+    """
 
     def __init__(
         self,
@@ -46,10 +54,13 @@ class PueHistory:
         if not (window_s > 0 and hold_s > 0 and spacing_s >= 0):
             raise ValueError("need window_s > 0, hold_s > 0, spacing_s >= 0")
         self.window_s = window_s
-        # Never fewer readings than the window needs at MAX_PUE_SAMPLES, nor gaps in cover.
+        # Never more readings than MAX_PUE_SAMPLES over the window, nor gaps in the cover.
         self.spacing_s = max(spacing_s, window_s / MAX_PUE_SAMPLES)
         self.hold_s = max(hold_s, self.spacing_s)
-        self._samples: deque[tuple[float, float]] = deque(maxlen=MAX_PUE_SAMPLES + 1)
+        # (time, PUE, span): the span is fixed when the next reading arrives (0 until then).
+        self._samples: deque[tuple[float, float, float]] = deque()
+        self._weighted = 0.0  # sum of PUE × span over the fixed spans
+        self._spanned = 0.0  # sum of the fixed spans
         self._state_file = Path(state_file) if state_file else None
         self._save_failed = False
         if self._state_file is not None:
@@ -66,7 +77,7 @@ class PueHistory:
             last = self._samples[-1][0]
             if stamp <= last or stamp < last + self.spacing_s:
                 return False  # the same reading again, one too soon, or an older one
-        self._samples.append((stamp, value))
+        self._append(stamp, value)
         self._drop_before(now - self.window_s)
         self._save()
         return True
@@ -79,32 +90,72 @@ class PueHistory:
         """
         start = now - self.window_s
         self._drop_before(start)
-        weighted = covered = 0.0
-        for i, (stamp, value) in enumerate(self._samples):
-            end = stamp + self.hold_s
-            if i + 1 < len(self._samples):
-                end = min(end, self._samples[i + 1][0])
-            span = min(end, now) - max(stamp, start)
-            if span > 0:
-                weighted += value * span
-                covered += span
-        if covered > 0:
-            return PueMean(value=weighted / covered, window_s=self.window_s, covered_s=covered)
-        recent = [value for stamp, value in self._samples if start <= stamp <= now]
+        if not self._samples:
+            return PueMean(value=0.0, window_s=self.window_s, covered_s=0.0)
+        if now < self._samples[-1][0]:
+            weighted, covered = self._clipped(start, now)  # the clock stepped back
+        else:
+            weighted, covered = self._weighted, self._spanned
+            first, first_value, first_span = self._samples[0]
+            if first < start:  # only the part of the first span inside the window counts
+                cut = min(start - first, first_span)
+                weighted -= first_value * cut
+                covered -= cut
+            last, last_value, _ = self._samples[-1]
+            open_span = min(now, last + self.hold_s) - max(last, start)
+            if open_span > 0:
+                weighted += last_value * open_span
+                covered += open_span
+        if covered > MIN_COVER_S:
+            return PueMean(
+                value=weighted / covered,
+                window_s=self.window_s,
+                covered_s=min(covered, self.window_s),
+            )
+        recent = [value for stamp, value, _ in self._samples if start <= stamp <= now]
         if recent:
             return PueMean(value=sum(recent) / len(recent), window_s=self.window_s, covered_s=0.0)
         return PueMean(value=0.0, window_s=self.window_s, covered_s=0.0)
 
+    def _append(self, stamp: float, value: float) -> None:
+        """Add a reading newer than the last, fixing the last one's span."""
+        if self._samples:
+            last, last_value, _ = self._samples.pop()
+            span = min(stamp - last, self.hold_s)
+            self._samples.append((last, last_value, span))
+            self._weighted += last_value * span
+            self._spanned += span
+        self._samples.append((stamp, value, 0.0))
+        while len(self._samples) > MAX_PUE_SAMPLES + 1:
+            self._pop_first()
+
+    def _pop_first(self) -> None:
+        _, value, span = self._samples.popleft()
+        self._weighted -= value * span
+        self._spanned -= span
+        if not self._samples:  # start the running totals clean
+            self._weighted = self._spanned = 0.0
+
     def _drop_before(self, start: float) -> None:
         """Forget readings whose span ends before ``start``."""
-        samples = self._samples
-        while samples:
-            end = samples[0][0] + self.hold_s
-            if len(samples) > 1:
-                end = min(end, samples[1][0])
+        while self._samples:
+            stamp, _, span = self._samples[0]
+            end = stamp + (self.hold_s if len(self._samples) == 1 else span)
             if end > start:
                 return
-            samples.popleft()
+            self._pop_first()
+
+    def _clipped(self, start: float, now: float) -> tuple[float, float]:
+        """(weighted sum, cover) of every span clipped to ``[start, now]``, one by one."""
+        weighted = covered = 0.0
+        count = len(self._samples)
+        for i, (stamp, value, span) in enumerate(self._samples):
+            end = stamp + (self.hold_s if i == count - 1 else span)
+            part = min(end, now) - max(stamp, start)
+            if part > 0:
+                weighted += value * part
+                covered += part
+        return weighted, covered
 
     # --- the state file -----------------------------------------------------------------
 
@@ -124,9 +175,8 @@ class PueHistory:
         for row in rows:
             if not _is_sample(row) or row[0] <= last:
                 continue  # written by hand, or by something else: skip what cannot be right
-            stamp, value = float(row[0]), float(row[1])
-            self._samples.append((stamp, value))
-            last = stamp
+            self._append(float(row[0]), float(row[1]))
+            last = row[0]
         log.info("PUE state file %s: %d readings kept from before", path, len(self._samples))
 
     def _save(self) -> None:
@@ -136,7 +186,7 @@ class PueHistory:
         document = {
             "version": STATE_VERSION,
             "window_s": self.window_s,
-            "samples": [[stamp, value] for stamp, value in self._samples],
+            "samples": [[stamp, value] for stamp, value, _ in self._samples],
         }
         temporary = path.with_name(path.name + ".tmp")
         try:

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from site_agents.collectors import CollectorError
 from site_agents.config import PueSection, SiteConfig
@@ -56,6 +58,51 @@ def test_a_silent_dcim_covers_only_what_its_last_reading_is_good_for() -> None:
     assert later.value == pytest.approx(1.2) and later.covered_s == pytest.approx(1800)
 
 
+def _reference_mean(
+    readings: list[tuple[float, float]], window_s: float, hold_s: float, now: float
+) -> tuple[float, float]:
+    """(mean, cover) straight from the definition: each reading stands until the next but
+    for at most hold_s, clipped to the window."""
+    weighted = covered = 0.0
+    for i, (stamp, value) in enumerate(readings):
+        end = stamp + hold_s
+        if i + 1 < len(readings):
+            end = min(end, readings[i + 1][0])
+        span = min(end, now) - max(stamp, now - window_s)
+        if span > 0:
+            weighted += value * span
+            covered += span
+    return (weighted / covered if covered else 0.0), covered
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    steps=st.lists(
+        st.tuples(st.floats(1, 5000), st.floats(1.0, 3.0), st.floats(0, 3000)),
+        min_size=1,
+        max_size=60,
+    )
+)
+def test_the_running_mean_is_the_mean_by_definition(
+    steps: list[tuple[float, float, float]],
+) -> None:
+    """After any run of readings and pauses, the O(1) mean equals the one summed afresh."""
+    window_s, hold_s = 20_000.0, 900.0
+    history = PueHistory(window_s=window_s, hold_s=hold_s, spacing_s=1)
+    kept: list[tuple[float, float]] = []
+    now = T0
+    for gap, value, pause in steps:
+        now += gap
+        if history.add(value, now, now):
+            kept.append((now, value))
+        now += pause
+        mean = history.mean(now)
+        want, covered = _reference_mean(kept, window_s, hold_s, now)
+        assert mean.covered_s == pytest.approx(covered, abs=1e-6)
+        if covered > 1e-6:
+            assert mean.value == pytest.approx(want, rel=1e-9)
+
+
 def test_one_reading_just_taken_is_the_mean_and_covers_nothing_yet() -> None:
     history = PueHistory(window_s=HOUR, hold_s=900)
     assert history.mean(T0).value == 0.0  # nothing read: no mean
@@ -82,6 +129,14 @@ def test_repeated_and_older_readings_are_not_kept_twice() -> None:
     assert not history.add(1.3, T0 - 100, T0 + 60)  # older than the last kept
     assert history.add(1.3, T0 + 60, T0 + 60)
     assert len(history) == 2
+
+
+def test_a_clock_stepped_back_counts_only_what_came_before_it() -> None:
+    history = PueHistory(window_s=HOUR, hold_s=900, spacing_s=60)
+    history.add(1.2, T0, T0)
+    history.add(1.6, T0 + 600, T0 + 600)
+    mean = history.mean(T0 + 300)  # the clock is back 5 minutes before the second reading
+    assert (mean.value, mean.covered_s) == (1.2, 300)
 
 
 def test_the_state_file_carries_the_readings_across_a_restart(tmp_path: Path) -> None:
