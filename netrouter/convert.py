@@ -103,6 +103,9 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         band_now=m.tariff.band_now,
         pue_source=m.pue_source,
         pue_age_s=m.pue_age_s,
+        pue_mean=m.pue_mean,
+        pue_mean_window_s=m.pue_mean_window_s,
+        pue_mean_covered_s=m.pue_mean_covered_s,
     )
 
 
@@ -137,6 +140,9 @@ def report_to_pb(r: SiteReport) -> rpb.SiteReport:
         report_interval_s=r.report_interval_s,
         pue_source=r.pue_source,
         pue_age_s=r.pue_age_s,
+        pue_mean=r.pue_mean,
+        pue_mean_window_s=r.pue_mean_window_s,
+        pue_mean_covered_s=r.pue_mean_covered_s,
     )
 
 

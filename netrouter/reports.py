@@ -28,6 +28,9 @@ from netrouter.wire import SITE_ID_PATTERN
 
 MAX_REPORT_BYTES = 256 * 1024
 
+PUE_MEAN_COVER_SLACK_S = 60.0
+"""How far ``pue_mean_covered_s`` may exceed ``pue_mean_window_s`` (clock steps at the agent)."""
+
 
 class ReportRejectedError(RouterError):
     """A report was refused; ``reason`` is a short stable label for metrics."""
@@ -75,6 +78,15 @@ def validate_report(r: SiteReport) -> None:
     _in_range("pue_age_s", r.pue_age_s, 0.0, math.inf)
     _in_range("report_interval_s", r.report_interval_s, 0.01, 86_400.0)
     _in_range("pue", r.pue, 1.0, MAX_PUE)
+    if r.pue_mean != 0.0:  # 0: no mean reported; the cap is judged on pue
+        _in_range("pue_mean", r.pue_mean, 1.0, MAX_PUE)
+    _in_range("pue_mean_window_s", r.pue_mean_window_s, 0.0, math.inf)
+    _in_range(
+        "pue_mean_covered_s",
+        r.pue_mean_covered_s,
+        0.0,
+        r.pue_mean_window_s + PUE_MEAN_COVER_SLACK_S,
+    )
     _in_range("carbon_kg_per_kwh", r.carbon_kg_per_kwh, 0.0, MAX_CARBON_KG_PER_KWH)
     _in_range("price_now_yuan_per_kwh", r.price_now_yuan_per_kwh, 0.0, MAX_PRICE_YUAN_PER_KWH)
     if len(r.next_24h_yuan_per_kwh) != 24:

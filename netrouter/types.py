@@ -96,6 +96,15 @@ class SiteReport:
     band_now: str = ""
     pue_source: str = ""
     pue_age_s: float = 0.0
+    pue_mean: float = 0.0
+    pue_mean_window_s: float = 0.0
+    pue_mean_covered_s: float = 0.0
+
+    @property
+    def sustained_pue(self) -> float:
+        """The PUE the hub's cap is judged on: the mean over the window, or the PUE now
+        when the agent reports no mean (0)."""
+        return self.pue_mean or self.pue
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -16,8 +16,9 @@ from google.protobuf import json_format
 
 from netrouter import wire
 from netrouter.configfile import ConfigFileError
+from netrouter.v1 import site_report_pb2 as rpb
 from netrouter.wire import PASSWORD_ENV, BrokerAddress, Topics
-from site_agents.collectors import CollectorError
+from site_agents.collectors import CollectorError, PueMean, PueReading
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.metrics import AgentMetrics, MetricsServer
 from site_agents.nvml import NvmlInventory
@@ -56,14 +57,25 @@ def once(config: ConfigOpt) -> None:
 
     Exits 1 when a collector has nothing to report (e.g. no fresh PUE and no fallback).
     """
+    site = _load(config)
+    builder = ReportBuilder(site)
     try:
-        report = ReportBuilder(_load(config)).build()
+        report = builder.build()
     except CollectorError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(1) from exc
+    for line in _node_lines(builder.sources.inventory):
+        typer.echo(line.strip(), err=True)
+    warning = pue_cap_warning(site, _pue_of(report))
+    if warning:
+        typer.echo(warning, err=True)
     typer.echo(
         json_format.MessageToJson(
-            report, preserving_proto_field_name=True, indent=2, ensure_ascii=False
+            report,
+            preserving_proto_field_name=True,
+            indent=2,
+            ensure_ascii=False,
+            always_print_fields_with_no_presence=True,  # a 0 is shown, not left out
         )
     )
 
@@ -102,8 +114,15 @@ def check(config: ConfigOpt) -> None:
                 f"retired pages {_unknown(d.retired_pages, '')}, "
                 f"other processes {_unknown(d.foreign_processes, '')}"
             )
-    for a in sources.inventory.inventory():
-        origin = "config" if a.from_static_config else "probed"
+    inventory = sources.inventory.inventory()
+    for line in _node_lines(sources.inventory):
+        typer.echo(line)
+    shares = sources.inventory.node_shares if isinstance(sources.inventory, NvmlInventory) else []
+    refined = {share.model for share in shares if share.configured is not None}
+    for a in inventory:
+        origin = "config"
+        if not a.from_static_config:
+            origin = "config, refined by this node" if a.model in refined else "this node"
         typer.echo(
             f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "
             f"others, {a.power_w:g} W each ({origin})"
@@ -113,11 +132,18 @@ def check(config: ConfigOpt) -> None:
         f"price: {tariff.price_now:g} 元/kWh now, band {tariff.band_now} ({tariff.timezone}); "
         "next 24 h: " + ", ".join(f"{p:g}" for p in tariff.next_24h)
     )
+    pue: PueReading | None = None
     try:
         pue = sources.pue.reading(now)
-        typer.echo(f"pue: {pue.value:g} (from {pue.source}, {pue.age_s:.0f} s old)")
+        typer.echo(
+            f"pue: {pue.value:g} (from {pue.source}, {pue.age_s:.0f} s old); "
+            f"{_describe_mean(pue.mean)}"
+        )
     except CollectorError as exc:
         typer.echo(f"pue: NONE: {exc} (the agent will not publish until it has one)")
+    warning = pue_cap_warning(site, pue)
+    if warning:
+        typer.echo(warning)
     for lat in sources.latency.latencies():
         how = "measured" if lat.measured else "configured"
         typer.echo(f"latency {lat.region}: {lat.rtt_ms:g} ms ({how})")
@@ -133,6 +159,70 @@ def check(config: ConfigOpt) -> None:
         if metrics.port
         else "metrics: off"
     )
+
+
+def _pue_of(report: rpb.SiteReport) -> PueReading:
+    """The PUE reading a report was built from."""
+    mean = PueMean(
+        value=report.pue_mean,
+        window_s=report.pue_mean_window_s,
+        covered_s=report.pue_mean_covered_s,
+    )
+    return PueReading(value=report.pue, source=report.pue_source, age_s=report.pue_age_s, mean=mean)
+
+
+def _hours(seconds: float) -> str:
+    """A span as an operator reads it: seconds, minutes, or hours from 2 h on."""
+    if seconds < 60:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.4g} h"
+
+
+def _describe_mean(mean: PueMean) -> str:
+    if not mean.value:
+        return f"sustained: no reading in the last {_hours(mean.window_s)} yet"
+    covered = (
+        "all of it" if mean.covered_s >= mean.window_s else f"{_hours(mean.covered_s)} of it so far"
+    )
+    return (
+        f"sustained {mean.value:.4g} (mean over the last {_hours(mean.window_s)}, "
+        f"readings covering {covered})"
+    )
+
+
+def pue_cap_warning(site: SiteConfig, reading: PueReading | None) -> str | None:
+    """A WARNING line when the PUE now, the configured PUE or the sustained PUE is above
+    the hub's cap (``[site] pue_cap``), or None when all are within it (or no cap)."""
+    cap = site.site.pue_cap
+    if not cap:
+        return None
+    over: list[str] = []
+    if reading is not None and reading.value > cap:
+        over.append(f"now {reading.value:g} (from {reading.source})")
+    configured = site.pue.value
+    if (
+        configured is not None
+        and configured > cap
+        and (reading is None or reading.source != "config")
+    ):
+        over.append(f"configured value {configured:g}")
+    if reading is not None and reading.mean.value > cap:
+        over.append(f"sustained {reading.mean.value:.4g} over {_hours(reading.mean.window_s)}")
+    if not over:
+        return None
+    return (
+        f"WARNING: PUE above the hub's cap {cap:g} ([site] pue_cap): {', '.join(over)}. "
+        "The router gives no new work to a site whose sustained PUE is above its cap."
+    )
+
+
+def _node_lines(inventory: object) -> list[str]:
+    """What the devices NVML sees on this node make of the configured site, per model."""
+    if not isinstance(inventory, NvmlInventory):
+        return []
+    return [f"  node (NVML): {share.describe()}" for share in inventory.node_shares]
 
 
 def _unknown(value: float | None, unit: str) -> str:

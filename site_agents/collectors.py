@@ -38,12 +38,27 @@ class Tariff:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PueMean:
+    """The sustained PUE: the mean over ``window_s``, from readings spanning ``covered_s``
+    of it (``value`` 0: no reading in the window)."""
+
+    value: float
+    window_s: float
+    covered_s: float
+
+
+NO_PUE_MEAN = PueMean(value=0.0, window_s=0.0, covered_s=0.0)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class PueReading:
-    """A PUE value, where it came from (``config``, ``file``, ``http``) and its age."""
+    """A PUE value, where it came from (``config``, ``file``, ``http``) and its age, with
+    the sustained PUE (the mean over the configured window) beside it."""
 
     value: float
     source: str
     age_s: float
+    mean: PueMean = NO_PUE_MEAN
 
 
 class CollectorError(RuntimeError):
@@ -136,11 +151,17 @@ class TimeOfUseTariff:
         )
 
 
+DEFAULT_PUE_MEAN_WINDOW_S = 7 * 86_400.0
+"""The sustained PUE's window when none is configured (``[pue] mean_window_h`` = 168)."""
+
+
 @dataclass(frozen=True, slots=True)
 class FixedPue:
-    """The configured PUE."""
+    """The configured PUE; being fixed, it is also its own mean over the whole window."""
 
     value: float
+    mean_window_s: float = DEFAULT_PUE_MEAN_WINDOW_S
 
     def reading(self, now: float) -> PueReading:
-        return PueReading(value=self.value, source="config", age_s=0.0)
+        mean = PueMean(value=self.value, window_s=self.mean_window_s, covered_s=self.mean_window_s)
+        return PueReading(value=self.value, source="config", age_s=0.0, mean=mean)

@@ -101,6 +101,10 @@ class AcceleratorSection(_Strict):
         return self
 
 
+MAX_PUE_MEAN_WINDOW_H = 366 * 24.0
+"""The longest window a sustained PUE may be taken over: a year."""
+
+
 class PueSection(_Strict):
     """PUE: a fixed ``value``, or read from the site's DCIM (a JSON file or HTTP endpoint).
 
@@ -110,6 +114,13 @@ class PueSection(_Strict):
     8601) when given, else from the file's modification time or the fetch time. Without a
     fresh reading the agent reports ``value`` when one is configured; otherwise it publishes
     nothing until a reading arrives (the router then treats the site as stale).
+
+    Every report also carries the sustained PUE, the hub's cap being a policy on it: the
+    mean over the last ``mean_window_h`` hours. For ``fixed`` that is ``value``. For
+    ``file`` and ``http`` it is the DCIM's own figure at ``mean_json_path`` when given (in
+    the same document, read with the reading), else the time-weighted mean of the readings
+    the agent took, about one per ``poll_s``, each standing for at most ``max_age_s``.
+    ``state_file`` keeps those readings across restarts.
     """
 
     source: Literal["fixed", "file", "http"] = "fixed"
@@ -121,11 +132,24 @@ class PueSection(_Strict):
     max_age_s: float = Field(default=900.0, gt=0, allow_inf_nan=False)
     poll_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     timeout_s: float = Field(default=2.0, gt=0, le=60, allow_inf_nan=False)
+    mean_window_h: float = Field(default=168.0, gt=0, le=MAX_PUE_MEAN_WINDOW_H, allow_inf_nan=False)
+    mean_json_path: str = ""
+    state_file: str = ""
+
+    @property
+    def mean_window_s(self) -> float:
+        """The sustained PUE's window in seconds."""
+        return self.mean_window_h * 3600.0
 
     @model_validator(mode="after")
     def _source_needs(self) -> PueSection:
         if self.source == "fixed" and self.value is None:
             raise ValueError('source "fixed" needs value')
+        if self.source == "fixed" and (self.mean_json_path or self.state_file):
+            raise ValueError(
+                'mean_json_path and state_file are for source "file" or "http" (with "fixed" '
+                "the sustained PUE is value)"
+            )
         if self.source == "file" and not self.path:
             raise ValueError('source "file" needs path')
         if self.source == "http" and not self.url.startswith(("http://", "https://")):

@@ -9,10 +9,14 @@ A device is *healthy* unless it has uncorrected volatile ECC errors, a page reti
 pending, a critical XID, or NVML cannot query it at all. It is *busy with others* when a
 compute process whose name matches none of ``own_process_names`` runs on it.
 
-Devices are grouped per accelerator model into the report's totals. When NVML or the driver
-is missing, the agent falls back to the config's static inventory and says so, in the log
-and in the report (``from_static_config``). Models NVML cannot see (Ascend and other
-non-NVIDIA accelerators) always come from the config.
+NVML sees only the node the agent runs on; the ``[[accelerators]]`` counts are the whole
+site's. The node's devices, grouped per model, refine the site's counts for their model
+(:func:`refine`): the configured totals stand, and the node's devices replace the share of
+them the config counted as healthy and free. A model NVML sees that is not configured is
+reported as the node has it. When NVML or the driver is missing, the agent falls back to the
+config's static inventory and says so, in the log and in the report
+(``from_static_config``). Models NVML cannot see (Ascend and other non-NVIDIA accelerators)
+always come from the config.
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ CRITICAL_XIDS = frozenset({48, 63, 64, 74, 79, 92, 94, 95, 119, 120})
 """XIDs that mean the device should not take new work (double-bit ECC, row remapping
 failure, NVLink error, fallen off the bus, uncontained ECC, GSP errors)."""
 
+
+UNKNOWN_MODEL = "unknown"
+"""The model of a device NVML cannot even name (it has fallen off the bus)."""
 
 DEFAULT_POWER_W = 700.0
 """Board power when neither the config nor NVML gives one (H100/H200, topology/pue.csv)."""
@@ -66,6 +73,70 @@ class DeviceStatus:
         return bool(self.foreign_processes)
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NodeShare:
+    """One model's devices on this node, as NVML sees them, and what they make of the
+    configured site (``configured`` None: the model is not in ``[[accelerators]]``)."""
+
+    model: str
+    total: int
+    healthy: int
+    in_use_by_others: int
+    configured: Inventory | None
+    site: Inventory
+
+    def describe(self) -> str:
+        """One line for ``netrouter-agent check`` and ``once``."""
+        node = (
+            f"this node has {self.total} {self.model} ({self.healthy} healthy, "
+            f"{self.in_use_by_others} in use by others)"
+        )
+        c, s = self.configured, self.site
+        if c is None:
+            return f"{node}; not in [[accelerators]]: reported as the node has them"
+        if self.total > c.total:
+            return (
+                f"{node}, more than the {c.total} configured for the whole site: "
+                f"reporting {s.total} (update [[accelerators]])"
+            )
+        return (
+            f"{node}, among the site's {c.total} configured; with them the site has "
+            f"{s.healthy} healthy (configured {c.healthy}) and {s.in_use_by_others} in use "
+            f"by others (configured {c.in_use_by_others})"
+        )
+
+
+def refine(configured: Inventory, node: list[DeviceStatus]) -> Inventory:
+    """The site's inventory of one model: ``configured`` (the whole site, as the config
+    gives it) refined by the ``node`` devices NVML sees.
+
+    The config is taken to count the node's devices among its healthy devices and not
+    among those in use by others, so the rest of the site holds ``total - n`` devices,
+    ``healthy - n`` of them healthy and ``in_use_by_others`` of those busy (each clamped
+    to fit). The node's devices then count as NVML sees them::
+
+        total            = max(configured total, n)
+        healthy          = max(0, configured healthy - n) + node healthy
+        in_use_by_others = min(configured in use, rest healthy) + node in use by others
+
+    A healthy, idle node thus reports exactly the configured counts. More devices on the
+    node than configured for the whole site means the config is out of date: the site
+    has at least what the node holds.
+    """
+    n = len(node)
+    node_healthy = [d for d in node if d.healthy]
+    rest_total = max(0, configured.total - n)
+    rest_healthy = min(rest_total, max(0, configured.healthy - n))
+    rest_busy = min(configured.in_use_by_others, rest_healthy)
+    return replace(
+        configured,
+        total=rest_total + n,
+        healthy=rest_healthy + len(node_healthy),
+        in_use_by_others=rest_busy + sum(1 for d in node_healthy if d.busy_with_others),
+        from_static_config=False,
+    )
+
+
 def model_of(name: str, aliases: dict[str, str]) -> str:
     """Accelerator model from an NVML name: an alias if configured, else the first word
     after the brand up to a space or dash ("NVIDIA H100 80GB HBM3" → "H100",
@@ -95,6 +166,8 @@ class NvmlInventory:
     _xids: dict[int, set[int]] = field(default_factory=dict, init=False, repr=False)
     _failed: str | None = field(default=None, init=False, repr=False)
     _warned: bool = field(default=False, init=False, repr=False)
+    node_shares: list[NodeShare] = field(default_factory=list, init=False, repr=False)
+    """Per model, the node's devices and what they made of the site at the last read."""
 
     # --- NVML session -------------------------------------------------------------------
 
@@ -191,7 +264,10 @@ class NvmlInventory:
             raw = api.nvmlDeviceGetName(handle)
         except api.NVMLError as exc:
             return DeviceStatus(
-                index=index, name="unknown", model="unknown", problems=(f"unreadable: {exc}",)
+                index=index,
+                name=UNKNOWN_MODEL,
+                model=UNKNOWN_MODEL,
+                problems=(f"unreadable: {exc}",),
             )
         name = raw if isinstance(raw, str) else raw.decode()
 
@@ -255,7 +331,8 @@ class NvmlInventory:
     # --- the InventorySource protocol --------------------------------------------------
 
     def inventory(self) -> list[Inventory]:
-        """Per-model totals from NVML, plus the config's models NVML does not see."""
+        """The configured site, each model NVML sees refined by this node's devices, then
+        the models NVML sees that are not configured (as the node has them)."""
         static = StaticInventory(self.config).inventory()
         devices = self.devices()
         if devices is None:
@@ -265,26 +342,60 @@ class NvmlInventory:
                     self._failed,
                 )
                 self._warned = True
+            self.node_shares = []
             return static
         self._warned = False
-        configured_power = {a.model: a.power_w for a in self.config.accelerators}
+        known = {d.model for d in devices if d.model != UNKNOWN_MODEL}
+        if len(known) == 1:  # a node of one model: a device it cannot name is one of them
+            (only,) = known
+            devices = [replace(d, model=only) if d.model == UNKNOWN_MODEL else d for d in devices]
         grouped: dict[str, list[DeviceStatus]] = {}
         for d in devices:
             grouped.setdefault(d.model, []).append(d)
-        out = []
-        for model, group in sorted(grouped.items()):
+        configured = {s.model: s for s in static}
+        shares = []
+        for model, group in grouped.items():
+            if model in configured:
+                site = refine(configured[model], group)
+            else:
+                site = self._node_only(model, group)
             healthy = [d for d in group if d.healthy]
-            limits = [d.power_limit_w for d in group if d.power_limit_w]
-            power = configured_power.get(model) or (statistics.median(limits) if limits else 0.0)
-            out.append(
-                Inventory(
+            shares.append(
+                NodeShare(
                     model=model,
                     total=len(group),
                     healthy=len(healthy),
                     in_use_by_others=sum(1 for d in healthy if d.busy_with_others),
-                    power_w=power if power > 0 else DEFAULT_POWER_W,
-                    from_static_config=False,
+                    configured=configured.get(model),
+                    site=site,
                 )
             )
-        seen = set(grouped)
-        return out + [s for s in static if s.model not in seen]
+        self._log_changes(shares)
+        self.node_shares = shares
+        by_model = {share.model: share.site for share in shares}
+        refined = [by_model.pop(s.model, s) for s in static]
+        return refined + [by_model[model] for model in sorted(by_model)]
+
+    @staticmethod
+    def _node_only(model: str, group: list[DeviceStatus]) -> Inventory:
+        """A model NVML sees and the config does not name: the node's devices alone."""
+        healthy = [d for d in group if d.healthy]
+        limits = [d.power_limit_w for d in group if d.power_limit_w]
+        power = statistics.median(limits) if limits else 0.0
+        return Inventory(
+            model=model,
+            total=len(group),
+            healthy=len(healthy),
+            in_use_by_others=sum(1 for d in healthy if d.busy_with_others),
+            power_w=power if power > 0 else DEFAULT_POWER_W,
+            from_static_config=False,
+        )
+
+    def _log_changes(self, shares: list[NodeShare]) -> None:
+        """Say what the node adds to the site when it first does and when it changes."""
+        before = {(s.model, s.total, s.healthy, s.in_use_by_others) for s in self.node_shares}
+        for share in shares:
+            if (share.model, share.total, share.healthy, share.in_use_by_others) in before:
+                continue
+            oversized = share.configured is not None and share.total > share.configured.total
+            log.log(logging.WARNING if oversized else logging.INFO, "NVML: %s", share.describe())

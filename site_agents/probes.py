@@ -16,8 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from site_agents.collectors import CollectorError, Latency, PueReading
+from site_agents.collectors import CollectorError, Latency, PueMean, PueReading
 from site_agents.config import PueSection, SiteConfig, split_host_port
+from site_agents.pue_mean import PueHistory
 
 log = logging.getLogger(__name__)
 
@@ -74,13 +75,23 @@ class DcimPue:
     A file is re-read at every report, an endpoint fetched every ``poll_s``. A reading
     older than ``max_age_s`` (or none at all) falls back to the configured value, or
     raises :class:`CollectorError` when there is none.
+
+    The sustained PUE beside each reading is the DCIM's own mean (``mean_json_path``)
+    while its document is fresh, else the time-weighted mean of the readings kept in a
+    :class:`~site_agents.pue_mean.PueHistory` (about one per ``poll_s``).
     """
 
     def __init__(self, section: PueSection) -> None:
         if section.source == "fixed":
             raise ValueError("DcimPue reads a file or HTTP source, not a fixed value")
         self._section = section
-        self._last: tuple[float, float] | None = None
+        self._history = PueHistory(
+            window_s=section.mean_window_s,
+            hold_s=section.max_age_s,
+            spacing_s=0.9 * section.poll_s,  # a DCIM's own stamps jitter around its period
+            state_file=section.state_file or None,
+        )
+        self._last: tuple[float, float, float | None] | None = None
         self._fetched_at = -math.inf
         self._problem: str | None = None
         self._kind: str | None = None
@@ -97,12 +108,16 @@ class DcimPue:
                     self._last = self._read(now)
                 except Exception as exc:  # a DCIM's answer must never stop the agent
                     error = f"cannot read PUE from {self._where}: {exc or type(exc).__name__}"
+                else:
+                    self._history.add(self._last[0], self._last[1], now)
             if self._last is not None:
-                value, stamp = self._last
+                value, stamp, dcim_mean = self._last
                 age = max(0.0, now - stamp)
                 if age <= s.max_age_s:
                     self._say(None, None)
-                    return PueReading(value=value, source=s.source, age_s=age)
+                    return PueReading(
+                        value=value, source=s.source, age_s=age, mean=self._mean(now, dcim_mean)
+                    )
                 old = f"the PUE from {self._where} is {age:.0f} s old (max_age_s {s.max_age_s:g})"
                 problem = f"{error}; {old}" if error else old
                 self._say("stale", problem)
@@ -111,9 +126,17 @@ class DcimPue:
                 self._say("unreadable", problem)
             else:
                 problem = self._problem or f"no PUE read from {self._where} yet"
+            mean = self._mean(now, None)  # a stale document's own mean is stale too
         if s.value is not None:
-            return PueReading(value=s.value, source="config", age_s=0.0)
+            return PueReading(value=s.value, source="config", age_s=0.0, mean=mean)
         raise CollectorError("pue", problem)
+
+    def _mean(self, now: float, dcim_mean: float | None) -> PueMean:
+        """The DCIM's mean over the window when it gives one, else the agent's own."""
+        window = self._section.mean_window_s
+        if dcim_mean is not None:
+            return PueMean(value=dcim_mean, window_s=window, covered_s=window)
+        return self._history.mean(now)
 
     @property
     def _where(self) -> str:
@@ -135,8 +158,8 @@ class DcimPue:
             )
             log.warning("%s%s", problem, fallback)
 
-    def _read(self, now: float) -> tuple[float, float]:
-        """(value, time of the reading) from the source."""
+    def _read(self, now: float) -> tuple[float, float, float | None]:
+        """(value, time of the reading, the DCIM's mean or None) from the source."""
         s = self._section
         if s.source == "file":
             path = Path(s.path)
@@ -151,11 +174,8 @@ class DcimPue:
         if len(raw) > MAX_DOCUMENT_BYTES:
             raise ValueError(f"document larger than {MAX_DOCUMENT_BYTES} bytes")
         document = json.loads(raw)
-        value = json_path_get(document, s.json_path)
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"json_path {s.json_path!r} holds {value!r}, not a number")
-        if not 1.0 <= value <= 3.0:
-            raise ValueError(f"PUE {value!r} is outside [1, 3]")
+        value = _pue_at(document, s.json_path, "json_path")
+        mean = _pue_at(document, s.mean_json_path, "mean_json_path") if s.mean_json_path else None
         if s.timestamp_path:
             stamp = parse_timestamp(json_path_get(document, s.timestamp_path))
         if stamp > now + FUTURE_ALLOWANCE_S:
@@ -163,7 +183,17 @@ class DcimPue:
                 f"the reading is stamped {stamp - now:.0f} s in the future "
                 "(a clock is off, or the timestamp is in milliseconds)"
             )
-        return float(value), stamp
+        return value, stamp, mean
+
+
+def _pue_at(document: Any, path: str, key: str) -> float:
+    """The PUE at ``path`` in ``document``; ``key`` names the option in errors."""
+    value = json_path_get(document, path)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} {path!r} holds {value!r}, not a number")
+    if not 1.0 <= value <= 3.0:
+        raise ValueError(f"PUE {value!r} at {key} {path!r} is outside [1, 3]")
+    return float(value)
 
 
 class TcpLatencyProbe:

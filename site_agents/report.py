@@ -50,7 +50,7 @@ class Sources:
         pue: PueSource
         if config.pue.source == "fixed":
             assert config.pue.value is not None  # the config validator requires it
-            pue = FixedPue(config.pue.value)
+            pue = FixedPue(config.pue.value, config.pue.mean_window_s)
         else:
             pue = DcimPue(config.pue)
         return cls(
@@ -159,6 +159,9 @@ class ReportBuilder:
             pue=pue.value,
             pue_source=pue.source,
             pue_age_s=pue.age_s,
+            pue_mean=pue.mean.value,
+            pue_mean_window_s=pue.mean.window_s,
+            pue_mean_covered_s=pue.mean.covered_s,
             tariff=rpb.Tariff(
                 price_now_yuan_per_kwh=tariff.price_now,
                 next_24h_yuan_per_kwh=list(tariff.next_24h),

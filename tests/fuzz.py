@@ -37,7 +37,7 @@ from netrouter.errors import (
 from netrouter.limits import MAX_DEVICES
 from netrouter.network import NetworkModel
 from netrouter.problem import report_regions, solver_sites
-from netrouter.reports import ReportRejectedError, decode_report
+from netrouter.reports import PUE_MEAN_COVER_SLACK_S, ReportRejectedError, decode_report
 from netrouter.scenario import ScenarioError, World, apply, parse_scenario
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
@@ -93,6 +93,9 @@ def assert_sane_report(r: SiteReport) -> None:
         "carbon": r.carbon_kg_per_kwh,
         "interval": r.report_interval_s,
         "pue_age_s": r.pue_age_s,
+        "pue_mean": r.pue_mean,
+        "pue_mean_window_s": r.pue_mean_window_s,
+        "pue_mean_covered_s": r.pue_mean_covered_s,
         "latitude": r.labels.latitude,
         "longitude": r.labels.longitude,
         "pue_cap": r.labels.pue_cap,
@@ -103,6 +106,11 @@ def assert_sane_report(r: SiteReport) -> None:
     for name, value in numbers.items():
         _expect(math.isfinite(value) and value >= -180, f"accepted {name}={value}")
     _expect(r.pue >= 1.0 and r.report_interval_s > 0 and r.pue_age_s >= 0, "accepted bad pue")
+    _expect(r.pue_mean == 0 or 1 <= r.pue_mean <= 3, f"accepted pue_mean {r.pue_mean}")
+    _expect(
+        0 <= r.pue_mean_covered_s <= r.pue_mean_window_s + PUE_MEAN_COVER_SLACK_S,
+        f"accepted pue_mean_covered_s {r.pue_mean_covered_s} of {r.pue_mean_window_s}",
+    )
     _expect(abs(r.labels.latitude) <= 90 and abs(r.labels.longitude) <= 180, "accepted bad lat/lon")
     _expect(
         r.labels.pue_cap == 0 or 1 <= r.labels.pue_cap <= 3, f"accepted pue_cap {r.labels.pue_cap}"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.convert import place_request_from_pb
+from netrouter.convert import place_request_from_pb, report_from_pb, report_to_pb
 from netrouter.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import site_report_pb2 as rpb
 
 
 def _workload(wid: str, count: int = 8) -> pb.Workload:
@@ -46,3 +47,26 @@ def test_a_device_count_no_site_could_hold_is_refused() -> None:
     with pytest.raises(InvalidArgumentError) as info:
         place_request_from_pb(request, max_batch=4)
     assert info.value.field == "workloads[0].demands[0].count"
+
+
+def test_a_reports_sustained_pue_survives_the_round_trip() -> None:
+    """The mean PUE, its window and its coverage go from the wire to the domain and back."""
+    message = rpb.SiteReport(
+        site_id="alpha",
+        pue=1.2,
+        pue_mean=1.24,
+        pue_mean_window_s=604_800.0,
+        pue_mean_covered_s=3600.0,
+    )
+    report = report_from_pb(message)
+    assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
+        1.24,
+        604_800.0,
+        3600.0,
+    )
+    back = report_to_pb(report)
+    assert (back.pue_mean, back.pue_mean_window_s, back.pue_mean_covered_s) == (
+        1.24,
+        604_800.0,
+        3600.0,
+    )

@@ -66,6 +66,20 @@ def test_valid_report_is_applied() -> None:
         (lambda m: setattr(m.labels, "pue_cap", 0.5), "out_of_range"),
         (lambda m: setattr(m, "pue_age_s", -1.0), "out_of_range"),
         (lambda m: setattr(m, "pue_age_s", math.inf), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean", 0.9), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean", 3.5), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean", math.nan), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean_window_s", -1.0), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean_window_s", math.inf), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean_covered_s", -1.0), "out_of_range"),
+        (lambda m: setattr(m, "pue_mean_covered_s", math.nan), "out_of_range"),
+        (
+            lambda m: (
+                setattr(m, "pue_mean_window_s", 3600.0),
+                setattr(m, "pue_mean_covered_s", 7200.0),
+            ),
+            "out_of_range",
+        ),
     ],
 )
 def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) -> None:
@@ -80,6 +94,23 @@ def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) 
     assert not t.handle(DEFAULT_TOPICS.report("alpha"), bad.SerializeToString())
     assert t.rejected[reason] == 1
     assert t.registry.reports() == before
+
+
+def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
+    """A report's mean over its window decodes as its sustained PUE; a report without one
+    (0, as older agents send) is judged on its PUE now."""
+    message = _message()
+    message.pue, message.pue_mean = 1.15, 1.31
+    message.pue_mean_window_s, message.pue_mean_covered_s = 604_800.0, 86_400.0
+    report = decode_report("alpha", message.SerializeToString())
+    assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
+        1.31,
+        604_800.0,
+        86_400.0,
+    )
+    assert report.sustained_pue == 1.31
+    message.pue_mean = message.pue_mean_window_s = message.pue_mean_covered_s = 0.0
+    assert decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
 
 
 def test_older_sequence_never_overwrites_newer() -> None:

@@ -9,8 +9,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from netrouter.configfile import ConfigFileError
+from site_agents.cli import app
 from site_agents.config import load_site_config
 from tests.factories import run_cli, site_dict, write_site_toml
 from tests.strategies import toml_text
@@ -112,6 +114,49 @@ def test_once_prints_the_report_as_json() -> None:
     assert report["site_id"] == "guian"
     assert len(report["tariff"]["next_24h_yuan_per_kwh"]) == 24
     assert {a["model"] for a in report["accelerators"]} >= {"H100", "A100"}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.stem)
+def test_check_warns_only_where_the_pue_is_over_the_hubs_cap(path: Path) -> None:
+    """Wuhu (PUE 1.28, cap 1.25) gets a WARNING line and still exits 0; the other nine
+    national clusters check clean, and each shows its sustained PUE."""
+    result = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.stdout.splitlines() if "WARNING" in line]
+    if path.stem == "wuhu":
+        (line,) = warnings
+        assert line.startswith("WARNING: PUE above the hub's cap 1.25")
+        assert "now 1.28" in line and "sustained 1.28 over 168 h" in line
+    else:
+        assert warnings == []
+    assert "sustained" in result.stdout and "mean over the last 168 h" in result.stdout
+
+
+def test_check_warns_of_a_dcim_fallback_value_over_the_cap(tmp_path: Path) -> None:
+    """A configured fallback PUE over the cap is warned of even while the DCIM's is fine."""
+    pue_file = tmp_path / "pue.json"
+    pue_file.write_text('{"pue": 1.18}', encoding="utf-8")
+    data = site_dict("alpha")
+    data["pue"] = {"source": "file", "path": str(pue_file), "json_path": "pue", "value": 1.3}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    result = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "pue: 1.18 (from file" in result.stdout
+    assert "sustained 1.18 (mean over the last 168 h, readings covering 0 s of it so far)" in (
+        result.stdout
+    )
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("WARNING")]
+    assert "configured value 1.3" in line and "now" not in line
+
+
+def test_once_shows_the_sustained_pue() -> None:
+    """`once` prints pue_mean, its window and its cover; the cap warning goes to stderr."""
+    result = CliRunner().invoke(app, ["once", "--config", str(EXAMPLES / "wuhu.toml")])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["pue"], report["pue_mean"]) == (1.28, 1.28)
+    assert report["pue_mean_window_s"] == report["pue_mean_covered_s"] == 168 * 3600
+    assert "WARNING: PUE above the hub's cap 1.25" in result.stderr
 
 
 def test_missing_config_is_a_clear_error(tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ def test_full_site_config_uses_every_source() -> None:
     config = load_site_config(DEPLOY / "site-agent.toml")
     assert config.inventory.source == "nvml"
     assert config.pue.source == "http" and config.pue.value is not None
+    assert config.pue.mean_json_path and config.pue.state_file
     assert set(config.latency_probe.targets) == set(config.latency_ms)
     assert config.broker.url.startswith("mqtts://") and config.broker.password_file
     assert config.metrics.port > 0
@@ -48,6 +49,8 @@ def test_systemd_unit_runs_the_agent_with_options_it_has() -> None:
     assert shlex.split(service["ExecStartPre"])[1] == "check"
     assert service["KillSignal"] == "SIGTERM" and service["Restart"] == "always"
     assert unit["Install"]["WantedBy"] == "multi-user.target"
+    state_file = load_site_config(DEPLOY / "site-agent.toml").pue.state_file
+    assert state_file.startswith(f"/var/lib/{service['StateDirectory']}/")
 
 
 def test_daemonset_mounts_what_the_config_names() -> None:
@@ -72,6 +75,10 @@ def test_daemonset_mounts_what_the_config_names() -> None:
         config.broker.key_file,
     ):
         assert any(secret_file.startswith(path + "/") for path in mounts), secret_file
+    state_mount = next(path for path in mounts if config.pue.state_file.startswith(path + "/"))
+    assert not any(
+        m.get("readOnly") for m in container["volumeMounts"] if m["mountPath"] == state_mount
+    )
     ports = {p["containerPort"] for p in container["ports"]}
     assert config.metrics.port in ports
     annotations = daemonset["spec"]["template"]["metadata"]["annotations"]

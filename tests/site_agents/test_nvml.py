@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
 
-from site_agents.config import SiteConfig
-from site_agents.nvml import NvmlInventory, model_of
+from site_agents.cli import app
+from site_agents.collectors import Inventory, StaticInventory
+from site_agents.config import InventorySection, SiteConfig, load_site_config
+from site_agents.nvml import DeviceStatus, NvmlInventory, model_of, refine
 from site_agents.report import ReportBuilder, Sources
-from tests.factories import site_dict
+from tests.factories import site_dict, write_site_toml
 from tests.site_agents.fake_nvml import FakeDevice, FakeNvml
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 
 
 def nvml_config(**inventory: Any) -> SiteConfig:
@@ -68,12 +78,14 @@ def test_unsupported_fields_are_unknown_not_errors() -> None:
 
 
 def test_a_lost_device_is_counted_unhealthy() -> None:
+    """A device NVML cannot name, on a node of H100s, counts as an unhealthy H100."""
     devices = [FakeDevice(uuid="GPU-0"), FakeDevice(uuid="GPU-1", lost=True)]
     inv, _ = collector(devices)
     statuses = inv.devices() or []
     assert [s.healthy for s in statuses] == [True, False]
     assert "unreadable" in statuses[1].problems[0]
-    assert sum(i.total for i in inv.inventory() if i.model != "Ascend910B") == 2
+    (h100,) = [i for i in inv.inventory() if i.model == "H100"]
+    assert (h100.total, h100.healthy) == (8, 7)  # the configured 8, one of them lost
 
 
 def test_critical_xid_marks_the_device_unhealthy_and_stays() -> None:
@@ -127,8 +139,123 @@ def test_reports_carry_the_nvml_inventory() -> None:
     )
     report = builder.build()
     by_model = {a.model: a for a in report.accelerators}
-    assert by_model["H100"].total == 4 and not by_model["H100"].from_static_config
+    assert by_model["H100"].total == 8 and not by_model["H100"].from_static_config
     assert by_model["Ascend910B"].from_static_config
+
+
+def _large_site(**h100: int) -> SiteConfig:
+    """A site of 448 H100 (and the Ascend910B NVML cannot see), reading NVML."""
+    data = site_dict("big-site", h100=448)
+    data["accelerators"][0].update(h100)
+    data["inventory"] = {"source": "nvml", "own_process_names": ["netrouter-worker"]}
+    return SiteConfig.model_validate(data)
+
+
+def _node(count: int = 8) -> list[FakeDevice]:
+    """One node's GPUs: one with ECC errors, one running someone else's job."""
+    devices = [FakeDevice(uuid=f"GPU-{i}") for i in range(count)]
+    devices[1].ecc = 3
+    devices[2].processes = [(4242, "python train_other.py")]
+    devices[3].processes = [(4343, "netrouter-worker")]
+    return devices
+
+
+def test_the_node_refines_the_configured_site_never_shrinks_it() -> None:
+    """448 configured H100, 8 on this node: one with ECC errors, one busy with a foreign
+    job. The site keeps its 448, one fewer healthy, one more in use by others."""
+    fake = FakeNvml(_node())
+    inv = NvmlInventory(_large_site(in_use_by_others=20), api_loader=lambda: fake)
+    (h100,) = inv.inventory()
+    assert (h100.total, h100.healthy, h100.in_use_by_others) == (448, 447, 21)
+    assert not h100.from_static_config and h100.power_w == 700.0
+    (share,) = inv.node_shares
+    assert (share.total, share.healthy, share.in_use_by_others) == (8, 7, 1)
+    assert "this node has 8 H100 (7 healthy, 1 in use by others)" in share.describe()
+    assert "448 configured" in share.describe() and "447 healthy" in share.describe()
+
+
+def test_a_healthy_idle_node_reports_the_configured_site() -> None:
+    """Gui'an as configured (448 H100: 443 healthy, 53 in use by others) with a healthy,
+    idle 8-GPU node reports just that; the models NVML cannot see are unchanged."""
+    config = load_site_config(EXAMPLES / "guian.toml")
+    config = config.model_copy(update={"inventory": InventorySection(source="nvml")})
+    fake = FakeNvml([FakeDevice(uuid=f"GPU-{i}") for i in range(8)])
+    got = NvmlInventory(config, api_loader=lambda: fake).inventory()
+    want = StaticInventory(config).inventory()
+    assert [(i.model, i.total, i.healthy, i.in_use_by_others) for i in got] == [
+        (i.model, i.total, i.healthy, i.in_use_by_others) for i in want
+    ]
+    assert [i.from_static_config for i in got] == [False, True, True]
+    fake.devices[5].ecc = 1
+    (h100, *_) = NvmlInventory(config, api_loader=lambda: fake).inventory()
+    assert (h100.total, h100.healthy, h100.in_use_by_others) == (448, 442, 53)
+
+
+def test_more_devices_on_the_node_than_configured_counts_the_node_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A config listing fewer devices than the node holds is out of date: the site has at
+    least the node's, and the log says so once."""
+    fake = FakeNvml(_node())
+    inv = NvmlInventory(_large_site(total=4, healthy=4), api_loader=lambda: fake)
+    with caplog.at_level(logging.INFO):
+        (h100,) = inv.inventory()
+        inv.inventory()
+    assert (h100.total, h100.healthy, h100.in_use_by_others) == (8, 7, 1)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "more than the 4 configured" in warnings[0].getMessage()
+
+
+def test_a_model_not_configured_is_reported_as_the_node_has_it() -> None:
+    fake = FakeNvml([FakeDevice(name="NVIDIA H200", uuid=f"GPU-{i}") for i in range(4)])
+    inv = NvmlInventory(_large_site(), api_loader=lambda: fake)
+    got = {i.model: i for i in inv.inventory()}
+    assert (got["H100"].total, got["H100"].from_static_config) == (448, True)
+    assert (got["H200"].total, got["H200"].healthy, got["H200"].power_w) == (4, 4, 700.0)
+    assert "not in [[accelerators]]" in inv.node_shares[0].describe()
+
+
+@given(
+    total=st.integers(0, 600),
+    healthy_share=st.floats(0, 1),
+    busy_share=st.floats(0, 1),
+    node=st.lists(st.tuples(st.booleans(), st.booleans()), max_size=16),
+)
+def test_refined_counts_always_nest(
+    total: int, healthy_share: float, busy_share: float, node: list[tuple[bool, bool]]
+) -> None:
+    """Whatever the config and the node say, in use <= healthy <= total, the site never
+    shrinks below its configured total, and a healthy idle node changes nothing."""
+    healthy = int(total * healthy_share)
+    configured = Inventory(
+        model="H100",
+        total=total,
+        healthy=healthy,
+        in_use_by_others=int(healthy * busy_share),
+        power_w=700.0,
+        from_static_config=True,
+    )
+    devices = [
+        DeviceStatus(
+            index=i,
+            name="NVIDIA H100",
+            model="H100",
+            problems=() if ok else ("ECC",),
+            foreign_processes=int(busy),
+        )
+        for i, (ok, busy) in enumerate(node)
+    ]
+    site = refine(configured, devices)
+    assert 0 <= site.in_use_by_others <= site.healthy <= site.total
+    assert site.total == max(total, len(node))
+    idle = [DeviceStatus(index=i, name="NVIDIA H100", model="H100") for i in range(len(node))]
+    if healthy >= len(node) and configured.in_use_by_others <= healthy - len(node):
+        same = refine(configured, idle)
+        assert (same.total, same.healthy, same.in_use_by_others) == (
+            configured.total,
+            configured.healthy,
+            configured.in_use_by_others,
+        )
 
 
 @pytest.mark.parametrize(
@@ -158,3 +285,31 @@ def test_real_nvml_when_a_gpu_is_present() -> None:
     devices = inv.devices()
     assert devices
     assert all(d.model and d.memory_total_mib for d in devices)
+
+
+def test_check_and_once_say_how_the_node_refines_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`check` lists the node's GPUs, a line on what they make of the configured 448, and
+    the site's totals; `once` reports those totals and says the same on stderr."""
+    data = site_dict("big-site", h100=448)
+    data["inventory"] = {"source": "nvml", "own_process_names": ["netrouter-worker"]}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(_node()))
+    result = CliRunner().invoke(app, ["check", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "gpu 1: NVIDIA H100 80GB HBM3 (H100) UNHEALTHY: 3 uncorrected ECC errors" in out
+    assert (
+        "node (NVML): this node has 8 H100 (7 healthy, 1 in use by others), among the site's "
+        "448 configured; with them the site has 447 healthy (configured 448) and 1 in use by "
+        "others (configured 0)"
+    ) in out
+    assert "H100: 448 total, 447 healthy, 1 in use by others, 700 W each (config, refined" in out
+
+    monkeypatch.setitem(sys.modules, "pynvml", FakeNvml(_node()))
+    result = CliRunner().invoke(app, ["once", "--config", str(path)])
+    assert result.exit_code == 0, result.output
+    (h100,) = json.loads(result.stdout)["accelerators"]
+    assert (h100["total"], h100["healthy"], h100["in_use_by_others"]) == (448, 447, 1)
+    assert "node (NVML): this node has 8 H100" in result.stderr
