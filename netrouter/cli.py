@@ -417,10 +417,13 @@ def sites_remove(
 ) -> None:
     """Forget a site that is gone (a decommissioned data center, a test site, a typo).
 
-    Refused while the site has active placements: release them, or let failover or
-    'netrouter rebalance' move them, first. The removal is durable; the site returns
-    only when an agent publishes a new report for it (a retained old one does not bring
-    it back). Needs a read-write token where the router requires tokens.
+    Refused while the site has active placements: release them first, or let failover
+    move them (a site whose agent stopped moves its work after [sites] stale_grace_s).
+
+    The removal is durable: the site returns only when an agent publishes a new report
+    for it; the broker's retained old one does not bring it back.
+
+    Needs a read-write token where the router requires tokens.
     """
     router = connect(target)
 
