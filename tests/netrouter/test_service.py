@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from netrouter.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 from netrouter.service import SERVICE_NAME, start_server
 from netrouter.state import SiteRegistry
@@ -152,6 +154,18 @@ async def test_bad_place_request_is_invalid_argument_naming_field(
             await pb_grpc.RouterStub(channel).Place(request_)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith(field + ":")
+
+
+async def test_a_router_that_is_not_there_is_named(tmp_path: Path) -> None:
+    """Nothing listening: UnavailableError names the target and how to start a router."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with RouterClient(target, retries=0, timeout_s=5.0) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.list_sites()
+    assert f"cannot reach a router at {target}" in str(info.value)
+    assert "netrouter serve" in str(info.value)
 
 
 async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None:
