@@ -20,7 +20,7 @@ from rich.table import Table
 
 from netrouter.client import RouterClient
 from netrouter.configfile import ConfigFileError
-from netrouter.errors import RouterError
+from netrouter.errors import InvalidArgumentError, RouterError
 from netrouter.render import place_summary, placements_table, print_json, sites_table
 from netrouter.wire import PASSWORD_ENV, read_secret
 from netrouter.workloads import WorkloadFileError, load_workloads
@@ -461,7 +461,11 @@ def place(
 
     async def run() -> Any:
         async with router as client:
-            return await client.place(workloads, dry_run=dry_run)
+            try:
+                return await client.place(workloads, dry_run=dry_run)
+            except InvalidArgumentError as exc:
+                # The router checks what only it knows (its regions): name the file too.
+                raise _fail(f"{file}: {exc}", 2) from exc
 
     result = _call(run())
     if json:

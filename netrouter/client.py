@@ -181,11 +181,23 @@ class RouterClient:
                 )
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
-                    raise _translate(exc) from exc
+                    raise self._unreachable(exc) or _translate(exc) from exc
                 attempt += 1
                 wait = backoff.next_wait()
                 log.info("%s: %s; retry %d in %.2f s", method, exc.details(), attempt, wait)
                 await asyncio.sleep(wait)
+
+    def _unreachable(self, exc: grpc.aio.AioRpcError) -> UnavailableError | None:
+        """The error for a call that never reached a router (nothing listening at the
+        target, a name that does not resolve); ``None`` when the router itself answered."""
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or self._channel is None:
+            return None
+        if self._channel.get_state() == grpc.ChannelConnectivity.READY:
+            return None  # connected: the router said UNAVAILABLE (e.g. its store)
+        return UnavailableError(
+            f"cannot reach a router at {self.target}: {exc.details()}. "
+            "Is it running? 'netrouter serve' starts one."
+        )
 
     # --- placing -----------------------------------------------------------------------
 

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from netrouter.app import ServeSettings
 from netrouter.auth import ServerTls, TokenTable, load_server_tls, load_tokens
 from netrouter.configfile import load_toml
 from netrouter.core import FAILOVER_SOLVER, PLACE_SOLVER, RouterSettings
 from netrouter.errors import InvalidArgumentError
-from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_YUAN_PER_GB
+from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_REGIONS, MAX_YUAN_PER_GB
+from netrouter.names import NATIONAL_REGIONS, check_region_ids
 from netrouter.network import check_links
 from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
 from netrouter.state import STALE_GRACE_S
@@ -62,7 +63,16 @@ class LinkSection(_Strict):
 
 
 class NetworkSection(_Strict):
+    """The network model: the demand regions workloads come from (the same set as every
+    agent's ``[site] regions``) and the backbone links between regions and sites."""
+
+    regions: tuple[str, ...] = Field(default=NATIONAL_REGIONS, max_length=MAX_REGIONS)
     links: list[LinkSection] = []
+
+    @field_validator("regions")
+    @classmethod
+    def _region_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_region_ids(value)
 
 
 class FailoverSection(_Strict):
@@ -185,6 +195,7 @@ def serve_settings(
                 relative_gap_limit=config.solver.relative_gap_limit,
             ),
             max_batch=config.limits.max_batch,
+            regions=config.network.regions,
             failover_solver=SolverConfig(
                 time_limit_s=config.failover.time_limit_s,
                 num_workers=config.solver.num_workers,

@@ -18,6 +18,16 @@ from pydantic import BaseModel, ValidationError
 M = TypeVar("M", bound=BaseModel)
 
 
+class NestedValueError(ValueError):
+    """Raised by a validator about a key inside the value it checks (a region key of a
+    table): ``keys`` extend the error's location, so the error names that key and its line."""
+
+    def __init__(self, keys: Sequence[str | int], message: str) -> None:
+        super().__init__(message)
+        self.keys = tuple(keys)
+        self.message = message
+
+
 class ConfigFileError(ValueError):
     """A configuration file is unreadable or invalid."""
 
@@ -85,10 +95,14 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
     except ValidationError as exc:
         first = exc.errors()[0]
         loc = _without_tags(data, tuple(first["loc"]))
+        message = first["msg"].removeprefix("Value error, ")
+        nested = first.get("ctx", {}).get("error")
+        if isinstance(nested, NestedValueError):
+            loc, message = (*loc, *nested.keys), nested.message
         # An empty key (``"" = 1``) is shown quoted, so the error still names it.
         key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) or '""' for part in loc)
         key = key.replace(".[", "[")
-        raise ConfigFileError(source, key, locate(text, loc), first["msg"]) from exc
+        raise ConfigFileError(source, key, locate(text, loc), message) from exc
 
 
 def _without_tags(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:

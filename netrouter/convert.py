@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from netrouter.configfile import ConfigFileError
 from netrouter.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.limits import MAX_DEVICES
+from netrouter.names import canonical_model
 from netrouter.scenario import Scenario, parse_scenario
 from netrouter.types import (
     AcceleratorCapacity,
@@ -30,10 +31,10 @@ from netrouter.types import (
     Snapshot,
     SolveInfo,
     Unplaced,
+    Workload,
 )
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
-from solver import InvalidProblemError, Workload
 
 # --- site reports ------------------------------------------------------------------------
 
@@ -75,7 +76,8 @@ def latency_to_pb(latency: RegionLatency) -> rpb.RegionLatency:
 
 
 def report_from_pb(m: rpb.SiteReport) -> SiteReport:
-    """Map a decoded report to the domain type (range checks live in :mod:`netrouter.reports`)."""
+    """Map a decoded report to the domain type, each model spelt as :mod:`netrouter.names`
+    spells it (range checks live in :mod:`netrouter.reports`)."""
     return SiteReport(
         site_id=m.site_id,
         boot_id=m.boot_id,
@@ -84,7 +86,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         labels=labels_from_pb(m.labels),
         accelerators=tuple(
             AcceleratorInventory(
-                model=a.model,
+                model=canonical_model(a.model),
                 total=a.total,
                 healthy=a.healthy,
                 in_use_by_others=a.in_use_by_others,
@@ -192,7 +194,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
             data_gb=m.data_gb,
             migration_cost_yuan=m.migration_cost_yuan,
         )
-    except InvalidProblemError as exc:
+    except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
 
 

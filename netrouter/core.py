@@ -36,6 +36,7 @@ from netrouter.errors import (
     RouterError,
 )
 from netrouter.events import EventHub
+from netrouter.names import NATIONAL_REGIONS
 from netrouter.network import NetworkModel
 from netrouter.problem import (
     MIN_REMAINING_H,
@@ -69,6 +70,7 @@ from netrouter.types import (
 )
 from netrouter.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
 from netrouter.whatif import WhatIfReport, run_whatif
+from netrouter.workloads import known_regions
 from solver import Assignment, Plan, Problem, Site, SolverConfig, solve
 from solver.single import SiteArrays
 
@@ -96,6 +98,8 @@ class RouterSettings:
     failover_solver: SolverConfig = field(default_factory=lambda: FAILOVER_SOLVER)
     whatif_solver: SolverConfig = field(default_factory=lambda: DEFAULT_WHATIF_SOLVER)
     max_batch: int = 10_000
+    regions: tuple[str, ...] = NATIONAL_REGIONS
+    """The demand regions a workload may come from (``[network] regions``)."""
     default_page_size: int = 100
     max_page_size: int = 1_000
     max_group: int = 512
@@ -281,6 +285,7 @@ class Router:
             if w.id in seen:
                 raise InvalidArgumentError(f"workloads[{i}].id", f"duplicate id {w.id!r} in batch")
             seen.add(w.id)
+        workloads = known_regions(workloads, self.settings.regions)
         result: PlaceResult = await self._submit("place", workloads=workloads, dry_run=dry_run)
         return result
 

@@ -62,9 +62,10 @@ from netrouter.traces import (
     request_regions,
     request_timestamp,
 )
+from netrouter.types import Workload
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import SiteConfig
-from solver import Problem, Site, SolverConfig, Workload, build_table, run_baseline, solve
+from solver import Problem, Site, SolverConfig, build_table, run_baseline, solve
 from solver.relax import relax
 
 TRACES = ("alibaba-openb", "azure-llm", "both")

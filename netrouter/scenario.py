@@ -699,7 +699,7 @@ def _unit(key: str) -> float:
 def _batch(c: NewWorkloads, where: str) -> list[Workload]:
     """The change's workloads: read from its file, or its inline entries."""
     if c.file is None:
-        return [Workload(**entry.model_dump()) for entry in c.workloads]
+        return [entry.to_workload() for entry in c.workloads]
     try:
         return load_workloads(c.file)
     except WorkloadFileError as exc:

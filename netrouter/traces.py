@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from solver import Workload
+from netrouter.types import Workload
 
 REGION_WEIGHTS: dict[str, float] = {"jjj": 0.30, "csj": 0.35, "gba": 0.25, "cy": 0.10}
 """Share of demand by eastern region (an assumption: roughly the regions' digital economy)."""

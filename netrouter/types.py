@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from solver import Alternative, Unplaced, Workload
+import solver
+from netrouter.errors import InvalidArgumentError
+from netrouter.names import UnknownNameError, check_model
+from solver import Alternative, InvalidProblemError, Unplaced
 
 __all__ = [
     "AcceleratorCapacity",
@@ -34,6 +37,33 @@ STATES = (ACTIVE, RELEASED, EVICTED)
 PLACED = "placed"
 MOVED = "moved"
 EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Workload(solver.Workload):
+    """A unit of GPU work to place whole on one site (every field: :class:`solver.Workload`).
+
+    What the client library sends and the router takes in. Accelerator models are spelt
+    as :func:`netrouter.names.check_model` says (``h100`` is ``H100``). A bad value raises
+    :class:`~netrouter.errors.InvalidArgumentError` naming the field (``demands.H100``).
+    """
+
+    def __post_init__(self) -> None:
+        try:
+            solver.Workload.__post_init__(self)
+        except InvalidProblemError as exc:
+            raise InvalidArgumentError(exc.field, exc.message) from exc
+        demands: dict[str, int] = {}
+        for model, count in self.demands.items():
+            try:
+                name = check_model(model)
+            except UnknownNameError as exc:
+                raise InvalidArgumentError(f"demands.{model}", str(exc)) from exc
+            if name in demands:
+                raise InvalidArgumentError(f"demands.{model}", f"names {name} again")
+            demands[name] = count
+        if list(demands) != list(self.demands):
+            object.__setattr__(self, "demands", demands)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import ipaddress
 import math
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
-from netrouter.configfile import load_toml
+from netrouter.configfile import NestedValueError, load_toml
 from netrouter.limits import (
     MAX_ACCELERATOR_TYPES,
     MAX_DEVICES,
@@ -18,7 +25,16 @@ from netrouter.limits import (
     MAX_PUE,
     MAX_REGIONS,
 )
+from netrouter.names import (
+    NATIONAL_REGIONS,
+    UnknownNameError,
+    canonical_region,
+    check_model,
+    check_region_ids,
+)
 from netrouter.wire import SITE_ID_PATTERN, BrokerSection
+
+T = TypeVar("T")
 
 Price = Annotated[float, Field(ge=0, le=20, allow_inf_nan=False)]
 
@@ -37,6 +53,14 @@ class SiteSection(_Strict):
     latitude: float = Field(default=0.0, ge=-90, le=90)
     longitude: float = Field(default=0.0, ge=-180, le=180)
     pue_cap: float = Field(default=0.0, ge=0, le=MAX_PUE)
+    regions: tuple[str, ...] = Field(default=NATIONAL_REGIONS, max_length=MAX_REGIONS)
+    """The demand regions ``[latency_ms]`` and ``[latency_probe] targets`` may name: the
+    same set as the router's ``[network] regions``."""
+
+    @field_validator("regions")
+    @classmethod
+    def _region_ids(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return check_region_ids(value)
 
     @field_validator("pue_cap")
     @classmethod
@@ -93,6 +117,11 @@ class AcceleratorSection(_Strict):
     healthy: int = Field(ge=0, le=MAX_DEVICES)
     in_use_by_others: int = Field(default=0, ge=0, le=MAX_DEVICES)
     power_w: float = Field(ge=1, le=MAX_POWER_W, allow_inf_nan=False)
+
+    @field_validator("model")
+    @classmethod
+    def _model_name(cls, value: str) -> str:
+        return check_model(value)
 
     @model_validator(mode="after")
     def _counts_nest(self) -> AcceleratorSection:
@@ -334,6 +363,17 @@ class InventorySection(_Strict):
     own_process_names: list[str] = Field(default_factory=list)
     model_names: dict[str, str] = Field(default_factory=dict)
 
+    @field_validator("model_names")
+    @classmethod
+    def _model_spelling(cls, value: dict[str, str]) -> dict[str, str]:
+        spelt = {}
+        for nvml_name, model in value.items():
+            try:
+                spelt[nvml_name] = check_model(model)
+            except UnknownNameError as exc:
+                raise NestedValueError((nvml_name,), str(exc)) from exc
+        return spelt
+
 
 class SiteConfig(_Strict):
     """A whole site config file."""
@@ -360,14 +400,24 @@ class SiteConfig(_Strict):
             raise ValueError("each accelerator model may appear once")
         return value
 
+    @field_validator("latency_probe")
+    @classmethod
+    def _probed_regions(
+        cls, value: LatencyProbeSection, info: ValidationInfo
+    ) -> LatencyProbeSection:
+        site = info.data.get("site")
+        if site is None:  # [site] is refused already
+            return value
+        targets = _by_region(value.targets, site.regions, "targets")
+        return value if targets == value.targets else value.model_copy(update={"targets": targets})
+
     @field_validator("latency_ms")
     @classmethod
-    def _finite(cls, value: dict[str, float]) -> dict[str, float]:
+    def _finite(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
         if any(not math.isfinite(v) for v in value.values()):
             raise ValueError("latencies must be finite")
-        if "" in value:
-            raise ValueError("a region name must not be empty")
-        return value
+        site = info.data.get("site")
+        return value if site is None else _by_region(value, site.regions)
 
     @model_validator(mode="after")
     def _some_region(self) -> SiteConfig:
@@ -380,6 +430,21 @@ class SiteConfig(_Strict):
                 "none of them empty"
             )
         return self
+
+
+def _by_region(values: dict[str, T], regions: tuple[str, ...], *keys: str) -> dict[str, T]:
+    """``values`` keyed by each key's region as ``regions`` spells it (``JJJ`` is ``jjj``);
+    a key naming no region is refused by name."""
+    out: dict[str, T] = {}
+    for key, value in values.items():
+        try:
+            region = canonical_region(key, regions)
+        except UnknownNameError as exc:
+            raise NestedValueError((*keys, key), f"{exc} (as [site] regions says)") from exc
+        if region in out:
+            raise NestedValueError((*keys, key), f"region {region} is given twice")
+        out[region] = value
+    return out
 
 
 def load_site_config(path: str | Path) -> SiteConfig:

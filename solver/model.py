@@ -156,6 +156,19 @@ class Workload:
         )
 
 
+def unoffered_reason(w: Workload, offered: Iterable[str]) -> str | None:
+    """Why ``w`` runs nowhere when no site has any model it can use ("no site offers H800
+    (the sites offer A100, H100)"); ``None`` when some site has one. ``offered``: every
+    model some site has."""
+    have = set(offered)
+    if any(model in have for model in w.demands):
+        return None
+    wanted = sorted(w.demands)
+    names = wanted[0] if len(wanted) == 1 else ", ".join(wanted[:-1]) + " or " + wanted[-1]
+    listed = ", ".join(sorted(have)) if have else "no accelerators"
+    return f"no site offers {names} (the sites offer {listed})"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Problem:
     """One placement batch: the sites as they are now and the workloads to place.

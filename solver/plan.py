@@ -13,7 +13,15 @@ from collections import Counter
 
 import numpy as np
 
-from solver.model import REASON_KINDS, Alternative, Assignment, Plan, Problem, Unplaced
+from solver.model import (
+    REASON_KINDS,
+    Alternative,
+    Assignment,
+    Plan,
+    Problem,
+    Unplaced,
+    unoffered_reason,
+)
 from solver.solve import Outcome, SolverConfig, optimize, relative_gap
 from solver.table import OK, Context, IntArray, Table, build_table
 
@@ -121,6 +129,7 @@ class _Explainer:
             self.cost[np.ix_(ws, cols)] = total
             self.code[np.ix_(ws, cols)] = code
         self.has_model = ~np.isnan(self.cost)
+        self.offered = {m for site in ctx.problem.sites for m in site.power_w}
 
     def _why(self, w: int, pool: int) -> tuple[str, str]:
         ctx, code = self.ctx, int(self.code[w, pool])
@@ -187,6 +196,9 @@ class _Explainer:
             if np.any(self.top_priority[pools] > table.priority[w]):
                 return "displaced by higher-priority work: no pool it can use has room left"
             return "capacity taken by cheaper-to-place work: no pool it can use has room left"
+        unoffered = unoffered_reason(ctx.problem.workloads[w], self.offered)
+        if unoffered is not None:
+            return unoffered
         kinds: Counter[str] = Counter()
         for site in range(len(ctx.problem.sites)):
             pools = np.flatnonzero((table.pool_site == site) & self.has_model[w])

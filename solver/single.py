@@ -27,6 +27,7 @@ from solver.model import (
     Problem,
     Unplaced,
     Workload,
+    unoffered_reason,
 )
 from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray, _has_residency
 
@@ -194,7 +195,13 @@ class SiteArrays:
         if chosen is None:
             return self._plan(
                 (),
-                (Unplaced(workload_id=w.id, reason=_unplaced(kinds), penalty_yuan=penalty),),
+                (
+                    Unplaced(
+                        workload_id=w.id,
+                        reason=unoffered_reason(w, self.models) or _unplaced(kinds),
+                        penalty_yuan=penalty,
+                    ),
+                ),
                 penalty,
                 wall,
             )

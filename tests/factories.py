@@ -17,10 +17,9 @@ from netrouter.reports import decode_report
 from netrouter.service import start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
-from netrouter.types import SiteReport
+from netrouter.types import SiteReport, Workload
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from solver import Workload
 
 REGIONS = ("jjj", "csj", "gba", "cy")
 

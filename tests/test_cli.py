@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from netrouter.app import RouterApp, ServeSettings
-from netrouter.broker import EmbeddedBroker
+from netrouter.broker import EmbeddedBroker, free_port
 from site_agents.publisher import SiteAgent
 from tests.factories import site_config
 
@@ -110,6 +110,37 @@ async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
     code, _, err = await _cli("release", "--target", target, "no-such-id")
     assert code == 1
     assert "no-such-id" in err
+
+
+async def test_place_checks_regions_and_model_names(target: str, tmp_path: Path) -> None:
+    """An unknown region is refused naming the file, the field and the known regions; h100
+    is placed as H100; H10 is refused with "did you mean"."""
+    entry = "workloads:\n  - {{id: x, origin_region: {region}, demands: {{{model}: 8}}, duration_h: 1}}\n"
+    path = tmp_path / "w.yaml"
+    path.write_text(entry.format(region="bj", model="H100"))
+    code, _, err = await _cli("place", "--target", target, "--file", str(path))
+    assert code == 2
+    assert f"{path}: workloads[0].origin_region: unknown region 'bj'" in err
+    assert "jjj (京津冀 Beijing-Tianjin-Hebei)" in err
+
+    path.write_text(entry.format(region="csj", model="h100"))
+    code, out, err = await _cli("place", "--target", target, "--file", str(path), "--json")
+    assert code == 0, err
+    assert [p["accelerator_model"] for p in json.loads(out)["placements"]] == ["H100"]
+
+    path.write_text(entry.format(region="csj", model="H10"))
+    code, _, err = await _cli("place", "--target", target, "--file", str(path))
+    assert code == 2
+    assert "workloads[0].demands.H10" in err and "did you mean H100?" in err
+
+
+async def test_a_router_that_is_not_there_is_named() -> None:
+    """With nothing listening, the error names the target and how to start a router."""
+    dead = f"127.0.0.1:{free_port()}"
+    code, _, err = await _cli("sites", "--target", dead)
+    assert code == 1
+    assert f"cannot reach a router at {dead}" in err
+    assert "netrouter serve" in err
 
 
 async def test_help_teaches() -> None:

@@ -17,11 +17,15 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from netrouter.broker import free_port
 from netrouter.config import load_router_config, serve_settings
 from netrouter.configfile import ConfigFileError
+from netrouter.core import Router
 from netrouter.errors import InvalidArgumentError
 from netrouter.network import check_links
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
 from netrouter.types import Link
+from site_agents.config import SiteConfig
 from tests.conftest import Mosquitto
-from tests.factories import run_cli
+from tests.factories import report_of, run_cli, site_dict, workload
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
 
@@ -65,6 +69,37 @@ def test_links_from_anywhere_keep_to_the_wire_ranges() -> None:
     with pytest.raises(InvalidArgumentError) as info:
         check_links([Link(a="jjj", b="csj", latency_ms=1e9)])
     assert info.value.field == "links[0].latency_ms"
+
+
+async def test_network_regions_are_the_regions_the_router_takes(tmp_path: Path) -> None:
+    """[network] regions replaces the national set: xj is taken, csj refused listing xj."""
+    path = tmp_path / "router.toml"
+    path.write_text('[network]\nregions = ["jjj", "xj"]\n')
+    settings = serve_settings(load_router_config(path))
+    assert settings.router.regions == ("jjj", "xj")
+    registry = SiteRegistry()
+    site = site_dict("west", latency={"jjj": 5.0, "xj": 4.0})
+    site["site"]["regions"] = ["jjj", "xj"]
+    registry.apply_report(report_of(SiteConfig.model_validate(site)))
+    store = PlacementStore(tmp_path / "r.db")
+    async with Router(registry=registry, store=store, settings=settings.router) as router:
+        result = await router.place([workload("w", origin_region="XJ")], dry_run=True)
+        assert result.placements[0].workload.origin_region == "xj"
+        with pytest.raises(InvalidArgumentError) as info:
+            await router.place([workload("w", origin_region="csj")])
+    store.close()
+    assert info.value.field == "workloads[0].origin_region"
+    assert "known regions: jjj (京津冀 Beijing-Tianjin-Hebei), xj" in info.value.message
+
+
+@pytest.mark.parametrize(("regions", "line"), [('["JJJ"]', 2), ("[]", 2), ('["jjj", "jjj"]', 2)])
+def test_bad_network_regions_name_the_key(tmp_path: Path, regions: str, line: int) -> None:
+    """An uppercase, missing or repeated region id is refused naming network.regions."""
+    path = tmp_path / "router.toml"
+    path.write_text(f"[network]\nregions = {regions}\n")
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("network.regions", line)
 
 
 def test_bad_router_config_names_key_and_line(tmp_path: Path) -> None:

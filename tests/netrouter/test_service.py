@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from netrouter.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    UnavailableError,
 )
 from netrouter.service import SERVICE_NAME, start_server
 from netrouter.state import SiteRegistry
@@ -152,6 +154,78 @@ async def test_bad_place_request_is_invalid_argument_naming_field(
             await pb_grpc.RouterStub(channel).Place(request_)
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert info.value.details().startswith(field + ":")
+
+
+@pytest.mark.parametrize("region", ["bj", "mars", "JJ"])
+async def test_an_unknown_origin_region_is_refused_listing_the_known_ones(
+    served: Served, region: str
+) -> None:
+    """A region outside the configured set is INVALID_ARGUMENT naming the field, not a
+    workload placed with no RTT (or, with an SLO, refused for "latency at N site(s)")."""
+    async with RouterClient(served.target) as client:
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.place(
+                [workload("ok"), workload("far", origin_region=region, latency_slo_ms=10.0)]
+            )
+    assert info.value.field == "workloads[1].origin_region"
+    assert f"unknown region {region!r}" in info.value.message
+    for known in ("jjj", "csj", "gba", "cy"):
+        assert known in info.value.message
+
+
+async def test_a_region_in_other_case_is_that_region(served: Served) -> None:
+    """CSJ is csj: placed within its SLO, and kept as csj."""
+    async with RouterClient(served.target) as client:
+        result = await client.place([workload("chat", origin_region="CSJ", latency_slo_ms=10.0)])
+    (placed,) = result.placements
+    assert placed.workload.origin_region == "csj"
+    assert (placed.site_id, placed.latency_ms) == ("near", 3.0)
+
+
+def _place_model(model: str) -> pb.PlaceRequest:
+    demand = pb.AcceleratorDemand(model=model, count=8)
+    return pb.PlaceRequest(
+        workloads=[pb.Workload(id="w", origin_region="csj", duration_h=1, demands=[demand])]
+    )
+
+
+async def test_a_model_in_other_spelling_is_that_model(served: Served) -> None:
+    """h100 from any client is H100, so it lands on the sites that report H100."""
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        response = await pb_grpc.RouterStub(channel).Place(_place_model("h100"))
+    (placed,) = response.placements
+    assert placed.accelerator_model == "H100"
+    assert [d.model for d in placed.workload.demands] == ["H100"]
+
+
+async def test_a_near_miss_model_is_refused_with_did_you_mean(served: Served) -> None:
+    """H10 would match no site: INVALID_ARGUMENT naming the demand, suggesting H100."""
+    async with grpc.aio.insecure_channel(served.target) as channel:
+        with pytest.raises(grpc.aio.AioRpcError) as info:
+            await pb_grpc.RouterStub(channel).Place(_place_model("H10"))
+    assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert info.value.details().startswith("workloads[0].demands.H10: ")
+    assert "did you mean H100?" in info.value.details()
+
+
+async def test_a_model_no_site_offers_is_unplaced_saying_so(served: Served) -> None:
+    """H800 (known, but at no site) is left out with what the sites do offer."""
+    async with RouterClient(served.target) as client:
+        result = await client.place([workload("w", demands={"H800": 8})])
+    (unplaced,) = result.unplaced
+    assert unplaced.reason == "no site offers H800 (the sites offer H100)"
+
+
+async def test_a_router_that_is_not_there_is_named(tmp_path: Path) -> None:
+    """Nothing listening: UnavailableError names the target and how to start a router."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with RouterClient(target, retries=0, timeout_s=5.0) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.list_sites()
+    assert f"cannot reach a router at {target}" in str(info.value)
+    assert "netrouter serve" in str(info.value)
 
 
 async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None:

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
-from netrouter.workloads import WorkloadFileError, parse_workloads
+from netrouter.client import RouterClient
+from netrouter.state import SiteRegistry
+from netrouter.workloads import (
+    WorkloadFileError,
+    load_workloads,
+    parse_workloads,
+    workload_to_dict,
+)
+from site_agents.config import SiteConfig
+from tests.factories import report_of, serve_router, site_dict
 
 GOOD = {"id": "w", "origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
 
@@ -32,3 +43,65 @@ def test_a_good_entry_parses() -> None:
     """The same entry with sane values is a workload."""
     (w,) = parse_workloads([GOOD], "w.yaml")
     assert w.id == "w" and w.demands == {"H100": 8}
+
+
+def test_a_file_takes_every_field_of_the_api() -> None:
+    """Residency, data_gb, migration_cost_yuan and labels are read (allowed_provinces was
+    refused as an extra key)."""
+    (w,) = parse_workloads(
+        [
+            {
+                **GOOD,
+                "allowed_provinces": ["Guizhou", "Ningxia"],
+                "forbidden_sites": ["wuhu"],
+                "allowed_hubs": ["gz", "nx"],
+                "forbidden_hubs": ["nm"],
+                "allowed_sites": ["guian", "zhongwei"],
+                "forbidden_provinces": ["Gansu"],
+                "data_gb": 500,
+                "migration_cost_yuan": 40,
+                "labels": {"team": "search"},
+            }
+        ],
+        "w.yaml",
+    )
+    assert w.allowed_provinces == {"Guizhou", "Ningxia"}
+    assert w.forbidden_sites == {"wuhu"} and w.forbidden_provinces == {"Gansu"}
+    assert w.allowed_hubs == {"gz", "nx"} and w.forbidden_hubs == {"nm"}
+    assert w.allowed_sites == {"guian", "zhongwei"}
+    assert (w.data_gb, w.migration_cost_yuan) == (500, 40)
+    assert workload_to_dict(w)["allowed_provinces"] == ["Guizhou", "Ningxia"]
+
+
+def test_model_names_take_their_one_spelling() -> None:
+    """h100 in a file is H100; H10 is refused naming the entry, with "did you mean"."""
+    (w,) = parse_workloads([{**GOOD, "demands": {"h100": 8}}], "w.yaml")
+    assert dict(w.demands) == {"H100": 8}
+    with pytest.raises(
+        WorkloadFileError, match=r"workloads\[0\]\.demands\.H10: .*did you mean H100"
+    ):
+        parse_workloads([{**GOOD, "demands": {"H10": 8}}], "w.yaml")
+
+
+async def test_a_file_with_residency_is_placed_where_it_allows(tmp_path: Path) -> None:
+    """allowed_provinces keeps the work off the cheaper site of another province."""
+    registry = SiteRegistry()
+    for site_id, province, price in (("cheap", "Gansu", 0.2), ("dear", "Guizhou", 0.9)):
+        data = site_dict(site_id, price=price)
+        data["site"]["province"] = province
+        registry.apply_report(report_of(SiteConfig.model_validate(data)))
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "workloads:\n"
+        "  - {id: w, origin_region: csj, demands: {H100: 8}, duration_h: 1,\n"
+        "     allowed_provinces: [Guizhou], data_gb: 10}\n",
+        encoding="utf-8",
+    )
+    async with (
+        serve_router(registry, tmp_path / "r.db") as served,
+        RouterClient(served.target) as client,
+    ):
+        result = await client.place(load_workloads(path))
+    (placed,) = result.placements
+    assert placed.site_id == "dear"
+    assert placed.workload.allowed_provinces == {"Guizhou"}

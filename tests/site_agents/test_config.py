@@ -88,8 +88,15 @@ def test_inventory_counts_must_nest(tmp_path: Path) -> None:
             ),
             "accelerators",
         ),
-        (lambda d: d.update(latency_ms={f"r{i}": 1.0 for i in range(257)}), ""),
-        (lambda d: d.update(latency_ms={"": 1.0}), "latency_ms"),
+        (
+            lambda d: (
+                d.update(latency_ms={f"r{i}": 1.0 for i in range(257)})
+                or d["site"].update(regions=[f"r{i}" for i in range(257)])
+            ),
+            "site.regions",
+        ),
+        (lambda d: d.update(latency_ms={"": 1.0}), 'latency_ms.""'),
+        (lambda d: d.update(latency_ms={"bj": 1.0}), "latency_ms.bj"),
     ],
 )
 def test_values_the_router_would_refuse_are_refused_here(
@@ -204,6 +211,57 @@ def test_check_names_the_bad_key_and_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "inventory.source" in result.stderr
     assert "bad.toml:" in result.stderr  # file:line: key: message
+
+
+def test_check_refuses_an_unknown_region_naming_key_and_line(tmp_path: Path) -> None:
+    """`check` exits 2 on a [latency_ms] region outside [site] regions, naming the key and
+    its line and listing the known regions."""
+    data = site_dict("alpha", latency={"jjj": 5.0, "bj": 3.0})
+    path = write_site_toml(tmp_path / "s.toml", data)
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 2
+    line = _line_of(path, "latency_ms", "bj")
+    assert f"s.toml:{line}: latency_ms.bj: unknown region 'bj'" in result.stderr
+    assert "known regions: jjj (京津冀 Beijing-Tianjin-Hebei), csj" in result.stderr
+
+
+def test_probe_targets_name_known_regions(tmp_path: Path) -> None:
+    """A [latency_probe] target for an unknown region is refused by its key."""
+    data = site_dict("alpha")
+    data["latency_probe"] = {"targets": {"csj": "127.0.0.1:9", "mars": "127.0.0.1:9"}}
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(write_site_toml(tmp_path / "s.toml", data))
+    assert info.value.key == "latency_probe.targets.mars"
+    assert info.value.line is not None
+
+
+def test_site_regions_set_the_known_regions(tmp_path: Path) -> None:
+    """[site] regions replaces the national set; a region in other case is that region."""
+    data = site_dict("alpha", latency={"JJJ": 5.0, "xj": 4.0})
+    data["site"]["regions"] = ["jjj", "xj"]
+    config = load_site_config(write_site_toml(tmp_path / "s.toml", data))
+    assert config.latency_ms == {"jjj": 5.0, "xj": 4.0}
+    data["site"]["regions"] = ["jjj", "XJ"]
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(write_site_toml(tmp_path / "s.toml", data))
+    assert info.value.key == "site.regions"
+
+
+def test_accelerator_models_take_their_one_spelling(tmp_path: Path) -> None:
+    """h100 is H100; H10 is refused naming the entry and its line, with "did you mean"."""
+    data = site_dict("alpha")
+    data["accelerators"][0]["model"] = "h100"
+    data["inventory"] = {"model_names": {"H100-PCIe": "h100"}}
+    config = load_site_config(write_site_toml(tmp_path / "s.toml", data))
+    assert config.accelerators[0].model == "H100"
+    assert config.inventory.model_names == {"H100-PCIe": "H100"}
+    data["accelerators"][0]["model"] = "H10"
+    path = write_site_toml(tmp_path / "s.toml", data)
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    line = _line_of(path, "accelerators", "model")
+    assert (info.value.key, info.value.line) == ("accelerators[0].model", line)
+    assert "did you mean H100?" in info.value.message
 
 
 def test_once_without_a_pue_exits_1_and_says_why(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 from hypothesis import given, settings
 
-from solver import Problem, SolverConfig, solve
+from solver import Problem, Site, SolverConfig, Workload, solve
 from solver.single import SiteArrays
 from tests.solver.test_solver import brute_force, check_plan, tolerance
 from tests.strategies import tiny_problems
@@ -66,3 +66,21 @@ def test_single_alternatives_are_cheaper_and_really_blocked(problem: Problem) ->
                     assert w.max_pue is not None and site.pue > w.max_pue
                 elif alt.reason_kind == "residency":
                     assert not w.admits(site)
+
+
+def test_a_model_no_site_offers_is_unplaced_saying_so() -> None:
+    """The one-workload path says which models no site offers, as the full solver does."""
+    site = Site(
+        id="only",
+        pue=1.1,
+        hourly_price=(0.5,) * 24,
+        carbon_kg_per_kwh=0.5,
+        latency_ms={"csj": 5.0},
+        free={"H100": 16},
+        power_w={"H100": 700.0},
+    )
+    problem = Problem(sites=(site,), workloads=())
+    rare = Workload(id="rare", origin_region="csj", demands={"H800": 8}, duration_h=1.0)
+    plan = SiteArrays(problem).place(rare, free_of(problem))
+    (unplaced,) = plan.unplaced
+    assert unplaced.reason == "no site offers H800 (the sites offer H100)"

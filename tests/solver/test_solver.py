@@ -188,6 +188,16 @@ def test_slo_keeps_inference_near_and_explains_why() -> None:
     assert "SLO" in a.explanation
 
 
+def test_a_model_no_site_offers_is_unplaced_saying_so() -> None:
+    """Work that only H800 or H20 can run is left out naming them and what the sites have."""
+    rare = Workload(id="rare", origin_region="csj", demands={"H800": 8, "H20": 8}, duration_h=1.0)
+    common = Workload(id="common", origin_region="csj", demands={"H100": 8}, duration_h=1.0)
+    plan = solve(Problem(sites=(_site("only", 0.5, 5.0),), workloads=(rare, common)), CONFIG)
+    assert [a.workload_id for a in plan.assignments] == ["common"]
+    (unplaced,) = plan.unplaced
+    assert unplaced.reason == "no site offers H20 or H800 (the sites offer H100)"
+
+
 def test_priority_displaces_lower_priority_when_short() -> None:
     """With room for one workload, the higher-priority one is placed, and the other is told."""
     site = _site("only", 0.5, 5.0, free=8)
