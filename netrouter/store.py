@@ -20,6 +20,7 @@ from typing import Any
 
 from netrouter.convert import placement_from_pb, placement_to_pb
 from netrouter.errors import AlreadyExistsError, NotFoundError, UnavailableError
+from netrouter.storelock import StoreLock
 from netrouter.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
 from netrouter.v1 import router_pb2 as pb
 
@@ -78,10 +79,17 @@ class Change:
 
 
 class PlacementStore:
-    """Placements and events in one SQLite file; safe to call from several threads."""
+    """Placements and events in one SQLite file; safe to call from several threads.
+
+    The store is this process's alone while open (:class:`~netrouter.storelock.StoreLock`):
+    opening a store another process holds raises
+    :class:`~netrouter.errors.StoreLockedError` before the file is touched.
+    """
 
     def __init__(self, path: str | Path, *, busy_timeout_ms: int = 5000) -> None:
         self.path = str(path)
+        self._owner = StoreLock(self.path)
+        self._owner.acquire()
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -94,13 +102,15 @@ class PlacementStore:
                 if column not in have:
                     self._db.execute(f"ALTER TABLE events ADD COLUMN {column} {kind}")
         except sqlite3.Error as exc:
+            self._owner.release()
             raise UnavailableError(f"placement store {self.path}: {exc}") from exc
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Close the database file."""
+        """Close the database file and free it for another process."""
         with self._lock:
             self._db.close()
+            self._owner.release()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
