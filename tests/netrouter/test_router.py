@@ -244,6 +244,9 @@ async def test_restart_loses_nothing_and_continues_numbering(live: Live) -> None
         placed = await client.place([workload(f"k{i}", demands={"H100": 2}) for i in range(5)])
         await client.release([placed.placements[0].placement_id])
         before = sorted((p.placement_id, p.site_id) for p in await client.list_placements())
+    # The first router stops and frees the file (one router per store); a new one opens it.
+    await live.router.stop()
+    live.store.close()
     registry = live.registry
     router, server, store, target = await _start(tmp_path_db := live.db, registry)
     try:
