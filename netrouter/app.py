@@ -87,6 +87,16 @@ class RouterApp:
         return f"{host}:{self.port}"
 
     async def __aenter__(self) -> RouterApp:
+        try:
+            await self._start()
+        except BaseException:
+            await self._close()
+            raise
+        return self
+
+    async def _start(self) -> None:
+        # The store first and the broker last: a router refused its store (another router
+        # holds it) or its port serves nothing and hears nothing.
         self.store = PlacementStore(
             self.settings.db_path, busy_timeout_ms=self.settings.busy_timeout_ms
         )
@@ -112,7 +122,6 @@ class RouterApp:
             log.info(
                 "metrics on http://%s:%d/metrics", self.settings.metrics_address, self.metrics_port
             )
-        self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
         settings = self.settings
         self._server, self.port, self._health = await start_server(
             self.router,
@@ -121,7 +130,7 @@ class RouterApp:
             interceptors=[TokenAuthInterceptor(settings.tokens)] if settings.tokens else [],
             max_receive_bytes=settings.max_receive_bytes,
         )
-        return self
+        self._ingest = asyncio.create_task(self.telemetry.run(), name="mqtt-ingest")
 
     @property
     def metrics_port(self) -> int:
@@ -138,21 +147,29 @@ class RouterApp:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self._close()
+        log.info("router stopped")
+
+    async def _close(self) -> None:
+        """Stop whatever has started; the store, and with it the lock on its file, last."""
         # Health goes NOT_SERVING first so balancers stop sending, then in-flight calls finish.
         if self._health is not None:
             with contextlib.suppress(Exception):
                 await self._health.enter_graceful_shutdown()  # type: ignore[attr-defined]
+            self._health = None
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
+            self._server = None
         if self.router is not None:
             await self.router.stop()
         if self._ingest is not None:
             self._ingest.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ingest
+            self._ingest = None
         if self._metrics_server is not None:
             self._metrics_server.close()
             self._metrics_server = None
         if self.store is not None:
             self.store.close()
-        log.info("router stopped")
+            self.store = None

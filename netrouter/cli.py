@@ -20,7 +20,7 @@ from rich.table import Table
 
 from netrouter.client import RouterClient
 from netrouter.configfile import ConfigFileError
-from netrouter.errors import InvalidArgumentError, RouterError
+from netrouter.errors import InvalidArgumentError, ListenError, RouterError, StoreLockedError
 from netrouter.render import place_summary, placements_table, print_json, sites_table
 from netrouter.wire import PASSWORD_ENV, read_secret
 from netrouter.workloads import WorkloadFileError, load_workloads
@@ -307,6 +307,9 @@ def serve(
     --tls-client-ca also requires client certificates, and --tokens-file requires a bearer
     token on every call (Place, Release and Rebalance need a read-write one).
 
+    One router per port and per store: if another process listens on the port, or holds the
+    SQLite file (its lock file FILE.lock names the holder's pid and host), it exits 2.
+
     On SIGTERM the health service turns NOT_SERVING first, calls in flight finish (up to the
     grace period), queued placements are committed, then the process exits 0.
     """
@@ -368,7 +371,13 @@ def serve(
             )
             await stop.wait()
 
-    _call(run())
+    try:
+        asyncio.run(run())
+    except (ListenError, StoreLockedError) as exc:
+        # Another router has the port or the store: refused at start, as a bad flag is.
+        raise _fail(str(exc), 2) from exc
+    except RouterError as exc:
+        raise _fail(str(exc)) from exc
 
 
 sites_app = typer.Typer(

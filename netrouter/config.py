@@ -14,11 +14,11 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_REGIONS, MAX_YUAN_PER_GB
 from netrouter.names import NATIONAL_REGIONS, check_region_ids
 from netrouter.network import check_links
-from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES
+from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES, listen_port
 from netrouter.state import STALE_GRACE_S
 from netrouter.telemetry import WILL_GRACE_S
 from netrouter.types import Link
-from netrouter.wire import BrokerSection, Topics, broker_address
+from netrouter.wire import BrokerSection, Topics, broker_address, parse_mqtt_url
 from solver import SolverConfig
 
 
@@ -39,6 +39,12 @@ class GrpcSection(_Strict):
     max_receive_mib: float = Field(
         default=MAX_RECEIVE_BYTES / 2**20, gt=0, le=MAX_MESSAGE_BYTES / 2**20, allow_inf_nan=False
     )
+
+    @field_validator("listen")
+    @classmethod
+    def _listen(cls, value: str) -> str:
+        listen_port(value)
+        return value
 
 
 class StoreSection(_Strict):
@@ -153,6 +159,17 @@ def serve_settings(
         check_links(links, "network.links")
     except InvalidArgumentError as exc:
         raise ValueError(str(exc)) from exc
+    # The addresses name the flag or key they came from; the file's were checked on loading.
+    if listen is not None:
+        try:
+            listen_port(listen)
+        except ValueError as exc:
+            raise ValueError(f"--listen: {exc}") from exc
+    if mqtt is not None:
+        try:
+            parse_mqtt_url(mqtt)
+        except ValueError as exc:
+            raise ValueError(f"--mqtt: {exc}") from exc
     try:
         broker = broker_address(
             config.mqtt,
@@ -174,7 +191,7 @@ def serve_settings(
     return ServeSettings(
         mqtt=broker,
         topics=topics,
-        listen=listen or config.grpc.listen,
+        listen=config.grpc.listen if listen is None else listen,
         grpc_tls=_server_tls(config.grpc, cert=tls_cert, key=tls_key, client_ca=client_ca),
         tokens=_tokens(config.grpc, tokens_file),
         max_receive_bytes=int(config.grpc.max_receive_mib * 2**20),

@@ -5,8 +5,10 @@ Errors map to status codes here and nowhere else (:data:`STATUS_OF`).
 
 from __future__ import annotations
 
+import errno
 import functools
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -22,6 +24,7 @@ from netrouter.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
+    ListenError,
     NotFoundError,
     PermissionDeniedError,
     ResourceExhaustedError,
@@ -185,6 +188,48 @@ class RouterServicer(pb_grpc.RouterServicer):
         return pb.WhatIfResponse(report_json=report.model_dump_json())
 
 
+def listen_port(address: str) -> int:
+    """The port of a ``HOST:PORT`` listen address (0: any free port); ``ValueError`` if it
+    has none.
+
+    gRPC itself would listen on 443 for ``127.0.0.1:`` or ``127.0.0.1``, so the port must be
+    written out. ``HOST`` may be empty (every interface); an IPv6 host goes in brackets.
+    """
+    host, colon, port = address.rpartition(":")
+    if not colon or address.endswith("]"):
+        raise ValueError(f"{address!r} is not HOST:PORT (for example 127.0.0.1:50051)")
+    if not port:
+        raise ValueError(f"{address!r} has no port after ':' (HOST:PORT; 0 for any free port)")
+    if ":" in host and not (host.startswith("[") and host.endswith("]")):
+        raise ValueError(f"{address!r}: an IPv6 host goes in brackets, as in [::1]:50051")
+    if not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise ValueError(f"{address!r}: the port must be a number in 0..65535, got {port!r}")
+    return int(port)
+
+
+def _bind_error(address: str, port: int) -> OSError | None:
+    """Why ``address`` cannot be bound as gRPC binds it (``SO_REUSEADDR``, no
+    ``SO_REUSEPORT``), ``EADDRINUSE`` first; ``None`` if every bind works.
+
+    gRPC's own failure to bind says only that it failed (and logs to stderr); this says why.
+    """
+    host = address.rpartition(":")[0].strip("[]") or None
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError as exc:
+        return exc
+    errors: list[OSError] = []
+    for family, kind, proto, _, sockaddr in found:
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(sockaddr)
+            except OSError as exc:
+                errors.append(exc)
+    errors.sort(key=lambda exc: exc.errno != errno.EADDRINUSE)
+    return errors[0] if errors else None
+
+
 async def start_server(
     router: Router,
     listen: str,
@@ -197,11 +242,22 @@ async def start_server(
 
     With ``credentials`` it serves TLS only (see :mod:`netrouter.auth`); ``interceptors``
     run before every call (token checks). A request larger than ``max_receive_bytes`` is
-    refused with RESOURCE_EXHAUSTED before it is decoded.
+    refused with RESOURCE_EXHAUSTED before it is decoded. The port is this server's alone:
+    if another process listens there (gRPC would otherwise share it, ``SO_REUSEPORT``, and
+    the two would split the calls) it raises :class:`~netrouter.errors.ListenError`.
     """
+    try:
+        wanted = listen_port(listen)
+    except ValueError as exc:
+        raise ListenError(listen, str(exc)) from exc
+    # Another listener on the port is the usual failure: name it before gRPC tries.
+    taken = _bind_error(listen, wanted) if wanted else None
+    if taken is not None and taken.errno == errno.EADDRINUSE:
+        raise ListenError(listen, _reason(taken))
     server = grpc.aio.server(
         interceptors=list(interceptors),
         options=[
+            ("grpc.so_reuseport", 0),
             ("grpc.max_receive_message_length", max_receive_bytes),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
         ],
@@ -217,12 +273,17 @@ async def start_server(
         ),
         server,
     )
-    if credentials is None:
-        port = server.add_insecure_port(listen)
-    else:
-        port = server.add_secure_port(listen, credentials)
+    try:
+        if credentials is None:
+            port = server.add_insecure_port(listen)
+        else:
+            port = server.add_secure_port(listen, credentials)
+    except RuntimeError:  # grpcio raises where older versions returned 0
+        port = 0
     if port == 0:
-        raise UnavailableError(f"cannot listen on {listen}")
+        # Taken since the check above, or not an address of this host.
+        why = _bind_error(listen, wanted) if wanted else None
+        raise ListenError(listen, _reason(why) if why else "gRPC could not bind it")
     await server.start()
     serving = health_pb2.HealthCheckResponse.SERVING
     await health.set("", serving)
@@ -231,3 +292,10 @@ async def start_server(
         "gRPC listening on %s (port %d, %s)", listen, port, "TLS" if credentials else "plaintext"
     )
     return server, port, health
+
+
+def _reason(exc: OSError) -> str:
+    """``Address already in use`` as ``address already in use; one router per port``."""
+    reason = exc.strerror or str(exc)
+    reason = reason[:1].lower() + reason[1:]
+    return f"{reason}; one router per port" if exc.errno == errno.EADDRINUSE else reason

@@ -154,15 +154,26 @@ class BrokerAddress:
 
 
 def parse_mqtt_url(url: str) -> BrokerAddress:
-    """Parse ``mqtt://host:port`` (or ``mqtts://`` for TLS); raises ``ValueError`` if malformed."""
+    """Parse ``mqtt://host:port`` (or ``mqtts://`` for TLS); raises ``ValueError`` if malformed.
+
+    Without a port (no ``:``) it is 1883, or 8883 with TLS; ``host:`` is an error.
+    """
     if "://" not in url:
         url = f"mqtt://{url}"
     parts = urlsplit(url)
     if parts.scheme not in {"mqtt", "mqtts", "tcp", "ssl"}:
         raise ValueError(f"unsupported MQTT URL scheme {parts.scheme!r} (use mqtt:// or mqtts://)")
     tls = parts.scheme in {"mqtts", "ssl"}
+    default_port = 8883 if tls else 1883
+    if parts.netloc.endswith(":"):
+        # Left out, the port has a default; written as nothing, it is a mistake.
+        where = parts.netloc.rpartition("@")[2]  # never the password
+        raise ValueError(
+            f"no port after ':' in MQTT URL {parts.scheme}://{where} (give HOST:PORT, "
+            f"or leave out the ':' for the default {default_port})"
+        )
     try:
-        port = parts.port or (8883 if tls else 1883)
+        port = parts.port if parts.port is not None else default_port
     except ValueError as exc:
         raise ValueError(f"bad port in MQTT URL {url!r}") from exc
     return BrokerAddress(

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -15,7 +17,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from netrouter.broker import free_port
-from netrouter.config import load_router_config, serve_settings
+from netrouter.config import RouterConfig, load_router_config, serve_settings
 from netrouter.configfile import ConfigFileError
 from netrouter.core import Router
 from netrouter.errors import InvalidArgumentError
@@ -23,8 +25,9 @@ from netrouter.network import check_links
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.types import Link
+from netrouter.wire import parse_mqtt_url
 from site_agents.config import SiteConfig
-from tests.conftest import Mosquitto
+from tests.conftest import Mosquitto, RouterProcess
 from tests.factories import report_of, run_cli, site_dict, workload
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
@@ -122,6 +125,105 @@ def test_serve_rejects_bad_config_with_exit_2(tmp_path: Path) -> None:
     result = run_cli("netrouter", "serve", "--config", str(path))
     assert result.returncode == 2
     assert f"{path}:2: sites.ttl_intervals" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("127.0.0.1:", "no port after ':'"), ("127.0.0.1", "not HOST:PORT"), ("::1", "brackets")],
+)
+def test_listen_address_needs_its_port(tmp_path: Path, value: str, message: str) -> None:
+    """A listen address without a port (gRPC would take 443) is refused, naming the flag or
+    the key; port 0 (any free port) and bracketed IPv6 hosts are fine."""
+    with pytest.raises(ValueError, match=f"^--listen: .*{message}"):
+        serve_settings(RouterConfig(), listen=value)
+    path = tmp_path / "router.toml"
+    path.write_text(f"[grpc]\nlisten = '{value}'\n")
+    with pytest.raises(ConfigFileError, match=message) as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("grpc.listen", 2)
+    for fine in ("127.0.0.1:0", "[::1]:50051", ":7000"):
+        assert serve_settings(RouterConfig(), listen=fine).listen == fine
+
+
+def test_mqtt_url_with_an_empty_port_is_refused(tmp_path: Path) -> None:
+    """``mqtt://host:`` (the port left empty) is refused naming the flag or the key; with no
+    ':' at all the port keeps its documented default."""
+    with pytest.raises(ValueError, match=r"^--mqtt: no port after ':' in MQTT URL mqtt://"):
+        serve_settings(RouterConfig(), mqtt="mqtt://127.0.0.1:")
+    path = tmp_path / "router.toml"
+    path.write_text("[mqtt]\nurl = 'mqtts://router:secret@broker.example:'\n")
+    with pytest.raises(ConfigFileError, match="no port after ':'") as info:
+        load_router_config(path)
+    assert (info.value.key, info.value.line) == ("mqtt.url", 2)
+    assert "secret" not in str(info.value)
+    assert parse_mqtt_url("mqtt://127.0.0.1").port == 1883
+    assert parse_mqtt_url("mqtts://127.0.0.1").port == 8883
+    with pytest.raises(ValueError, match=r"1\.\.65535"):
+        parse_mqtt_url("mqtt://127.0.0.1:0")
+
+
+def test_serve_refuses_a_listen_address_without_its_port_with_exit_2(tmp_path: Path) -> None:
+    """``netrouter serve --listen 127.0.0.1:`` exits 2 naming the flag, and opens no store."""
+    db = tmp_path / "router.db"
+    result = run_cli("netrouter", "serve", "--listen", "127.0.0.1:", "--db", str(db), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert "error: --listen: '127.0.0.1:' has no port after ':'" in result.stderr
+    assert not db.exists()
+
+
+# --- one router per port and per store ---------------------------------------------------
+
+
+def _second_router(broker: Mosquitto, *, listen: str, db: Path) -> subprocess.CompletedProcess[str]:
+    """Run another ``netrouter serve`` to its end (it should be refused at once)."""
+    args = ["--mqtt", broker.address.url, "--listen", listen, "--db", str(db)]
+    return run_cli("netrouter", "serve", *args, timeout=60)
+
+
+@pytest.mark.mqtt
+def test_second_router_on_the_same_port_exits_2(
+    mosquitto: Mosquitto, router_process: Callable[..., RouterProcess], tmp_path: Path
+) -> None:
+    """A second router on a port in use exits 2 naming the address (grpcio would share the
+    port, SO_REUSEPORT, and the two would split the calls); the first one serves on."""
+    first = router_process(mosquitto.address)
+    second = _second_router(mosquitto, listen=first.target, db=tmp_path / "second.db")
+    assert second.returncode == 2, second.stderr
+    assert f"cannot listen on {first.target}: address already in use" in second.stderr
+    assert "subscribed" not in second.stderr
+    first.wait_serving(timeout=5)
+
+
+@pytest.mark.mqtt
+def test_second_router_on_the_same_store_exits_2_naming_the_holder(
+    mosquitto: Mosquitto, router_process: Callable[..., RouterProcess], tmp_path: Path
+) -> None:
+    """A second router on the same SQLite file (another port) exits 2 naming the file and
+    the holder's pid and host, before it serves or subscribes anything."""
+    first = router_process(mosquitto.address)
+    assert first.proc is not None
+    listen = f"127.0.0.1:{free_port()}"
+    second = _second_router(mosquitto, listen=listen, db=first.db)
+    assert second.returncode == 2, second.stderr
+    holder = f"pid {first.proc.pid} on {socket.gethostname()}"
+    assert f"placement store {first.db} is in use by {holder}" in second.stderr
+    assert "gRPC listening" not in second.stderr and "subscribed" not in second.stderr
+    first.wait_serving(timeout=5)
+
+
+@pytest.mark.mqtt
+def test_store_is_free_again_after_its_router_is_killed(
+    mosquitto: Mosquitto, router_process: Callable[..., RouterProcess]
+) -> None:
+    """After ``kill -9`` the kernel has dropped the lock: a new router on the same file
+    serves with no cleanup, and the lock file names it."""
+    router = router_process(mosquitto.address)
+    router.kill()
+    router.start()
+    router.wait_serving()
+    assert router.proc is not None
+    holder = json.loads(Path(f"{router.db}.lock").read_text())
+    assert holder == {"pid": router.proc.pid, "host": socket.gethostname()}
 
 
 @pytest.mark.mqtt

@@ -18,10 +18,11 @@ from netrouter.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
+    ListenError,
     NotFoundError,
     UnavailableError,
 )
-from netrouter.service import SERVICE_NAME, start_server
+from netrouter.service import SERVICE_NAME, listen_port, start_server
 from netrouter.state import SiteRegistry
 from netrouter.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
@@ -268,6 +269,41 @@ async def test_health_and_reflection_are_served(served: Served) -> None:
         ):
             names += [s.name for s in reply.list_services_response.service]
     assert SERVICE_NAME in names
+
+
+def test_listen_address_must_carry_its_port() -> None:
+    """HOST:PORT with the port written out (0: any free one); whatever gRPC would read as
+    port 443 is refused."""
+    good = ("127.0.0.1:50051", "[::1]:0", ":7000", "0.0.0.0:65535")
+    assert [listen_port(address) for address in good] == [50051, 0, 7000, 65535]
+    for bad in ("127.0.0.1:", "127.0.0.1", "", "[::1]", "[::1]:", "::1", "h:x", "h:65536"):
+        with pytest.raises(ValueError, match=r"HOST:PORT|port|brackets"):
+            listen_port(bad)
+
+
+async def test_listen_address_without_a_port_is_refused(served: Served) -> None:
+    """start_server refuses ``127.0.0.1:`` rather than listen on 443."""
+    with pytest.raises(ListenError, match="no port after ':'") as info:
+        await start_server(served.router, "127.0.0.1:")
+    assert info.value.address == "127.0.0.1:"
+
+
+async def test_a_port_in_use_is_refused_not_shared(served: Served) -> None:
+    """A second server on a port in use raises ListenError naming the address: gRPC would
+    otherwise share the port (SO_REUSEPORT) and the two servers would split the calls."""
+    with pytest.raises(ListenError, match="address already in use") as info:
+        await start_server(served.router, served.target)
+    assert info.value.address == served.target
+    assert str(info.value).startswith(f"cannot listen on {served.target}: ")
+
+
+async def test_a_port_taken_after_the_check_is_still_refused(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the check before the bind blind, gRPC's own bind refuses the port in use."""
+    monkeypatch.setattr("netrouter.service._bind_error", lambda address, port: None)
+    with pytest.raises(ListenError, match="could not bind"):
+        await start_server(served.router, served.target)
 
 
 def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
