@@ -17,6 +17,9 @@ HOURS_PER_DAY = 24
 
 MAX_PRIORITY = 1_000
 
+PUE_CAP_TOLERANCE = 1e-9
+"""A PUE within this of its limit counts as at the limit (see :func:`within_pue_cap`)."""
+
 
 def _check_finite(
     name: str, value: float, *, low: float, high: float = math.inf, owner: str = ""
@@ -39,6 +42,11 @@ class Site:
     ``hourly_price`` holds the energy price (元/kWh) for 24 consecutive hours starting with the
     current one; it repeats for longer runs. ``free`` is the number of devices of each model
     the solve may use; ``power_w`` the board power of each model there.
+
+    Energy is priced at ``pue`` (the PUE now). The hub's PUE cap is a policy on the site's
+    ``sustained_pue`` (a mean over days; ``None``: judged on ``pue``), with hysteresis: a site
+    its owner counts as over its cap stays over until it is ``pue_cap_margin`` under it
+    (see :meth:`Problem.hub_pue_ok`).
     """
 
     id: str
@@ -53,12 +61,17 @@ class Site:
     province: str = ""
     up: bool = True
     transfer_yuan_per_gb: Mapping[str, float] = field(default_factory=dict)
+    sustained_pue: float | None = None
+    pue_cap_margin: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.id:
             raise InvalidProblemError("id", "must not be empty", owner="site")
         owner = f"site {self.id!r}"
         _check_finite("pue", self.pue, low=1.0, owner=owner)
+        if self.sustained_pue is not None:
+            _check_finite("sustained_pue", self.sustained_pue, low=1.0, owner=owner)
+        _check_finite("pue_cap_margin", self.pue_cap_margin, low=0.0, high=1.0, owner=owner)
         if len(self.hourly_price) != HOURS_PER_DAY:
             raise InvalidProblemError("hourly_price", f"needs {HOURS_PER_DAY} values", owner=owner)
         if not _all_finite_from_zero(self.hourly_price):
@@ -78,6 +91,11 @@ class Site:
         if not _all_finite_from_zero(self.transfer_yuan_per_gb.values()):
             for region, price in self.transfer_yuan_per_gb.items():
                 _check_finite(f"transfer_yuan_per_gb.{region}", price, low=0.0, owner=owner)
+
+    @property
+    def capped_pue(self) -> float:
+        """The PUE the hub's cap is judged on: the sustained PUE, else the PUE now."""
+        return self.pue if self.sustained_pue is None else self.sustained_pue
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -182,7 +200,8 @@ class Problem:
     ``unplaced_yuan_per_kwh`` is ``None`` it is twice the dearest facility cost per IT kWh of
     any site, so work is left out only when capacity is short (or moving it costs more than
     that), and per kWh higher-priority work displaces lower. ``hub_max_pue`` is the policy
-    PUE cap of each hub: a site above its hub's cap takes no work.
+    PUE cap of each hub: a site above its hub's cap takes no work (running work there
+    included: it may stay only in a plan that leaves it out, see :meth:`hub_pue_ok`).
     """
 
     sites: tuple[Site, ...]
@@ -203,6 +222,30 @@ class Problem:
             )
         _unique("site", [s.id for s in self.sites])
         _unique("workload", [w.id for w in self.workloads])
+
+    def hub_pue_ok(self, site: Site) -> bool:
+        """Whether ``site`` may take work under its hub's PUE cap: its sustained PUE is at
+        most the cap, less its ``pue_cap_margin`` (the hysteresis of a site over its cap)."""
+        cap = self.hub_max_pue.get(site.hub)
+        return cap is None or within_pue_cap(site.capped_pue, cap, site.pue_cap_margin)
+
+    def hub_pue_reason(self, site: Site) -> str:
+        """Why the hub's cap keeps work off ``site`` (see :meth:`hub_pue_ok`)."""
+        cap = self.hub_max_pue.get(site.hub, 0.0)
+        pue = site.capped_pue
+        what = f"PUE {pue:.2f}" if site.sustained_pue is None else f"sustained PUE {pue:.2f}"
+        if within_pue_cap(pue, cap):
+            return (
+                f"{what} still over hub {site.hub}'s cap {cap:.2f} "
+                f"until back to {cap - site.pue_cap_margin:.2f}"
+            )
+        return f"{what} above hub {site.hub}'s cap {cap:.2f}"
+
+
+def within_pue_cap(pue: float, cap: float, margin: float = 0.0) -> bool:
+    """Whether ``pue`` is at most ``cap`` − ``margin`` (to a hair, so a reading equal to
+    the limit is under it whatever the rounding of the subtraction)."""
+    return pue <= cap - margin + PUE_CAP_TOLERANCE
 
 
 def _unique(kind: str, ids: list[str]) -> None:

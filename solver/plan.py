@@ -141,8 +141,7 @@ class _Explainer:
             detail = {
                 "down": "site is down",
                 "residency": "data residency rules exclude it",
-                "hub-pue": f"PUE {site.pue:.2f} above hub {site.hub}'s cap "
-                f"{ctx.problem.hub_max_pue.get(site.hub, 0.0):.2f}",
+                "hub-pue": ctx.problem.hub_pue_reason(site),
                 "pue": f"PUE {site.pue:.2f} above the workload's cap {wl.max_pue or 0.0:.2f}",
                 "latency": f"latency {site.latency_ms.get(wl.origin_region, float('inf')):.1f} ms"
                 f" above SLO {wl.latency_slo_ms or 0.0:.1f} ms",

@@ -59,9 +59,7 @@ class SiteArrays:
         self.pue = np.array([s.pue for s in sites], dtype=np.float64)
         self.carbon = np.array([s.carbon_kg_per_kwh for s in sites], dtype=np.float64)
         self.up = np.array([s.up for s in sites], dtype=bool)
-        self.hub_ok = np.array(
-            [s.pue <= problem.hub_max_pue.get(s.hub, math.inf) for s in sites], dtype=bool
-        )
+        self.hub_ok = np.array([problem.hub_pue_ok(s) for s in sites], dtype=bool)
         self.power = np.full((n_s, n_m), np.nan)
         for si, s in enumerate(sites):
             for m, watts in s.power_w.items():
@@ -280,8 +278,7 @@ class SiteArrays:
         elif kind == "pue":
             detail = f"PUE {site.pue:.2f} above the workload's cap {w.max_pue or 0.0:.2f}"
         elif kind == "hub-pue":
-            cap = self.problem.hub_max_pue.get(site.hub, 0.0)
-            detail = f"PUE {site.pue:.2f} above hub {site.hub}'s cap {cap:.2f}"
+            detail = self.problem.hub_pue_reason(site)
         else:
             detail = _DETAIL[kind].format(free=room, model=model, need=w.demands[model])
         return Alternative(

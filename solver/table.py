@@ -18,7 +18,6 @@ The same formulas, evaluated element-wise, price the chosen pairs and the explan
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,9 +102,7 @@ class Context:
             for m, watts in s.power_w.items():
                 self.power[si, model_of[m]] = watts
                 self.free[si, model_of[m]] = s.free.get(m, 0)
-        hub_ok = np.array(
-            [s.pue <= problem.hub_max_pue.get(s.hub, math.inf) for s in sites], dtype=bool
-        )
+        hub_ok = np.array([problem.hub_pue_ok(s) for s in sites], dtype=bool)
         up = np.array([s.up for s in sites], dtype=bool)
         prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(n_s, 24)
 

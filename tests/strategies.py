@@ -25,9 +25,14 @@ REGIONS_ALL = ("jjj", "csj", "gba", "cy")
 def sites(draw: st.DrawFn, site_id: str) -> Site:
     models = draw(st.lists(st.sampled_from(MODELS), min_size=1, max_size=2, unique=True))
     price = draw(st.lists(st.floats(0.1, 1.5), min_size=24, max_size=24))
+    pue = draw(st.floats(1.05, 1.4))
     return Site(
         id=site_id,
-        pue=draw(st.floats(1.05, 1.4)),
+        pue=pue,
+        # The hub's cap is judged on the sustained PUE, which may sit either side of the
+        # PUE now; a site over its cap must come a margin under it (hysteresis).
+        sustained_pue=draw(st.one_of(st.none(), st.just(pue), st.floats(1.05, 1.4))),
+        pue_cap_margin=draw(st.sampled_from((0.0, 0.0, 0.02, 0.1))),
         hourly_price=tuple(price),
         carbon_kg_per_kwh=draw(st.floats(0.1, 0.9)),
         latency_ms={r: draw(st.floats(1.0, 30.0)) for r in REGIONS},

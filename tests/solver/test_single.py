@@ -66,6 +66,9 @@ def test_single_alternatives_are_cheaper_and_really_blocked(problem: Problem) ->
                     assert w.max_pue is not None and site.pue > w.max_pue
                 elif alt.reason_kind == "residency":
                     assert not w.admits(site)
+                elif alt.reason_kind == "hub-pue":
+                    cap = problem.hub_max_pue[site.hub]
+                    assert site.capped_pue > cap - site.pue_cap_margin + 1e-9
 
 
 def test_a_model_no_site_offers_is_unplaced_saying_so() -> None:

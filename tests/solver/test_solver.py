@@ -21,6 +21,7 @@ from solver import (
     run_baseline,
     solve,
 )
+from solver.single import SiteArrays
 from solver.table import Context, price_integrals
 from tests.strategies import tiny_problems
 
@@ -71,7 +72,9 @@ def check_plan(problem: Problem, plan: Plan) -> None:
             assert s.latency_ms[w.origin_region] <= w.latency_slo_ms
         if w.max_pue is not None:
             assert s.pue <= w.max_pue
-        assert s.pue <= problem.hub_max_pue.get(s.hub, math.inf)
+        assert problem.hub_pue_ok(s)
+        cap = problem.hub_max_pue.get(s.hub, math.inf)
+        assert s.capped_pue <= cap - s.pue_cap_margin + 1e-9
         assert a.moved == (w.current_site is not None and w.current_site != s.id)
         if not a.moved:
             assert a.migration_cost_yuan == 0.0
@@ -124,7 +127,8 @@ def _binding(
     if kind == "residency":
         return not w.admits(s)
     if kind == "hub-pue":
-        return s.pue > problem.hub_max_pue.get(s.hub, math.inf)
+        cap = problem.hub_max_pue.get(s.hub, math.inf)
+        return s.capped_pue > cap - s.pue_cap_margin + 1e-9
     if kind == "pue":
         return w.max_pue is not None and s.pue > w.max_pue
     if kind == "latency":
@@ -257,6 +261,39 @@ def test_residency_hub_cap_down_site_and_migration() -> None:
     assert a.transfer_cost_yuan == pytest.approx(100.0 * 0.01)
     kinds = {x.site_id: x.reason_kind for x in a.alternatives}
     assert kinds == {"capped": "hub-pue", "down": "down", "abroad": "residency"}
+
+
+def test_hub_cap_is_judged_on_the_sustained_pue_with_hysteresis() -> None:
+    """The hub's cap looks at the sustained PUE, not the PUE now; a site over its cap must
+    come its margin under it; the explanation names the sustained PUE and the cap."""
+    home = _site("home", 0.9, 5.0, hub="csj")
+    w = Workload(id="job", origin_region="csj", demands={"H100": 8}, duration_h=2.0)
+
+    def kind_at(hot: Site) -> str:
+        """What keeps the job off ``hot`` ("" if nothing), the same on both paths."""
+        problem = Problem(sites=(home, hot), workloads=(w,), hub_max_pue={"csj": 1.25})
+        free = {(s.id, "H100"): 16 for s in problem.sites}
+        found = set()
+        for plan in (solve(problem, CONFIG), SiteArrays(problem).place(w, free)):
+            (a,) = plan.assignments
+            alt = {x.site_id: x for x in a.alternatives}.get("hot")
+            found.add("" if alt is None else f"{alt.reason_kind}: {alt.reason}")
+        (kind,) = found
+        return kind
+
+    hot = _site("hot", 0.1, 5.0, pue=1.20, hub="csj")
+    # A cool afternoon does not hide a hot week, nor a hot afternoon a cool week.
+    assert kind_at(replace(hot, sustained_pue=1.27)) == (
+        "hub-pue: sustained PUE 1.27 above hub csj's cap 1.25"
+    )
+    assert kind_at(replace(hot, pue=1.30, sustained_pue=1.24)) == ""
+    assert kind_at(replace(hot, pue=1.30)) == "hub-pue: PUE 1.30 above hub csj's cap 1.25"
+    # Over its cap (margin 0.02): 1.24 is not yet back; 1.23 is.
+    over = replace(hot, pue_cap_margin=0.02)
+    assert kind_at(replace(over, sustained_pue=1.24)) == (
+        "hub-pue: sustained PUE 1.24 still over hub csj's cap 1.25 until back to 1.23"
+    )
+    assert kind_at(replace(over, sustained_pue=1.23)) == ""
 
 
 def test_carbon_price_moves_work_to_cleaner_grid() -> None:
