@@ -377,6 +377,7 @@ def move_to_pb(mv: Move) -> pb.Move:
         to_site_id=mv.to_site_id,
         saving_yuan=mv.saving_yuan,
         placement=placement_to_pb(mv.placement),
+        reason=mv.reason,
     )
 
 
@@ -387,6 +388,7 @@ def move_from_pb(m: pb.Move) -> Move:
         to_site_id=m.to_site_id,
         saving_yuan=m.saving_yuan,
         placement=placement_from_pb(m.placement),
+        reason=m.reason,
     )
 
 
@@ -438,6 +440,7 @@ def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
         sites=[site_view_to_pb(v) for v in s.sites],
         links=[link_to_pb(x) for x in s.links],
         last_event_id=s.last_event_id,
+        pue_cap_hysteresis=s.pue_cap_hysteresis,
     )
 
 
@@ -449,6 +452,7 @@ def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
         sites=tuple(site_view_from_pb(v) for v in m.sites),
         links=tuple(link_from_pb(x) for x in m.links),
         last_event_id=m.last_event_id,
+        pue_cap_hysteresis=m.pue_cap_hysteresis,
     )
 
 
@@ -484,6 +488,8 @@ def site_view_to_pb(v: SiteView) -> pb.SiteView:
         pue_age_s=v.pue_age_s,
         ttl_s=v.ttl_s,
         held_down_s=v.held_down_s,
+        pue_mean=v.pue_mean,
+        over_pue_cap=v.over_pue_cap,
     )
 
 
@@ -516,6 +522,8 @@ def site_view_from_pb(m: pb.SiteView) -> SiteView:
         pue_age_s=m.pue_age_s,
         ttl_s=m.ttl_s,
         held_down_s=m.held_down_s,
+        pue_mean=m.pue_mean,
+        over_pue_cap=m.over_pue_cap,
     )
 
 

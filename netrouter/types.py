@@ -171,6 +171,10 @@ class SiteView:
     pue_age_s: float = 0.0
     ttl_s: float = 0.0
     held_down_s: float = 0.0
+    pue_mean: float = 0.0
+    """The sustained PUE the hub's cap is judged on (0: not reported; judged on ``pue``)."""
+    over_pue_cap: bool = False
+    """Above its hub's cap (``labels.pue_cap``), with hysteresis: takes no new work."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -234,6 +238,8 @@ class Move:
     to_site_id: str
     saving_yuan: float
     placement: Placement
+    reason: str = ""
+    """Why it moves: what it saves, or the old site's breach of its hub's PUE cap."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -290,3 +296,5 @@ class Snapshot:
     sites: tuple[SiteView, ...]
     links: tuple[Link, ...]
     last_event_id: int
+    pue_cap_hysteresis: float = 0.0
+    """How far under its hub's cap a site over it must come back (the router's setting)."""

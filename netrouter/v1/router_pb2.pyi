@@ -332,18 +332,20 @@ class RebalanceRequest(_message.Message):
     def __init__(self, commit: _Optional[bool] = ..., max_moves: _Optional[int] = ..., min_saving_yuan_per_move: _Optional[float] = ...) -> None: ...
 
 class Move(_message.Message):
-    __slots__ = ("placement_id", "from_site_id", "to_site_id", "saving_yuan", "placement")
+    __slots__ = ("placement_id", "from_site_id", "to_site_id", "saving_yuan", "placement", "reason")
     PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     FROM_SITE_ID_FIELD_NUMBER: _ClassVar[int]
     TO_SITE_ID_FIELD_NUMBER: _ClassVar[int]
     SAVING_YUAN_FIELD_NUMBER: _ClassVar[int]
     PLACEMENT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
     placement_id: str
     from_site_id: str
     to_site_id: str
     saving_yuan: float
     placement: Placement
-    def __init__(self, placement_id: _Optional[str] = ..., from_site_id: _Optional[str] = ..., to_site_id: _Optional[str] = ..., saving_yuan: _Optional[float] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ...) -> None: ...
+    reason: str
+    def __init__(self, placement_id: _Optional[str] = ..., from_site_id: _Optional[str] = ..., to_site_id: _Optional[str] = ..., saving_yuan: _Optional[float] = ..., placement: _Optional[_Union[Placement, _Mapping]] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class RebalanceResponse(_message.Message):
     __slots__ = ("moves", "saving_yuan", "committed", "solve", "candidates")
@@ -394,17 +396,19 @@ class Link(_message.Message):
     def __init__(self, a: _Optional[str] = ..., b: _Optional[str] = ..., latency_ms: _Optional[float] = ..., bandwidth_gbps: _Optional[float] = ..., yuan_per_gb: _Optional[float] = ...) -> None: ...
 
 class StateSnapshot(_message.Message):
-    __slots__ = ("taken_at", "site_reports", "placements", "sites", "links", "last_event_id")
+    __slots__ = ("taken_at", "site_reports", "placements", "sites", "links", "last_event_id", "pue_cap_hysteresis")
     TAKEN_AT_FIELD_NUMBER: _ClassVar[int]
     SITE_REPORTS_FIELD_NUMBER: _ClassVar[int]
     PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
     SITES_FIELD_NUMBER: _ClassVar[int]
     LINKS_FIELD_NUMBER: _ClassVar[int]
     LAST_EVENT_ID_FIELD_NUMBER: _ClassVar[int]
+    PUE_CAP_HYSTERESIS_FIELD_NUMBER: _ClassVar[int]
     taken_at: float
     site_reports: _containers.RepeatedCompositeFieldContainer[_site_report_pb2.SiteReport]
     placements: _containers.RepeatedCompositeFieldContainer[Placement]
     sites: _containers.RepeatedCompositeFieldContainer[SiteView]
     links: _containers.RepeatedCompositeFieldContainer[Link]
     last_event_id: int
-    def __init__(self, taken_at: _Optional[float] = ..., site_reports: _Optional[_Iterable[_Union[_site_report_pb2.SiteReport, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., sites: _Optional[_Iterable[_Union[SiteView, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., last_event_id: _Optional[int] = ...) -> None: ...
+    pue_cap_hysteresis: float
+    def __init__(self, taken_at: _Optional[float] = ..., site_reports: _Optional[_Iterable[_Union[_site_report_pb2.SiteReport, _Mapping]]] = ..., placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., sites: _Optional[_Iterable[_Union[SiteView, _Mapping]]] = ..., links: _Optional[_Iterable[_Union[Link, _Mapping]]] = ..., last_event_id: _Optional[int] = ..., pue_cap_hysteresis: _Optional[float] = ...) -> None: ...
