@@ -16,6 +16,7 @@ from netrouter.auth import ServerTls, TokenAuthInterceptor, TokenTable
 from netrouter.core import Router, RouterSettings
 from netrouter.metrics import MetricsServer, RouterMetrics, serve_metrics
 from netrouter.network import NetworkModel
+from netrouter.pue_policy import DEFAULT_HYSTERESIS
 from netrouter.service import MAX_RECEIVE_BYTES, start_server
 from netrouter.state import STALE_GRACE_S, SiteRegistry
 from netrouter.store import PlacementStore
@@ -45,6 +46,8 @@ class ServeSettings:
     will_grace_s: float = WILL_GRACE_S
     stale_grace_s: float = STALE_GRACE_S
     """How long a silent site's work stays put before it moves."""
+    pue_cap_hysteresis: float = DEFAULT_HYSTERESIS
+    """A site over its hub's PUE cap takes work again at cap − this."""
     links: tuple[Link, ...] = ()
     router: RouterSettings = field(default_factory=RouterSettings)
     shutdown_grace_s: float = 5.0
@@ -63,6 +66,7 @@ class RouterApp:
             min_ttl_s=settings.min_ttl_s,
             hold_off_s=settings.hold_off_s,
             stale_grace_s=settings.stale_grace_s,
+            pue_cap_hysteresis=settings.pue_cap_hysteresis,
         )
         self.telemetry = Telemetry(
             self.registry,

@@ -14,6 +14,7 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_BANDWIDTH_GBPS, MAX_LATENCY_MS, MAX_REGIONS, MAX_YUAN_PER_GB
 from netrouter.names import NATIONAL_REGIONS, check_region_ids
 from netrouter.network import check_links
+from netrouter.pue_policy import DEFAULT_HYSTERESIS, MAX_PUE_CAP_HYSTERESIS
 from netrouter.service import MAX_MESSAGE_BYTES, MAX_RECEIVE_BYTES, listen_port
 from netrouter.state import STALE_GRACE_S
 from netrouter.telemetry import WILL_GRACE_S
@@ -53,11 +54,17 @@ class StoreSection(_Strict):
 
 
 class SitesSection(_Strict):
+    """Liveness of the sites, and the hysteresis of the hubs' PUE caps: a site whose
+    sustained PUE went above its hub's cap takes work again only at cap − this."""
+
     ttl_intervals: float = Field(default=3.0, gt=0, allow_inf_nan=False)
     min_ttl_s: float = Field(default=5.0, gt=0, allow_inf_nan=False)
     hold_off_s: float = Field(default=30.0, ge=0, allow_inf_nan=False)
     will_grace_s: float = Field(default=WILL_GRACE_S, ge=0, le=60, allow_inf_nan=False)
     stale_grace_s: float = Field(default=STALE_GRACE_S, ge=0, allow_inf_nan=False)
+    pue_cap_hysteresis: float = Field(
+        default=DEFAULT_HYSTERESIS, ge=0, le=MAX_PUE_CAP_HYSTERESIS, allow_inf_nan=False
+    )
 
 
 class LinkSection(_Strict):
@@ -202,6 +209,7 @@ def serve_settings(
         hold_off_s=config.sites.hold_off_s,
         will_grace_s=config.sites.will_grace_s,
         stale_grace_s=config.sites.stale_grace_s,
+        pue_cap_hysteresis=config.sites.pue_cap_hysteresis,
         links=links,
         metrics_port=metrics_port if metrics_port is not None else config.metrics.port,
         metrics_address=config.metrics.address,

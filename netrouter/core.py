@@ -134,7 +134,8 @@ def capacities(
 
 @dataclass(frozen=True, slots=True)
 class SitesView:
-    """The sites up at one instant, priced for the solver (free capacity left out)."""
+    """The sites up at one instant, priced for the solver (free capacity left out), with
+    the hubs' PUE caps."""
 
     key: tuple[int, int]
     now: float
@@ -144,6 +145,7 @@ class SitesView:
     capacity: tuple[tuple[tuple[str, str], int], ...]
     """(site, model) → healthy devices not used by others."""
     capacity_of: Mapping[tuple[str, str], int]
+    hub_max_pue: Mapping[str, float]
 
     def problem(
         self, workloads: Sequence[Workload], free: Mapping[tuple[str, str], int]
@@ -152,7 +154,12 @@ class SitesView:
         sites = tuple(
             replace(s, free={m: free.get((s.id, m), 0) for m in s.power_w}) for s in self.sites
         )
-        return Problem(sites=sites, workloads=tuple(workloads), hour_elapsed=hour_elapsed(self.now))
+        return Problem(
+            sites=sites,
+            workloads=tuple(workloads),
+            hour_elapsed=hour_elapsed(self.now),
+            hub_max_pue=self.hub_max_pue,
+        )
 
 
 class _FreeView(Mapping[tuple[str, str], int]):
@@ -329,7 +336,8 @@ class Router:
         self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
     ) -> RebalanceResult:
         """Re-optimise all running work; move the best ``max_moves`` (0: no cap) that each
-        save at least ``min_saving_yuan``. Nothing moves unless ``commit``."""
+        save at least ``min_saving_yuan``. Work on a site over its hub's PUE cap moves first,
+        whatever it saves, when some site can take it. Nothing moves unless ``commit``."""
         if not math.isfinite(min_saving_yuan) or min_saving_yuan < 0:
             raise InvalidArgumentError("min_saving_yuan_per_move", "must be a finite number >= 0")
         result: RebalanceResult = await self._submit(
@@ -434,6 +442,8 @@ class Router:
                     pue_age_s=r.pue_age_s,
                     ttl_s=self.registry.ttl_s(r),
                     held_down_s=live.held_down_s,
+                    pue_mean=r.pue_mean,
+                    over_pue_cap=self.registry.over_pue_cap(r.site_id),
                 )
             )
         return views
@@ -447,6 +457,7 @@ class Router:
             sites=tuple(await self.list_sites()),
             links=self.network.links,
             last_event_id=self.hub.last_event_id or self.store.last_event_id(),
+            pue_cap_hysteresis=self.registry.pue_policy.hysteresis,
         )
 
     async def watch_position(self, *, after_event_id: int = 0, from_start: bool = False) -> int:
@@ -622,19 +633,26 @@ class Router:
             self._view = view
             return view
         sites = self._sites(reports, now)
-        problem = Problem(sites=sites, workloads=(), hour_elapsed=hour_elapsed(now))
-        view = SitesView(key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity))
+        caps = self.registry.pue_policy.caps()
+        problem = Problem(
+            sites=sites, workloads=(), hour_elapsed=hour_elapsed(now), hub_max_pue=caps
+        )
+        view = SitesView(
+            key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity), caps
+        )
         self._view = view
         return view
 
     def _sites(self, reports: Sequence[SiteReport], now: float) -> tuple[Site, ...]:
         known = self.registry.reports()
+        policy = self.registry.pue_policy
         return solver_sites(
             reports,
             self.network,
             fresh=self.registry.fresh_reports(),
             regions=report_regions(known),
             now=now,
+            pue_cap_margins={r.site_id: policy.margin(r.site_id) for r in reports},
         )
 
     def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
@@ -802,7 +820,16 @@ class Router:
             key = (p.site_id, p.accelerator_model)
             free[key] = free.get(key, 0) + p.devices
         work = [self._remaining(p, now, p.site_id) for p in running]
-        plan = await self._solve(view.problem(work, free), self.settings.solver)
+        problem = view.problem(work, free)
+        plan = await self._solve(problem, self.settings.solver)
+        # Work on a site over its hub's PUE cap may not stay there in the plan: its move is
+        # worth making whatever it saves (the plan leaves work that cannot move out, and a
+        # rebalance moves only what the plan places elsewhere).
+        breach = {
+            s.id: f"{s.id}'s {problem.hub_pue_reason(s)}"
+            for s in problem.sites
+            if not problem.hub_pue_ok(s)
+        }
         by_workload = {p.workload.id: p for p in running}
         remaining = {w.id: w for w in work}
         candidates: list[Move] = []
@@ -812,9 +839,11 @@ class Router:
                 continue
             stay = view.arrays.cost_at(remaining[a.workload_id], old.site_id, old.accelerator_model)
             saving = stay - a.cost_yuan
-            if saving <= 0:
+            why = breach.get(old.site_id)
+            if why is None and saving <= 0:
                 continue
             moved = _placement(old.placement_id, old.workload, a, old.created_at)
+            money = f"saves {saving:.2f} 元" if saving >= 0 else f"costs {-saving:.2f} 元 more"
             candidates.append(
                 Move(
                     placement_id=old.placement_id,
@@ -822,10 +851,11 @@ class Router:
                     to_site_id=a.site_id,
                     saving_yuan=saving,
                     placement=moved,
+                    reason=money if why is None else f"{why}; {money}",
                 )
             )
-        candidates.sort(key=lambda m: -m.saving_yuan)
-        worth = [m for m in candidates if m.saving_yuan >= min_saving]
+        candidates.sort(key=lambda m: (m.from_site_id not in breach, -m.saving_yuan))
+        worth = [m for m in candidates if m.from_site_id in breach or m.saving_yuan >= min_saving]
         # Apply the best moves one by one against the live capacity, so any subset the cap
         # keeps is feasible on its own (a move into room another move frees waits for it).
         room = self._free(view)
@@ -855,7 +885,7 @@ class Router:
                     kind=MOVED,
                     placement=mv.placement,
                     from_site_id=mv.from_site_id,
-                    reason=f"rebalance: saves {mv.saving_yuan:.2f} 元",
+                    reason=f"rebalance: {mv.reason}",
                 )
                 for mv in chosen
             ]

@@ -4,7 +4,7 @@ what-ifs (which rebuild the same input from a snapshot, changed by a scenario)."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from netrouter.network import NetworkModel
@@ -36,17 +36,24 @@ def solver_sites(
     fresh: Sequence[SiteReport],
     regions: Iterable[str],
     now: float,
+    pue_cap_margins: Mapping[str, float] | None = None,
 ) -> tuple[Site, ...]:
     """The solver's view of ``reports`` at ``now`` (free capacity left empty).
 
     Latency from each region is the fresh measured value, else the backbone's shortest
-    path; transfer prices follow the backbone path (:meth:`NetworkModel.paths`).
+    path; transfer prices follow the backbone path (:meth:`NetworkModel.paths`). Energy is
+    priced at the PUE now; the hub's cap judges the sustained PUE (the report's mean, when
+    it has one), a site over its cap by the margin it must come under (``pue_cap_margins``,
+    by site id: see :mod:`netrouter.pue_policy`).
     """
     paths = network.paths(regions, fresh, [r.site_id for r in reports])
+    margins = pue_cap_margins or {}
     return tuple(
         Site(
             id=r.site_id,
             pue=r.pue,
+            sustained_pue=r.pue_mean or None,
+            pue_cap_margin=margins.get(r.site_id, 0.0),
             hourly_price=tariff_from_now(r, now),
             carbon_kg_per_kwh=r.carbon_kg_per_kwh,
             latency_ms={region: p.latency_ms for region, p in paths[r.site_id].items()},

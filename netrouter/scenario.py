@@ -22,8 +22,11 @@ Change kinds and their keys (``targets`` = any of sites, hubs, provinces, sides)
 ``capacity``      ``site``, ``model``, and ``add`` (negative removes) or ``set``;
                   ``power_w`` for a model the site did not have
 ``price``         targets; ``multiplier`` or ``tariff`` (24 元/kWh by local clock hour)
-``pue``           targets; ``set`` or ``add``
-``pue_cap``       ``max_pue``; ``hubs`` (default: every hub): the policy cap per hub
+``pue``           targets; ``set`` or ``add``: the PUE now and the sustained PUE (the
+                  mean the hub's cap judges; a site over its cap stays over until it is
+                  the router's hysteresis under it)
+``pue_cap``       ``max_pue``; ``hubs`` (default: every hub): the policy cap per hub, where
+                  it is tighter than the cap the hub's sites report
 ``latency``       targets; ``regions`` (default all); ``set_ms``, ``add_ms`` or ``multiplier``
 ``link_cut``      ``a``, ``b``: the backbone link and any measured latency between them go
 ``link``          ``a``, ``b``, ``latency_ms``, ``bandwidth_gbps``, ``yuan_per_gb``: add or
@@ -79,6 +82,7 @@ from netrouter.problem import (
     report_regions,
     solver_sites,
 )
+from netrouter.pue_policy import hub_caps
 from netrouter.types import (
     AcceleratorInventory,
     Link,
@@ -445,11 +449,16 @@ class World:
     """Workload id → the site it runs on now (running work only)."""
     carbon_yuan_per_kg: float = 0.0
     hub_max_pue: dict[str, float] = field(default_factory=dict)
+    """Scenario PUE caps per hub; the tighter of these and the sites' own caps applies."""
+    over_pue_cap: set[str] = field(default_factory=set)
+    """Sites over their hub's PUE cap: they take work only ``pue_cap_hysteresis`` under it."""
+    pue_cap_hysteresis: float = 0.0
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, at: float | None = None) -> World:
         """The snapshot's state at ``at`` (default: when it was taken): its up sites, its
-        links, and the rest of every active placement's work, running where it is."""
+        links, the rest of every active placement's work, running where it is, and which
+        sites are over their hub's PUE cap."""
         at = snapshot.taken_at if at is None else at
         up = {v.site_id for v in snapshot.sites if v.up}
         work = [remaining_work(p, at, min_remaining_h=MIN_REMAINING_H) for p in snapshot.placements]
@@ -460,6 +469,8 @@ class World:
             links=list(snapshot.links),
             workloads=work,
             running={p.workload.id: p.site_id for p in snapshot.placements},
+            over_pue_cap={v.site_id for v in snapshot.sites if v.over_pue_cap},
+            pue_cap_hysteresis=snapshot.pue_cap_hysteresis,
         )
 
     def copy(self) -> World:
@@ -472,15 +483,30 @@ class World:
             running=dict(self.running),
             carbon_yuan_per_kg=self.carbon_yuan_per_kg,
             hub_max_pue=dict(self.hub_max_pue),
+            over_pue_cap=set(self.over_pue_cap),
+            pue_cap_hysteresis=self.pue_cap_hysteresis,
         )
+
+    def pue_caps(self) -> dict[str, float]:
+        """Each hub's PUE cap: the tightest of its sites' own and the scenario's."""
+        caps = hub_caps(self.reports.values())
+        for hub, cap in self.hub_max_pue.items():
+            caps[hub] = min(cap, caps.get(hub, cap))
+        return caps
 
     def problem(self) -> Problem:
         """The solver's input: up sites with their healthy devices not used by others, and
         every workload (running ones marked with where they run)."""
         reports = [r for r in self.reports.values() if r.site_id in self.up]
         regions = report_regions(self.reports.values()) | {w.origin_region for w in self.workloads}
+        margins = dict.fromkeys(self.over_pue_cap, self.pue_cap_hysteresis)
         sites = solver_sites(
-            reports, NetworkModel(self.links), fresh=reports, regions=regions, now=self.at
+            reports,
+            NetworkModel(self.links),
+            fresh=reports,
+            regions=regions,
+            now=self.at,
+            pue_cap_margins=margins,
         )
         by_id = {r.site_id: r for r in reports}
         sites = tuple(
@@ -495,7 +521,7 @@ class World:
             workloads=tuple(self.workloads),
             hour_elapsed=hour_elapsed(self.at),
             carbon_yuan_per_kg=self.carbon_yuan_per_kg,
-            hub_max_pue=dict(self.hub_max_pue),
+            hub_max_pue=self.pue_caps(),
         )
 
 
@@ -582,8 +608,15 @@ def _pue(c: Pue, world: World, where: str) -> None:
     c.check(world, where)
     for sid, r in list(world.reports.items()):
         if c.picks(r):
-            pue = c.set if c.set is not None else r.pue + float(c.add or 0.0)
-            world.reports[sid] = replace(r, pue=min(3.0, max(1.0, pue)))
+            # The site's PUE is this from now on: its sustained PUE too (a mean the report
+            # does not have stays 0, so the cap judges the PUE now, as for the report).
+            mean = _changed_pue(c, r.pue_mean) if r.pue_mean else 0.0
+            world.reports[sid] = replace(r, pue=_changed_pue(c, r.pue), pue_mean=mean)
+
+
+def _changed_pue(c: Pue, pue: float) -> float:
+    value = c.set if c.set is not None else pue + float(c.add or 0.0)
+    return min(MAX_PUE, max(1.0, value))
 
 
 def _pue_cap(c: PueCap, world: World, where: str) -> None:
@@ -770,6 +803,7 @@ def _add_site(c: AddSite, world: World, where: str) -> None:
         stub,
         accelerators=tuple(accelerators),
         pue=c.pue if c.pue is not None else (base.pue if base is not None else 1.0),
+        pue_mean=base.pue_mean if c.pue is None and base is not None else 0.0,
         price_now_yuan_per_kwh=prices[0],
         next_24h_yuan_per_kwh=tuple(prices),
         carbon_kg_per_kwh=(

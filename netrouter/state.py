@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from netrouter.pue_policy import DEFAULT_HYSTERESIS, PueCapPolicy
 from netrouter.reports import ReportRejectedError
 from netrouter.types import SiteReport
 from netrouter.wire import STATUS_OFFLINE, AgentStatus
@@ -118,6 +119,7 @@ class SiteRegistry:
         clock: Callable[[], float] = time.time,
         on_down: Callable[[str], None] | None = None,
         removed: Iterable[tuple[str, float]] = (),
+        pue_cap_hysteresis: float = DEFAULT_HYSTERESIS,
     ) -> None:
         self._ttl_intervals = ttl_intervals
         self._min_ttl_s = min_ttl_s
@@ -133,6 +135,7 @@ class SiteRegistry:
         """When our broker connection dropped (None: connected, or never connected)."""
         self.capacity_version = 0
         self.on_down = on_down
+        self.pue_policy = PueCapPolicy(pue_cap_hysteresis)
 
     # --- the broker connection -------------------------------------------------------
 
@@ -243,6 +246,7 @@ class SiteRegistry:
         was_offline = agent is not None and agent.offline_from is not None
         self._seen(entry, report, now, live=live, sequence=report.sequence)
         entry.report = report
+        self.pue_policy.observe(report)
         same_capacity = before.up and held is not None and held.accelerators == report.accelerators
         if live and was_offline:
             log.info(
@@ -365,6 +369,7 @@ class SiteRegistry:
             return None
         stamp = entry.report.timestamp if entry.report is not None else self._clock()
         self._removed[site_id] = stamp
+        self.pue_policy.forget(site_id)
         self.capacity_version += 1
         log.info("site %s removed; it returns when it reports again", site_id)
         return entry.report
@@ -495,6 +500,10 @@ class SiteRegistry:
             log.info("site %s is back; held down for %.0f s", entry.site_id, self.hold_off_s)
         else:
             log.info("site %s is up", entry.site_id)
+
+    def over_pue_cap(self, site_id: str) -> bool:
+        """Whether the site is over its hub's PUE cap (:mod:`netrouter.pue_policy`)."""
+        return self.pue_policy.over(site_id)
 
     def offline_in(self, site_id: str) -> float:
         """Seconds until the site's ``offline`` takes it down (0: it has, or there is none,

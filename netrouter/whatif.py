@@ -24,6 +24,7 @@ from pydantic import BaseModel, Field
 from netrouter import convert
 from netrouter.errors import InvalidArgumentError
 from netrouter.network import check_links
+from netrouter.pue_policy import MAX_PUE_CAP_HYSTERESIS
 from netrouter.reports import ReportRejectedError, validate_report
 from netrouter.scenario import Scenario, World, apply
 from netrouter.types import Snapshot
@@ -390,6 +391,11 @@ def load_snapshot(path: str | Path) -> Snapshot:
             except ReportRejectedError as exc:
                 raise InvalidArgumentError(f"site_reports[{i}]", exc.detail) from exc
         check_links(snapshot.links)
+        if not 0.0 <= snapshot.pue_cap_hysteresis <= MAX_PUE_CAP_HYSTERESIS:  # NaN too
+            raise InvalidArgumentError(
+                "pue_cap_hysteresis",
+                f"must be in [0, {MAX_PUE_CAP_HYSTERESIS}], got {snapshot.pue_cap_hysteresis}",
+            )
     except InvalidArgumentError as exc:
         raise SnapshotFileError(f"{path}: {exc}") from exc
     return snapshot

@@ -35,8 +35,10 @@ def site_dict(
     a100: int = 0,
     in_use: int = 0,
     interval_s: float = 0.5,
+    hub: str | None = None,
+    pue_cap: float = 1.25,
 ) -> dict[str, Any]:
-    """A site config as the TOML file's data."""
+    """A site config as the TOML file's data (hub: the id's first two letters)."""
     accelerators = [
         {
             "model": "H100",
@@ -57,7 +59,13 @@ def site_dict(
             }
         )
     return {
-        "site": {"id": site_id, "name": site_id, "hub": site_id[:2], "side": side, "pue_cap": 1.25},
+        "site": {
+            "id": site_id,
+            "name": site_id,
+            "hub": site_id[:2] if hub is None else hub,
+            "side": side,
+            "pue_cap": pue_cap,
+        },
         "publish": {"interval_s": interval_s},
         "accelerators": accelerators,
         "pue": {"value": pue},
@@ -103,9 +111,16 @@ def write_site_toml(path: Path, data: dict[str, Any]) -> Path:
     return path
 
 
-def report_of(config: SiteConfig, builder: ReportBuilder | None = None) -> SiteReport:
-    """A validated domain report, through the real wire encoding."""
+def report_of(
+    config: SiteConfig, builder: ReportBuilder | None = None, *, pue_mean: float = 0.0
+) -> SiteReport:
+    """A validated domain report, through the real wire encoding (``pue_mean``: the
+    sustained PUE an agent with a history would add)."""
     message = (builder or ReportBuilder(config)).build()
+    if pue_mean:
+        message.pue_mean = pue_mean
+        message.pue_mean_window_s = 7 * 86_400.0
+        message.pue_mean_covered_s = 7 * 86_400.0
     return decode_report(config.site.id, message.SerializeToString())
 
 

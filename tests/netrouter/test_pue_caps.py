@@ -1,0 +1,221 @@
+"""Hub PUE caps on every decision of the live router, over real gRPC and a real registry:
+single and batch Place, failover, rebalance and what-if."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import pytest
+
+from netrouter.client import RouterClient
+from netrouter.core import Router, RouterSettings
+from netrouter.scenario import parse_scenario
+from netrouter.service import start_server
+from netrouter.state import SiteRegistry
+from netrouter.store import PlacementStore
+from netrouter.types import Placement, PlacementEvent
+from netrouter.whatif import load_snapshot, run_whatif, save_snapshot
+from netrouter.wire import AgentStatus
+from site_agents.config import SiteConfig
+from site_agents.report import ReportBuilder
+from tests.factories import report_of, site_config, until, workload
+
+
+@dataclass
+class Hubs:
+    """A router over three sites, on a clock the test moves: wuhu (长三角, the cheapest),
+    yrd (长三角, the dearest) and guian (贵州, between them); 长三角's cap is 1.25."""
+
+    router: Router
+    registry: SiteRegistry
+    target: str
+    now: list[float]
+    agents: dict[str, tuple[SiteConfig, ReportBuilder]] = field(default_factory=dict)
+
+    def report(
+        self,
+        site_id: str,
+        *,
+        pue: float | None = None,
+        pue_mean: float = 0.0,
+        h100: int | None = None,
+    ) -> None:
+        """The site's agent reports (this PUE now and mean, this many H100); the next
+        decision sees it."""
+        config, builder = self.agents[site_id]
+        report = report_of(config, builder, pue_mean=pue_mean)
+        if pue is not None:
+            report = replace(report, pue=pue)
+        if h100 is not None:
+            (a,) = report.accelerators
+            report = replace(report, accelerators=(replace(a, total=h100, healthy=h100),))
+        self.registry.apply_report(report)
+        self.now[0] += 1.0  # past the router's view refresh
+
+
+@pytest.fixture
+async def hubs(tmp_path: Path) -> AsyncIterator[Hubs]:
+    now = [time.time()]
+    registry = SiteRegistry(hold_off_s=0.0, pue_cap_hysteresis=0.02, clock=lambda: now[0])
+    store = PlacementStore(tmp_path / "router.db")
+    router = Router(
+        registry=registry,
+        store=store,
+        settings=RouterSettings(sweep_interval_s=0.05),
+        clock=lambda: now[0],
+    )
+    await router.start()
+    server, port, _ = await start_server(router, "127.0.0.1:0")
+    live = Hubs(router=router, registry=registry, target=f"127.0.0.1:{port}", now=now)
+    # Reports every minute: fresh for the whole test, CLI runs included.
+    for site_id, hub, price, pue, h100 in (
+        ("wuhu", "csj", 0.2, 1.15, 32),
+        ("yrd", "csj", 0.8, 1.20, 32),
+        ("guian", "gz", 0.4, 1.10, 16),
+    ):
+        config = site_config(
+            site_id, hub=hub, price=price, pue=pue, h100=h100, interval_s=60.0, pue_cap=1.25
+        )
+        live.agents[site_id] = (config, ReportBuilder(config))
+        live.report(site_id)
+    yield live
+    await server.stop(None)
+    await router.stop()
+    store.close()
+
+
+def _wuhu_alternatives(p: Placement) -> list[tuple[str, str]]:
+    return [(a.reason_kind, a.reason) for a in p.alternatives if a.site_id == "wuhu"]
+
+
+async def test_a_site_over_its_hubs_cap_gets_no_work_from_single_or_batch_place(
+    hubs: Hubs,
+) -> None:
+    """Wuhu at PUE 1.28 under 长三角's cap 1.25 gets nothing, one workload or a batch, and
+    every placement says why: hub-pue."""
+    hubs.report("wuhu", pue=1.28)
+    why = [("hub-pue", "PUE 1.28 above hub csj's cap 1.25")]
+    async with RouterClient(hubs.target) as client:
+        one = await client.place([workload("one")])
+        assert one.solve.method == "single"
+        (p,) = one.placements
+        assert p.site_id == "guian" and _wuhu_alternatives(p) == why
+        assert "wuhu: PUE 1.28 above hub csj's cap 1.25" in p.explanation
+        batch = await client.place([workload(f"b{i}", demands={"H100": 8}) for i in range(3)])
+        assert batch.solve.method != "single"
+        assert sorted(p.site_id for p in batch.placements) == ["guian", "yrd", "yrd"]
+        assert all(_wuhu_alternatives(p) == why for p in batch.placements)
+        sites = {s.site_id: s for s in await client.list_sites()}
+    assert sites["wuhu"].over_pue_cap and sites["wuhu"].labels.pue_cap == 1.25
+    assert not sites["yrd"].over_pue_cap and not sites["guian"].over_pue_cap
+    assert hubs.router.usage().get(("wuhu", "H100"), 0) == 0
+
+
+async def test_hysteresis_keeps_a_site_out_until_it_is_a_margin_under_its_cap(
+    hubs: Hubs,
+) -> None:
+    """Sustained PUE 1.26 → over; 1.24 → still over (within the 0.02 margin); 1.22 → back.
+    The PUE now (1.28) is not what is judged."""
+    steps = [
+        (1.26, "guian", "sustained PUE 1.26 above hub csj's cap 1.25"),
+        (1.24, "guian", "sustained PUE 1.24 still over hub csj's cap 1.25 until back to 1.23"),
+        (1.22, "wuhu", None),
+    ]
+    async with RouterClient(hubs.target) as client:
+        for i, (mean, where, reason) in enumerate(steps):
+            hubs.report("wuhu", pue=1.28, pue_mean=mean)
+            (p,) = (await client.place([workload(f"h{i}")], dry_run=True)).placements
+            assert p.site_id == where, mean
+            if reason is not None:
+                assert _wuhu_alternatives(p) == [("hub-pue", reason)]
+            view = {s.site_id: s for s in await client.list_sites()}["wuhu"]
+            assert view.over_pue_cap is (reason is not None) and view.pue_mean == mean
+
+
+async def test_failover_never_moves_work_onto_a_site_over_its_cap_nor_off_it(
+    hubs: Hubs,
+) -> None:
+    """Guian's work fails over to the dear yrd, not to wuhu over its cap (though it has
+    room); the work already running on wuhu stays there (a breach moves nothing by itself)."""
+    events: list[PlacementEvent] = []
+    async with RouterClient(hubs.target) as client:
+        (stays,) = (await client.place([workload("stays", demands={"H100": 32})])).placements
+        assert stays.site_id == "wuhu"
+        (moves,) = (await client.place([workload("moves")])).placements
+        assert moves.site_id == "guian"  # wuhu is full
+        # Wuhu adds a hall: room again, but its sustained PUE is now over the cap.
+        hubs.report("wuhu", pue=1.28, pue_mean=1.27, h100=64)
+        after = (await client.snapshot()).last_event_id
+
+        async def watch() -> None:
+            async for event in client.watch(after_event_id=after):
+                events.append(event)
+
+        watcher = asyncio.create_task(watch())
+        hubs.registry.apply_status("guian", AgentStatus("offline"))
+        await until(lambda: len(events) == 1, "the failover's move")
+        watcher.cancel()
+        active = {p.workload_id: p.site_id for p in await client.list_placements()}
+    assert events[0].kind == "moved" and events[0].placement.site_id == "yrd"
+    assert ("hub-pue", "sustained PUE 1.27 above hub csj's cap 1.25") in _wuhu_alternatives(
+        events[0].placement
+    )
+    assert active == {"stays": "wuhu", "moves": "yrd"}
+
+
+async def test_rebalance_moves_work_off_a_site_over_its_cap_even_at_a_loss(hubs: Hubs) -> None:
+    """Work on wuhu when it went over its cap: a rebalance proposes moving it whatever it
+    costs (past any minimum saving), says why, and moves it when committed."""
+    async with RouterClient(hubs.target) as client:
+        for i in range(2):
+            (p,) = (await client.place([workload(f"r{i}", duration_h=10.0)])).placements
+            assert p.site_id == "wuhu"
+        hubs.report("wuhu", pue=1.30, pue_mean=1.28)
+        dry = await client.rebalance(min_saving_yuan=1_000.0)
+        assert not dry.committed and dry.candidates == 2 and len(dry.moves) == 2
+        assert {(m.from_site_id, m.to_site_id) for m in dry.moves} == {("wuhu", "guian")}
+        for m in dry.moves:
+            assert m.saving_yuan < 0
+            assert m.reason == (
+                f"wuhu's sustained PUE 1.28 above hub csj's cap 1.25; "
+                f"costs {-m.saving_yuan:.2f} 元 more"
+            )
+        assert {p.site_id for p in await client.list_placements()} == {"wuhu"}
+        one = await client.rebalance(commit=True, max_moves=1)
+        (move,) = one.moves
+        assert (await client.get_placement(move.placement_id)).site_id == "guian"
+        history = []
+        async for e in client.watch(from_start=True):
+            history.append(e)
+            if e.kind == "moved":
+                break
+    assert history[-1].reason.startswith("rebalance: wuhu's sustained PUE 1.28 above hub csj's")
+    assert sorted(p.site_id for p in hubs.router.active_placements()) == ["guian", "wuhu"]
+
+
+async def test_a_snapshot_whatif_decides_as_the_live_router(hubs: Hubs, tmp_path: Path) -> None:
+    """With wuhu within its hysteresis band (sustained 1.24, still over), a batch goes where
+    the live router would put it, in a what-if on the live router and on a saved snapshot:
+    not to wuhu, which is the cheapest and under the cap itself."""
+    hubs.report("wuhu", pue=1.28, pue_mean=1.26)
+    hubs.report("wuhu", pue=1.28, pue_mean=1.24)
+    batch = [workload("w0", demands={"H100": 8}), workload("w1", demands={"H100": 16})]
+    scenario = parse_scenario(
+        'name = "batch"\n[[changes]]\nkind = "workloads"\nworkloads = ['
+        '{ id = "w0", origin_region = "csj", demands = { H100 = 8 }, duration_h = 1.0 }, '
+        '{ id = "w1", origin_region = "csj", demands = { H100 = 16 }, duration_h = 1.0 }]\n'
+    )
+    async with RouterClient(hubs.target) as client:
+        placed = await client.place(batch, dry_run=True)
+        live = {p.workload_id: p.site_id for p in placed.placements}
+        asked = await client.what_if([scenario])
+        save_snapshot(await client.snapshot(), tmp_path / "state.json")
+    offline = run_whatif(load_snapshot(tmp_path / "state.json"), [scenario])
+    assert live == {"w0": "yrd", "w1": "guian"}
+    for report in (asked, offline):
+        where = report.scenarios[0].result.where
+        assert {w: where[w] for w in live} == live
