@@ -21,7 +21,14 @@ from rich.table import Table
 from netrouter.client import RouterClient
 from netrouter.configfile import ConfigFileError
 from netrouter.errors import InvalidArgumentError, ListenError, RouterError, StoreLockedError
-from netrouter.render import place_summary, placements_table, print_json, sites_table
+from netrouter.render import (
+    moves_table,
+    place_summary,
+    placements_table,
+    print_json,
+    rebalance_summary,
+    sites_table,
+)
 from netrouter.wire import PASSWORD_ENV, read_secret
 from netrouter.workloads import WorkloadFileError, load_workloads
 
@@ -32,8 +39,8 @@ app = typer.Typer(
         "netrouter: places GPU workloads across China's national compute network (东数西算) "
         "at least energy cost, within latency SLOs and PUE caps.\n\n"
         "Start here: 'netrouter demo' runs everything on the 10 national clusters. "
-        "'netrouter serve' runs the router; 'sites', 'place', 'placements' and 'release' "
-        "talk to a running one; 'whatif' answers what-if questions against a running router "
+        "'netrouter serve' runs the router; 'sites', 'place', 'placements', 'release' and "
+        "'rebalance' talk to a running one; 'whatif' answers what-if questions against a running router "
         "or a saved 'snapshot'; 'replay' runs the real traces under every policy."
     ),
     no_args_is_help=True,
@@ -538,6 +545,40 @@ def release(
         print_json(out, released)
     else:
         out.print(placements_table(released, title="Released"))
+
+
+@app.command()
+@_reaches_router
+def rebalance(
+    target: TargetOpt = DEFAULT_TARGET,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="Make the moves (default: only propose them).")
+    ] = False,
+    max_moves: Annotated[int, typer.Option(help="At most this many moves (0: no cap).")] = 0,
+    min_saving: Annotated[
+        float, typer.Option(help="Only moves that each save at least this many 元.")
+    ] = 0.0,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Re-optimise running work: the moves that save money, and moves off sites over their
+    hub's PUE cap (whatever they save), each with its reason. A dry run unless --commit."""
+
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            return await client.rebalance(
+                commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
+            )
+
+    result = _call(run())
+    if json:
+        print_json(out, result)
+        return
+    out.print(moves_table(result))
+    out.print(rebalance_summary(result))
 
 
 @app.command()

@@ -216,7 +216,8 @@ class RouterClient:
     async def rebalance(
         self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
     ) -> RebalanceResult:
-        """Re-optimise running work; a dry run unless ``commit``."""
+        """Re-optimise running work; a dry run unless ``commit``. Each move says why
+        (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
         request = pb.RebalanceRequest(
             commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
         )
@@ -421,7 +422,8 @@ class SyncRouterClient:
     def rebalance(
         self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
     ) -> RebalanceResult:
-        """Re-optimise running work; a dry run unless ``commit``."""
+        """Re-optimise running work; a dry run unless ``commit``. Each move says why
+        (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
         result: RebalanceResult = self._run(
             lambda: self._client.rebalance(
                 commit=commit, max_moves=max_moves, min_saving_yuan=min_saving_yuan

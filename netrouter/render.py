@@ -10,7 +10,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from netrouter.types import Placement, PlaceResult, SiteView
+from netrouter.types import Placement, PlaceResult, RebalanceResult, SiteView
 
 
 def to_jsonable(value: Any) -> Any:
@@ -39,7 +39,7 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
         ("side", {}),
         ("up", {}),
         ("age s", {"justify": "right"}),
-        ("PUE", {"justify": "right"}),
+        ("PUE (mean) / hub cap", {}),
         ("元/kWh now", {"justify": "right"}),
         ("free / healthy by model", {}),
     ):
@@ -53,11 +53,24 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             ("[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})")
             + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else ""),
             f"{s.report_age_s:.1f}",
-            f"{s.pue:.2f}",
+            pue_cell(s),
             f"{s.price_now_yuan_per_kwh:.4f}",
             capacity,
         )
     return table
+
+
+def pue_cell(s: SiteView) -> str:
+    """PUE now, the sustained mean the hub's cap judges, the cap, and a breach:
+    ``1.28 (mean 1.27) / 1.25 over cap``."""
+    text = f"{s.pue:.2f}"
+    if s.pue_mean:
+        text += f" (mean {s.pue_mean:.2f})"
+    if s.labels.pue_cap:
+        text += f" / {s.labels.pue_cap:.2f}"
+    if s.over_pue_cap:
+        text += "  [bold red]over cap[/]"
+    return text
 
 
 def placements_table(placements: Sequence[Placement], title: str = "Placements") -> Table:
@@ -95,4 +108,37 @@ def place_summary(result: PlaceResult) -> str:
     return (
         f"{head}{len(result.placements)} placed, {len(result.unplaced)} unplaced; "
         f"{s.method} {s.status}, objective {s.objective:,.2f} 元, gap {s.gap:.4%}, {s.wall_s:.2f} s"
+    )
+
+
+def moves_table(result: RebalanceResult) -> Table:
+    title = "Moves" if result.committed else "Moves (proposed)"
+    table = Table(title=title, title_justify="left")
+    for col, kw in (
+        ("placement", {}),
+        ("workload", {}),
+        ("from", {}),
+        ("to", {}),
+        ("saves 元", {"justify": "right"}),
+        ("why", {"overflow": "fold"}),
+    ):
+        table.add_column(col, **kw)  # type: ignore[arg-type]
+    for m in result.moves:
+        table.add_row(
+            m.placement_id[:12],
+            m.placement.workload.id,
+            m.from_site_id,
+            m.to_site_id,
+            f"{m.saving_yuan:.2f}",
+            m.reason,
+        )
+    return table
+
+
+def rebalance_summary(result: RebalanceResult) -> str:
+    s = result.solve
+    head = "" if result.committed else "DRY RUN: nothing moved (--commit to move). "
+    return (
+        f"{head}{len(result.moves)} moves of {result.candidates} proposed, saving "
+        f"{result.saving_yuan:,.2f} 元; {s.method} {s.status}, gap {s.gap:.4%}, {s.wall_s:.2f} s"
     )

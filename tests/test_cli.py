@@ -147,7 +147,7 @@ async def test_help_teaches() -> None:
     """`netrouter --help` names every command, and `place --help` the file format."""
     code, out, _ = await _cli("--help")
     assert code == 0
-    for command in ("serve", "sites", "place", "placements", "release", "demo"):
+    for command in ("serve", "sites", "place", "placements", "release", "rebalance", "demo"):
         assert command in out
     code, out, _ = await _cli("place", "--help")
     assert "examples/workloads.yaml" in out

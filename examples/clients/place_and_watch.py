@@ -58,7 +58,7 @@ async def main(target: str, after: int, seconds: float) -> None:
         plan = await router.rebalance()  # a dry run: nothing moves
         print(f"rebalance would make {len(plan.moves)} moves saving {plan.saving_yuan:.2f} 元")
         for move in plan.moves[:10]:
-            print(f"  {move.placement_id}: {move.from_site_id} → {move.to_site_id}")
+            print(f"  {move.placement_id}: {move.from_site_id} → {move.to_site_id}: {move.reason}")
         mine = await router.list_placements(labels={"service": "chat"})
         await router.release([p.placement_id for p in mine])
         print(f"released {len(mine)} chat replicas")

@@ -1,9 +1,10 @@
 """Hub PUE caps on every decision of the live router, over real gRPC and a real registry:
-single and batch Place, failover, rebalance and what-if."""
+single and batch Place, failover, rebalance, what-if, and the CLI's view of them."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
@@ -22,7 +23,7 @@ from netrouter.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.wire import AgentStatus
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.factories import report_of, site_config, until, workload
+from tests.factories import report_of, run_cli, site_config, until, workload
 
 
 @dataclass
@@ -219,3 +220,28 @@ async def test_a_snapshot_whatif_decides_as_the_live_router(hubs: Hubs, tmp_path
     for report in (asked, offline):
         where = report.scenarios[0].result.where
         assert {w: where[w] for w in live} == live
+
+
+async def test_the_cli_shows_the_cap_the_mean_the_breach_and_the_moves_reason(
+    hubs: Hubs,
+) -> None:
+    """'netrouter sites' flags the breach with the PUE, its mean and the cap (and --json
+    carries them); 'netrouter rebalance' prints each move's reason."""
+    async with RouterClient(hubs.target) as client:
+        await client.place([workload("r0", duration_h=10.0)])
+    hubs.report("wuhu", pue=1.28, pue_mean=1.27)
+    table, as_json, moves = await asyncio.gather(
+        asyncio.to_thread(run_cli, "netrouter", "sites", "--target", hubs.target),
+        asyncio.to_thread(run_cli, "netrouter", "sites", "--target", hubs.target, "--json"),
+        asyncio.to_thread(run_cli, "netrouter", "rebalance", "--target", hubs.target),
+    )
+    assert table.returncode == 0, table.stderr
+    wuhu = next(line for line in table.stdout.splitlines() if "wuhu" in line)
+    assert "1.28 (mean 1.27) / 1.25  over cap" in wuhu
+    assert "over cap" not in next(line for line in table.stdout.splitlines() if "yrd" in line)
+    sites = {s["site_id"]: s for s in json.loads(as_json.stdout)}
+    assert sites["wuhu"]["over_pue_cap"] is True and sites["wuhu"]["pue_mean"] == 1.27
+    assert sites["wuhu"]["labels"]["pue_cap"] == 1.25 and sites["yrd"]["over_pue_cap"] is False
+    assert moves.returncode == 0, moves.stderr
+    assert "wuhu's sustained PUE 1.27 above hub csj's cap 1.25" in moves.stdout
+    assert "DRY RUN" in moves.stdout
