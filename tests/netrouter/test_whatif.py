@@ -230,6 +230,44 @@ def test_applying_changes_the_state_and_leaves_the_original() -> None:
     assert problem.carbon_yuan_per_kg == 0.1
 
 
+def test_pue_changes_move_the_sustained_pue_and_caps_only_tighten() -> None:
+    """A site over its hub's cap stays over until the hysteresis under it; a pue change sets
+    the sustained PUE too; a pue_cap change tightens the cap the sites report, never loosens
+    it."""
+    world = _world()
+    east = world.reports["east"]
+    world.reports["east"] = replace(east, pue=1.28, pue_mean=1.24)
+    world.over_pue_cap, world.pue_cap_hysteresis = {"east"}, 0.02
+
+    def east_ok(w: World) -> bool:
+        problem = w.problem()
+        assert problem.hub_max_pue == w.pue_caps()
+        return problem.hub_pue_ok(next(s for s in problem.sites if s.id == "east"))
+
+    assert world.pue_caps() == {"ea": 1.25, "we": 1.25}
+    assert not east_ok(world)  # 1.24: under the cap, not yet its margin under it
+    assert east_ok(replace(world, over_pue_cap=set()))
+
+    def pue(change: str) -> World:
+        return apply(
+            parse_scenario(f'[[changes]]\nkind = "pue"\nsites = ["east"]\n{change}\n'), world
+        )
+
+    cooler = pue("set = 1.22")
+    assert (cooler.reports["east"].pue, cooler.reports["east"].pue_mean) == (1.22, 1.22)
+    assert east_ok(cooler) and not east_ok(pue("set = 1.24"))
+    down = pue("add = -0.02")
+    assert down.reports["east"].pue == pytest.approx(1.26)
+    assert down.reports["east"].sustained_pue == pytest.approx(1.22) and east_ok(down)
+
+    def cap(max_pue: float) -> World:
+        text = f'[[changes]]\nkind = "pue_cap"\nmax_pue = {max_pue}\nhubs = ["ea"]\n'
+        return apply(parse_scenario(text), cooler)
+
+    assert cap(1.3).pue_caps()["ea"] == 1.25 and east_ok(cap(1.3))
+    assert cap(1.2).pue_caps() == {"ea": 1.2, "we": 1.25} and not east_ok(cap(1.2))
+
+
 def test_demand_scaling_is_reproducible_and_proportional() -> None:
     world = _world()
     world.workloads = [workload(f"w{i}") for i in range(400)]
@@ -477,4 +515,7 @@ def test_snapshot_file_out_of_range_is_refused_by_name(tmp_path: Path) -> None:
         load_snapshot(file)
     save_snapshot(replace(good, links=(Link(a="jjj", b="west", latency_ms=1e9),)), file)
     with pytest.raises(SnapshotFileError, match=r"links\[0\].latency_ms"):
+        load_snapshot(file)
+    save_snapshot(replace(good, pue_cap_hysteresis=math.nan), file)
+    with pytest.raises(SnapshotFileError, match="pue_cap_hysteresis"):
         load_snapshot(file)
