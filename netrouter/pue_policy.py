@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from netrouter.types import SiteReport
 from solver.model import within_pue_cap
@@ -52,23 +52,29 @@ class _Seen:
     over: bool = False
 
 
+@dataclass(slots=True)
 class PueCapPolicy:
     """Which sites are over their hub's PUE cap, from every accepted report.
 
     Call :meth:`observe` with each report the router accepts; ask :meth:`over` and
     :meth:`margin`. A site is judged when it reports, and again when its hub's cap changes.
+    Two policies that heard the same are equal.
     """
 
-    def __init__(self, hysteresis: float = DEFAULT_HYSTERESIS) -> None:
-        if not 0.0 <= hysteresis <= MAX_PUE_CAP_HYSTERESIS:  # NaN too
+    hysteresis: float = DEFAULT_HYSTERESIS
+    _sites: dict[str, _Seen] = field(default_factory=dict)
+    _members: dict[str, set[str]] = field(default_factory=dict)
+    """Hub → its sites."""
+    _caps: dict[str, float] = field(default_factory=dict)
+    _disagreeing: set[str] = field(default_factory=set)
+    """Hubs whose sites' differing caps were logged."""
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.hysteresis <= MAX_PUE_CAP_HYSTERESIS:  # NaN too
             raise ValueError(
-                f"pue_cap_hysteresis must be in [0, {MAX_PUE_CAP_HYSTERESIS}], got {hysteresis}"
+                f"pue_cap_hysteresis must be in [0, {MAX_PUE_CAP_HYSTERESIS}], "
+                f"got {self.hysteresis}"
             )
-        self.hysteresis = hysteresis
-        self._sites: dict[str, _Seen] = {}
-        self._members: dict[str, set[str]] = {}
-        self._caps: dict[str, float] = {}
-        self._disagreeing: set[str] = set()
 
     def observe(self, report: SiteReport) -> None:
         """Take up a site's report: its hub, its hub's cap and its sustained PUE."""
