@@ -112,15 +112,18 @@ def write_site_toml(path: Path, data: dict[str, Any]) -> Path:
 
 
 def report_of(
-    config: SiteConfig, builder: ReportBuilder | None = None, *, pue_mean: float = 0.0
+    config: SiteConfig, builder: ReportBuilder | None = None, *, pue_mean: float | None = None
 ) -> SiteReport:
-    """A validated domain report, through the real wire encoding (``pue_mean``: the
-    sustained PUE an agent with a history would add)."""
+    """A validated domain report, through the real wire encoding. ``pue_mean`` overrides the
+    agent's sustained PUE: a week's mean, or 0 for none (an agent without one)."""
     message = (builder or ReportBuilder(config)).build()
-    if pue_mean:
-        message.pue_mean = pue_mean
-        message.pue_mean_window_s = 7 * 86_400.0
-        message.pue_mean_covered_s = 7 * 86_400.0
+    if pue_mean is not None:
+        week = 7 * 86_400.0 if pue_mean else 0.0
+        message.pue_mean, message.pue_mean_window_s, message.pue_mean_covered_s = (
+            pue_mean,
+            week,
+            week,
+        )
     return decode_report(config.site.id, message.SerializeToString())
 
 

@@ -45,8 +45,8 @@ class Hubs:
         pue_mean: float = 0.0,
         h100: int | None = None,
     ) -> None:
-        """The site's agent reports (this PUE now and mean, this many H100); the next
-        decision sees it."""
+        """The site's agent reports (this PUE now and mean, 0: none, this many H100); the
+        next decision sees it."""
         config, builder = self.agents[site_id]
         report = report_of(config, builder, pue_mean=pue_mean)
         if pue is not None:

@@ -18,8 +18,9 @@ from tests.factories import report_of, site_config
 
 
 def _report(site_id: str, *, hub: str = "csj", cap: float = 1.25, **kw: float) -> SiteReport:
-    """A wire-decoded report of a site in ``hub`` with cap ``cap`` (fields overridden by kw)."""
-    report = report_of(site_config(site_id))
+    """A wire-decoded report of a site in ``hub`` with cap ``cap``, without a sustained PUE
+    unless ``pue_mean`` is given (other fields overridden by kw)."""
+    report = report_of(site_config(site_id), pue_mean=0.0)
     labels = replace(report.labels, hub=hub, pue_cap=cap)
     return replace(report, labels=labels, **kw)  # type: ignore[arg-type]
 
