@@ -24,7 +24,7 @@ SITES = {
     "near": site_dict("near", side="east", price=1.0, pue=1.2, latency={"csj": 3.0}),
     # Cheaper and within a 10 ms SLO: where SLO-bound work should go.
     "west": site_dict("west", side="west", price=0.3, pue=1.15, latency={"csj": 8.0}),
-    # Cheapest of all but above the workloads' PUE cap.
+    # Cheapest of all but above the workloads' PUE cap and its hub's.
     "hot": site_dict("hot", side="west", price=0.1, pue=1.4, latency={"csj": 8.0}),
 }
 
@@ -85,7 +85,10 @@ async def test_place_failover_by_last_will_and_restart(
             watcher = asyncio.create_task(watch())
             first = await client.place([workload("first", **slo_work)])
             assert [p.site_id for p in first.placements] == ["west"]
-            assert "hot: PUE" in first.placements[0].explanation
+            # Over its hub's cap as well (the agent's mean, 1.40 > 1.25): that rules it out.
+            assert (
+                "hot: sustained PUE 1.40 above hub ho's cap 1.25" in first.placements[0].explanation
+            )
             await until(lambda: len(events) == 1, "the placed event")
 
             os.kill(procs["west"].pid, signal.SIGKILL)
