@@ -37,7 +37,7 @@ from netrouter.errors import InvalidArgumentError
 from netrouter.limits import MAX_DEVICES, MAX_DURATION_H, MAX_POWER_W
 from netrouter.names import UnknownNameError, canonical_region
 from netrouter.types import Workload
-from solver.model import MAX_PRIORITY
+from solver.model import MAX_PRIORITY, RESIDENCY_FIELDS
 
 Names = list[Annotated[str, Field(min_length=1)]]
 
@@ -149,7 +149,7 @@ def workload_to_dict(w: Workload) -> dict[str, Any]:
         value = getattr(w, key)
         if value is not None:
             out[key] = value
-    for key in RESIDENCY_KEYS:
+    for key in RESIDENCY_FIELDS:
         names = getattr(w, key)
         if names:
             out[key] = sorted(names)
@@ -159,16 +159,6 @@ def workload_to_dict(w: Workload) -> dict[str, Any]:
     if w.labels:
         out["labels"] = dict(w.labels)
     return out
-
-
-RESIDENCY_KEYS = (
-    "allowed_sites",
-    "allowed_hubs",
-    "allowed_provinces",
-    "forbidden_sites",
-    "forbidden_hubs",
-    "forbidden_provinces",
-)
 
 
 def known_regions(

@@ -98,6 +98,17 @@ class Site:
         return self.pue if self.sustained_pue is None else self.sustained_pue
 
 
+RESIDENCY_FIELDS = (
+    "allowed_sites",
+    "allowed_hubs",
+    "allowed_provinces",
+    "forbidden_sites",
+    "forbidden_hubs",
+    "forbidden_provinces",
+)
+"""The workload fields that say where its data may go (data residency)."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Workload:
     """A unit of GPU work to place whole on one site.

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from solver.model import HOURS_PER_DAY, REASON_KINDS, Problem
+from solver.model import HOURS_PER_DAY, REASON_KINDS, RESIDENCY_FIELDS, Problem
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
@@ -254,17 +254,7 @@ class Context:
 
 
 def _has_residency(w: object) -> bool:
-    return any(
-        getattr(w, name)
-        for name in (
-            "allowed_sites",
-            "allowed_hubs",
-            "allowed_provinces",
-            "forbidden_sites",
-            "forbidden_hubs",
-            "forbidden_provinces",
-        )
-    )
+    return any(getattr(w, name) for name in RESIDENCY_FIELDS)
 
 
 @dataclass(frozen=True, slots=True)
