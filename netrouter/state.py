@@ -118,7 +118,6 @@ class SiteRegistry:
         stale_grace_s: float = STALE_GRACE_S,
         clock: Callable[[], float] = time.time,
         on_down: Callable[[str], None] | None = None,
-        removed: Iterable[tuple[str, float]] = (),
         pue_cap_hysteresis: float = DEFAULT_HYSTERESIS,
     ) -> None:
         self._ttl_intervals = ttl_intervals
@@ -128,9 +127,9 @@ class SiteRegistry:
         self.stale_grace_s = stale_grace_s
         self._clock = clock
         self._sites: dict[str, SiteEntry] = {}
-        self._removed: dict[str, float] = dict(removed)
+        self._removed: dict[str, float] = {}
         """Removed site → the timestamp of its last report: only a newer report brings it
-        back (a retained replay of the old one does not)."""
+        back (a retained replay of the old one does not); see :meth:`mark_removed`."""
         self._cut_off_at: float | None = None
         """When our broker connection dropped (None: connected, or never connected)."""
         self.capacity_version = 0
@@ -186,11 +185,6 @@ class SiteRegistry:
                     agent.last_at += now - cut_off_at
         self.capacity_version += 1
 
-    @property
-    def cut_off(self) -> bool:
-        """Whether our broker connection is down now."""
-        return self._cut_off_at is not None
-
     # --- messages ------------------------------------------------------------------------
 
     def apply_report(self, report: SiteReport, *, live: bool = True) -> None:
@@ -230,21 +224,21 @@ class SiteRegistry:
                 f"{report.site_id}: sequence {report.sequence} <= held {agent.sequence}",
             )
         before = self._state(entry, now)
-        was_up = before.up or before.held_down_s > 0
+        was_up = _serving(before)
         if (
             held is not None
             and report.boot_id != held.boot_id
             and report.timestamp < held.timestamp
         ):
             if live:
-                self._seen(entry, report, now, live=True, sequence=report.sequence)
+                self._seen(entry, report, now, live=True)
                 self._after_change(entry, was_up=was_up, was_known=True, now=now)
             raise ReportRejectedError(
                 "stale_sequence",
                 f"{report.site_id}: report of agent {report.boot_id} older than the held one",
             )
         was_offline = agent is not None and agent.offline_from is not None
-        self._seen(entry, report, now, live=live, sequence=report.sequence)
+        self._seen(entry, report, now, live=live)
         entry.report = report
         self.pue_policy.observe(report)
         same_capacity = before.up and held is not None and held.accelerators == report.accelerators
@@ -257,9 +251,7 @@ class SiteRegistry:
             self.capacity_version += 1
         self._after_change(entry, was_up=was_up, was_known=held is not None, now=now)
 
-    def _seen(
-        self, entry: SiteEntry, report: SiteReport, now: float, *, live: bool, sequence: int
-    ) -> None:
+    def _seen(self, entry: SiteEntry, report: SiteReport, now: float, *, live: bool) -> None:
         """Record a report as its agent's sign of life (a live one clears its offline)."""
         agent = entry.agents.get(report.boot_id)
         if agent is None:
@@ -267,7 +259,7 @@ class SiteRegistry:
         agent.last_at = now
         agent.stamp = report.timestamp
         agent.live = live
-        agent.sequence = max(agent.sequence, sequence)
+        agent.sequence = max(agent.sequence, report.sequence)
         if live:
             agent.offline_from = None
         self._forget_superseded(entry, now)
@@ -297,10 +289,10 @@ class SiteRegistry:
         An ``offline`` takes its agent's word away ``grace_s`` after it was heard
         (``math.inf``: when the agent goes silent), unless a sign of life comes first or
         :meth:`broker_lost` sets it aside. The site takes no new work once every agent
-        heard within the TTL has said ``offline``. A live ``online`` is a sign of life of
-        its agent (``live``: heard as sent, not a retained replay). With ``replay`` (a retained status replayed on reconnection) an
-        ``offline`` for an agent we hold as speaking is set aside: a broker that shut down
-        stored the wills it published then.
+        heard within the TTL has said ``offline``. An ``online`` heard ``live`` (as sent,
+        not a retained replay) is a sign of life of its agent. With ``replay`` (a retained
+        status replayed on reconnection) an ``offline`` for an agent we hold as speaking is
+        set aside: a broker that shut down stored the wills it published then.
         """
         if site_id in self._removed:
             return
@@ -310,7 +302,7 @@ class SiteRegistry:
                 return  # nothing to say about a site we know nothing of
             entry = self._sites[site_id] = SiteEntry(site_id=site_id)
         now = self._clock()
-        was_up = self._serving(entry, now)
+        was_up = _serving(self._state(entry, now))
         if status.state == STATUS_OFFLINE:
             if status.boot_id and status.boot_id not in entry.agents:
                 # An agent not heard from yet (its retained report may come next): keep its
@@ -394,13 +386,20 @@ class SiteRegistry:
         """``now`` for TTLs: time stands still while we are cut off from the broker."""
         return now if self._cut_off_at is None else min(now, self._cut_off_at)
 
+    def _ages(self, entry: SiteEntry, now: float) -> dict[str, float]:
+        """Seconds since each agent's last sign of life, on the TTL clock."""
+        clock = self._ttl_clock(now)
+        return {
+            a.boot_id: max(0.0, clock - a.fresh_at(self._max_skew_s)) for a in entry.agents.values()
+        }
+
     def _fresh(self, entry: SiteEntry, now: float) -> list[Agent]:
         """The agents heard within the TTL."""
         if entry.report is None:
             return []
         ttl = self.ttl_s(entry.report)
-        clock = self._ttl_clock(now)
-        return [a for a in entry.agents.values() if clock - a.fresh_at(self._max_skew_s) <= ttl]
+        ages = self._ages(entry, now)
+        return [a for a in entry.agents.values() if ages[a.boot_id] <= ttl]
 
     def agents(self, site_id: str) -> list[str]:
         """The boot ids speaking for a site now: heard within the TTL, not ``offline``, and
@@ -419,6 +418,9 @@ class SiteRegistry:
         return [a for a in speaking if a.last_at >= newest_first or a.first_at == newest_first]
 
     def _check_duplicates(self, entry: SiteEntry, now: float) -> None:
+        if len(entry.agents) < 2:  # the usual case, on every report: nothing to compare
+            entry.duplicates = frozenset()
+            return
         both = frozenset(a.boot_id for a in self._speaking(entry, now))
         if len(both) > 1 and not both <= entry.duplicates:
             log.warning(
@@ -447,10 +449,7 @@ class SiteRegistry:
         if entry.report is None:
             return Liveness(up=False, reason="no report yet", age_s=math.inf)
         ttl = self.ttl_s(entry.report)
-        clock = self._ttl_clock(now)
-        ages = {
-            a.boot_id: max(0.0, clock - a.fresh_at(self._max_skew_s)) for a in entry.agents.values()
-        }
+        ages = self._ages(entry, now)
         age = min(ages.values(), default=math.inf)
         fresh = [a for a in entry.agents.values() if ages[a.boot_id] <= ttl]
         if any(a.offline_from is None for a in fresh):
@@ -484,11 +483,6 @@ class SiteRegistry:
                 held_down_s=max(left, 1e-3),
             )
         return Liveness(up=False, reason=stale, age_s=age)
-
-    def _serving(self, entry: SiteEntry, now: float) -> bool:
-        """Up, or within a grace that keeps its work in place (not down for good)."""
-        state = self._state(entry, now)
-        return state.up or state.held_down_s > 0
 
     def _after_change(self, entry: SiteEntry, *, was_up: bool, was_known: bool, now: float) -> None:
         """Start the hold-off when a known site comes back from being down (not from a
@@ -555,3 +549,8 @@ class SiteRegistry:
         """The latest accepted report of one site, if any."""
         entry = self._sites.get(site_id)
         return None if entry is None else entry.report
+
+
+def _serving(state: Liveness) -> bool:
+    """Up, or within a grace that keeps its work in place (not down for good)."""
+    return state.up or state.held_down_s > 0
