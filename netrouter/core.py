@@ -421,32 +421,33 @@ class Router:
         """The live view of every known site (callable from any thread for metrics)."""
         now = self._clock()
         usage = self.usage()
-        views = []
-        for r in self.registry.reports():
-            live = self.registry.liveness(r.site_id)
-            views.append(
-                SiteView(
-                    site_id=r.site_id,
-                    labels=r.labels,
-                    up=live.up,
-                    down_reason=live.reason,
-                    report_age_s=live.age_s,
-                    pue=r.pue,
-                    price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
-                    carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-                    accelerators=capacities(r, usage),
-                    latencies=r.latencies,
-                    price_band_now=r.band_now,
-                    agents=tuple(self.registry.agents(r.site_id)),
-                    pue_source=r.pue_source,
-                    pue_age_s=r.pue_age_s,
-                    ttl_s=self.registry.ttl_s(r),
-                    held_down_s=live.held_down_s,
-                    pue_mean=r.pue_mean,
-                    over_pue_cap=self.registry.over_pue_cap(r.site_id),
-                )
-            )
-        return views
+        return [self._site_view(r, now, usage) for r in self.registry.reports()]
+
+    def _site_view(
+        self, r: SiteReport, now: float, usage: Mapping[tuple[str, str], int]
+    ) -> SiteView:
+        """One site's live view from its latest report."""
+        live = self.registry.liveness(r.site_id)
+        return SiteView(
+            site_id=r.site_id,
+            labels=r.labels,
+            up=live.up,
+            down_reason=live.reason,
+            report_age_s=live.age_s,
+            pue=r.pue,
+            price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
+            carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+            accelerators=capacities(r, usage),
+            latencies=r.latencies,
+            price_band_now=r.band_now,
+            agents=tuple(self.registry.agents(r.site_id)),
+            pue_source=r.pue_source,
+            pue_age_s=r.pue_age_s,
+            ttl_s=self.registry.ttl_s(r),
+            held_down_s=live.held_down_s,
+            pue_mean=r.pue_mean,
+            over_pue_cap=self.registry.over_pue_cap(r.site_id),
+        )
 
     async def snapshot(self) -> Snapshot:
         """The whole state at one instant (sites, their reports, active work, links)."""
@@ -912,10 +913,9 @@ class Router:
         return result, changes
 
     async def _decide_remove_site(self, site_id: str) -> SiteView:
-        views = {v.site_id: v for v in self.site_views()}
-        view = views.get(site_id)
-        if view is None:
-            known = ", ".join(sorted(views)) or "none"
+        report = self.registry.report(site_id)
+        if report is None:
+            known = ", ".join(r.site_id for r in self.registry.reports()) or "none"
             raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
         active = [p for p in self._active.values() if p.site_id == site_id]
         if active:
@@ -923,11 +923,10 @@ class Router:
                 f"site {site_id} has {len(active)} active placement(s) "
                 f"(e.g. {active[0].placement_id}): release or move them first"
             )
-        report = self.registry.report(site_id)
-        stamp = report.timestamp if report is not None else self._clock()
+        view = self._site_view(report, self._clock(), self._usage)
         # Durable first: a router restarted now must not bring the site back from the
         # broker's retained report.
-        await asyncio.to_thread(self.store.remove_site, site_id, stamp, self._clock())
+        await asyncio.to_thread(self.store.remove_site, site_id, report.timestamp, self._clock())
         self.registry.remove(site_id)
         return view
 
