@@ -35,16 +35,16 @@ if __package__ in (None, ""):
 
 import aiomqtt
 
-from netrouter.app import RouterApp, ServeSettings
-from netrouter.broker import EmbeddedBroker, free_port
-from netrouter.client import RouterClient
-from netrouter.wire import (
+from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
+from netrouter.client.router_client import RouterClient
+from netrouter.contract.wire import (
     DEFAULT_TOPICS,
     STATUS_OFFLINE,
     AgentStatus,
     BrokerAddress,
     mqtt_client,
 )
+from netrouter.router.app import RouterApp, ServeSettings
 from solver import Workload
 
 SITE = """

@@ -19,7 +19,7 @@ models in the cluster's proportions.
   (code), priority 2. Their share of the batch is the trace pair's share of tokens in the
   demo (``INFERENCE_SHARE``).
 
-Origins are drawn from the eastern demand regions (``netrouter.traces.REGION_WEIGHTS``);
+Origins are drawn from the eastern demand regions (``netrouter.planning.traces.REGION_WEIGHTS``);
 30% of tenants demand the east hubs' PUE cap (1.25). Every device count follows one
 exchange rate per model (1 H100 = 2 A100 = 2 Ascend910B), so the relaxation is a flow;
 ``heterogeneous=True`` lets single-GPU pods take 1 H100 too, which breaks that (the
@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from netrouter.traces import H100_EQUIVALENT, REGION_WEIGHTS, h100_equivalents
+from netrouter.planning.traces import H100_EQUIVALENT, REGION_WEIGHTS, h100_equivalents
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import load_site_config
 from solver import Problem, Site, Workload
@@ -207,7 +207,7 @@ def instance(
     rng = random.Random(seed)
     work = workloads(n_workloads, rng, heterogeneous=heterogeneous)
     tight = rng.uniform(0.9, 1.1) if tightness is None else tightness
-    demand = sum(h100_equivalents(w) for w in work)
+    demand = sum(h100_equivalents(w.demands) for w in work)
     site_list = sites(n_sites, demand / tight, rng)
     caps = {c.hub: c.pue_cap for c in clusters()}
     problem = Problem(

@@ -47,10 +47,15 @@ import numpy as np
 
 from benchmarks import instances
 from benchmarks.procfs import cpu_seconds
-from netrouter.client import RouterClient
-from netrouter.reports import validate_report
-from netrouter.traces import h100_equivalents
-from netrouter.types import AcceleratorInventory, RegionLatency, SiteLabels, SiteReport
+from netrouter.client.router_client import RouterClient
+from netrouter.contract.site_report import (
+    AcceleratorInventory,
+    RegionLatency,
+    SiteLabels,
+    SiteReport,
+    validate_report,
+)
+from netrouter.planning.traces import h100_equivalents
 from solver import Site, Workload
 
 BATCH = 1_000
@@ -61,7 +66,7 @@ FILL = 0.7
 def site_reports(count: int, active: int, seed: int) -> list[SiteReport]:
     """Reports of ``count`` sites with room for ``active`` trace workloads at ``FILL``."""
     rng = random.Random(seed)
-    demand = sum(h100_equivalents(w) for w in instances.workloads(2_000, rng))
+    demand = sum(h100_equivalents(w.demands) for w in instances.workloads(2_000, rng))
     supply = demand / 2_000 * max(active, 1) / FILL
     caps = {c.hub: c.pue_cap for c in instances.clusters()}
     now = time.time()
@@ -99,10 +104,10 @@ def _report(s: Site, pue_cap: float, now: float) -> SiteReport:
 
 async def serve(sites: int, active: int, seed: int, db: Path) -> None:
     """The router child: print its port, serve until stdin closes."""
-    from netrouter.core import Router
-    from netrouter.service import start_server
-    from netrouter.state import SiteRegistry
-    from netrouter.store import PlacementStore
+    from netrouter.router.core import Router
+    from netrouter.router.service import start_server
+    from netrouter.router.state import SiteRegistry
+    from netrouter.router.store import PlacementStore
 
     registry = SiteRegistry()
     for report in site_reports(sites, active, seed):

@@ -49,7 +49,7 @@ if __package__ in (None, ""):
 from benchmarks.failover import broker as start_broker
 from benchmarks.failover import mosquitto_binary
 from benchmarks.procfs import cpu_seconds, rss_mb
-from netrouter.wire import BrokerAddress
+from netrouter.contract.wire import BrokerAddress
 from site_agents.config import MIN_INTERVAL_S
 
 H100_PER_SITE = 64
@@ -103,7 +103,7 @@ def _router_process(address: BrokerAddress, db: str, conn: Connection, profile: 
 
 async def _router(address: BrokerAddress, db: Path, conn: Connection, profile: bool) -> None:
     """Serve until the parent says ``stop``; answer ``stats`` (and ``profile_on``)."""
-    from netrouter.app import RouterApp, ServeSettings
+    from netrouter.router.app import RouterApp, ServeSettings
 
     settings = ServeSettings(mqtt=address, listen="127.0.0.1:0", db_path=db, hold_off_s=0.0)
     profiler = cProfile.Profile() if profile else None
@@ -188,7 +188,7 @@ def _agents(
 
     import paho.mqtt.client as paho
 
-    from netrouter.wire import DEFAULT_TOPICS, STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
+    from netrouter.contract.wire import DEFAULT_TOPICS, STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
     from site_agents.report import ReportBuilder
 
     selector = selectors.DefaultSelector()
@@ -259,8 +259,8 @@ def _clients_process(target: str, loops: int, seconds: float, out: Any) -> None:
 
 async def _clients(target: str, loops: int, seconds: float) -> dict[str, Any]:
     """Place and release from ``loops`` loops for ``seconds``; what was acknowledged."""
-    from netrouter.client import RouterClient
-    from netrouter.errors import RouterError
+    from netrouter.client.errors import RouterError
+    from netrouter.client.router_client import RouterClient
     from solver import Workload
 
     latencies: list[float] = []

@@ -1,5 +1,5 @@
 """``python -m netrouter`` = ``netrouter``."""
 
-from netrouter.cli import main
+from netrouter.cli.main import main
 
 main()

@@ -14,10 +14,10 @@ from typing import Annotated
 import typer
 from google.protobuf import json_format
 
-from netrouter import wire
-from netrouter.configfile import ConfigFileError
+from netrouter.contract import wire
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.contract.wire import PASSWORD_ENV, BrokerAddress, Topics
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import PASSWORD_ENV, BrokerAddress, Topics
 from site_agents.collectors import CollectorError, PueMean, PueReading
 from site_agents.config import SiteConfig, load_site_config
 from site_agents.metrics import AgentMetrics, MetricsServer

@@ -17,22 +17,22 @@ from pydantic import (
     model_validator,
 )
 
-from netrouter.configfile import NestedValueError, load_toml
-from netrouter.limits import (
+from netrouter.contract.configfile import NestedValueError, load_toml
+from netrouter.contract.limits import (
     MAX_ACCELERATOR_TYPES,
     MAX_DEVICES,
     MAX_POWER_W,
     MAX_PUE,
     MAX_REGIONS,
 )
-from netrouter.names import (
+from netrouter.contract.names import (
     NATIONAL_REGIONS,
     UnknownNameError,
     canonical_region,
     check_model,
     check_region_ids,
 )
-from netrouter.wire import SITE_ID_PATTERN, BrokerSection
+from netrouter.contract.wire import SITE_ID_PATTERN, BrokerSection
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ class PublishSection(_Strict):
 
 class AcceleratorSection(_Strict):
     model: str = Field(min_length=1)
-    # The router's ranges for a reported inventory (netrouter.limits).
+    # The router's ranges for a reported inventory (netrouter.contract.limits).
     total: int = Field(ge=0, le=MAX_DEVICES)
     healthy: int = Field(ge=0, le=MAX_DEVICES)
     in_use_by_others: int = Field(default=0, ge=0, le=MAX_DEVICES)
@@ -450,3 +450,8 @@ def _by_region(values: dict[str, T], regions: tuple[str, ...], *keys: str) -> di
 def load_site_config(path: str | Path) -> SiteConfig:
     """Read and validate a site config; errors name the key and line."""
     return load_toml(path, SiteConfig)
+
+
+def load_site_configs(folder: Path) -> list[SiteConfig]:
+    """Every ``*.toml`` site config in ``folder``, sorted by file name."""
+    return [load_site_config(p) for p in sorted(folder.glob("*.toml"))]

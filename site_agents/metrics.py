@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from netrouter.metrics import MetricsServer, serve_metrics
+from netrouter.contract.metrics_server import MetricsServer, serve_metrics
 
 __all__ = ["AgentMetrics", "MetricsServer"]
 

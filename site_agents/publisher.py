@@ -10,8 +10,7 @@ import time
 
 import aiomqtt
 
-from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import (
+from netrouter.contract.wire import (
     STATUS_OFFLINE,
     STATUS_ONLINE,
     AgentStatus,
@@ -20,6 +19,7 @@ from netrouter.wire import (
     Topics,
     mqtt_client,
 )
+from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig
 from site_agents.metrics import AgentMetrics

@@ -20,7 +20,7 @@ import os
 from collections import deque
 from pathlib import Path
 
-from netrouter.limits import MAX_PUE
+from netrouter.contract.limits import MAX_PUE
 from site_agents.collectors import PueMean
 
 log = logging.getLogger(__name__)

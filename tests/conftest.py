@@ -20,8 +20,8 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from netrouter.broker import EmbeddedBroker, free_port
-from netrouter.wire import BrokerAddress
+from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
+from netrouter.contract.wire import BrokerAddress
 
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None

@@ -12,12 +12,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netrouter.core import Router
-from netrouter.reports import decode_report
-from netrouter.service import start_server
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
-from netrouter.types import SiteReport, Workload
+from netrouter.client.types import Workload
+from netrouter.contract.site_report import SiteReport, decode_report
+from netrouter.router.core import Router
+from netrouter.router.service import start_server
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 
@@ -163,7 +163,7 @@ async def serve_router(
     registry: SiteRegistry, db: Path, **server_options: Any
 ) -> AsyncIterator[Served]:
     """Serve a router over ``registry`` (sites fed directly, no MQTT) on a free port;
-    ``server_options`` go to :func:`~netrouter.service.start_server` (TLS, interceptors)."""
+    ``server_options`` go to :func:`~netrouter.router.service.start_server` (TLS, interceptors)."""
     store = PlacementStore(db)
     router = Router(registry=registry, store=store)
     server, port, _ = await start_server(router, "127.0.0.1:0", **server_options)

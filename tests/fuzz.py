@@ -23,29 +23,33 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from netrouter import convert
-from netrouter.config import RouterConfig, serve_settings
-from netrouter.configfile import ConfigFileError, parse_text
-from netrouter.core import Router, RouterSettings
-from netrouter.errors import (
+from netrouter.client import convert
+from netrouter.client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
     ResourceExhaustedError,
     RouterError,
 )
-from netrouter.limits import MAX_DEVICES
-from netrouter.network import NetworkModel
-from netrouter.problem import report_regions, solver_sites
-from netrouter.reports import PUE_MEAN_COVER_SLACK_S, ReportRejectedError, decode_report
-from netrouter.scenario import ScenarioError, World, apply, parse_scenario
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
-from netrouter.telemetry import Telemetry
-from netrouter.types import SiteReport
+from netrouter.client.scenario import ScenarioError, World, apply, parse_scenario
+from netrouter.contract.configfile import ConfigFileError, parse_text
+from netrouter.contract.limits import MAX_DEVICES
+from netrouter.contract.site_report import (
+    PUE_MEAN_COVER_SLACK_S,
+    ReportRejectedError,
+    SiteReport,
+    decode_report,
+)
+from netrouter.contract.wire import DEFAULT_TOPICS, SITE_ID_PATTERN, BrokerAddress
+from netrouter.planning.network import NetworkModel
+from netrouter.planning.problem import report_regions, solver_sites
+from netrouter.planning.whatif import solve_world
+from netrouter.router.config import RouterConfig, serve_settings
+from netrouter.router.core import Router, RouterSettings
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
+from netrouter.router.telemetry import Telemetry
 from netrouter.v1 import router_pb2 as pb
-from netrouter.whatif import solve_world
-from netrouter.wire import DEFAULT_TOPICS, SITE_ID_PATTERN, BrokerAddress
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from solver import SolverConfig

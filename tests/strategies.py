@@ -10,9 +10,9 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from netrouter.contract.wire import DEFAULT_TOPICS
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import DEFAULT_TOPICS
 from solver import Problem, Site, Workload
 
 MODELS = ("H100", "A100")

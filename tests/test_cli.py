@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.app import RouterApp, ServeSettings
-from netrouter.broker import EmbeddedBroker, free_port
+from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
+from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.publisher import SiteAgent
 from tests.factories import site_config
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.app import RouterApp, ServeSettings
-from netrouter.client import RouterClient
-from netrouter.wire import BrokerAddress
+from netrouter.client.router_client import RouterClient
+from netrouter.contract.wire import BrokerAddress
+from netrouter.router.app import RouterApp, ServeSettings
 from tests.factories import site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.app import RouterApp, ServeSettings
-from netrouter.client import RouterClient, RpcError
-from netrouter.errors import AlreadyExistsError, FailedPreconditionError, UnavailableError
-from netrouter.types import Placement
-from netrouter.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
+from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError, UnavailableError
+from netrouter.client.router_client import RouterClient, RpcError
+from netrouter.client.types import Placement
+from netrouter.contract.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
+from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from tests.conftest import Mosquitto, RouterProcess

@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.client import RouterClient
-from netrouter.errors import FailedPreconditionError
-from netrouter.types import SiteView
-from netrouter.wire import DEFAULT_TOPICS, STATUS_ONLINE, AgentStatus, BrokerAddress, mqtt_client
+from netrouter.client.errors import FailedPreconditionError
+from netrouter.client.router_client import RouterClient
+from netrouter.client.types import SiteView
+from netrouter.contract.wire import (
+    DEFAULT_TOPICS,
+    STATUS_ONLINE,
+    AgentStatus,
+    BrokerAddress,
+    mqtt_client,
+)
 from tests.conftest import Mosquitto, RouterProcess
 from tests.factories import run_cli, site_dict, workload, write_site_toml
 

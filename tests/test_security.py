@@ -16,12 +16,18 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from netrouter.broker import free_port
-from netrouter.client import RouterClient
-from netrouter.config import load_router_config, serve_settings
-from netrouter.state import SiteRegistry
-from netrouter.telemetry import Telemetry
-from netrouter.wire import DEFAULT_TOPICS, STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
+from netrouter.cli.embedded_broker import free_port
+from netrouter.client.router_client import RouterClient
+from netrouter.contract.wire import (
+    DEFAULT_TOPICS,
+    STATUS_OFFLINE,
+    AgentStatus,
+    BrokerAddress,
+    mqtt_client,
+)
+from netrouter.router.config import load_router_config, serve_settings
+from netrouter.router.state import SiteRegistry
+from netrouter.router.telemetry import Telemetry
 from site_agents.config import load_site_config
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder

@@ -14,9 +14,9 @@ import argparse
 import asyncio
 import contextlib
 
-from netrouter.client import RouterClient
-from netrouter.errors import RouterError
-from netrouter.types import Workload
+from netrouter.client.errors import RouterError
+from netrouter.client.router_client import RouterClient
+from netrouter.client.types import Workload
 
 
 async def main(target: str, after: int, seconds: float) -> None:

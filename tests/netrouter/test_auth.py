@@ -13,17 +13,17 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from netrouter.auth import TokenAuthInterceptor, TokenTable, load_server_tls
-from netrouter.client import RouterClient
-from netrouter.config import load_router_config, serve_settings
-from netrouter.configfile import ConfigFileError
-from netrouter.errors import (
+from netrouter.client.errors import (
     PermissionDeniedError,
     ResourceExhaustedError,
     UnauthenticatedError,
     UnavailableError,
 )
-from netrouter.state import SiteRegistry
+from netrouter.client.router_client import RouterClient
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.router.auth import TokenAuthInterceptor, TokenTable, load_server_tls
+from netrouter.router.config import load_router_config, serve_settings
+from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
 from tests.conftest import tls_files

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from netrouter.configfile import ConfigFileError, parse_text
+from netrouter.contract.configfile import ConfigFileError, parse_text
 
 
 class _Doc(BaseModel):

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.convert import place_request_from_pb, report_from_pb, report_to_pb
-from netrouter.errors import InvalidArgumentError, ResourceExhaustedError
+from netrouter.client.convert import place_request_from_pb
+from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
+from netrouter.contract.site_report import report_from_pb, report_to_pb
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.names import (
+from netrouter.contract.names import (
     NATIONAL_REGIONS,
     UnknownNameError,
     canonical_model,

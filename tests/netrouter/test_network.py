@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.errors import InvalidArgumentError
-from netrouter.network import NetworkModel
-from netrouter.types import Link
+from netrouter.client.errors import InvalidArgumentError
+from netrouter.client.types import Link
+from netrouter.planning.network import NetworkModel
 from tests.factories import report_of, site_config
 
 

@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.client import RouterClient
-from netrouter.core import Router, RouterSettings
-from netrouter.scenario import parse_scenario
-from netrouter.service import start_server
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
-from netrouter.types import Placement, PlacementEvent
-from netrouter.whatif import load_snapshot, run_whatif, save_snapshot
-from netrouter.wire import AgentStatus
+from netrouter.client.router_client import RouterClient
+from netrouter.client.scenario import parse_scenario
+from netrouter.client.types import Placement, PlacementEvent
+from netrouter.contract.wire import AgentStatus
+from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
+from netrouter.router.core import Router, RouterSettings
+from netrouter.router.service import start_server
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from tests.factories import report_of, run_cli, site_config, until, workload

@@ -1,4 +1,4 @@
-"""Hub PUE caps judged on the sustained PUE, with hysteresis (netrouter.pue_policy)."""
+"""Hub PUE caps judged on the sustained PUE, with hysteresis (netrouter.router.pue_policy)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.app import RouterApp
-from netrouter.config import load_router_config, serve_settings
-from netrouter.configfile import ConfigFileError
-from netrouter.pue_policy import PueCapPolicy, hub_caps
-from netrouter.state import SiteRegistry
-from netrouter.types import SiteReport
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.contract.site_report import SiteReport, hub_caps
+from netrouter.router.app import RouterApp
+from netrouter.router.config import load_router_config, serve_settings
+from netrouter.router.pue_policy import PueCapPolicy
+from netrouter.router.state import SiteRegistry
 from tests.factories import report_of, site_config
 
 
@@ -61,7 +61,7 @@ def test_the_tightest_cap_of_a_hub_applies_and_is_logged_once(
 ) -> None:
     """Two sites of one hub with different caps: both are judged on the tighter, logged once."""
     policy = PueCapPolicy()
-    with caplog.at_level(logging.WARNING, logger="netrouter.pue_policy"):
+    with caplog.at_level(logging.WARNING, logger="netrouter.router.pue_policy"):
         policy.observe(_report("loose", cap=1.30, pue=1.27))
         assert not policy.over("loose")
         for _ in range(3):

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.demo import EXAMPLES, load_sites
-from netrouter.replay import (
+from netrouter.planning.replay import (
     POLICIES,
     Arrivals,
     Job,
@@ -24,8 +23,8 @@ from netrouter.replay import (
     replay,
     run_replay,
 )
-from netrouter.traces import REPLICA_TOKENS_PER_S, TraceFiles, pod_workload
-from site_agents.config import load_site_config
+from netrouter.planning.traces import EXAMPLES, REPLICA_TOKENS_PER_S, TraceFiles, pod_workload
+from site_agents.config import load_site_config, load_site_configs
 from solver import SolverConfig, Workload
 from tests.factories import run_cli
 
@@ -69,7 +68,7 @@ def test_every_policy_holds_every_constraint_at_every_step() -> None:
     """Checked from the site configs, independently of the replay's own counters: devices
     per (site, model) within the free ones, the job's own device count for the model, the
     RTT SLO, the job's and the hub's PUE caps, and only while the job runs."""
-    configs = {c.site.id: c for c in load_sites(SITES)}
+    configs = {c.site.id: c for c in load_site_configs(SITES)}
     free = {
         (sid, a.model): a.healthy - a.in_use_by_others
         for sid, c in configs.items()

@@ -11,12 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from netrouter.reports import ReportRejectedError, decode_report
-from netrouter.state import SiteRegistry
-from netrouter.telemetry import Telemetry, handled_on_arrival
-from netrouter.types import SiteReport
+from netrouter.contract.site_report import ReportRejectedError, SiteReport, decode_report
+from netrouter.contract.wire import DEFAULT_TOPICS, AgentStatus, BrokerAddress
+from netrouter.router.state import SiteRegistry
+from netrouter.router.telemetry import Telemetry, handled_on_arrival
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import DEFAULT_TOPICS, AgentStatus, BrokerAddress
 from site_agents.report import ReportBuilder
 from tests.factories import site_config
 

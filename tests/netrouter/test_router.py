@@ -14,9 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
-from netrouter.client import RouterClient
-from netrouter.core import VIEW_REFRESH_S, Router, RouterSettings
-from netrouter.errors import (
+from netrouter.client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -24,11 +22,13 @@ from netrouter.errors import (
     ResourceExhaustedError,
     UnavailableError,
 )
-from netrouter.service import start_server
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
-from netrouter.types import PlacementEvent
-from netrouter.wire import AgentStatus
+from netrouter.client.router_client import RouterClient
+from netrouter.client.types import PlacementEvent
+from netrouter.contract.wire import AgentStatus
+from netrouter.router.core import VIEW_REFRESH_S, Router, RouterSettings
+from netrouter.router.service import start_server
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
 from tests.factories import report_of, site_config, until, workload
 
 

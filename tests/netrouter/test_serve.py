@@ -16,16 +16,16 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from netrouter.broker import free_port
-from netrouter.config import RouterConfig, load_router_config, serve_settings
-from netrouter.configfile import ConfigFileError
-from netrouter.core import Router
-from netrouter.errors import InvalidArgumentError
-from netrouter.network import check_links
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
-from netrouter.types import Link
-from netrouter.wire import parse_mqtt_url
+from netrouter.cli.embedded_broker import free_port
+from netrouter.client.errors import InvalidArgumentError
+from netrouter.client.types import Link
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.contract.wire import parse_mqtt_url
+from netrouter.planning.network import check_links
+from netrouter.router.config import RouterConfig, load_router_config, serve_settings
+from netrouter.router.core import Router
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from tests.conftest import Mosquitto, RouterProcess
 from tests.factories import report_of, run_cli, site_dict, workload

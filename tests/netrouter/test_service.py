@@ -12,9 +12,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from netrouter.client import RouterClient, SyncRouterClient
-from netrouter.core import Router
-from netrouter.errors import (
+from netrouter.client.errors import (
     AlreadyExistsError,
     FailedPreconditionError,
     InvalidArgumentError,
@@ -22,12 +20,14 @@ from netrouter.errors import (
     NotFoundError,
     UnavailableError,
 )
-from netrouter.service import SERVICE_NAME, listen_port, start_server
-from netrouter.state import SiteRegistry
-from netrouter.store import PlacementStore
+from netrouter.client.router_client import RouterClient, SyncRouterClient
+from netrouter.contract.wire import AgentStatus
+from netrouter.router.core import Router
+from netrouter.router.service import SERVICE_NAME, listen_port, start_server
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from netrouter.wire import AgentStatus
 from tests.factories import Served, report_of, serve_router, site_config, workload
 
 
@@ -301,7 +301,7 @@ async def test_a_port_taken_after_the_check_is_still_refused(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the check before the bind blind, gRPC's own bind refuses the port in use."""
-    monkeypatch.setattr("netrouter.service._bind_error", lambda address, port: None)
+    monkeypatch.setattr("netrouter.router.service._bind_error", lambda address, port: None)
     with pytest.raises(ListenError, match="could not bind"):
         await start_server(served.router, served.target)
 

@@ -3,10 +3,9 @@ broker outage, duplicate agents and removed sites (a clock injected, no sleeps).
 
 from __future__ import annotations
 
-from netrouter.reports import decode_report
-from netrouter.state import SiteRegistry
-from netrouter.types import SiteReport
-from netrouter.wire import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
+from netrouter.contract.site_report import SiteReport, decode_report
+from netrouter.contract.wire import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
+from netrouter.router.state import SiteRegistry
 from site_agents.report import ReportBuilder
 from tests.factories import site_config
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.errors import AlreadyExistsError, NotFoundError
-from netrouter.store import PlacementStore
-from netrouter.types import ACTIVE, RELEASED, Placement
+from netrouter.client.errors import AlreadyExistsError, NotFoundError
+from netrouter.client.types import ACTIVE, RELEASED, Placement
+from netrouter.router.store import PlacementStore
 from tests.factories import workload
 
 

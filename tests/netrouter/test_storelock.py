@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.errors import StoreLockedError
-from netrouter.store import PlacementStore
-from netrouter.storelock import StoreLock, lock_path_for
+from netrouter.client.errors import StoreLockedError
+from netrouter.router.store import PlacementStore
+from netrouter.router.storelock import StoreLock, lock_path_for
 
 
 def test_second_lock_is_refused_naming_file_pid_and_host(tmp_path: Path) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.errors import InvalidArgumentError
-from netrouter.types import Workload
+from netrouter.client.errors import InvalidArgumentError
+from netrouter.client.types import Workload
 
 
 def test_a_bad_workload_raises_invalid_argument_naming_the_field() -> None:
-    """Workload(demands={"H100": 0}) raises netrouter.errors.InvalidArgumentError."""
+    """Workload(demands={"H100": 0}) raises netrouter.client.errors.InvalidArgumentError."""
     with pytest.raises(InvalidArgumentError) as info:
         Workload(id="w", origin_region="csj", demands={"H100": 0}, duration_h=1.0)
     assert info.value.field == "demands.H100"

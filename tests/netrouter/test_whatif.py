@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.client import RouterClient
-from netrouter.configfile import ConfigFileError
-from netrouter.errors import InvalidArgumentError
-from netrouter.scenario import (
+from netrouter.client.errors import InvalidArgumentError
+from netrouter.client.router_client import RouterClient
+from netrouter.client.scenario import (
     KINDS,
     Scenario,
     ScenarioError,
@@ -25,16 +24,18 @@ from netrouter.scenario import (
     parse_scenario,
     scenario_text,
 )
-from netrouter.state import SiteRegistry
-from netrouter.types import Link, Snapshot
-from netrouter.whatif import (
+from netrouter.client.types import Link, Snapshot
+from netrouter.client.whatif_report import WhatIfReport
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.planning.problem import world_problem
+from netrouter.planning.whatif import (
     SnapshotFileError,
-    WhatIfReport,
     load_snapshot,
     run_whatif,
     save_snapshot,
     solve_world,
 )
+from netrouter.router.state import SiteRegistry
 from solver import SolverConfig
 from tests.factories import Served, report_of, run_cli, serve_router, site_config, workload
 
@@ -225,7 +226,7 @@ def test_applying_changes_the_state_and_leaves_the_original() -> None:
     assert changed.carbon_yuan_per_kg == 0.1
     assert "ningxia-2" in changed.up
     assert changed.reports["ningxia-2"].pue == west.pue
-    problem = changed.problem()
+    problem = world_problem(changed)
     assert {s.id for s in problem.sites} == {"west", "east", "ningxia-2"}
     assert problem.carbon_yuan_per_kg == 0.1
 
@@ -240,7 +241,7 @@ def test_pue_changes_move_the_sustained_pue_and_caps_only_tighten() -> None:
     world.over_pue_cap, world.pue_cap_hysteresis = {"east"}, 0.02
 
     def east_ok(w: World) -> bool:
-        problem = w.problem()
+        problem = world_problem(w)
         assert problem.hub_max_pue == w.pue_caps()
         return problem.hub_pue_ok(next(s for s in problem.sites if s.id == "east"))
 

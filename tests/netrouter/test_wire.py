@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.wire import (
+from netrouter.contract.wire import (
     DEFAULT_TOPICS,
     STATUS_OFFLINE,
     STATUS_ONLINE,

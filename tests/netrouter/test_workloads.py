@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.client import RouterClient
-from netrouter.state import SiteRegistry
-from netrouter.workloads import (
+from netrouter.client.router_client import RouterClient
+from netrouter.client.workload_file import (
     WorkloadFileError,
     load_workloads,
     parse_workloads,
     workload_to_dict,
 )
+from netrouter.router.state import SiteRegistry
 from site_agents.config import SiteConfig
 from tests.factories import report_of, serve_router, site_dict
 

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from netrouter.configfile import ConfigFileError
+from netrouter.contract.configfile import ConfigFileError
 from site_agents.cli import app
 from site_agents.config import load_site_config
 from tests.factories import run_cli, site_dict, write_site_toml

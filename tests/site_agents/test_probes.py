@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from netrouter.broker import free_port
+from netrouter.cli.embedded_broker import free_port
 from site_agents.collectors import CollectorError
 from site_agents.config import LatencyProbeSection, PueSection, SiteConfig
 from site_agents.probes import DcimPue, TcpLatencyProbe, json_path_get, parse_timestamp

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from netrouter.contract.wire import STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
 from netrouter.v1 import site_report_pb2 as rpb
-from netrouter.wire import STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
 from site_agents.collectors import FixedPue, Inventory, TimeOfUseTariff
 from site_agents.config import SiteConfig
 from site_agents.metrics import AgentMetrics
@@ -406,7 +406,7 @@ async def test_tls_files_vanishing_during_an_outage_do_not_stop_the_agent(
     """Reconnects build the TLS context again; a missing CA file is retried like an outage."""
     import trustme
 
-    from netrouter.broker import free_port
+    from netrouter.cli.embedded_broker import free_port
 
     ca_file = tmp_path / "ca.pem"
     trustme.CA().cert_pem.write_to_path(str(ca_file))

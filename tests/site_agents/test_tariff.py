@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from netrouter.configfile import ConfigFileError
+from netrouter.contract.configfile import ConfigFileError
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import BANDS, SiteConfig, load_site_config, parse_hours
 from site_agents.report import ReportBuilder

@@ -1,0 +1,457 @@
+"""The one place protobuf meets the domain: conversions both ways.
+
+Request conversion validates as it goes and raises :class:`InvalidArgumentError` naming the
+offending field (``workloads[3].demands``), so servicers stay thin.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
+from netrouter.client.scenario import Scenario, parse_scenario
+from netrouter.client.types import (
+    AcceleratorCapacity,
+    Alternative,
+    Link,
+    Move,
+    Placement,
+    PlacementEvent,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Snapshot,
+    SolveInfo,
+    Unplaced,
+    Workload,
+)
+from netrouter.contract.configfile import ConfigFileError
+from netrouter.contract.limits import MAX_DEVICES
+from netrouter.contract.site_report import (
+    labels_from_pb,
+    labels_to_pb,
+    latency_from_pb,
+    latency_to_pb,
+    report_from_pb,
+    report_to_pb,
+)
+from netrouter.v1 import router_pb2 as pb
+
+# --- workloads ---------------------------------------------------------------------------
+
+
+def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
+    """Validate and convert one requested workload; errors name ``field``'s sub-field."""
+    demands: dict[str, int] = {}
+    for i, d in enumerate(m.demands):
+        if d.model in demands:
+            raise InvalidArgumentError(f"{field}.demands[{i}].model", f"duplicate {d.model!r}")
+        if d.count > MAX_DEVICES:
+            raise InvalidArgumentError(
+                f"{field}.demands[{i}].count", f"at most {MAX_DEVICES} devices, got {d.count}"
+            )
+        demands[d.model] = d.count
+    for name, value in (
+        ("power_w_per_device", m.power_w_per_device),
+        ("duration_h", m.duration_h),
+        ("latency_slo_ms", m.latency_slo_ms),
+        ("max_pue", m.max_pue),
+        ("data_gb", m.data_gb),
+        ("migration_cost_yuan", m.migration_cost_yuan),
+    ):
+        if not math.isfinite(value) or value < 0:
+            raise InvalidArgumentError(
+                f"{field}.{name}", f"must be a finite number >= 0, got {value}"
+            )
+    try:
+        return Workload(
+            id=m.id,
+            origin_region=m.origin_region,
+            demands=demands,
+            duration_h=m.duration_h,
+            power_w_per_device=m.power_w_per_device or None,
+            latency_slo_ms=m.latency_slo_ms or None,
+            max_pue=m.max_pue or None,
+            priority=m.priority,
+            labels=dict(m.labels),
+            allowed_sites=frozenset(m.allowed_sites),
+            allowed_hubs=frozenset(m.allowed_hubs),
+            allowed_provinces=frozenset(m.allowed_provinces),
+            forbidden_sites=frozenset(m.forbidden_sites),
+            forbidden_hubs=frozenset(m.forbidden_hubs),
+            forbidden_provinces=frozenset(m.forbidden_provinces),
+            data_gb=m.data_gb,
+            migration_cost_yuan=m.migration_cost_yuan,
+        )
+    except InvalidArgumentError as exc:
+        raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
+
+
+def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workload]:
+    """The checked workloads of a Place request; the batch size is checked before any of them."""
+    if not m.workloads:
+        raise InvalidArgumentError("workloads", "at least one workload is needed")
+    if len(m.workloads) > max_batch:
+        # RESOURCE_EXHAUSTED, as the router's own check (Router.place) says it.
+        raise ResourceExhaustedError(
+            f"workloads: {len(m.workloads)} in one batch, at most {max_batch}"
+        )
+    return [workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(m.workloads)]
+
+
+def workload_to_pb(w: Workload) -> pb.Workload:
+    return pb.Workload(
+        id=w.id,
+        origin_region=w.origin_region,
+        demands=[pb.AcceleratorDemand(model=k, count=v) for k, v in w.demands.items()],
+        power_w_per_device=w.power_w_per_device or 0.0,
+        duration_h=w.duration_h,
+        latency_slo_ms=w.latency_slo_ms or 0.0,
+        max_pue=w.max_pue or 0.0,
+        priority=w.priority,
+        labels=dict(w.labels),
+        allowed_sites=sorted(w.allowed_sites),
+        allowed_hubs=sorted(w.allowed_hubs),
+        allowed_provinces=sorted(w.allowed_provinces),
+        forbidden_sites=sorted(w.forbidden_sites),
+        forbidden_hubs=sorted(w.forbidden_hubs),
+        forbidden_provinces=sorted(w.forbidden_provinces),
+        data_gb=w.data_gb,
+        migration_cost_yuan=w.migration_cost_yuan,
+    )
+
+
+# --- placements --------------------------------------------------------------------------
+
+
+def placement_to_pb(p: Placement) -> pb.Placement:
+    return pb.Placement(
+        placement_id=p.placement_id,
+        workload_id=p.workload.id,
+        site_id=p.site_id,
+        accelerator_model=p.accelerator_model,
+        devices=p.devices,
+        cost=pb.CostBreakdown(
+            energy_kwh=p.energy_kwh,
+            energy_cost_yuan=p.energy_cost_yuan,
+            cost_per_hour_yuan=p.cost_per_hour_yuan,
+            carbon_kg=p.carbon_kg,
+            transfer_cost_yuan=p.transfer_cost_yuan,
+            migration_cost_yuan=p.migration_cost_yuan,
+            carbon_cost_yuan=p.carbon_cost_yuan,
+            total_cost_yuan=p.total_cost_yuan,
+        ),
+        latency_ms=p.latency_ms if p.latency_ms is not None else -1.0,
+        explanation=p.explanation,
+        state=p.state,
+        created_at=p.created_at,
+        workload=workload_to_pb(p.workload),
+        alternatives=[
+            pb.Alternative(
+                site_id=a.site_id,
+                model=a.model,
+                cost_yuan=a.cost_yuan,
+                reason_kind=a.reason_kind,
+                reason=a.reason,
+            )
+            for a in p.alternatives
+        ],
+        updated_at=p.updated_at,
+        end_reason=p.end_reason,
+    )
+
+
+def placement_from_pb(m: pb.Placement) -> Placement:
+    return Placement(
+        placement_id=m.placement_id,
+        workload=workload_from_pb(m.workload),
+        site_id=m.site_id,
+        accelerator_model=m.accelerator_model,
+        devices=m.devices,
+        energy_kwh=m.cost.energy_kwh,
+        energy_cost_yuan=m.cost.energy_cost_yuan,
+        cost_per_hour_yuan=m.cost.cost_per_hour_yuan,
+        carbon_kg=m.cost.carbon_kg,
+        latency_ms=m.latency_ms if m.latency_ms >= 0 else None,
+        explanation=m.explanation,
+        state=m.state,
+        created_at=m.created_at,
+        transfer_cost_yuan=m.cost.transfer_cost_yuan,
+        migration_cost_yuan=m.cost.migration_cost_yuan,
+        carbon_cost_yuan=m.cost.carbon_cost_yuan,
+        alternatives=tuple(
+            Alternative(
+                site_id=a.site_id,
+                model=a.model,
+                cost_yuan=a.cost_yuan,
+                reason_kind=a.reason_kind,
+                reason=a.reason,
+            )
+            for a in m.alternatives
+        ),
+        updated_at=m.updated_at,
+        end_reason=m.end_reason,
+    )
+
+
+def solve_info_to_pb(s: SolveInfo) -> pb.SolveInfo:
+    return pb.SolveInfo(
+        objective=s.objective,
+        bound=s.bound,
+        gap=s.gap,
+        status=s.status,
+        wall_s=s.wall_s,
+        method=s.method,
+    )
+
+
+def solve_info_from_pb(m: pb.SolveInfo) -> SolveInfo:
+    return SolveInfo(
+        objective=m.objective,
+        bound=m.bound,
+        gap=m.gap,
+        status=m.status,
+        wall_s=m.wall_s,
+        method=m.method,
+    )
+
+
+def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
+    return pb.PlaceResponse(
+        placements=[placement_to_pb(p) for p in r.placements],
+        unplaced=[pb.Unplaced(workload_id=u.workload_id, reason=u.reason) for u in r.unplaced],
+        solve=solve_info_to_pb(r.solve),
+        dry_run=r.dry_run,
+    )
+
+
+def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
+    return PlaceResult(
+        placements=tuple(placement_from_pb(p) for p in m.placements),
+        unplaced=tuple(Unplaced(workload_id=u.workload_id, reason=u.reason) for u in m.unplaced),
+        solve=solve_info_from_pb(m.solve),
+        dry_run=m.dry_run,
+    )
+
+
+# --- events, rebalance, snapshots --------------------------------------------------------
+
+
+def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
+    return pb.PlacementEvent(
+        event_id=e.event_id,
+        kind=e.kind,
+        placement=placement_to_pb(e.placement),
+        from_site_id=e.from_site_id,
+        at=e.at,
+        reason=e.reason,
+    )
+
+
+def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
+    return PlacementEvent(
+        event_id=m.event_id,
+        kind=m.kind,
+        placement=placement_from_pb(m.placement),
+        from_site_id=m.from_site_id,
+        at=m.at,
+        reason=m.reason,
+    )
+
+
+def move_to_pb(mv: Move) -> pb.Move:
+    return pb.Move(
+        placement_id=mv.placement_id,
+        from_site_id=mv.from_site_id,
+        to_site_id=mv.to_site_id,
+        saving_yuan=mv.saving_yuan,
+        placement=placement_to_pb(mv.placement),
+        reason=mv.reason,
+    )
+
+
+def move_from_pb(m: pb.Move) -> Move:
+    return Move(
+        placement_id=m.placement_id,
+        from_site_id=m.from_site_id,
+        to_site_id=m.to_site_id,
+        saving_yuan=m.saving_yuan,
+        placement=placement_from_pb(m.placement),
+        reason=m.reason,
+    )
+
+
+def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
+    return pb.RebalanceResponse(
+        moves=[move_to_pb(mv) for mv in r.moves],
+        saving_yuan=r.saving_yuan,
+        committed=r.committed,
+        solve=solve_info_to_pb(r.solve),
+        candidates=r.candidates,
+    )
+
+
+def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
+    return RebalanceResult(
+        moves=tuple(move_from_pb(mv) for mv in m.moves),
+        saving_yuan=m.saving_yuan,
+        committed=m.committed,
+        solve=solve_info_from_pb(m.solve),
+        candidates=m.candidates,
+    )
+
+
+def link_to_pb(link: Link) -> pb.Link:
+    return pb.Link(
+        a=link.a,
+        b=link.b,
+        latency_ms=link.latency_ms,
+        bandwidth_gbps=link.bandwidth_gbps,
+        yuan_per_gb=link.yuan_per_gb,
+    )
+
+
+def link_from_pb(m: pb.Link) -> Link:
+    return Link(
+        a=m.a,
+        b=m.b,
+        latency_ms=m.latency_ms,
+        bandwidth_gbps=m.bandwidth_gbps,
+        yuan_per_gb=m.yuan_per_gb,
+    )
+
+
+def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
+    return pb.StateSnapshot(
+        taken_at=s.taken_at,
+        site_reports=[report_to_pb(r) for r in s.site_reports],
+        placements=[placement_to_pb(p) for p in s.placements],
+        sites=[site_view_to_pb(v) for v in s.sites],
+        links=[link_to_pb(x) for x in s.links],
+        last_event_id=s.last_event_id,
+        pue_cap_hysteresis=s.pue_cap_hysteresis,
+    )
+
+
+def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
+    return Snapshot(
+        taken_at=m.taken_at,
+        site_reports=tuple(report_from_pb(r) for r in m.site_reports),
+        placements=tuple(placement_from_pb(p) for p in m.placements),
+        sites=tuple(site_view_from_pb(v) for v in m.sites),
+        links=tuple(link_from_pb(x) for x in m.links),
+        last_event_id=m.last_event_id,
+        pue_cap_hysteresis=m.pue_cap_hysteresis,
+    )
+
+
+# --- sites -------------------------------------------------------------------------------
+
+
+def site_view_to_pb(v: SiteView) -> pb.SiteView:
+    return pb.SiteView(
+        site_id=v.site_id,
+        labels=labels_to_pb(v.labels),
+        up=v.up,
+        down_reason=v.down_reason,
+        report_age_s=v.report_age_s,
+        pue=v.pue,
+        price_now_yuan_per_kwh=v.price_now_yuan_per_kwh,
+        carbon_kg_per_kwh=v.carbon_kg_per_kwh,
+        accelerators=[
+            pb.AcceleratorCapacity(
+                model=a.model,
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                placed=a.placed,
+                free=a.free,
+                power_w=a.power_w,
+            )
+            for a in v.accelerators
+        ],
+        latencies=[latency_to_pb(x) for x in v.latencies],
+        price_band_now=v.price_band_now,
+        agents=list(v.agents),
+        pue_source=v.pue_source,
+        pue_age_s=v.pue_age_s,
+        ttl_s=v.ttl_s,
+        held_down_s=v.held_down_s,
+        pue_mean=v.pue_mean,
+        over_pue_cap=v.over_pue_cap,
+    )
+
+
+def site_view_from_pb(m: pb.SiteView) -> SiteView:
+    return SiteView(
+        site_id=m.site_id,
+        labels=labels_from_pb(m.labels),
+        up=m.up,
+        down_reason=m.down_reason,
+        report_age_s=m.report_age_s,
+        pue=m.pue,
+        price_now_yuan_per_kwh=m.price_now_yuan_per_kwh,
+        carbon_kg_per_kwh=m.carbon_kg_per_kwh,
+        accelerators=tuple(
+            AcceleratorCapacity(
+                model=a.model,
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                placed=a.placed,
+                free=a.free,
+                power_w=a.power_w,
+            )
+            for a in m.accelerators
+        ),
+        latencies=tuple(latency_from_pb(x) for x in m.latencies),
+        price_band_now=m.price_band_now,
+        agents=tuple(m.agents),
+        pue_source=m.pue_source,
+        pue_age_s=m.pue_age_s,
+        ttl_s=m.ttl_s,
+        held_down_s=m.held_down_s,
+        pue_mean=m.pue_mean,
+        over_pue_cap=m.over_pue_cap,
+    )
+
+
+MAX_SCENARIOS = 16
+MAX_SCENARIO_CHARS = 1 << 20
+MAX_WHATIF_TIME_LIMIT_S = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class WhatIfArgs:
+    """A checked WhatIf request."""
+
+    scenarios: tuple[Scenario, ...]
+    at: float | None
+    time_limit_s: float | None
+
+
+def whatif_from_pb(m: pb.WhatIfRequest) -> WhatIfArgs:
+    """Parse and check a WhatIf request (every error names its field)."""
+    if not m.scenarios:
+        raise InvalidArgumentError("scenarios", "give at least one scenario")
+    if len(m.scenarios) > MAX_SCENARIOS:
+        raise InvalidArgumentError("scenarios", f"at most {MAX_SCENARIOS} per request")
+    if not math.isfinite(m.at) or m.at < 0:
+        raise InvalidArgumentError("at", f"must be a unix time >= 0 (0: now), got {m.at}")
+    if not math.isfinite(m.time_limit_s) or not 0 <= m.time_limit_s <= MAX_WHATIF_TIME_LIMIT_S:
+        raise InvalidArgumentError(
+            "time_limit_s", f"must be in [0, {MAX_WHATIF_TIME_LIMIT_S:g}] s, got {m.time_limit_s}"
+        )
+    scenarios = []
+    for i, text in enumerate(m.scenarios):
+        field = f"scenarios[{i}]"
+        if len(text) > MAX_SCENARIO_CHARS:
+            raise InvalidArgumentError(field, f"longer than {MAX_SCENARIO_CHARS} characters")
+        try:
+            scenarios.append(parse_scenario(text, source=field, allow_files=False))
+        except ConfigFileError as exc:
+            where = f"{field}.{exc.key}" if exc.key else field
+            line = f" (line {exc.line})" if exc.line else ""
+            raise InvalidArgumentError(where, f"{exc.message}{line}") from exc
+    return WhatIfArgs(tuple(scenarios), m.at or None, m.time_limit_s or None)

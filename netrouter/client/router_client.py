@@ -1,0 +1,493 @@
+"""The client library: every RPC, returning domain objects (never protobuf).
+
+    async with RouterClient("127.0.0.1:50051") as router:
+        result = await router.place([Workload(...)])
+        async for event in router.watch():
+            ...
+
+Calls have a deadline (``timeout_s``) and are retried on UNAVAILABLE (the router restarting,
+its store briefly unwritable) with exponential backoff, up to ``retries`` times. A ``Place``
+retried after a connection broke mid-call may answer ALREADY_EXISTS: the first attempt was
+committed (look it up with :meth:`RouterClient.list_placements`). :meth:`RouterClient.watch`
+resumes after disconnects from the last event it delivered, so a watcher sees every event
+exactly once. :class:`SyncRouterClient` offers the same calls for code without an event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from netrouter.client import convert
+from netrouter.client.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    InvalidArgumentError,
+    NotFoundError,
+    PermissionDeniedError,
+    ResourceExhaustedError,
+    RouterError,
+    UnauthenticatedError,
+    UnavailableError,
+)
+from netrouter.client.scenario import Scenario, scenario_text
+from netrouter.client.types import (
+    Placement,
+    PlacementEvent,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Snapshot,
+    Workload,
+)
+from netrouter.client.whatif_report import WHATIF_TIME_LIMIT_S, WhatIfReport
+from netrouter.contract.wire import WATCH_POSITION_KEY, Backoff
+from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import router_pb2_grpc as pb_grpc
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+MAX_MESSAGE_BYTES = 64 * 1024 * 1024
+"""Largest message either way (a 10,000-workload batch with explanations fits)."""
+
+_ERROR_OF: dict[grpc.StatusCode, type[RouterError]] = {
+    grpc.StatusCode.NOT_FOUND: NotFoundError,
+    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
+    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
+    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
+    grpc.StatusCode.UNAVAILABLE: UnavailableError,
+    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
+    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
+}
+
+
+class RpcError(RouterError):
+    """An RPC failed with a status that has no more specific error; ``code`` tells which."""
+
+    def __init__(self, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{code.name}: {details}")
+        self.code = code
+
+
+def _translate(exc: grpc.aio.AioRpcError) -> RouterError:
+    code, details = exc.code(), exc.details() or ""
+    if code == grpc.StatusCode.INVALID_ARGUMENT:
+        field, _, message = details.partition(": ")
+        return InvalidArgumentError(field, message)
+    kind = _ERROR_OF.get(code)
+    return kind(details) if kind else RpcError(code, details)
+
+
+class RouterClient:
+    """Async client of ``netrouter.v1.Router``; use as ``async with``.
+
+    Security options (all keyword-only): ``tls=True`` dials TLS and checks the router's
+    certificate against the system's CAs, or against ``ca_file`` (giving ``ca_file`` turns
+    TLS on); ``cert_file``/``key_file`` present a client certificate to a router that
+    requires one (mTLS); ``server_name`` checks the certificate for that name instead of the
+    target's host. ``token`` is sent as ``authorization: Bearer TOKEN`` with every call,
+    the watch stream included. The files are read here, so a bad path fails at once with a
+    ``ValueError`` naming the option: as ``option_names`` calls it (e.g. a CLI's
+    ``{"cert_file": "--tls-cert"}``), else by its keyword.
+    """
+
+    def __init__(
+        self,
+        target: str,
+        *,
+        timeout_s: float = 30.0,
+        retries: int = 5,
+        backoff_initial_s: float = 0.1,
+        backoff_max_s: float = 5.0,
+        token: str | None = None,
+        tls: bool | None = None,
+        ca_file: str | Path | None = None,
+        cert_file: str | Path | None = None,
+        key_file: str | Path | None = None,
+        server_name: str | None = None,
+        option_names: Mapping[str, str] | None = None,
+    ) -> None:
+        self.target = target
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._backoff = (backoff_initial_s, backoff_max_s)
+        self._channel: grpc.aio.Channel | None = None
+        self._stub: pb_grpc.RouterStub | None = None
+        self._credentials = _channel_credentials(
+            tls=bool(ca_file) if tls is None else tls,
+            ca_file=ca_file,
+            cert_file=cert_file,
+            key_file=key_file,
+            names=OPTION_NAMES | dict(option_names or {}),
+        )
+        self._server_name = server_name
+        self._metadata: tuple[tuple[str, str], ...] | None = None
+        if token is not None:
+            token = token.strip()
+            if not token or not token.isascii() or not token.isprintable() or " " in token:
+                raise ValueError("token: must be non-empty printable ASCII without spaces")
+            self._metadata = (("authorization", f"Bearer {token}"),)
+            if self._credentials is None and not _is_loopback(target):
+                log.warning("sending a bearer token to %s without TLS", target)
+
+    async def __aenter__(self) -> RouterClient:
+        options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+        ]
+        if self._credentials is None:
+            self._channel = grpc.aio.insecure_channel(self.target, options=options)
+        else:
+            if self._server_name:
+                options.append(("grpc.ssl_target_name_override", self._server_name))
+            self._channel = grpc.aio.secure_channel(self.target, self._credentials, options=options)
+        self._stub = pb_grpc.RouterStub(self._channel)  # type: ignore[no-untyped-call]
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the channel."""
+        if self._channel is not None:
+            await self._channel.close()
+            self._channel = self._stub = None
+
+    def _method(self, name: str) -> Any:
+        if self._stub is None:
+            raise RuntimeError("RouterClient is not open: use 'async with RouterClient(...)'")
+        return getattr(self._stub, name)
+
+    async def _call(self, method: str, request: Any, timeout_s: float | None = None) -> Any:
+        backoff = Backoff(*self._backoff)
+        attempt = 0
+        while True:
+            try:
+                return await self._method(method)(
+                    request, timeout=timeout_s or self.timeout_s, metadata=self._metadata
+                )
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE or attempt >= self.retries:
+                    raise self._unreachable(exc) or _translate(exc) from exc
+                attempt += 1
+                wait = backoff.next_wait()
+                log.info("%s: %s; retry %d in %.2f s", method, exc.details(), attempt, wait)
+                await asyncio.sleep(wait)
+
+    def _unreachable(self, exc: grpc.aio.AioRpcError) -> UnavailableError | None:
+        """The error for a call that never reached a router (nothing listening at the
+        target, a name that does not resolve); ``None`` when the router itself answered."""
+        if exc.code() != grpc.StatusCode.UNAVAILABLE or self._channel is None:
+            return None
+        if self._channel.get_state() == grpc.ChannelConnectivity.READY:
+            return None  # connected: the router said UNAVAILABLE (e.g. its store)
+        return UnavailableError(
+            f"cannot reach a router at {self.target}: {exc.details()}. "
+            "Is it running? 'netrouter serve' starts one."
+        )
+
+    # --- placing -----------------------------------------------------------------------
+
+    async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
+        """Place a batch; with ``dry_run`` nothing is committed."""
+        request = pb.PlaceRequest(
+            workloads=[convert.workload_to_pb(w) for w in workloads], dry_run=dry_run
+        )
+        return convert.place_result_from_pb(await self._call("Place", request))
+
+    async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
+        """Release placements by id (all or none)."""
+        response = await self._call("Release", pb.ReleaseRequest(placement_ids=list(placement_ids)))
+        return [convert.placement_from_pb(p) for p in response.released]
+
+    async def rebalance(
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+    ) -> RebalanceResult:
+        """Re-optimise running work; a dry run unless ``commit``. Each move says why
+        (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
+        request = pb.RebalanceRequest(
+            commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
+        )
+        return convert.rebalance_from_pb(await self._call("Rebalance", request))
+
+    async def what_if(
+        self,
+        scenarios: Sequence[Scenario | str],
+        *,
+        at: float | None = None,
+        time_limit_s: float | None = None,
+    ) -> WhatIfReport:
+        """The live state and each scenario solved side by side; nothing is committed.
+
+        A scenario is a :class:`~netrouter.client.scenario.Scenario` (its workload files are sent
+        inline) or the text of a scenario file. ``at``: prices and remaining run times as of
+        this unix time (default now); ``time_limit_s``: per solve (default 5 s).
+        """
+        texts = [s if isinstance(s, str) else scenario_text(s) for s in scenarios]
+        request = pb.WhatIfRequest(scenarios=texts, at=at or 0.0, time_limit_s=time_limit_s or 0.0)
+        # Every solve may take its whole limit: wait for all of them.
+        per_solve = time_limit_s or WHATIF_TIME_LIMIT_S
+        wait = max(self.timeout_s, self.timeout_s + 2.0 * per_solve * (len(texts) + 1))
+        response = await self._call("WhatIf", request, timeout_s=wait)
+        return WhatIfReport.model_validate_json(response.report_json)
+
+    # --- reading -----------------------------------------------------------------------
+
+    async def get_placement(self, placement_id: str) -> Placement:
+        """One placement by id."""
+        request = pb.GetPlacementRequest(placement_id=placement_id)
+        return convert.placement_from_pb(await self._call("GetPlacement", request))
+
+    async def list_placements(
+        self,
+        *,
+        site_id: str = "",
+        state: str = "active",
+        labels: Mapping[str, str] | None = None,
+        page_size: int = 500,
+        limit: int | None = None,
+    ) -> list[Placement]:
+        """Every placement matching the filter (the first ``limit`` of them), following pages."""
+        found: list[Placement] = []
+        token = ""
+        while True:
+            request = pb.ListPlacementsRequest(
+                site_id=site_id,
+                state=state,
+                page_size=page_size,
+                page_token=token,
+                labels=dict(labels or {}),
+            )
+            response = await self._call("ListPlacements", request)
+            found.extend(convert.placement_from_pb(p) for p in response.placements)
+            token = response.next_page_token
+            if limit is not None and len(found) >= limit:
+                return found[:limit]
+            if not token:
+                return found
+
+    async def list_sites(self) -> list[SiteView]:
+        """The router's live view of every site."""
+        response = await self._call("ListSites", pb.ListSitesRequest())
+        return [convert.site_view_from_pb(s) for s in response.sites]
+
+    async def remove_site(self, site_id: str) -> SiteView:
+        """Forget a site that is gone (refused while it has active placements:
+        ``FailedPreconditionError``); it returns when its agent reports again. Returns the
+        site as it was."""
+        response = await self._call("RemoveSite", pb.RemoveSiteRequest(site_id=site_id))
+        return convert.site_view_from_pb(response.site)
+
+    async def snapshot(self) -> Snapshot:
+        """The router's whole state, for offline what-ifs."""
+        return convert.snapshot_from_pb(await self._call("Snapshot", pb.SnapshotRequest()))
+
+    async def watch(
+        self, *, after_event_id: int = 0, from_start: bool = False
+    ) -> AsyncGenerator[PlacementEvent, None]:
+        """Placement events as they happen (after ``after_event_id``; ``from_start``: all).
+
+        Reconnects with backoff when the stream breaks (UNAVAILABLE, a router restart) and
+        resumes after the last event delivered, so none is missed or repeated.
+        """
+        request = pb.WatchPlacementsRequest(after_event_id=after_event_id, from_start=from_start)
+        backoff = Backoff(*self._backoff)
+        while True:
+            try:
+                stream = self._method("WatchPlacements")(request, metadata=self._metadata)
+                metadata = await stream.initial_metadata()
+                # The server says where the stream starts ("from now" resolved to an event
+                # id); every reconnection resumes after the last event seen from there.
+                position = dict(metadata or ()).get(WATCH_POSITION_KEY)
+                if position is not None:
+                    request = pb.WatchPlacementsRequest(after_event_id=int(position))
+                    request.from_start = int(position) == 0
+                async for message in stream:
+                    event = convert.event_from_pb(message)
+                    request = pb.WatchPlacementsRequest(after_event_id=event.event_id)
+                    backoff.reset()
+                    yield event
+                return
+            except grpc.aio.AioRpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    raise _translate(exc) from exc
+                wait = backoff.next_wait()
+                log.info("watch: %s; reconnecting in %.2f s", exc.details(), wait)
+                await asyncio.sleep(wait)
+
+
+OPTION_NAMES = {
+    "tls": "tls=True",
+    "ca_file": "ca_file",
+    "cert_file": "cert_file",
+    "key_file": "key_file",
+}
+"""What :class:`RouterClient`'s errors call its TLS options, unless told otherwise."""
+
+
+def _channel_credentials(
+    *,
+    tls: bool,
+    ca_file: str | Path | None,
+    cert_file: str | Path | None,
+    key_file: str | Path | None,
+    names: Mapping[str, str],
+) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the options' files (``None`` for plaintext); errors call the
+    options by ``names``."""
+    cert, key = names["cert_file"], names["key_file"]
+    if not tls:
+        if cert_file or key_file:
+            raise ValueError(
+                f"{cert}/{key}: a client certificate needs TLS "
+                f"({names['tls']} or {names['ca_file']})"
+            )
+        return None
+    if bool(cert_file) != bool(key_file):
+        raise ValueError(f"{cert} and {key} go together")
+    return grpc.ssl_channel_credentials(
+        root_certificates=_read_file(names["ca_file"], ca_file),
+        private_key=_read_file(key, key_file),
+        certificate_chain=_read_file(cert, cert_file),
+    )
+
+
+def _read_file(option: str, path: str | Path | None) -> bytes | None:
+    if not path:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{option}: cannot read {path}: {exc.strerror}") from exc
+
+
+def _is_loopback(target: str) -> bool:
+    host = target.rsplit(":", 1)[0].strip("[]") if ":" in target else target
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+class SyncRouterClient:
+    """Blocking twin of :class:`RouterClient` (runs its own event loop); use as ``with``.
+
+    Takes the same keyword options (``token``, ``tls``, ``ca_file``, ...)."""
+
+    def __init__(self, target: str, **options: Any) -> None:
+        self._client = RouterClient(target, **options)
+        self._runner: asyncio.Runner | None = None
+
+    def __enter__(self) -> SyncRouterClient:
+        self._runner = asyncio.Runner()
+        self._runner.run(self._client.__aenter__())
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._runner is not None:
+            self._runner.run(self._client.close())
+            self._runner.close()
+            self._runner = None
+
+    def _run(self, call: Callable[[], Any]) -> Any:
+        if self._runner is None:
+            raise RuntimeError("SyncRouterClient is not open: use 'with SyncRouterClient(...)'")
+        return self._runner.run(call())
+
+    def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
+        """Place a batch; with ``dry_run`` nothing is committed."""
+        result: PlaceResult = self._run(lambda: self._client.place(workloads, dry_run=dry_run))
+        return result
+
+    def release(self, placement_ids: Sequence[str]) -> list[Placement]:
+        """Release placements by id (all or none)."""
+        result: list[Placement] = self._run(lambda: self._client.release(placement_ids))
+        return result
+
+    def rebalance(
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+    ) -> RebalanceResult:
+        """Re-optimise running work; a dry run unless ``commit``. Each move says why
+        (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
+        result: RebalanceResult = self._run(
+            lambda: self._client.rebalance(
+                commit=commit, max_moves=max_moves, min_saving_yuan=min_saving_yuan
+            )
+        )
+        return result
+
+    def get_placement(self, placement_id: str) -> Placement:
+        """One placement by id."""
+        result: Placement = self._run(lambda: self._client.get_placement(placement_id))
+        return result
+
+    def list_placements(
+        self,
+        *,
+        site_id: str = "",
+        state: str = "active",
+        labels: Mapping[str, str] | None = None,
+    ) -> list[Placement]:
+        """Every placement matching the filter."""
+        result: list[Placement] = self._run(
+            lambda: self._client.list_placements(site_id=site_id, state=state, labels=labels)
+        )
+        return result
+
+    def list_sites(self) -> list[SiteView]:
+        """The router's live view of every site."""
+        result: list[SiteView] = self._run(self._client.list_sites)
+        return result
+
+    def snapshot(self) -> Snapshot:
+        """The router's whole state, for offline what-ifs."""
+        result: Snapshot = self._run(self._client.snapshot)
+        return result
+
+    def remove_site(self, site_id: str) -> SiteView:
+        """See :meth:`RouterClient.remove_site`."""
+        result: SiteView = self._run(lambda: self._client.remove_site(site_id))
+        return result
+
+    def what_if(
+        self,
+        scenarios: Sequence[Scenario | str],
+        *,
+        at: float | None = None,
+        time_limit_s: float | None = None,
+    ) -> WhatIfReport:
+        """See :meth:`RouterClient.what_if`."""
+        result: WhatIfReport = self._run(
+            lambda: self._client.what_if(scenarios, at=at, time_limit_s=time_limit_s)
+        )
+        return result
+
+    def watch(
+        self, *, after_event_id: int = 0, from_start: bool = False
+    ) -> Iterator[PlacementEvent]:
+        """Placement events as they happen (blocks between events); see
+        :meth:`RouterClient.watch`."""
+        stream = self._client.watch(after_event_id=after_event_id, from_start=from_start)
+        try:
+            while True:
+                try:
+                    yield self._run(lambda: anext(stream))
+                except StopAsyncIteration:
+                    return
+        finally:
+            if self._runner is not None:
+                self._runner.run(stream.aclose())

@@ -1,0 +1,33 @@
+"""The HTTP ``/metrics`` endpoint both daemons (router and site agent) serve."""
+
+from __future__ import annotations
+
+import threading
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, start_http_server
+
+
+class MetricsServer:
+    """A running ``/metrics`` endpoint."""
+
+    def __init__(self, server: WSGIServer, thread: threading.Thread) -> None:
+        self._server = server
+        self._thread = thread
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_port)
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(5)
+
+
+def serve_metrics(
+    registry: CollectorRegistry, port: int, address: str = "0.0.0.0"
+) -> MetricsServer:
+    """Serve ``registry`` on ``address:port`` (0 picks a free port) until closed."""
+    server, thread = start_http_server(port, addr=address, registry=registry)
+    return MetricsServer(server, thread)

@@ -1,0 +1,319 @@
+"""The site report: what an agent publishes over MQTT and the router takes in.
+
+Its domain type, its one protobuf conversion (agent and router both use it), its validity
+ranges and the rules read from it (a hub's PUE cap). A report that fails validation is
+counted by reason, logged and dropped by the caller; it never touches state.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from google.protobuf.message import DecodeError
+
+from netrouter.contract.limits import (
+    MAX_ACCELERATOR_TYPES,
+    MAX_CARBON_KG_PER_KWH,
+    MAX_DEVICES,
+    MAX_LATENCY_MS,
+    MAX_POWER_W,
+    MAX_PRICE_YUAN_PER_KWH,
+    MAX_PUE,
+    MAX_REGIONS,
+)
+from netrouter.contract.names import canonical_model
+from netrouter.contract.wire import SITE_ID_PATTERN
+from netrouter.v1 import site_report_pb2 as rpb
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteLabels:
+    """Where a site sits in the national network."""
+
+    name: str = ""
+    hub: str = ""
+    hub_name: str = ""
+    province: str = ""
+    side: str = ""
+    latitude: float = 0.0
+    longitude: float = 0.0
+    pue_cap: float = 0.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AcceleratorInventory:
+    """One accelerator model at a site, as its agent reports it."""
+
+    model: str
+    total: int
+    healthy: int
+    in_use_by_others: int
+    power_w: float
+    from_static_config: bool = False
+
+    @property
+    def available(self) -> int:
+        """Healthy devices nobody else uses: what netrouter may place on."""
+        return max(0, self.healthy - self.in_use_by_others)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegionLatency:
+    """Round-trip latency from a demand region to a site."""
+
+    region: str
+    rtt_ms: float
+    measured: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SiteReport:
+    """A validated site report (see :mod:`netrouter.contract.site_report`)."""
+
+    site_id: str
+    boot_id: str
+    sequence: int
+    timestamp: float
+    labels: SiteLabels
+    accelerators: tuple[AcceleratorInventory, ...]
+    pue: float
+    price_now_yuan_per_kwh: float
+    next_24h_yuan_per_kwh: tuple[float, ...]
+    timezone: str
+    carbon_kg_per_kwh: float
+    latencies: tuple[RegionLatency, ...]
+    report_interval_s: float
+    band_now: str = ""
+    pue_source: str = ""
+    pue_age_s: float = 0.0
+    pue_mean: float = 0.0
+    pue_mean_window_s: float = 0.0
+    pue_mean_covered_s: float = 0.0
+
+    @property
+    def sustained_pue(self) -> float:
+        """The PUE the hub's cap is judged on: the mean over the window, or the PUE now
+        when the agent reports no mean (0)."""
+        return self.pue_mean or self.pue
+
+
+# --- site reports ------------------------------------------------------------------------
+
+
+def labels_from_pb(m: rpb.SiteLabels) -> SiteLabels:
+    return SiteLabels(
+        name=m.name,
+        hub=m.hub,
+        hub_name=m.hub_name,
+        province=m.province,
+        side=m.side,
+        latitude=m.latitude,
+        longitude=m.longitude,
+        pue_cap=m.pue_cap,
+    )
+
+
+def labels_to_pb(labels: SiteLabels) -> rpb.SiteLabels:
+    return rpb.SiteLabels(
+        name=labels.name,
+        hub=labels.hub,
+        hub_name=labels.hub_name,
+        province=labels.province,
+        side=labels.side,
+        latitude=labels.latitude,
+        longitude=labels.longitude,
+        pue_cap=labels.pue_cap,
+    )
+
+
+def latency_from_pb(m: rpb.RegionLatency) -> RegionLatency:
+    return RegionLatency(region=m.region, rtt_ms=m.rtt_ms, measured=m.measured)
+
+
+def latency_to_pb(latency: RegionLatency) -> rpb.RegionLatency:
+    return rpb.RegionLatency(
+        region=latency.region, rtt_ms=latency.rtt_ms, measured=latency.measured
+    )
+
+
+def report_from_pb(m: rpb.SiteReport) -> SiteReport:
+    """Map a decoded report to the domain type, each model spelt as :mod:`netrouter.contract.names`
+    spells it (range checks live in :mod:`netrouter.contract.site_report`)."""
+    return SiteReport(
+        site_id=m.site_id,
+        boot_id=m.boot_id,
+        sequence=m.sequence,
+        timestamp=m.timestamp,
+        labels=labels_from_pb(m.labels),
+        accelerators=tuple(
+            AcceleratorInventory(
+                model=canonical_model(a.model),
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                power_w=a.power_w,
+                from_static_config=a.from_static_config,
+            )
+            for a in m.accelerators
+        ),
+        pue=m.pue,
+        price_now_yuan_per_kwh=m.tariff.price_now_yuan_per_kwh,
+        next_24h_yuan_per_kwh=tuple(m.tariff.next_24h_yuan_per_kwh),
+        timezone=m.tariff.timezone,
+        carbon_kg_per_kwh=m.carbon_kg_per_kwh,
+        latencies=tuple(latency_from_pb(x) for x in m.latencies),
+        report_interval_s=m.report_interval_s,
+        band_now=m.tariff.band_now,
+        pue_source=m.pue_source,
+        pue_age_s=m.pue_age_s,
+        pue_mean=m.pue_mean,
+        pue_mean_window_s=m.pue_mean_window_s,
+        pue_mean_covered_s=m.pue_mean_covered_s,
+    )
+
+
+def report_to_pb(r: SiteReport) -> rpb.SiteReport:
+    """The wire form of an accepted report (for snapshots)."""
+    return rpb.SiteReport(
+        site_id=r.site_id,
+        boot_id=r.boot_id,
+        sequence=r.sequence,
+        timestamp=r.timestamp,
+        labels=labels_to_pb(r.labels),
+        accelerators=[
+            rpb.AcceleratorInventory(
+                model=a.model,
+                total=a.total,
+                healthy=a.healthy,
+                in_use_by_others=a.in_use_by_others,
+                power_w=a.power_w,
+                from_static_config=a.from_static_config,
+            )
+            for a in r.accelerators
+        ],
+        pue=r.pue,
+        tariff=rpb.Tariff(
+            price_now_yuan_per_kwh=r.price_now_yuan_per_kwh,
+            next_24h_yuan_per_kwh=list(r.next_24h_yuan_per_kwh),
+            timezone=r.timezone,
+            band_now=r.band_now,
+        ),
+        carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+        latencies=[latency_to_pb(x) for x in r.latencies],
+        report_interval_s=r.report_interval_s,
+        pue_source=r.pue_source,
+        pue_age_s=r.pue_age_s,
+        pue_mean=r.pue_mean,
+        pue_mean_window_s=r.pue_mean_window_s,
+        pue_mean_covered_s=r.pue_mean_covered_s,
+    )
+
+
+MAX_REPORT_BYTES = 256 * 1024
+
+PUE_MEAN_COVER_SLACK_S = 60.0
+"""How far ``pue_mean_covered_s`` may exceed ``pue_mean_window_s`` (clock steps at the agent)."""
+
+
+class ReportRejectedError(ValueError):
+    """A report was refused; ``reason`` is a short stable label for metrics."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def _in_range(name: str, value: float, low: float, high: float) -> None:
+    if not (math.isfinite(value) and low <= value <= high):
+        raise ReportRejectedError("out_of_range", f"{name}={value} not in [{low}, {high}]")
+
+
+def decode_report(topic_site_id: str, payload: bytes) -> SiteReport:
+    """Parse a report payload and check it is for this topic's site and in range."""
+    if len(payload) > MAX_REPORT_BYTES:
+        raise ReportRejectedError("too_large", f"{len(payload)} bytes > {MAX_REPORT_BYTES}")
+    message = rpb.SiteReport()
+    try:
+        message.ParseFromString(payload)
+    except DecodeError as exc:
+        raise ReportRejectedError("undecodable", str(exc)) from exc
+    report = report_from_pb(message)
+    if report.site_id != topic_site_id:
+        raise ReportRejectedError(
+            "site_mismatch", f"payload site {report.site_id!r} on topic of {topic_site_id!r}"
+        )
+    validate_report(report)
+    return report
+
+
+def validate_report(r: SiteReport) -> None:
+    """Raise :class:`ReportRejectedError` unless every field of ``r`` is sane."""
+    if not SITE_ID_PATTERN.match(r.site_id):
+        raise ReportRejectedError("bad_site_id", f"{r.site_id!r}")
+    if not r.boot_id:
+        raise ReportRejectedError("out_of_range", "boot_id is empty")
+    _in_range("timestamp", r.timestamp, 1.0, 1e11)
+    _in_range("labels.latitude", r.labels.latitude, -90.0, 90.0)
+    _in_range("labels.longitude", r.labels.longitude, -180.0, 180.0)
+    if r.labels.pue_cap != 0.0:  # 0: the hub has no cap
+        _in_range("labels.pue_cap", r.labels.pue_cap, 1.0, MAX_PUE)
+    _in_range("pue_age_s", r.pue_age_s, 0.0, math.inf)
+    _in_range("report_interval_s", r.report_interval_s, 0.01, 86_400.0)
+    _in_range("pue", r.pue, 1.0, MAX_PUE)
+    if r.pue_mean != 0.0:  # 0: no mean reported; the cap is judged on pue
+        _in_range("pue_mean", r.pue_mean, 1.0, MAX_PUE)
+    _in_range("pue_mean_window_s", r.pue_mean_window_s, 0.0, math.inf)
+    _in_range(
+        "pue_mean_covered_s",
+        r.pue_mean_covered_s,
+        0.0,
+        r.pue_mean_window_s + PUE_MEAN_COVER_SLACK_S,
+    )
+    _in_range("carbon_kg_per_kwh", r.carbon_kg_per_kwh, 0.0, MAX_CARBON_KG_PER_KWH)
+    _in_range("price_now_yuan_per_kwh", r.price_now_yuan_per_kwh, 0.0, MAX_PRICE_YUAN_PER_KWH)
+    if len(r.next_24h_yuan_per_kwh) != 24:
+        raise ReportRejectedError(
+            "out_of_range", f"tariff has {len(r.next_24h_yuan_per_kwh)} hourly prices, needs 24"
+        )
+    if not all(0.0 <= p <= MAX_PRICE_YUAN_PER_KWH for p in r.next_24h_yuan_per_kwh):  # NaN too
+        for i, price in enumerate(r.next_24h_yuan_per_kwh):  # name the first bad one
+            _in_range(f"next_24h_yuan_per_kwh[{i}]", price, 0.0, MAX_PRICE_YUAN_PER_KWH)
+    if len(r.accelerators) > MAX_ACCELERATOR_TYPES:
+        raise ReportRejectedError("out_of_range", f"{len(r.accelerators)} accelerator types")
+    models: set[str] = set()
+    for a in r.accelerators:
+        if not a.model or a.model in models:
+            raise ReportRejectedError(
+                "out_of_range", f"accelerator model {a.model!r} empty or repeated"
+            )
+        models.add(a.model)
+        if not a.in_use_by_others <= a.healthy <= a.total <= MAX_DEVICES:
+            raise ReportRejectedError(
+                "out_of_range",
+                f"{a.model}: need in_use_by_others <= healthy <= total <= {MAX_DEVICES}, got "
+                f"{a.in_use_by_others}/{a.healthy}/{a.total}",
+            )
+        _in_range(f"{a.model}.power_w", a.power_w, 1.0, MAX_POWER_W)
+    if len(r.latencies) > MAX_REGIONS:
+        raise ReportRejectedError("out_of_range", f"{len(r.latencies)} latency regions")
+    regions: set[str] = set()
+    for lat in r.latencies:
+        if not lat.region or lat.region in regions:
+            raise ReportRejectedError(
+                "out_of_range", f"latency region {lat.region!r} empty or repeated"
+            )
+        regions.add(lat.region)
+        _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, MAX_LATENCY_MS)
+
+
+def hub_caps(reports: Iterable[SiteReport]) -> dict[str, float]:
+    """Each hub's PUE cap: the tightest any of its sites reports (hubs without one left out)."""
+    caps: dict[str, float] = {}
+    for r in reports:
+        cap, hub = r.labels.pue_cap, r.labels.hub
+        if cap > 0 and hub:
+            caps[hub] = min(cap, caps.get(hub, cap))
+    return caps

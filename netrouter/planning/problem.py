@@ -1,0 +1,124 @@
+"""Site reports and running placements as solver input, shared by the live router and by
+what-ifs (which rebuild the same input from a snapshot, changed by a scenario)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import fields, replace
+
+import solver
+from netrouter.client.scenario import World
+from netrouter.client.types import Alternative, Unplaced, Workload
+from netrouter.contract.site_report import SiteReport
+from netrouter.planning.network import NetworkModel
+from solver import Problem, Site
+
+SECONDS_PER_HOUR = 3600.0
+
+
+def solver_workload(w: Workload) -> solver.Workload:
+    """The client's workload as the solver's (the same fields, checked again there)."""
+    return solver.Workload(**{f.name: getattr(w, f.name) for f in fields(w)})
+
+
+def alternative_from_solver(a: solver.Alternative) -> Alternative:
+    return Alternative(
+        site_id=a.site_id,
+        model=a.model,
+        cost_yuan=a.cost_yuan,
+        reason_kind=a.reason_kind,
+        reason=a.reason,
+    )
+
+
+def unplaced_from_solver(u: solver.Unplaced) -> Unplaced:
+    return Unplaced(workload_id=u.workload_id, reason=u.reason, penalty_yuan=u.penalty_yuan)
+
+
+def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:
+    """The report's 24 hourly prices rotated so element 0 is the hour containing ``now``."""
+    shift = math.floor(now / SECONDS_PER_HOUR) - math.floor(report.timestamp / SECONDS_PER_HOUR)
+    prices = report.next_24h_yuan_per_kwh
+    shift %= len(prices)
+    return prices[shift:] + prices[:shift]
+
+
+def hour_elapsed(now: float) -> float:
+    """How far into its clock hour ``now`` is (0–1): where the tariff integration starts."""
+    return (now % SECONDS_PER_HOUR) / SECONDS_PER_HOUR
+
+
+def solver_sites(
+    reports: Sequence[SiteReport],
+    network: NetworkModel,
+    *,
+    fresh: Sequence[SiteReport],
+    regions: Iterable[str],
+    now: float,
+    pue_cap_margins: Mapping[str, float] | None = None,
+) -> tuple[Site, ...]:
+    """The solver's view of ``reports`` at ``now`` (free capacity left empty).
+
+    Latency from each region is the fresh measured value, else the backbone's shortest
+    path; transfer prices follow the backbone path (:meth:`NetworkModel.paths`). Energy is
+    priced at the PUE now; the hub's cap judges the sustained PUE (the report's mean, when
+    it has one), a site over its cap by the margin it must come under (``pue_cap_margins``,
+    by site id: see :mod:`netrouter.router.pue_policy`).
+    """
+    paths = network.paths(regions, fresh, [r.site_id for r in reports])
+    margins = pue_cap_margins or {}
+    return tuple(
+        Site(
+            id=r.site_id,
+            pue=r.pue,
+            sustained_pue=r.pue_mean or None,
+            pue_cap_margin=margins.get(r.site_id, 0.0),
+            hourly_price=tariff_from_now(r, now),
+            carbon_kg_per_kwh=r.carbon_kg_per_kwh,
+            latency_ms={region: p.latency_ms for region, p in paths[r.site_id].items()},
+            free={},
+            power_w={a.model: a.power_w for a in r.accelerators},
+            side=r.labels.side,
+            hub=r.labels.hub,
+            province=r.labels.province,
+            transfer_yuan_per_gb={region: p.yuan_per_gb for region, p in paths[r.site_id].items()},
+        )
+        for r in reports
+    )
+
+
+def report_regions(reports: Iterable[SiteReport]) -> set[str]:
+    """Every demand region some report measures latency from."""
+    return {lat.region for r in reports for lat in r.latencies}
+
+
+def world_problem(world: World) -> Problem:
+    """The solver's input: up sites with their healthy devices not used by others, and
+    every workload (running ones marked with where they run)."""
+    reports = [r for r in world.reports.values() if r.site_id in world.up]
+    regions = report_regions(world.reports.values()) | {w.origin_region for w in world.workloads}
+    margins = dict.fromkeys(world.over_pue_cap, world.pue_cap_hysteresis)
+    sites = solver_sites(
+        reports,
+        NetworkModel(world.links),
+        fresh=reports,
+        regions=regions,
+        now=world.at,
+        pue_cap_margins=margins,
+    )
+    by_id = {r.site_id: r for r in reports}
+    sites = tuple(
+        replace(
+            s,
+            free={a.model: a.available for a in by_id[s.id].accelerators},
+        )
+        for s in sites
+    )
+    return Problem(
+        sites=sites,
+        workloads=tuple(solver_workload(w) for w in world.workloads),
+        hour_elapsed=hour_elapsed(world.at),
+        carbon_yuan_per_kg=world.carbon_yuan_per_kg,
+        hub_max_pue=world.pue_caps(),
+    )
