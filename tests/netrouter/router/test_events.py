@@ -1,0 +1,84 @@
+"""The event hub: committed events reach every watcher in order; a slow one overflows."""
+
+from __future__ import annotations
+
+from netrouter.client.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
+from netrouter.router.events import EventHub
+from tests.factories import workload
+
+
+def _event(event_id: int, kind: str = PLACED) -> PlacementEvent:
+    placement = Placement(
+        placement_id=f"p{event_id}",
+        workload=workload(f"w{event_id}"),
+        site_id="alpha",
+        accelerator_model="H100",
+        devices=8,
+        energy_kwh=1.0,
+        energy_cost_yuan=1.0,
+        cost_per_hour_yuan=1.0,
+        carbon_kg=0.5,
+        latency_ms=None,
+        explanation="",
+        state=ACTIVE,
+        created_at=1000.0,
+    )
+    return PlacementEvent(
+        event_id=event_id, kind=kind, placement=placement, from_site_id="", at=1000.0
+    )
+
+
+async def test_every_watcher_gets_every_event_in_commit_order() -> None:
+    """Two subscriptions each receive the published events in the order published."""
+    hub = EventHub()
+    first, second = hub.subscribe(), hub.subscribe()
+    hub.publish([_event(1), _event(2, RELEASED)])
+    for sub in (first, second):
+        got = [await sub.get(), await sub.get()]
+        assert [e.event_id for e in got if e is not None] == [1, 2]
+    assert hub.last_event_id == 2
+    assert hub.watchers == 2
+
+
+async def test_a_slow_watcher_overflows_without_blocking_the_publisher() -> None:
+    """A full queue marks its watcher overflowed; others and the publisher carry on."""
+    hub = EventHub(queue_size=2)
+    slow, fast = hub.subscribe(), hub.subscribe()
+    hub.publish([_event(1), _event(2)])
+    assert [(await fast.get()) is not None for _ in range(2)] == [True, True]
+    hub.publish([_event(3)])
+    assert slow.overflowed and not fast.overflowed
+    event = await fast.get()
+    assert event is not None and event.event_id == 3
+
+
+async def test_recover_clears_the_overflow_and_what_was_queued() -> None:
+    """After recover() the watcher starts clean: the next event is the next published."""
+    hub = EventHub(queue_size=1)
+    sub = hub.subscribe()
+    hub.publish([_event(1), _event(2)])
+    assert sub.overflowed
+    sub.recover()
+    assert not sub.overflowed
+    hub.publish([_event(3)])
+    event = await sub.get()
+    assert event is not None and event.event_id == 3
+
+
+async def test_close_ends_every_watch_even_a_full_one() -> None:
+    """close() hands each watcher the end marker, dropping what a full queue held."""
+    hub = EventHub(queue_size=1)
+    sub = hub.subscribe()
+    hub.publish([_event(1)])
+    hub.close()
+    assert await sub.get() is None
+
+
+def test_an_unsubscribed_watcher_gets_nothing_more() -> None:
+    """unsubscribe() removes the watcher: events past its queue's size do not overflow it."""
+    hub = EventHub(queue_size=1)
+    sub = hub.subscribe()
+    hub.unsubscribe(sub)
+    hub.publish([_event(1), _event(2)])
+    assert hub.watchers == 0
+    assert not sub.overflowed
