@@ -2,8 +2,9 @@
 
     uv run python benchmarks/fuzz.py --cases 10000 --json
 
-Runs each target of tests/fuzz.py (the same strategies and property checks the test suite
-runs a few hundred cases of) for at least ``--cases`` Hypothesis cases, and prints one JSON
+Runs the test suite's fuzz campaign (``tests/test_fuzz.py::test_fuzz_campaign``: the
+same targets, strategies and property checks the suite runs a few hundred cases of) in a
+child pytest, for at least ``--cases`` Hypothesis cases, and prints one JSON
 object: per target ``{"cases", "accepted", "crashes", "state_changes", "seconds"}``, plus the
 first few failures (target, error, input) when there are any. ``crashes`` counts any error
 other than the code's own documented rejections (or one that names no field or key, or an
@@ -16,66 +17,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 import tempfile
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from hypothesis import HealthCheck, Phase, given, settings
-
-from tests.fuzz import StateChanged, Target, targets
-
-MAX_FAILURES_SHOWN = 5
-
-
-def run_target(target: Target, cases: int) -> dict[str, Any]:
-    """Run ``target`` for ``cases`` cases, counting outcomes instead of stopping at a failure."""
-    figures: dict[str, Any] = {"cases": 0, "accepted": 0, "crashes": 0, "state_changes": 0}
-    failures: list[dict[str, str]] = []
-
-    @settings(
-        max_examples=cases,
-        database=None,
-        deadline=None,
-        phases=(Phase.generate,),
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(target.cases)
-    def run(case: tuple[Any, ...]) -> None:
-        figures["cases"] += 1
-        try:
-            if target.check(*case) == "accepted":
-                figures["accepted"] += 1
-            return
-        except StateChanged as exc:
-            figures["state_changes"] += 1
-            error: Exception = exc
-        except Exception as exc:
-            figures["crashes"] += 1
-            error = exc
-        if len(failures) < MAX_FAILURES_SHOWN:
-            frames = traceback.extract_tb(error.__traceback__)[-2:]
-            failures.append(
-                {
-                    "error": f"{type(error).__name__}: {error}"[:400],
-                    "where": " <- ".join(
-                        f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
-                    ),
-                    "input": repr(case)[:400],
-                }
-            )
-
-    start = time.perf_counter()
-    while figures["cases"] < cases:  # Hypothesis may stop short; top up until N ran
-        run()
-    figures["seconds"] = round(time.perf_counter() - start, 2)
-    if failures:
-        figures["failures"] = failures
-    return figures
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,16 +34,28 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cases < 1:
         parser.error("--cases must be at least 1")
-    out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as workdir, targets(Path(workdir)) as all_targets:
-        known = [t.name for t in all_targets]
-        for name in args.only or ():
-            if name not in known:
-                parser.error(f"unknown target {name!r}; known: {', '.join(known)}")
-        for target in all_targets:
-            if args.only and target.name not in args.only:
-                continue
-            out[target.name] = run_target(target, args.cases)
+    with tempfile.TemporaryDirectory() as workdir:
+        report = Path(workdir) / "figures.json"
+        command = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-o",
+            "timeout=0",
+            f"{ROOT / 'tests' / 'test_fuzz.py'}::test_fuzz_campaign",
+            f"--fuzz-cases={args.cases}",
+            f"--fuzz-report={report}",
+            *(f"--fuzz-only={name}" for name in args.only or ()),
+        ]
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+        if not report.exists():  # an unknown target, or the campaign could not start
+            errors = [line[1:].strip() for line in run.stdout.splitlines() if line[:2] == "E "]
+            sys.stderr.write((errors[0] if errors else run.stdout[-4000:] + run.stderr) + "\n")
+            return 2
+        out: dict[str, Any] = json.loads(report.read_text(encoding="utf-8"))
     print(json.dumps(out, indent=None if args.json else 2))
     failed = any(f["crashes"] or f["state_changes"] for f in out.values())
     return 1 if failed else 0

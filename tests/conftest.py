@@ -23,6 +23,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
 from netrouter.contract.wire import BrokerAddress
 
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("fuzz", "the fuzz campaign (benchmarks/fuzz.py runs it)")
+    group.addoption("--fuzz-cases", type=int, default=0, help="cases per target (0: skip)")
+    group.addoption("--fuzz-only", action="append", default=[], help="only this target")
+    group.addoption("--fuzz-report", default="", help="write the figures here as JSON")
+
+
 MOSQUITTO = shutil.which("mosquitto") or (
     "/usr/sbin/mosquitto" if Path("/usr/sbin/mosquitto").exists() else None
 )

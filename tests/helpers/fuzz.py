@@ -15,12 +15,15 @@ import contextlib
 import copy
 import math
 import re
+import time
+import traceback
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from netrouter.client import convert
@@ -425,3 +428,52 @@ def targets(workdir: Path) -> Iterator[list[Target]]:
                 place.check,
             ),
         ]
+
+
+MAX_FAILURES_SHOWN = 5
+
+
+def run_target(target: Target, cases: int) -> dict[str, Any]:
+    """Run ``target`` for ``cases`` cases, counting outcomes instead of stopping at a failure."""
+    figures: dict[str, Any] = {"cases": 0, "accepted": 0, "crashes": 0, "state_changes": 0}
+    failures: list[dict[str, str]] = []
+
+    @settings(
+        max_examples=cases,
+        database=None,
+        deadline=None,
+        phases=(Phase.generate,),
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(target.cases)
+    def run(case: tuple[Any, ...]) -> None:
+        figures["cases"] += 1
+        try:
+            if target.check(*case) == "accepted":
+                figures["accepted"] += 1
+            return
+        except StateChanged as exc:
+            figures["state_changes"] += 1
+            error: Exception = exc
+        except Exception as exc:
+            figures["crashes"] += 1
+            error = exc
+        if len(failures) < MAX_FAILURES_SHOWN:
+            frames = traceback.extract_tb(error.__traceback__)[-2:]
+            failures.append(
+                {
+                    "error": f"{type(error).__name__}: {error}"[:400],
+                    "where": " <- ".join(
+                        f"{Path(f.filename).name}:{f.lineno}" for f in reversed(frames)
+                    ),
+                    "input": repr(case)[:400],
+                }
+            )
+
+    start = time.perf_counter()
+    while figures["cases"] < cases:  # Hypothesis may stop short; top up until N ran
+        run()
+    figures["seconds"] = round(time.perf_counter() - start, 2)
+    if failures:
+        figures["failures"] = failures
+    return figures
