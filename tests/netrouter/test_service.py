@@ -18,6 +18,7 @@ from netrouter.client.errors import (
     InvalidArgumentError,
     ListenError,
     NotFoundError,
+    RpcError,
     UnavailableError,
 )
 from netrouter.client.router_client import RouterClient, SyncRouterClient
@@ -28,6 +29,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from solver import InvalidProblemError
 from tests.factories import Served, report_of, serve_router, site_config, workload
 
 
@@ -244,6 +246,23 @@ async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None
         with pytest.raises(InvalidArgumentError) as info:
             await client.release([placed[0].placement_id, placed[0].placement_id])
         assert info.value.field == "placement_ids[1]"
+
+
+async def test_a_solver_error_reaches_the_client_as_internal_not_as_its_type(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A solver refusal that gets past the router's checks is INTERNAL, naming no solver type."""
+
+    async def refuse() -> None:
+        raise InvalidProblemError("hourly_price", "needs 24 values", owner="site 'cheap'")
+
+    monkeypatch.setattr(served.router, "list_sites", refuse)
+    async with RouterClient(served.target) as client:
+        with pytest.raises(RpcError) as info:
+            await client.list_sites()
+    assert info.value.code == grpc.StatusCode.INTERNAL
+    assert "site 'cheap': hourly_price: needs 24 values" in str(info.value)
+    assert "InvalidProblemError" not in str(info.value)
 
 
 async def test_no_site_up_is_failed_precondition(served: Served) -> None:
