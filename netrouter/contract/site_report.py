@@ -91,6 +91,9 @@ class SiteReport:
     pue_mean: float = 0.0
     pue_mean_window_s: float = 0.0
     pue_mean_covered_s: float = 0.0
+    next_24h_bands: tuple[str, ...] = ()
+    """The tariff band of each of the next 24 hours: the router reads none of them, but the
+    agent sends them for the operators who read the report off the broker."""
 
     @property
     def sustained_pue(self) -> float:
@@ -166,6 +169,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         latencies=tuple(latency_from_pb(x) for x in m.latencies),
         report_interval_s=m.report_interval_s,
         band_now=m.tariff.band_now,
+        next_24h_bands=tuple(m.tariff.next_24h_bands),
         pue_source=m.pue_source,
         pue_age_s=m.pue_age_s,
         pue_mean=m.pue_mean,
@@ -175,7 +179,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
 
 
 def report_to_pb(r: SiteReport) -> rpb.SiteReport:
-    """The wire form of an accepted report (for snapshots)."""
+    """The wire form of a report: the agent's to publish, the router's for snapshots."""
     return rpb.SiteReport(
         site_id=r.site_id,
         boot_id=r.boot_id,
@@ -199,6 +203,7 @@ def report_to_pb(r: SiteReport) -> rpb.SiteReport:
             next_24h_yuan_per_kwh=list(r.next_24h_yuan_per_kwh),
             timezone=r.timezone,
             band_now=r.band_now,
+            next_24h_bands=list(r.next_24h_bands),
         ),
         carbon_kg_per_kwh=r.carbon_kg_per_kwh,
         latencies=[latency_to_pb(x) for x in r.latencies],
