@@ -1,14 +1,37 @@
-"""Request conversion: size limits and ranges are checked before anything else runs."""
+"""Conversion: requests are checked before anything else runs; every message converts back
+to the object it came from."""
 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
 
+from netrouter.client import convert
 from netrouter.client.convert import place_request_from_pb
 from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
-from netrouter.contract.site_report import report_from_pb, report_to_pb
+from netrouter.client.types import (
+    Move,
+    Placement,
+    PlacementEvent,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Snapshot,
+    SolveInfo,
+    Workload,
+)
 from netrouter.v1 import router_pb2 as pb
-from netrouter.v1 import site_report_pb2 as rpb
+from tests.strategies import (
+    domain_workloads,
+    moves,
+    place_results,
+    placement_events,
+    placements,
+    rebalance_results,
+    site_views,
+    snapshots,
+    solve_infos,
+)
 
 
 def _workload(wid: str, count: int = 8) -> pb.Workload:
@@ -50,24 +73,55 @@ def test_a_device_count_no_site_could_hold_is_refused() -> None:
     assert info.value.field == "workloads[0].demands[0].count"
 
 
-def test_a_reports_sustained_pue_survives_the_round_trip() -> None:
-    """The mean PUE, its window and its coverage go from the wire to the domain and back."""
-    message = rpb.SiteReport(
-        site_id="alpha",
-        pue=1.2,
-        pue_mean=1.24,
-        pue_mean_window_s=604_800.0,
-        pue_mean_covered_s=3600.0,
-    )
-    report = report_from_pb(message)
-    assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
-        1.24,
-        604_800.0,
-        3600.0,
-    )
-    back = report_to_pb(report)
-    assert (back.pue_mean, back.pue_mean_window_s, back.pue_mean_covered_s) == (
-        1.24,
-        604_800.0,
-        3600.0,
-    )
+@given(domain_workloads())
+def test_a_workload_survives_the_round_trip(workload: Workload) -> None:
+    """Any valid workload comes back equal from its message."""
+    assert convert.workload_from_pb(convert.workload_to_pb(workload)) == workload
+
+
+@given(placements())
+def test_a_placement_survives_the_round_trip(placement: Placement) -> None:
+    """Any placement, its workload, costs and alternatives included, comes back equal."""
+    assert convert.placement_from_pb(convert.placement_to_pb(placement)) == placement
+
+
+@given(solve_infos())
+def test_solve_info_survives_the_round_trip(info: SolveInfo) -> None:
+    """A solve's quality comes back equal."""
+    assert convert.solve_info_from_pb(convert.solve_info_to_pb(info)) == info
+
+
+@given(place_results())
+def test_a_place_result_survives_the_round_trip(result: PlaceResult) -> None:
+    """What Place answers comes back equal."""
+    assert convert.place_result_from_pb(convert.place_result_to_pb(result)) == result
+
+
+@given(placement_events())
+def test_a_placement_event_survives_the_round_trip(event: PlacementEvent) -> None:
+    """A watched event comes back equal."""
+    assert convert.event_from_pb(convert.event_to_pb(event)) == event
+
+
+@given(moves())
+def test_a_move_survives_the_round_trip(move: Move) -> None:
+    """A move comes back equal."""
+    assert convert.move_from_pb(convert.move_to_pb(move)) == move
+
+
+@given(rebalance_results())
+def test_a_rebalance_result_survives_the_round_trip(result: RebalanceResult) -> None:
+    """What Rebalance answers comes back equal."""
+    assert convert.rebalance_from_pb(convert.rebalance_to_pb(result)) == result
+
+
+@given(site_views())
+def test_a_site_view_survives_the_round_trip(view: SiteView) -> None:
+    """The router's view of a site comes back equal."""
+    assert convert.site_view_from_pb(convert.site_view_to_pb(view)) == view
+
+
+@given(snapshots())
+def test_a_snapshot_survives_the_round_trip(snapshot: Snapshot) -> None:
+    """The whole state, its site reports and links included, comes back equal."""
+    assert convert.snapshot_from_pb(convert.snapshot_to_pb(snapshot)) == snapshot

@@ -95,23 +95,6 @@ def test_bad_report_is_counted_and_changes_nothing(mutate: object, reason: str) 
     assert t.registry.reports() == before
 
 
-def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
-    """A report's mean over its window decodes as its sustained PUE; a report without one
-    (0, as older agents send) is judged on its PUE now."""
-    message = _message()
-    message.pue, message.pue_mean = 1.15, 1.31
-    message.pue_mean_window_s, message.pue_mean_covered_s = 604_800.0, 86_400.0
-    report = decode_report("alpha", message.SerializeToString())
-    assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
-        1.31,
-        604_800.0,
-        86_400.0,
-    )
-    assert report.sustained_pue == 1.31
-    message.pue_mean = message.pue_mean_window_s = message.pue_mean_covered_s = 0.0
-    assert decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
-
-
 def test_older_sequence_never_overwrites_newer() -> None:
     """A report with a sequence not newer than the held one is dropped as stale."""
     t = _telemetry()
