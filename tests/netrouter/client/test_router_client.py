@@ -9,6 +9,7 @@ import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -78,8 +79,9 @@ async def scripted() -> AsyncIterator[_Server]:
         await server.stop(None)
 
 
-def _client(target: str, **options: object) -> RouterClient:
-    return RouterClient(target, backoff_initial_s=0.01, backoff_max_s=0.02, **options)  # type: ignore[arg-type]
+def _client(target: str, **options: Any) -> RouterClient:
+    """A client that retries at once, so the retry tests stay short."""
+    return RouterClient(target, backoff_initial_s=0.01, backoff_max_s=0.02, **options)
 
 
 async def test_a_status_with_a_class_is_raised_as_that_class(scripted: _Server) -> None:
@@ -150,6 +152,18 @@ async def test_a_watch_refused_is_raised_as_its_typed_error(scripted: _Server) -
         with pytest.raises(PermissionDeniedError, match="not for you"):
             async for _ in client.watch():
                 pass
+
+
+def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
+    """A missing CA file or a certificate without TLS fails at once, naming the option."""
+    with pytest.raises(ValueError, match="ca_file: cannot read"):
+        RouterClient("127.0.0.1:1", ca_file=tmp_path / "missing.pem")
+    with pytest.raises(ValueError, match="needs TLS"):
+        RouterClient("127.0.0.1:1", cert_file="c.pem", key_file="k.pem")
+    with pytest.raises(ValueError, match="cert_file and key_file go together"):
+        RouterClient("127.0.0.1:1", tls=True, cert_file="c.pem")
+    with pytest.raises(ValueError, match="token"):
+        RouterClient("127.0.0.1:1", token="two words")
 
 
 async def test_a_client_not_opened_says_how_to_open_it() -> None:
