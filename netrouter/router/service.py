@@ -41,7 +41,9 @@ Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
-async def _abort(context: grpc.aio.ServicerContext, method: str, exc: Exception) -> None:
+async def _abort(
+    context: grpc.aio.ServicerContext, method: str, exc: RouterError | SolverError
+) -> None:
     """End the call with the status of ``exc``; raises, as ``context.abort`` does.
 
     A solver error is translated here: the router checks what it hands the solver, so one
