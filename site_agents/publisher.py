@@ -80,6 +80,7 @@ class SiteAgent:
 
     @property
     def site_id(self) -> str:
+        """The id of the site this agent speaks for."""
         return self.config.site.id
 
     async def run(self, stop: asyncio.Event | None = None) -> None:

@@ -1,4 +1,8 @@
-"""Build the ``SiteReport`` wire message from the collectors."""
+"""Build the ``SiteReport`` wire message from the collectors.
+
+The agent fills in the domain :class:`~netrouter.contract.site_report.SiteReport` and sends
+it through the contract's one conversion, the same the router decodes with.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +13,13 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from netrouter.contract.site_report import (
+    AcceleratorInventory,
+    RegionLatency,
+    SiteLabels,
+    SiteReport,
+    report_to_pb,
+)
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import (
     CollectorError,
@@ -132,10 +143,12 @@ class ReportBuilder:
             inventory = self.sources.inventory.inventory()
         with self._reading("latency"):
             latencies = self.sources.latency.latencies()
-        return rpb.SiteReport(
+        report = SiteReport(
             site_id=site.id,
+            boot_id="",  # stamped with the sequence when the report is sent (number)
+            sequence=0,
             timestamp=now,
-            labels=rpb.SiteLabels(
+            labels=SiteLabels(
                 name=site.name,
                 hub=site.hub,
                 hub_name=site.hub_name,
@@ -145,8 +158,8 @@ class ReportBuilder:
                 longitude=site.longitude,
                 pue_cap=site.pue_cap,
             ),
-            accelerators=[
-                rpb.AcceleratorInventory(
+            accelerators=tuple(
+                AcceleratorInventory(
                     model=i.model,
                     total=i.total,
                     healthy=i.healthy,
@@ -155,24 +168,23 @@ class ReportBuilder:
                     from_static_config=i.from_static_config,
                 )
                 for i in inventory
-            ],
+            ),
             pue=pue.value,
             pue_source=pue.source,
             pue_age_s=pue.age_s,
             pue_mean=pue.mean.value,
             pue_mean_window_s=pue.mean.window_s,
             pue_mean_covered_s=pue.mean.covered_s,
-            tariff=rpb.Tariff(
-                price_now_yuan_per_kwh=tariff.price_now,
-                next_24h_yuan_per_kwh=list(tariff.next_24h),
-                timezone=tariff.timezone,
-                band_now=tariff.band_now,
-                next_24h_bands=list(tariff.bands_24h),
-            ),
+            price_now_yuan_per_kwh=tariff.price_now,
+            next_24h_yuan_per_kwh=tuple(tariff.next_24h),
+            timezone=tariff.timezone,
+            band_now=tariff.band_now,
+            next_24h_bands=tuple(tariff.bands_24h),
             carbon_kg_per_kwh=self.config.carbon.kg_per_kwh,
-            latencies=[
-                rpb.RegionLatency(region=x.region, rtt_ms=x.rtt_ms, measured=x.measured)
+            latencies=tuple(
+                RegionLatency(region=x.region, rtt_ms=x.rtt_ms, measured=x.measured)
                 for x in latencies
-            ],
+            ),
             report_interval_s=self.config.publish.interval_s,
         )
+        return report_to_pb(report)

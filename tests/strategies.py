@@ -10,6 +10,37 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from netrouter.client.types import (
+    EVENT_KINDS,
+    STATES,
+    AcceleratorCapacity,
+    Alternative,
+    Link,
+    Move,
+    Placement,
+    PlacementEvent,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Snapshot,
+    SolveInfo,
+    Unplaced,
+)
+from netrouter.client.types import Workload as DomainWorkload
+from netrouter.contract.limits import (
+    MAX_DEVICES,
+    MAX_DURATION_H,
+    MAX_POWER_W,
+    MAX_PRIORITY,
+    MAX_PUE,
+)
+from netrouter.contract.names import KNOWN_MODELS
+from netrouter.contract.site_report import (
+    AcceleratorInventory,
+    RegionLatency,
+    SiteLabels,
+    SiteReport,
+)
 from netrouter.contract.wire import DEFAULT_TOPICS
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
@@ -534,3 +565,283 @@ def document_texts(
     parsers = tuple(sorted({"yaml" if f == "json" else f for f in formats}))
     garbage = st.tuples(st.text(max_size=200), st.sampled_from(parsers))
     return st.one_of(written, written, written, garbage)
+
+
+# --- domain objects for the conversion round trips -----------------------------------------
+# Any valid value of each domain type that crosses the wire. Fields the wire does not carry
+# keep their defaults (a workload's ``current_site``, an unplaced workload's penalty), and
+# models take their one spelling, as decoding gives them.
+
+
+def _finite(low: float = -1e12, high: float = 1e12) -> st.SearchStrategy[float]:
+    return st.floats(low, high, allow_nan=False, allow_infinity=False)
+
+
+def _words() -> st.SearchStrategy[str]:
+    return st.text(min_size=1, max_size=8)
+
+
+def _uint32s() -> st.SearchStrategy[int]:
+    return st.integers(0, 2**32 - 1)
+
+
+def _known_models() -> st.SearchStrategy[str]:
+    return st.sampled_from(KNOWN_MODELS)
+
+
+def site_labels() -> st.SearchStrategy[SiteLabels]:
+    """A site's labels."""
+    return st.builds(
+        SiteLabels,
+        name=st.text(max_size=8),
+        hub=st.text(max_size=8),
+        hub_name=st.text(max_size=8),
+        province=st.text(max_size=8),
+        side=st.sampled_from(("", "east", "west")),
+        latitude=_finite(-90.0, 90.0),
+        longitude=_finite(-180.0, 180.0),
+        pue_cap=st.one_of(st.just(0.0), _finite(1.0, MAX_PUE)),
+    )
+
+
+def region_latencies() -> st.SearchStrategy[RegionLatency]:
+    """One region's round-trip time to a site."""
+    return st.builds(
+        RegionLatency, region=_words(), rtt_ms=_finite(0.0, 1e4), measured=st.booleans()
+    )
+
+
+def accelerator_inventories() -> st.SearchStrategy[AcceleratorInventory]:
+    """One accelerator model as an agent reports it."""
+    return st.builds(
+        AcceleratorInventory,
+        model=_known_models(),
+        total=_uint32s(),
+        healthy=_uint32s(),
+        in_use_by_others=_uint32s(),
+        power_w=_finite(0.0, 1e4),
+        from_static_config=st.booleans(),
+    )
+
+
+def site_reports() -> st.SearchStrategy[SiteReport]:
+    """A site report as the domain holds it."""
+    return st.builds(
+        SiteReport,
+        site_id=_words(),
+        boot_id=_words(),
+        sequence=st.integers(0, 2**64 - 1),
+        timestamp=_finite(),
+        labels=site_labels(),
+        accelerators=st.lists(accelerator_inventories(), max_size=3).map(tuple),
+        pue=_finite(),
+        price_now_yuan_per_kwh=_finite(),
+        next_24h_yuan_per_kwh=st.lists(_finite(), max_size=24).map(tuple),
+        timezone=st.text(max_size=12),
+        carbon_kg_per_kwh=_finite(),
+        latencies=st.lists(region_latencies(), max_size=3).map(tuple),
+        report_interval_s=_finite(),
+        band_now=st.text(max_size=6),
+        pue_source=st.text(max_size=6),
+        pue_age_s=_finite(),
+        pue_mean=_finite(),
+        pue_mean_window_s=_finite(),
+        pue_mean_covered_s=_finite(),
+        next_24h_bands=st.lists(st.text(max_size=6), max_size=24).map(tuple),
+    )
+
+
+def _names_set() -> st.SearchStrategy[frozenset[str]]:
+    return st.frozensets(_words(), max_size=2)
+
+
+def _optional(low: float, high: float = 1e9) -> st.SearchStrategy[float | None]:
+    return st.one_of(st.none(), _finite(low, high))
+
+
+def domain_workloads() -> st.SearchStrategy[DomainWorkload]:
+    """A valid requested workload (never running anywhere: the wire has no current site)."""
+    return st.builds(
+        DomainWorkload,
+        id=_words(),
+        origin_region=_words(),
+        demands=st.dictionaries(
+            _known_models(), st.integers(1, MAX_DEVICES), min_size=1, max_size=3
+        ),
+        duration_h=_finite(1e-6, MAX_DURATION_H),
+        power_w_per_device=_optional(1.0, MAX_POWER_W),
+        latency_slo_ms=_optional(0.001),
+        max_pue=_optional(1.0),
+        priority=st.integers(0, MAX_PRIORITY),
+        labels=st.dictionaries(st.text(max_size=6), st.text(max_size=6), max_size=2),
+        allowed_sites=_names_set(),
+        allowed_hubs=_names_set(),
+        allowed_provinces=_names_set(),
+        forbidden_sites=_names_set(),
+        forbidden_hubs=_names_set(),
+        forbidden_provinces=_names_set(),
+        data_gb=_finite(0.0, 1e9),
+        migration_cost_yuan=_finite(0.0),
+    )
+
+
+def alternatives() -> st.SearchStrategy[Alternative]:
+    """A cheaper site a workload did not get, and why."""
+    return st.builds(
+        Alternative,
+        site_id=_words(),
+        model=_words(),
+        cost_yuan=_finite(),
+        reason_kind=_words(),
+        reason=st.text(max_size=12),
+    )
+
+
+def placements() -> st.SearchStrategy[Placement]:
+    """A placement in any state (``latency_ms`` ``None``: unknown)."""
+    return st.builds(
+        Placement,
+        placement_id=_words(),
+        workload=domain_workloads(),
+        site_id=_words(),
+        accelerator_model=_known_models(),
+        devices=_uint32s(),
+        energy_kwh=_finite(),
+        energy_cost_yuan=_finite(),
+        cost_per_hour_yuan=_finite(),
+        carbon_kg=_finite(),
+        latency_ms=st.one_of(st.none(), _finite(0.0)),
+        explanation=st.text(max_size=12),
+        state=st.sampled_from(STATES),
+        created_at=_finite(),
+        transfer_cost_yuan=_finite(),
+        migration_cost_yuan=_finite(),
+        carbon_cost_yuan=_finite(),
+        alternatives=st.lists(alternatives(), max_size=2).map(tuple),
+        updated_at=_finite(),
+        end_reason=st.text(max_size=8),
+    )
+
+
+def solve_infos() -> st.SearchStrategy[SolveInfo]:
+    """The quality of a solve."""
+    return st.builds(
+        SolveInfo,
+        objective=_finite(),
+        bound=_finite(),
+        gap=_finite(),
+        status=_words(),
+        wall_s=_finite(),
+        method=_words(),
+    )
+
+
+def place_results() -> st.SearchStrategy[PlaceResult]:
+    """What Place answers (an unplaced workload's penalty stays in the router)."""
+    unplaced = st.builds(Unplaced, workload_id=_words(), reason=st.text(max_size=12))
+    return st.builds(
+        PlaceResult,
+        placements=st.lists(placements(), max_size=2).map(tuple),
+        unplaced=st.lists(unplaced, max_size=2).map(tuple),
+        solve=solve_infos(),
+        dry_run=st.booleans(),
+    )
+
+
+def placement_events() -> st.SearchStrategy[PlacementEvent]:
+    """One numbered change to a placement."""
+    return st.builds(
+        PlacementEvent,
+        event_id=st.integers(1, 2**64 - 1),
+        kind=st.sampled_from(EVENT_KINDS),
+        placement=placements(),
+        from_site_id=st.text(max_size=8),
+        at=_finite(),
+        reason=st.text(max_size=12),
+    )
+
+
+def moves() -> st.SearchStrategy[Move]:
+    """Running work moved from one site to another."""
+    return st.builds(
+        Move,
+        placement_id=_words(),
+        from_site_id=_words(),
+        to_site_id=_words(),
+        saving_yuan=_finite(),
+        placement=placements(),
+        reason=st.text(max_size=12),
+    )
+
+
+def rebalance_results() -> st.SearchStrategy[RebalanceResult]:
+    """What Rebalance answers."""
+    return st.builds(
+        RebalanceResult,
+        moves=st.lists(moves(), max_size=2).map(tuple),
+        saving_yuan=_finite(),
+        committed=st.booleans(),
+        solve=solve_infos(),
+        candidates=_uint32s(),
+    )
+
+
+def links() -> st.SearchStrategy[Link]:
+    """A backbone link between two nodes."""
+    return st.builds(
+        Link,
+        a=_words(),
+        b=_words(),
+        latency_ms=_finite(),
+        bandwidth_gbps=_finite(),
+        yuan_per_gb=_finite(),
+    )
+
+
+def site_views() -> st.SearchStrategy[SiteView]:
+    """The router's view of one site."""
+    capacity = st.builds(
+        AcceleratorCapacity,
+        model=_known_models(),
+        total=_uint32s(),
+        healthy=_uint32s(),
+        in_use_by_others=_uint32s(),
+        placed=_uint32s(),
+        free=_uint32s(),
+        power_w=_finite(),
+    )
+    return st.builds(
+        SiteView,
+        site_id=_words(),
+        labels=site_labels(),
+        up=st.booleans(),
+        down_reason=st.text(max_size=12),
+        report_age_s=_finite(),
+        pue=_finite(),
+        price_now_yuan_per_kwh=_finite(),
+        carbon_kg_per_kwh=_finite(),
+        accelerators=st.lists(capacity, max_size=2).map(tuple),
+        latencies=st.lists(region_latencies(), max_size=2).map(tuple),
+        price_band_now=st.text(max_size=6),
+        agents=st.lists(_words(), max_size=2).map(tuple),
+        pue_source=st.text(max_size=6),
+        pue_age_s=_finite(),
+        ttl_s=_finite(),
+        held_down_s=_finite(),
+        pue_mean=_finite(),
+        over_pue_cap=st.booleans(),
+    )
+
+
+def snapshots() -> st.SearchStrategy[Snapshot]:
+    """The router's whole state."""
+    return st.builds(
+        Snapshot,
+        taken_at=_finite(),
+        site_reports=st.lists(site_reports(), max_size=2).map(tuple),
+        placements=st.lists(placements(), max_size=2).map(tuple),
+        sites=st.lists(site_views(), max_size=2).map(tuple),
+        links=st.lists(links(), max_size=2).map(tuple),
+        last_event_id=st.integers(0, 2**64 - 1),
+        pue_cap_hysteresis=_finite(),
+    )

@@ -16,8 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError, UnavailableError
-from netrouter.client.router_client import RouterClient, RpcError
+from netrouter.client.errors import (
+    AlreadyExistsError,
+    FailedPreconditionError,
+    RpcError,
+    UnavailableError,
+)
+from netrouter.client.router_client import RouterClient
 from netrouter.client.types import Placement
 from netrouter.contract.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
 from netrouter.router.app import RouterApp, ServeSettings

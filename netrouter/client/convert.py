@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.client.scenario import Scenario, parse_scenario
 from netrouter.client.types import (
+    RESIDENCY_FIELDS,
     AcceleratorCapacity,
     Alternative,
     Link,
@@ -25,9 +26,11 @@ from netrouter.client.types import (
     SolveInfo,
     Unplaced,
     Workload,
+    residency_of,
 )
 from netrouter.contract.configfile import ConfigFileError
 from netrouter.contract.limits import MAX_DEVICES
+from netrouter.contract.messages import same_named
 from netrouter.contract.site_report import (
     labels_from_pb,
     labels_to_pb,
@@ -75,12 +78,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
             max_pue=m.max_pue or None,
             priority=m.priority,
             labels=dict(m.labels),
-            allowed_sites=frozenset(m.allowed_sites),
-            allowed_hubs=frozenset(m.allowed_hubs),
-            allowed_provinces=frozenset(m.allowed_provinces),
-            forbidden_sites=frozenset(m.forbidden_sites),
-            forbidden_hubs=frozenset(m.forbidden_hubs),
-            forbidden_provinces=frozenset(m.forbidden_provinces),
+            **residency_of(m),
             data_gb=m.data_gb,
             migration_cost_yuan=m.migration_cost_yuan,
         )
@@ -101,6 +99,7 @@ def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workloa
 
 
 def workload_to_pb(w: Workload) -> pb.Workload:
+    """The message of a workload."""
     return pb.Workload(
         id=w.id,
         origin_region=w.origin_region,
@@ -111,12 +110,7 @@ def workload_to_pb(w: Workload) -> pb.Workload:
         max_pue=w.max_pue or 0.0,
         priority=w.priority,
         labels=dict(w.labels),
-        allowed_sites=sorted(w.allowed_sites),
-        allowed_hubs=sorted(w.allowed_hubs),
-        allowed_provinces=sorted(w.allowed_provinces),
-        forbidden_sites=sorted(w.forbidden_sites),
-        forbidden_hubs=sorted(w.forbidden_hubs),
-        forbidden_provinces=sorted(w.forbidden_provinces),
+        **{name: sorted(getattr(w, name)) for name in RESIDENCY_FIELDS},
         data_gb=w.data_gb,
         migration_cost_yuan=w.migration_cost_yuan,
     )
@@ -126,6 +120,7 @@ def workload_to_pb(w: Workload) -> pb.Workload:
 
 
 def placement_to_pb(p: Placement) -> pb.Placement:
+    """The message of a placement, its workload and costs included."""
     return pb.Placement(
         placement_id=p.placement_id,
         workload_id=p.workload.id,
@@ -147,22 +142,14 @@ def placement_to_pb(p: Placement) -> pb.Placement:
         state=p.state,
         created_at=p.created_at,
         workload=workload_to_pb(p.workload),
-        alternatives=[
-            pb.Alternative(
-                site_id=a.site_id,
-                model=a.model,
-                cost_yuan=a.cost_yuan,
-                reason_kind=a.reason_kind,
-                reason=a.reason,
-            )
-            for a in p.alternatives
-        ],
+        alternatives=[pb.Alternative(**same_named(pb.Alternative, a)) for a in p.alternatives],
         updated_at=p.updated_at,
         end_reason=p.end_reason,
     )
 
 
 def placement_from_pb(m: pb.Placement) -> Placement:
+    """A placement from its message (its workload checked as a request's is)."""
     return Placement(
         placement_id=m.placement_id,
         workload=workload_from_pb(m.workload),
@@ -180,56 +167,37 @@ def placement_from_pb(m: pb.Placement) -> Placement:
         transfer_cost_yuan=m.cost.transfer_cost_yuan,
         migration_cost_yuan=m.cost.migration_cost_yuan,
         carbon_cost_yuan=m.cost.carbon_cost_yuan,
-        alternatives=tuple(
-            Alternative(
-                site_id=a.site_id,
-                model=a.model,
-                cost_yuan=a.cost_yuan,
-                reason_kind=a.reason_kind,
-                reason=a.reason,
-            )
-            for a in m.alternatives
-        ),
+        alternatives=tuple(Alternative(**same_named(pb.Alternative, a)) for a in m.alternatives),
         updated_at=m.updated_at,
         end_reason=m.end_reason,
     )
 
 
 def solve_info_to_pb(s: SolveInfo) -> pb.SolveInfo:
-    return pb.SolveInfo(
-        objective=s.objective,
-        bound=s.bound,
-        gap=s.gap,
-        status=s.status,
-        wall_s=s.wall_s,
-        method=s.method,
-    )
+    """The message of a solve's quality."""
+    return pb.SolveInfo(**same_named(pb.SolveInfo, s))
 
 
 def solve_info_from_pb(m: pb.SolveInfo) -> SolveInfo:
-    return SolveInfo(
-        objective=m.objective,
-        bound=m.bound,
-        gap=m.gap,
-        status=m.status,
-        wall_s=m.wall_s,
-        method=m.method,
-    )
+    """A solve's quality from its message."""
+    return SolveInfo(**same_named(pb.SolveInfo, m))
 
 
 def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
+    """The Place response of a result."""
     return pb.PlaceResponse(
         placements=[placement_to_pb(p) for p in r.placements],
-        unplaced=[pb.Unplaced(workload_id=u.workload_id, reason=u.reason) for u in r.unplaced],
+        unplaced=[pb.Unplaced(**same_named(pb.Unplaced, u)) for u in r.unplaced],
         solve=solve_info_to_pb(r.solve),
         dry_run=r.dry_run,
     )
 
 
 def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
+    """A Place result from its response."""
     return PlaceResult(
         placements=tuple(placement_from_pb(p) for p in m.placements),
-        unplaced=tuple(Unplaced(workload_id=u.workload_id, reason=u.reason) for u in m.unplaced),
+        unplaced=tuple(Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
         solve=solve_info_from_pb(m.solve),
         dry_run=m.dry_run,
     )
@@ -239,6 +207,7 @@ def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
 
 
 def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
+    """The message of a placement event."""
     return pb.PlacementEvent(
         event_id=e.event_id,
         kind=e.kind,
@@ -250,6 +219,7 @@ def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
 
 
 def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
+    """A placement event from its message."""
     return PlacementEvent(
         event_id=m.event_id,
         kind=m.kind,
@@ -261,6 +231,7 @@ def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
 
 
 def move_to_pb(mv: Move) -> pb.Move:
+    """The message of a move."""
     return pb.Move(
         placement_id=mv.placement_id,
         from_site_id=mv.from_site_id,
@@ -272,6 +243,7 @@ def move_to_pb(mv: Move) -> pb.Move:
 
 
 def move_from_pb(m: pb.Move) -> Move:
+    """A move from its message."""
     return Move(
         placement_id=m.placement_id,
         from_site_id=m.from_site_id,
@@ -283,6 +255,7 @@ def move_from_pb(m: pb.Move) -> Move:
 
 
 def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
+    """The Rebalance response of a result."""
     return pb.RebalanceResponse(
         moves=[move_to_pb(mv) for mv in r.moves],
         saving_yuan=r.saving_yuan,
@@ -293,6 +266,7 @@ def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
 
 
 def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
+    """A Rebalance result from its response."""
     return RebalanceResult(
         moves=tuple(move_from_pb(mv) for mv in m.moves),
         saving_yuan=m.saving_yuan,
@@ -303,26 +277,17 @@ def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
 
 
 def link_to_pb(link: Link) -> pb.Link:
-    return pb.Link(
-        a=link.a,
-        b=link.b,
-        latency_ms=link.latency_ms,
-        bandwidth_gbps=link.bandwidth_gbps,
-        yuan_per_gb=link.yuan_per_gb,
-    )
+    """The message of a backbone link."""
+    return pb.Link(**same_named(pb.Link, link))
 
 
 def link_from_pb(m: pb.Link) -> Link:
-    return Link(
-        a=m.a,
-        b=m.b,
-        latency_ms=m.latency_ms,
-        bandwidth_gbps=m.bandwidth_gbps,
-        yuan_per_gb=m.yuan_per_gb,
-    )
+    """A backbone link from its message."""
+    return Link(**same_named(pb.Link, m))
 
 
 def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
+    """The message of a whole-state snapshot."""
     return pb.StateSnapshot(
         taken_at=s.taken_at,
         site_reports=[report_to_pb(r) for r in s.site_reports],
@@ -335,6 +300,7 @@ def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
 
 
 def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
+    """A whole-state snapshot from its message."""
     return Snapshot(
         taken_at=m.taken_at,
         site_reports=tuple(report_from_pb(r) for r in m.site_reports),
@@ -350,6 +316,7 @@ def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
 
 
 def site_view_to_pb(v: SiteView) -> pb.SiteView:
+    """The message of a site's view."""
     return pb.SiteView(
         site_id=v.site_id,
         labels=labels_to_pb(v.labels),
@@ -360,16 +327,7 @@ def site_view_to_pb(v: SiteView) -> pb.SiteView:
         price_now_yuan_per_kwh=v.price_now_yuan_per_kwh,
         carbon_kg_per_kwh=v.carbon_kg_per_kwh,
         accelerators=[
-            pb.AcceleratorCapacity(
-                model=a.model,
-                total=a.total,
-                healthy=a.healthy,
-                in_use_by_others=a.in_use_by_others,
-                placed=a.placed,
-                free=a.free,
-                power_w=a.power_w,
-            )
-            for a in v.accelerators
+            pb.AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in v.accelerators
         ],
         latencies=[latency_to_pb(x) for x in v.latencies],
         price_band_now=v.price_band_now,
@@ -384,6 +342,7 @@ def site_view_to_pb(v: SiteView) -> pb.SiteView:
 
 
 def site_view_from_pb(m: pb.SiteView) -> SiteView:
+    """A site's view from its message."""
     return SiteView(
         site_id=m.site_id,
         labels=labels_from_pb(m.labels),
@@ -394,16 +353,7 @@ def site_view_from_pb(m: pb.SiteView) -> SiteView:
         price_now_yuan_per_kwh=m.price_now_yuan_per_kwh,
         carbon_kg_per_kwh=m.carbon_kg_per_kwh,
         accelerators=tuple(
-            AcceleratorCapacity(
-                model=a.model,
-                total=a.total,
-                healthy=a.healthy,
-                in_use_by_others=a.in_use_by_others,
-                placed=a.placed,
-                free=a.free,
-                power_w=a.power_w,
-            )
-            for a in m.accelerators
+            AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in m.accelerators
         ),
         latencies=tuple(latency_from_pb(x) for x in m.latencies),
         price_band_now=m.price_band_now,

@@ -25,17 +25,7 @@ from typing import Any, TypeVar
 import grpc
 
 from netrouter.client import convert
-from netrouter.client.errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    NotFoundError,
-    PermissionDeniedError,
-    ResourceExhaustedError,
-    RouterError,
-    UnauthenticatedError,
-    UnavailableError,
-)
+from netrouter.client.errors import RouterError, UnavailableError, error_for
 from netrouter.client.scenario import Scenario, scenario_text
 from netrouter.client.types import (
     Placement,
@@ -57,32 +47,10 @@ T = TypeVar("T")
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
 """Largest message either way (a 10,000-workload batch with explanations fits)."""
 
-_ERROR_OF: dict[grpc.StatusCode, type[RouterError]] = {
-    grpc.StatusCode.NOT_FOUND: NotFoundError,
-    grpc.StatusCode.ALREADY_EXISTS: AlreadyExistsError,
-    grpc.StatusCode.FAILED_PRECONDITION: FailedPreconditionError,
-    grpc.StatusCode.RESOURCE_EXHAUSTED: ResourceExhaustedError,
-    grpc.StatusCode.UNAVAILABLE: UnavailableError,
-    grpc.StatusCode.UNAUTHENTICATED: UnauthenticatedError,
-    grpc.StatusCode.PERMISSION_DENIED: PermissionDeniedError,
-}
-
-
-class RpcError(RouterError):
-    """An RPC failed with a status that has no more specific error; ``code`` tells which."""
-
-    def __init__(self, code: grpc.StatusCode, details: str) -> None:
-        super().__init__(f"{code.name}: {details}")
-        self.code = code
-
 
 def _translate(exc: grpc.aio.AioRpcError) -> RouterError:
-    code, details = exc.code(), exc.details() or ""
-    if code == grpc.StatusCode.INVALID_ARGUMENT:
-        field, _, message = details.partition(": ")
-        return InvalidArgumentError(field, message)
-    kind = _ERROR_OF.get(code)
-    return kind(details) if kind else RpcError(code, details)
+    """The typed error for a failed call (see :func:`~netrouter.client.errors.error_for`)."""
+    return error_for(exc.code(), exc.details() or "")
 
 
 class RouterClient:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from netrouter.client.errors import InvalidArgumentError
 from netrouter.contract.limits import MAX_DURATION_H, MAX_POWER_W, MAX_PRIORITY
@@ -46,6 +47,11 @@ RESIDENCY_FIELDS = (
     "forbidden_provinces",
 )
 """The workload fields that say where its data may go (data residency)."""
+
+
+def residency_of(source: object) -> dict[str, Any]:
+    """The residency fields read off ``source`` (a message, a file entry) as frozensets."""
+    return {name: frozenset(getattr(source, name)) for name in RESIDENCY_FIELDS}
 
 
 def _check_range(name: str, value: float, low: float, high: float = math.inf) -> None:

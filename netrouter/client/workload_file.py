@@ -34,7 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from netrouter.client.errors import InvalidArgumentError
-from netrouter.client.types import RESIDENCY_FIELDS, Workload
+from netrouter.client.types import RESIDENCY_FIELDS, Workload, residency_of
 from netrouter.contract.limits import MAX_DEVICES, MAX_DURATION_H, MAX_POWER_W, MAX_PRIORITY
 from netrouter.contract.names import UnknownNameError, canonical_region
 
@@ -80,12 +80,7 @@ class WorkloadEntry(BaseModel):
             max_pue=self.max_pue,
             priority=self.priority,
             power_w_per_device=self.power_w_per_device,
-            allowed_sites=frozenset(self.allowed_sites),
-            allowed_hubs=frozenset(self.allowed_hubs),
-            allowed_provinces=frozenset(self.allowed_provinces),
-            forbidden_sites=frozenset(self.forbidden_sites),
-            forbidden_hubs=frozenset(self.forbidden_hubs),
-            forbidden_provinces=frozenset(self.forbidden_provinces),
+            **residency_of(self),
             data_gb=self.data_gb,
             migration_cost_yuan=self.migration_cost_yuan,
             labels=self.labels,

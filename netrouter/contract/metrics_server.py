@@ -17,9 +17,11 @@ class MetricsServer:
 
     @property
     def port(self) -> int:
+        """The port the server listens on (the one chosen when asked for 0)."""
         return int(self._server.server_port)
 
     def close(self) -> None:
+        """Stop serving and wait for the server thread."""
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(5)

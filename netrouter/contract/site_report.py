@@ -23,6 +23,7 @@ from netrouter.contract.limits import (
     MAX_PUE,
     MAX_REGIONS,
 )
+from netrouter.contract.messages import same_named
 from netrouter.contract.names import canonical_model
 from netrouter.contract.wire import SITE_ID_PATTERN
 from netrouter.v1 import site_report_pb2 as rpb
@@ -91,6 +92,9 @@ class SiteReport:
     pue_mean: float = 0.0
     pue_mean_window_s: float = 0.0
     pue_mean_covered_s: float = 0.0
+    next_24h_bands: tuple[str, ...] = ()
+    """The tariff band of each of the next 24 hours: the router reads none of them, but the
+    agent sends them for the operators who read the report off the broker."""
 
     @property
     def sustained_pue(self) -> float:
@@ -103,39 +107,23 @@ class SiteReport:
 
 
 def labels_from_pb(m: rpb.SiteLabels) -> SiteLabels:
-    return SiteLabels(
-        name=m.name,
-        hub=m.hub,
-        hub_name=m.hub_name,
-        province=m.province,
-        side=m.side,
-        latitude=m.latitude,
-        longitude=m.longitude,
-        pue_cap=m.pue_cap,
-    )
+    """The domain labels of a message."""
+    return SiteLabels(**same_named(rpb.SiteLabels, m))
 
 
 def labels_to_pb(labels: SiteLabels) -> rpb.SiteLabels:
-    return rpb.SiteLabels(
-        name=labels.name,
-        hub=labels.hub,
-        hub_name=labels.hub_name,
-        province=labels.province,
-        side=labels.side,
-        latitude=labels.latitude,
-        longitude=labels.longitude,
-        pue_cap=labels.pue_cap,
-    )
+    """The message of domain labels."""
+    return rpb.SiteLabels(**same_named(rpb.SiteLabels, labels))
 
 
 def latency_from_pb(m: rpb.RegionLatency) -> RegionLatency:
-    return RegionLatency(region=m.region, rtt_ms=m.rtt_ms, measured=m.measured)
+    """The domain latency of a message."""
+    return RegionLatency(**same_named(rpb.RegionLatency, m))
 
 
 def latency_to_pb(latency: RegionLatency) -> rpb.RegionLatency:
-    return rpb.RegionLatency(
-        region=latency.region, rtt_ms=latency.rtt_ms, measured=latency.measured
-    )
+    """The message of a domain latency."""
+    return rpb.RegionLatency(**same_named(rpb.RegionLatency, latency))
 
 
 def report_from_pb(m: rpb.SiteReport) -> SiteReport:
@@ -149,12 +137,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         labels=labels_from_pb(m.labels),
         accelerators=tuple(
             AcceleratorInventory(
-                model=canonical_model(a.model),
-                total=a.total,
-                healthy=a.healthy,
-                in_use_by_others=a.in_use_by_others,
-                power_w=a.power_w,
-                from_static_config=a.from_static_config,
+                **same_named(rpb.AcceleratorInventory, a) | {"model": canonical_model(a.model)}
             )
             for a in m.accelerators
         ),
@@ -166,6 +149,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         latencies=tuple(latency_from_pb(x) for x in m.latencies),
         report_interval_s=m.report_interval_s,
         band_now=m.tariff.band_now,
+        next_24h_bands=tuple(m.tariff.next_24h_bands),
         pue_source=m.pue_source,
         pue_age_s=m.pue_age_s,
         pue_mean=m.pue_mean,
@@ -175,7 +159,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
 
 
 def report_to_pb(r: SiteReport) -> rpb.SiteReport:
-    """The wire form of an accepted report (for snapshots)."""
+    """The wire form of a report: the agent's to publish, the router's for snapshots."""
     return rpb.SiteReport(
         site_id=r.site_id,
         boot_id=r.boot_id,
@@ -183,14 +167,7 @@ def report_to_pb(r: SiteReport) -> rpb.SiteReport:
         timestamp=r.timestamp,
         labels=labels_to_pb(r.labels),
         accelerators=[
-            rpb.AcceleratorInventory(
-                model=a.model,
-                total=a.total,
-                healthy=a.healthy,
-                in_use_by_others=a.in_use_by_others,
-                power_w=a.power_w,
-                from_static_config=a.from_static_config,
-            )
+            rpb.AcceleratorInventory(**same_named(rpb.AcceleratorInventory, a))
             for a in r.accelerators
         ],
         pue=r.pue,
@@ -199,6 +176,7 @@ def report_to_pb(r: SiteReport) -> rpb.SiteReport:
             next_24h_yuan_per_kwh=list(r.next_24h_yuan_per_kwh),
             timezone=r.timezone,
             band_now=r.band_now,
+            next_24h_bands=list(r.next_24h_bands),
         ),
         carbon_kg_per_kwh=r.carbon_kg_per_kwh,
         latencies=[latency_to_pb(x) for x in r.latencies],
@@ -229,6 +207,13 @@ class ReportRejectedError(ValueError):
 def _in_range(name: str, value: float, low: float, high: float) -> None:
     if not (math.isfinite(value) and low <= value <= high):
         raise ReportRejectedError("out_of_range", f"{name}={value} not in [{low}, {high}]")
+
+
+def _add_new(what: str, name: str, seen: set[str]) -> None:
+    """Add ``name`` to ``seen``; a report naming one ``what`` twice, or none, is refused."""
+    if not name or name in seen:
+        raise ReportRejectedError("out_of_range", f"{what} {name!r} empty or repeated")
+    seen.add(name)
 
 
 def decode_report(topic_site_id: str, payload: bytes) -> SiteReport:
@@ -285,11 +270,7 @@ def validate_report(r: SiteReport) -> None:
         raise ReportRejectedError("out_of_range", f"{len(r.accelerators)} accelerator types")
     models: set[str] = set()
     for a in r.accelerators:
-        if not a.model or a.model in models:
-            raise ReportRejectedError(
-                "out_of_range", f"accelerator model {a.model!r} empty or repeated"
-            )
-        models.add(a.model)
+        _add_new("accelerator model", a.model, models)
         if not a.in_use_by_others <= a.healthy <= a.total <= MAX_DEVICES:
             raise ReportRejectedError(
                 "out_of_range",
@@ -301,11 +282,7 @@ def validate_report(r: SiteReport) -> None:
         raise ReportRejectedError("out_of_range", f"{len(r.latencies)} latency regions")
     regions: set[str] = set()
     for lat in r.latencies:
-        if not lat.region or lat.region in regions:
-            raise ReportRejectedError(
-                "out_of_range", f"latency region {lat.region!r} empty or repeated"
-            )
-        regions.add(lat.region)
+        _add_new("latency region", lat.region, regions)
         _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, MAX_LATENCY_MS)
 
 

@@ -62,10 +62,12 @@ class Topics:
 
     @property
     def report_filter(self) -> str:
+        """The subscription that matches every site's report topic."""
         return f"{self.prefix}/sites/+/report"
 
     @property
     def status_filter(self) -> str:
+        """The subscription that matches every site's status topic."""
         return f"{self.prefix}/sites/+/status"
 
     def parse(self, topic: str) -> tuple[str, str] | None:

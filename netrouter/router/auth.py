@@ -32,9 +32,14 @@ from typing import Any, Literal
 import grpc
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from netrouter.client.errors import PermissionDeniedError, RouterError, UnauthenticatedError
+from netrouter.client.errors import (
+    PermissionDeniedError,
+    RouterError,
+    UnauthenticatedError,
+    status_of,
+)
 from netrouter.contract.configfile import load_toml
-from netrouter.router.service import SERVICE_NAME, status_for
+from netrouter.router.service import SERVICE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -232,7 +237,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             principal = authorize(method, details.invocation_metadata or (), self._tokens)
         except RouterError as exc:
-            return _refusal(handler, method, status_for(exc), str(exc))
+            return _refusal(handler, method, status_of(exc), str(exc))
         log.debug("%s by %s (%s)", method, principal.name, principal.role)
         return handler
 

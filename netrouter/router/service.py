@@ -1,6 +1,7 @@
 """The gRPC face of the router: thin servicers (log, convert, delegate, convert).
 
-Errors map to status codes here and nowhere else (:data:`STATUS_OF`).
+Errors become statuses here, each the ``code`` its class carries
+(:func:`~netrouter.client.errors.status_of`).
 """
 
 from __future__ import annotations
@@ -19,22 +20,12 @@ from grpc_health.v1._async import HealthServicer
 from grpc_reflection.v1alpha import reflection
 
 from netrouter.client import convert
-from netrouter.client.errors import (
-    AlreadyExistsError,
-    FailedPreconditionError,
-    InvalidArgumentError,
-    ListenError,
-    NotFoundError,
-    PermissionDeniedError,
-    ResourceExhaustedError,
-    RouterError,
-    UnauthenticatedError,
-    UnavailableError,
-)
+from netrouter.client.errors import ListenError, RouterError, status_of
 from netrouter.contract.wire import WATCH_POSITION_KEY
 from netrouter.router.core import Router
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from solver import SolverError
 
 log = logging.getLogger(__name__)
 
@@ -45,41 +36,38 @@ MAX_RECEIVE_BYTES = 16 * 1024 * 1024
 """Largest request by default (``[grpc] max_receive_mib``): a 10,000-workload Place batch
 with two alternatives each is about 0.65 MiB."""
 
-STATUS_OF: dict[type[RouterError], grpc.StatusCode] = {
-    InvalidArgumentError: grpc.StatusCode.INVALID_ARGUMENT,
-    NotFoundError: grpc.StatusCode.NOT_FOUND,
-    AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
-    FailedPreconditionError: grpc.StatusCode.FAILED_PRECONDITION,
-    ResourceExhaustedError: grpc.StatusCode.RESOURCE_EXHAUSTED,
-    UnavailableError: grpc.StatusCode.UNAVAILABLE,
-    UnauthenticatedError: grpc.StatusCode.UNAUTHENTICATED,
-    PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
-}
-
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
 
 
-def status_for(exc: RouterError) -> grpc.StatusCode:
-    """The gRPC status code of a router error (INTERNAL for anything unmapped)."""
-    for kind in type(exc).__mro__:
-        if kind in STATUS_OF:
-            return STATUS_OF[kind]
-    return grpc.StatusCode.INTERNAL
+async def _abort(
+    context: grpc.aio.ServicerContext, method: str, exc: RouterError | SolverError
+) -> None:
+    """End the call with the status of ``exc``; raises, as ``context.abort`` does.
+
+    A solver error is translated here: the router checks what it hands the solver, so one
+    that gets this far is a bug, answered INTERNAL without the solver's own types.
+    """
+    if isinstance(exc, RouterError):
+        code, details = status_of(exc), str(exc)
+        log.info("%s -> %s: %s", method, code.name, exc)
+    else:
+        code, details = grpc.StatusCode.INTERNAL, f"the solver refused the problem: {exc}"
+        log.error("%s -> %s: %s", method, code.name, exc, exc_info=exc)
+    await context.abort(code, details)
 
 
 def mapped_errors(handler: Handler[Req, Resp]) -> Handler[Req, Resp]:
-    """Turn :class:`RouterError` into the matching status with the error's message."""
+    """Turn :class:`RouterError` into its status with the error's message (solver errors:
+    INTERNAL)."""
 
     @functools.wraps(handler)
     async def wrapper(self: Any, request: Req, context: grpc.aio.ServicerContext) -> Resp:
         try:
             return await handler(self, request, context)
-        except RouterError as exc:
-            code = status_for(exc)
-            log.info("%s -> %s: %s", handler.__name__, code.name, exc)
-            await context.abort(code, str(exc))
+        except (RouterError, SolverError) as exc:
+            await _abort(context, handler.__name__, exc)
             raise  # unreachable: abort raises
 
     return wrapper
@@ -147,10 +135,8 @@ class RouterServicer(pb_grpc.RouterServicer):
             await context.send_initial_metadata(((WATCH_POSITION_KEY, str(start)),))
             async for event in self._router.watch(start):
                 yield convert.event_to_pb(event)
-        except RouterError as exc:
-            code = status_for(exc)
-            log.info("WatchPlacements -> %s: %s", code.name, exc)
-            await context.abort(code, str(exc))
+        except (RouterError, SolverError) as exc:
+            await _abort(context, "WatchPlacements", exc)
 
     @mapped_errors
     async def Rebalance(

@@ -274,18 +274,6 @@ async def test_cli_commands_dial_tls_with_a_client_certificate_and_token(
     assert '"site_id": "solo"' in result.stdout
 
 
-def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
-    """A missing CA file or a certificate without TLS fails at once, naming the option."""
-    with pytest.raises(ValueError, match="ca_file: cannot read"):
-        RouterClient("127.0.0.1:1", ca_file=tmp_path / "missing.pem")
-    with pytest.raises(ValueError, match="needs TLS"):
-        RouterClient("127.0.0.1:1", cert_file="c.pem", key_file="k.pem")
-    with pytest.raises(ValueError, match="cert_file and key_file go together"):
-        RouterClient("127.0.0.1:1", tls=True, cert_file="c.pem")
-    with pytest.raises(ValueError, match="token"):
-        RouterClient("127.0.0.1:1", token="two words")
-
-
 @pytest.mark.parametrize(
     ("args", "message"),
     [

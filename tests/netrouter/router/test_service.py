@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,16 +17,15 @@ from netrouter.client.errors import (
     InvalidArgumentError,
     ListenError,
     NotFoundError,
-    UnavailableError,
+    RpcError,
 )
-from netrouter.client.router_client import RouterClient, SyncRouterClient
+from netrouter.client.router_client import RouterClient
 from netrouter.contract.wire import AgentStatus
-from netrouter.router.core import Router
 from netrouter.router.service import SERVICE_NAME, listen_port, start_server
 from netrouter.router.state import SiteRegistry
-from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
+from solver import InvalidProblemError
 from tests.factories import Served, report_of, serve_router, site_config, workload
 
 
@@ -217,18 +215,6 @@ async def test_a_model_no_site_offers_is_unplaced_saying_so(served: Served) -> N
     assert unplaced.reason == "no site offers H800 (the sites offer H100)"
 
 
-async def test_a_router_that_is_not_there_is_named(tmp_path: Path) -> None:
-    """Nothing listening: UnavailableError names the target and how to start a router."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        target = f"127.0.0.1:{probe.getsockname()[1]}"
-    async with RouterClient(target, retries=0, timeout_s=5.0) as client:
-        with pytest.raises(UnavailableError) as info:
-            await client.list_sites()
-    assert f"cannot reach a router at {target}" in str(info.value)
-    assert "netrouter serve" in str(info.value)
-
-
 async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None:
     """NOT_FOUND, ALREADY_EXISTS and INVALID_ARGUMENT become the library's typed errors."""
     async with RouterClient(served.target) as client:
@@ -244,6 +230,23 @@ async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None
         with pytest.raises(InvalidArgumentError) as info:
             await client.release([placed[0].placement_id, placed[0].placement_id])
         assert info.value.field == "placement_ids[1]"
+
+
+async def test_a_solver_error_reaches_the_client_as_internal_not_as_its_type(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A solver refusal that gets past the router's checks is INTERNAL, naming no solver type."""
+
+    async def refuse() -> None:
+        raise InvalidProblemError("hourly_price", "needs 24 values", owner="site 'cheap'")
+
+    monkeypatch.setattr(served.router, "list_sites", refuse)
+    async with RouterClient(served.target) as client:
+        with pytest.raises(RpcError) as info:
+            await client.list_sites()
+    assert info.value.code == grpc.StatusCode.INTERNAL
+    assert "site 'cheap': hourly_price: needs 24 values" in str(info.value)
+    assert "InvalidProblemError" not in str(info.value)
 
 
 async def test_no_site_up_is_failed_precondition(served: Served) -> None:
@@ -304,36 +307,3 @@ async def test_a_port_taken_after_the_check_is_still_refused(
     monkeypatch.setattr("netrouter.router.service._bind_error", lambda address, port: None)
     with pytest.raises(ListenError, match="could not bind"):
         await start_server(served.router, served.target)
-
-
-def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
-    """SyncRouterClient places and lists against a server in another thread's loop."""
-    import threading
-
-    ready = threading.Event()
-    state: dict[str, object] = {}
-
-    async def serve() -> None:
-        registry = SiteRegistry()
-        registry.apply_report(report_of(site_config("solo", price=0.4)))
-        store = PlacementStore(tmp_path / "s.db")
-        server, port, _ = await start_server(Router(registry=registry, store=store), "127.0.0.1:0")
-        stop = asyncio.Event()
-        state.update(port=port, loop=asyncio.get_running_loop(), stop=stop)
-        ready.set()
-        await stop.wait()
-        await server.stop(None)
-        store.close()
-
-    thread = threading.Thread(target=asyncio.run, args=(serve(),))
-    thread.start()
-    assert ready.wait(10)
-    try:
-        with SyncRouterClient(f"127.0.0.1:{state['port']}") as client:
-            result = client.place([workload("s1", demands={"H100": 4})])
-            assert [p.site_id for p in result.placements] == ["solo"]
-            assert [s.site_id for s in client.list_sites()] == ["solo"]
-    finally:
-        loop = state["loop"]
-        loop.call_soon_threadsafe(state["stop"].set)  # type: ignore[attr-defined]
-        thread.join(10)

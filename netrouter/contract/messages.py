@@ -1,0 +1,17 @@
+"""Field-by-name copying between a flat protobuf message and its domain twin."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from google.protobuf.message import Message
+
+
+def same_named(message_type: type[Message], source: object) -> dict[str, Any]:
+    """``source``'s value for each field of ``message_type``, read by the same name.
+
+    For messages of scalars whose domain type spells every field as the wire does, so the
+    field list is written once (in the ``.proto``) instead of once per direction. Domain
+    fields the wire lacks keep their defaults on the way in.
+    """
+    return {f.name: getattr(source, f.name) for f in message_type.DESCRIPTOR.fields}

@@ -1,0 +1,216 @@
+"""The client library against real gRPC servers on port 0: typed errors, retries on
+UNAVAILABLE, deadlines, tokens, and the blocking twin."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from netrouter.client.errors import (
+    NotFoundError,
+    PermissionDeniedError,
+    RpcError,
+    UnavailableError,
+)
+from netrouter.client.router_client import RouterClient, SyncRouterClient
+from netrouter.router.core import Router
+from netrouter.router.service import start_server
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import PlacementStore
+from netrouter.v1 import router_pb2 as pb
+from netrouter.v1 import router_pb2_grpc as pb_grpc
+from tests.factories import report_of, site_config, workload
+
+
+@dataclass
+class _Scripted(pb_grpc.RouterServicer):
+    """A Router service that fails ListSites with ``failures`` in turn, then answers empty;
+    it records every call's metadata and can hold a call until ``release`` is set."""
+
+    failures: list[grpc.StatusCode] = field(default_factory=list)
+    watch_failure: grpc.StatusCode = grpc.StatusCode.PERMISSION_DENIED
+    hold: bool = False
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    metadata: list[dict[str, str]] = field(default_factory=list)
+
+    async def ListSites(
+        self, request: pb.ListSitesRequest, context: grpc.aio.ServicerContext
+    ) -> pb.ListSitesResponse:
+        self.metadata.append({k: str(v) for k, v in context.invocation_metadata() or ()})
+        if self.hold:
+            await self.release.wait()
+        if self.failures:
+            await context.abort(self.failures.pop(0), "scripted failure")
+        return pb.ListSitesResponse()
+
+    async def WatchPlacements(
+        self, request: pb.WatchPlacementsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlacementEvent]:
+        await context.abort(self.watch_failure, "not for you")
+        yield pb.PlacementEvent()  # unreachable: abort raises; makes this a stream
+
+
+@dataclass
+class _Server:
+    servicer: _Scripted
+    target: str
+
+
+@pytest.fixture
+async def scripted() -> AsyncIterator[_Server]:
+    """A scripted Router service on a free port."""
+    servicer = _Scripted()
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield _Server(servicer, f"127.0.0.1:{port}")
+    finally:
+        servicer.release.set()
+        await server.stop(None)
+
+
+def _client(target: str, **options: Any) -> RouterClient:
+    """A client that retries at once, so the retry tests stay short."""
+    return RouterClient(target, backoff_initial_s=0.01, backoff_max_s=0.02, **options)
+
+
+async def test_a_status_with_a_class_is_raised_as_that_class(scripted: _Server) -> None:
+    """NOT_FOUND from the router is a ``NotFoundError`` carrying the router's details."""
+    scripted.servicer.failures = [grpc.StatusCode.NOT_FOUND]
+    async with _client(scripted.target) as client:
+        with pytest.raises(NotFoundError, match="scripted failure"):
+            await client.list_sites()
+    assert len(scripted.servicer.metadata) == 1, "only UNAVAILABLE is retried"
+
+
+async def test_a_status_without_a_class_is_an_rpc_error_naming_it(scripted: _Server) -> None:
+    """DATA_LOSS has no class of its own: an ``RpcError`` says which status it was."""
+    scripted.servicer.failures = [grpc.StatusCode.DATA_LOSS]
+    async with _client(scripted.target) as client:
+        with pytest.raises(RpcError) as info:
+            await client.list_sites()
+    assert info.value.code == grpc.StatusCode.DATA_LOSS
+    assert str(info.value) == "DATA_LOSS: scripted failure"
+
+
+async def test_unavailable_from_a_connected_router_is_retried_until_it_answers(
+    scripted: _Server,
+) -> None:
+    """Two UNAVAILABLE answers, then success: the call succeeds on its third attempt."""
+    scripted.servicer.failures = [grpc.StatusCode.UNAVAILABLE] * 2
+    async with _client(scripted.target, retries=5) as client:
+        assert await client.list_sites() == []
+    assert len(scripted.servicer.metadata) == 3
+
+
+async def test_unavailable_past_the_retries_is_the_routers_own_error(scripted: _Server) -> None:
+    """With the retries spent, the router's UNAVAILABLE is raised with its own details,
+    not as a router that cannot be reached."""
+    scripted.servicer.failures = [grpc.StatusCode.UNAVAILABLE] * 3
+    async with _client(scripted.target, retries=1) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.list_sites()
+    assert str(info.value) == "scripted failure"
+    assert len(scripted.servicer.metadata) == 2
+
+
+async def test_a_call_past_its_deadline_is_deadline_exceeded(scripted: _Server) -> None:
+    """A router that does not answer within ``timeout_s`` fails the call DEADLINE_EXCEEDED."""
+    scripted.servicer.hold = True
+    async with _client(scripted.target, timeout_s=0.2) as client:
+        with pytest.raises(RpcError) as info:
+            await client.list_sites()
+    assert info.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_the_token_goes_with_every_call_as_a_bearer(scripted: _Server) -> None:
+    """``token`` is sent as ``authorization: Bearer TOKEN`` metadata."""
+    async with _client(scripted.target, token=" s3cret ") as client:
+        await client.list_sites()
+    assert scripted.servicer.metadata[0]["authorization"] == "Bearer s3cret"
+
+
+def test_a_token_with_a_space_is_refused_before_dialing() -> None:
+    """A token that cannot be a bearer token raises ``ValueError`` at construction."""
+    with pytest.raises(ValueError, match="token: must be non-empty printable ASCII"):
+        RouterClient("127.0.0.1:1", token="two words")
+
+
+async def test_a_watch_refused_is_raised_as_its_typed_error(scripted: _Server) -> None:
+    """A watch stream ended with PERMISSION_DENIED raises ``PermissionDeniedError``."""
+    async with _client(scripted.target) as client:
+        with pytest.raises(PermissionDeniedError, match="not for you"):
+            async for _ in client.watch():
+                pass
+
+
+def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
+    """A missing CA file or a certificate without TLS fails at once, naming the option."""
+    with pytest.raises(ValueError, match="ca_file: cannot read"):
+        RouterClient("127.0.0.1:1", ca_file=tmp_path / "missing.pem")
+    with pytest.raises(ValueError, match="needs TLS"):
+        RouterClient("127.0.0.1:1", cert_file="c.pem", key_file="k.pem")
+    with pytest.raises(ValueError, match="cert_file and key_file go together"):
+        RouterClient("127.0.0.1:1", tls=True, cert_file="c.pem")
+    with pytest.raises(ValueError, match="token"):
+        RouterClient("127.0.0.1:1", token="two words")
+
+
+async def test_a_client_not_opened_says_how_to_open_it() -> None:
+    """A call before ``async with`` raises ``RuntimeError`` naming the fix."""
+    client = RouterClient("127.0.0.1:1")
+    with pytest.raises(RuntimeError, match="async with RouterClient"):
+        await client.list_sites()
+
+
+async def test_a_router_that_is_not_there_is_named(tmp_path: Path) -> None:
+    """Nothing listening: UnavailableError names the target and how to start a router."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        target = f"127.0.0.1:{probe.getsockname()[1]}"
+    async with RouterClient(target, retries=0, timeout_s=5.0) as client:
+        with pytest.raises(UnavailableError) as info:
+            await client.list_sites()
+    assert f"cannot reach a router at {target}" in str(info.value)
+    assert "netrouter serve" in str(info.value)
+
+
+def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
+    """SyncRouterClient places and lists against a server in another thread's loop."""
+    ready = threading.Event()
+    state: dict[str, object] = {}
+
+    async def serve() -> None:
+        registry = SiteRegistry()
+        registry.apply_report(report_of(site_config("solo", price=0.4)))
+        store = PlacementStore(tmp_path / "s.db")
+        server, port, _ = await start_server(Router(registry=registry, store=store), "127.0.0.1:0")
+        stop = asyncio.Event()
+        state.update(port=port, loop=asyncio.get_running_loop(), stop=stop)
+        ready.set()
+        await stop.wait()
+        await server.stop(None)
+        store.close()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),))
+    thread.start()
+    assert ready.wait(10)
+    try:
+        with SyncRouterClient(f"127.0.0.1:{state['port']}") as client:
+            result = client.place([workload("s1", demands={"H100": 4})])
+            assert [p.site_id for p in result.placements] == ["solo"]
+            assert [s.site_id for s in client.list_sites()] == ["solo"]
+    finally:
+        loop = state["loop"]
+        loop.call_soon_threadsafe(state["stop"].set)  # type: ignore[attr-defined]
+        thread.join(10)
