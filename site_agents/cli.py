@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
@@ -332,6 +330,8 @@ def run(
     reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
     exits 0.
     """
+    import asyncio
+
     from netrouter.contract.wire import Topics
     from site_agents.metrics import AgentMetrics
     from site_agents.publisher import SiteAgent
@@ -392,6 +392,9 @@ def run(
 
 
 async def _run(agent: SiteAgent) -> None:
+    import asyncio
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable
 from typing import TypeVar
 
@@ -25,6 +24,8 @@ def fail(message: str, code: int = 1) -> typer.Exit:
 
 def call(coro: Awaitable[T]) -> T:
     """Run ``coro`` to its end; a :class:`RouterError` exits 1 with its message."""
+    import asyncio
+
     from netrouter.client.errors import RouterError
 
     async def wrapped() -> T:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
-import signal
 from pathlib import Path
 from typing import Annotated
 
@@ -107,6 +105,9 @@ def serve(
     On SIGTERM the health service turns NOT_SERVING first, calls in flight finish (up to the
     grace period), queued placements are committed, then the process exits 0.
     """
+    import asyncio
+    import signal
+
     from netrouter.client.errors import ListenError, RouterError, StoreLockedError
     from netrouter.contract.configfile import ConfigFileError
     from netrouter.router.app import RouterApp
