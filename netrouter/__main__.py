@@ -1,5 +1,5 @@
 """``python -m netrouter`` = ``netrouter``."""
 
-from netrouter.cli.main import main
+from netrouter.cli.app import main
 
 main()

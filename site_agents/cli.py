@@ -2,28 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from google.protobuf import json_format
 
-from netrouter.contract import wire
-from netrouter.contract.configfile import ConfigFileError
-from netrouter.contract.wire import PASSWORD_ENV, BrokerAddress, Topics
-from netrouter.v1 import site_report_pb2 as rpb
-from site_agents.collectors import CollectorError, PueMean, PueReading
-from site_agents.config import SiteConfig, load_site_config
-from site_agents.metrics import AgentMetrics, MetricsServer
-from site_agents.nvml import NvmlInventory
-from site_agents.publisher import SiteAgent
-from site_agents.report import ReportBuilder, Sources
+if TYPE_CHECKING:
+    # Each command imports what it uses when it runs: '--help' loads only typer.
+    from netrouter.contract.wire import BrokerAddress
+    from netrouter.v1 import site_report_pb2 as rpb
+    from site_agents.collectors import PueMean, PueReading
+    from site_agents.config import SiteConfig
+    from site_agents.metrics import MetricsServer
+    from site_agents.publisher import SiteAgent
+
+PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
+"""The broker password's variable, :data:`netrouter.contract.wire.PASSWORD_ENV`, spelled out
+so that ``--help`` need not import the wire module (aiomqtt, pydantic)."""
 
 app = typer.Typer(
     help=(
@@ -44,6 +43,9 @@ ConfigOpt = Annotated[
 
 
 def _load(path: Path) -> SiteConfig:
+    from netrouter.contract.configfile import ConfigFileError
+    from site_agents.config import load_site_config
+
     try:
         return load_site_config(path)
     except ConfigFileError as exc:
@@ -57,6 +59,11 @@ def once(config: ConfigOpt) -> None:
 
     Exits 1 when a collector has nothing to report (e.g. no fresh PUE and no fallback).
     """
+    from google.protobuf import json_format
+
+    from site_agents.collectors import CollectorError
+    from site_agents.report import ReportBuilder
+
     site = _load(config)
     builder = ReportBuilder(site)
     try:
@@ -88,6 +95,10 @@ def check(config: ConfigOpt) -> None:
     ``[inventory] source = "nvml"`` each GPU is listed with its health, or the reason NVML
     is unavailable (the static inventory is then what the agent reports).
     """
+    from site_agents.collectors import CollectorError
+    from site_agents.nvml import NvmlInventory
+    from site_agents.report import Sources
+
     site = _load(config)
     try:
         broker = broker_address(site)
@@ -163,6 +174,8 @@ def check(config: ConfigOpt) -> None:
 
 def _pue_of(report: rpb.SiteReport) -> PueReading:
     """The PUE reading a report was built from."""
+    from site_agents.collectors import PueMean, PueReading
+
     mean = PueMean(
         value=report.pue_mean,
         window_s=report.pue_mean_window_s,
@@ -220,6 +233,8 @@ def pue_cap_warning(site: SiteConfig, reading: PueReading | None) -> str | None:
 
 def _node_lines(inventory: object) -> list[str]:
     """What the devices NVML sees on this node make of the configured site, per model."""
+    from site_agents.nvml import NvmlInventory
+
     if not isinstance(inventory, NvmlInventory):
         return []
     return [f"  node (NVML): {share.describe()}" for share in inventory.node_shares]
@@ -247,6 +262,8 @@ def broker_address(
     the NETROUTER_MQTT_PASSWORD environment variable, else ``[broker] password_file``.
     Raises ``ValueError`` naming what is wrong.
     """
+    from netrouter.contract import wire
+
     return wire.broker_address(
         site.broker,
         section_name="broker",
@@ -313,6 +330,12 @@ def run(
     reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
     exits 0.
     """
+    import asyncio
+
+    from netrouter.contract.wire import Topics
+    from site_agents.metrics import AgentMetrics
+    from site_agents.publisher import SiteAgent
+
     site = _load(config)
     try:
         topics = Topics(topic_prefix or site.broker.topic_prefix)
@@ -369,6 +392,9 @@ def run(
 
 
 async def _run(agent: SiteAgent) -> None:
+    import asyncio
+    import signal
+
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -1,4 +1,4 @@
-"""Pictures of a what-if report (matplotlib PNGs) and a self-contained HTML page.
+"""Pictures of a what-if report and of a replay (matplotlib PNGs).
 
 Per scenario, against the baseline: cost and energy by site, utilisation by site, the
 latency CDF, and the flows of moved work drawn between the sites at their coordinates
@@ -7,11 +7,8 @@ latency CDF, and the flows of moved work drawn between the sites at their coordi
 
 from __future__ import annotations
 
-import base64
-import html
 import io
 import re
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ matplotlib.use("Agg")  # files only, never a window
 import matplotlib.pyplot as plt
 from matplotlib.figure import Figure
 
-from netrouter.client.whatif_report import Result, ScenarioResult, WhatIfReport, west_share
+from netrouter.client.whatif_report import Result, ScenarioResult, WhatIfReport
 
 BASE, SCEN = "#7f8c9b", "#d9534f"
 
@@ -176,79 +173,6 @@ def write_plots(
             path.write_bytes(png)
             written.append(path)
     return written
-
-
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
-
-
-def summary_rows(report: WhatIfReport) -> tuple[list[str], list[list[str]]]:
-    """The side-by-side totals: one column per state, one row per figure."""
-    states = [("baseline", report.baseline)] + [(s.name, s.result) for s in report.scenarios]
-    headers = ["", *(name for name, _ in states)]
-    figures_: list[tuple[str, Callable[[Result], str]]] = [
-        ("cost / hour, 元", lambda r: f"{r.cost_per_hour_yuan:,.2f}"),
-        ("cost / day, 元", lambda r: f"{r.cost_per_day_yuan:,.2f}"),
-        ("cost of remaining runs, 元", lambda r: f"{r.cost_yuan:,.2f}"),
-        ("energy, kWh", lambda r: f"{r.energy_kwh:,.1f}"),
-        ("energy / day, kWh", lambda r: f"{r.energy_per_day_kwh:,.1f}"),
-        ("carbon, kg CO2", lambda r: f"{r.carbon_kg:,.1f}"),
-        ("west share of devices", lambda r: f"{100 * west_share(r):.1f}%"),
-        ("placed", lambda r: str(r.placed)),
-        ("unplaced", lambda r: str(r.unplaced)),
-        ("SLO violations where it runs", lambda r: str(r.slo_violations)),
-        ("solve gap", lambda r: f"{100 * r.solve.gap:.3f}%"),
-    ]
-    rows = [[label, *(fmt(r) for _, r in states)] for label, fmt in figures_]
-    return headers, rows
-
-
-def write_html(report: WhatIfReport, path: str | Path, images: Images | None = None) -> Path:
-    """One self-contained page (tables and embedded PNGs) for the whole report.
-    ``images``: already rendered by :func:`render`."""
-    path = Path(path)
-    rendered = render(report) if images is None else images
-    parts = [
-        "<!doctype html><html><head><meta charset='utf-8'><title>netrouter what-if</title>",
-        "<style>body{font-family:sans-serif;margin:2em;max-width:1200px}"
-        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;"
-        "padding:3px 8px;text-align:right}td:first-child{text-align:left}"
-        "img{max-width:100%}</style></head><body>",
-        "<h1>What-if report</h1>",
-        f"<p>State at unix time {report.at:.0f}; {len(report.scenarios)} scenario(s).</p>",
-    ]
-    headers, rows = summary_rows(report)
-    parts.append(_table(headers, rows))
-    for scenario, pngs in zip(report.scenarios, rendered, strict=True):
-        d = scenario.diff
-        parts.append(f"<h2>{html.escape(scenario.name)}</h2>")
-        if scenario.description:
-            parts.append(f"<p>{html.escape(scenario.description)}</p>")
-        parts.append(
-            f"<p>{d.moved} workloads move; cost per day {d.cost_per_day_yuan:+,.2f} 元; "
-            f"{d.unplaced:+d} unplaced; {d.added} added, {d.removed} removed.</p>"
-        )
-        flows = [[f.from_site or "(left out)", f.to_site or "(left out)", str(f.workloads)]
-                 for f in d.flows]  # fmt: skip
-        if flows:
-            parts.append(_table(["from", "to", "workloads"], flows))
-        moves = [[m.workload_id, m.from_site or "-", m.to_site or "-", m.reason]
-                 for m in d.moves[:200]]  # fmt: skip
-        if moves:
-            parts.append(_table(["workload", "from", "to", "why"], moves))
-            if len(d.moves) > 200:
-                parts.append(f"<p>… and {len(d.moves) - 200} more moves.</p>")
-        for stem, png in pngs.items():
-            data = base64.b64encode(png).decode("ascii")
-            parts.append(f"<img alt='{html.escape(stem)}' src='data:image/png;base64,{data}'>")
-    parts.append("</body></html>")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("\n".join(parts), encoding="utf-8")
-    return path
 
 
 # -- trace replay ------------------------------------------------------------------------

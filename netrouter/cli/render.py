@@ -1,34 +1,28 @@
-"""Tables and JSON for the CLI (printing lives only here and in the CLI)."""
+"""Tables and text for the CLI's results (their JSON is in :mod:`.render_json`).
+
+Printing lives only here and in the command modules; the types are imported for the
+annotations only, so that ``netrouter --help`` does not load them.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import json
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
 
-from netrouter.client.types import Placement, PlaceResult, RebalanceResult, SiteView
-
-
-def to_jsonable(value: Any) -> Any:
-    """Dataclasses (nested) to plain dicts/lists for ``json.dumps``."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, dict):
-        return {k: to_jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [to_jsonable(v) for v in value]
-    if isinstance(value, frozenset | set):
-        return sorted(to_jsonable(v) for v in value)
-    return value
-
-
-def print_json(console: Console, value: Any) -> None:
-    """Machine-readable output: one JSON document on stdout."""
-    console.print_json(json.dumps(to_jsonable(value), ensure_ascii=False))
+if TYPE_CHECKING:
+    from netrouter.cli.demo import DemoReport
+    from netrouter.client.types import (
+        Placement,
+        PlaceResult,
+        RebalanceResult,
+        SiteView,
+        Unplaced,
+    )
+    from netrouter.client.whatif_report import Result, WhatIfReport
+    from netrouter.planning.replay import ReplayReport
 
 
 def sites_table(sites: Sequence[SiteView]) -> Table:
@@ -102,6 +96,16 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
     return table
 
 
+def unplaced_table(unplaced: Sequence[Unplaced]) -> Table:
+    """The workloads a placement left out, each with the reason."""
+    table = Table(title="Unplaced", title_justify="left")
+    table.add_column("workload")
+    table.add_column("reason", overflow="fold")
+    for u in unplaced:
+        table.add_row(u.workload_id, u.reason)
+    return table
+
+
 def place_summary(result: PlaceResult) -> str:
     s = result.solve
     head = "DRY RUN: nothing committed. " if result.dry_run else ""
@@ -142,3 +146,157 @@ def rebalance_summary(result: RebalanceResult) -> str:
         f"{head}{len(result.moves)} moves of {result.candidates} proposed, saving "
         f"{result.saving_yuan:,.2f} 元; {s.method} {s.status}, gap {s.gap:.4%}, {s.wall_s:.2f} s"
     )
+
+
+def print_demo(out: Console, report: DemoReport) -> None:
+    """The demo's placement by site, its two policies side by side, and a summary line."""
+    table = Table(title="Placement by site (optimizer)", title_justify="left")
+    for col in ("site", "side", "PUE", "元/kWh now", "GPUs used", "workloads", "元/h", "kWh"):
+        table.add_column(col, justify="left" if col in ("site", "side", "GPUs used") else "right")
+    for r in report.rows:
+        gpus = ", ".join(f"{n} {m}" for m, n in sorted(r.devices.items())) or "-"
+        table.add_row(
+            r.site_id,
+            r.side,
+            f"{r.pue:.2f}",
+            f"{r.price_now:.4f}",
+            gpus,
+            str(r.workloads),
+            f"{r.cost_per_hour_yuan:,.2f}",
+            f"{r.energy_kwh:,.0f}",
+        )
+    out.print(table)
+    cmp = Table(title="Same batch, two policies", title_justify="left")
+    for col in (
+        "policy",
+        "placed",
+        "unplaced",
+        "energy cost 元",
+        "元/h",
+        "energy kWh",
+        "CO2 kg",
+        "west share",
+    ):
+        cmp.add_column(col, justify="left" if col == "policy" else "right")
+    for name, t in (("netrouter optimizer", report.optimizer), ("nearest site", report.nearest)):
+        cmp.add_row(
+            name,
+            str(t.placed),
+            str(t.unplaced),
+            f"{t.energy_cost_yuan:,.2f}",
+            f"{t.cost_per_hour_yuan:,.2f}",
+            f"{t.energy_kwh:,.0f}",
+            f"{t.carbon_kg:,.0f}",
+            f"{t.west_share:.0%}",
+        )
+    out.print(cmp)
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(report.workloads.items()))
+    out.print(
+        f"Workloads: {kinds}. Optimizer saves {report.saving:.1%} of the nearest-site energy cost "
+        f"(solve {report.solve_status}, gap {report.solve_gap:.4%}, {report.solve_wall_s:.2f} s); "
+        f"demo took {report.elapsed_s:.1f} s."
+    )
+
+
+def print_replay(out: Console, report: ReplayReport) -> None:
+    """A replay's header, its policies on the same arrivals, and the hindsight bound."""
+    jobs = ", ".join(f"{n:,} {kind}" for kind, n in sorted(report.jobs.items()))
+    out.print(
+        f"[bold]Replay[/] of {report.trace} over {report.hours:g} h from {report.start} "
+        f"({report.steps} steps of {report.period_min:g} min): {jobs}; batch pods ×"
+        f"{report.training_copies}, inference tokens ×{report.inference_scale:.0f} (load "
+        f"{report.load:g})",
+        highlight=False,
+    )
+    table = Table(title="Policies on the same arrivals", title_justify="left")
+    cols = [
+        "policy", "cost 元", "energy kWh", "carbon kg", "unplaced", "SLO viol.", "moves",
+        "penalty 元", "cost+penalty", "vs optimizer", "gap to bound", "west energy",
+    ]  # fmt: skip
+    for i, c in enumerate(cols):
+        table.add_column(c, justify="left" if i == 0 else "right")
+    for name, r in report.policies.items():
+        ratio = report.ratios.get(name, {}).get("objective")
+        table.add_row(
+            name,
+            f"{r.cost:,.0f}",
+            f"{r.energy_kwh:,.0f}",
+            f"{r.carbon_kg:,.0f}",
+            f"{r.unplaced:,}" + (f" ({r.evicted:,} evicted)" if r.evicted else ""),
+            f"{r.slo_violations:,}",
+            f"{r.migrations:,}",
+            f"{r.penalty:,.0f}",
+            f"{r.objective:,.0f}",
+            "-" if ratio is None else f"{ratio:.3f}×",
+            f"{100 * r.gap_to_bound:.2f}%",
+            f"{100 * r.west_energy_share:.0f}%",
+        )
+    out.print(table)
+    gap = "" if report.gap is None else f"; the optimizer is within {100 * report.gap:.2f}% of it"
+    out.print(
+        f"Hindsight lower bound (each step's relaxation, migrations free): "
+        f"{report.hindsight_bound:,.0f} 元{gap}. {report.wall_s:.1f} s.",
+        highlight=False,
+    )
+
+
+def summary_rows(report: WhatIfReport) -> tuple[list[str], list[list[str]]]:
+    """The side-by-side totals: one column per state, one row per figure."""
+    from netrouter.client.whatif_report import west_share
+
+    states = [("baseline", report.baseline)] + [(s.name, s.result) for s in report.scenarios]
+    headers = ["", *(name for name, _ in states)]
+    figures_: list[tuple[str, Callable[[Result], str]]] = [
+        ("cost / hour, 元", lambda r: f"{r.cost_per_hour_yuan:,.2f}"),
+        ("cost / day, 元", lambda r: f"{r.cost_per_day_yuan:,.2f}"),
+        ("cost of remaining runs, 元", lambda r: f"{r.cost_yuan:,.2f}"),
+        ("energy, kWh", lambda r: f"{r.energy_kwh:,.1f}"),
+        ("energy / day, kWh", lambda r: f"{r.energy_per_day_kwh:,.1f}"),
+        ("carbon, kg CO2", lambda r: f"{r.carbon_kg:,.1f}"),
+        ("west share of devices", lambda r: f"{100 * west_share(r):.1f}%"),
+        ("placed", lambda r: str(r.placed)),
+        ("unplaced", lambda r: str(r.unplaced)),
+        ("SLO violations where it runs", lambda r: str(r.slo_violations)),
+        ("solve gap", lambda r: f"{100 * r.solve.gap:.3f}%"),
+    ]
+    rows = [[label, *(fmt(r) for _, r in states)] for label, fmt in figures_]
+    return headers, rows
+
+
+def print_whatif(out: Console, report: WhatIfReport, show_moves: int) -> None:
+    """The side-by-side totals, then per scenario its changes, flows and first moves."""
+    headers, rows = summary_rows(report)
+    table = Table(title="Baseline and scenarios, side by side", title_justify="left")
+    for i, h in enumerate(headers):
+        table.add_column(h, justify="left" if i == 0 else "right")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+    for s in report.scenarios:
+        d = s.diff
+        title = f"{s.name}: {s.description}" if s.description else s.name
+        out.print(
+            f"[bold]{title}[/]: cost/day {d.cost_per_day_yuan:+,.2f} 元, "
+            f"energy {d.energy_kwh:+,.1f} kWh, carbon {d.carbon_kg:+,.1f} kg, "
+            f"west share {100 * d.west_share_delta:+.1f} pts, {d.moved} moved, "
+            f"{d.unplaced:+d} unplaced, {d.added} added, {d.removed} removed",
+            highlight=False,
+        )
+        if d.flows:
+            flows = Table(show_header=True, box=None, padding=(0, 2))
+            for col in ("from", "to", "workloads"):
+                flows.add_column(col, justify="right" if col == "workloads" else "left")
+            for f in d.flows:
+                flows.add_row(
+                    f.from_site or "(left out)", f.to_site or "(left out)", str(f.workloads)
+                )
+            out.print(flows)
+        if d.moves and show_moves:
+            moves = Table(show_header=True, box=None, padding=(0, 2))
+            for col in ("workload", "from", "to", "why"):
+                moves.add_column(col)
+            for m in d.moves[:show_moves]:
+                moves.add_row(m.workload_id, m.from_site or "-", m.to_site or "-", m.reason)
+            out.print(moves)
+            if len(d.moves) > show_moves:
+                out.print(f"  … {len(d.moves) - show_moves} more (--show-moves, --json)")

@@ -17,7 +17,7 @@ from site_agents.publisher import SiteAgent
 from tests.factories import site_config
 
 pytestmark = pytest.mark.mqtt
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
 
 
 @pytest.fixture

@@ -1,0 +1,37 @@
+"""Where the CLI prints (stdout for results, stderr for status and errors) and how it fails."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import TypeVar
+
+import typer
+from rich.console import Console
+
+T = TypeVar("T")
+
+out = Console()
+if not out.is_terminal:
+    out.width = 140  # pipes and logs: do not squeeze tables to 80 columns
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> typer.Exit:
+    """Print ``error: message`` on stderr; the exit to raise, with status ``code``."""
+    err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code)
+
+
+def call(coro: Awaitable[T]) -> T:
+    """Run ``coro`` to its end; a :class:`RouterError` exits 1 with its message."""
+    import asyncio
+
+    from netrouter.client.errors import RouterError
+
+    async def wrapped() -> T:
+        return await coro
+
+    try:
+        return asyncio.run(wrapped())
+    except RouterError as exc:
+        raise fail(str(exc)) from exc

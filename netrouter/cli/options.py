@@ -1,0 +1,23 @@
+"""Options that several commands share: the router's address and --json."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+TargetOpt = Annotated[
+    str,
+    typer.Option(
+        "--target", "-t", help="Router gRPC address HOST:PORT.", envvar="NETROUTER_TARGET"
+    ),
+]
+JsonOpt = Annotated[
+    bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
+]
+
+MQTT_PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
+"""The broker password's variable, :data:`netrouter.contract.wire.PASSWORD_ENV`, spelled out
+so that ``--help`` need not import the wire module (aiomqtt, pydantic)."""

@@ -1,0 +1,141 @@
+"""``netrouter place``, ``placements``, ``release`` and ``rebalance``: work on a router."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from netrouter.cli.connection import Connect, reaches_router
+from netrouter.cli.console import call, fail, out
+from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
+from netrouter.cli.render import (
+    moves_table,
+    place_summary,
+    placements_table,
+    rebalance_summary,
+    unplaced_table,
+)
+from netrouter.cli.render_json import print_json
+
+
+@reaches_router
+def place(
+    file: Annotated[
+        Path,
+        typer.Option("--file", "-f", help="Workloads YAML or JSON (see examples/workloads.yaml)."),
+    ],
+    target: TargetOpt = DEFAULT_TARGET,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; commit nothing.")] = False,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Place the workloads in FILE at least energy cost; print where each went and why."""
+    from netrouter.client.errors import InvalidArgumentError
+    from netrouter.client.workload_file import WorkloadFileError, load_workloads
+
+    try:
+        workloads = load_workloads(file)
+    except WorkloadFileError as exc:
+        raise fail(str(exc), 2) from exc
+
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            try:
+                return await client.place(workloads, dry_run=dry_run)
+            except InvalidArgumentError as exc:
+                # The router checks what only it knows (its regions): name the file too.
+                raise fail(f"{file}: {exc}", 2) from exc
+
+    result = call(run())
+    if json:
+        print_json(out, result)
+        return
+    out.print(placements_table(result.placements))
+    if result.unplaced:
+        out.print(unplaced_table(result.unplaced))
+    out.print(place_summary(result))
+
+
+@reaches_router
+def placements(
+    target: TargetOpt = DEFAULT_TARGET,
+    site: Annotated[str, typer.Option(help="Only this site.")] = "",
+    state: Annotated[str, typer.Option(help="active, released or all.")] = "active",
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """List placements (active by default)."""
+
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            return await client.list_placements(site_id=site, state=state)
+
+    found = call(run())
+    if json:
+        print_json(out, found)
+    else:
+        out.print(placements_table(found))
+
+
+@reaches_router
+def release(
+    ids: Annotated[list[str], typer.Argument(help="Placement ids to release (all or none).")],
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Release placements, freeing their devices."""
+
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            return await client.release(ids)
+
+    released = call(run())
+    if json:
+        print_json(out, released)
+    else:
+        out.print(placements_table(released, title="Released"))
+
+
+@reaches_router
+def rebalance(
+    target: TargetOpt = DEFAULT_TARGET,
+    commit: Annotated[
+        bool, typer.Option("--commit", help="Make the moves (default: only propose them).")
+    ] = False,
+    max_moves: Annotated[int, typer.Option(help="At most this many moves (0: no cap).")] = 0,
+    min_saving: Annotated[
+        float, typer.Option(help="Only moves that each save at least this many 元.")
+    ] = 0.0,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Re-optimise running work: the moves that save money, and moves off sites over their
+    hub's PUE cap (whatever they save), each with its reason. A dry run unless --commit."""
+
+    router = connect(target)
+
+    async def run() -> Any:
+        async with router as client:
+            return await client.rebalance(
+                commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
+            )
+
+    result = call(run())
+    if json:
+        print_json(out, result)
+        return
+    out.print(moves_table(result))
+    out.print(rebalance_summary(result))

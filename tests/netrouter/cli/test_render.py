@@ -1,0 +1,177 @@
+"""Tables and text of the CLI's results, printed to a console in memory."""
+
+from __future__ import annotations
+
+import io
+
+from rich.console import Console, RenderableType
+
+from netrouter.cli.demo import DemoReport, PolicyTotals, SiteRow
+from netrouter.cli.render import (
+    place_summary,
+    print_demo,
+    print_whatif,
+    rebalance_summary,
+    summary_rows,
+    unplaced_table,
+)
+from netrouter.client.types import PlaceResult, RebalanceResult, SolveInfo, Unplaced
+from netrouter.client.whatif_report import (
+    Diff,
+    MoveRow,
+    Result,
+    ScenarioResult,
+    SideRow,
+    SolveRow,
+    WhatIfReport,
+)
+
+SOLVE = SolveInfo(
+    objective=1234.5, bound=1234.0, gap=0.0004, status="OPTIMAL", wall_s=0.25, method="cp-sat"
+)
+
+
+def _text(renderable: RenderableType) -> str:
+    buffer = io.StringIO()
+    Console(file=buffer, width=140).print(renderable)
+    return buffer.getvalue()
+
+
+def _totals(cost: float, placed: int) -> PolicyTotals:
+    return PolicyTotals(
+        placed=placed,
+        unplaced=10 - placed,
+        energy_cost_yuan=cost,
+        cost_per_hour_yuan=cost / 4,
+        energy_kwh=900.0,
+        carbon_kg=500.0,
+        west_share=0.75,
+    )
+
+
+def _demo_report() -> DemoReport:
+    row = SiteRow(
+        site_id="guian",
+        side="west",
+        pue=1.18,
+        price_now=0.3512,
+        devices={"H100": 16, "A100": 8},
+        workloads=9,
+        cost_per_hour_yuan=42.5,
+        energy_kwh=812.0,
+    )
+    return DemoReport(
+        workloads={"training": 6, "inference": 3},
+        rows=[row],
+        optimizer=_totals(750.0, 9),
+        nearest=_totals(1000.0, 8),
+        solve_status="OPTIMAL",
+        solve_gap=0.0,
+        solve_wall_s=0.5,
+        elapsed_s=12.0,
+    )
+
+
+def test_unplaced_table_gives_each_workload_its_reason() -> None:
+    """Every unplaced workload is listed with why it was left out."""
+    text = _text(unplaced_table([Unplaced(workload_id="w-7", reason="no H100 free in csj")]))
+    assert "Unplaced" in text
+    assert "w-7" in text and "no H100 free in csj" in text
+
+
+def test_place_summary_of_a_commit() -> None:
+    """A committed placement reports counts, solver status, objective and gap."""
+    result = PlaceResult(placements=(), unplaced=(), solve=SOLVE, dry_run=False)
+    assert place_summary(result) == (
+        "0 placed, 0 unplaced; cp-sat OPTIMAL, objective 1,234.50 元, gap 0.0400%, 0.25 s"
+    )
+
+
+def test_place_summary_marks_a_dry_run() -> None:
+    """A dry run says that nothing was committed."""
+    result = PlaceResult(placements=(), unplaced=(), solve=SOLVE, dry_run=True)
+    assert place_summary(result).startswith("DRY RUN: nothing committed. ")
+
+
+def test_rebalance_summary_marks_proposals() -> None:
+    """Moves not committed are a dry run that names --commit; committed ones are not."""
+    proposed = RebalanceResult(
+        moves=(), saving_yuan=12.0, committed=False, solve=SOLVE, candidates=3
+    )
+    done = RebalanceResult(moves=(), saving_yuan=12.0, committed=True, solve=SOLVE, candidates=3)
+    assert rebalance_summary(proposed).startswith("DRY RUN: nothing moved (--commit to move). ")
+    assert rebalance_summary(done).startswith("0 moves of 3 proposed, saving 12.00 元")
+
+
+def test_demo_prints_sites_policies_and_saving() -> None:
+    """The demo shows each site's devices, both policies and the optimizer's saving."""
+    buffer = io.StringIO()
+    print_demo(Console(file=buffer, width=140), _demo_report())
+    text = buffer.getvalue()
+    assert "guian" in text and "8 A100, 16 H100" in text
+    assert "netrouter optimizer" in text and "nearest site" in text
+    assert "Workloads: 3 inference, 6 training. Optimizer saves 25.0%" in text
+
+
+def _result(cost_per_hour: float, west_devices: int) -> Result:
+    return Result(
+        cost_yuan=cost_per_hour * 4,
+        cost_per_hour_yuan=cost_per_hour,
+        cost_per_day_yuan=cost_per_hour * 24,
+        energy_kwh=100.0,
+        energy_per_day_kwh=600.0,
+        carbon_kg=50.0,
+        placed=4,
+        unplaced=0,
+        slo_violations=0,
+        sides={"west": SideRow(devices=west_devices), "east": SideRow(devices=8 - west_devices)},
+        sites=[],
+        latencies_ms=[],
+        where={},
+        unplaced_work=[],
+        solve=SolveRow(
+            objective=1.0, bound=1.0, gap=0.0, status="OPTIMAL", method="cp-sat", wall_s=0.1
+        ),
+    )
+
+
+def _whatif_report(moves: int) -> WhatIfReport:
+    diff = Diff(
+        cost_yuan=8.0,
+        cost_per_hour_yuan=2.0,
+        cost_per_day_yuan=48.0,
+        energy_kwh=1.5,
+        carbon_kg=0.5,
+        placed=0,
+        unplaced=0,
+        slo_violations=0,
+        west_share_delta=-0.25,
+        moved=moves,
+        flows=[],
+        added=0,
+        removed=0,
+        moves=[
+            MoveRow(workload_id=f"w{i}", from_site="guian", to_site="wuhu", reason="guian is down")
+            for i in range(moves)
+        ],
+    )
+    outage = ScenarioResult(name="guian-outage", result=_result(12.0, 4), diff=diff)
+    return WhatIfReport(taken_at=0.0, at=0.0, baseline=_result(10.0, 6), scenarios=[outage])
+
+
+def test_summary_rows_put_each_state_in_a_column() -> None:
+    """The headers name the baseline and each scenario; each row formats one figure."""
+    headers, rows = summary_rows(_whatif_report(moves=0))
+    assert headers == ["", "baseline", "guian-outage"]
+    assert rows[0] == ["cost / hour, 元", "10.00", "12.00"]
+    assert ["west share of devices", "75.0%", "50.0%"] in rows
+
+
+def test_whatif_lists_moves_up_to_the_limit() -> None:
+    """Each scenario's first moves are listed and the rest counted."""
+    buffer = io.StringIO()
+    print_whatif(Console(file=buffer, width=140), _whatif_report(moves=3), show_moves=2)
+    text = buffer.getvalue()
+    assert "guian-outage: cost/day +48.00 元" in text
+    assert "w0" in text and "w1" in text and "w2" not in text
+    assert "… 1 more (--show-moves, --json)" in text
