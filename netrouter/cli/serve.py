@@ -77,7 +77,7 @@ def serve(
         str | None,
         typer.Option(
             help="Require bearer tokens, with roles read-only and read-write, from this TOML "
-            "file (see netrouter/auth.py) [default: [grpc] tokens_file; none: no tokens]."
+            "file (see netrouter/router/auth.py) [default: [grpc] tokens_file; none: no tokens]."
         ),
     ] = None,
     db: Annotated[
