@@ -921,7 +921,8 @@ def whatif(
     """
     from dataclasses import replace as dc_replace
 
-    from netrouter.client.scenario import ScenarioError, load_scenario
+    from netrouter.client.scenario import load_scenario
+    from netrouter.client.world import ScenarioError
     from netrouter.planning.whatif import (
         DEFAULT_SOLVER,
         SnapshotFileError,

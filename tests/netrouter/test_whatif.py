@@ -12,13 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from netrouter.client.changes import KINDS
 from netrouter.client.errors import InvalidArgumentError
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import (
-    KINDS,
     Scenario,
-    ScenarioError,
-    World,
     apply,
     load_scenario,
     parse_scenario,
@@ -26,6 +24,7 @@ from netrouter.client.scenario import (
 )
 from netrouter.client.types import Link, Snapshot
 from netrouter.client.whatif_report import WhatIfReport
+from netrouter.client.world import ScenarioError, World
 from netrouter.contract.configfile import ConfigFileError
 from netrouter.planning.problem import world_problem
 from netrouter.planning.whatif import (
