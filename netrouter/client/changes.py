@@ -68,6 +68,7 @@ class SiteDown(StrictModel):
     sites: list[str] = Field(min_length=1)
 
     def apply(self, world: World, where: str) -> None:
+        """Mark the sites down."""
         for s in self.sites:
             _site(world, s, f"{where}.sites")
             world.up.discard(s)
@@ -80,6 +81,7 @@ class SiteUp(StrictModel):
     sites: list[str] = Field(min_length=1)
 
     def apply(self, world: World, where: str) -> None:
+        """Mark the sites up."""
         for s in self.sites:
             _site(world, s, f"{where}.sites")
             world.up.add(s)
@@ -102,6 +104,7 @@ class Capacity(StrictModel):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Set or shift the site's healthy devices of the model, adding the model if new."""
         r = _site(world, self.site, f"{where}.site")
         accelerators = list(r.accelerators)
         index = next((i for i, a in enumerate(accelerators) if a.model == self.model), None)
@@ -138,6 +141,7 @@ class Price(SiteSelector):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Scale the picked sites' 24 prices, or replace them by the tariff."""
         self.check(world, where)
         for sid, r in list(world.reports.items()):
             if not self.picks(r):
@@ -165,6 +169,7 @@ class Pue(SiteSelector):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Set or shift the picked sites' PUE and sustained PUE, within [1, MAX_PUE]."""
         self.check(world, where)
         for sid, r in list(world.reports.items()):
             if self.picks(r):
@@ -186,6 +191,7 @@ class PueCap(StrictModel):
     hubs: list[str] = Field(default_factory=list)
 
     def apply(self, world: World, where: str) -> None:
+        """Tighten the cap of the named hubs (none named: every hub)."""
         hubs = {r.labels.hub for r in world.reports.values()}
         for h in self.hubs:
             if h not in hubs:
@@ -212,6 +218,7 @@ class Latency(SiteSelector):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Set, shift or scale the picked sites' RTTs to the regions (none named: all)."""
         self.check(world, where)
         regions = set(self.regions)
         for sid, r in list(world.reports.items()):
@@ -247,6 +254,7 @@ class LinkCut(StrictModel):
     b: str = Field(min_length=1)
 
     def apply(self, world: World, where: str) -> None:
+        """Remove the link and the measured latencies between its ends."""
         pair = {self.a, self.b}
         kept = [link for link in world.links if {link.a, link.b} != pair]
         cut_measured = False
@@ -281,6 +289,7 @@ class LinkSet(StrictModel):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Add the link, replacing any between the same ends."""
         pair = {self.a, self.b}
         world.links = [link for link in world.links if {link.a, link.b} != pair]
         world.links.append(
@@ -311,6 +320,7 @@ class Slo(WorkloadSelector):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Set, scale or remove the picked workloads' latency SLO."""
         out = []
         for w in world.workloads:
             if self.picks(w):
@@ -365,6 +375,7 @@ class NewWorkloads(StrictModel):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Add the batch; a workload id already in use is refused."""
         batch = self.batch(where)
         have = {w.id for w in world.workloads}
         for w in batch:
@@ -390,6 +401,7 @@ class CarbonPrice(StrictModel):
     yuan_per_kg: float = Field(ge=0, le=MAX_CARBON_YUAN_PER_KG, allow_inf_nan=False)
 
     def apply(self, world: World, where: str) -> None:
+        """Set the carbon price."""
         world.carbon_yuan_per_kg = self.yuan_per_kg
 
 
@@ -424,6 +436,7 @@ class AddSite(StrictModel):
         return self
 
     def apply(self, world: World, where: str) -> None:
+        """Add the site, up, from ``like`` and the keys given."""
         if self.id in world.reports:
             raise ScenarioError(f"{where}.id: site {self.id!r} already exists")
         base = _site(world, self.like, f"{where}.like") if self.like is not None else None

@@ -12,7 +12,8 @@ class ScenarioError(ValueError):
     """A scenario does not fit the state it is applied to (the message names the change)."""
 
 
-@dataclass(slots=True)
+# Mutable: a scenario's changes edit a copy of the world in place, one after another.
+@dataclass(slots=True, kw_only=True)
 class World:
     """Everything a plan depends on, at one instant, in a form scenarios can change."""
 

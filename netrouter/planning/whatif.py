@@ -100,6 +100,7 @@ def solve_world(world: World, config: SolverConfig = DEFAULT_SOLVER) -> tuple[Re
 
 
 def summarise(world: World, problem: Problem, plan: Plan) -> Result:
+    """The report's figures for ``plan`` of ``world``: cost, energy, carbon, sides, sites."""
     sites = {s.id: s for s in problem.sites}
     work = {w.id: w for w in problem.workloads}
     rows: dict[str, SiteRow] = {}
