@@ -39,7 +39,9 @@ from tests.factories import (
 
 
 def _registry() -> SiteRegistry:
-    registry = SiteRegistry()
+    # The sites report once: a TTL longer than any test keeps them up however slowly the
+    # CLI subprocesses start on a loaded machine (the default 5 s let them go stale).
+    registry = SiteRegistry(min_ttl_s=600.0)
     for config in scenario_site_configs():
         registry.apply_report(report_of(config))
     return registry
