@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from netrouter.client.types import Workload
+from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport, decode_report
 from netrouter.router.core import Router
 from netrouter.router.service import start_server
@@ -22,6 +23,8 @@ from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 
 REGIONS = ("jjj", "csj", "gba", "cy")
+EVERY_CHANGE_KIND = Path(__file__).parent / "data" / "every_change_kind.toml"
+"""A scenario with one change of each kind, for the two sites of :func:`scenario_world`."""
 
 
 def site_dict(
@@ -131,6 +134,27 @@ def workload(wid: str, **kwargs: Any) -> Workload:
     defaults: dict[str, Any] = {"origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
     defaults.update(kwargs)
     return Workload(id=wid, **defaults)
+
+
+def scenario_site_configs() -> tuple[SiteConfig, SiteConfig]:
+    """Dear, near ``east`` (hub ``ea``) and cheap, far ``west`` (hub ``we``), 32 H100 each."""
+    east = site_config("east", side="east", price=1.0, h100=32, latency={"csj": 3.0, "gba": 8.0})
+    west = site_config("west", price=0.3, h100=32, latency={"csj": 20.0, "gba": 25.0})
+    return east, west
+
+
+def scenario_world() -> World:
+    """The two sites of :func:`scenario_site_configs`, three training jobs and two chats."""
+    reports = {r.site_id: r for r in map(report_of, scenario_site_configs())}
+    work = [workload(f"train-{i}", duration_h=4.0) for i in range(3)]
+    work += [workload(f"chat-{i}", latency_slo_ms=10.0) for i in range(2)]
+    return World(
+        at=max(r.timestamp for r in reports.values()),
+        reports=reports,
+        up=set(reports),
+        links=[],
+        workloads=work,
+    )
 
 
 async def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

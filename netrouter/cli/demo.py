@@ -25,7 +25,7 @@ from netrouter.cli.embedded_broker import EmbeddedBroker
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import PlaceResult, SiteView
 from netrouter.contract.wire import BrokerAddress, Topics, mqtt_client
-from netrouter.planning.traces import EXAMPLES, TraceFiles, demo_batch, summarize
+from netrouter.planning.traces import EXAMPLES, TraceFiles, demo_batch, summarise
 from netrouter.planning.whatif import save_snapshot
 from netrouter.router.app import RouterApp, ServeSettings
 from netrouter.router.core import RouterSettings
@@ -203,7 +203,7 @@ async def run_demo(
     assert baseline is not None
     rows = _rows(result, sites)
     return DemoReport(
-        workloads=summarize(batch),
+        workloads=summarise(batch),
         rows=rows,
         optimizer=_totals(result.placements, len(result.unplaced), side),
         nearest=_totals(baseline.assignments, len(baseline.unplaced), side),

@@ -186,8 +186,8 @@ POLICY_COLOURS = {
 
 
 def replay_figures(report: Any) -> dict[str, Figure]:
-    """A replay report (:class:`netrouter.planning.replay.ReplayReport`) as figures: cost per step,
-    totals against the optimizer, and utilisation by site."""
+    """A replay report (:class:`netrouter.planning.replay_report.ReplayReport`) as figures:
+    cost per step, totals against the optimizer, and utilisation by site."""
     names = list(report.policies)
     colour = [POLICY_COLOURS.get(n, "#444444") for n in names]
     figs: dict[str, Figure] = {}

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
         Unplaced,
     )
     from netrouter.client.whatif_report import Result, WhatIfReport
-    from netrouter.planning.replay import ReplayReport
+    from netrouter.planning.replay_report import ReplayReport
 
 
 def sites_table(sites: Sequence[SiteView]) -> Table:

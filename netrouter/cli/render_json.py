@@ -10,7 +10,7 @@ from rich.console import Console
 
 if TYPE_CHECKING:
     from netrouter.client.whatif_report import WhatIfReport
-    from netrouter.planning.replay import ReplayReport
+    from netrouter.planning.replay_report import ReplayReport
 
 
 def to_jsonable(value: Any) -> Any:

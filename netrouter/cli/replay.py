@@ -71,7 +71,8 @@ def replay(
 
     Example: netrouter replay --trace both --hours 24 --data-dir ../shared/data --plot out/
     """
-    from netrouter.planning.replay import POLICIES, TRACES, run_replay
+    from netrouter.planning.arrivals import TRACES
+    from netrouter.planning.replay import POLICIES, run_replay
     from netrouter.planning.traces import EXAMPLES, TraceFiles
     from solver import SolverConfig
 

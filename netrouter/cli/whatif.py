@@ -64,7 +64,8 @@ def whatif(
     """
     from dataclasses import replace as dc_replace
 
-    from netrouter.client.scenario import ScenarioError, load_scenario
+    from netrouter.client.scenario import load_scenario
+    from netrouter.client.world import ScenarioError
     from netrouter.contract.configfile import ConfigFileError
     from netrouter.planning.whatif import (
         DEFAULT_SOLVER,

@@ -41,11 +41,15 @@ class SideRow(BaseModel):
 
 
 class UnplacedRow(BaseModel):
+    """A workload the plan leaves out, and why."""
+
     workload_id: str
     reason: str
 
 
 class SolveRow(BaseModel):
+    """How the solve went: objective, bound, gap, status, method and time."""
+
     objective: float
     bound: float
     gap: float
@@ -80,6 +84,8 @@ class Result(BaseModel):
 
 
 class MoveRow(BaseModel):
+    """A workload the scenario places elsewhere than the baseline, and why."""
+
     workload_id: str
     from_site: str
     """"" if the baseline left it out."""
@@ -89,6 +95,8 @@ class MoveRow(BaseModel):
 
 
 class Flow(BaseModel):
+    """How many workloads move from one site to another (an empty site: left out)."""
+
     from_site: str
     to_site: str
     workloads: int
@@ -117,6 +125,8 @@ class Diff(BaseModel):
 
 
 class ScenarioResult(BaseModel):
+    """One scenario's figures and its difference from the baseline."""
+
     name: str
     description: str = ""
     result: Result

@@ -32,6 +32,7 @@ class Path:
     bandwidth_gbps: float  # 0 = unknown
 
     def with_latency(self, latency_ms: float) -> Path:
+        """This path with another latency (a site's own measurement)."""
         return Path(
             latency_ms=latency_ms, yuan_per_gb=self.yuan_per_gb, bandwidth_gbps=self.bandwidth_gbps
         )

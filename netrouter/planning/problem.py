@@ -8,8 +8,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 
 import solver
-from netrouter.client.scenario import World
 from netrouter.client.types import Alternative, Unplaced, Workload
+from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport
 from netrouter.planning.network import NetworkModel
 from solver import Problem, Site

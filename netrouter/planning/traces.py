@@ -185,7 +185,7 @@ def h100_equivalents(demands: Mapping[str, int]) -> float:
     return min(n * H100_EQUIVALENT.get(m, 1.0) for m, n in demands.items())
 
 
-def summarize(workloads: Iterable[Workload]) -> dict[str, int]:
+def summarise(workloads: Iterable[Workload]) -> dict[str, int]:
     """Count of workloads by their ``kind`` label."""
     counts: dict[str, int] = defaultdict(int)
     for w in workloads:

@@ -2,7 +2,7 @@
 
 The baseline is the state as it is (a router's live state, or a snapshot of it): every
 active placement's remaining work, running where it is (moving it costs its migration),
-on the sites that are up. Each scenario changes that state (:mod:`netrouter.client.scenario`) and
+on the sites that are up. Each scenario changes that state (:mod:`netrouter.client.changes`) and
 is solved the same way. Nothing is committed. The report gives, for the baseline and each
 scenario, cost (over the work's remaining run, per hour now, and over the next day),
 energy, carbon, the east/west split, utilisation per site, latency-SLO violations and
@@ -22,7 +22,7 @@ from google.protobuf.message import DecodeError
 
 from netrouter.client import convert
 from netrouter.client.errors import InvalidArgumentError
-from netrouter.client.scenario import Scenario, World, apply
+from netrouter.client.scenario import Scenario, apply
 from netrouter.client.types import Snapshot
 from netrouter.client.whatif_report import (
     WHATIF_RELATIVE_GAP,
@@ -39,6 +39,7 @@ from netrouter.client.whatif_report import (
     WhatIfReport,
     west_share,
 )
+from netrouter.client.world import World
 from netrouter.contract.limits import MAX_PUE_CAP_HYSTERESIS
 from netrouter.contract.site_report import ReportRejectedError, validate_report
 from netrouter.planning.network import check_links
@@ -67,7 +68,7 @@ def run_whatif(
     """Solve the snapshot's state and each scenario of it; nothing is committed.
 
     ``at`` (default: when the snapshot was taken) is the instant the prices and remaining
-    run times are taken at. Raises :class:`netrouter.client.scenario.ScenarioError` when a
+    run times are taken at. Raises :class:`netrouter.client.world.ScenarioError` when a
     scenario names something the state does not have.
     """
     world = World.from_snapshot(snapshot, at)
@@ -99,6 +100,7 @@ def solve_world(world: World, config: SolverConfig = DEFAULT_SOLVER) -> tuple[Re
 
 
 def summarise(world: World, problem: Problem, plan: Plan) -> Result:
+    """The report's figures for ``plan`` of ``world``: cost, energy, carbon, sides, sites."""
     sites = {s.id: s for s in problem.sites}
     work = {w.id: w for w in problem.workloads}
     rows: dict[str, SiteRow] = {}

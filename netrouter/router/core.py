@@ -35,7 +35,7 @@ from netrouter.client.errors import (
     ResourceExhaustedError,
     RouterError,
 )
-from netrouter.client.scenario import Scenario, ScenarioError
+from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
     ACTIVE,
     EVICTED,
@@ -58,6 +58,7 @@ from netrouter.client.types import (
 )
 from netrouter.client.whatif_report import WhatIfReport
 from netrouter.client.workload_file import known_regions
+from netrouter.client.world import ScenarioError
 from netrouter.contract.names import NATIONAL_REGIONS
 from netrouter.contract.site_report import SiteReport
 from netrouter.planning.network import NetworkModel

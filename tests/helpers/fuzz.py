@@ -34,7 +34,8 @@ from netrouter.client.errors import (
     ResourceExhaustedError,
     RouterError,
 )
-from netrouter.client.scenario import ScenarioError, World, apply, parse_scenario
+from netrouter.client.scenario import apply, parse_scenario
+from netrouter.client.world import ScenarioError, World
 from netrouter.contract.configfile import ConfigFileError, parse_text
 from netrouter.contract.limits import MAX_DEVICES
 from netrouter.contract.site_report import (

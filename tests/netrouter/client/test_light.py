@@ -14,6 +14,9 @@ CLIENT_MODULES = (
     "netrouter.client.errors",
     "netrouter.client.convert",
     "netrouter.client.scenario",
+    "netrouter.client.changes",
+    "netrouter.client.selectors",
+    "netrouter.client.world",
     "netrouter.client.whatif_report",
     "netrouter.client.workload_file",
 )

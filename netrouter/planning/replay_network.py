@@ -1,0 +1,94 @@
+"""The clusters as the trace replay sees them: each site's static capacity and the price of
+every hour of the replay at its time-of-use tariff."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from netrouter.planning.traces import H100_EQUIVALENT
+from site_agents.collectors import TimeOfUseTariff
+from site_agents.config import SiteConfig
+from solver import Site
+
+
+# eq=False: the hourly prices are an array, and two replays never compare their networks.
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Network:
+    """The clusters as the replay sees them: static capacity, each hour's prices."""
+
+    configs: tuple[SiteConfig, ...]
+    start: float  # unix seconds of the replay's start
+    hourly: np.ndarray  # sites × hours: price (元/kWh) of each hour of the replay
+
+    @classmethod
+    def from_configs(cls, configs: Sequence[SiteConfig], start: float, hours: int) -> Network:
+        """The sites of ``configs``, priced for ``hours`` from ``start`` (unix seconds)."""
+        tariffs = [TimeOfUseTariff(c) for c in configs]
+        days = math.ceil(hours / 24) + 1
+        hourly = np.array(
+            [
+                [p for d in range(days) for p in t.tariff(start + 86_400 * d).next_24h]
+                for t in tariffs
+            ],
+            dtype=np.float64,
+        )
+        return cls(configs=tuple(configs), start=start, hourly=hourly)
+
+    @property
+    def ids(self) -> list[str]:
+        """The site ids, in the order of every per-site array."""
+        return [c.site.id for c in self.configs]
+
+    def free(self) -> dict[tuple[str, str], int]:
+        """Devices each (site, model) may give the replay: healthy, not used by others."""
+        return {
+            (c.site.id, a.model): max(0, a.healthy - a.in_use_by_others)
+            for c in self.configs
+            for a in c.accelerators
+        }
+
+    def capacity_h100(self) -> float:
+        """The free devices in H100s."""
+        return sum(n * H100_EQUIVALENT.get(m, 1.0) for (_, m), n in self.free().items())
+
+    def hub_caps(self) -> dict[str, float]:
+        """Each hub's PUE cap, from the sites that report one."""
+        return {c.site.hub: c.site.pue_cap for c in self.configs if c.site.hub and c.site.pue_cap}
+
+    def unplaced_yuan_per_kwh(self, hours: int) -> float:
+        """Twice the dearest facility price per IT kWh anywhere in the replay (fixed, so a
+        job's penalty is proportional to its run time)."""
+        pue = np.array([c.pue.value or 1.0 for c in self.configs])
+        return 2.0 * float((pue[:, None] * self.hourly[:, : max(1, hours)]).max())
+
+    def sites(self, t_h: float, used: dict[tuple[str, str], int] | None = None) -> list[Site]:
+        """The solver's sites at ``t_h`` hours in, less the devices in ``used``."""
+        hour = int(t_h)
+        free_now = self.free()
+        out = []
+        for i, c in enumerate(self.configs):
+            free = {
+                a.model: max(
+                    0, free_now[(c.site.id, a.model)] - (used or {}).get((c.site.id, a.model), 0)
+                )
+                for a in c.accelerators
+            }
+            out.append(
+                Site(
+                    id=c.site.id,
+                    pue=c.pue.value or 1.0,
+                    hourly_price=tuple(float(p) for p in self.hourly[i, hour : hour + 24]),
+                    carbon_kg_per_kwh=c.carbon.kg_per_kwh,
+                    latency_ms=dict(c.latency_ms),
+                    free=free,
+                    power_w={a.model: a.power_w for a in c.accelerators},
+                    side=c.site.side,
+                    hub=c.site.hub,
+                    province=c.site.province,
+                )
+            )
+        return out

@@ -1,0 +1,88 @@
+"""The trace replay's report: each policy's totals, the hindsight bound and the ratios to the
+optimizer."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from pydantic import BaseModel
+
+from netrouter.planning.arrivals import Arrivals
+
+RATIO_KEYS = ("cost", "energy_kwh", "carbon_kg", "objective")
+"""The totals each policy is compared on, as ratios to the optimizer's."""
+
+
+class PolicyResult(BaseModel):
+    """One policy over the whole replay."""
+
+    cost: float = 0.0
+    """元 paid: energy plus migrations."""
+    energy_cost: float = 0.0
+    migration_cost: float = 0.0
+    energy_kwh: float = 0.0
+    carbon_kg: float = 0.0
+    slo_violations: int = 0
+    """Job-steps on a site whose RTT from the job's origin exceeds its SLO."""
+    capacity_violations: int = 0
+    """(site, model, step) where running work exceeds the free devices."""
+    unplaced: int = 0
+    """Jobs left out at arrival (or evicted later)."""
+    evicted: int = 0
+    placed: int = 0
+    migrations: int = 0
+    penalty: float = 0.0
+    objective: float = 0.0
+    """cost + penalty: what the hindsight bound bounds."""
+    gap_to_bound: float = 0.0
+    west_energy_share: float = 0.0
+    utilisation: dict[str, float] = {}
+    """Mean share of each site's free devices in use."""
+    cost_per_step: list[float] = []
+    decide_s: float = 0.0
+
+
+class ReplayReport(BaseModel):
+    """A whole replay: its settings, the arrivals, every policy and the hindsight bound."""
+
+    trace: str
+    hours: float
+    period_min: float
+    seed: int
+    start: str
+    load: float
+    training_copies: int
+    inference_scale: float
+    jobs: dict[str, int]
+    steps: int
+    policies: dict[str, PolicyResult]
+    hindsight_bound: float
+    gap: float | None
+    """(optimizer objective − bound) / optimizer objective."""
+    ratios: dict[str, dict[str, float]]
+    """Each policy's cost, energy, carbon and objective over the optimizer's."""
+    bound_s: float
+    wall_s: float
+
+
+def job_kinds(arrivals: Arrivals) -> dict[str, int]:
+    """How many jobs of each ``kind`` label the replay ran."""
+    kinds: dict[str, int] = defaultdict(int)
+    for j in arrivals.jobs:
+        kinds[j.workload.labels.get("kind", "other")] += 1
+    return dict(kinds)
+
+
+def ratios_to(
+    reference: PolicyResult | None, policies: dict[str, PolicyResult]
+) -> dict[str, dict[str, float]]:
+    """Each policy's :data:`RATIO_KEYS` over the reference's (none without a reference)."""
+    if reference is None:
+        return {}
+    return {
+        name: {
+            key: (getattr(r, key) / getattr(reference, key)) if getattr(reference, key) else 0.0
+            for key in RATIO_KEYS
+        }
+        for name, r in policies.items()
+    }
