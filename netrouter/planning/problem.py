@@ -8,13 +8,27 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, replace
 
 import solver
-from netrouter.client.types import Alternative, Unplaced, Workload
+from netrouter.client.types import ACTIVE, Alternative, Placement, SolveInfo, Unplaced, Workload
 from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport
 from netrouter.planning.network import NetworkModel
-from solver import Problem, Site
+from solver import Assignment, Plan, Problem, Site
 
 SECONDS_PER_HOUR = 3600.0
+MAX_ALTERNATIVES = 8
+"""Cheaper sites kept per placement, cheapest first (the explanation counts every one)."""
+
+NOTHING_TO_SOLVE = Plan(
+    assignments=(),
+    unplaced=(),
+    objective=0.0,
+    bound=0.0,
+    gap=0.0,
+    status="OPTIMAL",
+    wall_s=0.0,
+    method="none",
+)
+"""The plan of a problem with no work in it: proven optimal at no cost, without a solve."""
 
 
 def solver_workload(w: Workload) -> solver.Workload:
@@ -23,6 +37,7 @@ def solver_workload(w: Workload) -> solver.Workload:
 
 
 def alternative_from_solver(a: solver.Alternative) -> Alternative:
+    """The solver's cheaper alternative as the client's."""
     return Alternative(
         site_id=a.site_id,
         model=a.model,
@@ -33,7 +48,47 @@ def alternative_from_solver(a: solver.Alternative) -> Alternative:
 
 
 def unplaced_from_solver(u: solver.Unplaced) -> Unplaced:
+    """The solver's left-out workload as the client's."""
     return Unplaced(workload_id=u.workload_id, reason=u.reason, penalty_yuan=u.penalty_yuan)
+
+
+def placement_from_solver(
+    a: Assignment, *, placement_id: str, workload: Workload, created_at: float
+) -> Placement:
+    """An active placement of ``workload`` where the solver's assignment puts it (the
+    assignment's costs as they are, its cheapest :data:`MAX_ALTERNATIVES` alternatives)."""
+    return Placement(
+        placement_id=placement_id,
+        workload=workload,
+        site_id=a.site_id,
+        accelerator_model=a.model,
+        devices=a.devices,
+        energy_kwh=a.energy_kwh,
+        energy_cost_yuan=a.energy_cost_yuan,
+        cost_per_hour_yuan=a.cost_per_hour_yuan,
+        carbon_kg=a.carbon_kg,
+        latency_ms=a.latency_ms,
+        explanation=a.explanation,
+        state=ACTIVE,
+        created_at=created_at,
+        transfer_cost_yuan=a.transfer_cost_yuan,
+        migration_cost_yuan=a.migration_cost_yuan,
+        carbon_cost_yuan=a.carbon_cost_yuan,
+        alternatives=tuple(alternative_from_solver(x) for x in a.alternatives[:MAX_ALTERNATIVES]),
+        updated_at=created_at,
+    )
+
+
+def solve_info(plan: Plan) -> SolveInfo:
+    """How a solve went: its objective, proven bound, gap, status, time and method."""
+    return SolveInfo(
+        objective=plan.objective,
+        bound=plan.bound,
+        gap=plan.gap,
+        status=plan.status,
+        wall_s=plan.wall_s,
+        method=plan.method,
+    )
 
 
 def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:

@@ -1,5 +1,6 @@
-"""Hub PUE caps on every decision of the live router, over real gRPC and a real registry:
-single and batch Place, failover, rebalance, what-if, and the CLI's view of them."""
+"""The router's decisions: hub PUE caps on every one of them over real gRPC and a real
+registry (single and batch Place, failover, rebalance, what-if, and the CLI's view of
+them), and rebalance's choice of moves on its own."""
 
 from __future__ import annotations
 
@@ -14,10 +15,11 @@ import pytest
 
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import parse_scenario
-from netrouter.client.types import Placement, PlacementEvent
+from netrouter.client.types import ACTIVE, Move, Placement, PlacementEvent
 from netrouter.contract.wire import AgentStatus
 from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.router.core import Router, RouterSettings
+from netrouter.router.decisions import select_moves
 from netrouter.router.service import start_server
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
@@ -245,3 +247,102 @@ async def test_the_cli_shows_the_cap_the_mean_the_breach_and_the_moves_reason(
     assert moves.returncode == 0, moves.stderr
     assert "wuhu's sustained PUE 1.27 above hub csj's cap 1.25" in moves.stdout
     assert "DRY RUN" in moves.stdout
+
+
+# --- rebalance's choice of moves (a pure function) --------------------------------------
+
+
+def _running(pid: str, site: str, devices: int = 8) -> Placement:
+    return Placement(
+        placement_id=pid,
+        workload=workload(f"w-{pid}"),
+        site_id=site,
+        accelerator_model="H100",
+        devices=devices,
+        energy_kwh=1.0,
+        energy_cost_yuan=0.5,
+        cost_per_hour_yuan=0.5,
+        carbon_kg=0.4,
+        latency_ms=3.0,
+        explanation="test",
+        state=ACTIVE,
+        created_at=0.0,
+    )
+
+
+def _move(old: Placement, to: str, saving: float) -> Move:
+    return Move(
+        placement_id=old.placement_id,
+        from_site_id=old.site_id,
+        to_site_id=to,
+        saving_yuan=saving,
+        placement=replace(old, site_id=to),
+    )
+
+
+def _ids(moves: list[Move]) -> list[str]:
+    return [m.placement_id for m in moves]
+
+
+def test_select_moves_keeps_the_best_savings_first_up_to_the_cap() -> None:
+    """Moves come biggest saving first, and no more than ``max_moves`` of them."""
+    a, b, c = _running("a", "east"), _running("b", "east"), _running("c", "east")
+    candidates = [_move(a, "west", 1.0), _move(b, "west", 3.0), _move(c, "west", 2.0)]
+    current = {p.placement_id: p for p in (a, b, c)}
+    room = {("west", "H100"): 32}
+    every = select_moves(
+        candidates, current=current, room=room, over_cap=(), max_moves=0, min_saving=0.0
+    )
+    assert _ids(every) == ["b", "c", "a"]
+    two = select_moves(
+        candidates, current=current, room=room, over_cap=(), max_moves=2, min_saving=0.0
+    )
+    assert _ids(two) == ["b", "c"]
+
+
+def test_select_moves_drops_small_savings_except_off_a_site_over_its_cap() -> None:
+    """A move saving under the minimum is left out, unless it leaves a site over its cap,
+    which comes first whatever it saves."""
+    small, big = _running("small", "east"), _running("big", "east")
+    breach = _running("breach", "hot")
+    candidates = [_move(small, "west", 0.5), _move(big, "west", 5.0), _move(breach, "west", -1.0)]
+    chosen = select_moves(
+        candidates,
+        current={p.placement_id: p for p in (small, big, breach)},
+        room={("west", "H100"): 32},
+        over_cap={"hot"},
+        max_moves=0,
+        min_saving=1.0,
+    )
+    assert _ids(chosen) == ["breach", "big"]
+
+
+def test_select_moves_waits_for_the_move_that_frees_room() -> None:
+    """A move into a full site follows the move that leaves it; under a cap of one, only
+    the move that fits on its own is kept."""
+    into_west, out_of_west = _running("in", "east"), _running("out", "west")
+    candidates = [_move(into_west, "west", 3.0), _move(out_of_west, "north", 1.0)]
+    current = {p.placement_id: p for p in (into_west, out_of_west)}
+    room = {("west", "H100"): 0, ("north", "H100"): 8}
+    both = select_moves(
+        candidates, current=current, room=room, over_cap=(), max_moves=0, min_saving=0.0
+    )
+    assert _ids(both) == ["out", "in"]
+    one = select_moves(
+        candidates, current=current, room=room, over_cap=(), max_moves=1, min_saving=0.0
+    )
+    assert _ids(one) == ["out"]
+
+
+def test_select_moves_leaves_out_a_move_that_never_fits() -> None:
+    """A move with no room at its destination, now or after the others, is not made."""
+    p = _running("p", "east", devices=16)
+    chosen = select_moves(
+        [_move(p, "west", 9.0)],
+        current={"p": p},
+        room={("west", "H100"): 8},
+        over_cap=(),
+        max_moves=0,
+        min_saving=0.0,
+    )
+    assert chosen == []

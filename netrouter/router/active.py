@@ -1,0 +1,90 @@
+"""The in-memory mirror of the store's active placements: the committer's truth, changed
+only by the committer and undone when the store write that would make it durable fails."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from netrouter.client.types import ACTIVE, Placement
+from netrouter.router.store import Change
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Prior:
+    """What a placement was before a change (``None``: it was not active)."""
+
+    placement_id: str
+    before: Placement | None
+
+
+class ActivePlacements:
+    """Active placements by id and by workload, with the devices they hold per (site, model)."""
+
+    def __init__(self, placements: Iterable[Placement] = ()) -> None:
+        self._by_id: dict[str, Placement] = {}
+        self._by_workload: dict[str, str] = {}
+        self._usage: Counter[tuple[str, str]] = Counter()
+        for p in placements:
+            self._remember(p)
+
+    def __len__(self) -> int:
+        return len(self._by_id)
+
+    def get(self, placement_id: str) -> Placement | None:
+        """The active placement with this id, if any."""
+        return self._by_id.get(placement_id)
+
+    def all(self) -> list[Placement]:
+        """Every active placement (a copy)."""
+        return list(self._by_id.values())
+
+    def placed(self, workload_id: str) -> bool:
+        """Whether the workload has an active placement."""
+        return workload_id in self._by_workload
+
+    @property
+    def usage(self) -> Counter[tuple[str, str]]:
+        """Devices held per (site, model); read only (zeros are kept, see :meth:`held`)."""
+        return self._usage
+
+    def held(self) -> dict[tuple[str, str], int]:
+        """Devices held per (site, model), only where some are."""
+        return {k: v for k, v in self._usage.items() if v}
+
+    def sites_with_work(self) -> set[str]:
+        """The sites holding at least one device of ours."""
+        return {site for (site, _), n in self._usage.items() if n > 0}
+
+    def apply(self, changes: Sequence[Change]) -> list[Prior]:
+        """Apply ``changes`` in order; return what :meth:`undo` needs to take them back."""
+        undo: list[Prior] = []
+        for change in changes:
+            p = change.placement
+            before = self._by_id.get(p.placement_id)
+            undo.append(Prior(placement_id=p.placement_id, before=before))
+            if before is not None:
+                self._forget(before)
+            if p.state == ACTIVE:
+                self._remember(p)
+        return undo
+
+    def undo(self, undo: Sequence[Prior]) -> None:
+        """Take back changes applied by :meth:`apply`, newest first."""
+        for prior in reversed(undo):
+            now = self._by_id.get(prior.placement_id)
+            if now is not None:
+                self._forget(now)
+            if prior.before is not None:
+                self._remember(prior.before)
+
+    def _remember(self, p: Placement) -> None:
+        self._by_id[p.placement_id] = p
+        self._by_workload[p.workload.id] = p.placement_id
+        self._usage[(p.site_id, p.accelerator_model)] += p.devices
+
+    def _forget(self, p: Placement) -> None:
+        del self._by_id[p.placement_id]
+        self._by_workload.pop(p.workload.id, None)
+        self._usage[(p.site_id, p.accelerator_model)] -= p.devices

@@ -1,0 +1,435 @@
+"""What each operation changes, decided against the active placements and the sites up.
+
+Each decision reads the state it is given and returns its answer and the changes to commit;
+it changes nothing itself (the committer applies the changes, and undoes them if the store
+write fails). A single workload is placed by :class:`solver.single.SiteArrays` (exact for
+one workload, no re-solve); a batch by the full optimizer. When a site goes down (its last
+will, or its report older than the TTL), its work is re-placed elsewhere in one batch
+solve: each placement is moved (a ``moved`` change) or, if nothing can take it, evicted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import uuid
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import replace
+
+from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from netrouter.client.types import (
+    EVICTED,
+    MOVED,
+    PLACED,
+    RELEASED,
+    Move,
+    Placement,
+    PlaceResult,
+    RebalanceResult,
+    SiteView,
+    Workload,
+    remaining_work,
+)
+from netrouter.planning.problem import (
+    MAX_ALTERNATIVES,
+    NOTHING_TO_SOLVE,
+    placement_from_solver,
+    solve_info,
+    solver_workload,
+    unplaced_from_solver,
+)
+from netrouter.router.active import ActivePlacements
+from netrouter.router.operations import Decision
+from netrouter.router.site_view import FreeView, SitesView, site_view
+from netrouter.router.state import SiteRegistry
+from netrouter.router.store import Change, PlacementStore
+from solver import Plan, Problem, SolverConfig, solve
+
+log = logging.getLogger(__name__)
+
+
+class SolveRunner:
+    """Runs solves (a batch off the event loop) and reports each one's method and time."""
+
+    def __init__(self, on_solve: Callable[[str, float], None] | None = None) -> None:
+        self._on_solve = on_solve
+
+    async def batch(self, problem: Problem, config: SolverConfig) -> Plan:
+        """The full optimizer's plan for ``problem``."""
+        plan = await asyncio.to_thread(solve, problem, config)
+        self._report(plan)
+        return plan
+
+    def one(self, view: SitesView, workload: Workload, free: Mapping[tuple[str, str], int]) -> Plan:
+        """The exact plan for a single workload on ``view``'s sites with ``free`` devices."""
+        plan = view.arrays.place(solver_workload(workload), free, max_alternatives=MAX_ALTERNATIVES)
+        self._report(plan)
+        return plan
+
+    def _report(self, plan: Plan) -> None:
+        if self._on_solve is not None:
+            self._on_solve(plan.method, plan.wall_s)
+
+
+# --- place ------------------------------------------------------------------------------
+
+
+async def place(
+    workloads: Sequence[Workload],
+    *,
+    dry_run: bool,
+    active: ActivePlacements,
+    view: SitesView,
+    now: float,
+    config: SolverConfig,
+    solver: SolveRunner,
+) -> Decision[PlaceResult]:
+    """Place a batch on ``view``'s sites; refused if a workload is already placed."""
+    taken = sorted(w.id for w in workloads if active.placed(w.id))
+    if taken:
+        raise AlreadyExistsError(f"workloads already placed: {', '.join(taken[:5])}")
+    if len(workloads) == 1:
+        plan = solver.one(view, workloads[0], FreeView(view.capacity_of, active.usage))
+    else:
+        plan = await solver.batch(view.problem(workloads, view.free(active.usage)), config)
+    by_id = {w.id: w for w in workloads}
+    placements = [
+        placement_from_solver(
+            a, placement_id=uuid.uuid4().hex, workload=by_id[a.workload_id], created_at=now
+        )
+        for a in plan.assignments
+    ]
+    changes = () if dry_run else tuple(Change(kind=PLACED, placement=p) for p in placements)
+    if len(workloads) > 1 or log.isEnabledFor(logging.DEBUG):
+        log.log(
+            logging.INFO if len(workloads) > 1 else logging.DEBUG,
+            "placed %d of %d workloads (%s, gap %.4f, %.3f s)%s",
+            len(placements),
+            len(workloads),
+            plan.status,
+            plan.gap,
+            plan.wall_s,
+            " [dry run]" if dry_run else "",
+        )
+    result = PlaceResult(
+        placements=tuple(placements),
+        unplaced=tuple(unplaced_from_solver(u) for u in plan.unplaced),
+        solve=solve_info(plan),
+        dry_run=dry_run,
+    )
+    return Decision(result=result, changes=changes, stamp=_stamp_place)
+
+
+def _stamp_place(result: PlaceResult, committed: Mapping[str, Placement]) -> PlaceResult:
+    return replace(
+        result, placements=tuple(committed.get(p.placement_id, p) for p in result.placements)
+    )
+
+
+# --- release ----------------------------------------------------------------------------
+
+
+def release(placement_ids: Sequence[str], *, active: ActivePlacements) -> Decision[list[Placement]]:
+    """Release active placements by id; refused (nothing released) if one is not active."""
+    changes = []
+    for pid in placement_ids:
+        p = active.get(pid)
+        if p is None:
+            raise NotFoundError(f"placement {pid!r} is not active")
+        changes.append(
+            Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason="released"))
+        )
+    return Decision(
+        result=[c.placement for c in changes], changes=tuple(changes), stamp=_stamp_released
+    )
+
+
+def _stamp_released(
+    released: list[Placement], committed: Mapping[str, Placement]
+) -> list[Placement]:
+    return [committed.get(p.placement_id, p) for p in released]
+
+
+# --- failover ---------------------------------------------------------------------------
+
+
+def needs_failover(registry: SiteRegistry, site_id: str) -> bool:
+    """Whether a site's work must move now: it is down and not merely held down."""
+    live = registry.liveness(site_id)
+    return not live.up and not live.held_down_s
+
+
+async def failover(
+    *,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    sites_view: Callable[[float], SitesView],
+    clock: Callable[[], float],
+    min_remaining_h: float,
+    config: SolverConfig,
+    solver: SolveRunner,
+) -> Decision[int]:
+    """Move the work of every site that is down now, or evict what fits nowhere; the
+    answer is how many placements changed."""
+    down: dict[str, str] = {}
+    for site_id in active.sites_with_work():
+        if needs_failover(registry, site_id):
+            down[site_id] = registry.liveness(site_id).reason
+    stranded = [p for p in active.all() if p.site_id in down]
+    if not stranded:
+        return Decision(result=0)
+    now = clock()
+    try:
+        view = sites_view(now)
+    except FailedPreconditionError:
+        log.warning(
+            "%d placements on down sites %s: no site is up to take them",
+            len(stranded),
+            ", ".join(sorted(down)),
+        )
+        return Decision(result=0)
+    work = [_remaining(p, now, min_remaining_h) for p in stranded]
+    started = time.perf_counter()
+    plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
+    by_workload = {p.workload.id: p for p in stranded}
+    changes: list[Change] = []
+    for a in plan.assignments:
+        old = by_workload[a.workload_id]
+        moved = placement_from_solver(
+            a, placement_id=old.placement_id, workload=old.workload, created_at=old.created_at
+        )
+        why = f"site {old.site_id} down: {down[old.site_id]}"
+        changes.append(Change(kind=MOVED, placement=moved, from_site_id=old.site_id, reason=why))
+    for u in plan.unplaced:
+        old = by_workload[u.workload_id]
+        why = f"site {old.site_id} down: {down[old.site_id]}; nowhere to go: {u.reason}"
+        changes.append(
+            Change(
+                kind=EVICTED,
+                placement=replace(old, state=EVICTED, end_reason=why),
+                from_site_id=old.site_id,
+                reason=why,
+            )
+        )
+    log.warning(
+        "failover of %s: %d moved, %d evicted (%s, %.3f s)",
+        ", ".join(sorted(down)),
+        len(plan.assignments),
+        len(plan.unplaced),
+        plan.method,
+        time.perf_counter() - started,
+    )
+    return Decision(result=len(changes), changes=tuple(changes))
+
+
+def _remaining(p: Placement, now: float, min_remaining_h: float) -> Workload:
+    """The rest of a running placement's work, as a workload that runs where it is."""
+    return remaining_work(p, now, min_remaining_h=min_remaining_h, current_site=p.site_id)
+
+
+# --- rebalance --------------------------------------------------------------------------
+
+
+async def rebalance(
+    *,
+    commit: bool,
+    max_moves: int,
+    min_saving: float,
+    active: ActivePlacements,
+    view: SitesView,
+    now: float,
+    min_remaining_h: float,
+    config: SolverConfig,
+    solver: SolveRunner,
+) -> Decision[RebalanceResult]:
+    """Re-optimise the work running on ``view``'s sites and keep the moves worth making
+    (see :func:`select_moves`); they change something only with ``commit``."""
+    up = {r.site_id for r in view.reports}
+    running = [p for p in active.all() if p.site_id in up]
+    if not running:
+        result = RebalanceResult(
+            moves=(),
+            saving_yuan=0.0,
+            committed=commit,
+            solve=solve_info(NOTHING_TO_SOLVE),
+            candidates=0,
+        )
+        return Decision(result=result)
+    # Capacity as if the running work were not there: it is what is being placed.
+    free = view.free(active.usage)
+    for p in running:
+        key = (p.site_id, p.accelerator_model)
+        free[key] = free.get(key, 0) + p.devices
+    work = [_remaining(p, now, min_remaining_h) for p in running]
+    problem = view.problem(work, free)
+    plan = await solver.batch(problem, config)
+    # Work on a site over its hub's PUE cap may not stay there in the plan: its move is
+    # worth making whatever it saves (the plan leaves work that cannot move out, and a
+    # rebalance moves only what the plan places elsewhere).
+    over_cap = {
+        s.id: f"{s.id}'s {problem.hub_pue_reason(s)}"
+        for s in problem.sites
+        if not problem.hub_pue_ok(s)
+    }
+    candidates = _move_candidates(plan, running, work, view, over_cap)
+    current = {p.placement_id: p for p in running}
+    chosen = select_moves(
+        candidates,
+        current=current,
+        room=view.free(active.usage),
+        over_cap=over_cap.keys(),
+        max_moves=max_moves,
+        min_saving=min_saving,
+    )
+    changes = (
+        tuple(
+            Change(
+                kind=MOVED,
+                placement=mv.placement,
+                from_site_id=mv.from_site_id,
+                reason=f"rebalance: {mv.reason}",
+            )
+            for mv in chosen
+        )
+        if commit
+        else ()
+    )
+    saving = sum(mv.saving_yuan for mv in chosen)
+    log.info(
+        "rebalance%s: %d moves of %d candidates save %.2f 元",
+        "" if commit else " [dry run]",
+        len(chosen),
+        len(candidates),
+        saving,
+    )
+    result = RebalanceResult(
+        moves=tuple(chosen),
+        saving_yuan=saving,
+        committed=commit,
+        solve=solve_info(plan),
+        candidates=len(candidates),
+    )
+    return Decision(result=result, changes=changes, stamp=_stamp_rebalance)
+
+
+def _move_candidates(
+    plan: Plan,
+    running: Sequence[Placement],
+    remaining: Sequence[Workload],
+    view: SitesView,
+    over_cap: Mapping[str, str],
+) -> list[Move]:
+    """Every move the plan makes that saves money, or leaves a site over its cap."""
+    by_workload = {p.workload.id: p for p in running}
+    rest = {w.id: w for w in remaining}
+    candidates: list[Move] = []
+    for a in plan.assignments:
+        old = by_workload[a.workload_id]
+        if a.site_id == old.site_id and a.model == old.accelerator_model:
+            continue
+        stay = view.arrays.cost_at(
+            solver_workload(rest[a.workload_id]), old.site_id, old.accelerator_model
+        )
+        saving = stay - a.cost_yuan
+        why = over_cap.get(old.site_id)
+        if why is None and saving <= 0:
+            continue
+        moved = placement_from_solver(
+            a, placement_id=old.placement_id, workload=old.workload, created_at=old.created_at
+        )
+        money = f"saves {saving:.2f} 元" if saving >= 0 else f"costs {-saving:.2f} 元 more"
+        candidates.append(
+            Move(
+                placement_id=old.placement_id,
+                from_site_id=old.site_id,
+                to_site_id=a.site_id,
+                saving_yuan=saving,
+                placement=moved,
+                reason=money if why is None else f"{why}; {money}",
+            )
+        )
+    return candidates
+
+
+def select_moves(
+    candidates: Sequence[Move],
+    *,
+    current: Mapping[str, Placement],
+    room: Mapping[tuple[str, str], int],
+    over_cap: Collection[str],
+    max_moves: int,
+    min_saving: float,
+) -> list[Move]:
+    """The moves to make, best first: those off a site in ``over_cap`` (whatever they
+    save), then the biggest savings of at least ``min_saving``; at most ``max_moves``
+    (0: no cap), each fitting the free ``room`` left by the moves before it.
+
+    ``current`` is each candidate's placement as it runs now, by placement id.
+    """
+    ranked = sorted(candidates, key=lambda m: (m.from_site_id not in over_cap, -m.saving_yuan))
+    pending = [m for m in ranked if m.from_site_id in over_cap or m.saving_yuan >= min_saving]
+    # Apply the best moves one by one against the live capacity, so any subset the cap
+    # keeps is feasible on its own (a move into room another move frees waits for it).
+    free = dict(room)
+    chosen: list[Move] = []
+    progress = True
+    while pending and progress and (not max_moves or len(chosen) < max_moves):
+        progress = False
+        for mv in list(pending):
+            if max_moves and len(chosen) >= max_moves:
+                break
+            new = mv.placement
+            key = (new.site_id, new.accelerator_model)
+            if free.get(key, 0) < new.devices:
+                continue
+            old = current[mv.placement_id]
+            free[key] -= new.devices
+            gone = (old.site_id, old.accelerator_model)
+            free[gone] = free.get(gone, 0) + old.devices
+            chosen.append(mv)
+            pending.remove(mv)
+            progress = True
+    return chosen
+
+
+def _stamp_rebalance(
+    result: RebalanceResult, committed: Mapping[str, Placement]
+) -> RebalanceResult:
+    return replace(
+        result,
+        moves=tuple(
+            replace(m, placement=committed.get(m.placement_id, m.placement)) for m in result.moves
+        ),
+    )
+
+
+# --- remove a site ----------------------------------------------------------------------
+
+
+async def remove_site(
+    site_id: str,
+    *,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    store: PlacementStore,
+    clock: Callable[[], float],
+) -> Decision[SiteView]:
+    """Forget a site durably (refused while it has active placements); the answer is the
+    site as it was."""
+    report = registry.report(site_id)
+    if report is None:
+        known = ", ".join(r.site_id for r in registry.reports()) or "none"
+        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+    on_site = [p for p in active.all() if p.site_id == site_id]
+    if on_site:
+        raise FailedPreconditionError(
+            f"site {site_id} has {len(on_site)} active placement(s) "
+            f"(e.g. {on_site[0].placement_id}): release or move them first"
+        )
+    view = site_view(registry, report, clock(), active.usage)
+    # Durable first: a router restarted now must not bring the site back from the
+    # broker's retained report.
+    await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
+    registry.remove(site_id)
+    return Decision(result=view)
