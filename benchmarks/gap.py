@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from solver import SolverConfig
 from solver.gap import gap_table, parse_orlib
-from solver.solve import optimize
+from solver.pipeline import optimize
 
 
 def best_known(path: Path) -> float | None:

@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 import numpy as np
 
+from solver.assembly import assemble_plan
 from solver.model import Plan, Problem
-from solver.plan import assemble_plan
-from solver.solve import Outcome
+from solver.pipeline import Outcome
 from solver.table import Context, FloatArray, IntArray, Table, build_table
 
 BASELINES = ("nearest-site", "cheapest-first", "spread")

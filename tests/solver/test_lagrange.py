@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from solver import Problem, SolverConfig, build_table
 from solver import lagrange as lg
 from solver.gap import GapInstance, gap_table, parse_orlib
+from solver.pipeline import optimize
 from solver.relax import lagrangian_bound, relax
-from solver.solve import optimize
 from solver.table import Table, from_arcs
 from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
 from tests.solver.test_solver import brute_force

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 from solver import SolverConfig, build_table
 from solver.errors import InvalidProblemError
 from solver.gap import GapInstance, gap_table, parse_orlib
+from solver.pipeline import optimize
 from solver.relax import _lp, exchange_rates, lagrangian_bound, nested_caps, reflow, relax
-from solver.solve import optimize
 from solver.table import Table, from_arcs
 from tests.strategies import tiny_problems
 

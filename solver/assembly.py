@@ -22,7 +22,7 @@ from solver.model import (
     Unplaced,
     unoffered_reason,
 )
-from solver.solve import Outcome, SolverConfig, optimize, relative_gap
+from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
 from solver.table import OK, Context, IntArray, Table, build_table
 
 
