@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solver.arrays import IntArray
 from solver.errors import InvalidProblemError
-from solver.table import IntArray, Table, from_arcs
+from solver.table import Table, from_arcs
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,10 +32,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from solver.arrays import EPS, BoolArray, FloatArray, Int16Array, Int32Array, IntArray
 from solver.relax import Relaxation
-from solver.table import FloatArray, IntArray, Table
-
-BoolArray = npt.NDArray[np.bool_]
+from solver.table import Table
 
 SAFETY = 1e-9
 """Margin taken off every bound, relative to the magnitudes it sums (Σ|min(λ, pen)| and
@@ -85,8 +84,6 @@ the cheaper one runs."""
 
 DENSE_CELLS = 40_000_000
 """Largest (steps × pools × cells) table of the item-by-item programme."""
-
-Int32Array = npt.NDArray[np.int32]
 
 
 @dataclass(frozen=True, slots=True)
@@ -579,7 +576,7 @@ class Lagrangian:
         low_bin = top_bin - n_bins + 1
         counted = self.n_keys * n_bins <= HISTOGRAM_CELLS
         hist = np.zeros(self.n_keys * n_bins if counted else 0, dtype=np.int64)
-        passes: list[tuple[int, npt.NDArray[Any], npt.NDArray[np.int16]]] = []
+        passes: list[tuple[int, npt.NDArray[Any], Int16Array]] = []
         for lo in range(0, n, CHUNK):
             hi = min(n, lo + CHUNK)
             p = self._profit(lam, lo, hi)
@@ -727,7 +724,7 @@ def ascend(
         direction = g + deflect * direction
         norm = float(direction @ direction)
         room = upper - ev.bound
-        if norm <= 0 or room <= 1e-9 * max(1.0, abs(upper)):
+        if norm <= 0 or room <= EPS * max(1.0, abs(upper)):
             break
         now = time.perf_counter()
         if steps >= max_steps or now >= deadline:

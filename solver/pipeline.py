@@ -25,12 +25,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver import lagrange, lns
+from solver.arrays import FloatArray, IntArray
 from solver.columns import column_dive
 from solver.cpsat import solve_subset
 from solver.errors import InvalidProblemError
 from solver.heuristics import eject, fill, improve, round_down, round_guided, warm_start
 from solver.relax import Relaxation, reflow, relax
-from solver.table import FloatArray, IntArray, Table
+from solver.table import Table
 
 METHODS = ("auto", "exact", "relax-round")
 SMALL_ARCS = 1_000_000

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from solver.arrays import FloatArray
 from solver.model import (
     HOURS_PER_DAY,
     Alternative,
@@ -29,7 +30,7 @@ from solver.model import (
     Workload,
     unoffered_reason,
 )
-from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray, _has_residency
+from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, _has_residency
 
 METHOD = "single"
 

@@ -21,12 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from solver.arrays import BoolArray, FloatArray, IntArray, UInt8Array
 from solver.model import HOURS_PER_DAY, REASON_KINDS, RESIDENCY_FIELDS, Problem
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 OK = 255
 """Reason code of a usable pair; any other code indexes :data:`REASON_KINDS`."""
@@ -140,7 +137,7 @@ class Context:
 
         # Site-level reasons (workloads × sites), the first that applies wins.
         code = np.full((len(work), n_s), OK, dtype=np.uint8)
-        checks: list[tuple[str, npt.NDArray[np.bool_]]] = [
+        checks: list[tuple[str, BoolArray]] = [
             ("latency", slo[:, None] < self.latency[:, self.region].T),
             ("pue", self.pue[None, :] > max_pue[:, None]),
             ("hub-pue", np.broadcast_to(~hub_ok[None, :], code.shape)),
@@ -153,9 +150,7 @@ class Context:
         for kind, failed in checks:
             code[failed] = CODE[kind]
         self.site_code = code
-        self._blocks: dict[
-            int, tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]
-        ] = {}
+        self._blocks: dict[int, tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
         cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
@@ -198,7 +193,7 @@ class Context:
 
     def model_block(
         self, mi: int, rows: IntArray | None = None
-    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]:
         """Every pair of model ``mi``: (workloads, sites, devices, total cost, reason code).
 
         ``rows`` restricts to those workload indices. Costs and codes are (workloads × sites).
@@ -214,9 +209,7 @@ class Context:
         keep = np.flatnonzero(np.isin(ws, rows))
         return ws[keep], ss, ds[keep], total[keep], code[keep]
 
-    def _block(
-        self, mi: int
-    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+    def _block(self, mi: int) -> tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]:
         ws, ds = self.takers[mi]
         ss = np.flatnonzero(~np.isnan(self.power[:, mi]))
         own = self.own_power[ws]
