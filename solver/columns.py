@@ -38,7 +38,7 @@ from ortools.linear_solver import pywraplp
 from solver.arrays import EPS, INTEGRALITY_TOL, BoolArray, FloatArray, IntArray
 from solver.cpsat import solve_subset
 from solver.heuristics import improve
-from solver.lagrange import solve_knapsacks
+from solver.knapsack import solve_knapsacks
 from solver.table import Table
 
 PRICING_ROUNDS = 4
@@ -291,7 +291,7 @@ class _Master:
     "out" variable at its penalty (for must-place tables, ``OUT_FACTOR`` times the
     workload's dearest pair: the LP leaves work out only when the columns cannot cover it,
     and its duals stay on the scale of the costs). New columns come from each open pool's
-    knapsack (:func:`solver.lagrange.solve_knapsacks`) when they price below zero
+    knapsack (:func:`solver.knapsack.solve_knapsacks`) when they price below zero
     (:meth:`solve`).
     """
 
