@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.orlib import GapInstance, gap_table
 from solver import SolverConfig
 from solver import lagrange as lg
 from solver.columns import _Master, column_dive, enumerate_columns
-from solver.gap import GapInstance, gap_table
 from solver.pipeline import optimize
 from solver.relax import relax
 from solver.table import Table

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.orlib import GapInstance, gap_table, parse_orlib
 from solver import Problem, SolverConfig, build_table
 from solver import lagrange as lg
-from solver.gap import GapInstance, gap_table, parse_orlib
 from solver.knapsack import solve_knapsacks
 from solver.pipeline import optimize
 from solver.relax import lagrangian_bound, relax

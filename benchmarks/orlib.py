@@ -5,6 +5,9 @@ on (a heterogeneous accelerator pool: each agent is its own pool). Every item mu
 assigned: its penalty for being left out exceeds any plan's whole cost, so the optimizer
 leaves nothing out when a full assignment exists. Parsing takes text: reading files is the
 caller's business.
+
+Only the benchmarks and the tests read these instances, never the router: they live here,
+outside the solver package, where both can import them.
 """
 
 from __future__ import annotations
