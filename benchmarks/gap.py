@@ -3,7 +3,7 @@
     uv run python benchmarks/gap.py ../shared/data/gap/chu1997/* --time-limit 10 --json
 
 Agents are sites, items are workloads whose need depends on the site, and every item must be
-assigned (see solver/gap.py). Prints one JSON object per instance and line:
+assigned (see benchmarks/orlib.py). Prints one JSON object per instance and line:
 ``{"name", "objective", "bound", "wall_s"}`` plus, when best_known.csv (next to the
 instances' folders) knows the instance, ``best_known`` and ``over_best`` (objective / best
 known − 1). Targets: every cattrysse1994 instance optimal; every chu1997 instance within
@@ -21,9 +21,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.orlib import gap_table, parse_orlib
 from solver import SolverConfig
-from solver.gap import gap_table, parse_orlib
-from solver.solve import optimize
+from solver.pipeline import optimize
 
 
 def best_known(path: Path) -> float | None:

@@ -4,6 +4,7 @@ Build a :class:`Problem` from :class:`Site` and :class:`Workload` values, then c
 :func:`solve` for a certified plan, or a baseline from :mod:`solver.baselines` to compare.
 """
 
+from solver.assembly import solve
 from solver.baselines import BASELINES, cheapest_first, nearest_site, run_baseline, spread
 from solver.errors import InvalidProblemError, SolverError
 from solver.model import (
@@ -16,8 +17,7 @@ from solver.model import (
     Unplaced,
     Workload,
 )
-from solver.plan import solve
-from solver.solve import SolverConfig
+from solver.pipeline import SolverConfig
 from solver.table import Table, build_table
 
 __all__ = [

@@ -33,17 +33,14 @@ import time
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 from ortools.linear_solver import pywraplp
 
+from solver.arrays import EPS, INTEGRALITY_TOL, BoolArray, FloatArray, IntArray
 from solver.cpsat import solve_subset
 from solver.heuristics import improve
-from solver.lagrange import solve_knapsacks
-from solver.table import FloatArray, IntArray, Table
+from solver.knapsack import solve_knapsacks
+from solver.table import Table
 
-BoolArray = npt.NDArray[np.bool_]
-
-EPS = 1e-9
 PRICING_ROUNDS = 4
 """Pricing rounds at most per LP of the dive (``ROOT_ROUNDS`` for the first)."""
 ROOT_ROUNDS = 30
@@ -294,7 +291,7 @@ class _Master:
     "out" variable at its penalty (for must-place tables, ``OUT_FACTOR`` times the
     workload's dearest pair: the LP leaves work out only when the columns cannot cover it,
     and its duals stay on the scale of the costs). New columns come from each open pool's
-    knapsack (:func:`solver.lagrange.solve_knapsacks`) when they price below zero
+    knapsack (:func:`solver.knapsack.solve_knapsacks`) when they price below zero
     (:meth:`solve`).
     """
 
@@ -499,8 +496,8 @@ class _Master:
             live = [k for k in range(len(self.xs)) if self.alive[k] and not self.fixed[k]]
             value = np.array([self.xs[k].solution_value() for k in live])
             live_a = np.array(live, dtype=np.int64)
-            take = live_a[value >= 1.0 - 1e-6]
-            frac = np.flatnonzero((value > 1e-6) & (value < 1.0 - 1e-6))
+            take = live_a[value >= 1.0 - INTEGRALITY_TOL]
+            frac = np.flatnonzero((value > INTEGRALITY_TOL) & (value < 1.0 - INTEGRALITY_TOL))
             guess = -1
             if frac.size:
                 if rng is None:
@@ -512,7 +509,7 @@ class _Master:
                 take = np.append(take, guess)
             if not take.size:
                 break
-            support = {int(k) for k in live_a[value > 1e-6]}
+            support = {int(k) for k in live_a[value > INTEGRALITY_TOL]}
             fixes = [(k, self.fix(k, support)) for k in take.tolist() if self.alive[k]]
             steps.append((len(made), guess))
             made.extend(fixes)

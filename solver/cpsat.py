@@ -17,10 +17,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import numpy.typing as npt
 from ortools.sat.python import cp_model
 
-from solver.table import IntArray, Table
+from solver.arrays import BoolArray, IntArray
+from solver.table import Table
 
 MAX_SCALE = 10_000.0
 """Objective units per 元 at most (a resolution of 0.0001 元)."""
@@ -41,7 +41,7 @@ def solve_subset(
     num_workers: int,
     seed: int = 0,
     hint: bool = True,
-    allowed: npt.NDArray[np.bool_] | None = None,
+    allowed: BoolArray | None = None,
 ) -> tuple[IntArray, float | None, bool]:
     """Re-solve the workloads ``free`` with every other workload fixed as in ``choice``.
 

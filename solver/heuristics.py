@@ -11,9 +11,8 @@ import time
 
 import numpy as np
 
-from solver.table import FloatArray, IntArray, Table
-
-EPS = 1e-9
+from solver.arrays import EPS, INTEGRALITY_TOL, FloatArray, IntArray
+from solver.table import Table
 
 
 def empty_choice(table: Table) -> IntArray:
@@ -24,7 +23,7 @@ def empty_choice(table: Table) -> IntArray:
 def round_down(table: Table, fraction: FloatArray) -> IntArray:
     """Keep the workloads the relaxation places whole; leave the split ones out."""
     choice = empty_choice(table)
-    whole = np.flatnonzero(fraction >= 1.0 - 1e-6)
+    whole = np.flatnonzero(fraction >= 1.0 - INTEGRALITY_TOL)
     choice[table.arc_w[whole]] = whole
     return choice
 
@@ -53,7 +52,7 @@ def round_guided(table: Table, fraction: FloatArray) -> IntArray:
     best_l, share_l = best.tolist(), best_share.tolist()
     for w in order.tolist():
         a = best_l[w]
-        if a < 0 or share_l[w] <= 1e-9:
+        if a < 0 or share_l[w] <= EPS:
             continue
         if room[pools[a]] >= devs[a]:
             room[pools[a]] -= devs[a]
@@ -226,7 +225,7 @@ def eject(table: Table, choice: IntArray, deadline: float, max_rounds: int = 20)
             cum_extra0[np.minimum(hit + 1, cum_extra.shape[0])] - cum_extra0[first[p_c]],
             0.0,
         )
-        good = reach & (gain - moving > 1e-9 * np.maximum(1.0, gain))
+        good = reach & (gain - moving > EPS * np.maximum(1.0, gain))
         cand = cand[good]
         # Workloads by penalty, each one's best pairs first.
         order = np.lexsort(((moving - gain)[good], -table.penalty[table.arc_w[cand]]))
@@ -262,7 +261,7 @@ def eject(table: Table, choice: IntArray, deadline: float, max_rounds: int = 20)
                 upto = bisect.bisect_left(cum_dev_l, cum_dev0_l[lo] + shortfall)
                 if upto >= last_l[p]:
                     continue
-                if net_gain - (cum_extra0_l[upto + 1] - cum_extra0_l[lo]) <= 1e-9 * max(
+                if net_gain - (cum_extra0_l[upto + 1] - cum_extra0_l[lo]) <= EPS * max(
                     1.0, net_gain
                 ):
                     continue
@@ -289,7 +288,7 @@ def eject(table: Table, choice: IntArray, deadline: float, max_rounds: int = 20)
             if time.perf_counter() > deadline:
                 break
         value = table.objective(choice)
-        if not moved or value >= objective - 1e-9:
+        if not moved or value >= objective - EPS:
             break
         objective = value
     return choice

@@ -21,10 +21,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
-import numpy.typing as npt
 
+from solver.arrays import EPS, BoolArray, FloatArray, IntArray
 from solver.cpsat import solve_subset
-from solver.table import FloatArray, IntArray, Table
+from solver.table import Table
 
 RESTRICTED_PAIRS = 2
 RESTRICTED_PAIRS_FEW = 4
@@ -100,7 +100,7 @@ def search(
     rng = np.random.default_rng(seed)
     objective = table.objective(choice)
     k = min(table.n_pools, K_MIN + 1)
-    scale = 0.05 * max(1e-9, float(np.mean(table.arc_cost))) if table.n_arcs else 1.0
+    scale = 0.05 * max(EPS, float(np.mean(table.arc_cost))) if table.n_arcs else 1.0
     pool_count = table.n_pools
     with ThreadPoolExecutor(max_workers=max(1, workers)) as threads:
         while True:
@@ -200,9 +200,9 @@ def _neighbourhood(
     group: list[int],
     reduced: FloatArray,
     gap_room: float,
-    taken: npt.NDArray[np.bool_],
+    taken: BoolArray,
     rng: np.random.Generator,
-) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+) -> tuple[IntArray, BoolArray]:
     """The workloads to free (on the group's pools, or left out and able to use them) and
     the pairs they may use (the group's pools, promising pairs only, plus their own)."""
     in_group = np.isin(table.arc_pool, group)
@@ -219,7 +219,7 @@ def _neighbourhood(
     # Among the group's pools, each freed workload keeps its few best pairs.
     mine = np.zeros(table.n_workloads, dtype=bool)
     mine[free] = True
-    sub = np.flatnonzero(in_group & mine[table.arc_w] & (reduced <= gap_room + 1e-9))
+    sub = np.flatnonzero(in_group & mine[table.arc_w] & (reduced <= gap_room + EPS))
     order = sub[np.lexsort((reduced[sub], table.arc_w[sub]))]
     ws = table.arc_w[order]
     first = np.r_[True, ws[1:] != ws[:-1]]

@@ -28,11 +28,11 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 import numpy as np
-import numpy.typing as npt
 from ortools.graph.python import min_cost_flow
 from ortools.linear_solver import pywraplp
 
-from solver.table import FloatArray, IntArray, Table, from_arcs
+from solver.arrays import EPS, INTEGRALITY_TOL, BoolArray, FloatArray, IntArray
+from solver.table import Table, from_arcs
 
 MAX_UNIT_COST = 2**31
 """The largest scaled unit cost handed to min-cost flow (it scales costs by the node count)."""
@@ -190,7 +190,7 @@ def nested_caps(table: Table, arcs: IntArray) -> NestedCuts:
     )
 
 
-def least_units(table: Table, rates: IntArray) -> tuple[IntArray, npt.NDArray[np.bool_]]:
+def least_units(table: Table, rates: IntArray) -> tuple[IntArray, BoolArray]:
     """Each workload's fewest units over its pairs (in ``rates``), and whether it has any
     pair at all (the units of one without are meaningless)."""
     arc_units = table.arc_dev * rates[table.pool_model[table.arc_pool]]
@@ -359,7 +359,7 @@ def _potentials(
     *,
     pen_unit_of: FloatArray,
     cls_of_rep: IntArray,
-    saturated: npt.NDArray[np.bool_],
+    saturated: BoolArray,
 ) -> FloatArray:
     """Pool prices per unit from an optimal flow (complementary slackness).
 
@@ -408,7 +408,7 @@ def _spread(table: Table, cls: IntArray, reps: IntArray, per_rep: FloatArray) ->
         r = int(reps[c])
         s, e = int(start[r]), int(start[r + 1])
         counts = per_rep[s:e]
-        whole = np.floor(counts + 1e-6).astype(np.int64)
+        whole = np.floor(counts + INTEGRALITY_TOL).astype(np.int64)
         rest = np.clip(counts - whole, 0.0, None)
         k = 0
         for offset, n in enumerate(whole.tolist()):
@@ -416,7 +416,7 @@ def _spread(table: Table, cls: IntArray, reps: IntArray, per_rep: FloatArray) ->
                 share[start[w] + offset] = 1.0
             k += n
         left = group[k:]
-        if left and rest.sum() > 1e-9:
+        if left and rest.sum() > EPS:
             for w in left:
                 share[start[w] : start[w] + (e - s)] = rest / len(left)
     return share
@@ -478,7 +478,7 @@ def reflow(table: Table, choice: IntArray) -> IntArray | None:
     fixed[small] = -1
     sub, arcs = subtable(table, small, table.pool_cap - table.usage(fixed))
     flow = _flow(sub, rates, exact=True)
-    whole = np.flatnonzero(flow.fraction >= 1.0 - 1e-6)
+    whole = np.flatnonzero(flow.fraction >= 1.0 - INTEGRALITY_TOL)
     fixed[small[sub.arc_w[whole]]] = arcs[whole]
     return fixed
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from solver.arrays import FloatArray
 from solver.model import (
     HOURS_PER_DAY,
     Alternative,
@@ -29,9 +30,13 @@ from solver.model import (
     Workload,
     unoffered_reason,
 )
-from solver.table import DEFAULT_KW_PER_DEVICE, UNPLACED_PRICE_FACTOR, FloatArray, _has_residency
+from solver.table import DEFAULT_KW_PER_DEVICE, has_residency, unplaced_price
 
 METHOD = "single"
+
+_LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN = 1, 2, 3, 4, 5
+_KINDS = ("", "latency", "pue", "hub-pue", "residency", "down")
+"""Site-level reason codes (0: none) and their names in :data:`solver.model.REASON_KINDS`."""
 
 _DETAIL = {
     "down": "site is down",
@@ -81,12 +86,7 @@ class SiteArrays:
             for m, i in self.model_index.items()
             if np.any(~np.isnan(self.power[:, i]))
         }
-        cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
-        if problem.unplaced_yuan_per_kwh is not None:
-            self.unplaced_price = problem.unplaced_yuan_per_kwh
-        else:
-            dearest = float(cost_per_kwh.max()) if n_s else 0.0
-            self.unplaced_price = max(UNPLACED_PRICE_FACTOR * dearest, 0.01)
+        self.unplaced_price = unplaced_price(problem, self.pue, prices, self.carbon)
 
     def _at(self, hours: float) -> FloatArray:
         """∫ price over [0, hours) of the two-day window, per site (0 ≤ hours ≤ 48)."""
@@ -148,7 +148,7 @@ class SiteArrays:
         if w.max_pue is not None:
             reason[self.pue > w.max_pue] = _PUE
         reason[~self.hub_ok] = _HUB_PUE
-        if _has_residency(w):
+        if has_residency(w):
             reason[[not w.admits(s) for s in self.problem.sites]] = _RESIDENCY
         reason[~self.up] = _DOWN
         moving = current != -1
@@ -321,8 +321,3 @@ def _unplaced(kinds: Mapping[str, set[int]]) -> str:
     counts = sorted(((k, len(v)) for k, v in kinds.items()), key=lambda x: -x[1])
     summary = ", ".join(f"{k} at {n} site(s)" for k, n in counts)
     return f"no feasible site: {summary}"
-
-
-_LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN = 1, 2, 3, 4, 5
-_KINDS = ("", "latency", "pue", "hub-pue", "residency", "down")
-"""Site-level reason codes (0: none) and their names in :data:`solver.model.REASON_KINDS`."""

@@ -21,12 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import numpy.typing as npt
 
+from solver.arrays import BoolArray, FloatArray, IntArray, UInt8Array
 from solver.model import HOURS_PER_DAY, REASON_KINDS, RESIDENCY_FIELDS, Problem
-
-FloatArray = npt.NDArray[np.float64]
-IntArray = npt.NDArray[np.int64]
 
 OK = 255
 """Reason code of a usable pair; any other code indexes :data:`REASON_KINDS`."""
@@ -37,6 +34,22 @@ DEFAULT_KW_PER_DEVICE = 0.7
 
 UNPLACED_PRICE_FACTOR = 2.0
 """Default unplaced price: this many times the dearest facility cost per IT kWh anywhere."""
+
+MIN_UNPLACED_PRICE = 0.01
+"""Floor of the default unplaced price, yuan per IT kWh: where energy is free everywhere,
+leaving work out must still cost something."""
+
+
+def unplaced_price(
+    problem: Problem, pue: FloatArray, prices: FloatArray, carbon: FloatArray
+) -> float:
+    """Yuan per IT kWh of work left out: the problem's own, else a multiple of the dearest
+    facility cost per IT kWh at any site (``prices``: sites × hours)."""
+    if problem.unplaced_yuan_per_kwh is not None:
+        return problem.unplaced_yuan_per_kwh
+    cost_per_kwh = pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * carbon)
+    dearest = float(cost_per_kwh.max()) if pue.shape[0] else 0.0
+    return max(UNPLACED_PRICE_FACTOR * dearest, MIN_UNPLACED_PRICE)
 
 
 def price_integrals(hourly: FloatArray, start_h: float, lengths_h: FloatArray) -> FloatArray:
@@ -104,7 +117,9 @@ class Context:
                 self.free[si, model_of[m]] = s.free.get(m, 0)
         hub_ok = np.array([problem.hub_pue_ok(s) for s in sites], dtype=bool)
         up = np.array([s.up for s in sites], dtype=bool)
-        prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(n_s, 24)
+        prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(
+            n_s, HOURS_PER_DAY
+        )
 
         # Workloads.
         self.duration = np.array([w.duration_h for w in work], dtype=np.float64)
@@ -140,30 +155,23 @@ class Context:
 
         # Site-level reasons (workloads × sites), the first that applies wins.
         code = np.full((len(work), n_s), OK, dtype=np.uint8)
-        checks: list[tuple[str, npt.NDArray[np.bool_]]] = [
+        checks: list[tuple[str, BoolArray]] = [
             ("latency", slo[:, None] < self.latency[:, self.region].T),
             ("pue", self.pue[None, :] > max_pue[:, None]),
             ("hub-pue", np.broadcast_to(~hub_ok[None, :], code.shape)),
         ]
         residency = np.zeros(code.shape, dtype=bool)
         for wi, w in enumerate(work):
-            if _has_residency(w):
+            if has_residency(w):
                 residency[wi] = [not w.admits(s) for s in sites]
         checks += [("residency", residency), ("down", np.broadcast_to(~up[None, :], code.shape))]
         for kind, failed in checks:
             code[failed] = CODE[kind]
         self.site_code = code
-        self._blocks: dict[
-            int, tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]
-        ] = {}
+        self._blocks: dict[int, tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
-        cost_per_kwh = self.pue * (prices.max(axis=1) + problem.carbon_yuan_per_kg * self.carbon)
-        if problem.unplaced_yuan_per_kwh is not None:
-            self.unplaced_price = problem.unplaced_yuan_per_kwh
-        else:
-            dearest = float(cost_per_kwh.max()) if n_s else 0.0
-            self.unplaced_price = max(UNPLACED_PRICE_FACTOR * dearest, 0.01)
+        self.unplaced_price = unplaced_price(problem, self.pue, prices, self.carbon)
         ref_kw = np.full(len(work), np.inf)
         for mi, (ws, ds) in enumerate(self.takers):
             if not ws.size:
@@ -198,7 +206,7 @@ class Context:
 
     def model_block(
         self, mi: int, rows: IntArray | None = None
-    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]:
         """Every pair of model ``mi``: (workloads, sites, devices, total cost, reason code).
 
         ``rows`` restricts to those workload indices. Costs and codes are (workloads × sites).
@@ -214,9 +222,7 @@ class Context:
         keep = np.flatnonzero(np.isin(ws, rows))
         return ws[keep], ss, ds[keep], total[keep], code[keep]
 
-    def _block(
-        self, mi: int
-    ) -> tuple[IntArray, IntArray, IntArray, FloatArray, npt.NDArray[np.uint8]]:
+    def _block(self, mi: int) -> tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]:
         ws, ds = self.takers[mi]
         ss = np.flatnonzero(~np.isnan(self.power[:, mi]))
         own = self.own_power[ws]
@@ -253,7 +259,8 @@ class Context:
         return index
 
 
-def _has_residency(w: object) -> bool:
+def has_residency(w: object) -> bool:
+    """Whether a workload restricts where its data may go."""
     return any(getattr(w, name) for name in RESIDENCY_FIELDS)
 
 

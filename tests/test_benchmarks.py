@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from benchmarks import gap, solver_scale
+from benchmarks.orlib import gap_table, parse_orlib
 from solver import SolverConfig
-from solver.gap import gap_table, parse_orlib
-from solver.solve import optimize
+from solver.pipeline import optimize
 
 DATA = Path(__file__).resolve().parent / "data"
 

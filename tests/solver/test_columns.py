@@ -12,12 +12,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.orlib import GapInstance, gap_table
 from solver import SolverConfig
 from solver import lagrange as lg
 from solver.columns import _Master, column_dive, enumerate_columns
-from solver.gap import GapInstance, gap_table
+from solver.pipeline import optimize
 from solver.relax import relax
-from solver.solve import optimize
 from solver.table import Table
 from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
 

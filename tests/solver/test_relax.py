@@ -12,11 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from benchmarks.orlib import GapInstance, gap_table, parse_orlib
 from solver import SolverConfig, build_table
-from solver.errors import InvalidProblemError
-from solver.gap import GapInstance, gap_table, parse_orlib
+from solver.pipeline import optimize
 from solver.relax import _lp, exchange_rates, lagrangian_bound, nested_caps, reflow, relax
-from solver.solve import optimize
 from solver.table import Table, from_arcs
 from tests.strategies import tiny_problems
 
@@ -227,21 +226,6 @@ def test_orlibrary_instance_solves_to_its_published_optimum() -> None:
     assert out.optimal
     assert out.objective == pytest.approx(261.0)
     assert 260.0 < out.bound <= 261.0
-
-
-@pytest.mark.parametrize(
-    ("text", "needle"),
-    [
-        ("", "agents items"),
-        ("2 2 1 2 3", "need 12 numbers"),
-        ("1 1 x 1 1", "not all integers"),
-        ("0 3", ">= 1"),
-        ("1 1 5 -1 3", ">= 0"),
-    ],
-)
-def test_bad_instances_are_rejected_with_a_reason(text: str, needle: str) -> None:
-    with pytest.raises(InvalidProblemError, match=needle):
-        parse_orlib(text)
 
 
 @settings(max_examples=60, deadline=None)

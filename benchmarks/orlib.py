@@ -5,6 +5,9 @@ on (a heterogeneous accelerator pool: each agent is its own pool). Every item mu
 assigned: its penalty for being left out exceeds any plan's whole cost, so the optimizer
 leaves nothing out when a full assignment exists. Parsing takes text: reading files is the
 caller's business.
+
+Only the benchmarks and the tests read these instances, never the router: they live here,
+outside the solver package, where both can import them.
 """
 
 from __future__ import annotations
@@ -13,8 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from solver.arrays import IntArray
 from solver.errors import InvalidProblemError
-from solver.table import IntArray, Table, from_arcs
+from solver.table import Table, from_arcs
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from collections import Counter
 
 import numpy as np
 
+from solver.arrays import EPS, IntArray
 from solver.model import (
     REASON_KINDS,
     Alternative,
@@ -22,8 +23,8 @@ from solver.model import (
     Unplaced,
     unoffered_reason,
 )
-from solver.solve import Outcome, SolverConfig, optimize, relative_gap
-from solver.table import OK, Context, IntArray, Table, build_table
+from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
+from solver.table import OK, Context, Table, build_table
 
 
 def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
@@ -163,7 +164,7 @@ class _Explainer:
         site_here = int(self.table.pool_site[here])
         mine = float(self.table.arc_cost[arc])
         costs = np.where(self.has_model[w], self.cost[w], np.inf)
-        cheaper = np.flatnonzero(costs < mine - 1e-9 * max(1.0, mine))
+        cheaper = np.flatnonzero(costs < mine - EPS * max(1.0, mine))
         cheaper = cheaper[self.table.pool_site[cheaper] != site_here]
         cheaper = cheaper[np.argsort(costs[cheaper], kind="stable")]
         alts = []

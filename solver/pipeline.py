@@ -25,17 +25,56 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver import lagrange, lns
+from solver.arrays import FloatArray, IntArray
 from solver.columns import column_dive
 from solver.cpsat import solve_subset
 from solver.errors import InvalidProblemError
 from solver.heuristics import eject, fill, improve, round_down, round_guided, warm_start
 from solver.relax import Relaxation, reflow, relax
-from solver.table import FloatArray, IntArray, Table
+from solver.table import Table
 
 METHODS = ("auto", "exact", "relax-round")
 SMALL_ARCS = 1_000_000
 """Up to this many pairs, a second rounding (keep only what the relaxation places whole)
 competes with the guided one."""
+ASSEMBLE_S_PER_WORKLOAD = 1e-5
+"""Time kept back per workload for turning the choice into a plan (measured ~0.5 s/100k)."""
+STOP_SHARE = 0.005
+"""Share of the time limit kept back at least: CP-SAT and GLOP stop a little after their
+own limits."""
+CPSAT_S_PER_ARC = 4e-5
+"""Rough cost of building a CP-SAT model, per pair (measured: ~0.35 s for 20,000 pairs)."""
+WHOLE_CPSAT_ARCS = 3_000
+"""Up to this many pairs CP-SAT first gets the whole table (it proves small ones optimal)."""
+RESTRICTED_SHARE = 0.4
+"""Share of the time limit for the restricted start (see solver.lns)."""
+LARGE_SUB_TIME_S = 0.5
+"""Seconds per neighbourhood on tables too large for the restricted start."""
+LAGRANGE_S_PER_ARC = 1.5e-7
+"""Time to evaluate the Lagrangian bound once, per pair, with room to spare (measured
+~6e-8 at 100,000 workloads × 100 sites on 2 cores)."""
+ASCENT_SHARE = 0.05
+"""Share of the time limit for raising the Lagrangian bound by subgradient ascent."""
+DIVE_SHARE = 0.7
+"""Share of the time limit for the column dive (see solver.columns)."""
+DIVE_MAX_ARCS = 8_000
+"""Above this many pairs no column dive runs: its LP and pricing take too long for the dives
+to pay (measured on generated type-d tables: at 40 pools × 400 workloads the root LP alone
+took 4 s, and the plan was dearer than large-neighbourhood search's alone)."""
+DIVE_ASCENT_SHARE = 0.12
+"""Share of the time limit for the ascent when a column dive follows."""
+RESERVE_MAX_SHARE = 0.2
+"""Share of the time limit kept back at most for pricing and explaining the plan."""
+RELAX_SHARE = 0.5
+"""Share of the search time the relaxation may take: rounding and search need the rest."""
+TINY_ARCS = 800
+"""Up to this many pairs CP-SAT on the whole table gets ``TINY_WHOLE_SHARE`` of the time
+limit, above it ``WHOLE_SHARE``: tiny tables are proven optimal in that time."""
+TINY_WHOLE_SHARE, WHOLE_SHARE = 0.5, 0.1
+LARGE_SUB_SHARE = 0.1
+"""Share of the time limit per neighbourhood on large tables, capped by ``LARGE_SUB_TIME_S``."""
+DIVE_MIN_SLACK = 1e-6
+"""Least slack the column dive gets, relative to the objective, when the bound meets it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -104,12 +143,12 @@ def optimize(
     started = time.perf_counter() if started is None else started
     # Keep time to price and explain the plan after the search.
     reserve = min(
-        0.2 * config.time_limit_s,
+        RESERVE_MAX_SHARE * config.time_limit_s,
         max(ASSEMBLE_S_PER_WORKLOAD * table.n_workloads, STOP_SHARE * config.time_limit_s),
     )
     deadline = started + config.time_limit_s - reserve
     relax_started = time.perf_counter()
-    relaxation = relax(table, 0.5 * (deadline - relax_started))
+    relaxation = relax(table, RELAX_SHARE * (deadline - relax_started))
     relax_s = time.perf_counter() - relax_started
     bound = relaxation.bound
     # The Lagrangian bound at the relaxation's prices needs no plan: it runs beside the
@@ -166,7 +205,7 @@ def optimize(
     reduced = lns.reduced_costs(table, relaxation.duals)
     if config.method == "exact" or table.n_arcs <= config.exact_max_arcs:
         # Small: CP-SAT on the whole table first; it may prove optimality.
-        share = 0.5 if table.n_arcs <= 800 else 0.1
+        share = TINY_WHOLE_SHARE if table.n_arcs <= TINY_ARCS else WHOLE_SHARE
         whole = config.time_limit_s if config.method == "exact" else share * config.time_limit_s
         if config.method == "exact" or table.n_arcs <= WHOLE_CPSAT_ARCS:
             found, cp_bound, proven = solve_subset(
@@ -200,7 +239,7 @@ def optimize(
         dived = column_dive(
             table,
             lam,
-            slack=max(objective - bound, 1e-6 * abs(objective)),
+            slack=max(objective - bound, DIVE_MIN_SLACK * abs(objective)),
             upper=objective,
             deadline=min(deadline, time.perf_counter() + DIVE_SHARE * config.time_limit_s),
             num_workers=config.num_workers,
@@ -235,7 +274,7 @@ def optimize(
             seed=config.seed,
             sub_time_s=lns.SUB_TIME_S
             if table.n_arcs <= config.exact_max_arcs
-            else min(LARGE_SUB_TIME_S, max(lns.SUB_TIME_S, 0.1 * config.time_limit_s)),
+            else min(LARGE_SUB_TIME_S, max(lns.SUB_TIME_S, LARGE_SUB_SHARE * config.time_limit_s)),
         )
         choice = improve(table, choice)
         choice = _reflowed(table, choice, bound, config, latest=deadline + reserve - relax_s)
@@ -326,34 +365,6 @@ def _outcome(
         method,
         time.perf_counter() - started,
     )
-
-
-ASSEMBLE_S_PER_WORKLOAD = 1e-5
-"""Time kept back per workload for turning the choice into a plan (measured ~0.5 s/100k)."""
-STOP_SHARE = 0.005
-"""Share of the time limit kept back at least: CP-SAT and GLOP stop a little after their
-own limits."""
-CPSAT_S_PER_ARC = 4e-5
-"""Rough cost of building a CP-SAT model, per pair (measured: ~0.35 s for 20,000 pairs)."""
-WHOLE_CPSAT_ARCS = 3_000
-"""Up to this many pairs CP-SAT first gets the whole table (it proves small ones optimal)."""
-RESTRICTED_SHARE = 0.4
-"""Share of the time limit for the restricted start (see solver.lns)."""
-LARGE_SUB_TIME_S = 0.5
-"""Seconds per neighbourhood on tables too large for the restricted start."""
-LAGRANGE_S_PER_ARC = 1.5e-7
-"""Time to evaluate the Lagrangian bound once, per pair, with room to spare (measured
-~6e-8 at 100,000 workloads × 100 sites on 2 cores)."""
-ASCENT_SHARE = 0.05
-"""Share of the time limit for raising the Lagrangian bound by subgradient ascent."""
-DIVE_SHARE = 0.7
-"""Share of the time limit for the column dive (see solver.columns)."""
-DIVE_MAX_ARCS = 8_000
-"""Above this many pairs no column dive runs: its LP and pricing take too long for the dives
-to pay (measured on generated type-d tables: at 40 pools × 400 workloads the root LP alone
-took 4 s, and the plan was dearer than large-neighbourhood search's alone)."""
-DIVE_ASCENT_SHARE = 0.12
-"""Share of the time limit for the ascent when a column dive follows."""
 
 
 def staying_arcs(table: Table, current_pool_site: IntArray) -> IntArray:
