@@ -15,7 +15,7 @@ import pytest
 from netrouter.client.router_client import RouterClient
 from netrouter.contract.wire import BrokerAddress
 from netrouter.router.app import RouterApp, ServeSettings
-from tests.factories import site_dict, until, workload, write_site_toml
+from tests.helpers.factories import site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 

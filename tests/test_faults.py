@@ -29,7 +29,7 @@ from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from tests.conftest import Mosquitto, RouterProcess
-from tests.factories import site_config, site_dict, until, workload, write_site_toml
+from tests.helpers.factories import site_config, site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 

@@ -24,7 +24,7 @@ from netrouter.contract.wire import (
     mqtt_client,
 )
 from tests.conftest import Mosquitto, RouterProcess
-from tests.factories import run_cli, site_dict, workload, write_site_toml
+from tests.helpers.factories import run_cli, site_dict, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 

@@ -32,7 +32,7 @@ from site_agents.config import load_site_config
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder
 from tests.conftest import Mosquitto, mosquitto_password_file, skip_without_mosquitto, tls_files
-from tests.factories import site_config, until
+from tests.helpers.factories import site_config, until
 
 pytestmark = pytest.mark.mqtt
 

@@ -1,6 +1,6 @@
 """Fuzz targets: hostile input for every parser at the router's and agent's edges.
 
-Each target pairs a strategy (from :mod:`tests.strategies`) with a property check shared by
+Each target pairs a strategy (from :mod:`tests.helpers.strategies`) with a property check shared by
 the test suite (tests/test_fuzz.py, a few hundred cases) and ``benchmarks/fuzz.py``
 (10,000 cases and more). A check returns ``"accepted"`` or ``"rejected"``; it raises
 :class:`StateChanged` when rejected input changed state, and anything else it raises is a
@@ -57,8 +57,8 @@ from netrouter.v1 import router_pb2 as pb
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 from solver import SolverConfig
-from tests import strategies
-from tests.factories import report_of, site_config, site_dict, workload
+from tests.helpers import strategies
+from tests.helpers.factories import report_of, site_config, site_dict, workload
 
 ACCEPTED = "accepted"
 REJECTED = "rejected"

@@ -28,7 +28,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from tests.conftest import Mosquitto, RouterProcess
-from tests.factories import report_of, run_cli, site_dict, workload
+from tests.helpers.factories import report_of, run_cli, site_dict, workload
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
 

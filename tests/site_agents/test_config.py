@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 from netrouter.contract.configfile import ConfigFileError
 from site_agents.cli import app
 from site_agents.config import load_site_config
-from tests.factories import run_cli, site_dict, write_site_toml
-from tests.strategies import toml_text
+from tests.helpers.factories import run_cli, site_dict, write_site_toml
+from tests.helpers.strategies import toml_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 

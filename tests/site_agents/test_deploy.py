@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from site_agents.config import load_site_config
-from tests.factories import run_cli
+from tests.helpers.factories import run_cli
 
 DEPLOY = Path(__file__).resolve().parents[2] / "examples" / "deploy"
 

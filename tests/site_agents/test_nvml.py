@@ -18,8 +18,8 @@ from site_agents.collectors import Inventory, StaticInventory
 from site_agents.config import InventorySection, SiteConfig, load_site_config
 from site_agents.nvml import DeviceStatus, NvmlInventory, model_of, refine
 from site_agents.report import ReportBuilder, Sources
-from tests.factories import site_dict, write_site_toml
-from tests.site_agents.fake_nvml import FakeDevice, FakeNvml
+from tests.helpers.factories import site_dict, write_site_toml
+from tests.helpers.fake_nvml import FakeDevice, FakeNvml
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
 

@@ -20,7 +20,7 @@ from site_agents.collectors import CollectorError
 from site_agents.config import LatencyProbeSection, PueSection, SiteConfig
 from site_agents.probes import DcimPue, TcpLatencyProbe, json_path_get, parse_timestamp
 from site_agents.report import ReportBuilder, Sources
-from tests.factories import site_dict
+from tests.helpers.factories import site_dict
 
 
 def _write(path: Path, document: Any, *, age_s: float = 0.0) -> Path:

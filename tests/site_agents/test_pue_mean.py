@@ -18,7 +18,7 @@ from site_agents.config import PueSection, SiteConfig
 from site_agents.probes import DcimPue
 from site_agents.pue_mean import MAX_PUE_SAMPLES, PueHistory
 from site_agents.report import ReportBuilder, Sources
-from tests.factories import site_dict
+from tests.helpers.factories import site_dict
 
 T0 = 1_800_000_000.0
 HOUR = 3600.0

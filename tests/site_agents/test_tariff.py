@@ -13,7 +13,7 @@ from netrouter.contract.configfile import ConfigFileError
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import BANDS, SiteConfig, load_site_config, parse_hours
 from site_agents.report import ReportBuilder
-from tests.factories import report_of, site_dict
+from tests.helpers.factories import report_of, site_dict
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"

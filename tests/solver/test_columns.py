@@ -19,7 +19,7 @@ from solver.columns import _Master, column_dive, enumerate_columns
 from solver.pipeline import optimize
 from solver.relax import relax
 from solver.table import Table
-from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
+from tests.helpers.solver_oracles import rate_tables, table_optimum, tiny_gaps
 
 
 def fills_by_brute_force(table: Table, lam: np.ndarray, slack: float) -> set[tuple[int, ...]]:

@@ -18,9 +18,8 @@ from solver.knapsack import solve_knapsacks
 from solver.pipeline import optimize
 from solver.relax import lagrangian_bound, relax
 from solver.table import Table, from_arcs
-from tests.solver.test_relax import rate_tables, table_optimum, tiny_gaps
-from tests.solver.test_solver import brute_force
-from tests.strategies import tiny_problems
+from tests.helpers.solver_oracles import brute_force, rate_tables, table_optimum, tiny_gaps
+from tests.helpers.strategies import tiny_problems
 
 DATA = Path(__file__).resolve().parent / "data"
 SHARED = Path(__file__).resolve().parent.parent / "data"

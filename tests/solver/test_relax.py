@@ -17,53 +17,10 @@ from solver import SolverConfig, build_table
 from solver.pipeline import optimize
 from solver.relax import _lp, exchange_rates, lagrangian_bound, nested_caps, reflow, relax
 from solver.table import Table, from_arcs
-from tests.strategies import tiny_problems
+from tests.helpers.solver_oracles import rate_tables, table_optimum, tiny_gaps
+from tests.helpers.strategies import tiny_problems
 
 DATA = Path(__file__).resolve().parent.parent / "data"
-
-
-@st.composite
-def rate_tables(draw: st.DrawFn) -> Table:
-    """Random tables whose demands follow one exchange rate per model (2 : 1)."""
-    n_w = draw(st.integers(1, 12))
-    n_pools = draw(st.integers(1, 5))
-    models = [draw(st.integers(0, 1)) for _ in range(n_pools)]
-    rate = {0: 2, 1: 1}  # model 0 devices count double
-    ws, ps, ds, cs = [], [], [], []
-    for w in range(n_w):
-        k = draw(st.integers(1, 4))  # units
-        for p in draw(st.sets(st.integers(0, n_pools - 1), max_size=n_pools)):
-            if k % rate[models[p]] == 0:
-                ws.append(w)
-                ps.append(p)
-                ds.append(k // rate[models[p]])
-                cs.append(draw(st.floats(0.1, 100.0)))
-    return from_arcs(
-        n_workloads=n_w,
-        pool_site=np.arange(n_pools),
-        pool_model=np.array(models),
-        pool_cap=np.array([draw(st.integers(0, 8)) for _ in range(n_pools)]),
-        arc_w=np.array(ws, dtype=np.int64),
-        arc_pool=np.array(ps, dtype=np.int64),
-        arc_dev=np.array(ds, dtype=np.int64),
-        arc_cost=np.array(cs, dtype=np.float64),
-        penalty=np.array([draw(st.floats(1.0, 300.0)) for _ in range(n_w)]),
-    )
-
-
-def table_optimum(table: Table) -> float:
-    """Least objective over every choice of the table's pairs that fits."""
-    options = [
-        ([] if table.must_place else [-1])
-        + list(range(int(table.start[w]), int(table.start[w + 1])))
-        for w in range(table.n_workloads)
-    ]
-    best = math.inf
-    for combo in itertools.product(*options):
-        choice = np.array(combo, dtype=np.int64)
-        if table.fits(choice):
-            best = min(best, table.objective(choice))
-    return best
 
 
 def choices(table: Table) -> int:
@@ -182,17 +139,6 @@ def test_site_dependent_demand_is_not_a_flow() -> None:
     )
     assert exchange_rates(table) is None
     assert relax(table).method == "lp"
-
-
-@st.composite
-def tiny_gaps(draw: st.DrawFn) -> GapInstance:
-    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 6))
-    ints = st.integers(1, 20)
-    return GapInstance(
-        cost=np.array([[draw(ints) for _ in range(n)] for _ in range(m)]),
-        weight=np.array([[draw(st.integers(1, 10)) for _ in range(n)] for _ in range(m)]),
-        capacity=np.array([draw(st.integers(0, 30)) for _ in range(m)]),
-    )
 
 
 @settings(max_examples=120, deadline=None)

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 
 from solver import Problem, Site, SolverConfig, Workload, solve
 from solver.single import SiteArrays
-from tests.solver.test_solver import brute_force, check_plan, tolerance
-from tests.strategies import tiny_problems
+from tests.helpers.solver_oracles import brute_force, check_plan, tolerance
+from tests.helpers.strategies import tiny_problems
 
 CONFIG = SolverConfig(time_limit_s=10.0, num_workers=1, relative_gap_limit=0.0)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import replace
 
@@ -17,33 +16,15 @@ from solver import (
     Site,
     SolverConfig,
     Workload,
-    build_table,
     run_baseline,
     solve,
 )
 from solver.single import SiteArrays
 from solver.table import Context, price_integrals
-from tests.strategies import tiny_problems
+from tests.helpers.solver_oracles import brute_force, check_plan, tolerance
+from tests.helpers.strategies import tiny_problems
 
 CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
-
-
-def brute_force(problem: Problem) -> float:
-    """The least objective over every assignment of the usable pairs that fits."""
-    table, _ = build_table(problem)
-    options = [
-        [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
-    ]
-    best = math.inf
-    for combo in itertools.product(*options):
-        choice = np.array(combo, dtype=np.int64)
-        if table.fits(choice):
-            best = min(best, table.objective(choice))
-    return best
-
-
-def tolerance(value: float) -> float:
-    return 1e-6 * max(1.0, abs(value))
 
 
 @settings(max_examples=80, deadline=None)
@@ -55,40 +36,6 @@ def test_solver_matches_brute_force(problem: Problem) -> None:
     assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
     assert plan.bound <= optimum + tolerance(optimum)
     assert plan.status == "OPTIMAL"
-
-
-def check_plan(problem: Problem, plan: Plan) -> None:
-    """Every constraint of the model, checked from the plan's own values."""
-    sites = {s.id: s for s in problem.sites}
-    work = {w.id: w for w in problem.workloads}
-    used: dict[tuple[str, str], int] = {}
-    for a in plan.assignments:
-        w, s = work[a.workload_id], sites[a.site_id]
-        assert s.up
-        assert a.devices == w.demands[a.model]
-        assert a.model in s.power_w
-        assert w.admits(s)
-        if w.latency_slo_ms is not None:
-            assert s.latency_ms[w.origin_region] <= w.latency_slo_ms
-        if w.max_pue is not None:
-            assert s.pue <= w.max_pue
-        assert problem.hub_pue_ok(s)
-        cap = problem.hub_max_pue.get(s.hub, math.inf)
-        assert s.capped_pue <= cap - s.pue_cap_margin + 1e-9
-        assert a.moved == (w.current_site is not None and w.current_site != s.id)
-        if not a.moved:
-            assert a.migration_cost_yuan == 0.0
-        if w.current_site == s.id:
-            assert a.transfer_cost_yuan == 0.0
-        used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
-    for (sid, m), n in used.items():
-        assert n <= sites[sid].free[m]
-    placed = {a.workload_id for a in plan.assignments}
-    assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
-    assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)
-    total = plan.cost_yuan + plan.penalty_yuan
-    assert plan.objective == pytest.approx(total, rel=1e-9, abs=1e-9)
-    assert plan.bound <= plan.objective + tolerance(plan.objective)
 
 
 @settings(max_examples=80, deadline=None)

@@ -14,7 +14,7 @@ import pytest
 from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
 from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.publisher import SiteAgent
-from tests.factories import site_config
+from tests.helpers.factories import site_config
 
 pytestmark = pytest.mark.mqtt
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from tests.conftest import Mosquitto
-from tests.factories import run_cli
+from tests.helpers.factories import run_cli
 
 pytestmark = pytest.mark.mqtt
 

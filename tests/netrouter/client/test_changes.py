@@ -11,7 +11,7 @@ from netrouter.client.changes import KINDS
 from netrouter.client.scenario import apply, parse_scenario
 from netrouter.client.world import ScenarioError, World
 from netrouter.planning.problem import world_problem
-from tests.factories import EVERY_CHANGE_KIND, scenario_world, workload
+from tests.helpers.factories import EVERY_CHANGE_KIND, scenario_world, workload
 
 
 def test_applying_changes_the_state_and_leaves_the_original() -> None:

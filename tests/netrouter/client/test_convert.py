@@ -21,7 +21,7 @@ from netrouter.client.types import (
     Workload,
 )
 from netrouter.v1 import router_pb2 as pb
-from tests.strategies import (
+from tests.helpers.strategies import (
     domain_workloads,
     moves,
     place_results,

@@ -27,7 +27,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from tests.factories import report_of, site_config, workload
+from tests.helpers.factories import report_of, site_config, workload
 
 
 @dataclass

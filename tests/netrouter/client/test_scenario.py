@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from netrouter.client.changes import KINDS
 from netrouter.client.scenario import load_scenario, parse_scenario, scenario_text
 from netrouter.contract.configfile import ConfigFileError
-from tests.factories import EVERY_CHANGE_KIND
+from tests.helpers.factories import EVERY_CHANGE_KIND
 
 OUTAGE = '[[changes]]\nkind = "site_down"\nsites = ["west"]\n'
 

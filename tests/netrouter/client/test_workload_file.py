@@ -15,7 +15,7 @@ from netrouter.client.workload_file import (
 )
 from netrouter.router.state import SiteRegistry
 from site_agents.config import SiteConfig
-from tests.factories import report_of, serve_router, site_dict
+from tests.helpers.factories import report_of, serve_router, site_dict
 
 GOOD = {"id": "w", "origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
 

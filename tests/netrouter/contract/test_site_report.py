@@ -18,8 +18,8 @@ from netrouter.contract.site_report import (
 )
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.report import ReportBuilder
-from tests.factories import site_config
-from tests.strategies import region_latencies, site_labels, site_reports
+from tests.helpers.factories import site_config
+from tests.helpers.strategies import region_latencies, site_labels, site_reports
 
 
 def _message() -> rpb.SiteReport:

@@ -7,7 +7,7 @@ import pytest
 from netrouter.client.errors import InvalidArgumentError
 from netrouter.client.types import Link
 from netrouter.planning.network import NetworkModel
-from tests.factories import report_of, site_config
+from tests.helpers.factories import report_of, site_config
 
 
 def test_fresh_report_wins_else_shortest_path_with_its_price() -> None:

@@ -17,7 +17,7 @@ from netrouter.planning.replay_report import ReplayReport
 from netrouter.planning.traces import EXAMPLES, TraceFiles
 from site_agents.config import load_site_config, load_site_configs
 from solver import SolverConfig, Workload
-from tests.factories import run_cli
+from tests.helpers.factories import run_cli
 
 FILES = TraceFiles.bundled(EXAMPLES)
 SITES = EXAMPLES / "sites"

@@ -26,7 +26,7 @@ from netrouter.planning.whatif import (
 )
 from netrouter.router.state import SiteRegistry
 from solver import SolverConfig
-from tests.factories import (
+from tests.helpers.factories import (
     Served,
     report_of,
     run_cli,

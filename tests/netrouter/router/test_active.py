@@ -7,7 +7,7 @@ from dataclasses import replace
 from netrouter.client.types import ACTIVE, MOVED, PLACED, RELEASED, Placement
 from netrouter.router.active import ActivePlacements
 from netrouter.router.store import Change
-from tests.factories import workload
+from tests.helpers.factories import workload
 
 
 def _running(pid: str, site: str, devices: int = 8) -> Placement:

@@ -27,7 +27,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
 from tests.conftest import tls_files
-from tests.factories import Served, report_of, run_cli, serve_router, site_config, workload
+from tests.helpers.factories import Served, report_of, run_cli, serve_router, site_config, workload
 
 READER = "r" * 32
 WRITER = "w" * 32

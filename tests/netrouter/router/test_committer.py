@@ -15,7 +15,7 @@ from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
 from netrouter.router.operations import Decision, Op, PlaceOp
 from netrouter.router.store import Change, PlacementStore
-from tests.factories import workload
+from tests.helpers.factories import workload
 
 COMMIT_AT = 1_000.0
 

@@ -28,7 +28,7 @@ from netrouter.router.core import Router, RouterSettings
 from netrouter.router.service import start_server
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
-from tests.factories import report_of, site_config, until, workload
+from tests.helpers.factories import report_of, site_config, until, workload
 
 
 @dataclass

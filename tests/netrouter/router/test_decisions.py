@@ -25,7 +25,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.factories import report_of, run_cli, site_config, until, workload
+from tests.helpers.factories import report_of, run_cli, site_config, until, workload
 
 
 @dataclass

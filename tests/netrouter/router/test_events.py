@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from netrouter.client.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
 from netrouter.router.events import EventHub
-from tests.factories import workload
+from tests.helpers.factories import workload
 
 
 def _event(event_id: int, kind: str = PLACED) -> PlacementEvent:

@@ -14,7 +14,7 @@ from netrouter.router.app import RouterApp
 from netrouter.router.config import load_router_config, serve_settings
 from netrouter.router.pue_policy import PueCapPolicy
 from netrouter.router.state import SiteRegistry
-from tests.factories import report_of, site_config
+from tests.helpers.factories import report_of, site_config
 
 
 def _report(site_id: str, *, hub: str = "csj", cap: float = 1.25, **kw: float) -> SiteReport:

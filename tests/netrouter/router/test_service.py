@@ -26,7 +26,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
 from solver import InvalidProblemError
-from tests.factories import Served, report_of, serve_router, site_config, workload
+from tests.helpers.factories import Served, report_of, serve_router, site_config, workload
 
 
 @pytest.fixture

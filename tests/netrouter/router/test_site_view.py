@@ -16,7 +16,7 @@ from netrouter.router.core import Router
 from netrouter.router.site_view import VIEW_REFRESH_S, SitesViewCache, capacities
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
-from tests.factories import report_of, site_config, workload
+from tests.helpers.factories import report_of, site_config, workload
 
 
 def test_capacity_is_net_of_our_placements_and_never_negative() -> None:

@@ -7,7 +7,7 @@ from netrouter.contract.site_report import SiteReport, decode_report
 from netrouter.contract.wire import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
 from netrouter.router.state import SiteRegistry
 from site_agents.report import ReportBuilder
-from tests.factories import site_config
+from tests.helpers.factories import site_config
 
 TTL = 5.0
 """The registry's TTL here: 3 × a 1 s period, at least ``min_ttl_s`` = 5 s."""

@@ -10,7 +10,7 @@ import pytest
 from netrouter.client.errors import AlreadyExistsError, NotFoundError
 from netrouter.client.types import ACTIVE, RELEASED, Placement
 from netrouter.router.store import PlacementStore
-from tests.factories import workload
+from tests.helpers.factories import workload
 
 
 def _placement(pid: str, wid: str, site: str = "alpha", devices: int = 8) -> Placement:

@@ -11,7 +11,7 @@ from netrouter.router.core import Router, RouterSettings
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from netrouter.router.sweeper import FailoverSweeper
-from tests.factories import report_of, site_config, until, workload
+from tests.helpers.factories import report_of, site_config, until, workload
 
 
 async def test_a_last_will_wakes_the_sweeper_before_its_poll() -> None:

@@ -19,7 +19,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.telemetry import Telemetry, handled_on_arrival
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.report import ReportBuilder
-from tests.factories import site_config, until
+from tests.helpers.factories import site_config, until
 
 CONFIG = site_config("alpha")
 

@@ -1,0 +1,124 @@
+"""Brute-force optima of tiny solver instances, the strategies that draw them, and the full
+check of a plan against the model: what the solver's tests compare against."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+from benchmarks.orlib import GapInstance
+from solver import Plan, Problem, build_table
+from solver.table import Table, from_arcs
+
+
+@st.composite
+def rate_tables(draw: st.DrawFn) -> Table:
+    """Random tables whose demands follow one exchange rate per model (2 : 1)."""
+    n_w = draw(st.integers(1, 12))
+    n_pools = draw(st.integers(1, 5))
+    models = [draw(st.integers(0, 1)) for _ in range(n_pools)]
+    rate = {0: 2, 1: 1}  # model 0 devices count double
+    ws, ps, ds, cs = [], [], [], []
+    for w in range(n_w):
+        k = draw(st.integers(1, 4))  # units
+        for p in draw(st.sets(st.integers(0, n_pools - 1), max_size=n_pools)):
+            if k % rate[models[p]] == 0:
+                ws.append(w)
+                ps.append(p)
+                ds.append(k // rate[models[p]])
+                cs.append(draw(st.floats(0.1, 100.0)))
+    return from_arcs(
+        n_workloads=n_w,
+        pool_site=np.arange(n_pools),
+        pool_model=np.array(models),
+        pool_cap=np.array([draw(st.integers(0, 8)) for _ in range(n_pools)]),
+        arc_w=np.array(ws, dtype=np.int64),
+        arc_pool=np.array(ps, dtype=np.int64),
+        arc_dev=np.array(ds, dtype=np.int64),
+        arc_cost=np.array(cs, dtype=np.float64),
+        penalty=np.array([draw(st.floats(1.0, 300.0)) for _ in range(n_w)]),
+    )
+
+
+def table_optimum(table: Table) -> float:
+    """Least objective over every choice of the table's pairs that fits."""
+    options = [
+        ([] if table.must_place else [-1])
+        + list(range(int(table.start[w]), int(table.start[w + 1])))
+        for w in range(table.n_workloads)
+    ]
+    best = math.inf
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if table.fits(choice):
+            best = min(best, table.objective(choice))
+    return best
+
+
+@st.composite
+def tiny_gaps(draw: st.DrawFn) -> GapInstance:
+    """Tiny OR-Library-style GAP instances (up to 3 agents, 6 items)."""
+    m, n = draw(st.integers(1, 3)), draw(st.integers(1, 6))
+    ints = st.integers(1, 20)
+    return GapInstance(
+        cost=np.array([[draw(ints) for _ in range(n)] for _ in range(m)]),
+        weight=np.array([[draw(st.integers(1, 10)) for _ in range(n)] for _ in range(m)]),
+        capacity=np.array([draw(st.integers(0, 30)) for _ in range(m)]),
+    )
+
+
+def brute_force(problem: Problem) -> float:
+    """The least objective over every assignment of the usable pairs that fits."""
+    table, _ = build_table(problem)
+    options = [
+        [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
+    ]
+    best = math.inf
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if table.fits(choice):
+            best = min(best, table.objective(choice))
+    return best
+
+
+def tolerance(value: float) -> float:
+    """How far two objectives of the same plan may differ by rounding."""
+    return 1e-6 * max(1.0, abs(value))
+
+
+def check_plan(problem: Problem, plan: Plan) -> None:
+    """Every constraint of the model, checked from the plan's own values."""
+    sites = {s.id: s for s in problem.sites}
+    work = {w.id: w for w in problem.workloads}
+    used: dict[tuple[str, str], int] = {}
+    for a in plan.assignments:
+        w, s = work[a.workload_id], sites[a.site_id]
+        assert s.up
+        assert a.devices == w.demands[a.model]
+        assert a.model in s.power_w
+        assert w.admits(s)
+        if w.latency_slo_ms is not None:
+            assert s.latency_ms[w.origin_region] <= w.latency_slo_ms
+        if w.max_pue is not None:
+            assert s.pue <= w.max_pue
+        assert problem.hub_pue_ok(s)
+        cap = problem.hub_max_pue.get(s.hub, math.inf)
+        assert s.capped_pue <= cap - s.pue_cap_margin + 1e-9
+        assert a.moved == (w.current_site is not None and w.current_site != s.id)
+        if not a.moved:
+            assert a.migration_cost_yuan == 0.0
+        if w.current_site == s.id:
+            assert a.transfer_cost_yuan == 0.0
+        used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
+    for (sid, m), n in used.items():
+        assert n <= sites[sid].free[m]
+    placed = {a.workload_id for a in plan.assignments}
+    assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
+    assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)
+    total = plan.cost_yuan + plan.penalty_yuan
+    assert plan.objective == pytest.approx(total, rel=1e-9, abs=1e-9)
+    assert plan.bound <= plan.objective + tolerance(plan.objective)
