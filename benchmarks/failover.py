@@ -37,13 +37,8 @@ import aiomqtt
 
 from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
 from netrouter.client.router_client import RouterClient
-from netrouter.contract.wire import (
-    DEFAULT_TOPICS,
-    STATUS_OFFLINE,
-    AgentStatus,
-    BrokerAddress,
-    mqtt_client,
-)
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_OFFLINE, AgentStatus
 from netrouter.router.app import RouterApp, ServeSettings
 from solver import Workload
 

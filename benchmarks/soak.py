@@ -49,7 +49,7 @@ if __package__ in (None, ""):
 from benchmarks.failover import broker as start_broker
 from benchmarks.failover import mosquitto_binary
 from benchmarks.procfs import cpu_seconds, rss_mb
-from netrouter.contract.wire import BrokerAddress
+from netrouter.contract.broker import BrokerAddress
 from site_agents.config import MIN_INTERVAL_S
 
 H100_PER_SITE = 64
@@ -188,7 +188,7 @@ def _agents(
 
     import paho.mqtt.client as paho
 
-    from netrouter.contract.wire import DEFAULT_TOPICS, STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
+    from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
     from site_agents.report import ReportBuilder
 
     selector = selectors.DefaultSelector()

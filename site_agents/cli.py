@@ -11,18 +11,17 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from netrouter.contract.secrets import PASSWORD_ENV
+
 if TYPE_CHECKING:
     # Each command imports what it uses when it runs: '--help' loads only typer.
-    from netrouter.contract.wire import BrokerAddress
+    from netrouter.contract.broker import BrokerAddress
     from netrouter.v1 import site_report_pb2 as rpb
     from site_agents.collectors import PueMean, PueReading
     from site_agents.config import SiteConfig
     from site_agents.metrics import MetricsServer
     from site_agents.publisher import SiteAgent
 
-PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
-"""The broker password's variable, :data:`netrouter.contract.wire.PASSWORD_ENV`, spelled out
-so that ``--help`` need not import the wire module (aiomqtt, pydantic)."""
 
 app = typer.Typer(
     help=(
@@ -262,9 +261,9 @@ def broker_address(
     the NETROUTER_MQTT_PASSWORD environment variable, else ``[broker] password_file``.
     Raises ``ValueError`` naming what is wrong.
     """
-    from netrouter.contract import wire
+    from netrouter.contract import broker
 
-    return wire.broker_address(
+    return broker.broker_address(
         site.broker,
         section_name="broker",
         url=url,
@@ -332,7 +331,7 @@ def run(
     """
     import asyncio
 
-    from netrouter.contract.wire import Topics
+    from netrouter.contract.topics import Topics
     from site_agents.metrics import AgentMetrics
     from site_agents.publisher import SiteAgent
 

@@ -17,6 +17,7 @@ from pydantic import (
     model_validator,
 )
 
+from netrouter.contract.broker import BrokerSection
 from netrouter.contract.configfile import NestedValueError, load_toml
 from netrouter.contract.limits import (
     MAX_ACCELERATOR_TYPES,
@@ -32,7 +33,7 @@ from netrouter.contract.names import (
     check_model,
     check_region_ids,
 )
-from netrouter.contract.wire import SITE_ID_PATTERN, BrokerSection
+from netrouter.contract.topics import SITE_ID_PATTERN
 
 T = TypeVar("T")
 

@@ -10,15 +10,9 @@ import time
 
 import aiomqtt
 
-from netrouter.contract.wire import (
-    STATUS_OFFLINE,
-    STATUS_ONLINE,
-    AgentStatus,
-    Backoff,
-    BrokerAddress,
-    Topics,
-    mqtt_client,
-)
+from netrouter.contract.backoff import Backoff
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus, Topics
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import CollectorError
 from site_agents.config import SiteConfig

@@ -21,7 +21,7 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
-from netrouter.contract.wire import BrokerAddress
+from netrouter.contract.broker import BrokerAddress
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

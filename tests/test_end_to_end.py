@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from netrouter.client.router_client import RouterClient
-from netrouter.contract.wire import BrokerAddress
+from netrouter.contract.broker import BrokerAddress
 from netrouter.router.app import RouterApp, ServeSettings
 from tests.helpers.factories import site_dict, until, workload, write_site_toml
 

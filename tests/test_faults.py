@@ -24,7 +24,8 @@ from netrouter.client.errors import (
 )
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import Placement
-from netrouter.contract.wire import DEFAULT_TOPICS, BrokerAddress, mqtt_client
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder

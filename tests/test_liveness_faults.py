@@ -16,13 +16,8 @@ import pytest
 from netrouter.client.errors import FailedPreconditionError
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import SiteView
-from netrouter.contract.wire import (
-    DEFAULT_TOPICS,
-    STATUS_ONLINE,
-    AgentStatus,
-    BrokerAddress,
-    mqtt_client,
-)
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_ONLINE, AgentStatus
 from tests.conftest import Mosquitto, RouterProcess
 from tests.helpers.factories import run_cli, site_dict, workload, write_site_toml
 

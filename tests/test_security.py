@@ -18,13 +18,8 @@ import pytest
 
 from netrouter.cli.embedded_broker import free_port
 from netrouter.client.router_client import RouterClient
-from netrouter.contract.wire import (
-    DEFAULT_TOPICS,
-    STATUS_OFFLINE,
-    AgentStatus,
-    BrokerAddress,
-    mqtt_client,
-)
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_OFFLINE, AgentStatus
 from netrouter.router.config import load_router_config, serve_settings
 from netrouter.router.state import SiteRegistry
 from netrouter.router.telemetry import Telemetry

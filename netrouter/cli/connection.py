@@ -130,7 +130,7 @@ def router_client(
     The client checks the TLS options itself, naming them by :data:`CLIENT_FLAGS`; a
     mistake exits 2."""
     from netrouter.client.router_client import RouterClient
-    from netrouter.contract.wire import read_secret
+    from netrouter.contract.secrets import read_secret
 
     try:
         token = (

@@ -24,7 +24,8 @@ import aiomqtt
 from netrouter.cli.embedded_broker import EmbeddedBroker
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import PlaceResult, SiteView
-from netrouter.contract.wire import BrokerAddress, Topics, mqtt_client
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import Topics
 from netrouter.planning.traces import EXAMPLES, TraceFiles, demo_batch, summarise
 from netrouter.planning.whatif import save_snapshot
 from netrouter.router.app import RouterApp, ServeSettings

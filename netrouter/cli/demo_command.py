@@ -44,7 +44,7 @@ def demo(
     if every workload went to its nearest site. Needs nothing installed but this package.
     """
     from netrouter.cli.demo import run_demo
-    from netrouter.contract.wire import parse_mqtt_url
+    from netrouter.contract.broker import parse_mqtt_url
     from netrouter.planning.traces import TraceFiles
 
     setup_logging(log_level)

@@ -8,7 +8,7 @@ from types import TracebackType
 
 from amqtt.broker import Broker
 
-from netrouter.contract.wire import BrokerAddress
+from netrouter.contract.broker import BrokerAddress
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,3 @@ TargetOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
 ]
-
-MQTT_PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
-"""The broker password's variable, :data:`netrouter.contract.wire.PASSWORD_ENV`, spelled out
-so that ``--help`` need not import the wire module (aiomqtt, pydantic)."""

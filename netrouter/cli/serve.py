@@ -10,7 +10,7 @@ import typer
 
 from netrouter.cli.console import err, fail
 from netrouter.cli.logs import setup_logging
-from netrouter.cli.options import MQTT_PASSWORD_ENV
+from netrouter.contract.secrets import PASSWORD_ENV
 
 
 def serve(
@@ -30,7 +30,7 @@ def serve(
     mqtt_password_file: Annotated[
         str | None,
         typer.Option(
-            help=f"File holding the broker password (or set {MQTT_PASSWORD_ENV}) "
+            help=f"File holding the broker password (or set {PASSWORD_ENV}) "
             "[default: [mqtt] password_file]."
         ),
     ] = None,
@@ -123,7 +123,7 @@ def serve(
             mqtt=mqtt,
             mqtt_username=mqtt_username,
             mqtt_password_file=mqtt_password_file,
-            mqtt_password=os.environ.get(MQTT_PASSWORD_ENV),
+            mqtt_password=os.environ.get(PASSWORD_ENV),
             mqtt_tls_ca=mqtt_tls_ca,
             mqtt_tls_cert=mqtt_tls_cert,
             mqtt_tls_key=mqtt_tls_key,

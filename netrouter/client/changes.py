@@ -40,7 +40,7 @@ from netrouter.contract.site_report import (
     SiteLabels,
     SiteReport,
 )
-from netrouter.contract.wire import SITE_ID_PATTERN
+from netrouter.contract.topics import SITE_ID_PATTERN
 
 HOURS = HOURS_PER_DAY
 

@@ -37,7 +37,8 @@ from netrouter.client.types import (
     Workload,
 )
 from netrouter.client.whatif_report import WHATIF_TIME_LIMIT_S, WhatIfReport
-from netrouter.contract.wire import WATCH_POSITION_KEY, Backoff
+from netrouter.contract.backoff import Backoff
+from netrouter.contract.rpc import WATCH_POSITION_KEY
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
 

@@ -2,7 +2,7 @@
 
 The router refuses a site report outside them (:mod:`netrouter.contract.site_report`); scenarios and the
 agent's config keep to the same ranges, so what they produce is what a live site could
-report. Like :mod:`netrouter.contract.wire`, this module imports nothing of ours.
+report. Like :mod:`netrouter.contract.broker`, this module imports nothing of ours.
 """
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ not it (``H10``, ``H1OO``, ``H100-80GB``) is refused with "did you mean". Any ot
 taken as written, since new hardware appears before this list knows it; so is a new letter
 of a lettered series (``Ascend910D`` beside 910B and 910C).
 
-Like :mod:`netrouter.contract.wire` and :mod:`netrouter.contract.limits`, this module imports nothing of ours.
+Like :mod:`netrouter.contract.broker` and :mod:`netrouter.contract.limits`, this module imports nothing of ours.
 """
 
 from __future__ import annotations

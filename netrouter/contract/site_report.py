@@ -25,7 +25,7 @@ from netrouter.contract.limits import (
 )
 from netrouter.contract.messages import same_named
 from netrouter.contract.names import canonical_model
-from netrouter.contract.wire import SITE_ID_PATTERN
+from netrouter.contract.topics import SITE_ID_PATTERN
 from netrouter.v1 import site_report_pb2 as rpb
 
 

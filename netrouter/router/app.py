@@ -13,8 +13,9 @@ from types import TracebackType
 import grpc
 
 from netrouter.client.types import Link, PlacementEvent
+from netrouter.contract.broker import BrokerAddress
 from netrouter.contract.metrics_server import MetricsServer, serve_metrics
-from netrouter.contract.wire import DEFAULT_TOPICS, BrokerAddress, Topics
+from netrouter.contract.topics import DEFAULT_TOPICS, Topics
 from netrouter.planning.network import NetworkModel
 from netrouter.router.auth import ServerTls, TokenAuthInterceptor, TokenTable
 from netrouter.router.core import Router, RouterSettings

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from netrouter.client.errors import InvalidArgumentError
 from netrouter.client.types import Link
+from netrouter.contract.broker import BrokerSection, broker_address, parse_mqtt_url
 from netrouter.contract.configfile import load_toml
 from netrouter.contract.limits import (
     MAX_BANDWIDTH_GBPS,
@@ -17,7 +18,7 @@ from netrouter.contract.limits import (
     MAX_YUAN_PER_GB,
 )
 from netrouter.contract.names import NATIONAL_REGIONS, check_region_ids
-from netrouter.contract.wire import BrokerSection, Topics, broker_address, parse_mqtt_url
+from netrouter.contract.topics import Topics
 from netrouter.planning.network import check_links
 from netrouter.router.app import ServeSettings
 from netrouter.router.auth import ServerTls, TokenTable, load_server_tls, load_tokens

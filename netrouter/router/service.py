@@ -21,7 +21,7 @@ from grpc_reflection.v1alpha import reflection
 
 from netrouter.client import convert
 from netrouter.client.errors import ListenError, RouterError, status_of
-from netrouter.contract.wire import WATCH_POSITION_KEY
+from netrouter.contract.rpc import WATCH_POSITION_KEY
 from netrouter.router.core import Router
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc

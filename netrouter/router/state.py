@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from netrouter.contract.site_report import ReportRejectedError, SiteReport
-from netrouter.contract.wire import STATUS_OFFLINE, AgentStatus
+from netrouter.contract.topics import STATUS_OFFLINE, AgentStatus
 from netrouter.router.pue_policy import DEFAULT_HYSTERESIS, PueCapPolicy
 
 log = logging.getLogger(__name__)

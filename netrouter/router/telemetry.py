@@ -10,16 +10,15 @@ from collections.abc import Callable
 
 import aiomqtt
 
+from netrouter.contract.backoff import Backoff
+from netrouter.contract.broker import BrokerAddress, mqtt_client
 from netrouter.contract.site_report import ReportRejectedError, decode_report
-from netrouter.contract.wire import (
+from netrouter.contract.topics import (
     DEFAULT_TOPICS,
     SITE_ID_PATTERN,
     STATUS_OFFLINE,
     AgentStatus,
-    Backoff,
-    BrokerAddress,
     Topics,
-    mqtt_client,
 )
 from netrouter.router.state import SiteRegistry
 

@@ -36,6 +36,7 @@ from netrouter.client.errors import (
 )
 from netrouter.client.scenario import apply, parse_scenario
 from netrouter.client.world import ScenarioError, World
+from netrouter.contract.broker import BrokerAddress
 from netrouter.contract.configfile import ConfigFileError, parse_text
 from netrouter.contract.limits import MAX_DEVICES
 from netrouter.contract.site_report import (
@@ -44,7 +45,7 @@ from netrouter.contract.site_report import (
     SiteReport,
     decode_report,
 )
-from netrouter.contract.wire import DEFAULT_TOPICS, SITE_ID_PATTERN, BrokerAddress
+from netrouter.contract.topics import DEFAULT_TOPICS, SITE_ID_PATTERN
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.problem import report_regions, solver_sites
 from netrouter.planning.whatif import solve_world

@@ -41,7 +41,7 @@ from netrouter.contract.site_report import (
     SiteLabels,
     SiteReport,
 )
-from netrouter.contract.wire import DEFAULT_TOPICS
+from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
 from solver import Problem, Site, Workload

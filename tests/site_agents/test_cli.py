@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netrouter.contract.wire import PASSWORD_ENV
+from netrouter.contract.secrets import PASSWORD_ENV
 from site_agents import cli
 
 

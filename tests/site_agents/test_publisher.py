@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from netrouter.contract.wire import STATUS_OFFLINE, AgentStatus, BrokerAddress, mqtt_client
+from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.topics import STATUS_OFFLINE, AgentStatus
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.collectors import FixedPue, Inventory, TimeOfUseTariff
 from site_agents.config import SiteConfig

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from netrouter.contract.wire import (
+from netrouter.contract.backoff import Backoff
+from netrouter.contract.broker import BrokerSection
+from netrouter.contract.topics import (
     DEFAULT_TOPICS,
     STATUS_OFFLINE,
     STATUS_ONLINE,
     AgentStatus,
-    Backoff,
-    BrokerSection,
     Topics,
 )
 

@@ -23,7 +23,7 @@ from netrouter.client.errors import (
 )
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import PlacementEvent
-from netrouter.contract.wire import AgentStatus
+from netrouter.contract.topics import AgentStatus
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.service import start_server
 from netrouter.router.state import SiteRegistry

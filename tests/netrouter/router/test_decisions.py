@@ -16,7 +16,7 @@ import pytest
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import parse_scenario
 from netrouter.client.types import ACTIVE, Move, Placement, PlacementEvent
-from netrouter.contract.wire import AgentStatus
+from netrouter.contract.topics import AgentStatus
 from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.decisions import select_moves

@@ -20,7 +20,7 @@ from netrouter.client.errors import (
     RpcError,
 )
 from netrouter.client.router_client import RouterClient
-from netrouter.contract.wire import AgentStatus
+from netrouter.contract.topics import AgentStatus
 from netrouter.router.service import SERVICE_NAME, listen_port, start_server
 from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from netrouter.client.errors import FailedPreconditionError
-from netrouter.contract.wire import AgentStatus
+from netrouter.contract.topics import AgentStatus
 from netrouter.planning.network import NetworkModel
 from netrouter.router.core import Router
 from netrouter.router.site_view import VIEW_REFRESH_S, SitesViewCache, capacities

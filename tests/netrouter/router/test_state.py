@@ -4,7 +4,7 @@ broker outage, duplicate agents and removed sites (a clock injected, no sleeps).
 from __future__ import annotations
 
 from netrouter.contract.site_report import SiteReport, decode_report
-from netrouter.contract.wire import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
+from netrouter.contract.topics import STATUS_OFFLINE, STATUS_ONLINE, AgentStatus
 from netrouter.router.state import SiteRegistry
 from site_agents.report import ReportBuilder
 from tests.helpers.factories import site_config

@@ -6,7 +6,7 @@ import asyncio
 import time
 from pathlib import Path
 
-from netrouter.contract.wire import AgentStatus
+from netrouter.contract.topics import AgentStatus
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore

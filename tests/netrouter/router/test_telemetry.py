@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from netrouter.contract.broker import BrokerAddress, mqtt_client
 from netrouter.contract.site_report import ReportRejectedError, SiteReport, decode_report
-from netrouter.contract.wire import DEFAULT_TOPICS, AgentStatus, BrokerAddress, Topics, mqtt_client
+from netrouter.contract.topics import DEFAULT_TOPICS, AgentStatus, Topics
 from netrouter.router.state import SiteRegistry
 from netrouter.router.telemetry import Telemetry, handled_on_arrival
 from netrouter.v1 import site_report_pb2 as rpb

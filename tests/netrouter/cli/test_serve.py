@@ -19,8 +19,8 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from netrouter.cli.embedded_broker import free_port
 from netrouter.client.errors import InvalidArgumentError
 from netrouter.client.types import Link
+from netrouter.contract.broker import parse_mqtt_url
 from netrouter.contract.configfile import ConfigFileError
-from netrouter.contract.wire import parse_mqtt_url
 from netrouter.planning.network import check_links
 from netrouter.router.config import RouterConfig, load_router_config, serve_settings
 from netrouter.router.core import Router
@@ -30,7 +30,7 @@ from site_agents.config import SiteConfig
 from tests.conftest import Mosquitto, RouterProcess
 from tests.helpers.factories import report_of, run_cli, site_dict, workload
 
-EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "router.toml"
+EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "router.toml"
 
 
 def test_example_config_loads_and_flags_override() -> None:
@@ -291,3 +291,15 @@ def _stderr(proc: subprocess.Popen[bytes]) -> str:
         proc.kill()
     _, err = proc.communicate(timeout=10)
     return err.decode(errors="replace")[-4000:]
+
+
+def test_serve_help_names_the_password_variable() -> None:
+    """`serve --help` tells the operator which variable holds the broker password."""
+    from typer.testing import CliRunner
+
+    from netrouter.cli.app import app
+    from netrouter.contract.secrets import PASSWORD_ENV
+
+    result = CliRunner().invoke(app, ["serve", "--help"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert PASSWORD_ENV in result.output

@@ -1,114 +1,18 @@
-"""The MQTT side of the wire contract: topic names and broker addresses.
-
-Shared by the router and the site agents (with the generated messages in
-:mod:`netrouter.v1`); it imports nothing else of ours.
-"""
+"""How to reach the MQTT broker: addresses and ``mqtt://`` URLs, the ``[broker]`` config
+section, and the MQTT client factory. Shared by the router and the site agents."""
 
 from __future__ import annotations
 
-import random
-import re
 import ssl
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import aiomqtt
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-DEFAULT_TOPIC_PREFIX = "netrouter/v1"
-STATUS_ONLINE = "online"
-STATUS_OFFLINE = "offline"
-SITE_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-BOOT_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_TOPIC_PREFIX = 200
-
-
-def check_topic_prefix(prefix: str) -> str:
-    """``prefix`` if it can root the site topics; raises ``ValueError`` saying why not."""
-    if not prefix:
-        raise ValueError("topic prefix must not be empty (the default is netrouter/v1)")
-    if len(prefix) > MAX_TOPIC_PREFIX:
-        raise ValueError(f"topic prefix is {len(prefix)} characters, at most {MAX_TOPIC_PREFIX}")
-    if any(c in prefix for c in "+#\0"):
-        raise ValueError(f"topic prefix {prefix!r} must not contain the wildcards + or #")
-    if prefix.startswith("/") or prefix.endswith("/") or "//" in prefix:
-        raise ValueError(f"topic prefix {prefix!r} must not start or end with '/' nor hold '//'")
-    return prefix
-
-
-@dataclass(frozen=True, slots=True)
-class Topics:
-    """The site topics under one prefix (``netrouter/v1`` unless a deployment sets
-    ``topic_prefix``): ``{prefix}/sites/{site_id}/report`` and ``.../status``.
-
-    Router and agents of one deployment share a prefix; a demo or a test uses its own, so
-    it never touches a deployment's sites on the same broker.
-    """
-
-    prefix: str = DEFAULT_TOPIC_PREFIX
-
-    def __post_init__(self) -> None:
-        check_topic_prefix(self.prefix)
-
-    def report(self, site_id: str) -> str:
-        """The retained topic carrying a site's serialized ``SiteReport``."""
-        return f"{self.prefix}/sites/{site_id}/report"
-
-    def status(self, site_id: str) -> str:
-        """The retained topic carrying ``online BOOT`` / ``offline BOOT`` (the last will)."""
-        return f"{self.prefix}/sites/{site_id}/status"
-
-    @property
-    def report_filter(self) -> str:
-        """The subscription that matches every site's report topic."""
-        return f"{self.prefix}/sites/+/report"
-
-    @property
-    def status_filter(self) -> str:
-        """The subscription that matches every site's status topic."""
-        return f"{self.prefix}/sites/+/status"
-
-    def parse(self, topic: str) -> tuple[str, str] | None:
-        """(site id, kind) of a site topic, kind being ``report`` or ``status``; else ``None``."""
-        head = f"{self.prefix}/sites/"
-        if not topic.startswith(head):
-            return None
-        parts = topic[len(head) :].split("/")
-        if len(parts) != 2 or parts[1] not in {"report", "status"}:
-            return None
-        return parts[0], parts[1]
-
-
-DEFAULT_TOPICS = Topics()
-
-
-@dataclass(frozen=True, slots=True)
-class AgentStatus:
-    """A status message: ``online`` or ``offline``, and the boot id of the agent it speaks
-    for (``""``: every agent of the site, as an operator's bare ``offline`` does)."""
-
-    state: str
-    boot_id: str = ""
-
-    def __post_init__(self) -> None:
-        if self.state not in (STATUS_ONLINE, STATUS_OFFLINE):
-            raise ValueError(f"status {self.state[:32]!r} is neither online nor offline")
-        if self.boot_id and not BOOT_ID_PATTERN.match(self.boot_id):
-            raise ValueError(f"boot id {self.boot_id[:32]!r} is not 1-64 letters, digits, - or _")
-
-    @property
-    def payload(self) -> str:
-        """The text published on the status topic."""
-        return f"{self.state} {self.boot_id}" if self.boot_id else self.state
-
-    @classmethod
-    def parse(cls, payload: bytes | str) -> AgentStatus:
-        """The status in a message; raises ``ValueError`` for anything else."""
-        text = payload.decode("utf-8", errors="replace") if isinstance(payload, bytes) else payload
-        state, _, boot_id = text.strip().partition(" ")
-        return cls(state, boot_id.strip())
+from netrouter.contract.secrets import read_secret
+from netrouter.contract.topics import DEFAULT_TOPIC_PREFIX, check_topic_prefix
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -185,10 +89,6 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
         password=unquote(parts.password) if parts.password else None,
         tls=tls,
     )
-
-
-PASSWORD_ENV = "NETROUTER_MQTT_PASSWORD"
-"""The environment variable an entry point may read the broker password from."""
 
 
 class BrokerSection(BaseModel):
@@ -284,21 +184,6 @@ def broker_address(
     return address
 
 
-def read_secret(path: str, what: str) -> str:
-    """A password or token kept in a file (surrounding whitespace dropped).
-
-    Raises ``ValueError`` naming ``what`` (the kind of file and its key or flag) and the path
-    when the file cannot be read or is empty.
-    """
-    try:
-        secret = Path(path).read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ValueError(f"{what}: cannot read {path}: {exc.strerror}") from exc
-    if not secret:
-        raise ValueError(f"{what}: {path} is empty")
-    return secret
-
-
 def mqtt_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:
     """An aiomqtt client for ``broker`` (TLS for ``mqtts://``)."""
     return aiomqtt.Client(
@@ -309,28 +194,3 @@ def mqtt_client(broker: BrokerAddress, **options: Any) -> aiomqtt.Client:
         tls_context=broker.ssl_context(),
         **options,
     )
-
-
-class Backoff:
-    """Exponential reconnect delays with jitter (each wait is 0.5–1.5× the current delay,
-    at most ``max_s``)."""
-
-    def __init__(self, initial_s: float = 0.2, max_s: float = 10.0) -> None:
-        self._initial_s = initial_s
-        self._max_s = max_s
-        self._delay = initial_s
-
-    def reset(self) -> None:
-        """Start again from the initial delay (after a successful connection)."""
-        self._delay = self._initial_s
-
-    def next_wait(self) -> float:
-        """The next wait in seconds, never above the maximum; the delay behind it doubles
-        up to the maximum."""
-        wait = min(self._max_s, self._delay * (0.5 + random.random()))
-        self._delay = min(self._delay * 2, self._max_s)
-        return wait
-
-
-WATCH_POSITION_KEY = "netrouter-watch-after"
-"""gRPC initial metadata of WatchPlacements: the event id the stream starts after."""
