@@ -287,3 +287,9 @@ def agent_process() -> Iterator[Callable[[Path, BrokerAddress], subprocess.Popen
             proc.send_signal(signal.SIGCONT)
             proc.kill()
         proc.wait(10)
+
+
+@pytest.fixture
+def pki(tmp_path: Path) -> dict[str, str]:
+    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
+    return tls_files(tmp_path)

@@ -20,24 +20,14 @@ from netrouter.client.errors import (
     UnavailableError,
 )
 from netrouter.client.router_client import RouterClient
-from netrouter.contract.configfile import ConfigFileError
 from netrouter.router.auth import TokenAuthInterceptor, TokenTable, load_server_tls
-from netrouter.router.config import load_router_config, serve_settings
 from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from tests.conftest import tls_files
 from tests.helpers.factories import Served, report_of, run_cli, serve_router, site_config, workload
+from tests.helpers.security import READER, WRITER
 
-READER = "r" * 32
-WRITER = "w" * 32
 TOKENS = TokenTable.of({READER: ("dashboard", "read-only"), WRITER: ("planner", "read-write")})
-
-
-@pytest.fixture
-def pki(tmp_path: Path) -> dict[str, str]:
-    """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
-    return tls_files(tmp_path)
 
 
 def _registry() -> SiteRegistry:
@@ -176,76 +166,6 @@ async def test_request_above_the_size_limit_is_resource_exhausted(tmp_path: Path
             await client.place([workload(f"w{i}") for i in range(200)], dry_run=True)
         result = await client.place([workload("small", demands={"H100": 1})], dry_run=True)
         assert len(result.placements) == 1
-
-
-def _router_toml(tmp_path: Path, pki: dict[str, str], **grpc_keys: Any) -> Path:
-    keys = {
-        "tls_cert": pki["server_cert"],
-        "tls_key": pki["server_key"],
-        "client_ca": pki["ca"],
-        "tokens_file": str(_tokens_file(tmp_path)),
-        "max_receive_mib": 2,
-        **grpc_keys,
-    }
-    lines = ["[grpc]"] + [
-        f"{k} = {v!r}" if isinstance(v, str) else f"{k} = {v}" for k, v in keys.items()
-    ]
-    path = tmp_path / "router.toml"
-    path.write_text("\n".join(lines).replace("'", '"') + "\n")
-    return path
-
-
-def _tokens_file(tmp_path: Path, role: str = "read-only", token: str = READER) -> Path:
-    path = tmp_path / "tokens.toml"
-    path.write_text(f'[[tokens]]\nname = "dashboard"\nrole = "{role}"\ntoken = "{token}"\n')
-    path.chmod(0o600)
-    return path
-
-
-def test_router_config_reads_grpc_tls_tokens_and_limit(tmp_path: Path, pki: dict[str, str]) -> None:
-    """[grpc] tls_cert/tls_key/client_ca/tokens_file/max_receive_mib reach the settings."""
-    settings = serve_settings(load_router_config(_router_toml(tmp_path, pki)))
-    assert settings.grpc_tls is not None and settings.grpc_tls.client_ca is not None
-    assert settings.tokens is not None
-    principal = settings.tokens.lookup(READER)
-    assert principal is not None and principal.role == "read-only"
-    assert settings.tokens.lookup(WRITER) is None
-    assert settings.max_receive_bytes == 2 * 2**20
-
-
-@pytest.mark.parametrize(
-    ("keys", "flags", "message"),
-    [
-        ({"tls_key": ""}, {}, "grpc.tls_key: TLS needs both"),
-        ({"tls_cert": "", "tls_key": ""}, {}, "grpc.client_ca: client certificates need TLS"),
-        ({}, {"tls_key": "CLIENT_KEY"}, "not a certificate and its private key"),
-        ({}, {"tls_cert": "/nonexistent/cert.pem"}, "--tls-cert: cannot read /nonexistent"),
-        ({"client_ca": "SERVER_KEY"}, {}, "grpc.client_ca"),
-    ],
-)
-def test_bad_grpc_tls_settings_name_the_key_or_flag(
-    tmp_path: Path, pki: dict[str, str], keys: dict[str, str], flags: dict[str, str], message: str
-) -> None:
-    """Missing halves, mismatched key and unreadable files are refused by key or flag."""
-    files = {"CLIENT_KEY": pki["client_key"], "SERVER_KEY": pki["server_key"]}
-    keys = {k: files.get(v, v) for k, v in keys.items()}
-    flags = {k: files.get(v, v) for k, v in flags.items()}
-    with pytest.raises(ValueError, match=message):
-        serve_settings(load_router_config(_router_toml(tmp_path, pki, **keys)), **flags)
-
-
-@pytest.mark.parametrize(
-    ("role", "token", "key", "line"),
-    [("admin", READER, "tokens[0].role", 3), ("read-only", "short", "tokens[0].token", 4)],
-)
-def test_bad_tokens_file_names_key_and_line(
-    tmp_path: Path, role: str, token: str, key: str, line: int
-) -> None:
-    """An unknown role or a token under 16 characters is refused with its key and line."""
-    path = _tokens_file(tmp_path, role=role, token=token)
-    with pytest.raises(ConfigFileError) as info:
-        serve_settings(load_router_config(None), tokens_file=str(path))
-    assert (info.value.key, info.value.line) == (key, line)
 
 
 async def test_cli_commands_dial_tls_with_a_client_certificate_and_token(
