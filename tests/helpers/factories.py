@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netrouter.client.types import Workload
+from netrouter.client.types import ACTIVE, Placement, Workload
 from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport, decode_report
 from netrouter.router.core import Router
@@ -134,6 +134,35 @@ def workload(wid: str, **kwargs: Any) -> Workload:
     defaults: dict[str, Any] = {"origin_region": "csj", "demands": {"H100": 8}, "duration_h": 1.0}
     defaults.update(kwargs)
     return Workload(id=wid, **defaults)
+
+
+def placement(
+    pid: str,
+    site: str = "west",
+    *,
+    workload_id: str | None = None,
+    devices: int = 8,
+    **changes: Any,
+) -> Placement:
+    """An active placement of ``devices`` H100 at ``site`` for the workload ``workload_id``
+    (default ``w-PID``), with fixed energy, cost and latency figures; ``changes`` override."""
+    fields: dict[str, Any] = {
+        "placement_id": pid,
+        "workload": workload(workload_id or f"w-{pid}"),
+        "site_id": site,
+        "accelerator_model": "H100",
+        "devices": devices,
+        "energy_kwh": 1.0,
+        "energy_cost_yuan": 0.5,
+        "cost_per_hour_yuan": 0.5,
+        "carbon_kg": 0.4,
+        "latency_ms": 3.0,
+        "explanation": "test",
+        "state": ACTIVE,
+        "created_at": 0.0,
+    }
+    fields.update(changes)
+    return Placement(**fields)
 
 
 def scenario_site_configs() -> tuple[SiteConfig, SiteConfig]:
