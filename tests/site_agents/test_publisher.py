@@ -353,6 +353,12 @@ async def test_metrics_endpoint_counts_reports(broker: BrokerAddress) -> None:
         server.close()
 
 
+async def _skipped_checks(agent: SiteAgent, collector: str, count: int = 2) -> None:
+    """Wait until the agent has skipped ``count`` reports for want of ``collector``."""
+    failures = agent.metrics.collector_failures.labels(collector)
+    await until(lambda: failures._value.get() >= count, f"{count} failed {collector} reads")
+
+
 async def test_no_report_without_a_pue_until_one_arrives(
     broker: BrokerAddress, tmp_path: Path
 ) -> None:
@@ -366,10 +372,7 @@ async def test_no_report_without_a_pue_until_one_arrives(
     async with watch(broker, "alpha") as seen:
         task = asyncio.create_task(agent.run(stop))
         await seen.until(lambda: "online" in seen.statuses(), "online")
-        await until(
-            lambda: agent.metrics.collector_failures.labels("pue")._value.get() >= 2,
-            "two checks without a PUE",
-        )
+        await _skipped_checks(agent, "pue")
         assert agent.published == 0 and seen.reports() == []
         pue_file.write_text('{"pue": 1.17}', encoding="utf-8")
         await seen.until(lambda: bool(seen.reports()), "a report once the PUE exists")
@@ -395,6 +398,7 @@ class FlakyInventory(MutableInventory):
 async def test_an_unexpected_collector_error_skips_reports_but_never_stops_the_agent(
     broker: BrokerAddress,
 ) -> None:
+    """A failing inventory read skips the report; the agent reports once it reads again."""
     config = site_config("alpha", interval_s=0.1)
     inventory = FlakyInventory()
     agent = SiteAgent(config, broker, sources=_sources(config, inventory))
@@ -402,10 +406,7 @@ async def test_an_unexpected_collector_error_skips_reports_but_never_stops_the_a
     async with watch(broker, "alpha") as seen:
         task = asyncio.create_task(agent.run(stop))
         await seen.until(lambda: "online" in seen.statuses(), "online")
-        await until(
-            lambda: agent.metrics.collector_failures.labels("inventory")._value.get() >= 2,
-            "two failed inventory reads",
-        )
+        await _skipped_checks(agent, "inventory")
         assert not task.done() and agent.published == 0 and seen.reports() == []
         inventory.broken = False
         await seen.until(lambda: bool(seen.reports()), "a report once the inventory reads")
