@@ -13,6 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from netrouter.client.types import ACTIVE, Placement, Workload
+from netrouter.client.whatif_report import (
+    Diff,
+    MoveRow,
+    Result,
+    ScenarioResult,
+    SideRow,
+    SolveRow,
+    WhatIfReport,
+)
 from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport, decode_report
 from netrouter.router.core import Router
@@ -225,3 +234,51 @@ async def serve_router(
     finally:
         await server.stop(None)
         store.close()
+
+
+def whatif_result(cost_per_hour: float = 10.0, west_devices: int = 6) -> Result:
+    """A what-if state costing ``cost_per_hour`` with ``west_devices`` of 8 in the west."""
+    return Result(
+        cost_yuan=cost_per_hour * 4,
+        cost_per_hour_yuan=cost_per_hour,
+        cost_per_day_yuan=cost_per_hour * 24,
+        energy_kwh=100.0,
+        energy_per_day_kwh=600.0,
+        carbon_kg=50.0,
+        placed=4,
+        unplaced=0,
+        slo_violations=0,
+        sides={"west": SideRow(devices=west_devices), "east": SideRow(devices=8 - west_devices)},
+        sites=[],
+        latencies_ms=[],
+        where={},
+        unplaced_work=[],
+        solve=SolveRow(
+            objective=1.0, bound=1.0, gap=0.0, status="OPTIMAL", method="cp-sat", wall_s=0.1
+        ),
+    )
+
+
+def whatif_report(moves: int = 0, name: str = "guian-outage") -> WhatIfReport:
+    """A baseline and one scenario ``name`` that moves ``moves`` workloads off guian."""
+    diff = Diff(
+        cost_yuan=8.0,
+        cost_per_hour_yuan=2.0,
+        cost_per_day_yuan=48.0,
+        energy_kwh=1.5,
+        carbon_kg=0.5,
+        placed=0,
+        unplaced=0,
+        slo_violations=0,
+        west_share_delta=-0.25,
+        moved=moves,
+        flows=[],
+        added=0,
+        removed=0,
+        moves=[
+            MoveRow(workload_id=f"w{i}", from_site="guian", to_site="wuhu", reason="guian is down")
+            for i in range(moves)
+        ],
+    )
+    outage = ScenarioResult(name=name, result=whatif_result(12.0, 4), diff=diff)
+    return WhatIfReport(taken_at=0.0, at=0.0, baseline=whatif_result(10.0, 6), scenarios=[outage])
