@@ -8,7 +8,6 @@ import os
 import resource
 import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,13 +28,11 @@ from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.conftest import Mosquitto, RouterProcess
+from tests.conftest import Mosquitto, StartAgent, StartRouter
 from tests.helpers.factories import site_config, site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 
-StartRouter = Callable[..., RouterProcess]
-StartAgent = Callable[[Path, BrokerAddress], "subprocess.Popen[bytes]"]
 
 LONG_LIVED = 60.0
 """Reporting period of sites fed one retained report: fresh for the whole test (3 × 60 s)."""
