@@ -76,6 +76,7 @@ PER_PLACER = 30
 """4 × 30 one-device workloads for 2 × 40 devices: the pools end full."""
 
 
+@pytest.mark.slow
 async def test_router_sigkill_mid_stream_keeps_every_acknowledged_placement_once(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:
@@ -237,6 +238,7 @@ async def test_broker_restart_reconnects_everyone_and_recovers_from_retained_rep
 # --- agents killed -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_killed_agent_goes_down_by_last_will_and_by_ttl_when_the_will_is_lost(
     mosquitto: Mosquitto, agent_process: StartAgent, tmp_path: Path
 ) -> None:
@@ -334,6 +336,7 @@ async def test_out_of_order_and_skewed_reports_never_overwrite_newer_state(
 # --- the store unwritable ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_locked_store_fails_unavailable_leaves_nothing_and_recovers(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:
@@ -366,6 +369,7 @@ async def test_locked_store_fails_unavailable_leaves_nothing_and_recovers(
         assert view.accelerators[0].placed == 8
 
 
+@pytest.mark.slow
 async def test_full_disk_fails_unavailable_leaves_nothing_and_recovers(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:

@@ -20,7 +20,7 @@ from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_ONLINE, AgentStatus
 from tests.conftest import Mosquitto, RouterProcess, StartAgent, StartRouter
 from tests.helpers.factories import run_cli, site_dict, workload, write_site_toml
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]  # each runs real processes for 10-25 s
 
 REPORT_PERIOD_S = 0.5
 """The agents' reporting period (``site_dict``'s default ``interval_s``)."""

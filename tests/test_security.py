@@ -167,6 +167,7 @@ async def test_wrong_password_and_plaintext_are_refused(secured: SecuredBroker) 
             pass
 
 
+@pytest.mark.slow
 def test_netrouter_serve_takes_broker_and_grpc_security_from_flags(
     secured: SecuredBroker, tmp_path: Path
 ) -> None:
