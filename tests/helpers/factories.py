@@ -32,7 +32,7 @@ from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 
 REGIONS = ("jjj", "csj", "gba", "cy")
-EVERY_CHANGE_KIND = Path(__file__).parent / "data" / "every_change_kind.toml"
+EVERY_CHANGE_KIND = Path(__file__).parents[1] / "data" / "every_change_kind.toml"
 """A scenario with one change of each kind, for the two sites of :func:`scenario_world`."""
 
 
