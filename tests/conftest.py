@@ -247,8 +247,14 @@ class RouterProcess:
         return self.proc.wait(30)
 
 
+StartRouter = Callable[..., RouterProcess]
+"""The :func:`router_process` fixture: ``start(broker, config="")`` -> a serving router."""
+StartAgent = Callable[[Path, BrokerAddress], "subprocess.Popen[bytes]"]
+"""The :func:`agent_process` fixture: ``start(config_path, broker)`` -> the agent process."""
+
+
 @pytest.fixture
-def router_process(tmp_path: Path) -> Iterator[Callable[..., RouterProcess]]:
+def router_process(tmp_path: Path) -> Iterator[StartRouter]:
     """Starts ``netrouter serve`` processes (``start(broker, config="")``) and waits until
     they serve; kills whatever is left at the end."""
     started: list[RouterProcess] = []
@@ -268,7 +274,7 @@ def router_process(tmp_path: Path) -> Iterator[Callable[..., RouterProcess]]:
 
 
 @pytest.fixture
-def agent_process() -> Iterator[Callable[[Path, BrokerAddress], subprocess.Popen[bytes]]]:
+def agent_process() -> Iterator[StartAgent]:
     """Starts real ``netrouter-agent run`` processes (``start(config_path, broker)``); kills
     whatever is left at the end (resuming stopped ones first)."""
     started: list[subprocess.Popen[bytes]] = []

@@ -38,6 +38,7 @@ def test_gap_benchmark_reaches_the_published_optimum(capsys: pytest.CaptureFixtu
     assert line["optimal"] is True
 
 
+@pytest.mark.slow
 def test_gap_benchmark_handles_80_sites_by_1600_workloads(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -71,6 +72,7 @@ def test_gap_benchmark_handles_80_sites_by_1600_workloads(
     assert line["bound"] <= outcome.objective
 
 
+@pytest.mark.slow
 def test_service_load_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     from benchmarks import service_load
 
@@ -92,6 +94,7 @@ def test_failover_benchmark_moves_everything(capsys: pytest.CaptureFixture[str])
     assert out["seconds"] is not None and 0 < out["seconds"] <= out["from_kill_s"]
 
 
+@pytest.mark.slow
 def test_fuzz_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks/fuzz.py runs every target for --cases cases and finds nothing."""
     from benchmarks import fuzz
@@ -108,6 +111,7 @@ def test_fuzz_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -
 
 
 @pytest.mark.mqtt
+@pytest.mark.slow
 def test_soak_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -> None:
     """benchmarks/soak.py for a few seconds: every report applied, nothing lost or double booked."""
     from benchmarks import soak

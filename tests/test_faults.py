@@ -8,7 +8,6 @@ import os
 import resource
 import signal
 import sqlite3
-import subprocess
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,13 +28,11 @@ from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.conftest import Mosquitto, RouterProcess
+from tests.conftest import Mosquitto, StartAgent, StartRouter
 from tests.helpers.factories import site_config, site_dict, until, workload, write_site_toml
 
 pytestmark = pytest.mark.mqtt
 
-StartRouter = Callable[..., RouterProcess]
-StartAgent = Callable[[Path, BrokerAddress], "subprocess.Popen[bytes]"]
 
 LONG_LIVED = 60.0
 """Reporting period of sites fed one retained report: fresh for the whole test (3 × 60 s)."""
@@ -79,6 +76,7 @@ PER_PLACER = 30
 """4 × 30 one-device workloads for 2 × 40 devices: the pools end full."""
 
 
+@pytest.mark.slow
 async def test_router_sigkill_mid_stream_keeps_every_acknowledged_placement_once(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:
@@ -240,6 +238,7 @@ async def test_broker_restart_reconnects_everyone_and_recovers_from_retained_rep
 # --- agents killed -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_killed_agent_goes_down_by_last_will_and_by_ttl_when_the_will_is_lost(
     mosquitto: Mosquitto, agent_process: StartAgent, tmp_path: Path
 ) -> None:
@@ -337,6 +336,7 @@ async def test_out_of_order_and_skewed_reports_never_overwrite_newer_state(
 # --- the store unwritable ------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_locked_store_fails_unavailable_leaves_nothing_and_recovers(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:
@@ -369,6 +369,7 @@ async def test_locked_store_fails_unavailable_leaves_nothing_and_recovers(
         assert view.accelerators[0].placed == 8
 
 
+@pytest.mark.slow
 async def test_full_disk_fails_unavailable_leaves_nothing_and_recovers(
     mosquitto: Mosquitto, router_process: StartRouter
 ) -> None:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import sqlite3
-import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,15 +15,23 @@ import pytest
 from netrouter.client.errors import FailedPreconditionError
 from netrouter.client.router_client import RouterClient
 from netrouter.client.types import SiteView
-from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.broker import mqtt_client
 from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_ONLINE, AgentStatus
-from tests.conftest import Mosquitto, RouterProcess
+from tests.conftest import Mosquitto, RouterProcess, StartAgent, StartRouter
 from tests.helpers.factories import run_cli, site_dict, workload, write_site_toml
 
-pytestmark = pytest.mark.mqtt
+pytestmark = [pytest.mark.mqtt, pytest.mark.slow]  # each runs real processes for 10-25 s
 
-StartRouter = Callable[..., RouterProcess]
-StartAgent = Callable[[Path, BrokerAddress], "subprocess.Popen[bytes]"]
+REPORT_PERIOD_S = 0.5
+"""The agents' reporting period (``site_dict``'s default ``interval_s``)."""
+
+STRAY_RUN_S = 5.0
+"""How long the stray second agent runs: part of the scenario (several report periods of
+two agents side by side, as an operator's mistake would last), not a wait for an event."""
+
+RETAINED_WINDOW_S = 1.0
+"""How long a fresh subscriber listens for retained messages: a broker sends them at once
+on subscribing, so none within this window means none is retained."""
 
 
 async def _views(target: str) -> dict[str, SiteView]:
@@ -81,12 +88,13 @@ async def test_broker_outage_of_four_ttls_moves_nothing_and_holds_no_site_down(
     assert sorted(where.values()) == sorted(names)
 
     mosquitto.stop()
+    # The outage lasts 4 TTLs by design (the scenario, not a wait for an event); it is
+    # observed throughout: every site still takes work, as nothing says otherwise.
     outage_until = time.monotonic() + 4 * ttl
     while time.monotonic() < outage_until:
-        # Mid-outage: every site still takes work (nothing says otherwise).
         views = await _views(router.target)
         assert all(v.up for v in views.values()), views
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # paces the checks
     mosquitto.start()
     restarted = time.time()
 
@@ -128,14 +136,17 @@ async def test_a_stray_second_agent_is_flagged_and_its_goodbye_takes_nothing_dow
     assert views["alpha"].up
     shown = run_cli("netrouter", "sites", "--target", router.target)
     assert "duplicate agent (2)" in shown.stdout, shown.stdout
-    await asyncio.sleep(5.0)  # the stray runs for 5 s, as an operator's mistake would
+    # Not a wait for an event: the stray's run is part of the scenario (see STRAY_RUN_S).
+    await asyncio.sleep(STRAY_RUN_S)
     stray.send_signal(signal.SIGTERM)
     assert stray.wait(10) == 0
 
     await _wait_views(
         router.target, lambda v: v["alpha"].agents == (real_boot,), "the stray forgotten"
     )
-    for _ in range(20):  # and it stays so, up, through two report periods
+    # ... and it stays so, up, observed throughout two report periods.
+    observe_until = time.monotonic() + 2 * REPORT_PERIOD_S
+    while time.monotonic() < observe_until:
         views = await _views(router.target)
         assert views["alpha"].up and views["alpha"].held_down_s == 0, views["alpha"]
         await asyncio.sleep(0.05)
@@ -175,7 +186,7 @@ async def test_demo_on_a_deployments_broker_touches_none_of_its_sites(
     async with mqtt_client(mosquitto.address) as reader:
         await reader.subscribe("netrouter-demo/#", qos=1)
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(1.0):  # retained messages come at once, if any
+            async with asyncio.timeout(RETAINED_WINDOW_S):
                 async for message in reader.messages:
                     retained.append(str(message.topic))
     assert retained == []

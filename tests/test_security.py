@@ -9,6 +9,7 @@ import asyncio
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -166,6 +167,7 @@ async def test_wrong_password_and_plaintext_are_refused(secured: SecuredBroker) 
             pass
 
 
+@pytest.mark.slow
 def test_netrouter_serve_takes_broker_and_grpc_security_from_flags(
     secured: SecuredBroker, tmp_path: Path
 ) -> None:
@@ -210,12 +212,13 @@ def test_netrouter_serve_takes_broker_and_grpc_security_from_flags(
         async with RouterClient(
             f"127.0.0.1:{port}", ca_file=files["ca"], token=token, retries=40
         ) as client:
-            for _ in range(100):
-                sites = [s.site_id for s in await client.list_sites()]
-                if sites:
-                    return sites
+            # Polled until the router has applied the report, within a time budget.
+            deadline = time.monotonic() + 20.0
+            while not (sites := [s.site_id for s in await client.list_sites()]):
+                if time.monotonic() > deadline:
+                    break
                 await asyncio.sleep(0.1)
-        return []
+        return sites
 
     try:
         assert asyncio.run(check()) == ["alpha"]

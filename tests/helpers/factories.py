@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netrouter.client.types import Workload
+from netrouter.client.types import ACTIVE, Placement, Workload
+from netrouter.client.whatif_report import (
+    Diff,
+    MoveRow,
+    Result,
+    ScenarioResult,
+    SideRow,
+    SolveRow,
+    WhatIfReport,
+)
 from netrouter.client.world import World
 from netrouter.contract.site_report import SiteReport, decode_report
 from netrouter.router.core import Router
@@ -23,7 +32,7 @@ from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
 
 REGIONS = ("jjj", "csj", "gba", "cy")
-EVERY_CHANGE_KIND = Path(__file__).parent / "data" / "every_change_kind.toml"
+EVERY_CHANGE_KIND = Path(__file__).parents[1] / "data" / "every_change_kind.toml"
 """A scenario with one change of each kind, for the two sites of :func:`scenario_world`."""
 
 
@@ -136,6 +145,35 @@ def workload(wid: str, **kwargs: Any) -> Workload:
     return Workload(id=wid, **defaults)
 
 
+def placement(
+    pid: str,
+    site: str = "west",
+    *,
+    workload_id: str | None = None,
+    devices: int = 8,
+    **changes: Any,
+) -> Placement:
+    """An active placement of ``devices`` H100 at ``site`` for the workload ``workload_id``
+    (default ``w-PID``), with fixed energy, cost and latency figures; ``changes`` override."""
+    fields: dict[str, Any] = {
+        "placement_id": pid,
+        "workload": workload(workload_id or f"w-{pid}"),
+        "site_id": site,
+        "accelerator_model": "H100",
+        "devices": devices,
+        "energy_kwh": 1.0,
+        "energy_cost_yuan": 0.5,
+        "cost_per_hour_yuan": 0.5,
+        "carbon_kg": 0.4,
+        "latency_ms": 3.0,
+        "explanation": "test",
+        "state": ACTIVE,
+        "created_at": 0.0,
+    }
+    fields.update(changes)
+    return Placement(**fields)
+
+
 def scenario_site_configs() -> tuple[SiteConfig, SiteConfig]:
     """Dear, near ``east`` (hub ``ea``) and cheap, far ``west`` (hub ``we``), 32 H100 each."""
     east = site_config("east", side="east", price=1.0, h100=32, latency={"csj": 3.0, "gba": 8.0})
@@ -196,3 +234,51 @@ async def serve_router(
     finally:
         await server.stop(None)
         store.close()
+
+
+def whatif_result(cost_per_hour: float = 10.0, west_devices: int = 6) -> Result:
+    """A what-if state costing ``cost_per_hour`` with ``west_devices`` of 8 in the west."""
+    return Result(
+        cost_yuan=cost_per_hour * 4,
+        cost_per_hour_yuan=cost_per_hour,
+        cost_per_day_yuan=cost_per_hour * 24,
+        energy_kwh=100.0,
+        energy_per_day_kwh=600.0,
+        carbon_kg=50.0,
+        placed=4,
+        unplaced=0,
+        slo_violations=0,
+        sides={"west": SideRow(devices=west_devices), "east": SideRow(devices=8 - west_devices)},
+        sites=[],
+        latencies_ms=[],
+        where={},
+        unplaced_work=[],
+        solve=SolveRow(
+            objective=1.0, bound=1.0, gap=0.0, status="OPTIMAL", method="cp-sat", wall_s=0.1
+        ),
+    )
+
+
+def whatif_report(moves: int = 0, name: str = "guian-outage") -> WhatIfReport:
+    """A baseline and one scenario ``name`` that moves ``moves`` workloads off guian."""
+    diff = Diff(
+        cost_yuan=8.0,
+        cost_per_hour_yuan=2.0,
+        cost_per_day_yuan=48.0,
+        energy_kwh=1.5,
+        carbon_kg=0.5,
+        placed=0,
+        unplaced=0,
+        slo_violations=0,
+        west_share_delta=-0.25,
+        moved=moves,
+        flows=[],
+        added=0,
+        removed=0,
+        moves=[
+            MoveRow(workload_id=f"w{i}", from_site="guian", to_site="wuhu", reason="guian is down")
+            for i in range(moves)
+        ],
+    )
+    outage = ScenarioResult(name=name, result=whatif_result(12.0, 4), diff=diff)
+    return WhatIfReport(taken_at=0.0, at=0.0, baseline=whatif_result(10.0, 6), scenarios=[outage])

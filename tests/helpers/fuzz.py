@@ -21,7 +21,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -83,6 +83,18 @@ def _names_a_key(exc: ConfigFileError) -> None:
     # A rule across sections names them in its message ("give [latency_ms] or ...").
     named = exc.key or exc.line or re.search(r"\[\w+\]", exc.message)
     _expect(bool(named), f"error names neither key nor line: {exc}")
+
+
+M = TypeVar("M")
+
+
+def _parsed_or_none(text: str, model: type[M], source: str, fmt: str) -> M | None:
+    """``text`` parsed as ``model``, or None when refused with an error that names a key."""
+    try:
+        return parse_text(text, model, source=source, fmt=fmt)
+    except ConfigFileError as exc:
+        _names_a_key(exc)
+        return None
 
 
 # --- MQTT site reports --------------------------------------------------------------------
@@ -242,10 +254,8 @@ class RouterConfigTarget:
 
     def check(self, text: str, fmt: str) -> str:
         """Errors name a key; an accepted config makes settings a router can start with."""
-        try:
-            config = parse_text(text, RouterConfig, source="router.toml", fmt=fmt)
-        except ConfigFileError as exc:
-            _names_a_key(exc)
+        config = _parsed_or_none(text, RouterConfig, "router.toml", fmt)
+        if config is None:
             return REJECTED
         try:
             settings = serve_settings(config)
@@ -266,10 +276,8 @@ class SiteConfigTarget:
 
     def check(self, text: str, fmt: str) -> str:
         """Errors name a key; a static, fixed-PUE site's first report passes the router."""
-        try:
-            config = parse_text(text, SiteConfig, source="site.toml", fmt=fmt)
-        except ConfigFileError as exc:
-            _names_a_key(exc)
+        config = _parsed_or_none(text, SiteConfig, "site.toml", fmt)
+        if config is None:
             return REJECTED
         if (
             config.pue.source == "fixed"

@@ -44,6 +44,16 @@ def rate_tables(draw: st.DrawFn) -> Table:
     )
 
 
+def _least_fitting(table: Table, options: list[list[int]]) -> float:
+    """Least objective over every choice (one option per workload) that fits the table."""
+    best = math.inf
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if table.fits(choice):
+            best = min(best, table.objective(choice))
+    return best
+
+
 def table_optimum(table: Table) -> float:
     """Least objective over every choice of the table's pairs that fits."""
     options = [
@@ -51,12 +61,7 @@ def table_optimum(table: Table) -> float:
         + list(range(int(table.start[w]), int(table.start[w + 1])))
         for w in range(table.n_workloads)
     ]
-    best = math.inf
-    for combo in itertools.product(*options):
-        choice = np.array(combo, dtype=np.int64)
-        if table.fits(choice):
-            best = min(best, table.objective(choice))
-    return best
+    return _least_fitting(table, options)
 
 
 @st.composite
@@ -77,12 +82,7 @@ def brute_force(problem: Problem) -> float:
     options = [
         [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
     ]
-    best = math.inf
-    for combo in itertools.product(*options):
-        choice = np.array(combo, dtype=np.int64)
-        if table.fits(choice):
-            best = min(best, table.objective(choice))
-    return best
+    return _least_fitting(table, options)
 
 
 def tolerance(value: float) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,14 @@ from tests.helpers.factories import run_cli, site_dict, write_site_toml
 from tests.helpers.strategies import toml_text
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "sites"
+
+
+def _agent_cli(
+    tmp_path: Path, data: dict[str, Any], command: str, *args: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """``site_agents COMMAND --config FILE ARGS...`` with ``data`` written as FILE."""
+    path = write_site_toml(tmp_path / "site.toml", data)
+    return run_cli("site_agents", command, "--config", str(path), *args, timeout=timeout)
 
 
 def test_every_example_site_loads() -> None:
@@ -265,10 +274,10 @@ def test_accelerator_models_take_their_one_spelling(tmp_path: Path) -> None:
 
 
 def test_once_without_a_pue_exits_1_and_says_why(tmp_path: Path) -> None:
+    """`once` with an unreadable PUE file exits 1 naming the PUE and the file."""
     data = site_dict("alpha")
     data["pue"] = {"source": "file", "path": str(tmp_path / "missing.json")}
-    path = write_site_toml(tmp_path / "site.toml", data)
-    result = run_cli("site_agents", "once", "--config", str(path))
+    result = _agent_cli(tmp_path, data, "once")
     assert result.returncode == 1
     assert "pue: cannot read PUE" in result.stderr and "missing.json" in result.stderr
 
@@ -284,8 +293,7 @@ def test_once_without_a_pue_exits_1_and_says_why(tmp_path: Path) -> None:
 )
 def test_run_refuses_bad_broker_settings(tmp_path: Path, args: list[str], message: str) -> None:
     """Bad broker options exit 2 before connecting, saying what is wrong."""
-    path = write_site_toml(tmp_path / "site.toml", site_dict("alpha"))
-    result = run_cli("site_agents", "run", "--config", str(path), *args, timeout=30)
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", *args, timeout=30)
     assert result.returncode == 2
     assert "error: broker:" in result.stderr and message in result.stderr
 
@@ -294,18 +302,17 @@ def test_check_refuses_bad_broker_files(tmp_path: Path) -> None:
     """`check` (the systemd unit's ExecStartPre) fails on broker settings `run` would refuse."""
     data = site_dict("alpha")
     data["broker"] = {"url": "mqtts://127.0.0.1:8883", "ca_file": str(tmp_path / "no-ca.pem")}
-    path = write_site_toml(tmp_path / "site.toml", data)
-    result = run_cli("site_agents", "check", "--config", str(path))
+    result = _agent_cli(tmp_path, data, "check")
     assert result.returncode == 2
     assert "broker: TLS files" in result.stderr
 
 
 def test_run_refuses_a_bad_log_level_and_a_busy_metrics_port(tmp_path: Path) -> None:
-    path = write_site_toml(tmp_path / "site.toml", site_dict("alpha"))
-    result = run_cli("site_agents", "run", "--config", str(path), "--log-level", "VERBOSE")
+    """A bad --log-level or a metrics port in use exits 2 with a message, no traceback."""
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--log-level", "VERBOSE")
     assert result.returncode == 2 and "--log-level" in result.stderr
     with socket.create_server(("0.0.0.0", 0)) as busy:
         port = str(busy.getsockname()[1])
-        result = run_cli("site_agents", "run", "--config", str(path), "--metrics-port", port)
+        result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", port)
     assert result.returncode == 2 and "error: metrics: cannot listen" in result.stderr
     assert "Traceback" not in result.stderr

@@ -89,8 +89,11 @@ class MutableInventory:
 
     def __init__(self, healthy: int) -> None:
         self.healthy = healthy
+        self.reads = 0
+        """How often the agent has read this inventory (each read is one check)."""
 
     def inventory(self) -> list[Inventory]:
+        self.reads += 1
         return [
             Inventory(
                 model="H100",
@@ -124,8 +127,11 @@ async def test_significant_change_is_published_at_once(broker: BrokerAddress) ->
     async with watch(broker, "alpha") as seen:
         task = asyncio.create_task(agent.run(stop))
         await seen.until(lambda: len(seen.reports()) == 1, "the first report")
-        await asyncio.sleep(0.3)
-        assert len(seen.reports()) == 1  # nothing changed and the period is far off
+        checked = inventory.reads
+        # Several more checks, each of which found nothing to publish.
+        await until(lambda: inventory.reads >= checked + 3, "three more checks")
+        assert agent.published == 1  # nothing changed and the period is far off
+        assert len(seen.reports()) == 1
         inventory.healthy = 56  # a node's 8 GPUs fail
         await seen.until(lambda: len(seen.reports()) == 2, "the health change", timeout=2)
         second = seen.reports()[1]
@@ -175,9 +181,11 @@ async def test_agent_rides_out_a_mosquitto_restart(mosquitto: Mosquitto) -> None
             await seen.until(lambda: len(seen.reports()) >= 2, "reports before the outage")
             before = seen.reports()[-1].sequence
         mosquitto.stop()
-        await asyncio.sleep(1.5)
+        # Two failures: the lost connection, then at least one refused reconnection.
+        await until(
+            lambda: agent.metrics.publish_failures._value.get() >= 2, "a retry during the outage"
+        )
         assert not task.done(), "the agent must not exit on a broker outage"
-        assert agent.metrics.publish_failures._value.get() >= 1
         assert agent.metrics.connected._value.get() == 0
         mosquitto.start()
         # Mosquitto runs without persistence: anything retained now was published again.
@@ -345,6 +353,12 @@ async def test_metrics_endpoint_counts_reports(broker: BrokerAddress) -> None:
         server.close()
 
 
+async def _skipped_checks(agent: SiteAgent, collector: str, count: int = 2) -> None:
+    """Wait until the agent has skipped ``count`` reports for want of ``collector``."""
+    failures = agent.metrics.collector_failures.labels(collector)
+    await until(lambda: failures._value.get() >= count, f"{count} failed {collector} reads")
+
+
 async def test_no_report_without_a_pue_until_one_arrives(
     broker: BrokerAddress, tmp_path: Path
 ) -> None:
@@ -358,9 +372,8 @@ async def test_no_report_without_a_pue_until_one_arrives(
     async with watch(broker, "alpha") as seen:
         task = asyncio.create_task(agent.run(stop))
         await seen.until(lambda: "online" in seen.statuses(), "online")
-        await asyncio.sleep(0.5)
-        assert seen.reports() == []
-        assert agent.metrics.collector_failures.labels("pue")._value.get() >= 2
+        await _skipped_checks(agent, "pue")
+        assert agent.published == 0 and seen.reports() == []
         pue_file.write_text('{"pue": 1.17}', encoding="utf-8")
         await seen.until(lambda: bool(seen.reports()), "a report once the PUE exists")
         report = seen.reports()[0]
@@ -385,6 +398,7 @@ class FlakyInventory(MutableInventory):
 async def test_an_unexpected_collector_error_skips_reports_but_never_stops_the_agent(
     broker: BrokerAddress,
 ) -> None:
+    """A failing inventory read skips the report; the agent reports once it reads again."""
     config = site_config("alpha", interval_s=0.1)
     inventory = FlakyInventory()
     agent = SiteAgent(config, broker, sources=_sources(config, inventory))
@@ -392,9 +406,8 @@ async def test_an_unexpected_collector_error_skips_reports_but_never_stops_the_a
     async with watch(broker, "alpha") as seen:
         task = asyncio.create_task(agent.run(stop))
         await seen.until(lambda: "online" in seen.statuses(), "online")
-        await asyncio.sleep(0.4)
-        assert not task.done() and seen.reports() == []
-        assert agent.metrics.collector_failures.labels("inventory")._value.get() >= 2
+        await _skipped_checks(agent, "inventory")
+        assert not task.done() and agent.published == 0 and seen.reports() == []
         inventory.broken = False
         await seen.until(lambda: bool(seen.reports()), "a report once the inventory reads")
         stop.set()
@@ -416,8 +429,7 @@ async def test_tls_files_vanishing_during_an_outage_do_not_stop_the_agent(
     agent = SiteAgent(site_config("alpha"), address, backoff_initial_s=0.05, backoff_max_s=0.1)
     stop = asyncio.Event()
     task = asyncio.create_task(agent.run(stop))
-    await asyncio.sleep(0.5)
+    await until(lambda: agent.metrics.publish_failures._value.get() >= 2, "two failed connects")
     assert not task.done()
-    assert agent.metrics.publish_failures._value.get() >= 2
     stop.set()
     await asyncio.wait_for(task, 10)

@@ -117,6 +117,7 @@ def test_dive_plans_place_everything_and_never_beat_the_optimum(instance: GapIns
 
 @settings(max_examples=60, deadline=None)
 @given(rate_tables())
+@pytest.mark.slow
 def test_dive_with_optional_work_fits_and_never_beats_the_optimum(table: Table) -> None:
     """Work that may be left out pays its penalty; the dive's plan still fits."""
     dive_checked(table, slack=100.0)

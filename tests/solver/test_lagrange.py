@@ -16,7 +16,7 @@ from solver import Problem, SolverConfig, build_table
 from solver import lagrange as lg
 from solver.knapsack import solve_knapsacks
 from solver.pipeline import optimize
-from solver.relax import lagrangian_bound, relax
+from solver.relax import Relaxation, lagrangian_bound, relax
 from solver.table import Table, from_arcs
 from tests.helpers.solver_oracles import brute_force, rate_tables, table_optimum, tiny_gaps
 from tests.helpers.strategies import tiny_problems
@@ -38,6 +38,20 @@ def replicas(n: int = 3, cap: int = 12) -> Table:
         arc_cost=np.ones(n),
         penalty=np.full(n, 10.0),
     )
+
+
+def _check_start_and_ascent(
+    table: Table, relaxation: Relaxation, optimum: float, *, max_steps: int
+) -> lg.Start:
+    """Check the first bound (never above ``optimum``, never below the plain Lagrangian
+    bound at the pool prices) and the ascent's bound (never above ``optimum``)."""
+    start = lg.begin(table, relaxation)
+    assert start.first.bound <= optimum
+    plain = lagrangian_bound(table, relaxation.duals)  # the pool prices alone, no cuts
+    assert start.first.bound >= plain - 1e-7 * max(1.0, abs(plain))
+    ascent = lg.ascend(start, upper=optimum + 1.0, deadline=math.inf, max_steps=max_steps)
+    assert ascent.bound <= optimum
+    return start
 
 
 def test_packing_loss_makes_the_bound_strictly_tighter_than_the_lp() -> None:
@@ -76,12 +90,7 @@ def test_bound_never_exceeds_the_brute_force_optimum(problem: Problem, data: st.
     relaxation = relax(table)
     if relaxation.duals is None:
         return
-    start = lg.begin(table, relaxation)
-    assert start.first.bound <= optimum
-    plain = lagrangian_bound(table, relaxation.duals)  # the pool prices alone, no cuts
-    assert start.first.bound >= plain - 1e-7 * max(1.0, abs(plain))
-    ascent = lg.ascend(start, upper=optimum + 1.0, deadline=math.inf, max_steps=15)
-    assert ascent.bound <= optimum
+    start = _check_start_and_ascent(table, relaxation, optimum, max_steps=15)
     lam = np.array(
         data.draw(
             st.lists(
@@ -102,13 +111,7 @@ def test_bound_stays_below_the_gap_optimum_when_all_must_be_placed(
     optimum = table_optimum(table)
     if math.isinf(optimum):
         return
-    relaxation = relax(table)
-    start = lg.begin(table, relaxation)
-    assert start.first.bound <= optimum
-    plain = lagrangian_bound(table, relaxation.duals)  # the pool prices alone, no cuts
-    assert start.first.bound >= plain - 1e-7 * max(1.0, abs(plain))
-    ascent = lg.ascend(start, upper=optimum + 1.0, deadline=math.inf, max_steps=20)
-    assert ascent.bound <= optimum
+    _check_start_and_ascent(table, relax(table), optimum, max_steps=20)
 
 
 @settings(max_examples=60, deadline=None)

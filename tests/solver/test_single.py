@@ -21,6 +21,7 @@ def free_of(problem: Problem) -> dict[tuple[str, str], int]:
 
 @settings(max_examples=150, deadline=None)
 @given(tiny_problems())
+@pytest.mark.slow
 def test_single_matches_the_solver_and_brute_force(problem: Problem) -> None:
     """Each workload alone: same objective as the full solve and as brute force."""
     arrays = SiteArrays(problem)

@@ -69,6 +69,7 @@ async def _cli(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
+@pytest.mark.slow
 async def test_sites_place_placements_release(target: str) -> None:
     """The four client commands work in sequence, as JSON and as tables."""
     code, out, err = await _cli("sites", "--target", target, "--json")

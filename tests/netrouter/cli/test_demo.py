@@ -32,6 +32,7 @@ def _check(report: dict[str, object]) -> None:
     assert next(r for r in rows if r["site_id"] == "wuhu")["workloads"] == 0
 
 
+@pytest.mark.slow
 def test_demo_with_embedded_broker() -> None:
     """With no arguments the demo starts its own broker and places the batch."""
     _check(_demo())

@@ -16,15 +16,7 @@ from netrouter.cli.render import (
     unplaced_table,
 )
 from netrouter.client.types import PlaceResult, RebalanceResult, SolveInfo, Unplaced
-from netrouter.client.whatif_report import (
-    Diff,
-    MoveRow,
-    Result,
-    ScenarioResult,
-    SideRow,
-    SolveRow,
-    WhatIfReport,
-)
+from tests.helpers.factories import whatif_report
 
 SOLVE = SolveInfo(
     objective=1234.5, bound=1234.0, gap=0.0004, status="OPTIMAL", wall_s=0.25, method="cp-sat"
@@ -113,55 +105,9 @@ def test_demo_prints_sites_policies_and_saving() -> None:
     assert "Workloads: 3 inference, 6 training. Optimizer saves 25.0%" in text
 
 
-def _result(cost_per_hour: float, west_devices: int) -> Result:
-    return Result(
-        cost_yuan=cost_per_hour * 4,
-        cost_per_hour_yuan=cost_per_hour,
-        cost_per_day_yuan=cost_per_hour * 24,
-        energy_kwh=100.0,
-        energy_per_day_kwh=600.0,
-        carbon_kg=50.0,
-        placed=4,
-        unplaced=0,
-        slo_violations=0,
-        sides={"west": SideRow(devices=west_devices), "east": SideRow(devices=8 - west_devices)},
-        sites=[],
-        latencies_ms=[],
-        where={},
-        unplaced_work=[],
-        solve=SolveRow(
-            objective=1.0, bound=1.0, gap=0.0, status="OPTIMAL", method="cp-sat", wall_s=0.1
-        ),
-    )
-
-
-def _whatif_report(moves: int) -> WhatIfReport:
-    diff = Diff(
-        cost_yuan=8.0,
-        cost_per_hour_yuan=2.0,
-        cost_per_day_yuan=48.0,
-        energy_kwh=1.5,
-        carbon_kg=0.5,
-        placed=0,
-        unplaced=0,
-        slo_violations=0,
-        west_share_delta=-0.25,
-        moved=moves,
-        flows=[],
-        added=0,
-        removed=0,
-        moves=[
-            MoveRow(workload_id=f"w{i}", from_site="guian", to_site="wuhu", reason="guian is down")
-            for i in range(moves)
-        ],
-    )
-    outage = ScenarioResult(name="guian-outage", result=_result(12.0, 4), diff=diff)
-    return WhatIfReport(taken_at=0.0, at=0.0, baseline=_result(10.0, 6), scenarios=[outage])
-
-
 def test_summary_rows_put_each_state_in_a_column() -> None:
     """The headers name the baseline and each scenario; each row formats one figure."""
-    headers, rows = summary_rows(_whatif_report(moves=0))
+    headers, rows = summary_rows(whatif_report(moves=0))
     assert headers == ["", "baseline", "guian-outage"]
     assert rows[0] == ["cost / hour, 元", "10.00", "12.00"]
     assert ["west share of devices", "75.0%", "50.0%"] in rows
@@ -170,7 +116,7 @@ def test_summary_rows_put_each_state_in_a_column() -> None:
 def test_whatif_lists_moves_up_to_the_limit() -> None:
     """Each scenario's first moves are listed and the rest counted."""
     buffer = io.StringIO()
-    print_whatif(Console(file=buffer, width=140), _whatif_report(moves=3), show_moves=2)
+    print_whatif(Console(file=buffer, width=140), whatif_report(moves=3), show_moves=2)
     text = buffer.getvalue()
     assert "guian-outage: cost/day +48.00 元" in text
     assert "w0" in text and "w1" in text and "w2" not in text

@@ -181,6 +181,7 @@ def _second_router(broker: Mosquitto, *, listen: str, db: Path) -> subprocess.Co
 
 
 @pytest.mark.mqtt
+@pytest.mark.slow
 def test_second_router_on_the_same_port_exits_2(
     mosquitto: Mosquitto, router_process: Callable[..., RouterProcess], tmp_path: Path
 ) -> None:
@@ -195,6 +196,7 @@ def test_second_router_on_the_same_port_exits_2(
 
 
 @pytest.mark.mqtt
+@pytest.mark.slow
 def test_second_router_on_the_same_store_exits_2_naming_the_holder(
     mosquitto: Mosquitto, router_process: Callable[..., RouterProcess], tmp_path: Path
 ) -> None:
@@ -212,6 +214,7 @@ def test_second_router_on_the_same_store_exits_2_naming_the_holder(
 
 
 @pytest.mark.mqtt
+@pytest.mark.slow
 def test_store_is_free_again_after_its_router_is_killed(
     mosquitto: Mosquitto, router_process: Callable[..., RouterProcess]
 ) -> None:
@@ -227,6 +230,7 @@ def test_store_is_free_again_after_its_router_is_killed(
 
 
 @pytest.mark.mqtt
+@pytest.mark.slow
 def test_serve_runs_and_stops_gracefully_on_sigterm(mosquitto: Mosquitto, tmp_path: Path) -> None:
     """The server reports SERVING over the health service and serves its metrics, logs JSON
     lines, then exits 0 on SIGTERM."""

@@ -46,6 +46,7 @@ def _without_times(report: ReplayReport) -> dict[str, object]:
     return data
 
 
+@pytest.mark.slow
 def test_a_short_replay_is_deterministic_for_a_seed() -> None:
     """Two replays with one seed give the same figures; another seed other ones."""
     first, second = _short(seed=3), _short(seed=3)
@@ -143,6 +144,7 @@ def test_energy_and_penalties_are_charged_as_priced() -> None:
     assert report.hindsight_bound == pytest.approx(report.policies["optimizer"].objective)
 
 
+@pytest.mark.slow
 def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
     """'netrouter replay' prints JSON or tables and writes its plots."""
     result = run_cli(

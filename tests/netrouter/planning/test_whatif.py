@@ -131,6 +131,7 @@ async def test_whatif_rpc_errors_name_the_field(served: Served) -> None:
         assert bad_time.value.field == "time_limit_s"
 
 
+@pytest.mark.slow
 async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
     served: Served, tmp_path: Path
 ) -> None:

@@ -9,33 +9,20 @@ from pathlib import Path
 from typing import Any
 
 from netrouter.client.errors import NotFoundError, UnavailableError
-from netrouter.client.types import ACTIVE, PLACED, Placement, PlacementEvent
+from netrouter.client.types import PLACED, Placement, PlacementEvent
 from netrouter.router.active import ActivePlacements
 from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
 from netrouter.router.operations import Decision, Op, PlaceOp
 from netrouter.router.store import Change, PlacementStore
-from tests.helpers.factories import workload
+from tests.helpers.factories import placement, workload
 
 COMMIT_AT = 1_000.0
 
 
 def _placement(pid: str) -> Placement:
-    return Placement(
-        placement_id=pid,
-        workload=workload(pid.removeprefix("p-")),
-        site_id="west",
-        accelerator_model="H100",
-        devices=8,
-        energy_kwh=1.0,
-        energy_cost_yuan=0.5,
-        cost_per_hour_yuan=0.5,
-        carbon_kg=0.4,
-        latency_ms=3.0,
-        explanation="test",
-        state=ACTIVE,
-        created_at=0.0,
-    )
+    """An active placement ``p-W`` of the workload ``W`` at west."""
+    return placement(pid, "west", workload_id=pid.removeprefix("p-"))
 
 
 def _place(workload_id: str) -> PlaceOp:

@@ -15,7 +15,7 @@ import pytest
 
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import parse_scenario
-from netrouter.client.types import ACTIVE, Move, Placement, PlacementEvent
+from netrouter.client.types import Move, Placement, PlacementEvent
 from netrouter.contract.topics import AgentStatus
 from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.router.core import Router, RouterSettings
@@ -25,7 +25,7 @@ from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.helpers.factories import report_of, run_cli, site_config, until, workload
+from tests.helpers.factories import placement, report_of, run_cli, site_config, until, workload
 
 
 @dataclass
@@ -252,24 +252,6 @@ async def test_the_cli_shows_the_cap_the_mean_the_breach_and_the_moves_reason(
 # --- rebalance's choice of moves (a pure function) --------------------------------------
 
 
-def _running(pid: str, site: str, devices: int = 8) -> Placement:
-    return Placement(
-        placement_id=pid,
-        workload=workload(f"w-{pid}"),
-        site_id=site,
-        accelerator_model="H100",
-        devices=devices,
-        energy_kwh=1.0,
-        energy_cost_yuan=0.5,
-        cost_per_hour_yuan=0.5,
-        carbon_kg=0.4,
-        latency_ms=3.0,
-        explanation="test",
-        state=ACTIVE,
-        created_at=0.0,
-    )
-
-
 def _move(old: Placement, to: str, saving: float) -> Move:
     return Move(
         placement_id=old.placement_id,
@@ -286,7 +268,7 @@ def _ids(moves: list[Move]) -> list[str]:
 
 def test_select_moves_keeps_the_best_savings_first_up_to_the_cap() -> None:
     """Moves come biggest saving first, and no more than ``max_moves`` of them."""
-    a, b, c = _running("a", "east"), _running("b", "east"), _running("c", "east")
+    a, b, c = placement("a", "east"), placement("b", "east"), placement("c", "east")
     candidates = [_move(a, "west", 1.0), _move(b, "west", 3.0), _move(c, "west", 2.0)]
     current = {p.placement_id: p for p in (a, b, c)}
     room = {("west", "H100"): 32}
@@ -303,8 +285,8 @@ def test_select_moves_keeps_the_best_savings_first_up_to_the_cap() -> None:
 def test_select_moves_drops_small_savings_except_off_a_site_over_its_cap() -> None:
     """A move saving under the minimum is left out, unless it leaves a site over its cap,
     which comes first whatever it saves."""
-    small, big = _running("small", "east"), _running("big", "east")
-    breach = _running("breach", "hot")
+    small, big = placement("small", "east"), placement("big", "east")
+    breach = placement("breach", "hot")
     candidates = [_move(small, "west", 0.5), _move(big, "west", 5.0), _move(breach, "west", -1.0)]
     chosen = select_moves(
         candidates,
@@ -320,7 +302,7 @@ def test_select_moves_drops_small_savings_except_off_a_site_over_its_cap() -> No
 def test_select_moves_waits_for_the_move_that_frees_room() -> None:
     """A move into a full site follows the move that leaves it; under a cap of one, only
     the move that fits on its own is kept."""
-    into_west, out_of_west = _running("in", "east"), _running("out", "west")
+    into_west, out_of_west = placement("in", "east"), placement("out", "west")
     candidates = [_move(into_west, "west", 3.0), _move(out_of_west, "north", 1.0)]
     current = {p.placement_id: p for p in (into_west, out_of_west)}
     room = {("west", "H100"): 0, ("north", "H100"): 8}
@@ -336,7 +318,7 @@ def test_select_moves_waits_for_the_move_that_frees_room() -> None:
 
 def test_select_moves_leaves_out_a_move_that_never_fits() -> None:
     """A move with no room at its destination, now or after the others, is not made."""
-    p = _running("p", "east", devices=16)
+    p = placement("p", "east", devices=16)
     chosen = select_moves(
         [_move(p, "west", 9.0)],
         current={"p": p},

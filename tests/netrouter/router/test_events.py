@@ -2,29 +2,15 @@
 
 from __future__ import annotations
 
-from netrouter.client.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
+from netrouter.client.types import PLACED, RELEASED, PlacementEvent
 from netrouter.router.events import EventHub
-from tests.helpers.factories import workload
+from tests.helpers.factories import placement
 
 
 def _event(event_id: int, kind: str = PLACED) -> PlacementEvent:
-    placement = Placement(
-        placement_id=f"p{event_id}",
-        workload=workload(f"w{event_id}"),
-        site_id="alpha",
-        accelerator_model="H100",
-        devices=8,
-        energy_kwh=1.0,
-        energy_cost_yuan=1.0,
-        cost_per_hour_yuan=1.0,
-        carbon_kg=0.5,
-        latency_ms=None,
-        explanation="",
-        state=ACTIVE,
-        created_at=1000.0,
-    )
+    placed = placement(f"p{event_id}", "alpha", workload_id=f"w{event_id}", created_at=1000.0)
     return PlacementEvent(
-        event_id=event_id, kind=kind, placement=placement, from_site_id="", at=1000.0
+        event_id=event_id, kind=kind, placement=placed, from_site_id="", at=1000.0
     )
 
 

@@ -30,6 +30,14 @@ class Agent:
         self.registry.apply_status("alpha", AgentStatus(state, self.boot_id), grace_s=grace_s)
 
 
+def _report_in_turn(*senders: Agent, every_s: float) -> None:
+    """Each of ``senders`` reports, in order, ``every_s`` after the one before."""
+    for i, sender in enumerate(senders):
+        if i:
+            sender.clock[0] += every_s
+        sender.report()
+
+
 def _registry(clock: list[float], **options: float) -> SiteRegistry:
     return SiteRegistry(min_ttl_s=TTL, hold_off_s=30.0, clock=lambda: clock[0], **options)
 
@@ -95,11 +103,7 @@ def test_a_stray_agents_offline_does_not_take_the_site_down() -> None:
     clock = [1000.0]
     registry = _registry(clock)
     real, stray = Agent(registry, clock), Agent(registry, clock)
-    real.report()
-    clock[0] += 0.5
-    stray.report()
-    clock[0] += 0.5
-    real.report()
+    _report_in_turn(real, stray, real, every_s=0.5)
     assert registry.agents("alpha") == sorted([real.boot_id, stray.boot_id])
     assert registry.liveness("alpha").up
     stray.status(STATUS_OFFLINE)
@@ -130,11 +134,7 @@ def test_a_restarted_agent_is_not_a_duplicate() -> None:
     clock = [1000.0]
     registry = _registry(clock)
     old, new = Agent(registry, clock), Agent(registry, clock)
-    old.report()
-    clock[0] += 1.0
-    new.report()
-    clock[0] += 1.0
-    new.report()
+    _report_in_turn(old, new, new, every_s=1.0)
     assert registry.agents("alpha") == [new.boot_id]
     assert registry.liveness("alpha").up
 

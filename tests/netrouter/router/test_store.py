@@ -10,25 +10,12 @@ import pytest
 from netrouter.client.errors import AlreadyExistsError, NotFoundError
 from netrouter.client.types import ACTIVE, RELEASED, Placement
 from netrouter.router.store import PlacementStore
-from tests.helpers.factories import workload
+from tests.helpers.factories import placement
 
 
 def _placement(pid: str, wid: str, site: str = "alpha", devices: int = 8) -> Placement:
-    return Placement(
-        placement_id=pid,
-        workload=workload(wid),
-        site_id=site,
-        accelerator_model="H100",
-        devices=devices,
-        energy_kwh=1.0,
-        energy_cost_yuan=0.5,
-        cost_per_hour_yuan=0.5,
-        carbon_kg=0.4,
-        latency_ms=3.0,
-        explanation="test",
-        state=ACTIVE,
-        created_at=time.time(),
-    )
+    """An active placement of the workload ``wid``, created now."""
+    return placement(pid, site, workload_id=wid, devices=devices, created_at=time.time())
 
 
 def test_placements_survive_reopen(tmp_path: Path) -> None:
