@@ -28,8 +28,8 @@ from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.router.app import RouterApp, ServeSettings
 from site_agents.config import SiteConfig
 from site_agents.report import ReportBuilder
-from tests.conftest import Mosquitto, StartAgent, StartRouter
 from tests.helpers.factories import site_config, site_dict, until, workload, write_site_toml
+from tests.helpers.processes import Mosquitto, StartAgent, StartRouter
 
 pytestmark = pytest.mark.mqtt
 

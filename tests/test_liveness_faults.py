@@ -17,8 +17,8 @@ from netrouter.client.router_client import RouterClient
 from netrouter.client.types import SiteView
 from netrouter.contract.broker import mqtt_client
 from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_ONLINE, AgentStatus
-from tests.conftest import Mosquitto, RouterProcess, StartAgent, StartRouter
 from tests.helpers.factories import run_cli, site_dict, workload, write_site_toml
+from tests.helpers.processes import Mosquitto, RouterProcess, StartAgent, StartRouter
 
 pytestmark = [pytest.mark.mqtt, pytest.mark.slow]  # each runs real processes for 10-25 s
 

@@ -27,8 +27,13 @@ from netrouter.router.telemetry import Telemetry
 from site_agents.config import load_site_config
 from site_agents.publisher import SiteAgent
 from site_agents.report import ReportBuilder
-from tests.conftest import Mosquitto, mosquitto_password_file, skip_without_mosquitto, tls_files
 from tests.helpers.factories import site_config, until
+from tests.helpers.processes import (
+    Mosquitto,
+    mosquitto_password_file,
+    skip_without_mosquitto,
+    tls_files,
+)
 
 pytestmark = pytest.mark.mqtt
 

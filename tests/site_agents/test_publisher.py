@@ -27,8 +27,13 @@ from site_agents.metrics import AgentMetrics
 from site_agents.probes import TcpLatencyProbe
 from site_agents.publisher import SiteAgent
 from site_agents.report import Sources, significant_change
-from tests.conftest import Mosquitto, mosquitto_password_file, skip_without_mosquitto, tls_files
 from tests.helpers.factories import site_config, site_dict, until, write_site_toml
+from tests.helpers.processes import (
+    Mosquitto,
+    mosquitto_password_file,
+    skip_without_mosquitto,
+    tls_files,
+)
 
 pytestmark = pytest.mark.mqtt
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from tests.conftest import Mosquitto
 from tests.helpers.factories import run_cli
+from tests.helpers.processes import Mosquitto
 
 pytestmark = pytest.mark.mqtt
 

@@ -27,8 +27,8 @@ from netrouter.router.core import Router
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
-from tests.conftest import Mosquitto, RouterProcess
 from tests.helpers.factories import report_of, run_cli, site_dict, workload
+from tests.helpers.processes import Mosquitto, RouterProcess
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "examples" / "router.toml"
 
