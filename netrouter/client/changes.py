@@ -35,14 +35,13 @@ from netrouter.contract.limits import (
     MAX_YUAN_PER_GB,
 )
 from netrouter.contract.site_report import (
+    DEFAULT_TIMEZONE,
     AcceleratorInventory,
     RegionLatency,
     SiteLabels,
     SiteReport,
 )
 from netrouter.contract.topics import SITE_ID_PATTERN
-
-HOURS = HOURS_PER_DAY
 
 # Every number has a range: what a live site could report, and factors that keep costs
 # within what the solver can scale to integers (an unbounded one overflows it, or, for
@@ -54,7 +53,7 @@ MIN_FACTOR = 0.01
 MAX_CARBON_YUAN_PER_KG = 100.0
 
 PriceYuan = Annotated[float, Field(ge=0, le=MAX_PRICE_YUAN_PER_KWH, allow_inf_nan=False)]
-Tariff = Annotated[list[PriceYuan], Field(min_length=HOURS, max_length=HOURS)]
+Tariff = Annotated[list[PriceYuan], Field(min_length=HOURS_PER_DAY, max_length=HOURS_PER_DAY)]
 Factor = Annotated[float, Field(ge=0, le=MAX_FACTOR, allow_inf_nan=False)]
 LatencyMs = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
 PowerW = Annotated[float, Field(gt=0, le=MAX_POWER_W, allow_inf_nan=False)]
@@ -449,7 +448,7 @@ class AddSite(StrictModel):
             side=self.side if self.side is not None else labels.side,
         )
         timestamp = base.timestamp if base is not None else world.at
-        timezone = base.timezone if base is not None else "Asia/Shanghai"
+        timezone = base.timezone if base is not None else DEFAULT_TIMEZONE
         stub = SiteReport(
             site_id=self.id,
             boot_id="what-if",
@@ -539,11 +538,11 @@ def _site(world: World, site: str, where: str) -> SiteReport:
 def _by_clock_hour(r: SiteReport, tariff: Sequence[float]) -> tuple[float, ...]:
     """A tariff by local clock hour as the report's 24 prices from its own hour on."""
     try:
-        zone = ZoneInfo(r.timezone or "Asia/Shanghai")
+        zone = ZoneInfo(r.timezone or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("Asia/Shanghai")
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
     first = datetime.fromtimestamp(r.timestamp, UTC).astimezone(zone).hour
-    return tuple(float(tariff[(first + h) % HOURS]) for h in range(HOURS))
+    return tuple(float(tariff[(first + h) % HOURS_PER_DAY]) for h in range(HOURS_PER_DAY))
 
 
 def _unit(key: str) -> float:

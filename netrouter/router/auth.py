@@ -44,7 +44,6 @@ from netrouter.router.service import SERVICE_NAME
 log = logging.getLogger(__name__)
 
 Role = Literal["read-only", "read-write"]
-READ_ONLY: Role = "read-only"
 READ_WRITE: Role = "read-write"
 
 WRITE_METHODS = frozenset(
