@@ -34,6 +34,7 @@ from netrouter.contract.limits import (
     MAX_PUE,
     MAX_YUAN_PER_GB,
 )
+from netrouter.contract.messages import same_fields
 from netrouter.contract.site_report import (
     DEFAULT_TIMEZONE,
     AcceleratorInventory,
@@ -291,15 +292,7 @@ class LinkSet(StrictModel):
         """Add the link, replacing any between the same ends."""
         pair = {self.a, self.b}
         world.links = [link for link in world.links if {link.a, link.b} != pair]
-        world.links.append(
-            Link(
-                a=self.a,
-                b=self.b,
-                latency_ms=self.latency_ms,
-                bandwidth_gbps=self.bandwidth_gbps,
-                yuan_per_gb=self.yuan_per_gb,
-            )
-        )
+        world.links.append(Link(**same_fields(Link, self)))
 
 
 class Slo(WorkloadSelector):
