@@ -38,6 +38,7 @@ import aiomqtt
 from netrouter.cli.embedded_broker import EmbeddedBroker, free_port
 from netrouter.client.router_client import RouterClient
 from netrouter.contract.broker import BrokerAddress, mqtt_client
+from netrouter.contract.site_report import DEFAULT_TIMEZONE
 from netrouter.contract.topics import DEFAULT_TOPICS, STATUS_OFFLINE, AgentStatus
 from netrouter.router.app import RouterApp, ServeSettings
 from solver import Workload
@@ -64,7 +65,7 @@ power_w = 700
 value = 1.15
 
 [tariff]
-timezone = "Asia/Shanghai"
+timezone = "{timezone}"
 prices = {{ flat = {price} }}
 
 [[tariff.seasons]]
@@ -145,8 +146,12 @@ async def run(placements: int) -> dict[str, object]:
     tmp = Path(workdir.name)
     h100 = 8 * placements + 8
     configs = {
-        "victim": SITE.format(id="victim", hub="nm", h100=h100, price=0.3),
-        "rescue": SITE.format(id="rescue", hub="gz", h100=h100, price=0.5),
+        "victim": SITE.format(
+            id="victim", hub="nm", h100=h100, price=0.3, timezone=DEFAULT_TIMEZONE
+        ),
+        "rescue": SITE.format(
+            id="rescue", hub="gz", h100=h100, price=0.5, timezone=DEFAULT_TIMEZONE
+        ),
     }
     procs: dict[str, subprocess.Popen[bytes]] = {}
     try:

@@ -49,6 +49,7 @@ from benchmarks import instances
 from benchmarks.procfs import cpu_seconds
 from netrouter.client.router_client import RouterClient
 from netrouter.contract.site_report import (
+    DEFAULT_TIMEZONE,
     AcceleratorInventory,
     RegionLatency,
     SiteLabels,
@@ -94,7 +95,7 @@ def _report(s: Site, pue_cap: float, now: float) -> SiteReport:
         pue=s.pue,
         price_now_yuan_per_kwh=s.hourly_price[0],
         next_24h_yuan_per_kwh=tuple(s.hourly_price),
-        timezone="Asia/Shanghai",
+        timezone=DEFAULT_TIMEZONE,
         carbon_kg_per_kwh=s.carbon_kg_per_kwh,
         latencies=tuple(RegionLatency(region=r, rtt_ms=v) for r, v in s.latency_ms.items()),
         # Long enough that no site goes stale during the run.

@@ -50,6 +50,7 @@ from benchmarks.failover import broker as start_broker
 from benchmarks.failover import mosquitto_binary
 from benchmarks.procfs import cpu_seconds, rss_mb
 from netrouter.contract.broker import BrokerAddress
+from netrouter.contract.site_report import DEFAULT_TIMEZONE
 from site_agents.config import MIN_INTERVAL_S
 
 H100_PER_SITE = 64
@@ -84,7 +85,7 @@ def site_config(index: int, interval_s: float) -> Any:
             ],
             "pue": {"value": 1.15 + 0.001 * (index % 100)},
             "tariff": {
-                "timezone": "Asia/Shanghai",
+                "timezone": DEFAULT_TIMEZONE,
                 "prices": {"flat": price},
                 "seasons": [{"months": list(range(1, 13)), "hours": {"flat": ["00-24"]}}],
             },

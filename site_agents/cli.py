@@ -117,7 +117,7 @@ def check(config: ConfigOpt) -> None:
             typer.echo(
                 f"  gpu {d.index}: {d.name} ({d.model}) {state}; "
                 f"power {_unknown(d.power_draw_w, 'W')} of {_unknown(d.power_limit_w, 'W')}, "
-                f"util {_unknown(d.utilization_pct, '%')}, "
+                f"util {_unknown(d.utilisation_pct, '%')}, "
                 f"memory {_unknown(d.memory_used_mib, 'MiB')} of "
                 f"{_unknown(d.memory_total_mib, 'MiB')}, "
                 f"ECC {_unknown(d.ecc_uncorrected, '')}, "

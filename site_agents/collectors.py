@@ -102,15 +102,7 @@ class StaticInventory:
 
     def inventory(self) -> list[Inventory]:
         return [
-            Inventory(
-                model=a.model,
-                total=a.total,
-                healthy=a.healthy,
-                in_use_by_others=a.in_use_by_others,
-                power_w=a.power_w,
-                from_static_config=True,
-            )
-            for a in self.config.accelerators
+            Inventory(**a.model_dump(), from_static_config=True) for a in self.config.accelerators
         ]
 
 

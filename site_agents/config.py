@@ -33,6 +33,7 @@ from netrouter.contract.names import (
     check_model,
     check_region_ids,
 )
+from netrouter.contract.site_report import DEFAULT_TIMEZONE
 from netrouter.contract.topics import SITE_ID_PATTERN
 
 T = TypeVar("T")
@@ -154,7 +155,7 @@ class PueSection(_Strict):
     """
 
     source: Literal["fixed", "file", "http"] = "fixed"
-    value: float | None = Field(default=None, ge=1.0, le=3.0, allow_inf_nan=False)
+    value: float | None = Field(default=None, ge=1.0, le=MAX_PUE, allow_inf_nan=False)
     path: str = ""
     url: str = ""
     json_path: str = ""
@@ -309,7 +310,7 @@ class TariffSection(_Strict):
     exactly one band; hours are local to ``timezone``.
     """
 
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     source: str = ""
     prices: dict[Band, Price] = Field(default_factory=dict)
     seasons: list[SeasonSection] = Field(min_length=1)

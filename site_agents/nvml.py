@@ -56,7 +56,7 @@ class DeviceStatus:
     memory_used_mib: float | None = None
     power_draw_w: float | None = None
     power_limit_w: float | None = None
-    utilization_pct: float | None = None
+    utilisation_pct: float | None = None
     ecc_uncorrected: int | None = None
     retired_pages: int | None = None
     retirement_pending: bool | None = None
@@ -309,7 +309,7 @@ class NvmlInventory:
             memory_used_mib=None if memory is None else memory.used / 2**20,
             power_draw_w=None if power is None else power / 1000.0,
             power_limit_w=None if limit is None else limit / 1000.0,
-            utilization_pct=None if util is None else float(util.gpu),
+            utilisation_pct=None if util is None else float(util.gpu),
             ecc_uncorrected=None if ecc is None else int(ecc),
             retired_pages=None if retired is None else len(retired),
             retirement_pending=None if pending is None else bool(pending),

@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from netrouter.contract.limits import MAX_PUE
 from site_agents.collectors import CollectorError, Latency, PueMean, PueReading
 from site_agents.config import PueSection, SiteConfig, split_host_port
 from site_agents.pue_mean import PueHistory
@@ -191,8 +192,8 @@ def _pue_at(document: Any, path: str, key: str) -> float:
     value = json_path_get(document, path)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"{key} {path!r} holds {value!r}, not a number")
-    if not 1.0 <= value <= 3.0:
-        raise ValueError(f"PUE {value!r} at {key} {path!r} is outside [1, 3]")
+    if not 1.0 <= value <= MAX_PUE:
+        raise ValueError(f"PUE {value!r} at {key} {path!r} is outside [1, {MAX_PUE:g}]")
     return float(value)
 
 

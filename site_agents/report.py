@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from netrouter.contract.messages import same_fields
 from netrouter.contract.site_report import (
     AcceleratorInventory,
     RegionLatency,
@@ -159,15 +160,7 @@ class ReportBuilder:
                 pue_cap=site.pue_cap,
             ),
             accelerators=tuple(
-                AcceleratorInventory(
-                    model=i.model,
-                    total=i.total,
-                    healthy=i.healthy,
-                    in_use_by_others=i.in_use_by_others,
-                    power_w=i.power_w,
-                    from_static_config=i.from_static_config,
-                )
-                for i in inventory
+                AcceleratorInventory(**same_fields(AcceleratorInventory, i)) for i in inventory
             ),
             pue=pue.value,
             pue_source=pue.source,

@@ -5,16 +5,18 @@ from __future__ import annotations
 import functools
 import inspect
 import os
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
-from netrouter.cli.console import fail
+from netrouter.cli.console import call, fail
 
 if TYPE_CHECKING:
     from netrouter.client.router_client import RouterClient
+
+T = TypeVar("T")
 
 TOKEN_ENV = "NETROUTER_TOKEN"
 
@@ -65,6 +67,17 @@ TokenFileOpt = Annotated[
 
 Connect = Callable[[str], "RouterClient"]
 """What a command that talks to a router receives: ``connect(target)`` gives its client."""
+
+
+def ask(router: RouterClient, request: Callable[[RouterClient], Awaitable[T]]) -> T:
+    """Open ``router``, await ``request`` on it and close it; a router error exits 1."""
+
+    async def run() -> T:
+        async with router as client:
+            return await request(client)
+
+    return call(run())
+
 
 CLIENT_FLAGS = {
     "tls": "--tls",

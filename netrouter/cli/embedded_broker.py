@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from types import TracebackType
 
 from amqtt.broker import Broker
 
@@ -43,12 +42,7 @@ class EmbeddedBroker:
         log.info("embedded MQTT broker on %s", self.address.url)
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc: object) -> None:
         if self._broker is not None:
             await self._broker.shutdown()
             self._broker = None

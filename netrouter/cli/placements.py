@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netrouter.cli.connection import Connect, reaches_router
-from netrouter.cli.console import call, fail, out
+from netrouter.cli.connection import Connect, ask, reaches_router
+from netrouter.cli.console import fail, out
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import (
     moves_table,
@@ -18,6 +18,10 @@ from netrouter.cli.render import (
     unplaced_table,
 )
 from netrouter.cli.render_json import print_json
+
+if TYPE_CHECKING:
+    from netrouter.client.router_client import RouterClient
+    from netrouter.client.types import PlaceResult
 
 
 @reaches_router
@@ -41,17 +45,14 @@ def place(
     except WorkloadFileError as exc:
         raise fail(str(exc), 2) from exc
 
-    router = connect(target)
+    async def place_all(client: RouterClient) -> PlaceResult:
+        try:
+            return await client.place(workloads, dry_run=dry_run)
+        except InvalidArgumentError as exc:
+            # The router checks what only it knows (its regions): name the file too.
+            raise fail(f"{file}: {exc}", 2) from exc
 
-    async def run() -> Any:
-        async with router as client:
-            try:
-                return await client.place(workloads, dry_run=dry_run)
-            except InvalidArgumentError as exc:
-                # The router checks what only it knows (its regions): name the file too.
-                raise fail(f"{file}: {exc}", 2) from exc
-
-    result = call(run())
+    result = ask(connect(target), place_all)
     if json:
         print_json(out, result)
         return
@@ -72,13 +73,7 @@ def placements(
 ) -> None:
     """List placements (active by default)."""
 
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.list_placements(site_id=site, state=state)
-
-    found = call(run())
+    found = ask(connect(target), lambda client: client.list_placements(site_id=site, state=state))
     if json:
         print_json(out, found)
     else:
@@ -95,13 +90,7 @@ def release(
 ) -> None:
     """Release placements, freeing their devices."""
 
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.release(ids)
-
-    released = call(run())
+    released = ask(connect(target), lambda client: client.release(ids))
     if json:
         print_json(out, released)
     else:
@@ -125,15 +114,12 @@ def rebalance(
     """Re-optimise running work: the moves that save money, and moves off sites over their
     hub's PUE cap (whatever they save), each with its reason. A dry run unless --commit."""
 
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.rebalance(
-                commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
-            )
-
-    result = call(run())
+    result = ask(
+        connect(target),
+        lambda client: client.rebalance(
+            commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
+        ),
+    )
     if json:
         print_json(out, result)
         return

@@ -47,22 +47,13 @@ def figures(base: Result, scenario: ScenarioResult) -> dict[str, Figure]:
     out: dict[str, Figure] = {}
 
     fig, (cost_ax, energy_ax) = plt.subplots(1, 2, figsize=(11, 4), layout="constrained")
-    _bars(
-        cost_ax,
-        sites,
-        _by_site(base, "cost_yuan", sites),
-        _by_site(scen, "cost_yuan", sites),
-        "cost, CNY (remaining runs)",
-        scenario.name,
-    )
-    _bars(
-        energy_ax,
-        sites,
-        _by_site(base, "energy_kwh", sites),
-        _by_site(scen, "energy_kwh", sites),
-        "energy, kWh",
-        scenario.name,
-    )
+    for ax, key, label in (
+        (cost_ax, "cost_yuan", "cost, CNY (remaining runs)"),
+        (energy_ax, "energy_kwh", "energy, kWh"),
+    ):
+        _bars(
+            ax, sites, _by_site(base, key, sites), _by_site(scen, key, sites), label, scenario.name
+        )
     fig.suptitle(f"Cost and energy by site: baseline vs {scenario.name}")
     out["cost_energy"] = fig
 

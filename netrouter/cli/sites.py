@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from netrouter.cli.connection import Connect, reaches_router
-from netrouter.cli.console import call, out
+from netrouter.cli.connection import Connect, ask, reaches_router
+from netrouter.cli.console import out
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import sites_table
 from netrouter.cli.render_json import print_json
@@ -33,13 +33,7 @@ def sites(
     'netrouter sites remove ID' forgets a site that is gone (see its --help)."""
     if ctx.invoked_subcommand is not None:
         return
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.list_sites()
-
-    views = call(run())
+    views = ask(connect(target), lambda client: client.list_sites())
     if json:
         print_json(out, views)
     else:
@@ -65,13 +59,7 @@ def sites_remove(
 
     Needs a read-write token where the router requires tokens.
     """
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.remove_site(site_id)
-
-    view = call(run())
+    view = ask(connect(target), lambda client: client.remove_site(site_id))
     if json:
         print_json(out, view)
     else:

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from netrouter.cli.connection import Connect, reaches_router
-from netrouter.cli.console import call, err, fail
+from netrouter.cli.connection import Connect, ask, reaches_router
+from netrouter.cli.console import err, fail
 from netrouter.cli.options import DEFAULT_TARGET, TargetOpt
 
 
@@ -27,13 +27,7 @@ def snapshot(
     """
     from netrouter.planning.whatif import save_snapshot
 
-    router = connect(target)
-
-    async def run() -> Any:
-        async with router as client:
-            return await client.snapshot()
-
-    state = call(run())
+    state = ask(connect(target), lambda client: client.snapshot())
     try:
         save_snapshot(state, output)
     except OSError as exc:

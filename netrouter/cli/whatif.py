@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from netrouter.cli.connection import Connect, reaches_router
-from netrouter.cli.console import call, err, fail, out
+from netrouter.cli.connection import Connect, ask, reaches_router
+from netrouter.cli.console import err, fail, out
 from netrouter.cli.options import JsonOpt
 from netrouter.cli.render import print_whatif
 from netrouter.cli.render_json import whatif_json
+
+if TYPE_CHECKING:
+    from netrouter.client.router_client import RouterClient
+    from netrouter.client.whatif_report import WhatIfReport
 
 
 @reaches_router
@@ -96,13 +100,12 @@ def whatif(
             assert target is not None
             router = connect(target)
 
-            async def ask() -> Any:
-                async with router as client:
-                    status.update(f"{target} is solving the baseline and {len(loaded)} scenario(s)")
-                    return await client.what_if(loaded, time_limit_s=time_limit)
+            async def solve(client: RouterClient) -> WhatIfReport:
+                status.update(f"{target} is solving the baseline and {len(loaded)} scenario(s)")
+                return await client.what_if(loaded, time_limit_s=time_limit)
 
             try:
-                report = call(ask())
+                report = ask(router, solve)
             except ScenarioError as exc:
                 raise fail(str(exc), 2) from exc
     if json:

@@ -23,26 +23,16 @@ from netrouter.client.selectors import SiteSelector, StrictModel, WorkloadSelect
 from netrouter.client.types import Link, Workload
 from netrouter.client.workload_file import WorkloadEntry, WorkloadFileError, load_workloads
 from netrouter.client.world import ScenarioError, World
-from netrouter.contract.limits import (
-    HOURS_PER_DAY,
-    MAX_BANDWIDTH_GBPS,
-    MAX_CARBON_KG_PER_KWH,
-    MAX_DEVICES,
-    MAX_LATENCY_MS,
-    MAX_POWER_W,
-    MAX_PRICE_YUAN_PER_KWH,
-    MAX_PUE,
-    MAX_YUAN_PER_GB,
-)
+from netrouter.contract import limits
+from netrouter.contract.messages import same_fields
 from netrouter.contract.site_report import (
+    DEFAULT_TIMEZONE,
     AcceleratorInventory,
     RegionLatency,
     SiteLabels,
     SiteReport,
 )
 from netrouter.contract.topics import SITE_ID_PATTERN
-
-HOURS = HOURS_PER_DAY
 
 # Every number has a range: what a live site could report, and factors that keep costs
 # within what the solver can scale to integers (an unbounded one overflows it, or, for
@@ -53,12 +43,14 @@ MIN_FACTOR = 0.01
 """The smallest multiplier of a latency SLO (0 would remove it: use ``remove = true``)."""
 MAX_CARBON_YUAN_PER_KG = 100.0
 
-PriceYuan = Annotated[float, Field(ge=0, le=MAX_PRICE_YUAN_PER_KWH, allow_inf_nan=False)]
-Tariff = Annotated[list[PriceYuan], Field(min_length=HOURS, max_length=HOURS)]
+PriceYuan = Annotated[float, Field(ge=0, le=limits.MAX_PRICE_YUAN_PER_KWH, allow_inf_nan=False)]
+Tariff = Annotated[
+    list[PriceYuan], Field(min_length=limits.HOURS_PER_DAY, max_length=limits.HOURS_PER_DAY)
+]
 Factor = Annotated[float, Field(ge=0, le=MAX_FACTOR, allow_inf_nan=False)]
-LatencyMs = Annotated[float, Field(ge=0, le=MAX_LATENCY_MS, allow_inf_nan=False)]
-PowerW = Annotated[float, Field(gt=0, le=MAX_POWER_W, allow_inf_nan=False)]
-Devices = Annotated[int, Field(ge=0, le=MAX_DEVICES)]
+LatencyMs = Annotated[float, Field(ge=0, le=limits.MAX_LATENCY_MS, allow_inf_nan=False)]
+PowerW = Annotated[float, Field(gt=0, le=limits.MAX_POWER_W, allow_inf_nan=False)]
+Devices = Annotated[int, Field(ge=0, le=limits.MAX_DEVICES)]
 
 
 class SiteDown(StrictModel):
@@ -93,7 +85,7 @@ class Capacity(StrictModel):
     kind: Literal["capacity"]
     site: str
     model: str
-    add: int | None = Field(default=None, ge=-MAX_DEVICES, le=MAX_DEVICES)
+    add: int | None = Field(default=None, ge=-limits.MAX_DEVICES, le=limits.MAX_DEVICES)
     set: Devices | None = None
     power_w: PowerW | None = None
 
@@ -159,7 +151,7 @@ class Pue(SiteSelector):
     """The picked sites' PUE set or shifted, the sustained PUE with it."""
 
     kind: Literal["pue"]
-    set: float | None = Field(default=None, ge=1.0, le=MAX_PUE, allow_inf_nan=False)
+    set: float | None = Field(default=None, ge=1.0, le=limits.MAX_PUE, allow_inf_nan=False)
     add: float | None = Field(default=None, ge=-2.0, le=2.0, allow_inf_nan=False)
 
     @model_validator(mode="after")
@@ -169,7 +161,7 @@ class Pue(SiteSelector):
         return self
 
     def apply(self, world: World, where: str) -> None:
-        """Set or shift the picked sites' PUE and sustained PUE, within [1, MAX_PUE]."""
+        """Set or shift the picked sites' PUE and sustained PUE, within [1, limits.MAX_PUE]."""
         self.check(world, where)
         for sid, r in list(world.reports.items()):
             if self.picks(r):
@@ -180,14 +172,14 @@ class Pue(SiteSelector):
 
     def _changed(self, pue: float) -> float:
         value = self.set if self.set is not None else pue + float(self.add or 0.0)
-        return min(MAX_PUE, max(1.0, value))
+        return min(limits.MAX_PUE, max(1.0, value))
 
 
 class PueCap(StrictModel):
     """A policy PUE cap per hub, where it is tighter than the sites' own."""
 
     kind: Literal["pue_cap"]
-    max_pue: float = Field(ge=1.0, le=MAX_PUE, allow_inf_nan=False)
+    max_pue: float = Field(ge=1.0, le=limits.MAX_PUE, allow_inf_nan=False)
     hubs: list[str] = Field(default_factory=list)
 
     def apply(self, world: World, where: str) -> None:
@@ -207,7 +199,7 @@ class Latency(SiteSelector):
     regions: list[str] = Field(default_factory=list)
     set_ms: LatencyMs | None = None
     add_ms: float | None = Field(
-        default=None, ge=-MAX_LATENCY_MS, le=MAX_LATENCY_MS, allow_inf_nan=False
+        default=None, ge=-limits.MAX_LATENCY_MS, le=limits.MAX_LATENCY_MS, allow_inf_nan=False
     )
     multiplier: Factor | None = None
 
@@ -279,8 +271,10 @@ class LinkSet(StrictModel):
     a: str = Field(min_length=1)
     b: str = Field(min_length=1)
     latency_ms: LatencyMs
-    bandwidth_gbps: float = Field(default=0.0, ge=0, le=MAX_BANDWIDTH_GBPS, allow_inf_nan=False)
-    yuan_per_gb: float = Field(default=0.0, ge=0, le=MAX_YUAN_PER_GB, allow_inf_nan=False)
+    bandwidth_gbps: float = Field(
+        default=0.0, ge=0, le=limits.MAX_BANDWIDTH_GBPS, allow_inf_nan=False
+    )
+    yuan_per_gb: float = Field(default=0.0, ge=0, le=limits.MAX_YUAN_PER_GB, allow_inf_nan=False)
 
     @model_validator(mode="after")
     def _two_ends(self) -> LinkSet:
@@ -292,22 +286,16 @@ class LinkSet(StrictModel):
         """Add the link, replacing any between the same ends."""
         pair = {self.a, self.b}
         world.links = [link for link in world.links if {link.a, link.b} != pair]
-        world.links.append(
-            Link(
-                a=self.a,
-                b=self.b,
-                latency_ms=self.latency_ms,
-                bandwidth_gbps=self.bandwidth_gbps,
-                yuan_per_gb=self.yuan_per_gb,
-            )
-        )
+        world.links.append(Link(**same_fields(Link, self)))
 
 
 class Slo(WorkloadSelector):
     """The picked workloads' latency SLO set, scaled or removed."""
 
     kind: Literal["slo"]
-    set_ms: float | None = Field(default=None, ge=0.001, le=MAX_LATENCY_MS, allow_inf_nan=False)
+    set_ms: float | None = Field(
+        default=None, ge=0.001, le=limits.MAX_LATENCY_MS, allow_inf_nan=False
+    )
     multiplier: float | None = Field(
         default=None, ge=MIN_FACTOR, le=MAX_FACTOR, allow_inf_nan=False
     )
@@ -414,13 +402,15 @@ class AddSite(StrictModel):
     hub: str | None = None
     province: str | None = None
     side: Literal["east", "west"] | None = None
-    pue: float | None = Field(default=None, ge=1.0, le=MAX_PUE, allow_inf_nan=False)
+    pue: float | None = Field(default=None, ge=1.0, le=limits.MAX_PUE, allow_inf_nan=False)
     carbon_kg_per_kwh: float | None = Field(
-        default=None, ge=0, le=MAX_CARBON_KG_PER_KWH, allow_inf_nan=False
+        default=None, ge=0, le=limits.MAX_CARBON_KG_PER_KWH, allow_inf_nan=False
     )
     tariff: Tariff | None = None
     latency_ms: dict[str, LatencyMs] = Field(default_factory=dict)
-    accelerators: dict[str, Annotated[int, Field(ge=1, le=MAX_DEVICES)]] = Field(min_length=1)
+    accelerators: dict[str, Annotated[int, Field(ge=1, le=limits.MAX_DEVICES)]] = Field(
+        min_length=1
+    )
     power_w: dict[str, PowerW] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -449,7 +439,7 @@ class AddSite(StrictModel):
             side=self.side if self.side is not None else labels.side,
         )
         timestamp = base.timestamp if base is not None else world.at
-        timezone = base.timezone if base is not None else "Asia/Shanghai"
+        timezone = base.timezone if base is not None else DEFAULT_TIMEZONE
         stub = SiteReport(
             site_id=self.id,
             boot_id="what-if",
@@ -539,11 +529,13 @@ def _site(world: World, site: str, where: str) -> SiteReport:
 def _by_clock_hour(r: SiteReport, tariff: Sequence[float]) -> tuple[float, ...]:
     """A tariff by local clock hour as the report's 24 prices from its own hour on."""
     try:
-        zone = ZoneInfo(r.timezone or "Asia/Shanghai")
+        zone = ZoneInfo(r.timezone or DEFAULT_TIMEZONE)
     except (ZoneInfoNotFoundError, ValueError):
-        zone = ZoneInfo("Asia/Shanghai")
+        zone = ZoneInfo(DEFAULT_TIMEZONE)
     first = datetime.fromtimestamp(r.timestamp, UTC).astimezone(zone).hour
-    return tuple(float(tariff[(first + h) % HOURS]) for h in range(HOURS))
+    return tuple(
+        float(tariff[(first + h) % limits.HOURS_PER_DAY]) for h in range(limits.HOURS_PER_DAY)
+    )
 
 
 def _unit(key: str) -> float:

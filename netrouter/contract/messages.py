@@ -1,7 +1,9 @@
-"""Field-by-name copying between a flat protobuf message and its domain twin."""
+"""Field-by-name copying between twins: a flat protobuf message and its domain type, or two
+domain types that spell the same fields."""
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from google.protobuf.message import Message
@@ -15,3 +17,9 @@ def same_named(message_type: type[Message], source: object) -> dict[str, Any]:
     fields the wire lacks keep their defaults on the way in.
     """
     return {f.name: getattr(source, f.name) for f in message_type.DESCRIPTOR.fields}
+
+
+def same_fields(dataclass_type: type, source: object) -> dict[str, Any]:
+    """``source``'s value for each field of the dataclass ``dataclass_type``, read by the
+    same name: for a domain type built from its twin (a config section, the solver's own)."""
+    return {f.name: getattr(source, f.name) for f in fields(dataclass_type)}

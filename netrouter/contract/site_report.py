@@ -28,6 +28,9 @@ from netrouter.contract.names import canonical_model
 from netrouter.contract.topics import SITE_ID_PATTERN
 from netrouter.v1 import site_report_pb2 as rpb
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""The zone of a tariff's clock hours when a site names none: China's one time zone."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiteLabels:

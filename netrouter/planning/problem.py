@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 
 import solver
 from netrouter.client.types import ACTIVE, Alternative, Placement, SolveInfo, Unplaced, Workload
 from netrouter.client.world import World
+from netrouter.contract.messages import same_fields
 from netrouter.contract.site_report import SiteReport
 from netrouter.planning.network import NetworkModel
 from solver import Assignment, Plan, Problem, Site
@@ -33,18 +34,12 @@ NOTHING_TO_SOLVE = Plan(
 
 def solver_workload(w: Workload) -> solver.Workload:
     """The client's workload as the solver's (the same fields, checked again there)."""
-    return solver.Workload(**{f.name: getattr(w, f.name) for f in fields(w)})
+    return solver.Workload(**same_fields(Workload, w))
 
 
 def alternative_from_solver(a: solver.Alternative) -> Alternative:
     """The solver's cheaper alternative as the client's."""
-    return Alternative(
-        site_id=a.site_id,
-        model=a.model,
-        cost_yuan=a.cost_yuan,
-        reason_kind=a.reason_kind,
-        reason=a.reason,
-    )
+    return Alternative(**same_fields(Alternative, a))
 
 
 def unplaced_from_solver(u: solver.Unplaced) -> Unplaced:
@@ -81,14 +76,7 @@ def placement_from_solver(
 
 def solve_info(plan: Plan) -> SolveInfo:
     """How a solve went: its objective, proven bound, gap, status, time and method."""
-    return SolveInfo(
-        objective=plan.objective,
-        bound=plan.bound,
-        gap=plan.gap,
-        status=plan.status,
-        wall_s=plan.wall_s,
-        method=plan.method,
-    )
+    return SolveInfo(**same_fields(SolveInfo, plan))
 
 
 def tariff_from_now(report: SiteReport, now: float) -> tuple[float, ...]:

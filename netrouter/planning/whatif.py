@@ -170,14 +170,7 @@ def summarise(world: World, problem: Problem, plan: Plan) -> Result:
         unplaced_work=[
             UnplacedRow(workload_id=u.workload_id, reason=u.reason) for u in plan.unplaced
         ],
-        solve=SolveRow(
-            objective=plan.objective,
-            bound=plan.bound,
-            gap=plan.gap,
-            status=plan.status,
-            method=plan.method,
-            wall_s=plan.wall_s,
-        ),
+        solve=SolveRow.model_validate(plan, from_attributes=True),
     )
 
 

@@ -44,7 +44,6 @@ from netrouter.router.service import SERVICE_NAME
 log = logging.getLogger(__name__)
 
 Role = Literal["read-only", "read-write"]
-READ_ONLY: Role = "read-only"
 READ_WRITE: Role = "read-write"
 
 WRITE_METHODS = frozenset(
@@ -192,7 +191,7 @@ def load_tokens(path: str | Path) -> TokenTable:
     return TokenTable.of({t.token: (t.name, t.role) for t in parsed.tokens})
 
 
-def authorize(method: str, metadata: Sequence[tuple[str, Any]], tokens: TokenTable) -> Principal:
+def authorise(method: str, metadata: Sequence[tuple[str, Any]], tokens: TokenTable) -> Principal:
     """The principal allowed to call ``method`` with this metadata.
 
     Raises :class:`UnauthenticatedError` (no, malformed or unknown token) or
@@ -235,7 +234,7 @@ class TokenAuthInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None or method.startswith(OPEN_SERVICES):
             return handler
         try:
-            principal = authorize(method, details.invocation_metadata or (), self._tokens)
+            principal = authorise(method, details.invocation_metadata or (), self._tokens)
         except RouterError as exc:
             return _refusal(handler, method, status_of(exc), str(exc))
         log.debug("%s by %s (%s)", method, principal.name, principal.role)

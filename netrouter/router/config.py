@@ -17,6 +17,7 @@ from netrouter.contract.limits import (
     MAX_REGIONS,
     MAX_YUAN_PER_GB,
 )
+from netrouter.contract.messages import same_fields
 from netrouter.contract.names import NATIONAL_REGIONS, check_region_ids
 from netrouter.contract.topics import Topics
 from netrouter.planning.network import check_links
@@ -159,16 +160,7 @@ def serve_settings(
     ``ValueError`` (or :class:`~netrouter.contract.configfile.ConfigFileError` for a bad tokens file)
     naming the bad key, flag or file.
     """
-    links = tuple(
-        Link(
-            a=x.a,
-            b=x.b,
-            latency_ms=x.latency_ms,
-            bandwidth_gbps=x.bandwidth_gbps,
-            yuan_per_gb=x.yuan_per_gb,
-        )
-        for x in config.network.links
-    )
+    links = tuple(Link(**same_fields(Link, x)) for x in config.network.links)
     try:
         check_links(links, "network.links")
     except InvalidArgumentError as exc:

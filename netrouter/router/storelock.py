@@ -16,7 +16,6 @@ import json
 import os
 import socket
 from pathlib import Path
-from types import TracebackType
 
 from netrouter.client.errors import StoreLockedError, UnavailableError
 
@@ -89,12 +88,7 @@ class StoreLock:
         self.acquire()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.release()
 
 
