@@ -25,7 +25,12 @@ from tests.helpers.processes import (
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("fuzz", "the fuzz campaign (benchmarks/fuzz.py runs it)")
-    group.addoption("--fuzz-cases", type=int, default=0, help="cases per target of the campaign (default: a few)")
+    group.addoption(
+        "--fuzz-cases",
+        type=int,
+        default=0,
+        help="cases per target of the campaign (default: a few)",
+    )
     group.addoption("--fuzz-only", action="append", default=[], help="only this target")
     group.addoption("--fuzz-report", default="", help="write the figures here as JSON")
 
