@@ -6,7 +6,7 @@ annotations only, so that ``netrouter --help`` does not load them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -19,25 +19,53 @@ if TYPE_CHECKING:
         PlaceResult,
         RebalanceResult,
         SiteView,
+        SolveInfo,
         Unplaced,
     )
     from netrouter.client.whatif_report import Result, WhatIfReport
     from netrouter.planning.replay_report import ReplayReport
 
 
+def _table(
+    title: str,
+    columns: Sequence[str],
+    *,
+    right: Collection[str] = (),
+    fold: Collection[str] = (),
+) -> Table:
+    """A titled table of ``columns``, those in ``right`` right-aligned (figures), those in
+    ``fold`` wrapped rather than cut (free text)."""
+    table = Table(title=title, title_justify="left")
+    for col in columns:
+        table.add_column(
+            col,
+            justify="right" if col in right else "left",
+            overflow="fold" if col in fold else "ellipsis",
+        )
+    return table
+
+
+def _solve_text(s: SolveInfo, *, objective: bool = False) -> str:
+    """How a solve went: its method, status, (objective,) gap and time."""
+    value = f"objective {s.objective:,.2f} 元, " if objective else ""
+    return f"{s.method} {s.status}, {value}gap {s.gap:.4%}, {s.wall_s:.2f} s"
+
+
 def sites_table(sites: Sequence[SiteView]) -> Table:
-    table = Table(title="Sites", title_justify="left")
-    for col, kw in (
-        ("site", {}),
-        ("hub", {}),
-        ("side", {}),
-        ("up", {}),
-        ("age s", {"justify": "right"}),
-        ("PUE (mean) / hub cap", {}),
-        ("元/kWh now", {"justify": "right"}),
-        ("free / healthy by model", {}),
-    ):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
+    table = _table(
+        "Sites",
+        (
+            "site",
+            "hub",
+            "side",
+            "up",
+            "age s",
+            "PUE (mean) / hub cap",
+            "元/kWh now",
+            "free / healthy by model",
+        ),
+        right=("age s", "元/kWh now"),
+    )
     for s in sites:
         capacity = ", ".join(f"{a.model} {a.free}/{a.healthy}" for a in s.accelerators)
         table.add_row(
@@ -68,19 +96,12 @@ def pue_cell(s: SiteView) -> str:
 
 
 def placements_table(placements: Sequence[Placement], title: str = "Placements") -> Table:
-    table = Table(title=title, title_justify="left")
-    for col, kw in (
-        ("placement", {}),
-        ("workload", {}),
-        ("site", {}),
-        ("devices", {"justify": "right"}),
-        ("元/h", {"justify": "right"}),
-        ("kWh", {"justify": "right"}),
-        ("RTT ms", {"justify": "right"}),
-        ("state", {}),
-        ("why", {"overflow": "fold"}),
-    ):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
+    table = _table(
+        title,
+        ("placement", "workload", "site", "devices", "元/h", "kWh", "RTT ms", "state", "why"),
+        right=("devices", "元/h", "kWh", "RTT ms"),
+        fold=("why",),
+    )
     for p in placements:
         table.add_row(
             p.placement_id[:12],
@@ -98,35 +119,28 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
 
 def unplaced_table(unplaced: Sequence[Unplaced]) -> Table:
     """The workloads a placement left out, each with the reason."""
-    table = Table(title="Unplaced", title_justify="left")
-    table.add_column("workload")
-    table.add_column("reason", overflow="fold")
+    table = _table("Unplaced", ("workload", "reason"), fold=("reason",))
     for u in unplaced:
         table.add_row(u.workload_id, u.reason)
     return table
 
 
 def place_summary(result: PlaceResult) -> str:
-    s = result.solve
     head = "DRY RUN: nothing committed. " if result.dry_run else ""
     return (
         f"{head}{len(result.placements)} placed, {len(result.unplaced)} unplaced; "
-        f"{s.method} {s.status}, objective {s.objective:,.2f} 元, gap {s.gap:.4%}, {s.wall_s:.2f} s"
+        f"{_solve_text(result.solve, objective=True)}"
     )
 
 
 def moves_table(result: RebalanceResult) -> Table:
     title = "Moves" if result.committed else "Moves (proposed)"
-    table = Table(title=title, title_justify="left")
-    for col, kw in (
-        ("placement", {}),
-        ("workload", {}),
-        ("from", {}),
-        ("to", {}),
-        ("saves 元", {"justify": "right"}),
-        ("why", {"overflow": "fold"}),
-    ):
-        table.add_column(col, **kw)  # type: ignore[arg-type]
+    table = _table(
+        title,
+        ("placement", "workload", "from", "to", "saves 元", "why"),
+        right=("saves 元",),
+        fold=("why",),
+    )
     for m in result.moves:
         table.add_row(
             m.placement_id[:12],
@@ -140,19 +154,20 @@ def moves_table(result: RebalanceResult) -> Table:
 
 
 def rebalance_summary(result: RebalanceResult) -> str:
-    s = result.solve
     head = "" if result.committed else "DRY RUN: nothing moved (--commit to move). "
     return (
         f"{head}{len(result.moves)} moves of {result.candidates} proposed, saving "
-        f"{result.saving_yuan:,.2f} 元; {s.method} {s.status}, gap {s.gap:.4%}, {s.wall_s:.2f} s"
+        f"{result.saving_yuan:,.2f} 元; {_solve_text(result.solve)}"
     )
 
 
 def print_demo(out: Console, report: DemoReport) -> None:
     """The demo's placement by site, its two policies side by side, and a summary line."""
-    table = Table(title="Placement by site (optimizer)", title_justify="left")
-    for col in ("site", "side", "PUE", "元/kWh now", "GPUs used", "workloads", "元/h", "kWh"):
-        table.add_column(col, justify="left" if col in ("site", "side", "GPUs used") else "right")
+    table = _table(
+        "Placement by site (optimizer)",
+        ("site", "side", "PUE", "元/kWh now", "GPUs used", "workloads", "元/h", "kWh"),
+        right=("PUE", "元/kWh now", "workloads", "元/h", "kWh"),
+    )
     for r in report.rows:
         gpus = ", ".join(f"{n} {m}" for m, n in sorted(r.devices.items())) or "-"
         table.add_row(
@@ -166,18 +181,8 @@ def print_demo(out: Console, report: DemoReport) -> None:
             f"{r.energy_kwh:,.0f}",
         )
     out.print(table)
-    cmp = Table(title="Same batch, two policies", title_justify="left")
-    for col in (
-        "policy",
-        "placed",
-        "unplaced",
-        "energy cost 元",
-        "元/h",
-        "energy kWh",
-        "CO2 kg",
-        "west share",
-    ):
-        cmp.add_column(col, justify="left" if col == "policy" else "right")
+    figures = ("placed", "unplaced", "energy cost 元", "元/h", "energy kWh", "CO2 kg", "west share")
+    cmp = _table("Same batch, two policies", ("policy", *figures), right=figures)
     for name, t in (("netrouter optimizer", report.optimizer), ("nearest site", report.nearest)):
         cmp.add_row(
             name,
@@ -208,13 +213,20 @@ def print_replay(out: Console, report: ReplayReport) -> None:
         f"{report.load:g})",
         highlight=False,
     )
-    table = Table(title="Policies on the same arrivals", title_justify="left")
-    cols = [
-        "policy", "cost 元", "energy kWh", "carbon kg", "unplaced", "SLO viol.", "moves",
-        "penalty 元", "cost+penalty", "vs optimizer", "gap to bound", "west energy",
-    ]  # fmt: skip
-    for i, c in enumerate(cols):
-        table.add_column(c, justify="left" if i == 0 else "right")
+    figures = (
+        "cost 元",
+        "energy kWh",
+        "carbon kg",
+        "unplaced",
+        "SLO viol.",
+        "moves",
+        "penalty 元",
+        "cost+penalty",
+        "vs optimizer",
+        "gap to bound",
+        "west energy",
+    )
+    table = _table("Policies on the same arrivals", ("policy", *figures), right=figures)
     for name, r in report.policies.items():
         ratio = report.ratios.get(name, {}).get("objective")
         table.add_row(
@@ -266,9 +278,7 @@ def summary_rows(report: WhatIfReport) -> tuple[list[str], list[list[str]]]:
 def print_whatif(out: Console, report: WhatIfReport, show_moves: int) -> None:
     """The side-by-side totals, then per scenario its changes, flows and first moves."""
     headers, rows = summary_rows(report)
-    table = Table(title="Baseline and scenarios, side by side", title_justify="left")
-    for i, h in enumerate(headers):
-        table.add_column(h, justify="left" if i == 0 else "right")
+    table = _table("Baseline and scenarios, side by side", headers, right=headers[1:])
     for row in rows:
         table.add_row(*row)
     out.print(table)

@@ -30,7 +30,7 @@ from netrouter.client.types import (
 )
 from netrouter.contract.configfile import ConfigFileError
 from netrouter.contract.limits import MAX_DEVICES
-from netrouter.contract.messages import same_named
+from netrouter.contract.messages import same_fields, same_named
 from netrouter.contract.site_report import (
     labels_from_pb,
     labels_to_pb,
@@ -122,54 +122,32 @@ def workload_to_pb(w: Workload) -> pb.Workload:
 def placement_to_pb(p: Placement) -> pb.Placement:
     """The message of a placement, its workload and costs included."""
     return pb.Placement(
-        placement_id=p.placement_id,
-        workload_id=p.workload.id,
-        site_id=p.site_id,
-        accelerator_model=p.accelerator_model,
-        devices=p.devices,
-        cost=pb.CostBreakdown(
-            energy_kwh=p.energy_kwh,
-            energy_cost_yuan=p.energy_cost_yuan,
-            cost_per_hour_yuan=p.cost_per_hour_yuan,
-            carbon_kg=p.carbon_kg,
-            transfer_cost_yuan=p.transfer_cost_yuan,
-            migration_cost_yuan=p.migration_cost_yuan,
-            carbon_cost_yuan=p.carbon_cost_yuan,
-            total_cost_yuan=p.total_cost_yuan,
-        ),
-        latency_ms=p.latency_ms if p.latency_ms is not None else -1.0,
-        explanation=p.explanation,
-        state=p.state,
-        created_at=p.created_at,
-        workload=workload_to_pb(p.workload),
-        alternatives=[pb.Alternative(**same_named(pb.Alternative, a)) for a in p.alternatives],
-        updated_at=p.updated_at,
-        end_reason=p.end_reason,
+        **same_named(
+            pb.Placement,
+            p,
+            cost=pb.CostBreakdown(**same_named(pb.CostBreakdown, p)),
+            latency_ms=p.latency_ms if p.latency_ms is not None else -1.0,
+            workload=workload_to_pb(p.workload),
+            alternatives=[pb.Alternative(**same_named(pb.Alternative, a)) for a in p.alternatives],
+        )
     )
 
 
 def placement_from_pb(m: pb.Placement) -> Placement:
     """A placement from its message (its workload checked as a request's is)."""
+    cost = same_named(pb.CostBreakdown, m.cost)
+    del cost["total_cost_yuan"]  # derived: the sum of the others
     return Placement(
-        placement_id=m.placement_id,
-        workload=workload_from_pb(m.workload),
-        site_id=m.site_id,
-        accelerator_model=m.accelerator_model,
-        devices=m.devices,
-        energy_kwh=m.cost.energy_kwh,
-        energy_cost_yuan=m.cost.energy_cost_yuan,
-        cost_per_hour_yuan=m.cost.cost_per_hour_yuan,
-        carbon_kg=m.cost.carbon_kg,
-        latency_ms=m.latency_ms if m.latency_ms >= 0 else None,
-        explanation=m.explanation,
-        state=m.state,
-        created_at=m.created_at,
-        transfer_cost_yuan=m.cost.transfer_cost_yuan,
-        migration_cost_yuan=m.cost.migration_cost_yuan,
-        carbon_cost_yuan=m.cost.carbon_cost_yuan,
-        alternatives=tuple(Alternative(**same_named(pb.Alternative, a)) for a in m.alternatives),
-        updated_at=m.updated_at,
-        end_reason=m.end_reason,
+        **same_fields(
+            Placement,
+            m,
+            workload=workload_from_pb(m.workload),
+            latency_ms=m.latency_ms if m.latency_ms >= 0 else None,
+            alternatives=tuple(
+                Alternative(**same_named(pb.Alternative, a)) for a in m.alternatives
+            ),
+            **cost,
+        )
     )
 
 
@@ -186,20 +164,26 @@ def solve_info_from_pb(m: pb.SolveInfo) -> SolveInfo:
 def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
     """The Place response of a result."""
     return pb.PlaceResponse(
-        placements=[placement_to_pb(p) for p in r.placements],
-        unplaced=[pb.Unplaced(**same_named(pb.Unplaced, u)) for u in r.unplaced],
-        solve=solve_info_to_pb(r.solve),
-        dry_run=r.dry_run,
+        **same_named(
+            pb.PlaceResponse,
+            r,
+            placements=[placement_to_pb(p) for p in r.placements],
+            unplaced=[pb.Unplaced(**same_named(pb.Unplaced, u)) for u in r.unplaced],
+            solve=solve_info_to_pb(r.solve),
+        )
     )
 
 
 def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
     """A Place result from its response."""
     return PlaceResult(
-        placements=tuple(placement_from_pb(p) for p in m.placements),
-        unplaced=tuple(Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
-        solve=solve_info_from_pb(m.solve),
-        dry_run=m.dry_run,
+        **same_named(
+            pb.PlaceResponse,
+            m,
+            placements=tuple(placement_from_pb(p) for p in m.placements),
+            unplaced=tuple(Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
+            solve=solve_info_from_pb(m.solve),
+        )
     )
 
 
@@ -209,70 +193,48 @@ def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
 def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
     """The message of a placement event."""
     return pb.PlacementEvent(
-        event_id=e.event_id,
-        kind=e.kind,
-        placement=placement_to_pb(e.placement),
-        from_site_id=e.from_site_id,
-        at=e.at,
-        reason=e.reason,
+        **same_named(pb.PlacementEvent, e, placement=placement_to_pb(e.placement))
     )
 
 
 def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
     """A placement event from its message."""
     return PlacementEvent(
-        event_id=m.event_id,
-        kind=m.kind,
-        placement=placement_from_pb(m.placement),
-        from_site_id=m.from_site_id,
-        at=m.at,
-        reason=m.reason,
+        **same_named(pb.PlacementEvent, m, placement=placement_from_pb(m.placement))
     )
 
 
 def move_to_pb(mv: Move) -> pb.Move:
     """The message of a move."""
-    return pb.Move(
-        placement_id=mv.placement_id,
-        from_site_id=mv.from_site_id,
-        to_site_id=mv.to_site_id,
-        saving_yuan=mv.saving_yuan,
-        placement=placement_to_pb(mv.placement),
-        reason=mv.reason,
-    )
+    return pb.Move(**same_named(pb.Move, mv, placement=placement_to_pb(mv.placement)))
 
 
 def move_from_pb(m: pb.Move) -> Move:
     """A move from its message."""
-    return Move(
-        placement_id=m.placement_id,
-        from_site_id=m.from_site_id,
-        to_site_id=m.to_site_id,
-        saving_yuan=m.saving_yuan,
-        placement=placement_from_pb(m.placement),
-        reason=m.reason,
-    )
+    return Move(**same_named(pb.Move, m, placement=placement_from_pb(m.placement)))
 
 
 def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
     """The Rebalance response of a result."""
     return pb.RebalanceResponse(
-        moves=[move_to_pb(mv) for mv in r.moves],
-        saving_yuan=r.saving_yuan,
-        committed=r.committed,
-        solve=solve_info_to_pb(r.solve),
-        candidates=r.candidates,
+        **same_named(
+            pb.RebalanceResponse,
+            r,
+            moves=[move_to_pb(mv) for mv in r.moves],
+            solve=solve_info_to_pb(r.solve),
+        )
     )
 
 
 def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
     """A Rebalance result from its response."""
     return RebalanceResult(
-        moves=tuple(move_from_pb(mv) for mv in m.moves),
-        saving_yuan=m.saving_yuan,
-        committed=m.committed,
-        solve=solve_info_from_pb(m.solve),
-        candidates=m.candidates,
+        **same_named(
+            pb.RebalanceResponse,
+            m,
+            moves=tuple(move_from_pb(mv) for mv in m.moves),
+            solve=solve_info_from_pb(m.solve),
+        )
     )
 
 
@@ -289,26 +251,28 @@ def link_from_pb(m: pb.Link) -> Link:
 def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
     """The message of a whole-state snapshot."""
     return pb.StateSnapshot(
-        taken_at=s.taken_at,
-        site_reports=[report_to_pb(r) for r in s.site_reports],
-        placements=[placement_to_pb(p) for p in s.placements],
-        sites=[site_view_to_pb(v) for v in s.sites],
-        links=[link_to_pb(x) for x in s.links],
-        last_event_id=s.last_event_id,
-        pue_cap_hysteresis=s.pue_cap_hysteresis,
+        **same_named(
+            pb.StateSnapshot,
+            s,
+            site_reports=[report_to_pb(r) for r in s.site_reports],
+            placements=[placement_to_pb(p) for p in s.placements],
+            sites=[site_view_to_pb(v) for v in s.sites],
+            links=[link_to_pb(x) for x in s.links],
+        )
     )
 
 
 def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
     """A whole-state snapshot from its message."""
     return Snapshot(
-        taken_at=m.taken_at,
-        site_reports=tuple(report_from_pb(r) for r in m.site_reports),
-        placements=tuple(placement_from_pb(p) for p in m.placements),
-        sites=tuple(site_view_from_pb(v) for v in m.sites),
-        links=tuple(link_from_pb(x) for x in m.links),
-        last_event_id=m.last_event_id,
-        pue_cap_hysteresis=m.pue_cap_hysteresis,
+        **same_named(
+            pb.StateSnapshot,
+            m,
+            site_reports=tuple(report_from_pb(r) for r in m.site_reports),
+            placements=tuple(placement_from_pb(p) for p in m.placements),
+            sites=tuple(site_view_from_pb(v) for v in m.sites),
+            links=tuple(link_from_pb(x) for x in m.links),
+        )
     )
 
 
@@ -318,52 +282,32 @@ def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
 def site_view_to_pb(v: SiteView) -> pb.SiteView:
     """The message of a site's view."""
     return pb.SiteView(
-        site_id=v.site_id,
-        labels=labels_to_pb(v.labels),
-        up=v.up,
-        down_reason=v.down_reason,
-        report_age_s=v.report_age_s,
-        pue=v.pue,
-        price_now_yuan_per_kwh=v.price_now_yuan_per_kwh,
-        carbon_kg_per_kwh=v.carbon_kg_per_kwh,
-        accelerators=[
-            pb.AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in v.accelerators
-        ],
-        latencies=[latency_to_pb(x) for x in v.latencies],
-        price_band_now=v.price_band_now,
-        agents=list(v.agents),
-        pue_source=v.pue_source,
-        pue_age_s=v.pue_age_s,
-        ttl_s=v.ttl_s,
-        held_down_s=v.held_down_s,
-        pue_mean=v.pue_mean,
-        over_pue_cap=v.over_pue_cap,
+        **same_named(
+            pb.SiteView,
+            v,
+            labels=labels_to_pb(v.labels),
+            accelerators=[
+                pb.AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a))
+                for a in v.accelerators
+            ],
+            latencies=[latency_to_pb(x) for x in v.latencies],
+        )
     )
 
 
 def site_view_from_pb(m: pb.SiteView) -> SiteView:
     """A site's view from its message."""
     return SiteView(
-        site_id=m.site_id,
-        labels=labels_from_pb(m.labels),
-        up=m.up,
-        down_reason=m.down_reason,
-        report_age_s=m.report_age_s,
-        pue=m.pue,
-        price_now_yuan_per_kwh=m.price_now_yuan_per_kwh,
-        carbon_kg_per_kwh=m.carbon_kg_per_kwh,
-        accelerators=tuple(
-            AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in m.accelerators
-        ),
-        latencies=tuple(latency_from_pb(x) for x in m.latencies),
-        price_band_now=m.price_band_now,
-        agents=tuple(m.agents),
-        pue_source=m.pue_source,
-        pue_age_s=m.pue_age_s,
-        ttl_s=m.ttl_s,
-        held_down_s=m.held_down_s,
-        pue_mean=m.pue_mean,
-        over_pue_cap=m.over_pue_cap,
+        **same_named(
+            pb.SiteView,
+            m,
+            labels=labels_from_pb(m.labels),
+            accelerators=tuple(
+                AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in m.accelerators
+            ),
+            latencies=tuple(latency_from_pb(x) for x in m.latencies),
+            agents=tuple(m.agents),
+        )
     )
 
 

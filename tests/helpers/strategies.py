@@ -10,23 +10,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
-from netrouter.client.types import (
-    EVENT_KINDS,
-    STATES,
-    AcceleratorCapacity,
-    Alternative,
-    Link,
-    Move,
-    Placement,
-    PlacementEvent,
-    PlaceResult,
-    RebalanceResult,
-    SiteView,
-    Snapshot,
-    SolveInfo,
-    Unplaced,
-)
-from netrouter.client.types import Workload as DomainWorkload
+from netrouter.client import types as domain
 from netrouter.contract.limits import (
     MAX_DEVICES,
     MAX_DURATION_H,
@@ -659,10 +643,10 @@ def _optional(low: float, high: float = 1e9) -> st.SearchStrategy[float | None]:
     return st.one_of(st.none(), _finite(low, high))
 
 
-def domain_workloads() -> st.SearchStrategy[DomainWorkload]:
+def domain_workloads() -> st.SearchStrategy[domain.Workload]:
     """A valid requested workload (never running anywhere: the wire has no current site)."""
     return st.builds(
-        DomainWorkload,
+        domain.Workload,
         id=_words(),
         origin_region=_words(),
         demands=st.dictionaries(
@@ -685,10 +669,10 @@ def domain_workloads() -> st.SearchStrategy[DomainWorkload]:
     )
 
 
-def alternatives() -> st.SearchStrategy[Alternative]:
+def alternatives() -> st.SearchStrategy[domain.Alternative]:
     """A cheaper site a workload did not get, and why."""
     return st.builds(
-        Alternative,
+        domain.Alternative,
         site_id=_words(),
         model=_words(),
         cost_yuan=_finite(),
@@ -697,10 +681,10 @@ def alternatives() -> st.SearchStrategy[Alternative]:
     )
 
 
-def placements() -> st.SearchStrategy[Placement]:
+def placements() -> st.SearchStrategy[domain.Placement]:
     """A placement in any state (``latency_ms`` ``None``: unknown)."""
     return st.builds(
-        Placement,
+        domain.Placement,
         placement_id=_words(),
         workload=domain_workloads(),
         site_id=_words(),
@@ -712,7 +696,7 @@ def placements() -> st.SearchStrategy[Placement]:
         carbon_kg=_finite(),
         latency_ms=st.one_of(st.none(), _finite(0.0)),
         explanation=st.text(max_size=12),
-        state=st.sampled_from(STATES),
+        state=st.sampled_from(domain.STATES),
         created_at=_finite(),
         transfer_cost_yuan=_finite(),
         migration_cost_yuan=_finite(),
@@ -723,10 +707,10 @@ def placements() -> st.SearchStrategy[Placement]:
     )
 
 
-def solve_infos() -> st.SearchStrategy[SolveInfo]:
+def solve_infos() -> st.SearchStrategy[domain.SolveInfo]:
     """The quality of a solve."""
     return st.builds(
-        SolveInfo,
+        domain.SolveInfo,
         objective=_finite(),
         bound=_finite(),
         gap=_finite(),
@@ -736,11 +720,11 @@ def solve_infos() -> st.SearchStrategy[SolveInfo]:
     )
 
 
-def place_results() -> st.SearchStrategy[PlaceResult]:
+def place_results() -> st.SearchStrategy[domain.PlaceResult]:
     """What Place answers (an unplaced workload's penalty stays in the router)."""
-    unplaced = st.builds(Unplaced, workload_id=_words(), reason=st.text(max_size=12))
+    unplaced = st.builds(domain.Unplaced, workload_id=_words(), reason=st.text(max_size=12))
     return st.builds(
-        PlaceResult,
+        domain.PlaceResult,
         placements=st.lists(placements(), max_size=2).map(tuple),
         unplaced=st.lists(unplaced, max_size=2).map(tuple),
         solve=solve_infos(),
@@ -748,12 +732,12 @@ def place_results() -> st.SearchStrategy[PlaceResult]:
     )
 
 
-def placement_events() -> st.SearchStrategy[PlacementEvent]:
+def placement_events() -> st.SearchStrategy[domain.PlacementEvent]:
     """One numbered change to a placement."""
     return st.builds(
-        PlacementEvent,
+        domain.PlacementEvent,
         event_id=st.integers(1, 2**64 - 1),
-        kind=st.sampled_from(EVENT_KINDS),
+        kind=st.sampled_from(domain.EVENT_KINDS),
         placement=placements(),
         from_site_id=st.text(max_size=8),
         at=_finite(),
@@ -761,10 +745,10 @@ def placement_events() -> st.SearchStrategy[PlacementEvent]:
     )
 
 
-def moves() -> st.SearchStrategy[Move]:
+def moves() -> st.SearchStrategy[domain.Move]:
     """Running work moved from one site to another."""
     return st.builds(
-        Move,
+        domain.Move,
         placement_id=_words(),
         from_site_id=_words(),
         to_site_id=_words(),
@@ -774,10 +758,10 @@ def moves() -> st.SearchStrategy[Move]:
     )
 
 
-def rebalance_results() -> st.SearchStrategy[RebalanceResult]:
+def rebalance_results() -> st.SearchStrategy[domain.RebalanceResult]:
     """What Rebalance answers."""
     return st.builds(
-        RebalanceResult,
+        domain.RebalanceResult,
         moves=st.lists(moves(), max_size=2).map(tuple),
         saving_yuan=_finite(),
         committed=st.booleans(),
@@ -786,10 +770,10 @@ def rebalance_results() -> st.SearchStrategy[RebalanceResult]:
     )
 
 
-def links() -> st.SearchStrategy[Link]:
+def links() -> st.SearchStrategy[domain.Link]:
     """A backbone link between two nodes."""
     return st.builds(
-        Link,
+        domain.Link,
         a=_words(),
         b=_words(),
         latency_ms=_finite(),
@@ -798,10 +782,10 @@ def links() -> st.SearchStrategy[Link]:
     )
 
 
-def site_views() -> st.SearchStrategy[SiteView]:
+def site_views() -> st.SearchStrategy[domain.SiteView]:
     """The router's view of one site."""
     capacity = st.builds(
-        AcceleratorCapacity,
+        domain.AcceleratorCapacity,
         model=_known_models(),
         total=_uint32s(),
         healthy=_uint32s(),
@@ -811,7 +795,7 @@ def site_views() -> st.SearchStrategy[SiteView]:
         power_w=_finite(),
     )
     return st.builds(
-        SiteView,
+        domain.SiteView,
         site_id=_words(),
         labels=site_labels(),
         up=st.booleans(),
@@ -833,10 +817,10 @@ def site_views() -> st.SearchStrategy[SiteView]:
     )
 
 
-def snapshots() -> st.SearchStrategy[Snapshot]:
+def snapshots() -> st.SearchStrategy[domain.Snapshot]:
     """The router's whole state."""
     return st.builds(
-        Snapshot,
+        domain.Snapshot,
         taken_at=_finite(),
         site_reports=st.lists(site_reports(), max_size=2).map(tuple),
         placements=st.lists(placements(), max_size=2).map(tuple),

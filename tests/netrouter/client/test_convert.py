@@ -7,19 +7,9 @@ import pytest
 from hypothesis import given
 
 from netrouter.client import convert
+from netrouter.client import types as domain
 from netrouter.client.convert import place_request_from_pb
 from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
-from netrouter.client.types import (
-    Move,
-    Placement,
-    PlacementEvent,
-    PlaceResult,
-    RebalanceResult,
-    SiteView,
-    Snapshot,
-    SolveInfo,
-    Workload,
-)
 from netrouter.v1 import router_pb2 as pb
 from tests.helpers.strategies import (
     domain_workloads,
@@ -74,54 +64,54 @@ def test_a_device_count_no_site_could_hold_is_refused() -> None:
 
 
 @given(domain_workloads())
-def test_a_workload_survives_the_round_trip(workload: Workload) -> None:
+def test_a_workload_survives_the_round_trip(workload: domain.Workload) -> None:
     """Any valid workload comes back equal from its message."""
     assert convert.workload_from_pb(convert.workload_to_pb(workload)) == workload
 
 
 @given(placements())
-def test_a_placement_survives_the_round_trip(placement: Placement) -> None:
+def test_a_placement_survives_the_round_trip(placement: domain.Placement) -> None:
     """Any placement, its workload, costs and alternatives included, comes back equal."""
     assert convert.placement_from_pb(convert.placement_to_pb(placement)) == placement
 
 
 @given(solve_infos())
-def test_solve_info_survives_the_round_trip(info: SolveInfo) -> None:
+def test_solve_info_survives_the_round_trip(info: domain.SolveInfo) -> None:
     """A solve's quality comes back equal."""
     assert convert.solve_info_from_pb(convert.solve_info_to_pb(info)) == info
 
 
 @given(place_results())
-def test_a_place_result_survives_the_round_trip(result: PlaceResult) -> None:
+def test_a_place_result_survives_the_round_trip(result: domain.PlaceResult) -> None:
     """What Place answers comes back equal."""
     assert convert.place_result_from_pb(convert.place_result_to_pb(result)) == result
 
 
 @given(placement_events())
-def test_a_placement_event_survives_the_round_trip(event: PlacementEvent) -> None:
+def test_a_placement_event_survives_the_round_trip(event: domain.PlacementEvent) -> None:
     """A watched event comes back equal."""
     assert convert.event_from_pb(convert.event_to_pb(event)) == event
 
 
 @given(moves())
-def test_a_move_survives_the_round_trip(move: Move) -> None:
+def test_a_move_survives_the_round_trip(move: domain.Move) -> None:
     """A move comes back equal."""
     assert convert.move_from_pb(convert.move_to_pb(move)) == move
 
 
 @given(rebalance_results())
-def test_a_rebalance_result_survives_the_round_trip(result: RebalanceResult) -> None:
+def test_a_rebalance_result_survives_the_round_trip(result: domain.RebalanceResult) -> None:
     """What Rebalance answers comes back equal."""
     assert convert.rebalance_from_pb(convert.rebalance_to_pb(result)) == result
 
 
 @given(site_views())
-def test_a_site_view_survives_the_round_trip(view: SiteView) -> None:
+def test_a_site_view_survives_the_round_trip(view: domain.SiteView) -> None:
     """The router's view of a site comes back equal."""
     assert convert.site_view_from_pb(convert.site_view_to_pb(view)) == view
 
 
 @given(snapshots())
-def test_a_snapshot_survives_the_round_trip(snapshot: Snapshot) -> None:
+def test_a_snapshot_survives_the_round_trip(snapshot: domain.Snapshot) -> None:
     """The whole state, its site reports and links included, comes back equal."""
     assert convert.snapshot_from_pb(convert.snapshot_to_pb(snapshot)) == snapshot

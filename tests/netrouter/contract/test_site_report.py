@@ -4,18 +4,7 @@ from __future__ import annotations
 
 from hypothesis import given
 
-from netrouter.contract.site_report import (
-    RegionLatency,
-    SiteLabels,
-    SiteReport,
-    decode_report,
-    labels_from_pb,
-    labels_to_pb,
-    latency_from_pb,
-    latency_to_pb,
-    report_from_pb,
-    report_to_pb,
-)
+from netrouter.contract import site_report
 from netrouter.v1 import site_report_pb2 as rpb
 from site_agents.report import ReportBuilder
 from tests.helpers.factories import site_config
@@ -27,27 +16,27 @@ def _message() -> rpb.SiteReport:
 
 
 @given(site_reports())
-def test_a_site_report_survives_the_round_trip(report: SiteReport) -> None:
+def test_a_site_report_survives_the_round_trip(report: site_report.SiteReport) -> None:
     """Any report, tariff bands included, comes back equal from its message."""
-    assert report_from_pb(report_to_pb(report)) == report
+    assert site_report.report_from_pb(site_report.report_to_pb(report)) == report
 
 
 @given(site_labels())
-def test_site_labels_survive_the_round_trip(labels: SiteLabels) -> None:
+def test_site_labels_survive_the_round_trip(labels: site_report.SiteLabels) -> None:
     """A site's labels come back equal."""
-    assert labels_from_pb(labels_to_pb(labels)) == labels
+    assert site_report.labels_from_pb(site_report.labels_to_pb(labels)) == labels
 
 
 @given(region_latencies())
-def test_a_region_latency_survives_the_round_trip(latency: RegionLatency) -> None:
+def test_a_region_latency_survives_the_round_trip(latency: site_report.RegionLatency) -> None:
     """A region's latency comes back equal."""
-    assert latency_from_pb(latency_to_pb(latency)) == latency
+    assert site_report.latency_from_pb(site_report.latency_to_pb(latency)) == latency
 
 
 def test_an_agents_report_is_the_message_of_its_own_decoding() -> None:
     """What an agent publishes converts to the domain and back unchanged, byte for byte."""
     message = _message()
-    again = report_to_pb(report_from_pb(message))
+    again = site_report.report_to_pb(site_report.report_from_pb(message))
     assert again.SerializeToString(deterministic=True) == message.SerializeToString(
         deterministic=True
     )
@@ -64,13 +53,13 @@ def test_a_reports_sustained_pue_survives_the_round_trip() -> None:
         pue_mean_window_s=604_800.0,
         pue_mean_covered_s=3600.0,
     )
-    report = report_from_pb(message)
+    report = site_report.report_from_pb(message)
     assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
         1.24,
         604_800.0,
         3600.0,
     )
-    back = report_to_pb(report)
+    back = site_report.report_to_pb(report)
     assert (back.pue_mean, back.pue_mean_window_s, back.pue_mean_covered_s) == (
         1.24,
         604_800.0,
@@ -84,7 +73,7 @@ def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
     message = _message()
     message.pue, message.pue_mean = 1.15, 1.31
     message.pue_mean_window_s, message.pue_mean_covered_s = 604_800.0, 86_400.0
-    report = decode_report("alpha", message.SerializeToString())
+    report = site_report.decode_report("alpha", message.SerializeToString())
     assert (report.pue_mean, report.pue_mean_window_s, report.pue_mean_covered_s) == (
         1.31,
         604_800.0,
@@ -92,4 +81,4 @@ def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
     )
     assert report.sustained_pue == 1.31
     message.pue_mean = message.pue_mean_window_s = message.pue_mean_covered_s = 0.0
-    assert decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
+    assert site_report.decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
