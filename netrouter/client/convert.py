@@ -9,25 +9,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from netrouter.client import types as domain
 from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.client.scenario import Scenario, parse_scenario
-from netrouter.client.types import (
-    RESIDENCY_FIELDS,
-    AcceleratorCapacity,
-    Alternative,
-    Link,
-    Move,
-    Placement,
-    PlacementEvent,
-    PlaceResult,
-    RebalanceResult,
-    SiteView,
-    Snapshot,
-    SolveInfo,
-    Unplaced,
-    Workload,
-    residency_of,
-)
 from netrouter.contract.configfile import ConfigFileError
 from netrouter.contract.limits import MAX_DEVICES
 from netrouter.contract.messages import same_fields, same_named
@@ -44,7 +28,7 @@ from netrouter.v1 import router_pb2 as pb
 # --- workloads ---------------------------------------------------------------------------
 
 
-def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
+def workload_from_pb(m: pb.Workload, field: str = "workload") -> domain.Workload:
     """Validate and convert one requested workload; errors name ``field``'s sub-field."""
     demands: dict[str, int] = {}
     for i, d in enumerate(m.demands):
@@ -68,7 +52,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
                 f"{field}.{name}", f"must be a finite number >= 0, got {value}"
             )
     try:
-        return Workload(
+        return domain.Workload(
             id=m.id,
             origin_region=m.origin_region,
             demands=demands,
@@ -78,7 +62,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
             max_pue=m.max_pue or None,
             priority=m.priority,
             labels=dict(m.labels),
-            **residency_of(m),
+            **domain.residency_of(m),
             data_gb=m.data_gb,
             migration_cost_yuan=m.migration_cost_yuan,
         )
@@ -86,7 +70,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> Workload:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
 
 
-def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workload]:
+def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[domain.Workload]:
     """The checked workloads of a Place request; the batch size is checked before any of them."""
     if not m.workloads:
         raise InvalidArgumentError("workloads", "at least one workload is needed")
@@ -98,7 +82,7 @@ def place_request_from_pb(m: pb.PlaceRequest, *, max_batch: int) -> list[Workloa
     return [workload_from_pb(w, f"workloads[{i}]") for i, w in enumerate(m.workloads)]
 
 
-def workload_to_pb(w: Workload) -> pb.Workload:
+def workload_to_pb(w: domain.Workload) -> pb.Workload:
     """The message of a workload."""
     return pb.Workload(
         id=w.id,
@@ -110,7 +94,7 @@ def workload_to_pb(w: Workload) -> pb.Workload:
         max_pue=w.max_pue or 0.0,
         priority=w.priority,
         labels=dict(w.labels),
-        **{name: sorted(getattr(w, name)) for name in RESIDENCY_FIELDS},
+        **{name: sorted(getattr(w, name)) for name in domain.RESIDENCY_FIELDS},
         data_gb=w.data_gb,
         migration_cost_yuan=w.migration_cost_yuan,
     )
@@ -119,7 +103,7 @@ def workload_to_pb(w: Workload) -> pb.Workload:
 # --- placements --------------------------------------------------------------------------
 
 
-def placement_to_pb(p: Placement) -> pb.Placement:
+def placement_to_pb(p: domain.Placement) -> pb.Placement:
     """The message of a placement, its workload and costs included."""
     return pb.Placement(
         **same_named(
@@ -133,35 +117,35 @@ def placement_to_pb(p: Placement) -> pb.Placement:
     )
 
 
-def placement_from_pb(m: pb.Placement) -> Placement:
+def placement_from_pb(m: pb.Placement) -> domain.Placement:
     """A placement from its message (its workload checked as a request's is)."""
     cost = same_named(pb.CostBreakdown, m.cost)
     del cost["total_cost_yuan"]  # derived: the sum of the others
-    return Placement(
+    return domain.Placement(
         **same_fields(
-            Placement,
+            domain.Placement,
             m,
             workload=workload_from_pb(m.workload),
             latency_ms=m.latency_ms if m.latency_ms >= 0 else None,
             alternatives=tuple(
-                Alternative(**same_named(pb.Alternative, a)) for a in m.alternatives
+                domain.Alternative(**same_named(pb.Alternative, a)) for a in m.alternatives
             ),
             **cost,
         )
     )
 
 
-def solve_info_to_pb(s: SolveInfo) -> pb.SolveInfo:
+def solve_info_to_pb(s: domain.SolveInfo) -> pb.SolveInfo:
     """The message of a solve's quality."""
     return pb.SolveInfo(**same_named(pb.SolveInfo, s))
 
 
-def solve_info_from_pb(m: pb.SolveInfo) -> SolveInfo:
+def solve_info_from_pb(m: pb.SolveInfo) -> domain.SolveInfo:
     """A solve's quality from its message."""
-    return SolveInfo(**same_named(pb.SolveInfo, m))
+    return domain.SolveInfo(**same_named(pb.SolveInfo, m))
 
 
-def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
+def place_result_to_pb(r: domain.PlaceResult) -> pb.PlaceResponse:
     """The Place response of a result."""
     return pb.PlaceResponse(
         **same_named(
@@ -174,14 +158,14 @@ def place_result_to_pb(r: PlaceResult) -> pb.PlaceResponse:
     )
 
 
-def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
+def place_result_from_pb(m: pb.PlaceResponse) -> domain.PlaceResult:
     """A Place result from its response."""
-    return PlaceResult(
+    return domain.PlaceResult(
         **same_named(
             pb.PlaceResponse,
             m,
             placements=tuple(placement_from_pb(p) for p in m.placements),
-            unplaced=tuple(Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
+            unplaced=tuple(domain.Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
             solve=solve_info_from_pb(m.solve),
         )
     )
@@ -190,31 +174,31 @@ def place_result_from_pb(m: pb.PlaceResponse) -> PlaceResult:
 # --- events, rebalance, snapshots --------------------------------------------------------
 
 
-def event_to_pb(e: PlacementEvent) -> pb.PlacementEvent:
+def event_to_pb(e: domain.PlacementEvent) -> pb.PlacementEvent:
     """The message of a placement event."""
     return pb.PlacementEvent(
         **same_named(pb.PlacementEvent, e, placement=placement_to_pb(e.placement))
     )
 
 
-def event_from_pb(m: pb.PlacementEvent) -> PlacementEvent:
+def event_from_pb(m: pb.PlacementEvent) -> domain.PlacementEvent:
     """A placement event from its message."""
-    return PlacementEvent(
+    return domain.PlacementEvent(
         **same_named(pb.PlacementEvent, m, placement=placement_from_pb(m.placement))
     )
 
 
-def move_to_pb(mv: Move) -> pb.Move:
+def move_to_pb(mv: domain.Move) -> pb.Move:
     """The message of a move."""
     return pb.Move(**same_named(pb.Move, mv, placement=placement_to_pb(mv.placement)))
 
 
-def move_from_pb(m: pb.Move) -> Move:
+def move_from_pb(m: pb.Move) -> domain.Move:
     """A move from its message."""
-    return Move(**same_named(pb.Move, m, placement=placement_from_pb(m.placement)))
+    return domain.Move(**same_named(pb.Move, m, placement=placement_from_pb(m.placement)))
 
 
-def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
+def rebalance_to_pb(r: domain.RebalanceResult) -> pb.RebalanceResponse:
     """The Rebalance response of a result."""
     return pb.RebalanceResponse(
         **same_named(
@@ -226,9 +210,9 @@ def rebalance_to_pb(r: RebalanceResult) -> pb.RebalanceResponse:
     )
 
 
-def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
+def rebalance_from_pb(m: pb.RebalanceResponse) -> domain.RebalanceResult:
     """A Rebalance result from its response."""
-    return RebalanceResult(
+    return domain.RebalanceResult(
         **same_named(
             pb.RebalanceResponse,
             m,
@@ -238,17 +222,17 @@ def rebalance_from_pb(m: pb.RebalanceResponse) -> RebalanceResult:
     )
 
 
-def link_to_pb(link: Link) -> pb.Link:
+def link_to_pb(link: domain.Link) -> pb.Link:
     """The message of a backbone link."""
     return pb.Link(**same_named(pb.Link, link))
 
 
-def link_from_pb(m: pb.Link) -> Link:
+def link_from_pb(m: pb.Link) -> domain.Link:
     """A backbone link from its message."""
-    return Link(**same_named(pb.Link, m))
+    return domain.Link(**same_named(pb.Link, m))
 
 
-def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
+def snapshot_to_pb(s: domain.Snapshot) -> pb.StateSnapshot:
     """The message of a whole-state snapshot."""
     return pb.StateSnapshot(
         **same_named(
@@ -262,9 +246,9 @@ def snapshot_to_pb(s: Snapshot) -> pb.StateSnapshot:
     )
 
 
-def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
+def snapshot_from_pb(m: pb.StateSnapshot) -> domain.Snapshot:
     """A whole-state snapshot from its message."""
-    return Snapshot(
+    return domain.Snapshot(
         **same_named(
             pb.StateSnapshot,
             m,
@@ -279,7 +263,7 @@ def snapshot_from_pb(m: pb.StateSnapshot) -> Snapshot:
 # --- sites -------------------------------------------------------------------------------
 
 
-def site_view_to_pb(v: SiteView) -> pb.SiteView:
+def site_view_to_pb(v: domain.SiteView) -> pb.SiteView:
     """The message of a site's view."""
     return pb.SiteView(
         **same_named(
@@ -295,15 +279,16 @@ def site_view_to_pb(v: SiteView) -> pb.SiteView:
     )
 
 
-def site_view_from_pb(m: pb.SiteView) -> SiteView:
+def site_view_from_pb(m: pb.SiteView) -> domain.SiteView:
     """A site's view from its message."""
-    return SiteView(
+    return domain.SiteView(
         **same_named(
             pb.SiteView,
             m,
             labels=labels_from_pb(m.labels),
             accelerators=tuple(
-                AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a)) for a in m.accelerators
+                domain.AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a))
+                for a in m.accelerators
             ),
             latencies=tuple(latency_from_pb(x) for x in m.latencies),
             agents=tuple(m.agents),
