@@ -103,16 +103,29 @@ def rebalance(
     commit: Annotated[
         bool, typer.Option("--commit", help="Make the moves (default: only propose them).")
     ] = False,
-    max_moves: Annotated[int, typer.Option(help="At most this many moves (0: no cap).")] = 0,
+    max_moves: Annotated[
+        int, typer.Option(help="At most this many moves, best first (default 0: no cap).")
+    ] = 0,
     min_saving: Annotated[
-        float, typer.Option(help="Only moves that each save at least this many 元.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            help="元 a move must save beyond what it costs (default: the router's "
+            "[rebalance] min_saving_yuan, 1 元 unless configured).",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOpt = False,
     *,
     connect: Connect,
 ) -> None:
-    """Re-optimise running work: the moves that save money, and moves off sites over their
-    hub's PUE cap (whatever they save), each with its reason. A dry run unless --commit."""
+    """Re-optimise running work and propose the moves worth making; a dry run unless --commit.
+
+    A move must save more than what it costs plus --min-saving. Moving running work costs
+    its data transfer, its own migration cost and its restart: the hours since its last
+    checkpoint are re-run (the router's [rebalance] restart_h, 0.25 h unless configured,
+    at the work's cost per hour). Work on a site over its hub's PUE cap moves whatever it
+    saves. Each move says what it saves and what it costs.
+    """
 
     result = ask(
         connect(target),

@@ -176,9 +176,11 @@ class RouterClient:
         return [convert.placement_from_pb(p) for p in response.released]
 
     async def rebalance(
-        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float | None = None
     ) -> RebalanceResult:
-        """Re-optimise running work; a dry run unless ``commit``. Each move says why
+        """Re-optimise running work; a dry run unless ``commit``. A move must save more than
+        it costs (transfer, migration, the restart of work since its last checkpoint) plus
+        ``min_saving_yuan`` (``None``: the router's setting). Each move says why
         (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
         request = pb.RebalanceRequest(
             commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
@@ -377,7 +379,7 @@ class SyncRouterClient:
         return result
 
     def rebalance(
-        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float | None = None
     ) -> RebalanceResult:
         """Re-optimise running work; a dry run unless ``commit``. Each move says why
         (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""

@@ -320,14 +320,38 @@ class Snapshot:
 SECONDS_PER_HOUR = 3600.0
 MIN_REMAINING_H = 1.0 / 60.0
 """Running work with less left than this still counts as this much when re-placed."""
+DEFAULT_RESTART_H = 0.25
+"""Hours of running work lost when it moves (run since its last checkpoint), re-run after."""
+DEFAULT_MIN_SAVING_YUAN = 1.0
+"""What a rebalance move must save beyond its own cost, unless the router or request says."""
 
 
-def remaining_work(
-    p: Placement, now: float, *, min_remaining_h: float, current_site: str | None = None
-) -> Workload:
-    """The rest of a running placement's work (at least ``min_remaining_h``), as a workload
-    running at ``current_site`` (default: where it is)."""
-    elapsed_h = max(0.0, now - p.created_at) / SECONDS_PER_HOUR
-    remaining = max(min_remaining_h, p.workload.duration_h - elapsed_h)
-    site = p.site_id if current_site is None else current_site
-    return replace(p.workload, duration_h=remaining, current_site=site)
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MoveCost:
+    """What moving running work costs, besides its data transfer and its own
+    ``migration_cost_yuan``: the ``restart_h`` hours it re-runs (those since its last
+    checkpoint), priced at its cost per hour where it runs. Running work with less than
+    ``min_remaining_h`` left still counts as that much."""
+
+    restart_h: float = DEFAULT_RESTART_H
+    min_remaining_h: float = MIN_REMAINING_H
+
+    def __post_init__(self) -> None:
+        _check_range("restart_h", self.restart_h, 0.0, MAX_DURATION_H)
+        _check_range("min_remaining_h", self.min_remaining_h, 0.0, MAX_DURATION_H)
+
+    def restart_yuan(self, p: Placement) -> float:
+        """The cost of re-running the hours ``p`` loses if it moves."""
+        return self.restart_h * p.cost_per_hour_yuan
+
+    def remaining(self, p: Placement, now: float, *, current_site: str | None = None) -> Workload:
+        """The rest of running placement ``p``'s work, as a workload running at
+        ``current_site`` (default: where it is) that pays the restart if it moves."""
+        elapsed_h = max(0.0, now - p.created_at) / SECONDS_PER_HOUR
+        remaining = max(self.min_remaining_h, p.workload.duration_h - elapsed_h)
+        return replace(
+            p.workload,
+            duration_h=remaining,
+            current_site=p.site_id if current_site is None else current_site,
+            migration_cost_yuan=p.workload.migration_cost_yuan + self.restart_yuan(p),
+        )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from netrouter.client.types import MIN_REMAINING_H, Link, Snapshot, Workload, remaining_work
+from netrouter.client.types import Link, MoveCost, Snapshot, Workload
 from netrouter.contract.site_report import SiteReport, hub_caps
 
 
@@ -38,7 +38,7 @@ class World:
         sites are over their hub's PUE cap."""
         at = snapshot.taken_at if at is None else at
         up = {v.site_id for v in snapshot.sites if v.up}
-        work = [remaining_work(p, at, min_remaining_h=MIN_REMAINING_H) for p in snapshot.placements]
+        work = [MoveCost().remaining(p, at) for p in snapshot.placements]
         return cls(
             at=at,
             reports={r.site_id: r for r in snapshot.site_reports},

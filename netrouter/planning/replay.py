@@ -18,7 +18,9 @@ national clusters in simulated time, and the whole replay is bounded from below 
 finished ones leave, and each policy decides:
 
 - ``optimizer``: re-optimises the running work and the arrivals together with the full
-  optimizer; moving a running job costs re-running :data:`RESTART_H` of it where it is.
+  optimizer; moving a running job costs re-running
+  :data:`~netrouter.client.types.DEFAULT_RESTART_H` hours of it where it is (the router's
+  ``[rebalance] restart_h`` means the same).
 - ``nearest``, ``cheapest-first``, ``spread``: place the arrivals one by one with the
   baselines of :mod:`solver.baselines`; running work never moves.
 

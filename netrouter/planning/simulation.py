@@ -13,15 +13,12 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from netrouter.client.types import DEFAULT_RESTART_H
 from netrouter.planning.arrivals import Job
 from netrouter.planning.replay_network import Network
 from netrouter.planning.replay_report import PolicyResult
 from solver import Problem, Site, SolverConfig, Workload, build_table, run_baseline, solve
 from solver.relax import relax
-
-RESTART_H = 0.25
-"""Moving a running job loses its work since the last checkpoint: re-running this many hours
-where it is now is what a move costs."""
 
 
 # eq=False on the array holders: numpy arrays have no single truth value, and no two
@@ -210,7 +207,9 @@ class PolicyState:
         for i in np.flatnonzero(self.site >= 0).tolist():
             si, mi = int(self.site[i]), int(self.model[i])
             kw = fleet.own_kw[i] if not math.isnan(fleet.own_kw[i]) else fleet.power[si, mi]
-            restart = self.devices[i] * kw * fleet.pue[si] * RESTART_H * network.hourly[si, hour]
+            restart = (
+                self.devices[i] * kw * fleet.pue[si] * DEFAULT_RESTART_H * network.hourly[si, hour]
+            )
             members.append(i)
             work.append(
                 replace(

@@ -7,11 +7,12 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from netrouter.client.errors import InvalidArgumentError
-from netrouter.client.types import Link
+from netrouter.client.types import DEFAULT_MIN_SAVING_YUAN, DEFAULT_RESTART_H, Link, MoveCost
 from netrouter.contract.broker import BrokerSection, broker_address, parse_mqtt_url
 from netrouter.contract.configfile import load_toml
 from netrouter.contract.limits import (
     MAX_BANDWIDTH_GBPS,
+    MAX_DURATION_H,
     MAX_LATENCY_MS,
     MAX_PUE_CAP_HYSTERESIS,
     MAX_REGIONS,
@@ -101,6 +102,17 @@ class FailoverSection(_Strict):
     sweep_interval_s: float = Field(default=0.5, gt=0, allow_inf_nan=False)
 
 
+class RebalanceSection(_Strict):
+    """What moving running work costs, and what a rebalance move must save beyond it:
+    ``restart_h`` hours re-run after a move (the work since its last checkpoint, priced at
+    its cost per hour), in rebalance and failover alike; ``min_saving_yuan`` 元 on top."""
+
+    restart_h: float = Field(
+        default=DEFAULT_RESTART_H, ge=0, le=MAX_DURATION_H, allow_inf_nan=False
+    )
+    min_saving_yuan: float = Field(default=DEFAULT_MIN_SAVING_YUAN, ge=0, allow_inf_nan=False)
+
+
 class MetricsSection(_Strict):
     port: int | None = Field(default=None, ge=0, le=65535)
     address: str = "127.0.0.1"
@@ -127,6 +139,7 @@ class RouterConfig(_Strict):
     limits: LimitsSection = LimitsSection()
     network: NetworkSection = NetworkSection()
     failover: FailoverSection = FailoverSection()
+    rebalance: RebalanceSection = RebalanceSection()
     metrics: MetricsSection = MetricsSection()
 
 
@@ -226,6 +239,8 @@ def serve_settings(
                 relative_gap_limit=FAILOVER_SOLVER.relative_gap_limit,
             ),
             sweep_interval_s=config.failover.sweep_interval_s,
+            move_cost=MoveCost(restart_h=config.rebalance.restart_h),
+            min_saving_yuan=config.rebalance.min_saving_yuan,
         ),
     )
 

@@ -22,8 +22,9 @@ from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
     ACTIVE,
-    MIN_REMAINING_H,
+    DEFAULT_MIN_SAVING_YUAN,
     STATES,
+    MoveCost,
     Placement,
     PlacementEvent,
     PlaceResult,
@@ -78,7 +79,10 @@ class RouterSettings:
     max_page_size: int = 1_000
     max_group: int = 512
     sweep_interval_s: float = 0.5
-    min_remaining_h: float = MIN_REMAINING_H
+    move_cost: MoveCost = field(default_factory=MoveCost)
+    """What moving running work costs (its restart), in rebalance and failover alike."""
+    min_saving_yuan: float = DEFAULT_MIN_SAVING_YUAN
+    """A rebalance move must save more than its cost plus this (unless a request says)."""
     watch_queue: int = 10_000
 
 
@@ -203,11 +207,15 @@ class Router:
             raise InvalidArgumentError("scenarios", str(exc)) from exc
 
     async def rebalance(
-        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float = 0.0
+        self, *, commit: bool = False, max_moves: int = 0, min_saving_yuan: float | None = None
     ) -> RebalanceResult:
         """Re-optimise all running work; move the best ``max_moves`` (0: no cap) that each
-        save at least ``min_saving_yuan``. Work on a site over its hub's PUE cap moves first,
-        whatever it saves, when some site can take it. Nothing moves unless ``commit``."""
+        save more than what moving costs (its transfer, its migration cost and its restart:
+        :class:`~netrouter.client.types.MoveCost`) plus ``min_saving_yuan`` (``None``: the
+        router's setting). Work on a site over its hub's PUE cap moves first, whatever it
+        saves, when some site can take it. Nothing moves unless ``commit``."""
+        if min_saving_yuan is None:
+            min_saving_yuan = self.settings.min_saving_yuan
         if not math.isfinite(min_saving_yuan) or min_saving_yuan < 0:
             raise InvalidArgumentError("min_saving_yuan_per_move", "must be a finite number >= 0")
         result: RebalanceResult = await self._committer.submit(
@@ -369,7 +377,7 @@ class Router:
                     registry=self.registry,
                     sites_view=self._views.get,
                     clock=self._clock,
-                    min_remaining_h=settings.min_remaining_h,
+                    move_cost=settings.move_cost,
                     config=settings.failover_solver,
                     solver=self._solver,
                 )
@@ -382,7 +390,7 @@ class Router:
                     active=self._active,
                     view=self._views.get(now),
                     now=now,
-                    min_remaining_h=settings.min_remaining_h,
+                    move_cost=settings.move_cost,
                     config=settings.solver,
                     solver=self._solver,
                 )

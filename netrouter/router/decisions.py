@@ -24,12 +24,12 @@ from netrouter.client.types import (
     PLACED,
     RELEASED,
     Move,
+    MoveCost,
     Placement,
     PlaceResult,
     RebalanceResult,
     SiteView,
     Workload,
-    remaining_work,
 )
 from netrouter.planning.problem import (
     MAX_ALTERNATIVES,
@@ -166,7 +166,7 @@ async def failover(
     registry: SiteRegistry,
     sites_view: Callable[[float], SitesView],
     clock: Callable[[], float],
-    min_remaining_h: float,
+    move_cost: MoveCost,
     config: SolverConfig,
     solver: SolveRunner,
 ) -> Decision[int]:
@@ -189,7 +189,7 @@ async def failover(
             ", ".join(sorted(down)),
         )
         return Decision(result=0)
-    work = [_remaining(p, now, min_remaining_h) for p in stranded]
+    work = [move_cost.remaining(p, now) for p in stranded]
     started = time.perf_counter()
     plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
     by_workload = {p.workload.id: p for p in stranded}
@@ -223,11 +223,6 @@ async def failover(
     return Decision(result=len(changes), changes=tuple(changes))
 
 
-def _remaining(p: Placement, now: float, min_remaining_h: float) -> Workload:
-    """The rest of a running placement's work, as a workload that runs where it is."""
-    return remaining_work(p, now, min_remaining_h=min_remaining_h, current_site=p.site_id)
-
-
 # --- rebalance --------------------------------------------------------------------------
 
 
@@ -239,7 +234,7 @@ async def rebalance(
     active: ActivePlacements,
     view: SitesView,
     now: float,
-    min_remaining_h: float,
+    move_cost: MoveCost,
     config: SolverConfig,
     solver: SolveRunner,
 ) -> Decision[RebalanceResult]:
@@ -261,7 +256,7 @@ async def rebalance(
     for p in running:
         key = (p.site_id, p.accelerator_model)
         free[key] = free.get(key, 0) + p.devices
-    work = [_remaining(p, now, min_remaining_h) for p in running]
+    work = [move_cost.remaining(p, now) for p in running]
     problem = view.problem(work, free)
     plan = await solver.batch(problem, config)
     # Work on a site over its hub's PUE cap may not stay there in the plan: its move is
@@ -338,7 +333,9 @@ def _move_candidates(
         moved = placement_from_solver(
             a, placement_id=old.placement_id, workload=old.workload, created_at=old.created_at
         )
+        moving = a.transfer_cost_yuan + a.migration_cost_yuan
         money = f"saves {saving:.2f} 元" if saving >= 0 else f"costs {-saving:.2f} 元 more"
+        money += f" after {moving:.2f} 元 to move"
         candidates.append(
             Move(
                 placement_id=old.placement_id,
@@ -362,13 +359,13 @@ def select_moves(
     min_saving: float,
 ) -> list[Move]:
     """The moves to make, best first: those off a site in ``over_cap`` (whatever they
-    save), then the biggest savings of at least ``min_saving``; at most ``max_moves``
+    save), then the biggest savings above ``min_saving``; at most ``max_moves``
     (0: no cap), each fitting the free ``room`` left by the moves before it.
 
     ``current`` is each candidate's placement as it runs now, by placement id.
     """
     ranked = sorted(candidates, key=lambda m: (m.from_site_id not in over_cap, -m.saving_yuan))
-    pending = [m for m in ranked if m.from_site_id in over_cap or m.saving_yuan >= min_saving]
+    pending = [m for m in ranked if m.from_site_id in over_cap or m.saving_yuan > min_saving]
     # Apply the best moves one by one against the live capacity, so any subset the cap
     # keeps is feasible on its own (a move into room another move frees waits for it).
     free = dict(room)

@@ -145,7 +145,11 @@ class RouterServicer(pb_grpc.RouterServicer):
         result = await self._router.rebalance(
             commit=request.commit,
             max_moves=request.max_moves,
-            min_saving_yuan=request.min_saving_yuan_per_move,
+            min_saving_yuan=(
+                request.min_saving_yuan_per_move
+                if request.HasField("min_saving_yuan_per_move")
+                else None
+            ),
         )
         return convert.rebalance_to_pb(result)
 

@@ -55,3 +55,15 @@ def test_bad_tokens_file_names_key_and_line(
     with pytest.raises(ConfigFileError) as info:
         serve_settings(load_router_config(None), tokens_file=str(path))
     assert (info.value.key, info.value.line) == (key, line)
+
+
+def test_rebalance_section_sets_the_move_cost_and_minimum(tmp_path: Path) -> None:
+    """[rebalance] restart_h and min_saving_yuan reach the router; a negative one is refused
+    by key."""
+    path = tmp_path / "router.toml"
+    path.write_text("[rebalance]\nrestart_h = 0.5\nmin_saving_yuan = 3.0\n")
+    router = serve_settings(load_router_config(path)).router
+    assert router.move_cost.restart_h == 0.5 and router.min_saving_yuan == 3.0
+    path.write_text("[rebalance]\nrestart_h = -1\n")
+    with pytest.raises(ConfigFileError, match="rebalance.restart_h"):
+        load_router_config(path)

@@ -15,7 +15,7 @@ import pytest
 
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import parse_scenario
-from netrouter.client.types import Move, Placement, PlacementEvent
+from netrouter.client.types import DEFAULT_RESTART_H, Move, Placement, PlacementEvent
 from netrouter.contract.topics import AgentStatus
 from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.router.core import Router, RouterSettings
@@ -183,9 +183,10 @@ async def test_rebalance_moves_work_off_a_site_over_its_cap_even_at_a_loss(hubs:
         assert {(m.from_site_id, m.to_site_id) for m in dry.moves} == {("wuhu", "guian")}
         for m in dry.moves:
             assert m.saving_yuan < 0
+            moving = m.placement.transfer_cost_yuan + m.placement.migration_cost_yuan
             assert m.reason == (
                 f"wuhu's sustained PUE 1.28 above hub csj's cap 1.25; "
-                f"costs {-m.saving_yuan:.2f} 元 more"
+                f"costs {-m.saving_yuan:.2f} 元 more after {moving:.2f} 元 to move"
             )
         assert {p.site_id for p in await client.list_placements()} == {"wuhu"}
         one = await client.rebalance(commit=True, max_moves=1)
@@ -198,6 +199,44 @@ async def test_rebalance_moves_work_off_a_site_over_its_cap_even_at_a_loss(hubs:
                 break
     assert history[-1].reason.startswith("rebalance: wuhu's sustained PUE 1.28 above hub csj's")
     assert sorted(p.site_id for p in hubs.router.active_placements()) == ["guian", "wuhu"]
+
+
+async def test_a_move_must_save_more_than_its_restart(hubs: Hubs) -> None:
+    """Moving running work costs re-running its last ``restart_h`` hours (0.25 h by
+    default) at its cost per hour: early in a run the move off guian saves more than that
+    and is proposed, its reason naming the cost; near the end the saving is less than the
+    restart and no move is proposed, however small the minimum."""
+    async with RouterClient(hubs.target) as client:
+        hubs.report("wuhu", h100=0)
+        (p,) = (await client.place([workload("late", duration_h=10.0)])).placements
+        assert p.site_id == "guian"
+        hubs.report("wuhu", h100=32)
+        early = await client.rebalance(min_saving_yuan=0.0)
+        (move,) = early.moves
+        restart = DEFAULT_RESTART_H * p.cost_per_hour_yuan
+        assert move.to_site_id == "wuhu"
+        assert move.placement.migration_cost_yuan == pytest.approx(restart)
+        assert move.reason.endswith(f"after {restart:.2f} 元 to move")
+        hubs.now[0] += 9.9 * 3600  # 0.1 h left: wuhu saves less than the restart costs
+        for site_id in hubs.agents:
+            hubs.report(site_id)
+        late = await client.rebalance(min_saving_yuan=0.0)
+        assert late.moves == () and late.candidates == 0
+
+
+def test_a_move_saving_no_more_than_the_minimum_is_left_out() -> None:
+    """The minimum is exclusive: a move must save more than it."""
+    old = placement("p1", "yrd")
+    current = {old.placement_id: old}
+    room = {("wuhu", "H100"): 8}
+    exact = _move(old, "wuhu", 1.0)
+    kept = select_moves(
+        [exact], current=current, room=room, over_cap=(), max_moves=0, min_saving=0.99
+    )
+    assert kept == [exact]
+    assert not select_moves(
+        [exact], current=current, room=room, over_cap=(), max_moves=0, min_saving=1.0
+    )
 
 
 async def test_a_snapshot_whatif_decides_as_the_live_router(hubs: Hubs, tmp_path: Path) -> None:
