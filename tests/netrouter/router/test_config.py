@@ -65,5 +65,5 @@ def test_rebalance_section_sets_the_move_cost_and_minimum(tmp_path: Path) -> Non
     router = serve_settings(load_router_config(path)).router
     assert router.move_cost.restart_h == 0.5 and router.min_saving_yuan == 3.0
     path.write_text("[rebalance]\nrestart_h = -1\n")
-    with pytest.raises(ConfigFileError, match="rebalance.restart_h"):
+    with pytest.raises(ConfigFileError, match=r"rebalance\.restart_h"):
         load_router_config(path)
