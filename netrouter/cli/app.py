@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from netrouter.cli import demo_command, placements, replay, serve, sites, snapshot, whatif
+from netrouter.cli import demo_command, placements, replay, serve, sites, snapshot, watch, whatif
 
 app = typer.Typer(
     help=(
@@ -34,6 +34,7 @@ app.command("demo")(demo_command.demo)
 app.command()(snapshot.snapshot)
 app.command()(replay.replay)
 app.command()(whatif.whatif)
+app.command()(watch.watch)
 
 
 def main() -> None:

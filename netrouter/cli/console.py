@@ -16,6 +16,11 @@ if not out.is_terminal:
 err = Console(stderr=True)
 
 
+EXIT_UNPLACED = 3
+"""``place`` exits with this when some workload got no site (1: the router refused or
+could not be reached; 2: bad input)."""
+
+
 def fail(message: str, code: int = 1) -> typer.Exit:
     """Print ``error: message`` on stderr; the exit to raise, with status ``code``."""
     err.print(f"[red]error:[/] {message}", highlight=False, soft_wrap=True)

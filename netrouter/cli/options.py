@@ -7,12 +7,11 @@ from typing import Annotated
 import typer
 
 DEFAULT_TARGET = "127.0.0.1:50051"
+TARGET_ENV = "NETROUTER_TARGET"
 
 TargetOpt = Annotated[
     str,
-    typer.Option(
-        "--target", "-t", help="Router gRPC address HOST:PORT.", envvar="NETROUTER_TARGET"
-    ),
+    typer.Option("--target", "-t", help="Router gRPC address HOST:PORT.", envvar=TARGET_ENV),
 ]
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")

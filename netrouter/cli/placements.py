@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
-from netrouter.cli.console import fail, out
+from netrouter.cli.console import EXIT_UNPLACED, err, fail, out
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import (
     moves_table,
@@ -31,12 +31,24 @@ def place(
         typer.Option("--file", "-f", help="Workloads YAML or JSON (see examples/workloads.yaml)."),
     ],
     target: TargetOpt = DEFAULT_TARGET,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Plan only; commit nothing.")] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Plan only; commit nothing. Rows are 'planned', without an id; work "
+            "already placed is planned as a re-placement.",
+        ),
+    ] = False,
     json: JsonOpt = False,
     *,
     connect: Connect,
 ) -> None:
-    """Place the workloads in FILE at least energy cost; print where each went and why."""
+    """Place the workloads in FILE at least energy cost; print where each went and why.
+
+    Exits 0 when every workload was placed, 3 when some were not (each listed with its
+    reason and penalty, and a one-line summary on stderr), 2 for a bad file, 1 when the
+    router refused the request or could not be reached.
+    """
     from netrouter.client.errors import InvalidArgumentError
     from netrouter.client.workload_file import WorkloadFileError, load_workloads
 
@@ -55,18 +67,31 @@ def place(
     result = ask(connect(target), place_all)
     if json:
         print_json(out, result)
-        return
-    out.print(placements_table(result.placements))
+    else:
+        out.print(placements_table(result.placements))
+        if result.unplaced:
+            out.print(unplaced_table(result.unplaced))
+        out.print(place_summary(result))
     if result.unplaced:
-        out.print(unplaced_table(result.unplaced))
-    out.print(place_summary(result))
+        verb = "would not be placed" if dry_run else "not placed"
+        err.print(
+            f"{len(result.unplaced)} of {len(workloads)} workloads {verb}",
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(EXIT_UNPLACED)
 
 
 @reaches_router
 def placements(
     target: TargetOpt = DEFAULT_TARGET,
     site: Annotated[str, typer.Option(help="Only this site.")] = "",
-    state: Annotated[str, typer.Option(help="active, released or all.")] = "active",
+    state: Annotated[
+        str,
+        typer.Option(
+            help="active, released, evicted or all; ended placements show why they ended."
+        ),
+    ] = "active",
     json: JsonOpt = False,
     *,
     connect: Connect,

@@ -6,6 +6,7 @@ annotations only, so that ``netrouter --help`` does not load them.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Collection, Sequence
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from netrouter.cli.demo import DemoReport
     from netrouter.client.types import (
         Placement,
+        PlacementEvent,
         PlaceResult,
         RebalanceResult,
         SiteView,
@@ -104,7 +106,7 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
     )
     for p in placements:
         table.add_row(
-            p.placement_id[:12],
+            p.placement_id[:12] or "-",
             p.workload.id,
             p.site_id,
             f"{p.devices} {p.accelerator_model}",
@@ -112,16 +114,30 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
             f"{p.energy_kwh:.1f}",
             "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
             p.state,
-            p.explanation,
+            f"{p.end_reason} (was: {p.explanation})" if p.end_reason else p.explanation,
         )
     return table
 
 
+def event_line(e: PlacementEvent) -> str:
+    """One placement event as one line: id, time, kind, workload, where, why."""
+    p = e.placement
+    at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
+    where = f"{e.from_site_id} → {p.site_id}" if e.from_site_id else p.site_id
+    why = f"  {e.reason}" if e.reason else ""
+    return (
+        f"#{e.event_id} {at} {e.kind:<8} {p.placement_id[:12]} {p.workload.id} "
+        f"{p.devices} {p.accelerator_model} @ {where}{why}"
+    )
+
+
 def unplaced_table(unplaced: Sequence[Unplaced]) -> Table:
     """The workloads a placement left out, each with the reason."""
-    table = _table("Unplaced", ("workload", "reason"), fold=("reason",))
+    table = _table(
+        "Unplaced", ("workload", "penalty 元", "reason"), right=("penalty 元",), fold=("reason",)
+    )
     for u in unplaced:
-        table.add_row(u.workload_id, u.reason)
+        table.add_row(u.workload_id, f"{u.penalty_yuan:,.2f}", u.reason)
     return table
 
 

@@ -31,6 +31,11 @@ def print_json(console: Console, value: Any) -> None:
     console.print_json(json.dumps(to_jsonable(value), ensure_ascii=False))
 
 
+def json_line(value: Any) -> str:
+    """One value as one line of JSON (JSON Lines), for streams."""
+    return json.dumps(to_jsonable(value), ensure_ascii=False, separators=(",", ":"))
+
+
 def replay_json(report: ReplayReport) -> str:
     """A replay report as JSON, less each policy's cost per step (that is for the plots)."""
     exclude = {"policies": {"__all__": {"cost_per_step"}}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -9,7 +10,7 @@ import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
 from netrouter.cli.console import err, fail, out
-from netrouter.cli.options import JsonOpt
+from netrouter.cli.options import DEFAULT_TARGET, TARGET_ENV, JsonOpt
 from netrouter.cli.render import print_whatif
 from netrouter.cli.render_json import whatif_json
 
@@ -31,7 +32,11 @@ def whatif(
     target: Annotated[
         str | None,
         typer.Option(
-            "--target", "-t", help="Ask this running router (HOST:PORT).", show_default=False
+            "--target",
+            "-t",
+            help="Ask this running router (HOST:PORT; default $NETROUTER_TARGET, else "
+            f"{DEFAULT_TARGET}) unless --snapshot is given.",
+            show_default=False,
         ),
     ] = None,
     snapshot_file: Annotated[
@@ -78,8 +83,10 @@ def whatif(
         run_whatif,
     )
 
-    if (target is None) == (snapshot_file is None):
-        raise fail("give exactly one of --target HOST:PORT and --snapshot FILE", 2)
+    if target is not None and snapshot_file is not None:
+        raise fail("give either --target HOST:PORT or --snapshot FILE, not both", 2)
+    if snapshot_file is None and target is None:
+        target = os.environ.get(TARGET_ENV) or DEFAULT_TARGET
     try:
         loaded = [load_scenario(p) for p in scenarios]
     except ConfigFileError as exc:

@@ -32,6 +32,8 @@ ACTIVE = "active"
 RELEASED = "released"
 EVICTED = "evicted"
 STATES = (ACTIVE, RELEASED, EVICTED)
+PLANNED = "planned"
+"""The state of a dry run's rows: where the work would go, nothing placed (no id)."""
 
 PLACED = "placed"
 MOVED = "moved"
@@ -349,9 +351,13 @@ class MoveCost:
         ``current_site`` (default: where it is) that pays the restart if it moves."""
         elapsed_h = max(0.0, now - p.created_at) / SECONDS_PER_HOUR
         remaining = max(self.min_remaining_h, p.workload.duration_h - elapsed_h)
+        return self.running(replace(p.workload, duration_h=remaining), p, current_site=current_site)
+
+    def running(self, w: Workload, p: Placement, *, current_site: str | None = None) -> Workload:
+        """``w`` as work that runs at ``current_site`` (default: where ``p`` runs) and pays
+        ``p``'s restart if it moves."""
         return replace(
-            p.workload,
-            duration_h=remaining,
+            w,
             current_site=p.site_id if current_site is None else current_site,
-            migration_cost_yuan=p.workload.migration_cost_yuan + self.restart_yuan(p),
+            migration_cost_yuan=w.migration_cost_yuan + self.restart_yuan(p),
         )

@@ -44,6 +44,11 @@ class ActivePlacements:
         """Whether the workload has an active placement."""
         return workload_id in self._by_workload
 
+    def of_workload(self, workload_id: str) -> Placement | None:
+        """The workload's active placement, if it has one."""
+        placement_id = self._by_workload.get(workload_id)
+        return None if placement_id is None else self._by_id[placement_id]
+
     @property
     def usage(self) -> Counter[tuple[str, str]]:
         """Devices held per (site, model); read only (zeros are kept, see :meth:`held`)."""

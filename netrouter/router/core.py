@@ -368,6 +368,7 @@ class Router:
                     now=now,
                     config=settings.solver,
                     solver=self._solver,
+                    move_cost=settings.move_cost,
                 )
             case ReleaseOp(placement_ids=placement_ids):
                 return decisions.release(placement_ids, active=self._active)

@@ -22,6 +22,7 @@ from netrouter.client.types import (
     EVICTED,
     MOVED,
     PLACED,
+    PLANNED,
     RELEASED,
     Move,
     MoveCost,
@@ -84,22 +85,39 @@ async def place(
     now: float,
     config: SolverConfig,
     solver: SolveRunner,
+    move_cost: MoveCost,
 ) -> Decision[PlaceResult]:
-    """Place a batch on ``view``'s sites; refused if a workload is already placed."""
-    taken = sorted(w.id for w in workloads if active.placed(w.id))
-    if taken:
+    """Place a batch on ``view``'s sites; refused if a workload is already placed, except
+    in a dry run, which plans such work as a re-placement (its devices free, running where
+    it is, paying :class:`MoveCost` to move). A dry run's rows are ``planned``, with no id."""
+    running = [p for w in workloads if (p := active.of_workload(w.id)) is not None]
+    if running and not dry_run:
+        taken = sorted(p.workload.id for p in running)
         raise AlreadyExistsError(f"workloads already placed: {', '.join(taken[:5])}")
-    if len(workloads) == 1:
+    if running:
+        free = view.free(active.usage)
+        for p in running:
+            key = (p.site_id, p.accelerator_model)
+            free[key] = free.get(key, 0) + p.devices
+        where = {p.workload.id: p for p in running}
+        work = [w if w.id not in where else move_cost.running(w, where[w.id]) for w in workloads]
+        plan = await solver.batch(view.problem(work, free), config)
+    elif len(workloads) == 1:
         plan = solver.one(view, workloads[0], FreeView(view.capacity_of, active.usage))
     else:
         plan = await solver.batch(view.problem(workloads, view.free(active.usage)), config)
     by_id = {w.id: w for w in workloads}
     placements = [
         placement_from_solver(
-            a, placement_id=uuid.uuid4().hex, workload=by_id[a.workload_id], created_at=now
+            a,
+            placement_id="" if dry_run else uuid.uuid4().hex,
+            workload=by_id[a.workload_id],
+            created_at=now,
         )
         for a in plan.assignments
     ]
+    if dry_run:
+        placements = [replace(p, state=PLANNED) for p in placements]
     changes = () if dry_run else tuple(Change(kind=PLACED, placement=p) for p in placements)
     if len(workloads) > 1 or log.isEnabledFor(logging.DEBUG):
         log.log(

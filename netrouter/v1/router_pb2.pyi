@@ -135,12 +135,14 @@ class Placement(_message.Message):
     def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., updated_at: _Optional[float] = ..., end_reason: _Optional[str] = ...) -> None: ...
 
 class Unplaced(_message.Message):
-    __slots__ = ("workload_id", "reason")
+    __slots__ = ("workload_id", "reason", "penalty_yuan")
     WORKLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     REASON_FIELD_NUMBER: _ClassVar[int]
+    PENALTY_YUAN_FIELD_NUMBER: _ClassVar[int]
     workload_id: str
     reason: str
-    def __init__(self, workload_id: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+    penalty_yuan: float
+    def __init__(self, workload_id: _Optional[str] = ..., reason: _Optional[str] = ..., penalty_yuan: _Optional[float] = ...) -> None: ...
 
 class SolveInfo(_message.Message):
     __slots__ = ("objective", "bound", "gap", "status", "wall_s", "method")
