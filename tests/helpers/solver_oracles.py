@@ -44,7 +44,7 @@ def rate_tables(draw: st.DrawFn) -> Table:
     )
 
 
-def _least_fitting(table: Table, options: list[list[int]]) -> float:
+def least_fitting(table: Table, options: list[list[int]]) -> float:
     """Least objective over every choice (one option per workload) that fits the table."""
     best = math.inf
     for combo in itertools.product(*options):
@@ -61,7 +61,7 @@ def table_optimum(table: Table) -> float:
         + list(range(int(table.start[w]), int(table.start[w + 1])))
         for w in range(table.n_workloads)
     ]
-    return _least_fitting(table, options)
+    return least_fitting(table, options)
 
 
 @st.composite
@@ -82,7 +82,7 @@ def brute_force(problem: Problem) -> float:
     options = [
         [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
     ]
-    return _least_fitting(table, options)
+    return least_fitting(table, options)
 
 
 def tolerance(value: float) -> float:
