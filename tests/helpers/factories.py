@@ -211,6 +211,22 @@ def run_cli(module: str, *args: str, timeout: float = 120) -> subprocess.Complet
     )
 
 
+async def run_cli_async(*args: str, timeout: float = 60) -> tuple[int, str, str]:
+    """Run ``python -m netrouter ARGS...`` without blocking the event loop; its exit code,
+    stdout and stderr."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "netrouter",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
 @dataclass
 class Served:
     """A router on a real gRPC server (port 0) over a real SQLite file."""

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-from benchmarks.orlib import GapInstance
+from benchmarks.orlib import GapInstance, gap_table
 from solver import Plan, Problem, build_table
 from solver.table import Table, from_arcs
 
@@ -44,7 +44,7 @@ def rate_tables(draw: st.DrawFn) -> Table:
     )
 
 
-def _least_fitting(table: Table, options: list[list[int]]) -> float:
+def least_fitting(table: Table, options: list[list[int]]) -> float:
     """Least objective over every choice (one option per workload) that fits the table."""
     best = math.inf
     for combo in itertools.product(*options):
@@ -61,7 +61,7 @@ def table_optimum(table: Table) -> float:
         + list(range(int(table.start[w]), int(table.start[w + 1])))
         for w in range(table.n_workloads)
     ]
-    return _least_fitting(table, options)
+    return least_fitting(table, options)
 
 
 @st.composite
@@ -82,7 +82,7 @@ def brute_force(problem: Problem) -> float:
     options = [
         [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
     ]
-    return _least_fitting(table, options)
+    return least_fitting(table, options)
 
 
 def tolerance(value: float) -> float:
@@ -122,3 +122,13 @@ def check_plan(problem: Problem, plan: Plan) -> None:
     total = plan.cost_yuan + plan.penalty_yuan
     assert plan.objective == pytest.approx(total, rel=1e-9, abs=1e-9)
     assert plan.bound <= plan.objective + tolerance(plan.objective)
+
+
+def type_d_table(seed: int, m: int, n: int, *, top: int = 100, fill: float = 0.8) -> Table:
+    """A generated type-d-like instance: cost falls as the need (1..``top``) rises, and each
+    agent's capacity is ``fill`` of its average need."""
+    rng = np.random.default_rng(seed)
+    weight = rng.integers(1, top + 1, (m, n))
+    cost = top + 11 - weight + rng.integers(-10, 11, (m, n))
+    capacity = (fill * weight.sum(axis=1) / m).astype(np.int64)
+    return gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))

@@ -26,7 +26,7 @@ from site_agents.config import SiteConfig
 from site_agents.metrics import AgentMetrics
 from site_agents.probes import TcpLatencyProbe
 from site_agents.publisher import SiteAgent
-from site_agents.report import Sources, significant_change
+from site_agents.report import Sources
 from tests.helpers.factories import site_config, site_dict, until, write_site_toml
 from tests.helpers.processes import (
     Mosquitto,
@@ -145,34 +145,6 @@ async def test_significant_change_is_published_at_once(broker: BrokerAddress) ->
         stop.set()
         await asyncio.wait_for(task, 10)
         await seen.until(lambda: seen.statuses()[-1:] == ["offline"], "offline on stop")
-
-
-def test_what_counts_as_significant() -> None:
-    config = site_config("alpha")
-    a = rpb.SiteReport(
-        accelerators=[rpb.AcceleratorInventory(model="H100", total=8, healthy=8)],
-        tariff=rpb.Tariff(band_now="valley"),
-        pue=1.2,
-    )
-
-    def changed(**kw: object) -> str | None:
-        b = rpb.SiteReport()
-        b.CopyFrom(a)
-        for k, v in kw.items():
-            if k == "band_now":
-                b.tariff.band_now = str(v)
-            elif k == "pue":
-                b.pue = float(v)  # type: ignore[arg-type]
-            else:
-                setattr(b.accelerators[0], k, v)
-        return significant_change(a, b)
-
-    assert config.site.id == "alpha"
-    assert significant_change(None, a) == "first"
-    assert changed() is None and changed(pue=1.21) is None
-    assert changed(total=16) == "capacity" and changed(in_use_by_others=2) == "capacity"
-    assert changed(healthy=7) == "health"
-    assert changed(band_now="peak") == "price-band"
 
 
 async def test_agent_rides_out_a_mosquitto_restart(mosquitto: Mosquitto) -> None:

@@ -13,13 +13,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.orlib import GapInstance, gap_table
-from solver import SolverConfig
 from solver import lagrange as lg
 from solver.columns import _Master, column_dive, enumerate_columns
-from solver.pipeline import optimize
 from solver.relax import relax
 from solver.table import Table
-from tests.helpers.solver_oracles import rate_tables, table_optimum, tiny_gaps
+from tests.helpers.solver_oracles import rate_tables, table_optimum, tiny_gaps, type_d_table
 
 
 def fills_by_brute_force(table: Table, lam: np.ndarray, slack: float) -> set[tuple[int, ...]]:
@@ -138,16 +136,6 @@ def test_large_slack_on_a_small_gap_finds_the_optimum() -> None:
     assert table.objective(plan) == pytest.approx(table_optimum(table))
 
 
-def type_d_table(seed: int, m: int, n: int, *, top: int = 100, fill: float = 0.8) -> Table:
-    """A generated type-d-like instance: cost falls as the need (1..``top``) rises, and each
-    agent's capacity is ``fill`` of its average need."""
-    rng = np.random.default_rng(seed)
-    weight = rng.integers(1, top + 1, (m, n))
-    cost = top + 11 - weight + rng.integers(-10, 11, (m, n))
-    capacity = (fill * weight.sum(axis=1) / m).astype(np.int64)
-    return gap_table(GapInstance(cost=cost, weight=weight, capacity=capacity))
-
-
 def root_master(table: Table, slack: float) -> tuple[_Master, np.ndarray]:
     """The dive's master over the fills within ``slack``, its root LP priced (30 rounds),
     and the multipliers it started from."""
@@ -212,13 +200,3 @@ def test_a_redive_retraces_the_best_dive_to_one_step_and_leaves_it_there() -> No
     assert master.fixed_cost == pytest.approx(0.0, abs=1e-6)
     assert not any(master.fixed) and not master.banned
     assert not master.covered.any() and master.pool_open.all()
-
-
-def test_optimizer_on_a_tight_heterogeneous_instance_is_complete_and_fits() -> None:
-    """A generated type-d-like instance (cost falls as weight rises, capacity 80% of
-    the average need): the plan is complete, fits, and stays above the bound."""
-    table = type_d_table(7, 8, 48)
-    out = optimize(table, SolverConfig(time_limit_s=4.0, relative_gap_limit=0.0))
-    assert np.all(out.choice >= 0)
-    assert table.fits(out.choice)
-    assert out.bound <= out.objective + 1e-9

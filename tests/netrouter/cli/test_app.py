@@ -9,6 +9,7 @@ import sys
 from typer.testing import CliRunner
 
 from netrouter.cli.app import app
+from tests.helpers.factories import run_cli_async
 
 HEAVY = ("grpc", "pydantic", "aiomqtt", "google", "numpy", "matplotlib", "ortools", "solver")
 COMMANDS = (
@@ -53,3 +54,13 @@ def test_agent_help_loads_no_heavy_package() -> None:
     loaded = _top_packages_after_help("site_agents")
     assert {"site_agents", "typer"} <= loaded
     assert not loaded & set(HEAVY), sorted(loaded & set(HEAVY))
+
+
+async def test_help_teaches() -> None:
+    """`netrouter --help` names every command, and `place --help` the file format."""
+    code, out, _ = await run_cli_async("--help")
+    assert code == 0
+    for command in ("serve", "sites", "place", "placements", "release", "rebalance", "demo"):
+        assert command in out
+    code, out, _ = await run_cli_async("place", "--help")
+    assert "examples/workloads.yaml" in out

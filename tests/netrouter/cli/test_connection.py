@@ -9,6 +9,8 @@ import typer
 from typer.testing import CliRunner
 
 from netrouter.cli.connection import Connect, reaches_router, router_client
+from netrouter.cli.embedded_broker import free_port
+from tests.helpers.factories import run_cli_async
 
 made: list[str] = []
 
@@ -72,3 +74,12 @@ def test_an_empty_token_file_names_the_flag(
         router_client("127.0.0.1:1", False, None, None, None, token)
     assert exited.value.exit_code == 2
     assert f"token file (--token-file): {token} is empty" in capsys.readouterr().err
+
+
+async def test_a_router_that_is_not_there_is_named() -> None:
+    """With nothing listening, the error names the target and how to start a router."""
+    dead = f"127.0.0.1:{free_port()}"
+    code, _, err = await run_cli_async("sites", "--target", dead)
+    assert code == 1
+    assert f"cannot reach a router at {dead}" in err
+    assert "netrouter serve" in err

@@ -1,4 +1,5 @@
-"""Time-of-use tariffs: bands by hour and season, edges at midnight and at a season change."""
+"""The collectors: time-of-use tariffs (bands by hour and season, edges at midnight and at
+a season change), the static inventory and the fixed PUE."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netrouter.contract.configfile import ConfigFileError
-from site_agents.collectors import TimeOfUseTariff
+from site_agents.collectors import FixedPue, StaticInventory, TimeOfUseTariff
 from site_agents.config import BANDS, SiteConfig, load_site_config, parse_hours
 from site_agents.report import ReportBuilder
 from tests.helpers.factories import report_of, site_dict
@@ -159,3 +160,25 @@ def test_zhangjiakou_november_sharp_band() -> None:
     assert tariff.tariff(_at(2026, 11, 3, 19, 0)).band_now == "peak"
     # No sharp band in April.
     assert "sharp" not in tariff.tariff(_at(2026, 4, 3, 0, 0)).bands_24h
+
+
+def test_the_static_inventory_is_the_configs_accelerators() -> None:
+    config = SiteConfig.model_validate(site_dict("alpha", h100=16, a100=8, in_use=2))
+    inventory = StaticInventory(config).inventory()
+    assert [(i.model, i.total, i.healthy, i.in_use_by_others) for i in inventory] == [
+        (a.model, a.total, a.healthy, a.in_use_by_others) for a in config.accelerators
+    ]
+    assert {i.model for i in inventory} == {"H100", "A100"}
+    assert all(i.from_static_config for i in inventory)
+
+
+def test_a_fixed_pue_is_its_own_mean_at_any_time() -> None:
+    pue = FixedPue(1.23, mean_window_s=3_600.0)
+    for now in (0.0, 1e9):
+        reading = pue.reading(now)
+        assert (reading.value, reading.source, reading.age_s) == (1.23, "config", 0.0)
+        assert (reading.mean.value, reading.mean.window_s, reading.mean.covered_s) == (
+            1.23,
+            3_600.0,
+            3_600.0,
+        )

@@ -1,0 +1,79 @@
+"""`place`, `placements` and `release` against a real router fed by real agents over MQTT."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.helpers.factories import run_cli_async
+
+pytestmark = pytest.mark.mqtt
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+@pytest.mark.slow
+async def test_sites_place_placements_release(target: str) -> None:
+    """The four client commands work in sequence, as JSON and as tables."""
+    code, out, err = await run_cli_async("sites", "--target", target, "--json")
+    assert code == 0, err
+    assert sorted(s["site_id"] for s in json.loads(out)) == ["east", "west"]
+
+    code, out, err = await run_cli_async(
+        "place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json"
+    )
+    assert code == 0, err
+    result = json.loads(out)
+    where = {p["workload"]["id"]: p["site_id"] for p in result["placements"]}
+    assert where["finetune-gba-042"] == "west"  # no SLO: the cheaper site
+    assert len(where) + len(result["unplaced"]) == 4
+
+    code, out, err = await run_cli_async("placements", "--target", target)
+    assert code == 0, err
+    assert "finetune-gba-042" in out
+
+    ids = [p["placement_id"] for p in result["placements"]]
+    code, out, err = await run_cli_async("release", "--target", target, ids[0], "--json")
+    assert code == 0, err
+    assert json.loads(out)[0]["state"] == "released"
+
+    code, out, _ = await run_cli_async("placements", "--target", target, "--json")
+    assert sorted(p["placement_id"] for p in json.loads(out)) == sorted(ids[1:])
+
+
+async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
+    """A bad workload file names the field; an unknown id is reported, exit code non-zero."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "workloads:\n  - id: x\n    origin_region: csj\n    demands: {H100: 0}\n    duration_h: 1\n"
+    )
+    code, _, err = await run_cli_async("place", "--target", target, "--file", str(bad))
+    assert code == 2
+    assert "workloads[0].demands.H100" in err
+
+    code, _, err = await run_cli_async("release", "--target", target, "no-such-id")
+    assert code == 1
+    assert "no-such-id" in err
+
+
+async def test_place_checks_regions_and_model_names(target: str, tmp_path: Path) -> None:
+    """An unknown region is refused naming the file, the field and the known regions; h100
+    is placed as H100; H10 is refused with "did you mean"."""
+    entry = "workloads:\n  - {{id: x, origin_region: {region}, demands: {{{model}: 8}}, duration_h: 1}}\n"
+    path = tmp_path / "w.yaml"
+    path.write_text(entry.format(region="bj", model="H100"))
+    code, _, err = await run_cli_async("place", "--target", target, "--file", str(path))
+    assert code == 2
+    assert f"{path}: workloads[0].origin_region: unknown region 'bj'" in err
+    assert "jjj (京津冀 Beijing-Tianjin-Hebei)" in err
+
+    path.write_text(entry.format(region="csj", model="h100"))
+    code, out, err = await run_cli_async("place", "--target", target, "--file", str(path), "--json")
+    assert code == 0, err
+    assert [p["accelerator_model"] for p in json.loads(out)["placements"]] == ["H100"]
+
+    path.write_text(entry.format(region="csj", model="H10"))
+    code, _, err = await run_cli_async("place", "--target", target, "--file", str(path))
+    assert code == 2
+    assert "workloads[0].demands.H10" in err and "did you mean H100?" in err
