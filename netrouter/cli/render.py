@@ -310,3 +310,49 @@ def print_whatif(out: Console, report: WhatIfReport, show_moves: int) -> None:
             out.print(moves)
             if len(d.moves) > show_moves:
                 out.print(f"  … {len(d.moves) - show_moves} more (--show-moves, --json)")
+
+
+def _utc(at: float) -> str:
+    """Unix seconds as ``2026-12-07 21:30:00 UTC`` ("-" for 0: not set)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else "-"
+
+
+def print_placement(out: Console, p: Placement) -> None:
+    """One placement: its table row, then its workload, costs, state, times and the
+    cheaper sites it did not get."""
+    out.print(placements_table([p], title=f"Placement {p.placement_id}"))
+    w = p.workload
+    demands = " or ".join(f"{n} {m}" for m, n in w.demands.items())
+    rows = [
+        ("state", p.state + (f" ({p.end_reason})" if p.end_reason else "")),
+        ("created", _utc(p.created_at)),
+        ("updated", _utc(p.updated_at)),
+        ("workload", f"{w.id} from {w.origin_region}: {demands}, {w.duration_h:g} h"),
+        ("priority", str(w.priority)),
+        ("latency SLO", "none" if w.latency_slo_ms is None else f"{w.latency_slo_ms:g} ms"),
+        ("max PUE", "none" if w.max_pue is None else f"{w.max_pue:g}"),
+        ("labels", ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "none"),
+        ("energy", f"{p.energy_kwh:,.1f} kWh, {p.energy_cost_yuan:,.2f} 元"),
+        ("transfer", f"{p.transfer_cost_yuan:,.2f} 元"),
+        ("migration", f"{p.migration_cost_yuan:,.2f} 元"),
+        ("carbon", f"{p.carbon_kg:,.1f} kg, {p.carbon_cost_yuan:,.2f} 元"),
+        ("total", f"{p.total_cost_yuan:,.2f} 元 ({p.cost_per_hour_yuan:,.2f} 元/h)"),
+    ]
+    details = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    details.add_column(style="bold")
+    details.add_column(overflow="fold")
+    for name, value in rows:
+        details.add_row(name, value)
+    out.print(details)
+    if p.alternatives:
+        table = _table(
+            "Cheaper sites it did not get",
+            ("site", "model", "cost 元", "why"),
+            right=("cost 元",),
+            fold=("why",),
+        )
+        for a in p.alternatives:
+            table.add_row(a.site_id, a.model, f"{a.cost_yuan:,.2f}", f"{a.reason_kind}: {a.reason}")
+        out.print(table)

@@ -39,7 +39,7 @@ from netrouter.contract.names import NATIONAL_REGIONS
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
 from netrouter.planning.whatif import run_whatif
-from netrouter.router import decisions
+from netrouter.router import decisions, ids
 from netrouter.router.active import ActivePlacements
 from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
@@ -165,20 +165,33 @@ class Router:
         return result
 
     async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
-        """Release active placements by id (all or none), freeing their devices."""
+        """Release active placements (all or none), freeing their devices. Each is named
+        by its id or a unique prefix of it (see :mod:`netrouter.router.ids`); one that has
+        ended already is refused saying when and why."""
         if not placement_ids:
             raise InvalidArgumentError("placement_ids", "at least one id is needed")
-        seen: set[str] = set()
-        for i, pid in enumerate(placement_ids):
-            if not pid:
-                raise InvalidArgumentError(f"placement_ids[{i}]", "must not be empty")
-            if pid in seen:
-                raise InvalidArgumentError(f"placement_ids[{i}]", f"duplicate id {pid!r}")
-            seen.add(pid)
+        found = await asyncio.to_thread(self._resolve_all, placement_ids)
+        seen: dict[str, str] = {}
+        for i, (given, p) in enumerate(zip(placement_ids, found, strict=True)):
+            if p.placement_id in seen:
+                first = seen[p.placement_id]
+                what = f"{given!r}" if given == first else f"{given!r} (as {first!r})"
+                raise InvalidArgumentError(
+                    f"placement_ids[{i}]", f"duplicate id {what}: {p.placement_id}"
+                )
+            seen[p.placement_id] = given
+            if p.state != ACTIVE:
+                raise ids.ended_error(p)
         released: list[Placement] = await self._committer.submit(
-            ReleaseOp(placement_ids=tuple(placement_ids))
+            ReleaseOp(placement_ids=tuple(p.placement_id for p in found))
         )
         return released
+
+    def _resolve_all(self, given: Sequence[str]) -> list[Placement]:
+        return [
+            ids.resolve(g, field=f"placement_ids[{i}]", active=self._active, store=self.store)
+            for i, g in enumerate(given)
+        ]
 
     async def what_if(
         self,
@@ -230,13 +243,13 @@ class Router:
         return removed
 
     async def get_placement(self, placement_id: str) -> Placement:
-        """One placement by id."""
-        if not placement_id:
-            raise InvalidArgumentError("placement_id", "must not be empty")
+        """One placement, in any state, by its id or a unique prefix of it."""
         active = self._active.get(placement_id)
         if active is not None:
             return active
-        return await asyncio.to_thread(self.store.get, placement_id)
+        return await asyncio.to_thread(
+            ids.resolve, placement_id, field="placement_id", active=self._active, store=self.store
+        )
 
     async def list_placements(
         self,

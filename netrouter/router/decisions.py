@@ -135,8 +135,8 @@ def release(placement_ids: Sequence[str], *, active: ActivePlacements) -> Decisi
     changes = []
     for pid in placement_ids:
         p = active.get(pid)
-        if p is None:
-            raise NotFoundError(f"placement {pid!r} is not active")
+        if p is None:  # ended since the router resolved the id
+            raise FailedPreconditionError(f"placement {pid!r} is no longer active")
         changes.append(
             Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason="released"))
         )

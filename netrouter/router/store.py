@@ -252,6 +252,25 @@ class PlacementStore:
             raise NotFoundError(f"placement {placement_id!r} not found")
         return _decode(rows[0][0])
 
+    def with_prefix(self, prefix: str, limit: int) -> tuple[list[Placement], int]:
+        """The first ``limit`` placements (any state, by id) whose id starts with
+        ``prefix``, and how many there are in all (a range scan of the id index)."""
+        where = "placement_id >= ?"
+        args: tuple[object, ...] = (prefix,)
+        if prefix and ord(prefix[-1]) < 0x10FFFF:
+            where += " AND placement_id < ?"
+            args = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        rows = self._query(
+            f"SELECT placement_id, record FROM placements WHERE {where}"
+            " ORDER BY placement_id LIMIT ?",
+            (*args, limit),
+        )
+        found = [_decode(blob) for pid, blob in rows if pid.startswith(prefix)]
+        if len(found) < limit:
+            return found, len(found)
+        (count,) = self._query(f"SELECT COUNT(*) FROM placements WHERE {where}", args)[0]
+        return found, int(count)
+
     def active(self) -> list[Placement]:
         """Every active placement, in commit order."""
         rows = self._query("SELECT record FROM placements WHERE state = 'active' ORDER BY seq", ())

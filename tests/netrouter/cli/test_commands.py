@@ -98,6 +98,44 @@ async def test_sites_place_placements_release(target: str) -> None:
     assert sorted(p["placement_id"] for p in json.loads(out)) == sorted(ids[1:])
 
 
+@pytest.mark.slow
+async def test_get_and_release_take_an_id_prefix(target: str) -> None:
+    """`get` shows one placement by prefix (table and JSON); `release` takes a 6-character
+    prefix; a released id says when it was released; an unknown one is not found."""
+    code, out, err = await _cli(
+        "place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json"
+    )
+    assert code == 0, err
+    placed = json.loads(out)["placements"][0]
+    pid = placed["placement_id"]
+
+    code, out, err = await _cli("get", "--target", target, pid[:12])
+    assert code == 0, err
+    for shown in (f"Placement {pid}", pid[:12], placed["workload"]["id"], "state", "active"):
+        assert shown in out
+    assert "created" in out and "UTC" in out and "total" in out
+    code, out, err = await _cli("get", "--target", target, pid[:6], "--json")
+    assert code == 0, err
+    assert json.loads(out)["placement_id"] == pid
+
+    code, out, err = await _cli("release", "--target", target, pid[:6], "--json")
+    assert code == 0, err
+    assert [p["placement_id"] for p in json.loads(out)] == [pid]
+    code, _, err = await _cli("release", "--target", target, pid[:6])
+    assert code == 1
+    assert f"placement '{pid}' was released at 20" in err and "UTC (released)" in err
+    code, out, err = await _cli("get", "--target", target, pid[:6])
+    assert code == 0, err
+    assert "released (released)" in out
+
+    code, _, err = await _cli("get", "--target", target, "0123456789")
+    assert code == 1
+    assert "placement '0123456789' not found" in err
+    code, _, err = await _cli("release", "--target", target, "abc")
+    assert code == 1
+    assert "placement_ids[0]" in err and "at least 4" in err
+
+
 async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
     """A bad workload file names the field; an unknown id is reported, exit code non-zero."""
     bad = tmp_path / "bad.yaml"
@@ -148,7 +186,16 @@ async def test_help_teaches() -> None:
     """`netrouter --help` names every command, and `place --help` the file format."""
     code, out, _ = await _cli("--help")
     assert code == 0
-    for command in ("serve", "sites", "place", "placements", "release", "rebalance", "demo"):
+    for command in (
+        "serve",
+        "sites",
+        "place",
+        "placements",
+        "get",
+        "release",
+        "rebalance",
+        "demo",
+    ):
         assert command in out
     code, out, _ = await _cli("place", "--help")
     assert "examples/workloads.yaml" in out
