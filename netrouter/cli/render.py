@@ -15,6 +15,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from netrouter.cli.demo import DemoReport
     from netrouter.client.types import (
+        DrainResult,
         Placement,
         PlaceResult,
         RebalanceResult,
@@ -73,6 +74,7 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             f"{s.labels.hub_name or s.labels.hub}",
             s.labels.side,
             ("[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})")
+            + (f" [yellow]drained[/]{_drain_why(s)}" if s.drained else "")
             + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else ""),
             f"{s.report_age_s:.1f}",
             pue_cell(s),
@@ -356,3 +358,48 @@ def print_placement(out: Console, p: Placement) -> None:
         for a in p.alternatives:
             table.add_row(a.site_id, a.model, f"{a.cost_yuan:,.2f}", f"{a.reason_kind}: {a.reason}")
         out.print(table)
+
+
+def _drain_why(s: SiteView) -> str:
+    """`` since 2026-12-07 21:30:00 UTC (maintenance)``: when a site was drained, and why."""
+    return f" since {_utc(s.drained_at)}" + (f" ({s.drain_reason})" if s.drain_reason else "")
+
+
+def print_drain(out: Console, result: DrainResult, *, moving: bool) -> None:
+    """A drain: the work moved off the site, the work that stays, and a summary line."""
+    site = result.site.site_id
+    if result.moved:
+        table = _table(
+            f"Moved off {site}",
+            ("placement", "workload", "to", "saves 元", "why"),
+            right=("saves 元",),
+            fold=("why",),
+        )
+        for m in result.moved:
+            table.add_row(
+                m.placement_id[:12],
+                m.placement.workload.id,
+                m.to_site_id,
+                f"{m.saving_yuan:.2f}",
+                m.reason,
+            )
+        out.print(table)
+    if result.stayed:
+        out.print(_stayed_table(result))
+    held = sum(a.placed for a in result.site.accelerators)
+    line = f"site {site} drained{_drain_why(result.site)}: it takes no new work"
+    if moving:
+        line += f"; {len(result.moved)} placements moved off it, {len(result.stayed)} stay"
+    elif held:
+        line += (
+            f"; its running work ({held} devices) stays: 'sites drain {site} --move' "
+            "or 'rebalance --commit' moves it"
+        )
+    out.print(line)
+
+
+def _stayed_table(result: DrainResult) -> Table:
+    table = _table(f"Staying on {result.site.site_id}", ("workload", "reason"), fold=("reason",))
+    for u in result.stayed:
+        table.add_row(u.workload_id, u.reason)
+    return table

@@ -24,6 +24,7 @@ from netrouter.client.types import (
     ACTIVE,
     MIN_REMAINING_H,
     STATES,
+    DrainResult,
     Placement,
     PlacementEvent,
     PlaceResult,
@@ -45,12 +46,14 @@ from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
 from netrouter.router.operations import (
     Decision,
+    DrainOp,
     FailoverOp,
     Op,
     PlaceOp,
     RebalanceOp,
     ReleaseOp,
     RemoveSiteOp,
+    UndrainOp,
 )
 from netrouter.router.site_view import SitesView, SitesViewCache, site_view
 from netrouter.router.state import SiteRegistry
@@ -122,6 +125,8 @@ class Router:
             interval_s=self.settings.sweep_interval_s,
         )
         registry.on_down = self._sweeper.site_going_down
+        for site_id, at, reason in store.drained_sites():
+            registry.drain(site_id, at, reason)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -241,6 +246,27 @@ class Router:
             raise InvalidArgumentError("site_id", "must not be empty")
         removed: SiteView = await self._committer.submit(RemoveSiteOp(site_id=site_id))
         return removed
+
+    async def drain_site(
+        self, site_id: str, *, move: bool = False, reason: str = ""
+    ) -> DrainResult:
+        """Take a site out of service, durably: it takes no new work until undrained, and a
+        rebalance moves its work off it where it can. With ``move`` its running work is
+        moved elsewhere now, in one batch; what fits nowhere stays (``DrainResult.stayed``).
+        """
+        if not site_id:
+            raise InvalidArgumentError("site_id", "must not be empty")
+        result: DrainResult = await self._committer.submit(
+            DrainOp(site_id=site_id, move=move, reason=reason)
+        )
+        return result
+
+    async def undrain_site(self, site_id: str) -> SiteView:
+        """Put a drained site back in service (refused if it is not drained)."""
+        if not site_id:
+            raise InvalidArgumentError("site_id", "must not be empty")
+        result: DrainResult = await self._committer.submit(UndrainOp(site_id=site_id))
+        return result.site
 
     async def get_placement(self, placement_id: str) -> Placement:
         """One placement, in any state, by its id or a unique prefix of it."""
@@ -401,6 +427,28 @@ class Router:
                 )
             case RemoveSiteOp(site_id=site_id):
                 return await decisions.remove_site(
+                    site_id,
+                    active=self._active,
+                    registry=self.registry,
+                    store=self.store,
+                    clock=self._clock,
+                )
+            case DrainOp(site_id=site_id, move=move, reason=reason):
+                return await decisions.drain(
+                    site_id,
+                    move=move,
+                    reason=reason,
+                    active=self._active,
+                    registry=self.registry,
+                    store=self.store,
+                    sites_view=self._views.get,
+                    clock=self._clock,
+                    min_remaining_h=settings.min_remaining_h,
+                    config=settings.solver,
+                    solver=self._solver,
+                )
+            case UndrainOp(site_id=site_id):
+                return await decisions.undrain(
                     site_id,
                     active=self._active,
                     registry=self.registry,

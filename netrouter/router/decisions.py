@@ -23,14 +23,17 @@ from netrouter.client.types import (
     MOVED,
     PLACED,
     RELEASED,
+    DrainResult,
     Move,
     Placement,
     PlaceResult,
     RebalanceResult,
     SiteView,
+    Unplaced,
     Workload,
     remaining_work,
 )
+from netrouter.contract.site_report import SiteReport
 from netrouter.planning.problem import (
     MAX_ALTERNATIVES,
     NOTHING_TO_SOLVE,
@@ -272,6 +275,8 @@ async def rebalance(
         for s in problem.sites
         if not problem.hub_pue_ok(s)
     }
+    # A drained site's work moves off it as that of a site over its cap does.
+    over_cap.update({s.id: f"{s.id} is drained" for s in problem.sites if s.drained})
     candidates = _move_candidates(plan, running, work, view, over_cap)
     current = {p.placement_id: p for p in running}
     chosen = select_moves(
@@ -433,3 +438,159 @@ async def remove_site(
     await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
     registry.remove(site_id)
     return Decision(result=view)
+
+
+# --- drain a site -----------------------------------------------------------------------
+
+
+def _known_site(registry: SiteRegistry, site_id: str) -> None:
+    if registry.report(site_id) is None:
+        known = ", ".join(r.site_id for r in registry.reports()) or "none"
+        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+
+
+async def drain(
+    site_id: str,
+    *,
+    move: bool,
+    reason: str,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    store: PlacementStore,
+    sites_view: Callable[[float], SitesView],
+    clock: Callable[[], float],
+    min_remaining_h: float,
+    config: SolverConfig,
+    solver: SolveRunner,
+) -> Decision[DrainResult]:
+    """Drain a site durably: it takes no new work (the solver sees it drained, see
+    :attr:`solver.Site.drained`). With ``move`` its running work is re-placed elsewhere in
+    one batch; what fits nowhere stays, and the answer says so. Draining a drained site
+    keeps its first drain (and still moves its work with ``move``)."""
+    _known_site(registry, site_id)
+    now = clock()
+    if registry.drain_of(site_id) is None:
+        # Durable first: a router restarted now must find the site drained.
+        await asyncio.to_thread(store.drain_site, site_id, now, reason)
+    registry.drain(site_id, now, reason)
+    running = [p for p in active.all() if p.site_id == site_id] if move else []
+    moves: list[Move] = []
+    stayed: list[Unplaced] = []
+    plan: Plan | None = None
+    if running:
+        try:
+            view: SitesView | None = sites_view(now)
+        except FailedPreconditionError:
+            view = None  # no site is up: nothing can move
+        if view is None:
+            stayed = [
+                Unplaced(workload_id=p.workload.id, reason=f"{p.placement_id} stays: no site is up")
+                for p in running
+            ]
+        else:
+            work = [_remaining(p, now, min_remaining_h) for p in running]
+            plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
+            moves, stayed = _drain_moves(plan, running, work, view, site_id)
+    changes = tuple(
+        Change(
+            kind=MOVED,
+            placement=mv.placement,
+            from_site_id=mv.from_site_id,
+            reason=f"drain: {mv.reason}",
+        )
+        for mv in moves
+    )
+    if running:
+        log.warning(
+            "drain of %s: %d of %d placements moved, %d stay",
+            site_id,
+            len(moves),
+            len(running),
+            len(stayed),
+        )
+    result = DrainResult(
+        site=site_view(registry, _report(registry, site_id), now, active.usage),
+        moved=tuple(moves),
+        stayed=tuple(stayed),
+    )
+    return Decision(result=result, changes=changes, stamp=_stamp_drain)
+
+
+def _report(registry: SiteRegistry, site_id: str) -> SiteReport:
+    report = registry.report(site_id)
+    assert report is not None
+    return report
+
+
+def _drain_moves(
+    plan: Plan,
+    running: Sequence[Placement],
+    remaining: Sequence[Workload],
+    view: SitesView,
+    site_id: str,
+) -> tuple[list[Move], list[Unplaced]]:
+    """The moves off a drained site the plan makes, and the work it leaves where it is."""
+    by_workload = {p.workload.id: p for p in running}
+    rest = {w.id: w for w in remaining}
+    moves: list[Move] = []
+    for a in plan.assignments:
+        old = by_workload[a.workload_id]
+        moved = placement_from_solver(
+            a, placement_id=old.placement_id, workload=old.workload, created_at=old.created_at
+        )
+        saving = 0.0
+        if old.site_id in view.arrays.index:
+            stay = view.arrays.cost_at(
+                solver_workload(rest[a.workload_id]), old.site_id, old.accelerator_model
+            )
+            saving = stay - a.cost_yuan
+        money = f"saves {saving:.2f} 元" if saving >= 0 else f"costs {-saving:.2f} 元 more"
+        moves.append(
+            Move(
+                placement_id=old.placement_id,
+                from_site_id=old.site_id,
+                to_site_id=a.site_id,
+                saving_yuan=saving,
+                placement=moved,
+                reason=f"{site_id} is drained; {money}",
+            )
+        )
+    stayed = [
+        Unplaced(
+            workload_id=u.workload_id,
+            reason=f"{by_workload[u.workload_id].placement_id} stays on {site_id}: "
+            f"nowhere to go: {u.reason}",
+        )
+        for u in plan.unplaced
+    ]
+    return moves, stayed
+
+
+def _stamp_drain(result: DrainResult, committed: Mapping[str, Placement]) -> DrainResult:
+    return replace(
+        result,
+        moved=tuple(
+            replace(m, placement=committed.get(m.placement_id, m.placement)) for m in result.moved
+        ),
+    )
+
+
+async def undrain(
+    site_id: str,
+    *,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    store: PlacementStore,
+    clock: Callable[[], float],
+) -> Decision[DrainResult]:
+    """Put a drained site back in service, durably; refused if it is not drained."""
+    _known_site(registry, site_id)
+    if registry.drain_of(site_id) is None:
+        raise FailedPreconditionError(f"site {site_id} is not drained: nothing to undrain")
+    await asyncio.to_thread(store.undrain_site, site_id)
+    registry.undrain(site_id)
+    return Decision(
+        result=DrainResult(
+            site=site_view(registry, _report(registry, site_id), clock(), active.usage)
+        )
+    )

@@ -136,6 +136,47 @@ async def test_get_and_release_take_an_id_prefix(target: str) -> None:
     assert "placement_ids[0]" in err and "at least 4" in err
 
 
+@pytest.mark.slow
+async def test_sites_drain_and_undrain(target: str, tmp_path: Path) -> None:
+    """`sites drain` shows the site drained and keeps new work off it; `--move` moves its
+    work; `sites undrain` puts it back; unknown and not-drained sites are clear errors."""
+    path = tmp_path / "w.yaml"
+    path.write_text(
+        "workloads:\n  - {id: train, origin_region: csj, demands: {H100: 8}, duration_h: 4}\n"
+    )
+    code, out, err = await _cli("place", "--target", target, "--file", str(path), "--json")
+    assert code == 0, err
+    assert json.loads(out)["placements"][0]["site_id"] == "west"
+
+    code, out, err = await _cli("sites", "drain", "--target", target, "west", "--reason", "fans")
+    assert code == 0, err
+    assert "site west drained since 20" in out and "(fans)" in out
+    assert "running work (8 devices) stays" in out
+    code, out, err = await _cli("sites", "--target", target)
+    assert code == 0, err
+    assert "drained" in out
+    code, out, err = await _cli("sites", "--target", target, "--json")
+    drained = {s["site_id"]: s["drained"] for s in json.loads(out)}
+    assert drained == {"east": False, "west": True}
+
+    code, out, err = await _cli("sites", "drain", "--target", target, "west", "--move", "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert [(m["from_site_id"], m["to_site_id"]) for m in result["moved"]] == [("west", "east")]
+    assert result["site"]["drain_reason"] == "fans" and result["stayed"] == []
+
+    code, out, err = await _cli("sites", "undrain", "--target", target, "west")
+    assert code == 0, err
+    assert "site west undrained" in out
+    code, _, err = await _cli("sites", "undrain", "--target", target, "west")
+    assert code == 1 and "site west is not drained" in err
+    code, _, err = await _cli("sites", "drain", "--target", target, "mars")
+    assert code == 1 and "'mars' is not known (known sites: east, west)" in err
+
+    code, out, _ = await _cli("sites", "drain", "--help")
+    assert "--move" in out and "read-write token" in out and "restart" in out
+
+
 async def test_cli_errors_are_clear(target: str, tmp_path: Path) -> None:
     """A bad workload file names the field; an unknown id is reported, exit code non-zero."""
     bad = tmp_path / "bad.yaml"

@@ -271,6 +271,33 @@ async def test_ids_by_prefix_over_grpc(served: Served) -> None:
             await client.get_placement("de")
 
 
+async def test_drain_and_undrain_over_grpc(served: Served) -> None:
+    """DrainSite keeps new work off a site and shows it drained; with move_running its work
+    moves; UndrainSite puts it back; unknown and not-drained sites are typed errors."""
+    async with RouterClient(served.target) as client:
+        (p,) = (await client.place([workload("train")])).placements
+        assert p.site_id == "cheap"
+        result = await client.drain_site("cheap", move_running=True, reason="maintenance")
+        assert result.site.drained and result.site.drain_reason == "maintenance"
+        assert [(m.placement_id, m.to_site_id) for m in result.moved] == [(p.placement_id, "near")]
+        assert result.moved[0].placement.site_id == "near" and result.stayed == ()
+        sites = {s.site_id: s for s in await client.list_sites()}
+        assert sites["cheap"].drained and sites["cheap"].drained_at > 0
+        assert not sites["near"].drained
+        (q,) = (await client.place([workload("next")])).placements
+        assert q.site_id == "near"
+        snapshot = await client.snapshot()
+        assert [v.site_id for v in snapshot.sites if v.drained] == ["cheap"]
+        with pytest.raises(NotFoundError, match="known sites: cheap, near"):
+            await client.drain_site("mars")
+        assert not (await client.undrain_site("cheap")).drained
+        with pytest.raises(FailedPreconditionError, match="not drained"):
+            await client.undrain_site("cheap")
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.drain_site("")
+        assert info.value.field == "site_id"
+
+
 async def test_a_solver_error_reaches_the_client_as_internal_not_as_its_type(
     served: Served, monkeypatch: pytest.MonkeyPatch
 ) -> None:
