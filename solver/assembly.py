@@ -141,6 +141,7 @@ class _Explainer:
             kind = REASON_KINDS[code]
             detail = {
                 "down": "site is down",
+                "drained": "site is drained: it takes no new work",
                 "residency": "data residency rules exclude it",
                 "hub-pue": ctx.problem.hub_pue_reason(site),
                 "pue": f"PUE {site.pue:.2f} above the workload's cap {wl.max_pue or 0.0:.2f}",

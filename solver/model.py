@@ -46,7 +46,8 @@ class Site:
     Energy is priced at ``pue`` (the PUE now). The hub's PUE cap is a policy on the site's
     ``sustained_pue`` (a mean over days; ``None``: judged on ``pue``), with hysteresis: a site
     its owner counts as over its cap stays over until it is ``pue_cap_margin`` under it
-    (see :meth:`Problem.hub_pue_ok`).
+    (see :meth:`Problem.hub_pue_ok`). A ``drained`` site takes no work (its operator is
+    emptying it): running work there may stay only in a plan that leaves it out.
     """
 
     id: str
@@ -63,6 +64,7 @@ class Site:
     transfer_yuan_per_gb: Mapping[str, float] = field(default_factory=dict)
     sustained_pue: float | None = None
     pue_cap_margin: float = 0.0
+    drained: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -293,12 +295,13 @@ REASON_KINDS = (
     "not-worth-it",
     "taken",
     "displaced-by-priority",
+    "drained",
 )
 """Why a workload is not on a site: the site is down; it has none of the workload's
 accelerators; data residency; the hub's policy PUE cap; the workload's PUE cap; the latency
 SLO; too few free devices before this batch; running there costs more than leaving the work
-out; its free devices went to other work of this batch; or they went to higher-priority
-work of this batch."""
+out; its free devices went to other work of this batch; they went to higher-priority
+work of this batch; or the site is drained (its operator is emptying it)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

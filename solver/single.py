@@ -34,12 +34,13 @@ from solver.table import DEFAULT_KW_PER_DEVICE, has_residency, unplaced_price
 
 METHOD = "single"
 
-_LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN = 1, 2, 3, 4, 5
-_KINDS = ("", "latency", "pue", "hub-pue", "residency", "down")
+_LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN, _DRAINED = 1, 2, 3, 4, 5, 6
+_KINDS = ("", "latency", "pue", "hub-pue", "residency", "down", "drained")
 """Site-level reason codes (0: none) and their names in :data:`solver.model.REASON_KINDS`."""
 
 _DETAIL = {
     "down": "site is down",
+    "drained": "site is drained: it takes no new work",
     "residency": "data residency rules exclude it",
     "capacity": "{free} {model} free, {need} needed",
     "not-worth-it": "costs more than leaving the work out",
@@ -64,6 +65,7 @@ class SiteArrays:
         self.pue = np.array([s.pue for s in sites], dtype=np.float64)
         self.carbon = np.array([s.carbon_kg_per_kwh for s in sites], dtype=np.float64)
         self.up = np.array([s.up for s in sites], dtype=bool)
+        self.drained = np.array([s.drained for s in sites], dtype=bool)
         self.hub_ok = np.array([problem.hub_pue_ok(s) for s in sites], dtype=bool)
         self.power = np.full((n_s, n_m), np.nan)
         for si, s in enumerate(sites):
@@ -150,6 +152,7 @@ class SiteArrays:
         reason[~self.hub_ok] = _HUB_PUE
         if has_residency(w):
             reason[[not w.admits(s) for s in self.problem.sites]] = _RESIDENCY
+        reason[self.drained] = _DRAINED
         reason[~self.up] = _DOWN
         moving = current != -1
         # Every (site, model) the workload could use, cheapest first.

@@ -117,6 +117,7 @@ class Context:
                 self.free[si, model_of[m]] = s.free.get(m, 0)
         hub_ok = np.array([problem.hub_pue_ok(s) for s in sites], dtype=bool)
         up = np.array([s.up for s in sites], dtype=bool)
+        drained = np.array([s.drained for s in sites], dtype=bool)
         prices = np.array([s.hourly_price for s in sites], dtype=np.float64).reshape(
             n_s, HOURS_PER_DAY
         )
@@ -164,7 +165,11 @@ class Context:
         for wi, w in enumerate(work):
             if has_residency(w):
                 residency[wi] = [not w.admits(s) for s in sites]
-        checks += [("residency", residency), ("down", np.broadcast_to(~up[None, :], code.shape))]
+        checks += [
+            ("residency", residency),
+            ("drained", np.broadcast_to(drained[None, :], code.shape)),
+            ("down", np.broadcast_to(~up[None, :], code.shape)),
+        ]
         for kind, failed in checks:
             code[failed] = CODE[kind]
         self.site_code = code

@@ -15,7 +15,7 @@ app = typer.Typer(
         "netrouter: places GPU workloads across China's national compute network (东数西算) "
         "at least energy cost, within latency SLOs and PUE caps.\n\n"
         "Start here: 'netrouter demo' runs everything on the 10 national clusters. "
-        "'netrouter serve' runs the router; 'sites', 'place', 'placements', 'release' and "
+        "'netrouter serve' runs the router; 'sites', 'place', 'placements', 'get', 'release' and "
         "'rebalance' talk to a running one; 'whatif' answers what-if questions against a running router "
         "or a saved 'snapshot'; 'replay' runs the real traces under every policy."
     ),
@@ -28,6 +28,7 @@ app.command()(serve.serve)
 app.add_typer(sites.sites_app, name="sites")
 app.command()(placements.place)
 app.command()(placements.placements)
+app.command()(placements.get)
 app.command()(placements.release)
 app.command()(placements.rebalance)
 app.command("demo")(demo_command.demo)

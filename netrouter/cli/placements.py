@@ -106,8 +106,40 @@ def placements(
 
 
 @reaches_router
+def get(
+    placement_id: Annotated[
+        str,
+        typer.Argument(
+            help="The placement's id, or its first characters (at least 4, naming one "
+            "placement: the 12 a table shows will do)."
+        ),
+    ],
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Show one placement, active or ended: its table row, then its workload, costs,
+    state (and why it ended), created and updated times, and the cheaper sites it did not
+    get, with why."""
+    from netrouter.cli.render import print_placement
+
+    found = ask(connect(target), lambda client: client.get_placement(placement_id))
+    if json:
+        print_json(out, found)
+    else:
+        print_placement(out, found)
+
+
+@reaches_router
 def release(
-    ids: Annotated[list[str], typer.Argument(help="Placement ids to release (all or none).")],
+    ids: Annotated[
+        list[str],
+        typer.Argument(
+            help="Placement ids to release, all or none; each may be its first characters "
+            "(at least 4, naming one placement: the 12 a table shows will do)."
+        ),
+    ],
     target: TargetOpt = DEFAULT_TARGET,
     json: JsonOpt = False,
     *,

@@ -16,6 +16,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from netrouter.cli.demo import DemoReport
     from netrouter.client.types import (
+        DrainResult,
         Placement,
         PlacementEvent,
         PlaceResult,
@@ -75,6 +76,7 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             f"{s.labels.hub_name or s.labels.hub}",
             s.labels.side,
             ("[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})")
+            + (f" [yellow]drained[/]{_drain_why(s)}" if s.drained else "")
             + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else ""),
             f"{s.report_age_s:.1f}",
             pue_cell(s),
@@ -326,3 +328,94 @@ def print_whatif(out: Console, report: WhatIfReport, show_moves: int) -> None:
             out.print(moves)
             if len(d.moves) > show_moves:
                 out.print(f"  … {len(d.moves) - show_moves} more (--show-moves, --json)")
+
+
+def _utc(at: float) -> str:
+    """Unix seconds as ``2026-12-07 21:30:00 UTC`` ("-" for 0: not set)."""
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if at else "-"
+
+
+def print_placement(out: Console, p: Placement) -> None:
+    """One placement: its table row, then its workload, costs, state, times and the
+    cheaper sites it did not get."""
+    out.print(placements_table([p], title=f"Placement {p.placement_id}"))
+    w = p.workload
+    demands = " or ".join(f"{n} {m}" for m, n in w.demands.items())
+    rows = [
+        ("state", p.state + (f" ({p.end_reason})" if p.end_reason else "")),
+        ("created", _utc(p.created_at)),
+        ("updated", _utc(p.updated_at)),
+        ("workload", f"{w.id} from {w.origin_region}: {demands}, {w.duration_h:g} h"),
+        ("priority", str(w.priority)),
+        ("latency SLO", "none" if w.latency_slo_ms is None else f"{w.latency_slo_ms:g} ms"),
+        ("max PUE", "none" if w.max_pue is None else f"{w.max_pue:g}"),
+        ("labels", ", ".join(f"{k}={v}" for k, v in sorted(w.labels.items())) or "none"),
+        ("energy", f"{p.energy_kwh:,.1f} kWh, {p.energy_cost_yuan:,.2f} 元"),
+        ("transfer", f"{p.transfer_cost_yuan:,.2f} 元"),
+        ("migration", f"{p.migration_cost_yuan:,.2f} 元"),
+        ("carbon", f"{p.carbon_kg:,.1f} kg, {p.carbon_cost_yuan:,.2f} 元"),
+        ("total", f"{p.total_cost_yuan:,.2f} 元 ({p.cost_per_hour_yuan:,.2f} 元/h)"),
+    ]
+    details = Table(show_header=False, box=None, padding=(0, 2, 0, 0))
+    details.add_column(style="bold")
+    details.add_column(overflow="fold")
+    for name, value in rows:
+        details.add_row(name, value)
+    out.print(details)
+    if p.alternatives:
+        table = _table(
+            "Cheaper sites it did not get",
+            ("site", "model", "cost 元", "why"),
+            right=("cost 元",),
+            fold=("why",),
+        )
+        for a in p.alternatives:
+            table.add_row(a.site_id, a.model, f"{a.cost_yuan:,.2f}", f"{a.reason_kind}: {a.reason}")
+        out.print(table)
+
+
+def _drain_why(s: SiteView) -> str:
+    """`` since 2026-12-07 21:30:00 UTC (maintenance)``: when a site was drained, and why."""
+    return f" since {_utc(s.drained_at)}" + (f" ({s.drain_reason})" if s.drain_reason else "")
+
+
+def print_drain(out: Console, result: DrainResult, *, moving: bool) -> None:
+    """A drain: the work moved off the site, the work that stays, and a summary line."""
+    site = result.site.site_id
+    if result.moved:
+        table = _table(
+            f"Moved off {site}",
+            ("placement", "workload", "to", "saves 元", "why"),
+            right=("saves 元",),
+            fold=("why",),
+        )
+        for m in result.moved:
+            table.add_row(
+                m.placement_id[:12],
+                m.placement.workload.id,
+                m.to_site_id,
+                f"{m.saving_yuan:.2f}",
+                m.reason,
+            )
+        out.print(table)
+    if result.stayed:
+        out.print(_stayed_table(result))
+    held = sum(a.placed for a in result.site.accelerators)
+    line = f"site {site} drained{_drain_why(result.site)}: it takes no new work"
+    if moving:
+        line += f"; {len(result.moved)} placements moved off it, {len(result.stayed)} stay"
+    elif held:
+        line += (
+            f"; its running work ({held} devices) stays: 'sites drain {site} --move' "
+            "or 'rebalance --commit' moves it"
+        )
+    out.print(line)
+
+
+def _stayed_table(result: DrainResult) -> Table:
+    table = _table(f"Staying on {result.site.site_id}", ("workload", "reason"), fold=("reason",))
+    for u in result.stayed:
+        table.add_row(u.workload_id, u.reason)
+    return table

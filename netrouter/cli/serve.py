@@ -97,7 +97,8 @@ def serve(
     Security (README "Security"): --mqtt mqtts://... with --mqtt-username and a password
     file log in to the broker over TLS; --tls-cert/--tls-key serve gRPC over TLS,
     --tls-client-ca also requires client certificates, and --tokens-file requires a bearer
-    token on every call (Place, Release and Rebalance need a read-write one).
+    token on every call (Place, Release, Rebalance and the 'sites' commands that change a
+    site need a read-write one).
 
     One router per port and per store: if another process listens on the port, or holds the
     SQLite file (its lock file FILE.lock names the holder's pid and host), it exits 2.

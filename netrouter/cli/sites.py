@@ -13,7 +13,8 @@ from netrouter.cli.render import sites_table
 from netrouter.cli.render_json import print_json
 
 sites_app = typer.Typer(
-    help="The router's live view of every site; 'sites remove ID' forgets a site that is gone.",
+    help="The router's live view of every site; 'sites drain ID' takes one out of service "
+    "('sites undrain ID' puts it back); 'sites remove ID' forgets a site that is gone.",
     no_args_is_help=False,
 )
 
@@ -28,9 +29,11 @@ def sites(
     connect: Connect,
 ) -> None:
     """Show the router's live view of every site: up/down and why, PUE, price, free
-    capacity, and a 'duplicate agent' mark where two agents report for one site.
+    capacity, and a 'duplicate agent' mark where two agents report for one site. A
+    drained site shows 'drained' in the up column.
 
-    'netrouter sites remove ID' forgets a site that is gone (see its --help)."""
+    'netrouter sites drain ID' takes a site out of service and 'sites undrain ID' puts it
+    back; 'netrouter sites remove ID' forgets a site that is gone (see their --help)."""
     if ctx.invoked_subcommand is not None:
         return
     views = ask(connect(target), lambda client: client.list_sites())
@@ -64,3 +67,68 @@ def sites_remove(
         print_json(out, view)
     else:
         out.print(f"removed site {view.site_id} (it returns when its agent reports again)")
+
+
+@sites_app.command("drain")
+@reaches_router
+def sites_drain(
+    site_id: Annotated[str, typer.Argument(help="The id of the site to drain.")],
+    target: TargetOpt = DEFAULT_TARGET,
+    move: Annotated[
+        bool,
+        typer.Option(
+            "--move",
+            help="Also move the site's running work elsewhere now, in one batch (default: "
+            "it stays until it ends or a rebalance moves it).",
+        ),
+    ] = False,
+    reason: Annotated[
+        str,
+        typer.Option(help="Why, shown with the site (default: none), e.g. 'maintenance 12-07'."),
+    ] = "",
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Take a site out of service (a maintenance window): it takes no new work and shows
+    as drained until 'netrouter sites undrain ID'. The drain is durable: it survives a
+    router restart.
+
+    Its running work stays where it is (a 'rebalance' moves it off where it can), unless
+    --move: then it is re-placed elsewhere now, as one batch; work that fits nowhere else
+    stays, and the answer lists it. Draining a drained site changes nothing but --move.
+
+    Needs a read-write token where the router requires tokens.
+    """
+    from netrouter.cli.render import print_drain
+
+    result = ask(
+        connect(target),
+        lambda client: client.drain_site(site_id, move_running=move, reason=reason),
+    )
+    if json:
+        print_json(out, result)
+    else:
+        print_drain(out, result, moving=move)
+
+
+@sites_app.command("undrain")
+@reaches_router
+def sites_undrain(
+    site_id: Annotated[str, typer.Argument(help="The id of the drained site.")],
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """Put a drained site back in service: it takes new work again at once (work moved off
+    it stays where it went; a 'rebalance' may bring some back). A site that is not drained
+    is refused, saying so.
+
+    Needs a read-write token where the router requires tokens.
+    """
+    view = ask(connect(target), lambda client: client.undrain_site(site_id))
+    if json:
+        print_json(out, view)
+    else:
+        out.print(f"site {view.site_id} undrained: it takes new work again")

@@ -296,6 +296,32 @@ def site_view_from_pb(m: pb.SiteView) -> domain.SiteView:
     )
 
 
+def drain_to_pb(r: domain.DrainResult) -> pb.DrainSiteResponse:
+    """The DrainSite response of a result."""
+    return pb.DrainSiteResponse(
+        **same_named(
+            pb.DrainSiteResponse,
+            r,
+            site=site_view_to_pb(r.site),
+            moved=[move_to_pb(mv) for mv in r.moved],
+            stayed=[pb.Unplaced(**same_named(pb.Unplaced, u)) for u in r.stayed],
+        )
+    )
+
+
+def drain_from_pb(m: pb.DrainSiteResponse) -> domain.DrainResult:
+    """A DrainSite result from its response."""
+    return domain.DrainResult(
+        **same_named(
+            pb.DrainSiteResponse,
+            m,
+            site=site_view_from_pb(m.site),
+            moved=tuple(move_from_pb(mv) for mv in m.moved),
+            stayed=tuple(domain.Unplaced(**same_named(pb.Unplaced, u)) for u in m.stayed),
+        )
+    )
+
+
 MAX_SCENARIOS = 16
 MAX_SCENARIO_CHARS = 1 << 20
 MAX_WHATIF_TIME_LIMIT_S = 60.0

@@ -27,6 +27,7 @@ from netrouter.client import convert
 from netrouter.client.errors import RouterError, UnavailableError, error_for
 from netrouter.client.scenario import Scenario, scenario_text
 from netrouter.client.types import (
+    DrainResult,
     Placement,
     PlacementEvent,
     PlaceResult,
@@ -255,6 +256,22 @@ class RouterClient:
         response = await self._call("RemoveSite", pb.RemoveSiteRequest(site_id=site_id))
         return convert.site_view_from_pb(response.site)
 
+    async def drain_site(
+        self, site_id: str, *, move_running: bool = False, reason: str = ""
+    ) -> DrainResult:
+        """Take a site out of service: it takes no new work until undrained, across router
+        restarts. With ``move_running`` its running work moves elsewhere now, in one batch
+        (``DrainResult.moved``); what fits nowhere stays (``DrainResult.stayed``). An unknown
+        site is ``NotFoundError`` naming the known ones."""
+        request = pb.DrainSiteRequest(site_id=site_id, move_running=move_running, reason=reason)
+        return convert.drain_from_pb(await self._call("DrainSite", request))
+
+    async def undrain_site(self, site_id: str) -> SiteView:
+        """Put a drained site back in service (``FailedPreconditionError`` if it is not
+        drained); returns the site as it is now."""
+        response = await self._call("UndrainSite", pb.UndrainSiteRequest(site_id=site_id))
+        return convert.site_view_from_pb(response.site)
+
     async def snapshot(self) -> Snapshot:
         """The router's whole state, for offline what-ifs."""
         return convert.snapshot_from_pb(await self._call("Snapshot", pb.SnapshotRequest()))
@@ -421,6 +438,20 @@ class SyncRouterClient:
     def remove_site(self, site_id: str) -> SiteView:
         """See :meth:`RouterClient.remove_site`."""
         result: SiteView = self._run(lambda: self._client.remove_site(site_id))
+        return result
+
+    def drain_site(
+        self, site_id: str, *, move_running: bool = False, reason: str = ""
+    ) -> DrainResult:
+        """See :meth:`RouterClient.drain_site`."""
+        result: DrainResult = self._run(
+            lambda: self._client.drain_site(site_id, move_running=move_running, reason=reason)
+        )
+        return result
+
+    def undrain_site(self, site_id: str) -> SiteView:
+        """See :meth:`RouterClient.undrain_site`."""
+        result: SiteView = self._run(lambda: self._client.undrain_site(site_id))
         return result
 
     def what_if(

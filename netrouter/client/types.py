@@ -15,6 +15,7 @@ from netrouter.contract.site_report import RegionLatency, SiteLabels, SiteReport
 __all__ = [
     "AcceleratorCapacity",
     "Alternative",
+    "DrainResult",
     "Link",
     "Move",
     "PlaceResult",
@@ -194,6 +195,12 @@ class SiteView:
     """The sustained PUE the hub's cap is judged on (0: not reported; judged on ``pue``)."""
     over_pue_cap: bool = False
     """Above its hub's cap (``labels.pue_cap``), with hysteresis: takes no new work."""
+    drained: bool = False
+    """Drained by an operator: takes no new work until undrained."""
+    drained_at: float = 0.0
+    """When it was drained (unix seconds; 0: not drained)."""
+    drain_reason: str = ""
+    """Why, as the operator said."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -303,6 +310,16 @@ class RebalanceResult:
     committed: bool
     solve: SolveInfo
     candidates: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainResult:
+    """A site drained (or undrained): the site as it is now, and with ``move`` the work
+    that moved off it and the work that fits nowhere else and stays."""
+
+    site: SiteView
+    moved: tuple[Move, ...] = ()
+    stayed: tuple[Unplaced, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -30,12 +30,14 @@ class World:
     over_pue_cap: set[str] = field(default_factory=set)
     """Sites over their hub's PUE cap: they take work only ``pue_cap_hysteresis`` under it."""
     pue_cap_hysteresis: float = 0.0
+    drained: set[str] = field(default_factory=set)
+    """Sites drained by their operator: they take no work."""
 
     @classmethod
     def from_snapshot(cls, snapshot: Snapshot, at: float | None = None) -> World:
         """The snapshot's state at ``at`` (default: when it was taken): its up sites, its
         links, the rest of every active placement's work, running where it is, and which
-        sites are over their hub's PUE cap."""
+        sites are over their hub's PUE cap or drained."""
         at = snapshot.taken_at if at is None else at
         up = {v.site_id for v in snapshot.sites if v.up}
         work = [MoveCost().remaining(p, at) for p in snapshot.placements]
@@ -48,6 +50,7 @@ class World:
             running={p.workload.id: p.site_id for p in snapshot.placements},
             over_pue_cap={v.site_id for v in snapshot.sites if v.over_pue_cap},
             pue_cap_hysteresis=snapshot.pue_cap_hysteresis,
+            drained={v.site_id for v in snapshot.sites if v.drained},
         )
 
     def copy(self) -> World:
@@ -63,6 +66,7 @@ class World:
             hub_max_pue=dict(self.hub_max_pue),
             over_pue_cap=set(self.over_pue_cap),
             pue_cap_hysteresis=self.pue_cap_hysteresis,
+            drained=set(self.drained),
         )
 
     def pue_caps(self) -> dict[str, float]:

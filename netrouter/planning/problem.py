@@ -4,7 +4,7 @@ what-ifs (which rebuild the same input from a snapshot, changed by a scenario)."
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 import solver
@@ -100,6 +100,7 @@ def solver_sites(
     regions: Iterable[str],
     now: float,
     pue_cap_margins: Mapping[str, float] | None = None,
+    drained: Collection[str] = (),
 ) -> tuple[Site, ...]:
     """The solver's view of ``reports`` at ``now`` (free capacity left empty).
 
@@ -107,7 +108,8 @@ def solver_sites(
     path; transfer prices follow the backbone path (:meth:`NetworkModel.paths`). Energy is
     priced at the PUE now; the hub's cap judges the sustained PUE (the report's mean, when
     it has one), a site over its cap by the margin it must come under (``pue_cap_margins``,
-    by site id: see :mod:`netrouter.router.pue_policy`).
+    by site id: see :mod:`netrouter.router.pue_policy`). A site in ``drained`` takes no
+    work (the solver's :attr:`Site.drained`).
     """
     paths = network.paths(regions, fresh, [r.site_id for r in reports])
     margins = pue_cap_margins or {}
@@ -117,6 +119,7 @@ def solver_sites(
             pue=r.pue,
             sustained_pue=r.pue_mean or None,
             pue_cap_margin=margins.get(r.site_id, 0.0),
+            drained=r.site_id in drained,
             hourly_price=tariff_from_now(r, now),
             carbon_kg_per_kwh=r.carbon_kg_per_kwh,
             latency_ms={region: p.latency_ms for region, p in paths[r.site_id].items()},
@@ -149,6 +152,7 @@ def world_problem(world: World) -> Problem:
         regions=regions,
         now=world.at,
         pue_cap_margins=margins,
+        drained=world.drained,
     )
     by_id = {r.site_id: r for r in reports}
     sites = tuple(

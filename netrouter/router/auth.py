@@ -4,7 +4,8 @@
   must present a certificate that CA signed (mTLS), or the handshake fails.
 - **Bearer tokens**: each call carries ``authorization: Bearer TOKEN`` metadata. A tokens
   file names each token and gives it a role: ``read-only`` may call everything that changes
-  nothing; ``read-write`` may also call ``Place``, ``Release``, ``Rebalance`` and ``RemoveSite``. The health
+  nothing; ``read-write`` may also call ``Place``, ``Release``, ``Rebalance``, ``RemoveSite``,
+  ``DrainSite`` and ``UndrainSite``. The health
   and reflection services stay open, so balancers and ``grpcurl list`` need no token.
 
 A tokens file (TOML; keep it readable by the router's user only)::
@@ -47,7 +48,8 @@ Role = Literal["read-only", "read-write"]
 READ_WRITE: Role = "read-write"
 
 WRITE_METHODS = frozenset(
-    f"/{SERVICE_NAME}/{name}" for name in ("Place", "Release", "Rebalance", "RemoveSite")
+    f"/{SERVICE_NAME}/{name}"
+    for name in ("Place", "Release", "Rebalance", "RemoveSite", "DrainSite", "UndrainSite")
 )
 """Calls that change placements or sites: they need a ``read-write`` token."""
 

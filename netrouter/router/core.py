@@ -24,6 +24,7 @@ from netrouter.client.types import (
     ACTIVE,
     DEFAULT_MIN_SAVING_YUAN,
     STATES,
+    DrainResult,
     MoveCost,
     Placement,
     PlacementEvent,
@@ -40,18 +41,20 @@ from netrouter.contract.names import NATIONAL_REGIONS
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
 from netrouter.planning.whatif import run_whatif
-from netrouter.router import decisions
+from netrouter.router import decisions, ids
 from netrouter.router.active import ActivePlacements
 from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
 from netrouter.router.operations import (
     Decision,
+    DrainOp,
     FailoverOp,
     Op,
     PlaceOp,
     RebalanceOp,
     ReleaseOp,
     RemoveSiteOp,
+    UndrainOp,
 )
 from netrouter.router.site_view import SitesView, SitesViewCache, site_view
 from netrouter.router.state import SiteRegistry
@@ -126,6 +129,8 @@ class Router:
             interval_s=self.settings.sweep_interval_s,
         )
         registry.on_down = self._sweeper.site_going_down
+        for site_id, at, reason in store.drained_sites():
+            registry.drain(site_id, at, reason)
 
     # --- lifecycle ---------------------------------------------------------------------
 
@@ -169,20 +174,33 @@ class Router:
         return result
 
     async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
-        """Release active placements by id (all or none), freeing their devices."""
+        """Release active placements (all or none), freeing their devices. Each is named
+        by its id or a unique prefix of it (see :mod:`netrouter.router.ids`); one that has
+        ended already is refused saying when and why."""
         if not placement_ids:
             raise InvalidArgumentError("placement_ids", "at least one id is needed")
-        seen: set[str] = set()
-        for i, pid in enumerate(placement_ids):
-            if not pid:
-                raise InvalidArgumentError(f"placement_ids[{i}]", "must not be empty")
-            if pid in seen:
-                raise InvalidArgumentError(f"placement_ids[{i}]", f"duplicate id {pid!r}")
-            seen.add(pid)
+        found = await asyncio.to_thread(self._resolve_all, placement_ids)
+        seen: dict[str, str] = {}
+        for i, (given, p) in enumerate(zip(placement_ids, found, strict=True)):
+            if p.placement_id in seen:
+                first = seen[p.placement_id]
+                what = f"{given!r}" if given == first else f"{given!r} (as {first!r})"
+                raise InvalidArgumentError(
+                    f"placement_ids[{i}]", f"duplicate id {what}: {p.placement_id}"
+                )
+            seen[p.placement_id] = given
+            if p.state != ACTIVE:
+                raise ids.ended_error(p)
         released: list[Placement] = await self._committer.submit(
-            ReleaseOp(placement_ids=tuple(placement_ids))
+            ReleaseOp(placement_ids=tuple(p.placement_id for p in found))
         )
         return released
+
+    def _resolve_all(self, given: Sequence[str]) -> list[Placement]:
+        return [
+            ids.resolve(g, field=f"placement_ids[{i}]", active=self._active, store=self.store)
+            for i, g in enumerate(given)
+        ]
 
     async def what_if(
         self,
@@ -237,14 +255,35 @@ class Router:
         removed: SiteView = await self._committer.submit(RemoveSiteOp(site_id=site_id))
         return removed
 
+    async def drain_site(
+        self, site_id: str, *, move: bool = False, reason: str = ""
+    ) -> DrainResult:
+        """Take a site out of service, durably: it takes no new work until undrained, and a
+        rebalance moves its work off it where it can. With ``move`` its running work is
+        moved elsewhere now, in one batch; what fits nowhere stays (``DrainResult.stayed``).
+        """
+        if not site_id:
+            raise InvalidArgumentError("site_id", "must not be empty")
+        result: DrainResult = await self._committer.submit(
+            DrainOp(site_id=site_id, move=move, reason=reason)
+        )
+        return result
+
+    async def undrain_site(self, site_id: str) -> SiteView:
+        """Put a drained site back in service (refused if it is not drained)."""
+        if not site_id:
+            raise InvalidArgumentError("site_id", "must not be empty")
+        result: DrainResult = await self._committer.submit(UndrainOp(site_id=site_id))
+        return result.site
+
     async def get_placement(self, placement_id: str) -> Placement:
-        """One placement by id."""
-        if not placement_id:
-            raise InvalidArgumentError("placement_id", "must not be empty")
+        """One placement, in any state, by its id or a unique prefix of it."""
         active = self._active.get(placement_id)
         if active is not None:
             return active
-        return await asyncio.to_thread(self.store.get, placement_id)
+        return await asyncio.to_thread(
+            ids.resolve, placement_id, field="placement_id", active=self._active, store=self.store
+        )
 
     async def list_placements(
         self,
@@ -397,6 +436,28 @@ class Router:
                 )
             case RemoveSiteOp(site_id=site_id):
                 return await decisions.remove_site(
+                    site_id,
+                    active=self._active,
+                    registry=self.registry,
+                    store=self.store,
+                    clock=self._clock,
+                )
+            case DrainOp(site_id=site_id, move=move, reason=reason):
+                return await decisions.drain(
+                    site_id,
+                    move=move,
+                    reason=reason,
+                    active=self._active,
+                    registry=self.registry,
+                    store=self.store,
+                    sites_view=self._views.get,
+                    clock=self._clock,
+                    move_cost=settings.move_cost,
+                    config=settings.solver,
+                    solver=self._solver,
+                )
+            case UndrainOp(site_id=site_id):
+                return await decisions.undrain(
                     site_id,
                     active=self._active,
                     registry=self.registry,

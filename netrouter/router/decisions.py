@@ -24,14 +24,17 @@ from netrouter.client.types import (
     PLACED,
     PLANNED,
     RELEASED,
+    DrainResult,
     Move,
     MoveCost,
     Placement,
     PlaceResult,
     RebalanceResult,
     SiteView,
+    Unplaced,
     Workload,
 )
+from netrouter.contract.site_report import SiteReport
 from netrouter.planning.problem import (
     MAX_ALTERNATIVES,
     NOTHING_TO_SOLVE,
@@ -153,8 +156,8 @@ def release(placement_ids: Sequence[str], *, active: ActivePlacements) -> Decisi
     changes = []
     for pid in placement_ids:
         p = active.get(pid)
-        if p is None:
-            raise NotFoundError(f"placement {pid!r} is not active")
+        if p is None:  # ended since the router resolved the id
+            raise FailedPreconditionError(f"placement {pid!r} is no longer active")
         changes.append(
             Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason="released"))
         )
@@ -285,6 +288,8 @@ async def rebalance(
         for s in problem.sites
         if not problem.hub_pue_ok(s)
     }
+    # A drained site's work moves off it as that of a site over its cap does.
+    over_cap.update({s.id: f"{s.id} is drained" for s in problem.sites if s.drained})
     candidates = _move_candidates(plan, running, work, view, over_cap)
     current = {p.placement_id: p for p in running}
     chosen = select_moves(
@@ -333,7 +338,8 @@ def _move_candidates(
     view: SitesView,
     over_cap: Mapping[str, str],
 ) -> list[Move]:
-    """Every move the plan makes that saves money, or leaves a site over its cap."""
+    """Every move the plan makes that saves money, or leaves a site in ``over_cap`` (over
+    its hub's PUE cap, or drained), which says why."""
     by_workload = {p.workload.id: p for p in running}
     rest = {w.id: w for w in remaining}
     candidates: list[Move] = []
@@ -341,10 +347,12 @@ def _move_candidates(
         old = by_workload[a.workload_id]
         if a.site_id == old.site_id and a.model == old.accelerator_model:
             continue
-        stay = view.arrays.cost_at(
-            solver_workload(rest[a.workload_id]), old.site_id, old.accelerator_model
-        )
-        saving = stay - a.cost_yuan
+        saving = 0.0  # a site the solver cannot see (drained) has no cost to compare
+        if old.site_id in view.arrays.index:
+            stay = view.arrays.cost_at(
+                solver_workload(rest[a.workload_id]), old.site_id, old.accelerator_model
+            )
+            saving = stay - a.cost_yuan
         why = over_cap.get(old.site_id)
         if why is None and saving <= 0:
             continue
@@ -448,3 +456,136 @@ async def remove_site(
     await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
     registry.remove(site_id)
     return Decision(result=view)
+
+
+# --- drain a site -----------------------------------------------------------------------
+
+
+def _known_site(registry: SiteRegistry, site_id: str) -> None:
+    if registry.report(site_id) is None:
+        known = ", ".join(r.site_id for r in registry.reports()) or "none"
+        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+
+
+async def drain(
+    site_id: str,
+    *,
+    move: bool,
+    reason: str,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    store: PlacementStore,
+    sites_view: Callable[[float], SitesView],
+    clock: Callable[[], float],
+    move_cost: MoveCost,
+    config: SolverConfig,
+    solver: SolveRunner,
+) -> Decision[DrainResult]:
+    """Drain a site durably: it takes no new work (the solver sees it drained, see
+    :attr:`solver.Site.drained`). With ``move`` its running work is re-placed elsewhere in
+    one batch; what fits nowhere stays, and the answer says so. Draining a drained site
+    keeps its first drain (and still moves its work with ``move``)."""
+    _known_site(registry, site_id)
+    now = clock()
+    if registry.drain_of(site_id) is None:
+        # Durable first: a router restarted now must find the site drained.
+        await asyncio.to_thread(store.drain_site, site_id, now, reason)
+    registry.drain(site_id, now, reason)
+    running = [p for p in active.all() if p.site_id == site_id] if move else []
+    moves: list[Move] = []
+    stayed: list[Unplaced] = []
+    plan: Plan | None = None
+    if running:
+        try:
+            view: SitesView | None = sites_view(now)
+        except FailedPreconditionError:
+            view = None  # no site is up: nothing can move
+        if view is None:
+            stayed = [
+                Unplaced(workload_id=p.workload.id, reason=f"{p.placement_id} stays: no site is up")
+                for p in running
+            ]
+        else:
+            work = [move_cost.remaining(p, now) for p in running]
+            plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
+            moves, stayed = _drain_moves(plan, running, work, view, site_id)
+    changes = tuple(
+        Change(
+            kind=MOVED,
+            placement=mv.placement,
+            from_site_id=mv.from_site_id,
+            reason=f"drain: {mv.reason}",
+        )
+        for mv in moves
+    )
+    if running:
+        log.warning(
+            "drain of %s: %d of %d placements moved, %d stay",
+            site_id,
+            len(moves),
+            len(running),
+            len(stayed),
+        )
+    result = DrainResult(
+        site=site_view(registry, _report(registry, site_id), now, active.usage),
+        moved=tuple(moves),
+        stayed=tuple(stayed),
+    )
+    return Decision(result=result, changes=changes, stamp=_stamp_drain)
+
+
+def _report(registry: SiteRegistry, site_id: str) -> SiteReport:
+    report = registry.report(site_id)
+    assert report is not None
+    return report
+
+
+def _drain_moves(
+    plan: Plan,
+    running: Sequence[Placement],
+    remaining: Sequence[Workload],
+    view: SitesView,
+    site_id: str,
+) -> tuple[list[Move], list[Unplaced]]:
+    """The moves off a drained site the plan makes, and the work it leaves where it is."""
+    moves = _move_candidates(plan, running, remaining, view, {site_id: f"{site_id} is drained"})
+    by_workload = {p.workload.id: p for p in running}
+    stayed = [
+        Unplaced(
+            workload_id=u.workload_id,
+            reason=f"{by_workload[u.workload_id].placement_id} stays on {site_id}: "
+            f"nowhere to go: {u.reason}",
+        )
+        for u in plan.unplaced
+    ]
+    return moves, stayed
+
+
+def _stamp_drain(result: DrainResult, committed: Mapping[str, Placement]) -> DrainResult:
+    return replace(
+        result,
+        moved=tuple(
+            replace(m, placement=committed.get(m.placement_id, m.placement)) for m in result.moved
+        ),
+    )
+
+
+async def undrain(
+    site_id: str,
+    *,
+    active: ActivePlacements,
+    registry: SiteRegistry,
+    store: PlacementStore,
+    clock: Callable[[], float],
+) -> Decision[DrainResult]:
+    """Put a drained site back in service, durably; refused if it is not drained."""
+    _known_site(registry, site_id)
+    if registry.drain_of(site_id) is None:
+        raise FailedPreconditionError(f"site {site_id} is not drained: nothing to undrain")
+    await asyncio.to_thread(store.undrain_site, site_id)
+    registry.undrain(site_id)
+    return Decision(
+        result=DrainResult(
+            site=site_view(registry, _report(registry, site_id), clock(), active.usage)
+        )
+    )

@@ -48,7 +48,23 @@ class RemoveSiteOp:
     site_id: str
 
 
-Op = PlaceOp | ReleaseOp | FailoverOp | RebalanceOp | RemoveSiteOp
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainOp:
+    """Take a site out of service; with ``move`` move its running work elsewhere now."""
+
+    site_id: str
+    move: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UndrainOp:
+    """Put a drained site back in service."""
+
+    site_id: str
+
+
+Op = PlaceOp | ReleaseOp | FailoverOp | RebalanceOp | RemoveSiteOp | DrainOp | UndrainOp
 
 
 def _as_decided(result: R, committed: Mapping[str, Placement]) -> R:

@@ -161,6 +161,22 @@ class RouterServicer(pb_grpc.RouterServicer):
         return pb.RemoveSiteResponse(site=convert.site_view_to_pb(view))
 
     @mapped_errors
+    async def DrainSite(
+        self, request: pb.DrainSiteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.DrainSiteResponse:
+        result = await self._router.drain_site(
+            request.site_id, move=request.move_running, reason=request.reason
+        )
+        return convert.drain_to_pb(result)
+
+    @mapped_errors
+    async def UndrainSite(
+        self, request: pb.UndrainSiteRequest, context: grpc.aio.ServicerContext
+    ) -> pb.UndrainSiteResponse:
+        view = await self._router.undrain_site(request.site_id)
+        return pb.UndrainSiteResponse(site=convert.site_view_to_pb(view))
+
+    @mapped_errors
     async def Snapshot(
         self, request: pb.SnapshotRequest, context: grpc.aio.ServicerContext
     ) -> pb.StateSnapshot:

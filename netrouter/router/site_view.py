@@ -4,7 +4,7 @@ priced for the solver, cached between reports that change nothing but capacity."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from netrouter.client.errors import FailedPreconditionError
@@ -57,6 +57,7 @@ def site_view(
 ) -> SiteView:
     """One site's live view from its latest report."""
     live = registry.liveness(r.site_id)
+    drain = registry.drain_of(r.site_id)
     return SiteView(
         site_id=r.site_id,
         labels=r.labels,
@@ -76,13 +77,16 @@ def site_view(
         held_down_s=live.held_down_s,
         pue_mean=r.pue_mean,
         over_pue_cap=registry.over_pue_cap(r.site_id),
+        drained=drain is not None,
+        drained_at=0.0 if drain is None else drain.at,
+        drain_reason="" if drain is None else drain.reason,
     )
 
 
 @dataclass(frozen=True, slots=True)
 class SitesView:
     """The sites up at one instant, priced for the solver (free capacity left out), with
-    the hubs' PUE caps."""
+    the hubs' PUE caps; drained ones among them, marked (:attr:`solver.Site.drained`)."""
 
     key: tuple[int, int]
     now: float
@@ -163,10 +167,12 @@ class SitesViewCache:
         capacity = tuple(
             ((r.site_id, a.model), a.available) for r in reports for a in r.accelerators
         )
+        drained = self._registry.drained()
         if (
             view is not None
             and view.key[1] == key[1]
             and [r.site_id for r in view.reports] == [r.site_id for r in reports]
+            and [s.drained for s in view.sites] == [r.site_id in drained for r in reports]
         ):
             # The same sites, new reports within one refresh period: their capacity counts
             # now; pricing them again (network paths, tariffs) waits for the next period, so
@@ -176,7 +182,7 @@ class SitesViewCache:
             )
             self._view = view
             return view
-        sites = self._sites(reports, now)
+        sites = self._sites(reports, now, drained)
         caps = self._registry.pue_policy.caps()
         problem = Problem(
             sites=sites, workloads=(), hour_elapsed=hour_elapsed(now), hub_max_pue=caps
@@ -187,7 +193,9 @@ class SitesViewCache:
         self._view = view
         return view
 
-    def _sites(self, reports: Sequence[SiteReport], now: float) -> tuple[Site, ...]:
+    def _sites(
+        self, reports: Sequence[SiteReport], now: float, drained: Collection[str]
+    ) -> tuple[Site, ...]:
         known = self._registry.reports()
         policy = self._registry.pue_policy
         return solver_sites(
@@ -197,4 +205,5 @@ class SitesViewCache:
             regions=report_regions(known),
             now=now,
             pue_cap_margins={r.site_id: policy.margin(r.site_id) for r in reports},
+            drained=drained,
         )

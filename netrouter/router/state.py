@@ -68,6 +68,14 @@ class Agent:
         return min(self.last_at, self.stamp + max_skew_s)
 
 
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """An operator's drain of a site: no new work there until undrained."""
+
+    at: float
+    reason: str = ""
+
+
 @dataclass(slots=True)
 class SiteEntry:
     """What the router last heard from one site."""
@@ -131,6 +139,8 @@ class SiteRegistry:
         back (a retained replay of the old one does not); see :meth:`mark_removed`."""
         self._cut_off_at: float | None = None
         """When our broker connection dropped (None: connected, or never connected)."""
+        self._drains: dict[str, Drain] = {}
+        """Drained site → when and why (kept whether or not the site has reported)."""
         self.capacity_version = 0
         self.on_down = on_down
         self.pue_policy = PueCapPolicy(pue_cap_hysteresis)
@@ -370,6 +380,32 @@ class SiteRegistry:
         for site_id, stamp in sites:
             if site_id not in self._sites:
                 self._removed[site_id] = max(stamp, self._removed.get(site_id, stamp))
+
+    def drain(self, site_id: str, at: float, reason: str = "") -> Drain:
+        """Mark a site drained (it takes no new work; a drained one keeps its first drain);
+        return its drain."""
+        drain = self._drains.get(site_id)
+        if drain is None:
+            drain = self._drains[site_id] = Drain(at=at, reason=reason)
+            self.capacity_version += 1
+            log.info("site %s drained%s", site_id, f": {reason}" if reason else "")
+        return drain
+
+    def undrain(self, site_id: str) -> bool:
+        """Put a drained site back in service; False if it was not drained."""
+        if self._drains.pop(site_id, None) is None:
+            return False
+        self.capacity_version += 1
+        log.info("site %s undrained", site_id)
+        return True
+
+    def drain_of(self, site_id: str) -> Drain | None:
+        """The site's drain (None: not drained)."""
+        return self._drains.get(site_id)
+
+    def drained(self) -> frozenset[str]:
+        """The drained sites."""
+        return frozenset(self._drains)
 
     def removed_stamp(self, site_id: str) -> float | None:
         """The last report timestamp of a removed site (None: not removed)."""

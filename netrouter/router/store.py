@@ -60,6 +60,15 @@ CREATE TABLE IF NOT EXISTS removed_sites (
 """Sites an operator removed, with their last report's timestamp: only a newer report
 brings one back."""
 
+DRAINED_SITES = """
+CREATE TABLE IF NOT EXISTS drained_sites (
+    site_id    TEXT PRIMARY KEY,
+    drained_at REAL NOT NULL,
+    reason     TEXT NOT NULL DEFAULT ''
+);
+"""
+"""Sites an operator drained (no new work until undrained), with when and why."""
+
 EVENT_COLUMNS = {"record": "BLOB", "reason": "TEXT NOT NULL DEFAULT ''"}
 """Event columns added after the first schema; old files gain them on open."""
 
@@ -97,6 +106,7 @@ class PlacementStore:
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
             self._db.executescript(SCHEMA)
             self._db.executescript(REMOVED_SITES)
+            self._db.executescript(DRAINED_SITES)
             have = {row[1] for row in self._db.execute("PRAGMA table_info(events)")}
             for column, kind in EVENT_COLUMNS.items():
                 if column not in have:
@@ -156,6 +166,28 @@ class PlacementStore:
                 "SELECT site_id, report_timestamp FROM removed_sites ORDER BY site_id"
             ).fetchall()
         return [(str(site), float(stamp)) for site, stamp in rows]
+
+    def drain_site(self, site_id: str, at: float, reason: str) -> None:
+        """Record that ``site_id`` is drained (a drained one keeps its first record)."""
+        with self._transaction() as cur:
+            cur.execute(
+                "INSERT INTO drained_sites (site_id, drained_at, reason) VALUES (?, ?, ?)"
+                " ON CONFLICT (site_id) DO NOTHING",
+                (site_id, at, reason),
+            )
+
+    def undrain_site(self, site_id: str) -> None:
+        """Forget that ``site_id`` is drained."""
+        with self._transaction() as cur:
+            cur.execute("DELETE FROM drained_sites WHERE site_id = ?", (site_id,))
+
+    def drained_sites(self) -> list[tuple[str, float, str]]:
+        """(site id, when drained, why) of every drained site."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT site_id, drained_at, reason FROM drained_sites ORDER BY site_id"
+            ).fetchall()
+        return [(str(site), float(at), str(reason)) for site, at, reason in rows]
 
     def commit(self, changes: Sequence[Change], at: float | None = None) -> list[PlacementEvent]:
         """Apply every change in one transaction (all or none); return their events.
@@ -251,6 +283,25 @@ class PlacementStore:
         if not rows:
             raise NotFoundError(f"placement {placement_id!r} not found")
         return _decode(rows[0][0])
+
+    def with_prefix(self, prefix: str, limit: int) -> tuple[list[Placement], int]:
+        """The first ``limit`` placements (any state, by id) whose id starts with
+        ``prefix``, and how many there are in all (a range scan of the id index)."""
+        where = "placement_id >= ?"
+        args: tuple[object, ...] = (prefix,)
+        if prefix and ord(prefix[-1]) < 0x10FFFF:
+            where += " AND placement_id < ?"
+            args = (prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1))
+        rows = self._query(
+            f"SELECT placement_id, record FROM placements WHERE {where}"
+            " ORDER BY placement_id LIMIT ?",
+            (*args, limit),
+        )
+        found = [_decode(blob) for pid, blob in rows if pid.startswith(prefix)]
+        if len(found) < limit:
+            return found, len(found)
+        (count,) = self._query(f"SELECT COUNT(*) FROM placements WHERE {where}", args)[0]
+        return found, int(count)
 
     def active(self) -> list[Placement]:
         """Every active placement, in commit order."""

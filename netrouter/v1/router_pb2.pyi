@@ -242,7 +242,7 @@ class AcceleratorCapacity(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ...) -> None: ...
 
 class SiteView(_message.Message):
-    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents")
+    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents", "drained", "drained_at", "drain_reason")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
@@ -261,6 +261,9 @@ class SiteView(_message.Message):
     PUE_MEAN_FIELD_NUMBER: _ClassVar[int]
     OVER_PUE_CAP_FIELD_NUMBER: _ClassVar[int]
     AGENTS_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_FIELD_NUMBER: _ClassVar[int]
+    DRAINED_AT_FIELD_NUMBER: _ClassVar[int]
+    DRAIN_REASON_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     labels: _site_report_pb2.SiteLabels
     up: bool
@@ -279,7 +282,10 @@ class SiteView(_message.Message):
     pue_mean: float
     over_pue_cap: bool
     agents: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., over_pue_cap: _Optional[bool] = ..., agents: _Optional[_Iterable[str]] = ...) -> None: ...
+    drained: bool
+    drained_at: float
+    drain_reason: str
+    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., over_pue_cap: _Optional[bool] = ..., agents: _Optional[_Iterable[str]] = ..., drained: _Optional[bool] = ..., drained_at: _Optional[float] = ..., drain_reason: _Optional[str] = ...) -> None: ...
 
 class RemoveSiteRequest(_message.Message):
     __slots__ = ("site_id",)
@@ -288,6 +294,38 @@ class RemoveSiteRequest(_message.Message):
     def __init__(self, site_id: _Optional[str] = ...) -> None: ...
 
 class RemoveSiteResponse(_message.Message):
+    __slots__ = ("site",)
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    site: SiteView
+    def __init__(self, site: _Optional[_Union[SiteView, _Mapping]] = ...) -> None: ...
+
+class DrainSiteRequest(_message.Message):
+    __slots__ = ("site_id", "move_running", "reason")
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    MOVE_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    move_running: bool
+    reason: str
+    def __init__(self, site_id: _Optional[str] = ..., move_running: _Optional[bool] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class DrainSiteResponse(_message.Message):
+    __slots__ = ("site", "moved", "stayed")
+    SITE_FIELD_NUMBER: _ClassVar[int]
+    MOVED_FIELD_NUMBER: _ClassVar[int]
+    STAYED_FIELD_NUMBER: _ClassVar[int]
+    site: SiteView
+    moved: _containers.RepeatedCompositeFieldContainer[Move]
+    stayed: _containers.RepeatedCompositeFieldContainer[Unplaced]
+    def __init__(self, site: _Optional[_Union[SiteView, _Mapping]] = ..., moved: _Optional[_Iterable[_Union[Move, _Mapping]]] = ..., stayed: _Optional[_Iterable[_Union[Unplaced, _Mapping]]] = ...) -> None: ...
+
+class UndrainSiteRequest(_message.Message):
+    __slots__ = ("site_id",)
+    SITE_ID_FIELD_NUMBER: _ClassVar[int]
+    site_id: str
+    def __init__(self, site_id: _Optional[str] = ...) -> None: ...
+
+class UndrainSiteResponse(_message.Message):
     __slots__ = ("site",)
     SITE_FIELD_NUMBER: _ClassVar[int]
     site: SiteView

@@ -84,6 +84,16 @@ class RouterStub:
                 request_serializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.SerializeToString,
                 response_deserializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.FromString,
                 _registered_method=True)
+        self.DrainSite = channel.unary_unary(
+                '/netrouter.v1.Router/DrainSite',
+                request_serializer=netrouter_dot_v1_dot_router__pb2.DrainSiteRequest.SerializeToString,
+                response_deserializer=netrouter_dot_v1_dot_router__pb2.DrainSiteResponse.FromString,
+                _registered_method=True)
+        self.UndrainSite = channel.unary_unary(
+                '/netrouter.v1.Router/UndrainSite',
+                request_serializer=netrouter_dot_v1_dot_router__pb2.UndrainSiteRequest.SerializeToString,
+                response_deserializer=netrouter_dot_v1_dot_router__pb2.UndrainSiteResponse.FromString,
+                _registered_method=True)
 
 
 class RouterServicer:
@@ -97,14 +107,15 @@ class RouterServicer:
         raise NotImplementedError('Method not implemented!')
 
     def Release(self, request, context):
-        """Release placements by id, freeing their capacity.
+        """Release placements by id, freeing their capacity (all or none).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def GetPlacement(self, request, context):
-        """Missing associated documentation comment in .proto file."""
+        """One placement, in any state.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -153,6 +164,21 @@ class RouterServicer:
     def RemoveSite(self, request, context):
         """Forget a site that is gone (refused while it has active placements); it returns only
         when it reports again.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DrainSite(self, request, context):
+        """Take a site out of service: it takes no new work until undrained (durable across
+        restarts); with move_running its running work moves elsewhere now, as one batch.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UndrainSite(self, request, context):
+        """Put a drained site back in service (FAILED_PRECONDITION if it is not drained).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -210,6 +236,16 @@ def add_RouterServicer_to_server(servicer, server):
                     servicer.RemoveSite,
                     request_deserializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.FromString,
                     response_serializer=netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.SerializeToString,
+            ),
+            'DrainSite': grpc.unary_unary_rpc_method_handler(
+                    servicer.DrainSite,
+                    request_deserializer=netrouter_dot_v1_dot_router__pb2.DrainSiteRequest.FromString,
+                    response_serializer=netrouter_dot_v1_dot_router__pb2.DrainSiteResponse.SerializeToString,
+            ),
+            'UndrainSite': grpc.unary_unary_rpc_method_handler(
+                    servicer.UndrainSite,
+                    request_deserializer=netrouter_dot_v1_dot_router__pb2.UndrainSiteRequest.FromString,
+                    response_serializer=netrouter_dot_v1_dot_router__pb2.UndrainSiteResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -482,6 +518,60 @@ class Router:
             '/netrouter.v1.Router/RemoveSite',
             netrouter_dot_v1_dot_router__pb2.RemoveSiteRequest.SerializeToString,
             netrouter_dot_v1_dot_router__pb2.RemoveSiteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DrainSite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netrouter.v1.Router/DrainSite',
+            netrouter_dot_v1_dot_router__pb2.DrainSiteRequest.SerializeToString,
+            netrouter_dot_v1_dot_router__pb2.DrainSiteResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UndrainSite(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/netrouter.v1.Router/UndrainSite',
+            netrouter_dot_v1_dot_router__pb2.UndrainSiteRequest.SerializeToString,
+            netrouter_dot_v1_dot_router__pb2.UndrainSiteResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -814,6 +814,20 @@ def site_views() -> st.SearchStrategy[domain.SiteView]:
         held_down_s=_finite(),
         pue_mean=_finite(),
         over_pue_cap=st.booleans(),
+        drained=st.booleans(),
+        drained_at=_finite(),
+        drain_reason=st.text(max_size=12),
+    )
+
+
+def drain_results() -> st.SearchStrategy[domain.DrainResult]:
+    """What DrainSite answers (a staying workload's penalty stays in the router)."""
+    stayed = st.builds(domain.Unplaced, workload_id=_words(), reason=st.text(max_size=12))
+    return st.builds(
+        domain.DrainResult,
+        site=site_views(),
+        moved=st.lists(moves(), max_size=2).map(tuple),
+        stayed=st.lists(stayed, max_size=2).map(tuple),
     )
 
 

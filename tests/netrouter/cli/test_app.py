@@ -13,9 +13,19 @@ from tests.helpers.factories import run_cli_async
 
 HEAVY = ("grpc", "pydantic", "aiomqtt", "google", "numpy", "matplotlib", "ortools", "solver")
 COMMANDS = (
-    "serve", "sites", "place", "placements", "release", "rebalance", "demo", "snapshot",
-    "replay", "whatif",
-)  # fmt: skip
+    "serve",
+    "sites",
+    "place",
+    "placements",
+    "get",
+    "release",
+    "rebalance",
+    "watch",
+    "demo",
+    "snapshot",
+    "replay",
+    "whatif",
+)
 
 
 def _top_packages_after_help(module: str) -> set[str]:
@@ -60,7 +70,17 @@ async def test_help_teaches() -> None:
     """`netrouter --help` names every command, and `place --help` the file format."""
     code, out, _ = await run_cli_async("--help")
     assert code == 0
-    for command in ("serve", "sites", "place", "placements", "release", "rebalance", "demo"):
+    for command in (
+        "serve",
+        "sites",
+        "place",
+        "placements",
+        "get",
+        "release",
+        "rebalance",
+        "watch",
+        "demo",
+    ):
         assert command in out
     code, out, _ = await run_cli_async("place", "--help")
     assert "examples/workloads.yaml" in out

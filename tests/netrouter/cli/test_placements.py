@@ -77,3 +77,41 @@ async def test_place_checks_regions_and_model_names(target: str, tmp_path: Path)
     code, _, err = await run_cli_async("place", "--target", target, "--file", str(path))
     assert code == 2
     assert "workloads[0].demands.H10" in err and "did you mean H100?" in err
+
+
+@pytest.mark.slow
+async def test_get_and_release_take_an_id_prefix(target: str) -> None:
+    """`get` shows one placement by prefix (table and JSON); `release` takes a 6-character
+    prefix; a released id says when it was released; an unknown one is not found."""
+    code, out, err = await run_cli_async(
+        "place", "--target", target, "--file", str(EXAMPLES / "workloads.yaml"), "--json"
+    )
+    assert code == 0, err
+    placed = json.loads(out)["placements"][0]
+    pid = placed["placement_id"]
+
+    code, out, err = await run_cli_async("get", "--target", target, pid[:12])
+    assert code == 0, err
+    for shown in (f"Placement {pid}", pid[:12], placed["workload"]["id"], "state", "active"):
+        assert shown in out
+    assert "created" in out and "UTC" in out and "total" in out
+    code, out, err = await run_cli_async("get", "--target", target, pid[:6], "--json")
+    assert code == 0, err
+    assert json.loads(out)["placement_id"] == pid
+
+    code, out, err = await run_cli_async("release", "--target", target, pid[:6], "--json")
+    assert code == 0, err
+    assert [p["placement_id"] for p in json.loads(out)] == [pid]
+    code, _, err = await run_cli_async("release", "--target", target, pid[:6])
+    assert code == 1
+    assert f"placement '{pid}' was released at 20" in err and "UTC (released)" in err
+    code, out, err = await run_cli_async("get", "--target", target, pid[:6])
+    assert code == 0, err
+    assert "released (released)" in out
+
+    code, _, err = await run_cli_async("get", "--target", target, "0123456789")
+    assert code == 1
+    assert "placement '0123456789' not found" in err
+    code, _, err = await run_cli_async("release", "--target", target, "abc")
+    assert code == 1
+    assert "placement_ids[0]" in err and "at least 4" in err

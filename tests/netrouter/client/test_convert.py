@@ -13,6 +13,7 @@ from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
 from netrouter.v1 import router_pb2 as pb
 from tests.helpers.strategies import (
     domain_workloads,
+    drain_results,
     moves,
     place_results,
     placement_events,
@@ -109,6 +110,12 @@ def test_a_rebalance_result_survives_the_round_trip(result: domain.RebalanceResu
 def test_a_site_view_survives_the_round_trip(view: domain.SiteView) -> None:
     """The router's view of a site comes back equal."""
     assert convert.site_view_from_pb(convert.site_view_to_pb(view)) == view
+
+
+@given(drain_results())
+def test_a_drain_result_survives_the_round_trip(result: domain.DrainResult) -> None:
+    """What DrainSite answers, the drained site, its moves and what stays, comes back equal."""
+    assert convert.drain_from_pb(convert.drain_to_pb(result)) == result
 
 
 @given(snapshots())

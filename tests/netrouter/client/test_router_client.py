@@ -186,7 +186,8 @@ async def test_a_router_that_is_not_there_is_named(tmp_path: Path) -> None:
 
 
 def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
-    """SyncRouterClient places and lists against a server in another thread's loop."""
+    """SyncRouterClient places, lists, gets by prefix, drains and undrains against a
+    server in another thread's loop."""
     ready = threading.Event()
     state: dict[str, object] = {}
 
@@ -210,6 +211,13 @@ def test_sync_client_works_without_an_event_loop(tmp_path: Path) -> None:
             result = client.place([workload("s1", demands={"H100": 4})])
             assert [p.site_id for p in result.placements] == ["solo"]
             assert [s.site_id for s in client.list_sites()] == ["solo"]
+            pid = result.placements[0].placement_id
+            assert client.get_placement(pid[:6]).placement_id == pid
+            drained = client.drain_site("solo", move_running=True, reason="maintenance")
+            assert drained.site.drained and drained.moved == ()
+            assert [u.workload_id for u in drained.stayed] == ["s1"]  # nowhere else to go
+            assert [s.drained for s in client.list_sites()] == [True]
+            assert not client.undrain_site("solo").drained
     finally:
         loop = state["loop"]
         loop.call_soon_threadsafe(state["stop"].set)  # type: ignore[attr-defined]

@@ -126,6 +126,11 @@ async def test_read_only_token_reads_but_may_not_change_anything(tmp_path: Path)
                 await reader.release([placed[0].placement_id])
             with pytest.raises(PermissionDeniedError, match="Rebalance"):
                 await reader.rebalance()
+            with pytest.raises(PermissionDeniedError, match="DrainSite needs a read-write"):
+                await reader.drain_site("solo")
+            with pytest.raises(PermissionDeniedError, match="UndrainSite needs a read-write"):
+                await reader.undrain_site("solo")
+            assert not (await reader.list_sites())[0].drained
         assert served.router.active_count == 1
 
 
@@ -137,6 +142,8 @@ async def test_read_write_token_places_releases_and_rebalances(tmp_path: Path) -
             assert list((await writer.rebalance()).moves) == []
             released = await writer.release([placed[0].placement_id])
             assert [p.workload_id for p in released] == ["w1"]
+            assert (await writer.drain_site("solo")).site.drained
+            assert not (await writer.undrain_site("solo")).drained
         assert served.router.active_count == 0
 
 

@@ -26,7 +26,14 @@ from netrouter.router.state import SiteRegistry
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
 from solver import InvalidProblemError
-from tests.helpers.factories import Served, report_of, serve_router, site_config, workload
+from tests.helpers.factories import (
+    Served,
+    placement,
+    report_of,
+    serve_router,
+    site_config,
+    workload,
+)
 
 
 @pytest.fixture
@@ -230,6 +237,65 @@ async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None
         with pytest.raises(InvalidArgumentError) as info:
             await client.release([placed[0].placement_id, placed[0].placement_id])
         assert info.value.field == "placement_ids[1]"
+
+
+async def test_ids_by_prefix_over_grpc(served: Served) -> None:
+    """Release and GetPlacement take a unique prefix of any stored placement, past the
+    first page; an ambiguous one is INVALID_ARGUMENT listing the matches, an unknown one
+    NOT_FOUND, an ended one FAILED_PRECONDITION saying when."""
+    ended = [
+        placement(pid, site="cheap", devices=1, created_at=1.0) for pid in ("dead01", "dead02")
+    ]
+    served.router.store.add(ended)
+    served.router.store.release(["dead01", "dead02"], reason="released")
+    async with RouterClient(served.target) as client:
+        result = await client.place([workload(f"p{i}", demands={"H100": 1}) for i in range(12)])
+        ids = sorted(p.placement_id for p in result.placements)
+        first_page = await client.list_placements(page_size=5, limit=5)
+        last = next(i for i in reversed(ids) if i not in {p.placement_id for p in first_page})
+        assert (await client.get_placement(last[:6])).placement_id == last
+        (released,) = await client.release([last[:6]])
+        assert released.placement_id == last and released.state == "released"
+        got = await client.get_placement(last[:8])
+        assert got.state == "released"
+        with pytest.raises(FailedPreconditionError, match=f"'{last}' was released at 20"):
+            await client.release([ids[0][:12], last[:6]])
+        assert (await client.get_placement(ids[0])).state == "active"  # all or none
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.release([ids[0], "dead"])
+        assert info.value.field == "placement_ids[1]"
+        assert "dead01 released" in info.value.message and "dead02" in info.value.message
+        with pytest.raises(NotFoundError, match="placement 'beef00' not found"):
+            await client.get_placement("beef00")
+        with pytest.raises(InvalidArgumentError, match="at least 4"):
+            await client.get_placement("de")
+
+
+async def test_drain_and_undrain_over_grpc(served: Served) -> None:
+    """DrainSite keeps new work off a site and shows it drained; with move_running its work
+    moves; UndrainSite puts it back; unknown and not-drained sites are typed errors."""
+    async with RouterClient(served.target) as client:
+        (p,) = (await client.place([workload("train")])).placements
+        assert p.site_id == "cheap"
+        result = await client.drain_site("cheap", move_running=True, reason="maintenance")
+        assert result.site.drained and result.site.drain_reason == "maintenance"
+        assert [(m.placement_id, m.to_site_id) for m in result.moved] == [(p.placement_id, "near")]
+        assert result.moved[0].placement.site_id == "near" and result.stayed == ()
+        sites = {s.site_id: s for s in await client.list_sites()}
+        assert sites["cheap"].drained and sites["cheap"].drained_at > 0
+        assert not sites["near"].drained
+        (q,) = (await client.place([workload("next")])).placements
+        assert q.site_id == "near"
+        snapshot = await client.snapshot()
+        assert [v.site_id for v in snapshot.sites if v.drained] == ["cheap"]
+        with pytest.raises(NotFoundError, match="known sites: cheap, near"):
+            await client.drain_site("mars")
+        assert not (await client.undrain_site("cheap")).drained
+        with pytest.raises(FailedPreconditionError, match="not drained"):
+            await client.undrain_site("cheap")
+        with pytest.raises(InvalidArgumentError) as info:
+            await client.drain_site("")
+        assert info.value.field == "site_id"
 
 
 async def test_a_solver_error_reaches_the_client_as_internal_not_as_its_type(
