@@ -318,6 +318,10 @@ def run(
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log every publish: the same as --log-level DEBUG."),
+    ] = False,
 ) -> None:
     """Publish the site's report every publish.interval_s seconds until SIGTERM/SIGINT.
 
@@ -328,6 +332,9 @@ def run(
     with 'online'. A broker outage never stops the agent: it notices within seconds and
     reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
     exits 0.
+
+    Every publish.summary_interval_s (default 300 s) one INFO line says how many reports
+    went out and the last error; each publish is a DEBUG line (-v).
     """
     import asyncio
 
@@ -360,7 +367,7 @@ def run(
         )
         raise typer.Exit(2)
     logging.basicConfig(
-        level=log_level.upper(),
+        level="DEBUG" if verbose else log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
