@@ -246,9 +246,10 @@ def split_host_port(target: str, *, key: str = "") -> tuple[str, int]:
 
 
 class MetricsSection(_Strict):
-    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``; port 0 (default) means off."""
+    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``. No ``port`` (the default)
+    means off; ``port = 0`` picks any free port, which ``run`` logs (as the router does)."""
 
-    port: int = Field(default=0, ge=0, le=65535)
+    port: int | None = Field(default=None, ge=0, le=65535)
     address: str = "0.0.0.0"
 
     @field_validator("address")

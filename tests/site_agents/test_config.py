@@ -316,3 +316,30 @@ def test_run_refuses_a_bad_log_level_and_a_busy_metrics_port(tmp_path: Path) -> 
         result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", port)
     assert result.returncode == 2 and "error: metrics: cannot listen" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("metrics", "shown"),
+    [
+        ({}, "metrics: off"),
+        ({"port": 0}, "metrics: http://0.0.0.0:PORT/metrics, PORT any free port (run logs it)"),
+        ({"port": 9464, "address": "127.0.0.1"}, "metrics: http://127.0.0.1:9464/metrics"),
+    ],
+)
+def test_metrics_port_omitted_is_off_and_0_is_any_free_port(
+    tmp_path: Path, metrics: dict[str, Any], shown: str
+) -> None:
+    """The same meaning as the router's ``[metrics] port``; `check` says which."""
+    data = site_dict("alpha")
+    if metrics:
+        data["metrics"] = metrics
+    result = _agent_cli(tmp_path, data, "check")
+    assert result.returncode == 0, result.stderr
+    assert shown in result.stdout.splitlines()
+
+
+def test_run_refuses_a_metrics_port_with_no_metrics(tmp_path: Path) -> None:
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", "0", "--no-metrics")
+    assert result.returncode == 2 and "give one of them" in result.stderr
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", "-1")
+    assert result.returncode == 2 and "-1 is not a port" in result.stderr

@@ -7,9 +7,12 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -237,7 +240,7 @@ async def test_last_will_is_delivered_when_the_agent_is_killed(
 
 async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_path: Path) -> None:
     path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
-    proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--metrics-port", "0")
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url)
     try:
         async with watch(mosquitto.address, "alpha") as seen:
             await seen.until(lambda: len(seen.reports()) >= 1, "a report")
@@ -248,6 +251,68 @@ async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_p
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+
+
+def _stderr_until(
+    proc: subprocess.Popen[bytes], pattern: str, timeout: float = 20
+) -> tuple[re.Match[str], list[str]]:
+    """Read the process's stderr until a line matches ``pattern``: the match, the lines."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    found: list[re.Match[str]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.append(raw.decode(errors="replace"))
+            match = re.search(pattern, lines[-1])
+            if match:
+                found.append(match)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert found, f"no line like {pattern!r} in:\n{''.join(lines)}"
+    return found[0], lines
+
+
+def test_metrics_port_0_serves_on_any_free_port_and_logs_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """``--metrics-port 0`` means what it means for the router: any free port, logged."""
+    path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--metrics-port", "0")
+    try:
+        match, _ = _stderr_until(proc, r"metrics on http://0\.0\.0\.0:(\d+)/metrics")
+        port = int(match.group(1))
+        assert port > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            assert "netrouter_agent_reports_sent_total" in r.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_no_metrics_turns_off_the_configured_port(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """``--no-metrics`` wins over ``[metrics] port`` (here a port in use, which would exit 2)."""
+    with socket.create_server(("0.0.0.0", 0)) as busy:
+        data = site_dict("alpha", interval_s=0.2)
+        data["metrics"] = {"port": busy.getsockname()[1]}
+        path = write_site_toml(tmp_path / "alpha.toml", data)
+        proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--no-metrics")
+        try:
+            _, lines = _stderr_until(proc, r"agent alpha .* connected to")
+            assert not any("metrics" in line for line in lines)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
 
 
 @pytest.fixture
