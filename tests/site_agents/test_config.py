@@ -343,3 +343,28 @@ def test_run_refuses_a_metrics_port_with_no_metrics(tmp_path: Path) -> None:
     assert result.returncode == 2 and "give one of them" in result.stderr
     result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", "-1")
     assert result.returncode == 2 and "-1 is not a port" in result.stderr
+
+
+def test_a_misspelt_section_is_named_with_the_one_meant(tmp_path: Path) -> None:
+    """``[peu]`` is an unknown section at its line, "did you mean 'pue'?", not a missing pue."""
+    text = (EXAMPLES / "guian.toml").read_text(encoding="utf-8")
+    path = tmp_path / "guian.toml"
+    path.write_text(text.replace("\n[pue]\n", "\n[peu]\n"), encoding="utf-8")
+    line = path.read_text(encoding="utf-8").splitlines().index("[peu]") + 1
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    assert str(info.value) == f"{path}:{line}: peu: unknown section (did you mean 'pue'?)"
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "unknown section (did you mean 'pue'?)" in result.stderr
+    assert "Field required" not in result.stderr
+
+
+def test_a_misspelt_key_is_named_with_the_one_meant(tmp_path: Path) -> None:
+    data = site_dict("alpha")
+    data["pue"] = {"valeu": 1.2}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    assert (info.value.key, info.value.line) == ("pue.valeu", _line_of(path, "pue", "valeu"))
+    assert info.value.message == "unknown key (did you mean 'value'?)"
