@@ -91,7 +91,7 @@ def check(config: ConfigOpt) -> None:
     """Validate the config and print what every collector sees now.
 
     A bad config exits with status 2 and names the key and line. With
-    ``[inventory] source = "nvml"`` each GPU is listed with its health, or the reason NVML
+    ``\\[inventory] source = "nvml"`` each GPU is listed with its health, or the reason NVML
     is unavailable (the static inventory is then what the agent reports).
     """
     from site_agents.collectors import CollectorError
@@ -163,12 +163,15 @@ def check(config: ConfigOpt) -> None:
         + (f", CA {broker.ca_file}" if broker.ca_file else "")
         + (f", client certificate {broker.cert_file}" if broker.cert_file else "")
     )
-    metrics = site.metrics
-    typer.echo(
-        f"metrics: http://{metrics.address}:{metrics.port}/metrics"
-        if metrics.port
-        else "metrics: off"
-    )
+    typer.echo(f"metrics: {_describe_metrics(site.metrics.address, site.metrics.port)}")
+
+
+def _describe_metrics(address: str, port: int | None) -> str:
+    if port is None:
+        return "off"
+    if port == 0:
+        return f"http://{address}:PORT/metrics, PORT any free port (run logs it)"
+    return f"http://{address}:{port}/metrics"
 
 
 def _pue_of(report: rpb.SiteReport) -> PueReading:
@@ -286,17 +289,17 @@ def run(
         str | None,
         typer.Option(
             help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
-            "[default: [broker] url, else mqtt://127.0.0.1:1883]."
+            "[default: \\[broker] url, else mqtt://127.0.0.1:1883]."
         ),
     ] = None,
     mqtt_username: Annotated[
-        str | None, typer.Option(help="Broker username [default: [broker] username].")
+        str | None, typer.Option(help="Broker username [default: \\[broker] username].")
     ] = None,
     mqtt_password_file: Annotated[
         str | None,
         typer.Option(
             help=f"File holding the broker password (or set {PASSWORD_ENV}) "
-            "[default: [broker] password_file]."
+            "[default: \\[broker] password_file]."
         ),
     ] = None,
     tls_ca: Annotated[
@@ -307,17 +310,25 @@ def run(
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            help="Serve Prometheus metrics on this port [default: [metrics] port; 0 = off]."
+            help="Serve Prometheus metrics on this port; 0: any free port, logged at start "
+            "[default: \\[metrics] port; none: off].",
         ),
     ] = None,
+    no_metrics: Annotated[
+        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever \\[metrics] port says.")
+    ] = False,
     topic_prefix: Annotated[
         str | None,
         typer.Option(
             help="Root of the site topics, shared with the router "
-            "[default: [broker] topic_prefix, else netrouter/v1]."
+            "[default: \\[broker] topic_prefix, else netrouter/v1]."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", "-v", help="Log every publish: the same as --log-level DEBUG."),
+    ] = False,
 ) -> None:
     """Publish the site's report every publish.interval_s seconds until SIGTERM/SIGINT.
 
@@ -328,6 +339,9 @@ def run(
     with 'online'. A broker outage never stops the agent: it notices within seconds and
     reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
     exits 0.
+
+    Every publish.summary_interval_s (default 300 s) one INFO line says how many reports
+    went out and the last error; each publish is a DEBUG line (-v).
     """
     import asyncio
 
@@ -360,14 +374,20 @@ def run(
         )
         raise typer.Exit(2)
     logging.basicConfig(
-        level=log_level.upper(),
+        level="DEBUG" if verbose else log_level.upper(),
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    port = site.metrics.port if metrics_port is None else metrics_port
+    if no_metrics and metrics_port is not None:
+        typer.echo("error: --metrics-port and --no-metrics: give one of them", err=True)
+        raise typer.Exit(2)
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        typer.echo(f"error: --metrics-port: {metrics_port} is not a port (0 to 65535)", err=True)
+        raise typer.Exit(2)
+    port = None if no_metrics else site.metrics.port if metrics_port is None else metrics_port
     metrics = AgentMetrics()
     server: MetricsServer | None = None
-    if port:
+    if port is not None:
         try:
             server = metrics.serve(port, site.metrics.address)
         except OSError as exc:

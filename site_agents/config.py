@@ -81,17 +81,23 @@ class SiteSection(_Strict):
 
 MIN_INTERVAL_S = 0.05
 """The shortest report period (and collector check interval) an agent accepts."""
+DEFAULT_SUMMARY_INTERVAL_S = 300.0
+"""How often ``run`` logs its one-line summary by default: every 5 minutes."""
 
 
 class PublishSection(_Strict):
     """``interval_s``: the report period. Collectors are read every ``check_interval_s``
     (at most the period) and a significant change (capacity, health, price band) is
-    published at once."""
+    published at once. Every ``summary_interval_s`` (0: never) ``run`` logs one INFO line:
+    the reports sent since the last one, in all, and the last error."""
 
     # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
     interval_s: float = Field(default=5.0, ge=MIN_INTERVAL_S, le=3600, allow_inf_nan=False)
     check_interval_s: float | None = Field(
         default=None, ge=MIN_INTERVAL_S, le=3600, allow_inf_nan=False
+    )
+    summary_interval_s: float = Field(
+        default=DEFAULT_SUMMARY_INTERVAL_S, ge=0, le=86_400, allow_inf_nan=False
     )
 
     @property
@@ -240,9 +246,10 @@ def split_host_port(target: str, *, key: str = "") -> tuple[str, int]:
 
 
 class MetricsSection(_Strict):
-    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``; port 0 (default) means off."""
+    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``. No ``port`` (the default)
+    means off; ``port = 0`` picks any free port, which ``run`` logs (as the router does)."""
 
-    port: int = Field(default=0, ge=0, le=65535)
+    port: int | None = Field(default=None, ge=0, le=65535)
     address: str = "0.0.0.0"
 
     @field_validator("address")

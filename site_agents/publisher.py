@@ -7,6 +7,7 @@ import contextlib
 import logging
 import math
 import time
+from collections.abc import Callable
 
 import aiomqtt
 
@@ -40,6 +41,11 @@ class SiteAgent:
     The agent listens to its own site's status: an ``offline`` it did not send (a stray
     second agent's will, a broker that thought it dead) is answered with ``online`` at once,
     so the site's retained status is this agent's.
+
+    Each publish is logged at DEBUG. Every ``publish.summary_interval_s`` (by ``clock``) one
+    INFO line says whether the agent is connected, how many reports it sent since the last
+    such line and in all, and its last error, so an operator sees reports flowing in the
+    agent's own log.
     """
 
     def __init__(
@@ -52,6 +58,7 @@ class SiteAgent:
         topics: Topics | None = None,
         backoff_initial_s: float = 0.2,
         backoff_max_s: float = 5.0,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.broker = broker
@@ -71,6 +78,12 @@ class SiteAgent:
         self._connected = False
         self.answered_offline = 0
         """``offline`` messages for this site that the agent did not send and answered."""
+        self.last_error: str | None = None
+        """The last thing that went wrong (a broker outage, a collector with nothing)."""
+        self._last_error_at = 0.0
+        self._clock = clock
+        self._summary_at = clock()
+        self._summary_published = 0
 
     @property
     def site_id(self) -> str:
@@ -97,10 +110,41 @@ class SiteAgent:
                 self.metrics.connected.set(0)
                 self.metrics.publish_failures.inc()
                 wait = self._backoff.next_wait()
+                self._error(f"MQTT {exc}")
                 log.warning("agent %s: MQTT %s; retrying in %.1f s", self.site_id, exc, wait)
+                self.summarise_if_due()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), wait)
         self.metrics.connected.set(0)
+
+    def _error(self, what: str) -> None:
+        self.last_error = what
+        self._last_error_at = self._clock()
+
+    def summarise_if_due(self) -> str | None:
+        """Log the summary line at INFO when ``publish.summary_interval_s`` has passed since
+        the last one; returns the line, or None when it is not due (or summaries are off)."""
+        every = self.config.publish.summary_interval_s
+        now = self._clock()
+        if not every or now - self._summary_at < every:
+            return None
+        sent = self.published - self._summary_published
+        if self.last_error is None:
+            error = "none"
+        else:
+            error = f"{_ago(now - self._last_error_at)} ago: {self.last_error}"
+        line = (
+            f"agent {self.site_id}: "
+            + (f"connected to {self.broker.url}" if self._connected else "not connected")
+            + f"; {sent} report{'s' * (sent != 1)} sent in the last {_ago(now - self._summary_at)}"
+            f", {self.published} in all"
+            + (f" (last sequence {self._last.sequence})" if self._last is not None else "")
+            + f"; last error: {error}"
+        )
+        log.info("%s", line)
+        self._summary_at = now
+        self._summary_published = self.published
+        return line
 
     async def _session(self, stop: asyncio.Event) -> None:
         """One broker connection: online, reports until ``stop``, then offline."""
@@ -134,6 +178,7 @@ class SiteAgent:
             try:
                 while not stop.is_set():
                     await self.tick(client)
+                    self.summarise_if_due()
                     stopped = asyncio.create_task(stop.wait())
                     await asyncio.wait(
                         {stopped, listener}, timeout=check, return_when=asyncio.FIRST_COMPLETED
@@ -178,6 +223,7 @@ class SiteAgent:
             report = await asyncio.to_thread(self.builder.collect)
         except CollectorError as exc:
             self.metrics.collector_failures.labels(exc.collector).inc()
+            self._error(str(exc))
             if exc.collector != self._failing_collector:
                 log.error("agent %s: not reporting: %s", self.site_id, exc)
             self._failing_collector = exc.collector
@@ -204,7 +250,23 @@ class SiteAgent:
         self.published += 1
         self.metrics.reports_sent.labels(trigger).inc()
         self.metrics.sequence.set(report.sequence)
+        log.debug(
+            "agent %s: published report %d (%s) on %s",
+            self.site_id,
+            report.sequence,
+            trigger,
+            self.topics.report(self.site_id),
+        )
         if trigger not in {"period", "first"}:
             log.info(
                 "agent %s: %s changed, published report %d", self.site_id, trigger, report.sequence
             )
+
+
+def _ago(seconds: float) -> str:
+    """A span as the summary line says it: seconds under 2 minutes, then minutes, then hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"

@@ -24,7 +24,8 @@ def demo(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Read the full traces from this shared data folder instead of examples/traces."
+            help="Read the full traces from this folder instead of the slices in "
+            "examples/traces (see examples/traces/README.md)."
         ),
     ] = None,
     json: JsonOpt = False,

@@ -51,8 +51,9 @@ def replay(
     data_dir: Annotated[
         Path | None,
         typer.Option(
-            help="Read the full traces from this shared data folder instead of the slices in "
-            "examples/traces."
+            help="Read the full traces from this folder instead of the slices in "
+            "examples/traces (where to get them and how to lay them out: "
+            "examples/traces/README.md)."
         ),
     ] = None,
     json: JsonOpt = False,
@@ -69,7 +70,7 @@ def replay(
     and unplaced work, their ratios to the optimizer, and the hindsight lower bound with the
     optimizer's gap to it.
 
-    Example: netrouter replay --trace both --hours 24 --data-dir ../shared/data --plot out/
+    Example: netrouter replay --trace both --hours 2 --plot out/
     """
     from netrouter.planning.arrivals import TRACES
     from netrouter.planning.replay import POLICIES, run_replay

@@ -85,8 +85,14 @@ def serve(
     ] = None,
     metrics_port: Annotated[
         int | None,
-        typer.Option(help="Serve Prometheus metrics on this port (overrides config; 0: any)."),
+        typer.Option(
+            help="Serve Prometheus metrics on this port; 0: any free port, printed at start "
+            "[default: \\[metrics] port; none: off].",
+        ),
     ] = None,
+    no_metrics: Annotated[
+        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever \\[metrics] port says.")
+    ] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     log_format: Annotated[
         str, typer.Option(help="'text', or 'json' for one JSON object per line.")
@@ -136,6 +142,7 @@ def serve(
             tokens_file=tokens_file,
             db=db,
             metrics_port=metrics_port,
+            no_metrics=no_metrics,
         )
     except (ConfigFileError, ValueError) as exc:
         raise fail(str(exc), 2) from exc

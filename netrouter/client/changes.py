@@ -175,20 +175,19 @@ class Pue(SiteSelector):
         return min(limits.MAX_PUE, max(1.0, value))
 
 
-class PueCap(StrictModel):
-    """A policy PUE cap per hub, where it is tighter than the sites' own."""
+class PueCap(SiteSelector):
+    """A policy PUE cap on the hubs of the picked sites, where it is tighter than the sites'
+    own. Sites are picked as for ``price`` (``sides = ["west"]``: every western hub); a cap
+    is a hub's, so it holds for every site of a picked site's hub."""
 
     kind: Literal["pue_cap"]
     max_pue: float = Field(ge=1.0, le=limits.MAX_PUE, allow_inf_nan=False)
-    hubs: list[str] = Field(default_factory=list)
 
     def apply(self, world: World, where: str) -> None:
-        """Tighten the cap of the named hubs (none named: every hub)."""
-        hubs = {r.labels.hub for r in world.reports.values()}
-        for h in self.hubs:
-            if h not in hubs:
-                raise ScenarioError(f"{where}.hubs: no site has hub {h!r}")
-        for h in self.hubs or sorted(hubs):
+        """Tighten the cap of the picked sites' hubs (none picked by name: every hub)."""
+        self.check(world, where)
+        hubs = sorted({r.labels.hub for r in world.reports.values() if self.picks(r)})
+        for h in hubs:
             world.hub_max_pue[h] = min(world.hub_max_pue.get(h, math.inf), self.max_pue)
 
 

@@ -6,14 +6,18 @@ frozen settings and never reads files or the environment itself.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
-from collections.abc import Sequence
+import types
+import typing
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -93,16 +97,114 @@ def parse_text(text: str, model: type[M], *, source: str, fmt: str = "toml") -> 
     try:
         return model.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        first = _first_error(exc.errors())
         loc = _without_tags(data, tuple(first["loc"]))
         message = first["msg"].removeprefix("Value error, ")
         nested = first.get("ctx", {}).get("error")
         if isinstance(nested, NestedValueError):
             loc, message = (*loc, *nested.keys), nested.message
+        elif first["type"] == "extra_forbidden":
+            message = _unknown_key(model, data, tuple(first["loc"]), loc)
+        elif first["type"] == "union_tag_invalid":
+            ctx = first.get("ctx", {})
+            message += _did_you_mean(
+                str(ctx.get("tag", "")), re.findall(r"'([^']*)'", str(ctx.get("expected_tags", "")))
+            )
         # An empty key (``"" = 1``) is shown quoted, so the error still names it.
         key = ".".join(f"[{part}]" if isinstance(part, int) else str(part) or '""' for part in loc)
         key = key.replace(".[", "[")
         raise ConfigFileError(source, key, locate(text, loc), message) from exc
+
+
+def _first_error(errors: list[ErrorDetails]) -> ErrorDetails:
+    """The error to report: an unknown key before all else, since a misspelt section or key
+    also makes the one meant look missing (``[peu]`` is why ``pue`` is "Field required")."""
+    return next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+
+
+def _unknown_key(
+    model: type[BaseModel], data: Any, raw_loc: tuple[str | int, ...], loc: tuple[str | int, ...]
+) -> str:
+    """What to say of the unknown key at ``loc``: a section (a table) at the top level, else
+    a key; with the nearest known name, or the known names when none is near."""
+    value = _value_at(data, loc)
+    is_table = isinstance(value, dict) or (
+        isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+    )
+    what = "section" if len(loc) == 1 and is_table else "key"
+    known = _known_keys(model, raw_loc[:-1])
+    if not known:
+        return f"unknown {what}"
+    hint = _did_you_mean(str(loc[-1]), known)
+    if hint:
+        return f"unknown {what}{hint}"
+    return f"unknown {what}; known {what}s: {', '.join(known)}"
+
+
+def _did_you_mean(name: str, known: Sequence[str]) -> str:
+    """`` (did you mean 'x'?)`` for the known name nearest to ``name``, or ``""``."""
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    if not close:
+        close = [k for k in known if k.lower() == name.lower()]
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _value_at(data: Any, loc: tuple[str | int, ...]) -> Any:
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            node = node.get(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        else:
+            return None
+    return node
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[str | int, ...]) -> list[str]:
+    """The keys the model allows at ``loc`` (pydantic's location, union tags included), in
+    the model's order; empty where it cannot tell."""
+    node: Any = model
+    for part in loc:
+        node = _step(node, part)
+        if node is None:
+            return []
+    models = [m for m in _members(node) if isinstance(m, type) and issubclass(m, BaseModel)]
+    keys: list[str] = []
+    for m in models:
+        keys += [k for k in m.model_fields if k not in keys]
+    return keys
+
+
+def _members(tp: Any) -> list[Any]:
+    """``tp`` without ``Annotated`` and ``None``, a union as its members."""
+    while typing.get_origin(tp) is typing.Annotated:
+        tp = typing.get_args(tp)[0]
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(tp) for m in _members(arg) if m is not type(None)]
+    return [tp]
+
+
+def _step(tp: Any, part: str | int) -> Any:
+    """The type one part of a location further into ``tp``, or None."""
+    members = _members(tp)
+    for m in members:  # a union tag (a discriminated union's ``kind``) names its member
+        if isinstance(m, type) and issubclass(m, BaseModel) and "kind" in m.model_fields:
+            kind = m.model_fields["kind"].annotation
+            if typing.get_origin(kind) is Literal and part in typing.get_args(kind):
+                return m
+    for m in members:
+        if isinstance(m, type) and issubclass(m, BaseModel):
+            if isinstance(part, str) and part in m.model_fields:
+                return m.model_fields[part].annotation
+            continue
+        origin = typing.get_origin(m)
+        args = typing.get_args(m)
+        if isinstance(origin, type) and issubclass(origin, Mapping) and len(args) == 2:
+            return args[1]
+        if isinstance(origin, type) and issubclass(origin, Sequence) and args:
+            return args[0]
+    return None
 
 
 def _without_tags(data: Any, loc: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -170,7 +272,13 @@ def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
             full = (*table, *key.split("."))
             if full == target[: len(full)] and len(full) >= len(target) - 1:
                 return number
+            if len(table) < len(target) < len(full) and full[: len(target)] == target:
+                return number  # a dotted key inside it: ``peu.value = 1.2`` for ``peu``
     for cut in range(len(target), 0, -1):
         if target[:cut] in headers:
             return headers[target[:cut]]
+        # An array of tables: ``[[peu]]`` for ``peu``, its first header.
+        lines = [n for h, n in headers.items() if h[:cut] == target[:cut]]
+        if lines:
+            return min(lines)
     return None

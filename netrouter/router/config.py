@@ -114,6 +114,9 @@ class RebalanceSection(_Strict):
 
 
 class MetricsSection(_Strict):
+    """Prometheus metrics on ``http://ADDRESS:PORT/metrics``. No ``port`` (the default)
+    means off; ``port = 0`` picks any free port, which ``serve`` prints and logs."""
+
     port: int | None = Field(default=None, ge=0, le=65535)
     address: str = "127.0.0.1"
 
@@ -166,10 +169,13 @@ def serve_settings(
     tokens_file: str | None = None,
     db: str | None = None,
     metrics_port: int | None = None,
+    no_metrics: bool = False,
 ) -> ServeSettings:
     """Merge flags over the file and read the files they name (TLS, passwords, tokens).
 
-    ``mqtt_password`` is the NETROUTER_MQTT_PASSWORD value the entry point read. Raises
+    ``mqtt_password`` is the NETROUTER_MQTT_PASSWORD value the entry point read.
+    ``metrics_port`` 0 picks any free port; ``no_metrics`` turns metrics off whatever the
+    file says. Raises
     ``ValueError`` (or :class:`~netrouter.contract.configfile.ConfigFileError` for a bad tokens file)
     naming the bad key, flag or file.
     """
@@ -203,6 +209,10 @@ def serve_settings(
         )
     except ValueError as exc:
         raise ValueError(f"mqtt: {exc}") from exc
+    if no_metrics and metrics_port is not None:
+        raise ValueError("--metrics-port and --no-metrics: give one of them")
+    if metrics_port is not None and not 0 <= metrics_port <= 65535:
+        raise ValueError(f"--metrics-port: {metrics_port} is not a port (0 to 65535)")
     try:
         topics = Topics(topic_prefix or config.mqtt.topic_prefix)
     except ValueError as exc:
@@ -223,7 +233,13 @@ def serve_settings(
         stale_grace_s=config.sites.stale_grace_s,
         pue_cap_hysteresis=config.sites.pue_cap_hysteresis,
         links=links,
-        metrics_port=metrics_port if metrics_port is not None else config.metrics.port,
+        metrics_port=(
+            None
+            if no_metrics
+            else metrics_port
+            if metrics_port is not None
+            else config.metrics.port
+        ),
         metrics_address=config.metrics.address,
         router=RouterSettings(
             solver=SolverConfig(

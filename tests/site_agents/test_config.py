@@ -316,3 +316,55 @@ def test_run_refuses_a_bad_log_level_and_a_busy_metrics_port(tmp_path: Path) -> 
         result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", port)
     assert result.returncode == 2 and "error: metrics: cannot listen" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("metrics", "shown"),
+    [
+        ({}, "metrics: off"),
+        ({"port": 0}, "metrics: http://0.0.0.0:PORT/metrics, PORT any free port (run logs it)"),
+        ({"port": 9464, "address": "127.0.0.1"}, "metrics: http://127.0.0.1:9464/metrics"),
+    ],
+)
+def test_metrics_port_omitted_is_off_and_0_is_any_free_port(
+    tmp_path: Path, metrics: dict[str, Any], shown: str
+) -> None:
+    """The same meaning as the router's ``[metrics] port``; `check` says which."""
+    data = site_dict("alpha")
+    if metrics:
+        data["metrics"] = metrics
+    result = _agent_cli(tmp_path, data, "check")
+    assert result.returncode == 0, result.stderr
+    assert shown in result.stdout.splitlines()
+
+
+def test_run_refuses_a_metrics_port_with_no_metrics(tmp_path: Path) -> None:
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", "0", "--no-metrics")
+    assert result.returncode == 2 and "give one of them" in result.stderr
+    result = _agent_cli(tmp_path, site_dict("alpha"), "run", "--metrics-port", "-1")
+    assert result.returncode == 2 and "-1 is not a port" in result.stderr
+
+
+def test_a_misspelt_section_is_named_with_the_one_meant(tmp_path: Path) -> None:
+    """``[peu]`` is an unknown section at its line, "did you mean 'pue'?", not a missing pue."""
+    text = (EXAMPLES / "guian.toml").read_text(encoding="utf-8")
+    path = tmp_path / "guian.toml"
+    path.write_text(text.replace("\n[pue]\n", "\n[peu]\n"), encoding="utf-8")
+    line = path.read_text(encoding="utf-8").splitlines().index("[peu]") + 1
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    assert str(info.value) == f"{path}:{line}: peu: unknown section (did you mean 'pue'?)"
+    result = run_cli("site_agents", "check", "--config", str(path))
+    assert result.returncode == 2
+    assert "unknown section (did you mean 'pue'?)" in result.stderr
+    assert "Field required" not in result.stderr
+
+
+def test_a_misspelt_key_is_named_with_the_one_meant(tmp_path: Path) -> None:
+    data = site_dict("alpha")
+    data["pue"] = {"valeu": 1.2}
+    path = write_site_toml(tmp_path / "site.toml", data)
+    with pytest.raises(ConfigFileError) as info:
+        load_site_config(path)
+    assert (info.value.key, info.value.line) == ("pue.valeu", _line_of(path, "pue", "valeu"))
+    assert info.value.message == "unknown key (did you mean 'value'?)"

@@ -34,7 +34,7 @@ def test_full_site_config_uses_every_source() -> None:
     assert config.pue.mean_json_path and config.pue.state_file
     assert set(config.latency_probe.targets) == set(config.latency_ms)
     assert config.broker.url.startswith("mqtts://") and config.broker.password_file
-    assert config.metrics.port > 0
+    assert config.metrics.port is not None and config.metrics.port > 0
 
 
 def test_systemd_unit_runs_the_agent_with_options_it_has() -> None:

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
+import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -208,7 +212,7 @@ async def test_last_will_is_delivered_when_the_agent_is_killed(
 
 async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_path: Path) -> None:
     path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
-    proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--metrics-port", "0")
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url)
     try:
         async with watch(mosquitto.address, "alpha") as seen:
             await seen.until(lambda: len(seen.reports()) >= 1, "a report")
@@ -219,6 +223,68 @@ async def test_sigterm_publishes_offline_and_exits_0(mosquitto: Mosquitto, tmp_p
         if proc.poll() is None:
             proc.kill()
         proc.wait(10)
+
+
+def _stderr_until(
+    proc: subprocess.Popen[bytes], pattern: str, timeout: float = 20
+) -> tuple[re.Match[str], list[str]]:
+    """Read the process's stderr until a line matches ``pattern``: the match, the lines."""
+    assert proc.stderr is not None
+    lines: list[str] = []
+    found: list[re.Match[str]] = []
+
+    def read() -> None:
+        assert proc.stderr is not None
+        for raw in proc.stderr:
+            lines.append(raw.decode(errors="replace"))
+            match = re.search(pattern, lines[-1])
+            if match:
+                found.append(match)
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert found, f"no line like {pattern!r} in:\n{''.join(lines)}"
+    return found[0], lines
+
+
+def test_metrics_port_0_serves_on_any_free_port_and_logs_it(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """``--metrics-port 0`` means what it means for the router: any free port, logged."""
+    path = write_site_toml(tmp_path / "alpha.toml", site_dict("alpha", interval_s=0.2))
+    proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--metrics-port", "0")
+    try:
+        match, _ = _stderr_until(proc, r"metrics on http://0\.0\.0\.0:(\d+)/metrics")
+        port = int(match.group(1))
+        assert port > 0
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            assert "netrouter_agent_reports_sent_total" in r.read().decode()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(10)
+
+
+def test_no_metrics_turns_off_the_configured_port(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """``--no-metrics`` wins over ``[metrics] port`` (here a port in use, which would exit 2)."""
+    with socket.create_server(("0.0.0.0", 0)) as busy:
+        data = site_dict("alpha", interval_s=0.2)
+        data["metrics"] = {"port": busy.getsockname()[1]}
+        path = write_site_toml(tmp_path / "alpha.toml", data)
+        proc = _agent_process(path, "--mqtt", mosquitto.address.url, "--no-metrics")
+        try:
+            _, lines = _stderr_until(proc, r"agent alpha .* connected to")
+            assert not any("metrics" in line for line in lines)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(10)
 
 
 @pytest.fixture
@@ -410,3 +476,79 @@ async def test_tls_files_vanishing_during_an_outage_do_not_stop_the_agent(
     assert not task.done()
     stop.set()
     await asyncio.wait_for(task, 10)
+
+
+class FakeClock:
+    """A monotonic clock a test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_each_publish_is_logged_at_debug_and_a_summary_at_info(
+    broker: BrokerAddress, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every report is a DEBUG line; once per summary interval an INFO line counts them."""
+    caplog.set_level(logging.DEBUG, logger="site_agents.publisher")
+    clock = FakeClock()
+    agent = SiteAgent(site_config("alpha", interval_s=0.05), broker, clock=clock)
+    assert agent.config.publish.summary_interval_s == 300  # the default: every 5 minutes
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await until(lambda: agent.published >= 3, "three reports")
+        published = [r for r in caplog.records if "published report" in r.getMessage()]
+        assert len(published) >= 3 and all(r.levelno == logging.DEBUG for r in published)
+        assert "published report 1 (first) on netrouter/v1/sites/alpha/report" in (
+            published[0].getMessage()
+        )
+        assert not [r for r in caplog.records if "sent in the last" in r.getMessage()]
+
+        clock.now += 300
+        await until(
+            lambda: any("sent in the last" in r.getMessage() for r in caplog.records), "a summary"
+        )
+        summary = next(r for r in caplog.records if "sent in the last" in r.getMessage())
+        assert summary.levelno == logging.INFO
+        message = summary.getMessage()
+        assert message.startswith(f"agent alpha: connected to {broker.url}; ")
+        assert "reports sent in the last 5 min" in message and "; last error: none" in message
+        await asyncio.sleep(0.2)  # more checks, the clock standing still: no second summary
+        assert sum("sent in the last" in r.getMessage() for r in caplog.records) == 1
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_the_summary_names_the_last_error_while_the_broker_is_away(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """With no broker, the summary says so: nothing sent, and why."""
+    from netrouter.cli.embedded_broker import free_port
+
+    caplog.set_level(logging.INFO, logger="site_agents.publisher")
+    config = site_config("alpha")
+    config = config.model_copy(
+        update={"publish": config.publish.model_copy(update={"summary_interval_s": 60.0})}
+    )
+    clock = FakeClock()
+    address = BrokerAddress(host="127.0.0.1", port=free_port())
+    agent = SiteAgent(config, address, backoff_initial_s=0.05, backoff_max_s=0.1, clock=clock)
+    stop = asyncio.Event()
+    task = asyncio.create_task(agent.run(stop))
+    try:
+        await until(lambda: agent.last_error is not None, "a failed connection")
+        clock.now += 90
+        await until(
+            lambda: any("sent in the last" in r.getMessage() for r in caplog.records), "a summary"
+        )
+        message = next(r for r in caplog.records if "sent in the last" in r.getMessage())
+        text = message.getMessage()
+        assert text.startswith("agent alpha: not connected; 0 reports sent in the last 90 s")
+        assert ", 0 in all; last error: 0 s ago: MQTT " in text  # it keeps failing
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, 10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import socket
 import subprocess
@@ -62,6 +63,36 @@ def test_bad_network_link_names_the_link(tmp_path: Path) -> None:
     with pytest.raises(ConfigFileError) as info:
         load_router_config(path)
     assert (info.value.key, info.value.line) == ("network.links[0].yuan_per_gb", 5)
+
+
+def test_metrics_port_0_is_any_free_port_and_no_metrics_is_off(tmp_path: Path) -> None:
+    """As for the agent: no port is off, 0 any free port; --no-metrics wins over the file."""
+    assert serve_settings(RouterConfig()).metrics_port is None
+    assert serve_settings(RouterConfig(), metrics_port=0).metrics_port == 0
+    path = tmp_path / "router.toml"
+    path.write_text("[metrics]\nport = 9464\n")
+    config = load_router_config(path)
+    assert serve_settings(config).metrics_port == 9464
+    assert serve_settings(config, metrics_port=0).metrics_port == 0
+    assert serve_settings(config, no_metrics=True).metrics_port is None
+    with pytest.raises(ValueError, match="--metrics-port and --no-metrics"):
+        serve_settings(config, metrics_port=0, no_metrics=True)
+    with pytest.raises(ValueError, match="--metrics-port: 65536 is not a port"):
+        serve_settings(config, metrics_port=65536)
+
+
+@pytest.mark.mqtt
+def test_metrics_port_0_serves_on_a_free_port_it_prints(
+    mosquitto: Mosquitto, router_process: Callable[..., RouterProcess]
+) -> None:
+    """``[metrics] port = 0``: the router picks a port and says which at start."""
+    router = router_process(mosquitto.address, '[metrics]\nport = 0\naddress = "127.0.0.1"\n')
+    logged = re.search(r"metrics on http://127\.0\.0\.1:(\d+)/metrics", router.log_tail(200))
+    assert logged is not None, router.log_tail()
+    port = int(logged.group(1))
+    assert port > 0
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        assert "netrouter_active_placements" in r.read().decode()
 
 
 def test_links_from_anywhere_keep_to_the_wire_ranges() -> None:

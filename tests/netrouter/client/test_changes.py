@@ -127,3 +127,30 @@ def test_each_kind_is_one_model_that_applies_itself() -> None:
     assert sorted(KINDS) == sorted(model_of) and len(set(KINDS)) == len(KINDS)
     assert len(set(model_of.values())) == len(KINDS)
     assert all("apply" in vars(model) for model in model_of.values())
+
+
+@pytest.mark.parametrize(
+    ("keys", "capped"),
+    [
+        ("", {"ea", "we"}),
+        ('hubs = ["we"]', {"we"}),
+        ('sides = ["west"]', {"we"}),
+        ('sides = ["east"]', {"ea"}),
+        ('sites = ["east"]', {"ea"}),
+        ('sides = ["west"]\nhubs = ["ea"]', {"ea", "we"}),
+    ],
+)
+def test_pue_cap_picks_sites_as_price_does(keys: str, capped: set[str]) -> None:
+    """``sides``, ``sites``, ``hubs`` and ``provinces`` pick the sites whose hubs are capped."""
+    text = f'[[changes]]\nkind = "pue_cap"\nmax_pue = 1.2\n{keys}\n'
+    changed = apply(parse_scenario(text), scenario_world())
+    assert changed.hub_max_pue == dict.fromkeys(capped, 1.2)
+    assert changed.pue_caps() == {"ea": 1.2 if "ea" in capped else 1.25} | {
+        "we": 1.2 if "we" in capped else 1.25
+    }
+
+
+def test_pue_cap_on_a_hub_the_state_lacks_is_refused() -> None:
+    text = '[[changes]]\nkind = "pue_cap"\nmax_pue = 1.2\nhubs = ["nx"]\n'
+    with pytest.raises(ScenarioError, match=r"changes\[0\] \(pue_cap\)\.hubs: no site has hub"):
+        apply(parse_scenario(text), scenario_world())

@@ -65,6 +65,40 @@ def test_bad_scenarios_name_the_key_and_line(text: str, key: str, line: int) -> 
     assert str(info.value).startswith(f"s.toml:{line}")
 
 
+@pytest.mark.parametrize(
+    ("text", "fmt", "line", "message"),
+    [
+        (
+            'name = "x"\n\n[[chagnes]]\nkind = "price"\nmultiplier = 2\n',
+            "toml",
+            3,
+            "chagnes: unknown section (did you mean 'changes'?)",
+        ),
+        (
+            '[[changes]]\nkind = "price"\nmultipler = 2\n',
+            "toml",
+            3,
+            "changes[0].multipler: unknown key (did you mean 'multiplier'?)",
+        ),
+        (
+            "changes:\n  - kind: pue_cap\n    max_pue: 1.2\n    hbus: [gz]\n",
+            "yaml",
+            4,
+            "changes[0].hbus: unknown key (did you mean 'hubs'?)",
+        ),
+        ('[[changes]]\nkind = "prize"\n', "toml", 1, "(did you mean 'price'?)"),
+    ],
+)
+def test_misspelt_names_are_named_with_the_one_meant(
+    text: str, fmt: str, line: int, message: str
+) -> None:
+    """As in site and router configs: the unknown name at its line, and the one meant."""
+    with pytest.raises(ConfigFileError) as info:
+        parse_scenario(text, source="s", fmt=fmt)
+    assert info.value.line == line
+    assert str(info.value).startswith(f"s:{line}: ") and message in str(info.value)
+
+
 def test_yaml_errors_name_the_line(tmp_path: Path) -> None:
     """A bad value in a YAML file names its key and line too."""
     bad = tmp_path / "bad.yml"

@@ -67,3 +67,32 @@ def test_rebalance_section_sets_the_move_cost_and_minimum(tmp_path: Path) -> Non
     path.write_text("[rebalance]\nrestart_h = -1\n")
     with pytest.raises(ConfigFileError, match=r"rebalance\.restart_h"):
         load_router_config(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "message"),
+    [
+        ("[metrix]\nport = 0\n", 1, "metrix: unknown section (did you mean 'metrics'?)"),
+        (
+            "[mqtt]\nurl = 'mqtt://h:1'\n\n[[network.link]]\na = 'jjj'\n",
+            4,
+            "network.link: unknown key (did you mean 'links'?)",
+        ),
+        ("[metrics]\nprot = 9464\n", 2, "metrics.prot: unknown key (did you mean 'port'?)"),
+        (
+            "[nothing_like_it]\nx = 1\n",
+            1,
+            "nothing_like_it: unknown section; known sections: mqtt, grpc, store, sites",
+        ),
+    ],
+)
+def test_unknown_sections_and_keys_are_named_with_the_one_meant(
+    tmp_path: Path, text: str, line: int, message: str
+) -> None:
+    """As in a site config: a misspelt section or key, at its line, with the nearest name."""
+    path = tmp_path / "router.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigFileError) as info:
+        load_router_config(path)
+    assert info.value.line == line
+    assert str(info.value).startswith(f"{path}:{line}: {message}")
