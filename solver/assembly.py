@@ -9,7 +9,6 @@ given when the cheaper pool has too few devices left in this plan.
 from __future__ import annotations
 
 import time
-from collections import Counter
 
 import numpy as np
 
@@ -21,6 +20,9 @@ from solver.model import (
     Plan,
     Problem,
     Unplaced,
+    explanation,
+    reason_detail,
+    ruled_out,
     unoffered_reason,
 )
 from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
@@ -139,25 +141,20 @@ class _Explainer:
         model = ctx.models[int(self.table.pool_model[pool])]
         if code != OK:
             kind = REASON_KINDS[code]
-            detail = {
-                "down": "site is down",
-                "drained": "site is drained: it takes no new work",
-                "residency": "data residency rules exclude it",
-                "hub-pue": ctx.problem.hub_pue_reason(site),
-                "pue": f"PUE {site.pue:.2f} above the workload's cap {wl.max_pue or 0.0:.2f}",
-                "latency": f"latency {site.latency_ms.get(wl.origin_region, float('inf')):.1f} ms"
-                f" above SLO {wl.latency_slo_ms or 0.0:.1f} ms",
-                "capacity": f"{site.free.get(model, 0)} {model} free, {wl.demands[model]} needed",
-                "not-worth-it": "costs more than leaving the work out",
-            }[kind]
-            return kind, detail
-        left = int(self.room[pool])
-        need = wl.demands[model]
-        if self.top_priority[pool] > wl.priority:
-            return "displaced-by-priority", (
-                f"{left} {model} left after higher-priority work, {need} needed"
-            )
-        return "taken", f"{left} {model} left after cheaper-to-place work, {need} needed"
+            room = site.free.get(model, 0)
+        else:
+            higher = self.top_priority[pool] > wl.priority
+            kind = "displaced-by-priority" if higher else "taken"
+            room = int(self.room[pool])
+        return kind, reason_detail(ctx.problem, kind, site, wl, model, room)
+
+    def _reasons(self, w: int, pools: IntArray) -> list[tuple[str, str]]:
+        """``(site_id, reason)`` for each of ``pools``, cheapest first."""
+        order = pools[np.argsort(self.cost[w, pools], kind="stable")]
+        sites = self.ctx.problem.sites
+        return [
+            (sites[int(self.table.pool_site[p])].id, self._why(w, p)[1]) for p in order.tolist()
+        ]
 
     def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
         ctx = self.ctx
@@ -180,11 +177,7 @@ class _Explainer:
                     reason=detail,
                 )
             )
-        if not alts:
-            return (), "cheapest site meeting every constraint"
-        shown = "; ".join(f"{a.site_id}: {a.reason}" for a in alts[:3])
-        more = f" (+{len(alts) - 3} more)" if len(alts) > 3 else ""
-        return tuple(alts), f"cheaper sites ruled out — {shown}{more}"
+        return tuple(alts), explanation(alts)
 
     def unplaced(self, w: int) -> str:
         ctx = self.ctx
@@ -193,19 +186,21 @@ class _Explainer:
         table = self.table
         s, e = int(table.start[w]), int(table.start[w + 1])
         if e > s:
-            pools = table.arc_pool[s:e]
-            if np.any(self.top_priority[pools] > table.priority[w]):
-                return "displaced by higher-priority work: no pool it can use has room left"
-            return "capacity taken by cheaper-to-place work: no pool it can use has room left"
-        unoffered = unoffered_reason(ctx.problem.workloads[w], self.offered)
+            room = ruled_out(self._reasons(w, table.arc_pool[s:e]), limit=4)
+            return f"no room left where it can run: {room}"
+        wl = ctx.problem.workloads[w]
+        unoffered = unoffered_reason(wl, self.offered)
         if unoffered is not None:
             return unoffered
-        kinds: Counter[str] = Counter()
-        for site in range(len(ctx.problem.sites)):
-            pools = np.flatnonzero((table.pool_site == site) & self.has_model[w])
-            if not pools.size:
-                kinds["accelerator"] += 1
-            else:
-                kinds[self._why(w, int(pools[0]))[0]] += 1
-        summary = ", ".join(f"{kind} at {n} site(s)" for kind, n in kinds.most_common())
-        return f"no feasible site: {summary}"
+        reasons = self._reasons(w, np.flatnonzero(self.has_model[w]))
+        for m, model in enumerate(ctx.models):
+            if model in wl.demands:
+                have = set(table.pool_site[table.pool_model == m].tolist())
+                reasons += [
+                    (site.id, f"no {model}")
+                    for i, site in enumerate(ctx.problem.sites)
+                    if i not in have
+                ]
+        for model in sorted(set(wl.demands) - set(ctx.models)):
+            reasons += [(site.id, f"no {model}") for site in ctx.problem.sites]
+        return f"no feasible site: {ruled_out(reasons, limit=4)}"

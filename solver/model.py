@@ -7,7 +7,7 @@ their alternative demands, and the plan a solve returns. No I/O, no globals.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from solver.errors import InvalidProblemError
@@ -302,6 +302,64 @@ accelerators; data residency; the hub's policy PUE cap; the workload's PUE cap; 
 SLO; too few free devices before this batch; running there costs more than leaving the work
 out; its free devices went to other work of this batch; they went to higher-priority
 work of this batch; or the site is drained (its operator is emptying it)."""
+
+
+def reason_detail(
+    problem: Problem, kind: str, site: Site, w: Workload, model: str, room: int
+) -> str:
+    """The words for why ``w`` is not on ``model`` at ``site`` for reason ``kind`` (one of
+    :data:`REASON_KINDS`); ``room``: the devices of ``model`` free there (left, for
+    ``taken`` and ``displaced-by-priority``)."""
+    need = w.demands.get(model, 0)
+    match kind:
+        case "latency":
+            rtt = site.latency_ms.get(w.origin_region, math.inf)
+            return f"latency {rtt:.1f} ms above SLO {w.latency_slo_ms or 0.0:.1f} ms"
+        case "pue":
+            return f"PUE {site.pue:.2f} above the workload's cap {w.max_pue or 0.0:.2f}"
+        case "hub-pue":
+            return problem.hub_pue_reason(site)
+        case "capacity":
+            return f"{room} {model} free, {need} needed"
+        case "taken":
+            return f"{room} {model} left after cheaper-to-place work, {need} needed"
+        case "displaced-by-priority":
+            return f"{room} {model} left after higher-priority work, {need} needed"
+        case "accelerator":
+            return f"no {model}"
+        case "down":
+            return "down"
+        case "drained":
+            return "drained: takes no new work"
+        case "residency":
+            return "excluded by data residency"
+        case "not-worth-it":
+            return "costs more than leaving the work out"
+    raise ValueError(f"unknown reason kind {kind!r}")
+
+
+def ruled_out(reasons: Iterable[tuple[str, str]], *, limit: int = 3, unlisted: int = 0) -> str:
+    """``(site_id, reason)`` pairs, cheapest first, in words: each reason once with the sites
+    it holds at, each site once per reason ("latency 15.0 ms above SLO 12.0 ms at guian;
+    no H800 at wuhu, yrd"), at most ``limit`` reasons, then how many more (with
+    ``unlisted`` (site, model) pairs not passed in)."""
+    sites: dict[str, list[str]] = {}
+    for site_id, reason in reasons:
+        where = sites.setdefault(reason, [])
+        if site_id not in where:
+            where.append(site_id)
+    shown = [f"{reason} at {', '.join(where)}" for reason, where in list(sites.items())[:limit]]
+    rest = max(0, len(sites) - limit) + unlisted
+    return "; ".join(shown) + (f" (+{rest} more)" if rest else "")
+
+
+def explanation(alternatives: Sequence[Alternative], unlisted: int = 0) -> str:
+    """Why a workload went where it did: the cheaper (site, model)s it did not get, each
+    reason once (see :func:`ruled_out`)."""
+    if not alternatives:
+        return "cheapest site meeting every constraint"
+    reasons = [(a.site_id, a.reason) for a in alternatives]
+    return f"cheaper sites ruled out: {ruled_out(reasons, unlisted=unlisted)}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

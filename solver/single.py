@@ -28,6 +28,9 @@ from solver.model import (
     Problem,
     Unplaced,
     Workload,
+    explanation,
+    reason_detail,
+    ruled_out,
     unoffered_reason,
 )
 from solver.table import DEFAULT_KW_PER_DEVICE, has_residency, unplaced_price
@@ -37,14 +40,6 @@ METHOD = "single"
 _LATENCY, _PUE, _HUB_PUE, _RESIDENCY, _DOWN, _DRAINED = 1, 2, 3, 4, 5, 6
 _KINDS = ("", "latency", "pue", "hub-pue", "residency", "down", "drained")
 """Site-level reason codes (0: none) and their names in :data:`solver.model.REASON_KINDS`."""
-
-_DETAIL = {
-    "down": "site is down",
-    "drained": "site is drained: it takes no new work",
-    "residency": "data residency rules exclude it",
-    "capacity": "{free} {model} free, {need} needed",
-    "not-worth-it": "costs more than leaving the work out",
-}
 
 
 class SiteArrays:
@@ -167,7 +162,7 @@ class SiteArrays:
             models_of.append(np.full(have.shape[0], mi))
         chosen: tuple[float, int, str, int] | None = None
         skipped: list[Alternative] = []
-        kinds: dict[str, set[int]] = {}
+        causes: list[tuple[int, str, str, int]] = []  # (site, model, kind, room) passed over
         more = 0
         if costs:
             cost_arr = np.concatenate(costs)
@@ -187,7 +182,7 @@ class SiteArrays:
                 if not kind:
                     chosen = (cost, si, model, d)
                     break
-                kinds.setdefault(kind, set()).add(si)
+                causes.append((si, model, kind, room))
                 if max_alternatives is None or len(skipped) < max_alternatives:
                     skipped.append(self._alternative(w, si, model, cost, kind, room))
                 else:
@@ -199,7 +194,7 @@ class SiteArrays:
                 (
                     Unplaced(
                         workload_id=w.id,
-                        reason=unoffered_reason(w, self.models) or _unplaced(kinds),
+                        reason=unoffered_reason(w, self.models) or self._unplaced(w, causes),
                         penalty_yuan=penalty,
                     ),
                 ),
@@ -229,7 +224,7 @@ class SiteArrays:
             carbon_kg=carbon_kg,
             latency_ms=site.latency_ms.get(w.origin_region),
             moved=w.current_site is not None and w.current_site != site.id,
-            explanation=_explain(alternatives, more),
+            explanation=explanation(alternatives, more),
             alternatives=alternatives,
         )
         return self._plan((assignment,), (), cost, wall)
@@ -273,20 +268,27 @@ class SiteArrays:
         self, w: Workload, si: int, model: str, cost: float, kind: str, room: int
     ) -> Alternative:
         site = self.problem.sites[si]
-        if kind == "latency":
-            detail = (
-                f"latency {site.latency_ms.get(w.origin_region, math.inf):.1f} ms"
-                f" above SLO {w.latency_slo_ms or 0.0:.1f} ms"
-            )
-        elif kind == "pue":
-            detail = f"PUE {site.pue:.2f} above the workload's cap {w.max_pue or 0.0:.2f}"
-        elif kind == "hub-pue":
-            detail = self.problem.hub_pue_reason(site)
-        else:
-            detail = _DETAIL[kind].format(free=room, model=model, need=w.demands[model])
+        detail = reason_detail(self.problem, kind, site, w, model, room)
         return Alternative(
             site_id=site.id, model=model, cost_yuan=cost, reason_kind=kind, reason=detail
         )
+
+    def _unplaced(self, w: Workload, causes: list[tuple[int, str, str, int]]) -> str:
+        """Why ``w`` runs nowhere: what rules out each (site, model), cheapest first, then
+        the sites that have none of a model it wants."""
+        reasons = [
+            (self.site_ids[si], reason_detail(self.problem, kind, self.problem.sites[si], w, m, r))
+            for si, m, kind, r in causes
+        ]
+        for model in w.demands:
+            mi = self.model_index.get(model)
+            lacking = (
+                np.arange(len(self.site_ids))
+                if mi is None
+                else np.flatnonzero(np.isnan(self.power[:, mi]))
+            )
+            reasons += [(self.site_ids[si], f"no {model}") for si in lacking.tolist()]
+        return "no feasible site: " + ruled_out(reasons, limit=4)
 
     def _plan(
         self,
@@ -305,22 +307,3 @@ class SiteArrays:
             wall_s=wall_s,
             method=METHOD,
         )
-
-
-def _explain(alternatives: tuple[Alternative, ...], unlisted: int = 0) -> str:
-    if not alternatives:
-        return "cheapest site meeting every constraint"
-    shown = "; ".join(f"{a.site_id}: {a.reason}" for a in alternatives[:3])
-    rest = len(alternatives) - min(3, len(alternatives)) + unlisted
-    more = f" (+{rest} more)" if rest else ""
-    return f"cheaper sites ruled out — {shown}{more}"
-
-
-def _unplaced(kinds: Mapping[str, set[int]]) -> str:
-    if not kinds:
-        return "no feasible site: accelerator at every site"
-    if set(kinds) == {"capacity"}:
-        return "capacity: no site it can use has room"
-    counts = sorted(((k, len(v)) for k, v in kinds.items()), key=lambda x: -x[1])
-    summary = ", ".join(f"{k} at {n} site(s)" for k, n in counts)
-    return f"no feasible site: {summary}"

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -204,10 +205,17 @@ async def until(predicate: Callable[[], bool], what: str, timeout: float = 20.0)
         await asyncio.sleep(0.02)
 
 
-def run_cli(module: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    """Run ``python -m MODULE ARGS...`` (the console scripts) and capture its text output."""
+def run_cli(
+    module: str, *args: str, timeout: float = 120, env: Mapping[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m MODULE ARGS...`` (the console scripts) and capture its text output;
+    ``env``: variables set for it on top of this process's."""
     return subprocess.run(
-        [sys.executable, "-m", module, *args], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", module, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
 
 

@@ -8,8 +8,19 @@ from typing import Any
 
 import pytest
 
-from solver import Assignment, InvalidProblemError, Plan, Problem, Site, Unplaced, Workload
-from solver.model import unoffered_reason, within_pue_cap
+from solver import (
+    Assignment,
+    InvalidProblemError,
+    Plan,
+    Problem,
+    Site,
+    SolverConfig,
+    Unplaced,
+    Workload,
+    solve,
+)
+from solver.model import ruled_out, unoffered_reason, within_pue_cap
+from solver.single import SiteArrays
 
 
 def _site(sid: str = "s", **kw: Any) -> Site:
@@ -173,3 +184,50 @@ def test_a_plan_sums_its_assignments_and_penalties() -> None:
     assert plan.cost_per_hour_yuan == pytest.approx(6.0)
     assert plan.energy_kwh == pytest.approx(20.0)
     assert plan.carbon_kg == pytest.approx(8.0)
+
+
+def test_ruled_out_says_each_reason_once_with_every_site_it_holds_at() -> None:
+    """A reason at several sites, or at one site for several models, is said once; the sites
+    keep the order given (cheapest first); past the limit the rest are counted."""
+    slow = "latency 15.0 ms above SLO 12.0 ms"
+    reasons = [
+        ("guian", slow),
+        ("guian", slow),  # the same site's A100: said once
+        ("horinger", slow),
+        ("wuhu", "no H800"),
+        ("yrd", "no H800"),
+        ("wuhu", "0 H100 free, 8 needed"),
+    ]
+    assert ruled_out(reasons) == (
+        f"{slow} at guian, horinger; no H800 at wuhu, yrd; 0 H100 free, 8 needed at wuhu"
+    )
+    assert ruled_out(reasons, limit=1, unlisted=2) == f"{slow} at guian, horinger (+4 more)"
+
+
+def test_a_workload_with_no_feasible_site_names_the_sites_and_models() -> None:
+    """Both paths say why each site is out, each site once per reason: the latency where it
+    has the model, and which sites lack the other model."""
+    near = _site("near", latency_ms={"csj": 30.0})
+    far = _site(
+        "far",
+        latency_ms={"csj": 40.0},
+        free={"H100": 8, "A100": 16},
+        power_w={"H100": 700.0, "A100": 400.0},
+    )
+    work = Workload(
+        id="chat",
+        origin_region="csj",
+        demands={"H100": 8, "A100": 16},
+        duration_h=1.0,
+        latency_slo_ms=12.0,
+    )
+    problem = Problem(sites=(near, far), workloads=(work,))
+    free = {(s.id, m): n for s in problem.sites for m, n in s.free.items()}
+    single = SiteArrays(problem).place(work, free).unplaced[0].reason
+    batch = solve(problem, SolverConfig(time_limit_s=5.0, num_workers=1)).unplaced[0].reason
+    for reason in (single, batch):
+        assert reason.startswith("no feasible site: ")
+        assert "latency 30.0 ms above SLO 12.0 ms at near" in reason
+        assert "latency 40.0 ms above SLO 12.0 ms at far" in reason
+        assert "no A100 at near" in reason
+        assert reason.count("far") == 1 and reason.count("near") == 2

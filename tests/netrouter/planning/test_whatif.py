@@ -4,6 +4,8 @@ snapshot) and over a real gRPC server, and snapshot files checked on load."""
 from __future__ import annotations
 
 import asyncio
+import functools
+import json
 import math
 import warnings
 from collections.abc import AsyncIterator
@@ -185,8 +187,15 @@ async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
     )
     assert bad.returncode == 2
     assert f"{scenario}:4: changes[0].set" in " ".join(bad.stderr.split())
-    neither = await asyncio.to_thread(run_cli, "netrouter", "whatif", str(scenario))
-    assert neither.returncode == 2 and "--target" in neither.stderr
+    both = await asyncio.to_thread(
+        run_cli, "netrouter", "whatif", str(scenario), "-t", served.target, "-s", str(state)
+    )
+    assert both.returncode == 2 and "not both" in both.stderr
+    scenario.write_text('name = "outage"\n' + OUTAGE, encoding="utf-8")
+    ask_env = functools.partial(run_cli, env={"NETROUTER_TARGET": served.target})
+    from_env = await asyncio.to_thread(ask_env, "netrouter", "whatif", str(scenario), "--json")
+    assert from_env.returncode == 0, from_env.stderr
+    assert json.loads(from_env.stdout)["scenarios"][0]["name"] == "outage"
 
 
 def test_the_largest_factors_still_solve() -> None:

@@ -122,7 +122,7 @@ async def test_failover_evicts_what_does_not_fit(live: Live) -> None:
         evicted = await client.list_placements(state="evicted")
         assert len(evicted) == 4
         assert all("east down" in p.end_reason for p in evicted)
-        assert all("room" in p.end_reason or "capacity" in p.end_reason for p in evicted)
+        assert all("H100 free, 8 needed at west" in p.end_reason for p in evicted)
         assert len(await client.list_placements()) == 4
     _check_capacity(live)
 

@@ -107,7 +107,7 @@ async def test_a_site_over_its_hubs_cap_gets_no_work_from_single_or_batch_place(
         assert one.solve.method == "single"
         (p,) = one.placements
         assert p.site_id == "guian" and _wuhu_alternatives(p) == why
-        assert "wuhu: PUE 1.28 above hub csj's cap 1.25" in p.explanation
+        assert "PUE 1.28 above hub csj's cap 1.25 at wuhu" in p.explanation
         batch = await client.place([workload(f"b{i}", demands={"H100": 8}) for i in range(3)])
         assert batch.solve.method != "single"
         assert sorted(p.site_id for p in batch.placements) == ["guian", "yrd", "yrd"]
