@@ -7,9 +7,10 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from netrouter.contract.secrets import PASSWORD_ENV
 
@@ -23,6 +24,39 @@ if TYPE_CHECKING:
     from site_agents.publisher import SiteAgent
 
 
+# Help pages show flags bare (typer 0.29 writes `--json <bool>`, even `--help <bool>`) and
+# arguments as NAME, not `{name}`: the hooks of netrouter/cli/help_style.py, which the agent
+# does not import. The context and parameters are typer's vendored click types.
+
+
+def _bare_flags(params: list[Any]) -> list[Any]:
+    for param in params:
+        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
+            param.metavar = ""
+    return params
+
+
+class _Command(TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+    def collect_usage_pieces(self, ctx: Any) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            if not isinstance(param, TyperArgument):
+                pieces.extend(param.get_usage_pieces(ctx))
+                continue
+            name = (param.metavar or param.name or "").upper()
+            name = name if param.required else f"[{name}]"
+            pieces.append(name + ("..." if param.nargs != 1 else ""))
+        return pieces
+
+
+class _Group(TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _bare_flags(super().get_params(ctx))
+
+
 app = typer.Typer(
     help=(
         "netrouter site agent: publishes a data center's accelerators, PUE, electricity price "
@@ -31,12 +65,14 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode="markdown",
+    cls=_Group,
 )
 
 ConfigOpt = Annotated[
     Path,
     typer.Option(
-        "--config", "-c", help="Site config TOML (see examples/sites/).", show_default=False
+        "--config", "-c", help="Site config TOML (examples in examples/sites/).", show_default=False
     ),
 ]
 
@@ -52,7 +88,7 @@ def _load(path: Path) -> SiteConfig:
         raise typer.Exit(2) from exc
 
 
-@app.command()
+@app.command(cls=_Command)
 def once(config: ConfigOpt) -> None:
     """Print the report the agent would publish now, as JSON, without publishing.
 
@@ -86,12 +122,12 @@ def once(config: ConfigOpt) -> None:
     )
 
 
-@app.command()
+@app.command(cls=_Command)
 def check(config: ConfigOpt) -> None:
     """Validate the config and print what every collector sees now.
 
     A bad config exits with status 2 and names the key and line. With
-    ``\\[inventory] source = "nvml"`` each GPU is listed with its health, or the reason NVML
+    `[inventory] source = "nvml"` each GPU is listed with its health, or the reason NVML
     is unavailable (the static inventory is then what the agent reports).
     """
     from site_agents.collectors import CollectorError
@@ -282,46 +318,63 @@ def broker_address(
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-@app.command()
+@app.command(cls=_Command)
 def run(
     config: ConfigOpt,
     mqtt: Annotated[
         str | None,
         typer.Option(
             help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
-            "[default: \\[broker] url, else mqtt://127.0.0.1:1883]."
+            "(default: the config's [broker] url, else mqtt://127.0.0.1:1883)."
         ),
     ] = None,
     mqtt_username: Annotated[
-        str | None, typer.Option(help="Broker username [default: \\[broker] username].")
+        str | None,
+        typer.Option(help="Broker username (default: the config's [broker] username, else none)."),
     ] = None,
     mqtt_password_file: Annotated[
         str | None,
         typer.Option(
-            help=f"File holding the broker password (or set {PASSWORD_ENV}) "
-            "[default: \\[broker] password_file]."
+            help=f"File holding the broker password (default: the password in ${PASSWORD_ENV}, "
+            "else the config's [broker] password_file, else none)."
         ),
     ] = None,
     tls_ca: Annotated[
-        str | None, typer.Option(help="CA bundle that signed the broker's certificate.")
+        str | None,
+        typer.Option(
+            help="CA bundle (PEM) that signed the broker's certificate "
+            "(default: the config's [broker] ca_file, else the system's CAs)."
+        ),
     ] = None,
-    tls_cert: Annotated[str | None, typer.Option(help="Client certificate (PEM).")] = None,
-    tls_key: Annotated[str | None, typer.Option(help="Client certificate's key (PEM).")] = None,
+    tls_cert: Annotated[
+        str | None,
+        typer.Option(
+            help="Client certificate (PEM), for a broker that asks for one "
+            "(default: the config's [broker] cert_file, else none)."
+        ),
+    ] = None,
+    tls_key: Annotated[
+        str | None,
+        typer.Option(
+            help="The client certificate's key (PEM) "
+            "(default: the config's [broker] key_file, else none)."
+        ),
+    ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            help="Serve Prometheus metrics on this port; 0: any free port, logged at start "
-            "[default: \\[metrics] port; none: off].",
+            help="Serve Prometheus metrics on this TCP port; 0: any free port, logged at start "
+            "(default: the config's [metrics] port, else no metrics).",
         ),
     ] = None,
     no_metrics: Annotated[
-        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever \\[metrics] port says.")
+        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever [metrics] port says.")
     ] = False,
     topic_prefix: Annotated[
         str | None,
         typer.Option(
             help="Root of the site topics, shared with the router "
-            "[default: \\[broker] topic_prefix, else netrouter/v1]."
+            "(default: the config's [broker] topic_prefix, else netrouter/v1)."
         ),
     ] = None,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
@@ -330,7 +383,7 @@ def run(
         typer.Option("--verbose", "-v", help="Log every publish: the same as --log-level DEBUG."),
     ] = False,
 ) -> None:
-    """Publish the site's report every publish.interval_s seconds until SIGTERM/SIGINT.
+    """Publish the site's report every [publish] interval_s seconds until SIGTERM or SIGINT.
 
     Reports are retained (QoS 1) on netrouter/v1/sites/ID/report (under another prefix
     with --topic-prefix); a capacity, health or price-band change is published at once.
@@ -340,7 +393,7 @@ def run(
     reconnects with backoff (at most 5 s between tries). SIGTERM publishes 'offline' and
     exits 0.
 
-    Every publish.summary_interval_s (default 300 s) one INFO line says how many reports
+    Every [publish] summary_interval_s (default 300 s) one INFO line says how many reports
     went out and the last error; each publish is a DEBUG line (-v).
     """
     import asyncio

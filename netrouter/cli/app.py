@@ -9,6 +9,7 @@ from __future__ import annotations
 import typer
 
 from netrouter.cli import demo_command, placements, replay, serve, sites, snapshot, watch, whatif
+from netrouter.cli.help_style import Command, Group
 
 app = typer.Typer(
     help=(
@@ -22,20 +23,21 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
+    cls=Group,
 )
 
-app.command()(serve.serve)
+app.command(cls=Command)(serve.serve)
 app.add_typer(sites.sites_app, name="sites")
-app.command()(placements.place)
-app.command()(placements.placements)
-app.command()(placements.get)
-app.command()(placements.release)
-app.command()(placements.rebalance)
-app.command("demo")(demo_command.demo)
-app.command()(snapshot.snapshot)
-app.command()(replay.replay)
-app.command()(whatif.whatif)
-app.command()(watch.watch)
+app.command(cls=Command)(placements.place)
+app.command(cls=Command)(placements.placements)
+app.command(cls=Command)(placements.get)
+app.command(cls=Command)(placements.release)
+app.command(cls=Command)(placements.rebalance)
+app.command("demo", cls=Command)(demo_command.demo)
+app.command(cls=Command)(snapshot.snapshot)
+app.command(cls=Command)(replay.replay)
+app.command(cls=Command)(whatif.whatif)
+app.command(cls=Command)(watch.watch)
 
 
 def main() -> None:

@@ -33,7 +33,8 @@ TlsCaOpt = Annotated[
     typer.Option(
         "--tls-ca",
         envvar="NETROUTER_TLS_CA",
-        help="CA (PEM) that signed the router's certificate; turns TLS on.",
+        help="CA (PEM) that signed the router's certificate; turns TLS on (default: none, "
+        "the system's CAs).",
         show_default=False,
     ),
 ]
@@ -42,7 +43,7 @@ TlsCertOpt = Annotated[
     typer.Option(
         "--tls-cert",
         envvar="NETROUTER_TLS_CERT",
-        help="Client certificate (PEM), for a router that requires one (mTLS).",
+        help="Client certificate (PEM), for a router that requires one (mTLS; default: none).",
         show_default=False,
     ),
 ]
@@ -51,7 +52,7 @@ TlsKeyOpt = Annotated[
     typer.Option(
         "--tls-key",
         envvar="NETROUTER_TLS_KEY",
-        help="The client certificate's key (PEM).",
+        help="The client certificate's key (PEM; default: none).",
         show_default=False,
     ),
 ]
@@ -60,7 +61,8 @@ TokenFileOpt = Annotated[
     typer.Option(
         "--token-file",
         envvar="NETROUTER_TOKEN_FILE",
-        help=f"File holding the bearer token for a router that requires one (or set {TOKEN_ENV}).",
+        help="File holding the bearer token for a router that requires one "
+        f"(default: the token in ${TOKEN_ENV}, else none).",
         show_default=False,
     ),
 ]

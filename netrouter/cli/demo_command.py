@@ -17,25 +17,29 @@ from netrouter.cli.render_json import print_json
 def demo(
     mqtt: Annotated[
         str | None,
-        typer.Option(help="Use this broker (mqtt://HOST:PORT) instead of an embedded one."),
+        typer.Option(
+            help="Use this broker, mqtt://HOST:PORT (default: an embedded one that the demo "
+            "starts and stops)."
+        ),
     ] = None,
     seed: Annotated[int, typer.Option(help="Seed for sampling the traces and origin regions.")] = 7,
-    jobs: Annotated[int, typer.Option(help="Alibaba trace jobs in the batch.")] = 300,
+    jobs: Annotated[int, typer.Option(help="Jobs from the Alibaba trace in the batch.")] = 300,
     data_dir: Annotated[
         Path | None,
         typer.Option(
             help="Read the full traces from this folder instead of the slices in "
-            "examples/traces (see examples/traces/README.md)."
+            "examples/traces (see examples/traces/README.md; default: those slices)."
         ),
     ] = None,
     json: JsonOpt = False,
     log_level: Annotated[
-        str, typer.Option(help="Log level for the embedded services.")
+        str, typer.Option(help="Log level of the embedded services: DEBUG, INFO, WARNING or ERROR.")
     ] = "WARNING",
     snapshot: Annotated[
         Path | None,
         typer.Option(
-            help="Also save the router's state after placing (for 'netrouter whatif --snapshot')."
+            help="Also save the router's state to this file after placing, for 'netrouter whatif "
+            "--snapshot' (default: none, not saved)."
         ),
     ] = None,
 ) -> None:

@@ -85,7 +85,7 @@ def place(
 @reaches_router
 def placements(
     target: TargetOpt = DEFAULT_TARGET,
-    site: Annotated[str, typer.Option(help="Only this site.")] = "",
+    site: Annotated[str, typer.Option(help="Only this site (default: every site).")] = "",
     state: Annotated[
         str,
         typer.Option(
@@ -161,12 +161,12 @@ def rebalance(
         bool, typer.Option("--commit", help="Make the moves (default: only propose them).")
     ] = False,
     max_moves: Annotated[
-        int, typer.Option(help="At most this many moves, best first (default 0: no cap).")
+        int, typer.Option(help="At most this many moves, best first; 0: no cap.")
     ] = 0,
     min_saving: Annotated[
         float | None,
         typer.Option(
-            help="元 a move must save beyond what it costs (default: the router's "
+            help="What a move must save, in 元, beyond what it costs (default: the router's "
             "[rebalance] min_saving_yuan, 1 元 unless configured).",
             show_default=False,
         ),

@@ -33,7 +33,7 @@ def replay(
         typer.Option(help="all, or one of optimizer, nearest, cheapest-first, spread."),
     ] = "all",
     period_min: Annotated[
-        float, typer.Option("--period-min", help="Minutes between decisions (divides 60).")
+        float, typer.Option("--period-min", help="Minutes between decisions (a divisor of 60).")
     ] = 15.0,
     load: Annotated[
         float,
@@ -53,12 +53,16 @@ def replay(
         typer.Option(
             help="Read the full traces from this folder instead of the slices in "
             "examples/traces (where to get them and how to lay them out: "
-            "examples/traces/README.md)."
+            "examples/traces/README.md; default: those slices)."
         ),
     ] = None,
     json: JsonOpt = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write PNG plots of the replay here.")
+        Path | None,
+        typer.Option(
+            "--plot",
+            help="Write PNG plots of the replay into this folder (default: none, no plots).",
+        ),
     ] = None,
 ) -> None:
     """Replay the real traces over the 10 national clusters: the value report.

@@ -15,83 +15,110 @@ from netrouter.contract.secrets import PASSWORD_ENV
 
 def serve(
     config: Annotated[
-        Path | None, typer.Option("--config", "-c", help="Router TOML (see examples/router.toml).")
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="Router config TOML, every key optional (example: examples/router.toml; "
+            "default: none, built-in settings).",
+        ),
     ] = None,
     mqtt: Annotated[
         str | None,
         typer.Option(
             help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
-            "[default: [mqtt] url, else mqtt://127.0.0.1:1883]."
+            "(default: the config's [mqtt] url, else mqtt://127.0.0.1:1883)."
         ),
     ] = None,
     mqtt_username: Annotated[
-        str | None, typer.Option(help="Broker username [default: [mqtt] username].")
+        str | None,
+        typer.Option(help="Broker username (default: the config's [mqtt] username, else none)."),
     ] = None,
     mqtt_password_file: Annotated[
         str | None,
         typer.Option(
-            help=f"File holding the broker password (or set {PASSWORD_ENV}) "
-            "[default: [mqtt] password_file]."
+            help=f"File holding the broker password (default: the password in ${PASSWORD_ENV}, "
+            "else the config's [mqtt] password_file, else none)."
         ),
     ] = None,
     mqtt_tls_ca: Annotated[
         str | None,
-        typer.Option(help="CA that signed the broker's certificate [default: [mqtt] ca_file]."),
+        typer.Option(
+            help="CA (PEM) that signed the broker's certificate "
+            "(default: the config's [mqtt] ca_file, else the system's CAs)."
+        ),
     ] = None,
     mqtt_tls_cert: Annotated[
         str | None,
-        typer.Option(help="Client certificate (PEM) for the broker [default: [mqtt] cert_file]."),
+        typer.Option(
+            help="Client certificate (PEM) for the broker "
+            "(default: the config's [mqtt] cert_file, else none)."
+        ),
     ] = None,
     mqtt_tls_key: Annotated[
         str | None,
-        typer.Option(help="That certificate's key (PEM) [default: [mqtt] key_file]."),
+        typer.Option(
+            help="That certificate's key (PEM) (default: the config's [mqtt] key_file, else none)."
+        ),
     ] = None,
     topic_prefix: Annotated[
         str | None,
         typer.Option(
             help="Root of the site topics, shared with the agents "
-            "[default: [mqtt] topic_prefix, else netrouter/v1]."
+            "(default: the config's [mqtt] topic_prefix, else netrouter/v1)."
         ),
     ] = None,
     listen: Annotated[
-        str | None, typer.Option(help="gRPC listen address HOST:PORT (overrides config).")
+        str | None,
+        typer.Option(
+            help="gRPC listen address HOST:PORT "
+            "(default: the config's [grpc] listen, else 127.0.0.1:50051)."
+        ),
     ] = None,
     tls_cert: Annotated[
         str | None,
         typer.Option(
             help="Serve gRPC over TLS with this certificate chain (PEM) "
-            "[default: [grpc] tls_cert; none: plaintext]."
+            "(default: the config's [grpc] tls_cert, else none: plaintext)."
         ),
     ] = None,
     tls_key: Annotated[
         str | None,
-        typer.Option(help="The server certificate's key (PEM) [default: [grpc] tls_key]."),
+        typer.Option(
+            help="The server certificate's key (PEM) (default: the config's [grpc] tls_key)."
+        ),
     ] = None,
     tls_client_ca: Annotated[
         str | None,
         typer.Option(
-            help="Require client certificates signed by this CA (mTLS) [default: [grpc] client_ca]."
+            help="Require client certificates signed by this CA (mTLS) "
+            "(default: the config's [grpc] client_ca, else none: no client certificates)."
         ),
     ] = None,
     tokens_file: Annotated[
         str | None,
         typer.Option(
             help="Require bearer tokens, with roles read-only and read-write, from this TOML "
-            "file (see netrouter/router/auth.py) [default: [grpc] tokens_file; none: no tokens]."
+            'file (format: README, "Security") '
+            "(default: the config's [grpc] tokens_file, else none: no tokens)."
         ),
     ] = None,
     db: Annotated[
-        str | None, typer.Option(help="SQLite file for placements (overrides config).")
+        str | None,
+        typer.Option(
+            help="SQLite file for placements (default: the config's [store] path, "
+            "else netrouter.db in the working directory)."
+        ),
     ] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(
-            help="Serve Prometheus metrics on this port; 0: any free port, printed at start "
-            "[default: \\[metrics] port; none: off].",
+            help="Serve Prometheus metrics on this TCP port; 0: any free port, printed at start "
+            "(default: the config's [metrics] port, else no metrics).",
         ),
     ] = None,
     no_metrics: Annotated[
-        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever \\[metrics] port says.")
+        bool, typer.Option("--no-metrics", help="Serve no metrics, whatever [metrics] port says.")
     ] = False,
     log_level: Annotated[str, typer.Option(help="DEBUG, INFO, WARNING or ERROR.")] = "INFO",
     log_format: Annotated[

@@ -8,6 +8,7 @@ import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
 from netrouter.cli.console import out
+from netrouter.cli.help_style import Command, Group
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import sites_table
 from netrouter.cli.render_json import print_json
@@ -16,6 +17,7 @@ sites_app = typer.Typer(
     help="The router's live view of every site; 'sites drain ID' takes one out of service "
     "('sites undrain ID' puts it back); 'sites remove ID' forgets a site that is gone.",
     no_args_is_help=False,
+    cls=Group,
 )
 
 
@@ -43,7 +45,7 @@ def sites(
         out.print(sites_table(views))
 
 
-@sites_app.command("remove")
+@sites_app.command("remove", cls=Command)
 @reaches_router
 def sites_remove(
     site_id: Annotated[str, typer.Argument(help="The id of the site to forget.")],
@@ -69,7 +71,7 @@ def sites_remove(
         out.print(f"removed site {view.site_id} (it returns when its agent reports again)")
 
 
-@sites_app.command("drain")
+@sites_app.command("drain", cls=Command)
 @reaches_router
 def sites_drain(
     site_id: Annotated[str, typer.Argument(help="The id of the site to drain.")],
@@ -112,7 +114,7 @@ def sites_drain(
         print_drain(out, result, moving=move)
 
 
-@sites_app.command("undrain")
+@sites_app.command("undrain", cls=Command)
 @reaches_router
 def sites_undrain(
     site_id: Annotated[str, typer.Argument(help="The id of the drained site.")],

@@ -44,16 +44,24 @@ def whatif(
         typer.Option(
             "--snapshot",
             "-s",
-            help="Use a saved state instead ('netrouter snapshot', or 'netrouter demo --snapshot').",
+            help="Use a saved state instead ('netrouter snapshot', or 'netrouter demo --snapshot'; "
+            "default: none, ask the router).",
         ),
     ] = None,
     json: JsonOpt = False,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write PNG plots for each scenario here.")
+        Path | None,
+        typer.Option(
+            "--plot", help="Write PNG plots for each scenario into this folder (default: none)."
+        ),
     ] = None,
     html_file: Annotated[
         Path | None,
-        typer.Option("--html", help="Write one self-contained HTML report (tables and plots)."),
+        typer.Option(
+            "--html",
+            help="Write one self-contained HTML report (tables and plots) to this file "
+            "(default: none).",
+        ),
     ] = None,
     time_limit: Annotated[
         float, typer.Option(help="Seconds per solve (baseline and each scenario).", min=0.1)
