@@ -87,7 +87,8 @@ async def test_place_failover_by_last_will_and_restart(
             assert [p.site_id for p in first.placements] == ["west"]
             # Over its hub's cap as well (the agent's mean, 1.40 > 1.25): that rules it out.
             assert (
-                "sustained PUE 1.40 above hub ho's cap 1.25 at hot" in first.placements[0].explanation
+                "sustained PUE 1.40 above hub ho's cap 1.25 at hot"
+                in first.placements[0].explanation
             )
             await until(lambda: len(events) == 1, "the placed event")
 
