@@ -7,11 +7,11 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
+from netrouter.contract.help_style import Command, Group
 from netrouter.contract.secrets import PASSWORD_ENV
 
 if TYPE_CHECKING:
@@ -24,39 +24,6 @@ if TYPE_CHECKING:
     from site_agents.publisher import SiteAgent
 
 
-# Help pages show flags bare (typer 0.29 writes `--json <bool>`, even `--help <bool>`) and
-# arguments as NAME, not `{name}`: the hooks of netrouter/cli/help_style.py, which the agent
-# does not import. The context and parameters are typer's vendored click types.
-
-
-def _bare_flags(params: list[Any]) -> list[Any]:
-    for param in params:
-        if isinstance(param, TyperOption) and param.is_flag and param.metavar is None:
-            param.metavar = ""
-    return params
-
-
-class _Command(TyperCommand):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _bare_flags(super().get_params(ctx))
-
-    def collect_usage_pieces(self, ctx: Any) -> list[str]:
-        pieces = [self.options_metavar] if self.options_metavar else []
-        for param in self.get_params(ctx):
-            if not isinstance(param, TyperArgument):
-                pieces.extend(param.get_usage_pieces(ctx))
-                continue
-            name = (param.metavar or param.name or "").upper()
-            name = name if param.required else f"[{name}]"
-            pieces.append(name + ("..." if param.nargs != 1 else ""))
-        return pieces
-
-
-class _Group(TyperGroup):
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _bare_flags(super().get_params(ctx))
-
-
 app = typer.Typer(
     help=(
         "netrouter site agent: publishes a data center's accelerators, PUE, electricity price "
@@ -66,7 +33,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     rich_markup_mode="markdown",
-    cls=_Group,
+    cls=Group,
 )
 
 ConfigOpt = Annotated[
@@ -88,7 +55,7 @@ def _load(path: Path) -> SiteConfig:
         raise typer.Exit(2) from exc
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def once(config: ConfigOpt) -> None:
     """Print the report the agent would publish now, as JSON, without publishing.
 
@@ -122,7 +89,7 @@ def once(config: ConfigOpt) -> None:
     )
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def check(config: ConfigOpt) -> None:
     """Validate the config and print what every collector sees now.
 
@@ -318,7 +285,7 @@ def broker_address(
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-@app.command(cls=_Command)
+@app.command(cls=Command)
 def run(
     config: ConfigOpt,
     mqtt: Annotated[

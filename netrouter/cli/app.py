@@ -9,7 +9,7 @@ from __future__ import annotations
 import typer
 
 from netrouter.cli import demo_command, placements, replay, serve, sites, snapshot, watch, whatif
-from netrouter.cli.help_style import Command, Group
+from netrouter.contract.help_style import Command, Group
 
 app = typer.Typer(
     help=(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import typer
@@ -14,6 +14,16 @@ out = Console()
 if not out.is_terminal:
     out.width = 140  # pipes and logs: do not squeeze tables to 80 columns
 err = Console(stderr=True)
+
+
+def show(value: T, as_json: bool, render: Callable[[T], object]) -> None:
+    """Print a result: as one JSON document with ``as_json``, else as ``render`` prints it."""
+    if as_json:
+        from netrouter.cli.render_json import print_json
+
+        print_json(out, value)
+    else:
+        render(value)
 
 
 EXIT_UNPLACED = 3

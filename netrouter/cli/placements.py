@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
-from netrouter.cli.console import EXIT_UNPLACED, err, fail, out
+from netrouter.cli.console import EXIT_UNPLACED, err, fail, out, show
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import (
     moves_table,
@@ -99,10 +99,7 @@ def placements(
     """List placements (active by default)."""
 
     found = ask(connect(target), lambda client: client.list_placements(site_id=site, state=state))
-    if json:
-        print_json(out, found)
-    else:
-        out.print(placements_table(found))
+    show(found, json, lambda v: out.print(placements_table(v)))
 
 
 @reaches_router
@@ -125,10 +122,7 @@ def get(
     from netrouter.cli.render import print_placement
 
     found = ask(connect(target), lambda client: client.get_placement(placement_id))
-    if json:
-        print_json(out, found)
-    else:
-        print_placement(out, found)
+    show(found, json, lambda v: print_placement(out, v))
 
 
 @reaches_router
@@ -148,10 +142,7 @@ def release(
     """Release placements, freeing their devices."""
 
     released = ask(connect(target), lambda client: client.release(ids))
-    if json:
-        print_json(out, released)
-    else:
-        out.print(placements_table(released, title="Released"))
+    show(released, json, lambda v: out.print(placements_table(v, title="Released")))
 
 
 @reaches_router
@@ -190,8 +181,4 @@ def rebalance(
             commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
         ),
     )
-    if json:
-        print_json(out, result)
-        return
-    out.print(moves_table(result))
-    out.print(rebalance_summary(result))
+    show(result, json, lambda v: out.print(moves_table(v), rebalance_summary(v), sep="\n"))

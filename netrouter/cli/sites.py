@@ -7,11 +7,10 @@ from typing import Annotated
 import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
-from netrouter.cli.console import out
-from netrouter.cli.help_style import Command, Group
+from netrouter.cli.console import out, show
 from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import sites_table
-from netrouter.cli.render_json import print_json
+from netrouter.contract.help_style import Command, Group
 
 sites_app = typer.Typer(
     help="The router's live view of every site; 'sites drain ID' takes one out of service "
@@ -39,10 +38,7 @@ def sites(
     if ctx.invoked_subcommand is not None:
         return
     views = ask(connect(target), lambda client: client.list_sites())
-    if json:
-        print_json(out, views)
-    else:
-        out.print(sites_table(views))
+    show(views, json, lambda v: out.print(sites_table(v)))
 
 
 @sites_app.command("remove", cls=Command)
@@ -65,10 +61,11 @@ def sites_remove(
     Needs a read-write token where the router requires tokens.
     """
     view = ask(connect(target), lambda client: client.remove_site(site_id))
-    if json:
-        print_json(out, view)
-    else:
-        out.print(f"removed site {view.site_id} (it returns when its agent reports again)")
+    show(
+        view,
+        json,
+        lambda v: out.print(f"removed site {v.site_id} (it returns when its agent reports again)"),
+    )
 
 
 @sites_app.command("drain", cls=Command)
@@ -108,10 +105,7 @@ def sites_drain(
         connect(target),
         lambda client: client.drain_site(site_id, move_running=move, reason=reason),
     )
-    if json:
-        print_json(out, result)
-    else:
-        print_drain(out, result, moving=move)
+    show(result, json, lambda v: print_drain(out, v, moving=move))
 
 
 @sites_app.command("undrain", cls=Command)
@@ -130,7 +124,4 @@ def sites_undrain(
     Needs a read-write token where the router requires tokens.
     """
     view = ask(connect(target), lambda client: client.undrain_site(site_id))
-    if json:
-        print_json(out, view)
-    else:
-        out.print(f"site {view.site_id} undrained: it takes new work again")
+    show(view, json, lambda v: out.print(f"site {v.site_id} undrained: it takes new work again"))

@@ -7,46 +7,17 @@ A scenario file is TOML (or YAML with the same keys); examples are in examples/s
 
     [[changes]]
     kind = "site_down"
-    sites = ["gz-guian-1"]
+    sites = ["guian"]
 
     [[changes]]
     kind = "price"                          # sites, hubs, provinces, sides pick the sites;
     provinces = ["Guangdong"]               # none of them: every site
     multiplier = 1.3                        # or tariff = [24 prices by local clock hour]
 
-Change kinds and their keys (``targets`` = any of sites, hubs, provinces, sides):
-
-================  =====================================================================
-``site_down``     ``sites``: these sites fail (their running work must move)
-``site_up``       ``sites``: these sites are up (e.g. back from an outage)
-``capacity``      ``site``, ``model``, and ``add`` (negative removes) or ``set``;
-                  ``power_w`` for a model the site did not have
-``price``         targets; ``multiplier`` or ``tariff`` (24 元/kWh by local clock hour)
-``pue``           targets; ``set`` or ``add``: the PUE now and the sustained PUE (the
-                  mean the hub's cap judges; a site over its cap stays over until it is
-                  the router's hysteresis under it)
-``pue_cap``       ``max_pue``; ``hubs`` (default: every hub): the policy cap per hub, where
-                  it is tighter than the cap the hub's sites report
-``latency``       targets; ``regions`` (default all); ``set_ms``, ``add_ms`` or ``multiplier``
-``link_cut``      ``a``, ``b``: the backbone link and any measured latency between them go
-``link``          ``a``, ``b``, ``latency_ms``, ``bandwidth_gbps``, ``yuan_per_gb``: add or
-                  replace a backbone link
-``slo``           workload selector; ``set_ms``, ``multiplier`` or ``remove = true``
-``demand``        workload selector; ``scale`` (2.0 doubles matching work, 0.5 halves it)
-``workloads``     a new batch: ``file`` (the ``netrouter place --file`` format) or inline
-                  ``workloads = [...]`` entries
-``carbon_price``  ``yuan_per_kg``: the price put on each kg of CO2
-``add_site``      ``id``; ``like`` (copy an existing site's labels, tariff, PUE, carbon and
-                  latencies) and any of ``hub``, ``province``, ``side``, ``pue``,
-                  ``carbon_kg_per_kwh``, ``tariff``, ``latency_ms`` {region: ms},
-                  ``accelerators`` {model: count}, ``power_w`` {model: W}
-================  =====================================================================
-
-The workload selector (``slo``, ``demand``): ``select`` (``any``, ``inference`` = has a
-latency SLO, ``training`` = has none), ``origin_regions`` and ``labels`` (all must match).
-
-Parsing checks every key and value and names the key and line of the first bad one;
-applying checks the names (sites, hubs, models) against the state and names the change.
+Every change kind and its keys are in docs/scenarios.md; each kind is one model in
+:mod:`netrouter.client.changes`, with its own ``apply``. Parsing checks every key and value
+and names the key and line of the first bad one; applying checks the names (sites, hubs,
+models) against the state and names the change.
 """
 
 from __future__ import annotations

@@ -416,18 +416,27 @@ def select_moves(
     return chosen
 
 
+def _as_committed(moves: Sequence[Move], committed: Mapping[str, Placement]) -> tuple[Move, ...]:
+    """``moves`` with each placement as the store committed it."""
+    return tuple(replace(m, placement=committed.get(m.placement_id, m.placement)) for m in moves)
+
+
 def _stamp_rebalance(
     result: RebalanceResult, committed: Mapping[str, Placement]
 ) -> RebalanceResult:
-    return replace(
-        result,
-        moves=tuple(
-            replace(m, placement=committed.get(m.placement_id, m.placement)) for m in result.moves
-        ),
-    )
+    return replace(result, moves=_as_committed(result.moves, committed))
 
 
 # --- remove a site ----------------------------------------------------------------------
+
+
+def _known_site(registry: SiteRegistry, site_id: str) -> SiteReport:
+    """The site's last report; ``NotFoundError`` naming the known sites if it has none."""
+    report = registry.report(site_id)
+    if report is None:
+        known = ", ".join(r.site_id for r in registry.reports()) or "none"
+        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+    return report
 
 
 async def remove_site(
@@ -440,10 +449,7 @@ async def remove_site(
 ) -> Decision[SiteView]:
     """Forget a site durably (refused while it has active placements); the answer is the
     site as it was."""
-    report = registry.report(site_id)
-    if report is None:
-        known = ", ".join(r.site_id for r in registry.reports()) or "none"
-        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
+    report = _known_site(registry, site_id)
     on_site = [p for p in active.all() if p.site_id == site_id]
     if on_site:
         raise FailedPreconditionError(
@@ -459,12 +465,6 @@ async def remove_site(
 
 
 # --- drain a site -----------------------------------------------------------------------
-
-
-def _known_site(registry: SiteRegistry, site_id: str) -> None:
-    if registry.report(site_id) is None:
-        known = ", ".join(r.site_id for r in registry.reports()) or "none"
-        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
 
 
 async def drain(
@@ -527,17 +527,11 @@ async def drain(
             len(stayed),
         )
     result = DrainResult(
-        site=site_view(registry, _report(registry, site_id), now, active.usage),
+        site=site_view(registry, _known_site(registry, site_id), now, active.usage),
         moved=tuple(moves),
         stayed=tuple(stayed),
     )
     return Decision(result=result, changes=changes, stamp=_stamp_drain)
-
-
-def _report(registry: SiteRegistry, site_id: str) -> SiteReport:
-    report = registry.report(site_id)
-    assert report is not None
-    return report
 
 
 def _drain_moves(
@@ -562,12 +556,7 @@ def _drain_moves(
 
 
 def _stamp_drain(result: DrainResult, committed: Mapping[str, Placement]) -> DrainResult:
-    return replace(
-        result,
-        moved=tuple(
-            replace(m, placement=committed.get(m.placement_id, m.placement)) for m in result.moved
-        ),
-    )
+    return replace(result, moved=_as_committed(result.moved, committed))
 
 
 async def undrain(
@@ -586,6 +575,6 @@ async def undrain(
     registry.undrain(site_id)
     return Decision(
         result=DrainResult(
-            site=site_view(registry, _report(registry, site_id), clock(), active.usage)
+            site=site_view(registry, _known_site(registry, site_id), clock(), active.usage)
         )
     )

@@ -45,7 +45,7 @@ def _top_packages_after_help(module: str) -> set[str]:
 
 
 def test_help_lists_every_command() -> None:
-    """`netrouter --help` names all ten commands."""
+    """`netrouter --help` names every command."""
     result = CliRunner().invoke(app, ["--help"])
     assert result.exit_code == 0
     for command in COMMANDS:
@@ -67,20 +67,10 @@ def test_agent_help_loads_no_heavy_package() -> None:
 
 
 async def test_help_teaches() -> None:
-    """`netrouter --help` names every command, and `place --help` the file format."""
+    """The installed `netrouter --help` names every command, and `place --help` the file
+    format."""
     code, out, _ = await run_cli_async("--help")
     assert code == 0
-    for command in (
-        "serve",
-        "sites",
-        "place",
-        "placements",
-        "get",
-        "release",
-        "rebalance",
-        "watch",
-        "demo",
-    ):
-        assert command in out
+    assert all(command in out for command in COMMANDS)
     code, out, _ = await run_cli_async("place", "--help")
     assert "examples/workloads.yaml" in out

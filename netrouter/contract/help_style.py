@@ -4,8 +4,8 @@ typer 0.29 gives every flag a type column as if it took a value (``--json <bool>
 ``--help <bool>``) and writes a required argument in braces on the usage line
 (``netrouter release [OPTIONS] {ids}...``). Commands and groups made with these classes
 show flags without a placeholder and arguments as ``SITE_ID``, ``IDS...``, ``[NAME]``.
-site_agents/cli.py keeps its own copy of the two hooks (the agent imports nothing of
-netrouter.cli).
+Both programs use them (``netrouter`` and ``netrouter-agent``), so they live with what
+the two share.
 """
 
 from __future__ import annotations
