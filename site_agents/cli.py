@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from netrouter.contract import broker_flags
 from netrouter.contract.help_style import Command, Group
 from netrouter.contract.secrets import PASSWORD_ENV
 
@@ -288,24 +289,9 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 @app.command(cls=Command)
 def run(
     config: ConfigOpt,
-    mqtt: Annotated[
-        str | None,
-        typer.Option(
-            help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
-            "(default: the config's [broker] url, else mqtt://127.0.0.1:1883)."
-        ),
-    ] = None,
-    mqtt_username: Annotated[
-        str | None,
-        typer.Option(help="Broker username (default: the config's [broker] username, else none)."),
-    ] = None,
-    mqtt_password_file: Annotated[
-        str | None,
-        typer.Option(
-            help=f"File holding the broker password (default: the password in ${PASSWORD_ENV}, "
-            "else the config's [broker] password_file, else none)."
-        ),
-    ] = None,
+    mqtt: Annotated[str | None, broker_flags.url("broker")] = None,
+    mqtt_username: Annotated[str | None, broker_flags.username("broker")] = None,
+    mqtt_password_file: Annotated[str | None, broker_flags.password_file("broker")] = None,
     tls_ca: Annotated[
         str | None,
         typer.Option(

@@ -10,6 +10,7 @@ import typer
 
 from netrouter.cli.console import err, fail
 from netrouter.cli.logs import setup_logging
+from netrouter.contract import broker_flags
 from netrouter.contract.secrets import PASSWORD_ENV
 
 
@@ -23,24 +24,9 @@ def serve(
             "default: none, built-in settings).",
         ),
     ] = None,
-    mqtt: Annotated[
-        str | None,
-        typer.Option(
-            help="Broker URL, mqtt://HOST:PORT or mqtts://HOST:PORT for TLS "
-            "(default: the config's [mqtt] url, else mqtt://127.0.0.1:1883)."
-        ),
-    ] = None,
-    mqtt_username: Annotated[
-        str | None,
-        typer.Option(help="Broker username (default: the config's [mqtt] username, else none)."),
-    ] = None,
-    mqtt_password_file: Annotated[
-        str | None,
-        typer.Option(
-            help=f"File holding the broker password (default: the password in ${PASSWORD_ENV}, "
-            "else the config's [mqtt] password_file, else none)."
-        ),
-    ] = None,
+    mqtt: Annotated[str | None, broker_flags.url("mqtt")] = None,
+    mqtt_username: Annotated[str | None, broker_flags.username("mqtt")] = None,
+    mqtt_password_file: Annotated[str | None, broker_flags.password_file("mqtt")] = None,
     mqtt_tls_ca: Annotated[
         str | None,
         typer.Option(
