@@ -182,6 +182,19 @@ def scenario_site_configs() -> tuple[SiteConfig, SiteConfig]:
     return east, west
 
 
+def scenario_registry() -> SiteRegistry:
+    """A registry that heard once from each of :func:`scenario_site_configs`' sites, with a
+    TTL longer than any test (the CLI's subprocesses start slowly on a loaded machine)."""
+    registry = SiteRegistry(min_ttl_s=600.0)
+    for config in scenario_site_configs():
+        registry.apply_report(report_of(config))
+    return registry
+
+
+OUTAGE = '[[changes]]\nkind = "site_down"\nsites = ["west"]\n'
+"""A scenario: the site ``west`` fails."""
+
+
 def scenario_world() -> World:
     """The two sites of :func:`scenario_site_configs`, three training jobs and two chats."""
     reports = {r.site_id: r for r in map(report_of, scenario_site_configs())}

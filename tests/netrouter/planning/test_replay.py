@@ -1,11 +1,9 @@
 """Trace replay: deterministic for a seed, every constraint held at every step, the
-accounting checked by hand, the hindsight bound below every policy, and the CLI."""
+accounting checked by hand, and the hindsight bound below every policy."""
 
 from __future__ import annotations
 
-import json
 from collections import defaultdict
-from pathlib import Path
 
 import pytest
 
@@ -15,7 +13,6 @@ from netrouter.planning.replay_report import ReplayReport
 from netrouter.planning.traces import EXAMPLES, TraceFiles
 from site_agents.config import load_site_configs
 from solver import SolverConfig
-from tests.helpers.factories import run_cli
 
 FILES = TraceFiles.bundled(EXAMPLES)
 SITES = EXAMPLES / "sites"
@@ -101,49 +98,3 @@ def test_the_hindsight_bound_is_below_every_policy() -> None:
         assert row.placed + row.unplaced - row.evicted == sum(report.jobs.values())
     assert report.gap is not None and 0 <= report.gap < 1
     assert report.ratios["optimizer"]["objective"] == pytest.approx(1.0)
-
-
-@pytest.mark.slow
-def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
-    """'netrouter replay' prints JSON or tables and writes its plots."""
-    result = run_cli(
-        "netrouter",
-        "replay",
-        "--trace",
-        "both",
-        "--hours",
-        "1",
-        "--time-limit",
-        "1",
-        "--json",
-        "--plot",
-        str(tmp_path),
-    )
-    assert result.returncode == 0, result.stderr
-    data = json.loads(result.stdout)
-    assert set(data["policies"]) == set(POLICIES)
-    for row in data["policies"].values():
-        assert {"cost", "energy_kwh", "carbon_kg", "slo_violations", "unplaced"} <= set(row)
-    assert data["hindsight_bound"] > 0 and 0 <= data["gap"] < 1
-    pngs = sorted(tmp_path.glob("*.png"))
-    assert len(pngs) == 3 and all(p.stat().st_size > 5_000 for p in pngs)
-    table = run_cli("netrouter", "replay", "--trace", "azure-llm", "--hours", "0.5")
-    assert table.returncode == 0, table.stderr
-    assert "Hindsight lower bound" in table.stdout and "optimizer" in table.stdout
-
-
-@pytest.mark.parametrize(
-    ("args", "needle"),
-    [
-        (["--trace", "borg"], "--trace must be one of"),
-        (["--policy", "random"], "--policy must be all or one of"),
-        (["--period-min", "7"], "--period-min must divide 60"),
-        (["--data-dir", "/nonexistent"], "trace file not found"),
-        (["--start", "2023-11-16T00:00:00"], "UTC offset"),
-    ],
-)
-def test_cli_replay_rejects_bad_options(args: list[str], needle: str) -> None:
-    """Bad options exit 2, naming the option."""
-    result = run_cli("netrouter", "replay", "--hours", "0.5", *args)
-    assert result.returncode == 2
-    assert needle in result.stderr

@@ -3,9 +3,6 @@ snapshot) and over a real gRPC server, and snapshot files checked on load."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import json
 import math
 import warnings
 from collections.abc import AsyncIterator
@@ -26,13 +23,12 @@ from netrouter.planning.whatif import (
     save_snapshot,
     solve_world,
 )
-from netrouter.router.state import SiteRegistry
 from solver import SolverConfig
 from tests.helpers.factories import (
+    OUTAGE,
     Served,
     report_of,
-    run_cli,
-    scenario_site_configs,
+    scenario_registry,
     scenario_world,
     serve_router,
     site_config,
@@ -40,23 +36,10 @@ from tests.helpers.factories import (
 )
 
 
-def _registry() -> SiteRegistry:
-    # The sites report once: a TTL longer than any test keeps them up however slowly the
-    # CLI subprocesses start on a loaded machine (the default 5 s let them go stale).
-    registry = SiteRegistry(min_ttl_s=600.0)
-    for config in scenario_site_configs():
-        registry.apply_report(report_of(config))
-    return registry
-
-
 @pytest.fixture
 async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    registry = _registry()
-    async with serve_router(registry, tmp_path / "router.db") as served:
+    async with serve_router(scenario_registry(), tmp_path / "router.db") as served:
         yield served
-
-
-OUTAGE = '[[changes]]\nkind = "site_down"\nsites = ["west"]\n'
 
 
 async def test_whatif_over_grpc_matches_the_snapshot_and_commits_nothing(
@@ -131,71 +114,6 @@ async def test_whatif_rpc_errors_name_the_field(served: Served) -> None:
         with pytest.raises(InvalidArgumentError) as bad_time:
             await client.what_if([OUTAGE], time_limit_s=1e6)
         assert bad_time.value.field == "time_limit_s"
-
-
-@pytest.mark.slow
-async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
-    served: Served, tmp_path: Path
-) -> None:
-    """'netrouter snapshot' saves the live state; 'netrouter whatif --snapshot' answers from
-    it with JSON, non-empty PNGs and one HTML page; bad scenario files name key and line."""
-    async with RouterClient(served.target) as client:
-        await client.place([workload(f"t{i}", duration_h=4.0) for i in range(5)])
-    state = tmp_path / "state.json"
-    saved = await asyncio.to_thread(
-        run_cli, "netrouter", "snapshot", "--target", served.target, "-o", str(state)
-    )
-    assert saved.returncode == 0, saved.stderr
-    assert "5 active placements" in saved.stderr
-    scenario = tmp_path / "outage.toml"
-    scenario.write_text('name = "outage"\n' + OUTAGE, encoding="utf-8")
-    plots, page = tmp_path / "plots", tmp_path / "report.html"
-    done = await asyncio.to_thread(
-        run_cli,
-        "netrouter",
-        "whatif",
-        str(scenario),
-        "--snapshot",
-        str(state),
-        "--json",
-        "--plot",
-        str(plots),
-        "--html",
-        str(page),
-        "--time-limit",
-        "2",
-    )
-    assert done.returncode == 0, done.stderr
-    report = WhatIfReport.model_validate_json(done.stdout)
-    (outage,) = report.scenarios
-    assert outage.name == "outage" and outage.diff.moved >= 1
-    assert report.baseline.placed == 5
-    pngs = sorted(plots.glob("*.png"))
-    assert [p.name.split("-", 2)[-1] for p in pngs] == [
-        "cost_energy.png",
-        "flows.png",
-        "latency_cdf.png",
-        "utilisation.png",
-    ]
-    assert all(p.stat().st_size > 5_000 and p.read_bytes()[:4] == b"\x89PNG" for p in pngs)
-    text = page.read_text(encoding="utf-8")
-    assert text.count("data:image/png;base64,") == 4 and "outage" in text
-
-    scenario.write_text('[[changes]]\nkind = "pue"\nsites = ["west"]\nset = 7\n', "utf-8")
-    bad = await asyncio.to_thread(
-        run_cli, "netrouter", "whatif", str(scenario), "--snapshot", str(state)
-    )
-    assert bad.returncode == 2
-    assert f"{scenario}:4: changes[0].set" in " ".join(bad.stderr.split())
-    both = await asyncio.to_thread(
-        run_cli, "netrouter", "whatif", str(scenario), "-t", served.target, "-s", str(state)
-    )
-    assert both.returncode == 2 and "not both" in both.stderr
-    scenario.write_text('name = "outage"\n' + OUTAGE, encoding="utf-8")
-    ask_env = functools.partial(run_cli, env={"NETROUTER_TARGET": served.target})
-    from_env = await asyncio.to_thread(ask_env, "netrouter", "whatif", str(scenario), "--json")
-    assert from_env.returncode == 0, from_env.stderr
-    assert json.loads(from_env.stdout)["scenarios"][0]["name"] == "outage"
 
 
 def test_the_largest_factors_still_solve() -> None:
