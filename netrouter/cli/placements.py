@@ -21,7 +21,7 @@ from netrouter.cli.render_json import print_json
 
 if TYPE_CHECKING:
     from netrouter.client.router_client import RouterClient
-    from netrouter.client.types import PlaceResult
+    from netrouter.client.types import PlaceResult, RebalanceResult
 
 
 @reaches_router
@@ -181,4 +181,11 @@ def rebalance(
             commit=commit, max_moves=max_moves, min_saving_yuan=min_saving
         ),
     )
-    show(result, json, lambda v: out.print(moves_table(v), rebalance_summary(v), sep="\n"))
+    show(result, json, print_rebalance)
+
+
+def print_rebalance(result: RebalanceResult) -> None:
+    """The moves (when there are any), then the summary line."""
+    if result.moves:
+        out.print(moves_table(result))
+    out.print(rebalance_summary(result))

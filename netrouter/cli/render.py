@@ -174,7 +174,8 @@ def moves_table(result: RebalanceResult) -> Table:
 def rebalance_summary(result: RebalanceResult) -> str:
     head = "" if result.committed else "DRY RUN: nothing moved (--commit to move). "
     return (
-        f"{head}{len(result.moves)} moves of {result.candidates} proposed, saving "
+        f"{head}{len(result.moves)} move{'' if len(result.moves) == 1 else 's'} of "
+        f"{result.candidates} proposed, saving "
         f"{result.saving_yuan:,.2f} 元; {_solve_text(result.solve)}"
     )
 
