@@ -15,6 +15,7 @@ import numpy as np
 from solver.arrays import EPS, IntArray
 from solver.model import (
     REASON_KINDS,
+    SITE_REASON_KINDS,
     Alternative,
     Assignment,
     Plan,
@@ -148,13 +149,11 @@ class _Explainer:
             room = int(self.room[pool])
         return kind, reason_detail(ctx.problem, kind, site, wl, model, room)
 
-    def _reasons(self, w: int, pools: IntArray) -> list[tuple[str, str]]:
-        """``(site_id, reason)`` for each of ``pools``, cheapest first."""
+    def _reasons(self, w: int, pools: IntArray) -> list[tuple[str, str, str]]:
+        """``(site_id, kind, reason)`` for each of ``pools``, cheapest first."""
         order = pools[np.argsort(self.cost[w, pools], kind="stable")]
         sites = self.ctx.problem.sites
-        return [
-            (sites[int(self.table.pool_site[p])].id, self._why(w, p)[1]) for p in order.tolist()
-        ]
+        return [(sites[int(self.table.pool_site[p])].id, *self._why(w, p)) for p in order.tolist()]
 
     def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
         ctx = self.ctx
@@ -186,21 +185,25 @@ class _Explainer:
         table = self.table
         s, e = int(table.start[w]), int(table.start[w + 1])
         if e > s:
-            room = ruled_out(self._reasons(w, table.arc_pool[s:e]), limit=4)
+            taken = self._reasons(w, table.arc_pool[s:e])
+            room = ruled_out([(site, why) for site, _, why in taken], limit=4)
             return f"no room left where it can run: {room}"
         wl = ctx.problem.workloads[w]
         unoffered = unoffered_reason(wl, self.offered)
         if unoffered is not None:
             return unoffered
-        reasons = self._reasons(w, np.flatnonzero(self.has_model[w]))
+        kinds = self._reasons(w, np.flatnonzero(self.has_model[w]))
+        reasons = [(site, why) for site, _, why in kinds]
+        # A site out for every model is not also said to lack one.
+        named = {site for site, kind, _ in kinds if kind in SITE_REASON_KINDS}
         for m, model in enumerate(ctx.models):
             if model in wl.demands:
                 have = set(table.pool_site[table.pool_model == m].tolist())
                 reasons += [
                     (site.id, f"no {model}")
                     for i, site in enumerate(ctx.problem.sites)
-                    if i not in have
+                    if i not in have and site.id not in named
                 ]
         for model in sorted(set(wl.demands) - set(ctx.models)):
-            reasons += [(site.id, f"no {model}") for site in ctx.problem.sites]
+            reasons += [(s.id, f"no {model}") for s in ctx.problem.sites if s.id not in named]
         return f"no feasible site: {ruled_out(reasons, limit=4)}"

@@ -304,6 +304,10 @@ out; its free devices went to other work of this batch; they went to higher-prio
 work of this batch; or the site is drained (its operator is emptying it)."""
 
 
+SITE_REASON_KINDS = frozenset({"down", "drained", "residency", "hub-pue", "pue", "latency"})
+"""The reasons that rule a site out for every model (the rest are one model's)."""
+
+
 def reason_detail(
     problem: Problem, kind: str, site: Site, w: Workload, model: str, room: int
 ) -> str:

@@ -22,6 +22,7 @@ import numpy as np
 from solver.arrays import FloatArray
 from solver.model import (
     HOURS_PER_DAY,
+    SITE_REASON_KINDS,
     Alternative,
     Assignment,
     Plan,
@@ -280,6 +281,8 @@ class SiteArrays:
             (self.site_ids[si], reason_detail(self.problem, kind, self.problem.sites[si], w, m, r))
             for si, m, kind, r in causes
         ]
+        # A site out for every model is not also said to lack one.
+        named = {self.site_ids[si] for si, _, kind, _ in causes if kind in SITE_REASON_KINDS}
         for model in w.demands:
             mi = self.model_index.get(model)
             lacking = (
@@ -287,7 +290,11 @@ class SiteArrays:
                 if mi is None
                 else np.flatnonzero(np.isnan(self.power[:, mi]))
             )
-            reasons += [(self.site_ids[si], f"no {model}") for si in lacking.tolist()]
+            reasons += [
+                (self.site_ids[si], f"no {model}")
+                for si in lacking.tolist()
+                if self.site_ids[si] not in named
+            ]
         return "no feasible site: " + ruled_out(reasons, limit=4)
 
     def _plan(

@@ -22,13 +22,13 @@ from netrouter.client.types import Workload
 async def main(target: str, after: int, seconds: float) -> None:
     replicas = [
         Workload(
-            id=f"chat-csj-{i:03d}",
+            id=f"chat-replica-{i}",
             origin_region="csj",
             demands={"H100": 8, "A100": 16, "Ascend910B": 16},
             duration_h=1.0,
             latency_slo_ms=12.0,
             priority=2,
-            labels={"service": "chat"},
+            labels={"service": "chat", "example": "place_and_watch"},
         )
         for i in range(4)
     ]
@@ -59,8 +59,10 @@ async def main(target: str, after: int, seconds: float) -> None:
         print(f"rebalance would make {len(plan.moves)} moves saving {plan.saving_yuan:.2f} 元")
         for move in plan.moves[:10]:
             print(f"  {move.placement_id}: {move.from_site_id} → {move.to_site_id}: {move.reason}")
-        mine = await router.list_placements(labels={"service": "chat"})
-        await router.release([p.placement_id for p in mine])
+        # Only what this script placed (its label), and only if it placed anything.
+        mine = await router.list_placements(labels={"example": "place_and_watch"})
+        if mine:
+            await router.release([p.placement_id for p in mine])
         print(f"released {len(mine)} chat replicas")
 
 

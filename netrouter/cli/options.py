@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Annotated
 
 import typer
@@ -16,3 +17,12 @@ TargetOpt = Annotated[
 JsonOpt = Annotated[
     bool, typer.Option("--json", help="Print machine-readable JSON instead of tables.")
 ]
+
+
+class PlacementState(StrEnum):
+    """The states ``placements --state`` lists (the client's ``STATES``, and ``all``)."""
+
+    active = "active"
+    released = "released"
+    evicted = "evicted"
+    all = "all"

@@ -9,7 +9,7 @@ import typer
 
 from netrouter.cli.connection import Connect, ask, reaches_router
 from netrouter.cli.console import EXIT_UNPLACED, err, fail, out, show
-from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
+from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, PlacementState, TargetOpt
 from netrouter.cli.render import (
     moves_table,
     place_summary,
@@ -87,18 +87,18 @@ def placements(
     target: TargetOpt = DEFAULT_TARGET,
     site: Annotated[str, typer.Option(help="Only this site (default: every site).")] = "",
     state: Annotated[
-        str,
-        typer.Option(
-            help="active, released, evicted or all; ended placements show why they ended."
-        ),
-    ] = "active",
+        PlacementState,
+        typer.Option(help="Which placements; ended ones show why they ended."),
+    ] = PlacementState.active,
     json: JsonOpt = False,
     *,
     connect: Connect,
 ) -> None:
     """List placements (active by default)."""
 
-    found = ask(connect(target), lambda client: client.list_placements(site_id=site, state=state))
+    found = ask(
+        connect(target), lambda client: client.list_placements(site_id=site, state=state.value)
+    )
     show(found, json, lambda v: out.print(placements_table(v)))
 
 
@@ -152,7 +152,7 @@ def rebalance(
         bool, typer.Option("--commit", help="Make the moves (default: only propose them).")
     ] = False,
     max_moves: Annotated[
-        int, typer.Option(help="At most this many moves, best first; 0: no cap.")
+        int, typer.Option(help="At most this many moves, best first; 0: no cap.", min=0)
     ] = 0,
     min_saving: Annotated[
         float | None,
@@ -160,6 +160,7 @@ def rebalance(
             help="What a move must save, in 元, beyond what it costs (default: the router's "
             "[rebalance] min_saving_yuan, 1 元 unless configured).",
             show_default=False,
+            min=0.0,
         ),
     ] = None,
     json: JsonOpt = False,

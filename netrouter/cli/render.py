@@ -116,7 +116,9 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
             f"{p.energy_kwh:.1f}",
             "-" if p.latency_ms is None else f"{p.latency_ms:.1f}",
             p.state,
-            f"{p.end_reason} (was: {p.explanation})" if p.end_reason else p.explanation,
+            f"{p.end_reason} (was: {p.explanation})"
+            if p.end_reason not in ("", p.state)
+            else p.explanation,
         )
     return table
 
@@ -173,10 +175,18 @@ def moves_table(result: RebalanceResult) -> Table:
 
 def rebalance_summary(result: RebalanceResult) -> str:
     head = "" if result.committed else "DRY RUN: nothing moved (--commit to move). "
+    n = len(result.moves)
+    verb = "made" if result.committed else "proposed"
+    rest = result.candidates - n
+    left = (
+        f" ({rest} more would save money but not more than the move costs plus the minimum, "
+        "or exceed --max-moves, or find no room)"
+        if rest > 0
+        else ""
+    )
     return (
-        f"{head}{len(result.moves)} move{'' if len(result.moves) == 1 else 's'} of "
-        f"{result.candidates} proposed, saving "
-        f"{result.saving_yuan:,.2f} 元; {_solve_text(result.solve)}"
+        f"{head}{n} move{'' if n == 1 else 's'} {verb}, saving {result.saving_yuan:,.2f} 元"
+        f"{left}; {_solve_text(result.solve)}"
     )
 
 
@@ -345,7 +355,7 @@ def print_placement(out: Console, p: Placement) -> None:
     w = p.workload
     demands = " or ".join(f"{n} {m}" for m, n in w.demands.items())
     rows = [
-        ("state", p.state + (f" ({p.end_reason})" if p.end_reason else "")),
+        ("state", p.state + (f" ({p.end_reason})" if p.end_reason not in ("", p.state) else "")),
         ("created", _utc(p.created_at)),
         ("updated", _utc(p.updated_at)),
         ("workload", f"{w.id} from {w.origin_region}: {demands}, {w.duration_h:g} h"),
@@ -373,7 +383,7 @@ def print_placement(out: Console, p: Placement) -> None:
             fold=("why",),
         )
         for a in p.alternatives:
-            table.add_row(a.site_id, a.model, f"{a.cost_yuan:,.2f}", f"{a.reason_kind}: {a.reason}")
+            table.add_row(a.site_id, a.model, f"{a.cost_yuan:,.2f}", a.reason)
         out.print(table)
 
 

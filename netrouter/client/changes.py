@@ -24,6 +24,7 @@ from netrouter.client.types import Link, Workload
 from netrouter.client.workload_file import WorkloadEntry, WorkloadFileError, load_workloads
 from netrouter.client.world import ScenarioError, World
 from netrouter.contract import limits
+from netrouter.contract.configfile import unknown_name
 from netrouter.contract.messages import same_fields
 from netrouter.contract.site_report import (
     DEFAULT_TIMEZONE,
@@ -521,7 +522,7 @@ KINDS = _kinds()
 
 def _site(world: World, site: str, where: str) -> SiteReport:
     if site not in world.reports:
-        raise ScenarioError(f"{where}: unknown site {site!r}")
+        raise ScenarioError(f"{where}: {unknown_name('site', site, sorted(world.reports))}")
     return world.reports[site]
 
 

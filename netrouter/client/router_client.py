@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import grpc
 
 from netrouter.client import convert
-from netrouter.client.errors import RouterError, UnavailableError, error_for
+from netrouter.client.errors import InvalidArgumentError, RouterError, UnavailableError, error_for
 from netrouter.client.scenario import Scenario, scenario_text
 from netrouter.client.types import (
     DrainResult,
@@ -183,6 +183,8 @@ class RouterClient:
         it costs (transfer, migration, the restart of work since its last checkpoint) plus
         ``min_saving_yuan`` (``None``: the router's setting). Each move says why
         (``Move.reason``): what it saves, or its site's breach of its hub's PUE cap."""
+        if not 0 <= max_moves < 2**32:
+            raise InvalidArgumentError("max_moves", f"must be >= 0 (0: no cap), got {max_moves}")
         request = pb.RebalanceRequest(
             commit=commit, max_moves=max_moves, min_saving_yuan_per_move=min_saving_yuan
         )

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from netrouter.client.types import Workload
 from netrouter.client.world import ScenarioError, World
+from netrouter.contract.configfile import unknown_name
 from netrouter.contract.site_report import SiteReport
 
 
@@ -42,7 +43,7 @@ class SiteSelector(StrictModel):
         known = world.reports
         for s in self.sites:
             if s not in known:
-                raise ScenarioError(f"{where}.sites: unknown site {s!r}")
+                raise ScenarioError(f"{where}.sites: {unknown_name('site', s, sorted(known))}")
         for name, values, have in (
             ("hubs", self.hubs, {r.labels.hub for r in known.values()}),
             ("provinces", self.provinces, {r.labels.province for r in known.values()}),

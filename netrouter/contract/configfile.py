@@ -141,6 +141,14 @@ def _unknown_key(
     return f"unknown {what}; known {what}s: {', '.join(known)}"
 
 
+def unknown_name(what: str, name: str, known: Sequence[str]) -> str:
+    """ "unknown site 'guan' (did you mean 'guian'?)", or the known names when none is near."""
+    hint = _did_you_mean(name, known)
+    if hint:
+        return f"unknown {what} {name!r}{hint}"
+    return f"unknown {what} {name!r}; known {what}s: {', '.join(known) or 'none'}"
+
+
 def _did_you_mean(name: str, known: Sequence[str]) -> str:
     """`` (did you mean 'x'?)`` for the known name nearest to ``name``, or ``""``."""
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)

@@ -120,7 +120,8 @@ async def place(
         for a in plan.assignments
     ]
     if dry_run:
-        placements = [replace(p, state=PLANNED) for p in placements]
+        where = {p.workload.id: p for p in running}
+        placements = [_planned(p, where.get(p.workload.id)) for p in placements]
     changes = () if dry_run else tuple(Change(kind=PLACED, placement=p) for p in placements)
     if len(workloads) > 1 or log.isEnabledFor(logging.DEBUG):
         log.log(
@@ -135,11 +136,29 @@ async def place(
         )
     result = PlaceResult(
         placements=tuple(placements),
-        unplaced=tuple(unplaced_from_solver(u) for u in plan.unplaced),
+        unplaced=tuple(_with_down(unplaced_from_solver(u), view.down) for u in plan.unplaced),
         solve=solve_info(plan),
         dry_run=dry_run,
     )
     return Decision(result=result, changes=changes, stamp=_stamp_place)
+
+
+def _planned(p: Placement, running: Placement | None) -> Placement:
+    """A dry run's row: ``planned``, saying whether work already running stays or moves."""
+    why = p.explanation
+    if running is not None and (running.site_id, running.accelerator_model) == (
+        p.site_id,
+        p.accelerator_model,
+    ):
+        why = f"already running here: stays ({why})"
+    elif running is not None:
+        why = f"running at {running.site_id}: would move here ({why})"
+    return replace(p, state=PLANNED, explanation=why)
+
+
+def _with_down(u: Unplaced, down: Sequence[str]) -> Unplaced:
+    """``u``, its reason naming the sites that are down too (the solver never saw them)."""
+    return replace(u, reason=f"{u.reason}; down at {', '.join(down)}") if down else u
 
 
 def _stamp_place(result: PlaceResult, committed: Mapping[str, Placement]) -> PlaceResult:
@@ -454,7 +473,8 @@ async def remove_site(
     if on_site:
         raise FailedPreconditionError(
             f"site {site_id} has {len(on_site)} active placement(s) "
-            f"(e.g. {on_site[0].placement_id}): release or move them first"
+            f"(e.g. {on_site[0].placement_id}): release them, or move them off first "
+            f"('sites drain {site_id} --move')"
         )
     view = site_view(registry, report, clock(), active.usage)
     # Durable first: a router restarted now must not bring the site back from the

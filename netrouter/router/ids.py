@@ -64,7 +64,7 @@ def _described(p: Placement) -> str:
 def ended_error(p: Placement) -> FailedPreconditionError:
     """The refusal of a change to ``p``, which has ended: when, and why."""
     assert p.state != ACTIVE
-    why = f" ({p.end_reason})" if p.end_reason else ""
+    why = f" ({p.end_reason})" if p.end_reason and p.end_reason != p.state else ""
     return FailedPreconditionError(
         f"placement {p.placement_id!r} was {p.state} at {utc_time(p.updated_at)}{why}"
     )

@@ -97,6 +97,8 @@ class SitesView:
     """(site, model) → healthy devices not used by others."""
     capacity_of: Mapping[tuple[str, str], int]
     hub_max_pue: Mapping[str, float]
+    down: tuple[str, ...] = ()
+    """The sites known but not up: work left out names them (the solver never sees them)."""
 
     def problem(
         self, workloads: Sequence[Workload], free: Mapping[tuple[str, str], int]
@@ -187,8 +189,10 @@ class SitesViewCache:
         problem = Problem(
             sites=sites, workloads=(), hour_elapsed=hour_elapsed(now), hub_max_pue=caps
         )
+        up = {r.site_id for r in reports}
+        down = tuple(sorted(r.site_id for r in self._registry.reports() if r.site_id not in up))
         view = SitesView(
-            key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity), caps
+            key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity), caps, down
         )
         self._view = view
         return view

@@ -205,8 +205,8 @@ def test_ruled_out_says_each_reason_once_with_every_site_it_holds_at() -> None:
 
 
 def test_a_workload_with_no_feasible_site_names_the_sites_and_models() -> None:
-    """Both paths say why each site is out, each site once per reason: the latency where it
-    has the model, and which sites lack the other model."""
+    """Both paths say why each site is out, each site once: its latency, whatever the
+    model (so not also that it lacks one)."""
     near = _site("near", latency_ms={"csj": 30.0})
     far = _site(
         "far",
@@ -229,5 +229,27 @@ def test_a_workload_with_no_feasible_site_names_the_sites_and_models() -> None:
         assert reason.startswith("no feasible site: ")
         assert "latency 30.0 ms above SLO 12.0 ms at near" in reason
         assert "latency 40.0 ms above SLO 12.0 ms at far" in reason
-        assert "no A100 at near" in reason
-        assert reason.count("far") == 1 and reason.count("near") == 2
+        assert "no A100" not in reason  # near is out for every model already
+        assert reason.count("far") == 1 and reason.count("near") == 1
+
+
+def test_a_site_out_for_every_model_is_not_also_said_to_lack_one() -> None:
+    """Residency rules ``near`` out whatever the model: its lack of A100 goes unsaid."""
+    near = _site("near")
+    far = _site("far", free={"H100": 4})  # within the SLO, but too few H100
+    work = Workload(
+        id="chat",
+        origin_region="csj",
+        demands={"H100": 8, "A100": 16},
+        duration_h=1.0,
+        latency_slo_ms=12.0,
+        forbidden_sites=frozenset({"near"}),
+    )
+    problem = Problem(sites=(near, far), workloads=(work,))
+    free = {(s.id, m): n for s in problem.sites for m, n in s.free.items()}
+    single = SiteArrays(problem).place(work, free).unplaced[0].reason
+    batch = solve(problem, SolverConfig(time_limit_s=5.0, num_workers=1)).unplaced[0].reason
+    for reason in (single, batch):
+        assert "excluded by data residency at near" in reason
+        assert "4 H100 free, 8 needed at far" in reason
+        assert "no A100 at far" in reason and "no A100 at near" not in reason

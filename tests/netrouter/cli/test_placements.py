@@ -144,5 +144,10 @@ async def test_a_dry_run_plans_without_ids_and_replans_placed_work(
     )
     assert code == 0, err
     assert "planned" in out and "DRY RUN" in out
+    code, out, err = await run_cli_async(
+        "place", "--target", target, "--file", str(path), "--dry-run", "--json"
+    )
+    (again,) = json.loads(out)["placements"]
+    assert again["explanation"].startswith("already running here: stays")
     code, _, err = await run_cli_async("place", "--target", target, "--file", str(path))
     assert code == 1 and "already placed: train" in err

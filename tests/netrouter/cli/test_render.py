@@ -92,7 +92,9 @@ def test_rebalance_summary_marks_proposals() -> None:
     )
     done = RebalanceResult(moves=(), saving_yuan=12.0, committed=True, solve=SOLVE, candidates=3)
     assert rebalance_summary(proposed).startswith("DRY RUN: nothing moved (--commit to move). ")
-    assert rebalance_summary(done).startswith("0 moves of 3 proposed, saving 12.00 元")
+    assert rebalance_summary(done).startswith("0 moves made, saving 12.00 元 (3 more would")
+    nothing = RebalanceResult(moves=(), saving_yuan=0.0, committed=True, solve=SOLVE, candidates=0)
+    assert rebalance_summary(nothing).startswith("0 moves made, saving 0.00 元; cp-sat")
 
 
 def test_demo_prints_sites_policies_and_saving() -> None:

@@ -94,6 +94,9 @@ def test_demand_scaling_is_reproducible_and_proportional() -> None:
     ("text", "needle"),
     [
         ('[[changes]]\nkind = "site_down"\nsites = ["nowhere"]\n', "unknown site 'nowhere'"),
+        ('[[changes]]\nkind = "site_down"\nsites = ["wset"]\n', "(did you mean 'west'?)"),
+        ('[[changes]]\nkind = "capacity"\nsite = "x"\nmodel = "H100"\nadd = 8\n',
+         "unknown site 'x'; known sites: east, west"),
         ('[[changes]]\nkind = "price"\nhubs = ["zz"]\nmultiplier = 2\n', "no site has hub"),
         ('[[changes]]\nkind = "capacity"\nsite = "east"\nmodel = "B200"\nadd = 8\n', "power_w"),
         ('[[changes]]\nkind = "link_cut"\na = "csj"\nb = "nowhere"\n', "no link"),
