@@ -9,6 +9,7 @@ from rich.console import Console, RenderableType
 from netrouter.cli.demo import DemoReport, PolicyTotals, SiteRow
 from netrouter.cli.render import (
     place_summary,
+    placements_table,
     print_demo,
     print_whatif,
     rebalance_summary,
@@ -16,7 +17,7 @@ from netrouter.cli.render import (
     unplaced_table,
 )
 from netrouter.client.types import PlaceResult, RebalanceResult, SolveInfo, Unplaced
-from tests.helpers.factories import whatif_report
+from tests.helpers.factories import placement, whatif_report
 
 SOLVE = SolveInfo(
     objective=1234.5, bound=1234.0, gap=0.0004, status="OPTIMAL", wall_s=0.25, method="cp-sat"
@@ -64,11 +65,24 @@ def _demo_report() -> DemoReport:
     )
 
 
-def test_unplaced_table_gives_each_workload_its_reason() -> None:
-    """Every unplaced workload is listed with why it was left out."""
-    text = _text(unplaced_table([Unplaced(workload_id="w-7", reason="no H100 free in csj")]))
-    assert "Unplaced" in text
-    assert "w-7" in text and "no H100 free in csj" in text
+def test_unplaced_table_gives_each_workload_its_reason_and_penalty() -> None:
+    """Every unplaced workload is listed with why it was left out and what that costs."""
+    left = Unplaced(workload_id="w-7", reason="no H100 free in csj", penalty_yuan=1234.5)
+    text = _text(unplaced_table([left]))
+    assert "Unplaced" in text and "penalty 元" in text
+    assert "w-7" in text and "no H100 free in csj" in text and "1,234.50" in text
+
+
+def test_placements_table_shows_why_ended_ones_ended_and_planned_rows_have_no_id() -> None:
+    """An evicted placement shows its end reason; a dry run's row shows '-' for its id."""
+    evicted = placement(
+        "0123456789abcdef", workload_id="w1", state="evicted", end_reason="site east down"
+    )
+    planned = placement("", workload_id="w2", state="planned")
+    text = _text(placements_table([evicted, planned]))
+    assert "0123456789ab" in text and "0123456789abc" not in text  # 12 characters shown
+    assert "site east down" in text and "evicted" in text
+    assert "planned" in text and "│ -" in text
 
 
 def test_place_summary_of_a_commit() -> None:
