@@ -28,7 +28,7 @@ def _store(path: Path) -> PlacementStore:
     now = time.time()
     ids = ["abcd0001", "abcd0002", "abce0003", *(f"f000000{i}" for i in range(9))]
     store.add([placement(pid, devices=1, created_at=now) for pid in ids])
-    store.release(["abcd0002"], reason="released")
+    store.release(["abcd0002"], reason="job finished early")
     return store
 
 
@@ -112,7 +112,8 @@ async def test_an_ended_placement_says_when_and_why(router: Router) -> None:
     with pytest.raises(FailedPreconditionError) as info:
         await router.release(["f0000001", "abcd0002"])
     assert str(info.value) == (
-        f"placement 'abcd0002' was released at {utc_time(ended.updated_at)} (released)"
+        f"placement 'abcd0002' was released at {utc_time(ended.updated_at)} "
+        "(job finished early)"
     )
     assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", str(info.value))
     assert (await router.get_placement("f0000001")).state == ACTIVE
