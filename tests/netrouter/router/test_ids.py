@@ -112,8 +112,7 @@ async def test_an_ended_placement_says_when_and_why(router: Router) -> None:
     with pytest.raises(FailedPreconditionError) as info:
         await router.release(["f0000001", "abcd0002"])
     assert str(info.value) == (
-        f"placement 'abcd0002' was released at {utc_time(ended.updated_at)} "
-        "(job finished early)"
+        f"placement 'abcd0002' was released at {utc_time(ended.updated_at)} (job finished early)"
     )
     assert re.search(r"at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC", str(info.value))
     assert (await router.get_placement("f0000001")).state == ACTIVE
