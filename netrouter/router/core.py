@@ -18,7 +18,11 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
+from netrouter.client.errors import (
+    InvalidArgumentError,
+    OutOfRangeError,
+    ResourceExhaustedError,
+)
 from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
     ACTIVE,
@@ -355,12 +359,22 @@ class Router:
 
     async def watch_position(self, *, after_event_id: int = 0, from_start: bool = False) -> int:
         """Where a watch starts: 0 with ``from_start``, else ``after_event_id``, else (0)
-        the newest event now."""
+        the newest event now.
+
+        An ``after_event_id`` past the newest event is :class:`OutOfRangeError`: followed, it
+        would skip every event until the ids caught up with it."""
         if from_start:
             return 0
-        if after_event_id:
-            return after_event_id
-        return self.hub.last_event_id or await asyncio.to_thread(self.store.last_event_id)
+        last = self.hub.last_event_id
+        if not last or after_event_id > last:
+            # The hub knows what this router has published; the store all that is committed.
+            last = max(last, await asyncio.to_thread(self.store.last_event_id))
+        if after_event_id > last:
+            raise OutOfRangeError(
+                f"after_event_id: {after_event_id} is past the last event ({last}); "
+                f"resume from {last} or less, or use from_start"
+            )
+        return after_event_id or last
 
     async def watch(self, after_event_id: int) -> AsyncIterator[PlacementEvent]:
         """Every event after ``after_event_id`` (0: all), then each new one as it is
