@@ -281,32 +281,55 @@ class RouterClient:
     ) -> AsyncGenerator[PlacementEvent, None]:
         """Placement events as they happen (after ``after_event_id``; ``from_start``: all).
 
-        Reconnects with backoff when the stream breaks (UNAVAILABLE, a router restart) and
-        resumes after the last event delivered, so none is missed or repeated.
+        Until the router has answered once, a router that cannot be reached is retried as a
+        call is (``retries`` times), then :class:`UnavailableError` names the target. Once
+        the stream is up it reconnects with backoff whenever it breaks (UNAVAILABLE, a
+        router restart), for as long as it takes, logging each try, and resumes after the
+        last event delivered, so none is missed or repeated. An ``after_event_id`` past the
+        router's last event is :class:`~netrouter.client.errors.OutOfRangeError`.
         """
         request = pb.WatchPlacementsRequest(after_event_id=after_event_id, from_start=from_start)
         backoff = Backoff(*self._backoff)
+        established = False
+        attempt = 0
         while True:
             try:
                 stream = self._method("WatchPlacements")(request, metadata=self._metadata)
                 metadata = await stream.initial_metadata()
                 # The server says where the stream starts ("from now" resolved to an event
-                # id); every reconnection resumes after the last event seen from there.
+                # id); every reconnection resumes after the last event seen from there. A
+                # stream that never reached a router has no metadata.
                 position = dict(metadata or ()).get(WATCH_POSITION_KEY)
                 if position is not None:
+                    established = True
                     request = pb.WatchPlacementsRequest(after_event_id=int(position))
                     request.from_start = int(position) == 0
                 async for message in stream:
+                    established = True
                     event = convert.event_from_pb(message)
                     request = pb.WatchPlacementsRequest(after_event_id=event.event_id)
                     backoff.reset()
+                    attempt = 0
                     yield event
                 return
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
                     raise _translate(exc) from exc
+                attempt += 1
+                if not established and attempt > self.retries:
+                    raise self._unreachable(exc) or _translate(exc) from exc
                 wait = backoff.next_wait()
-                log.info("watch: %s; reconnecting in %.2f s", exc.details(), wait)
+                if established:
+                    log.warning(
+                        "watch: %s; reconnecting to %s in %.2f s (try %d), resuming after event %d",
+                        exc.details(),
+                        self.target,
+                        wait,
+                        attempt,
+                        request.after_event_id,
+                    )
+                else:
+                    log.info("watch: %s; retry %d in %.2f s", exc.details(), attempt, wait)
                 await asyncio.sleep(wait)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import grpc
 import pytest
 
+from netrouter.client import convert
 from netrouter.client.errors import (
     NotFoundError,
     PermissionDeniedError,
@@ -21,13 +22,15 @@ from netrouter.client.errors import (
     UnavailableError,
 )
 from netrouter.client.router_client import RouterClient, SyncRouterClient
+from netrouter.client.types import PlacementEvent
+from netrouter.contract.rpc import WATCH_POSITION_KEY
 from netrouter.router.core import Router
 from netrouter.router.service import start_server
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from tests.helpers.factories import report_of, site_config, workload
+from tests.helpers.factories import placement, report_of, site_config, workload
 
 
 @dataclass
@@ -152,6 +155,78 @@ async def test_a_watch_refused_is_raised_as_its_typed_error(scripted: _Server) -
         with pytest.raises(PermissionDeniedError, match="not for you"):
             async for _ in client.watch():
                 pass
+
+
+def _free_target() -> str:
+    """``127.0.0.1:PORT`` with nothing listening there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+async def test_a_watch_with_no_router_there_gives_up_as_a_call_does() -> None:
+    """Nothing listening: the watch retries as often as a call would, then names the
+    target, instead of retrying silently forever."""
+    target = _free_target()
+    async with _client(target, retries=2) as client:
+        with pytest.raises(UnavailableError) as info:
+            async with asyncio.timeout(20):
+                async for _ in client.watch():
+                    pass
+    assert f"cannot reach a router at {target}" in str(info.value)
+    assert "netrouter serve" in str(info.value)
+
+
+@dataclass
+class _Flaky(pb_grpc.RouterServicer):
+    """A watch that delivers event 1, breaks, is refused UNAVAILABLE ``refusals`` times,
+    then delivers event 2; it records each request's ``after_event_id``."""
+
+    refusals: int
+    asked: list[int] = field(default_factory=list)
+
+    async def WatchPlacements(
+        self, request: pb.WatchPlacementsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlacementEvent]:
+        self.asked.append(request.after_event_id)
+        calls = len(self.asked)
+        if 1 < calls <= 1 + self.refusals:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+        await context.send_initial_metadata(((WATCH_POSITION_KEY, str(request.after_event_id)),))
+        event_id = 1 if calls == 1 else 2
+        yield convert.event_to_pb(
+            PlacementEvent(
+                event_id=event_id,
+                kind="placed",
+                placement=placement(f"p{event_id}"),
+                from_site_id="",
+                at=1000.0,
+            )
+        )
+        if calls == 1:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "stopping")
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, "done")
+
+
+async def test_an_established_watch_reconnects_past_the_retries() -> None:
+    """Once the stream is up, breaks are retried for as long as they last (more than
+    ``retries``), each resuming after the last event delivered."""
+    servicer = _Flaky(refusals=4)
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    seen: list[int] = []
+    try:
+        async with _client(f"127.0.0.1:{port}", retries=1) as client:
+            with pytest.raises(PermissionDeniedError, match="done"):
+                async with asyncio.timeout(20):
+                    async for event in client.watch():
+                        seen.append(event.event_id)
+    finally:
+        await server.stop(None)
+    assert seen == [1, 2]
+    assert servicer.asked == [0, 1, 1, 1, 1, 1]
 
 
 def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
