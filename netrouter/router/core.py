@@ -22,6 +22,7 @@ from netrouter.client.errors import (
     InvalidArgumentError,
     OutOfRangeError,
     ResourceExhaustedError,
+    UnavailableError,
 )
 from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
@@ -376,9 +377,15 @@ class Router:
             )
         return after_event_id or last
 
+    def end_watches(self) -> None:
+        """End every watch now, and each one opened from now on (the router is stopping):
+        their streams fail UNAVAILABLE, so their clients resume at another router."""
+        self.hub.close()
+
     async def watch(self, after_event_id: int) -> AsyncIterator[PlacementEvent]:
         """Every event after ``after_event_id`` (0: all), then each new one as it is
-        committed, in order, without gaps or repeats."""
+        committed, in order, without gaps or repeats, until the router stops
+        (:class:`UnavailableError`, see :meth:`end_watches`)."""
         # Subscribe before reading the store, so nothing committed in between is missed;
         # what both deliver is skipped by id.
         subscription = self.hub.subscribe()
@@ -397,7 +404,7 @@ class Router:
                 while not subscription.overflowed:
                     live = await subscription.get()
                     if live is None:
-                        return  # the router is stopping
+                        raise UnavailableError("the router is stopping")
                     if live.event_id > last:
                         yield live
                         last = live.event_id
