@@ -16,6 +16,7 @@ import pytest
 
 from netrouter.client import convert
 from netrouter.client.errors import (
+    InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     RpcError,
@@ -227,6 +228,78 @@ async def test_an_established_watch_reconnects_past_the_retries() -> None:
         await server.stop(None)
     assert seen == [1, 2]
     assert servicer.asked == [0, 1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("127.0.0.1", "'127.0.0.1' has no port"),
+        ("router.example", "'router.example' has no port"),
+        ("127.0.0.1:", "'127.0.0.1:' has no port after ':'"),
+        ("", "empty"),
+        ("  ", "empty"),
+        ("[::1]", "'[::1]' has no port"),
+        ("::1", "an IPv6 host goes in brackets"),
+        (":50051", "has no host before ':50051'"),
+        ("127.0.0.1:http", "the port must be a number in 1..65535, got 'http'"),
+        ("127.0.0.1:70000", "the port must be a number in 1..65535, got '70000'"),
+        ("127.0.0.1:0", "got '0'"),
+        ("127.0.0.1:50051/", "got '50051/'"),
+        (" 127.0.0.1:50051", "has a space in it"),
+        ("dns:///127.0.0.1", "'dns:///127.0.0.1' has no port"),
+        ("dns:localhost", "'dns:localhost' has no port"),
+        ("ipv4:127.0.0.1:1,127.0.0.2", "'ipv4:127.0.0.1:1,127.0.0.2' has no port"),
+        ("unix:", "names no socket"),
+    ],
+)
+def test_a_target_that_is_not_host_and_port_is_refused_before_dialing(
+    target: str, why: str
+) -> None:
+    """gRPC would dial 443 for a host without a port: the client refuses such a target,
+    and a malformed one, at construction, naming ``target`` and the form it needs."""
+    with pytest.raises(InvalidArgumentError) as info:
+        RouterClient(target)
+    assert info.value.field == "target"
+    assert why in info.value.message
+    assert "HOST:PORT, for example 127.0.0.1:50051" in info.value.message
+    with pytest.raises(InvalidArgumentError, match=r"^--target: "):
+        RouterClient(target, option_names={"target": "--target"})
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "127.0.0.1:50051",
+        "localhost:50051",
+        "router.example:443",
+        "[::1]:50051",
+        "dns:///localhost:50051",
+        "dns://8.8.8.8/router.example:50051",
+        "dns:127.0.0.1:50051",
+        "ipv4:127.0.0.1:50051,127.0.0.2:50051",
+        "ipv6:[::1]:50051",
+        "unix:/run/netrouter.sock",
+        "unix:///run/netrouter.sock",
+        "unix-abstract:netrouter",
+    ],
+)
+def test_every_target_grpc_dials_with_a_port_is_taken(target: str) -> None:
+    """HOST:PORT, bracketed IPv6 and gRPC's schemed targets are taken as given."""
+    assert RouterClient(target).target == target
+
+
+async def test_a_unix_socket_target_reaches_its_router(tmp_path: Path) -> None:
+    """A ``unix:PATH`` target dials the router listening on that socket."""
+    servicer = _Scripted()
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(f"unix:{tmp_path / 'r.sock'}")
+    await server.start()
+    try:
+        async with _client(f"unix:{tmp_path / 'r.sock'}") as client:
+            assert await client.list_sites() == []
+    finally:
+        await server.stop(None)
 
 
 def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:
