@@ -82,12 +82,14 @@ def ask(router: RouterClient, request: Callable[[RouterClient], Awaitable[T]]) -
 
 
 CLIENT_FLAGS = {
+    "target": "--target",
     "tls": "--tls",
     "ca_file": "--tls-ca",
     "cert_file": "--tls-cert",
     "key_file": "--tls-key",
 }
-"""The client's TLS keywords as the CLI spells them: its checks name these flags."""
+"""The client's target and TLS keywords as the CLI spells them: its checks name these
+flags."""
 
 _CONNECTION_OPTIONS = [
     inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=kind)
@@ -142,8 +144,9 @@ def router_client(
 ) -> RouterClient:
     """A client for the commands that talk to a router, with its TLS files and token.
 
-    The client checks the TLS options itself, naming them by :data:`CLIENT_FLAGS`; a
-    mistake exits 2."""
+    The client checks the target and the TLS options itself, naming them by
+    :data:`CLIENT_FLAGS`; a mistake exits 2."""
+    from netrouter.client.errors import InvalidArgumentError
     from netrouter.client.router_client import RouterClient
     from netrouter.contract.secrets import read_secret
 
@@ -162,5 +165,5 @@ def router_client(
             key_file=key,
             option_names=CLIENT_FLAGS,
         )
-    except ValueError as exc:
+    except (ValueError, InvalidArgumentError) as exc:
         raise fail(str(exc), 2) from exc

@@ -48,11 +48,16 @@ def watch(
         raise fail("give --from-start or --after ID, not both", 2)
 
     async def follow(client: RouterClient) -> None:
-        async for event in client.watch(after_event_id=after or 0, from_start=from_start):
-            if json:
-                print(json_line(event), flush=True)
-            else:
-                out.print(event_line(event), highlight=False, soft_wrap=True)
+        from netrouter.client.errors import OutOfRangeError
+
+        try:
+            async for event in client.watch(after_event_id=after or 0, from_start=from_start):
+                if json:
+                    print(json_line(event), flush=True)
+                else:
+                    out.print(event_line(event), highlight=False, soft_wrap=True)
+        except OutOfRangeError as exc:  # --after past the last event: the input is wrong
+            raise fail(str(exc), 2) from exc
 
     try:
         ask(connect(target), follow)

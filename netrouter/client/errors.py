@@ -57,6 +57,12 @@ class FailedPreconditionError(RouterError):
     code = grpc.StatusCode.FAILED_PRECONDITION
 
 
+class OutOfRangeError(RouterError):
+    """A position past what exists (a watch resuming after an event not yet committed)."""
+
+    code = grpc.StatusCode.OUT_OF_RANGE
+
+
 class ResourceExhaustedError(RouterError):
     """A size limit was exceeded."""
 

@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 import grpc
 
 from netrouter.client import convert
-from netrouter.client.errors import InvalidArgumentError, RouterError, UnavailableError, error_for
+from netrouter.client.errors import (
+    InvalidArgumentError,
+    RouterError,
+    UnavailableError,
+    error_for,
+)
 from netrouter.client.scenario import Scenario, scenario_text
 from netrouter.client.types import (
     DrainResult,
@@ -65,6 +70,12 @@ class RouterClient:
     the watch stream included. The files are read here, so a bad path fails at once with a
     ``ValueError`` naming the option: as ``option_names`` calls it (e.g. a CLI's
     ``{"cert_file": "--tls-cert"}``), else by its keyword.
+
+    ``target`` is ``HOST:PORT`` (``[::1]:50051`` for IPv6) or a gRPC target with a scheme
+    (``dns:///HOST:PORT``, ``ipv4:``, ``ipv6:``, ``unix:PATH``). One without a port (gRPC
+    would dial 443) or with a malformed one is refused here with
+    :class:`~netrouter.client.errors.InvalidArgumentError` naming ``target`` (or what
+    ``option_names`` calls it).
     """
 
     def __init__(
@@ -83,6 +94,8 @@ class RouterClient:
         server_name: str | None = None,
         option_names: Mapping[str, str] | None = None,
     ) -> None:
+        names = OPTION_NAMES | dict(option_names or {})
+        _check_target(target, names["target"])
         self.target = target
         self.timeout_s = timeout_s
         self.retries = retries
@@ -94,7 +107,7 @@ class RouterClient:
             ca_file=ca_file,
             cert_file=cert_file,
             key_file=key_file,
-            names=OPTION_NAMES | dict(option_names or {}),
+            names=names,
         )
         self._server_name = server_name
         self._metadata: tuple[tuple[str, str], ...] | None = None
@@ -283,42 +296,113 @@ class RouterClient:
     ) -> AsyncGenerator[PlacementEvent, None]:
         """Placement events as they happen (after ``after_event_id``; ``from_start``: all).
 
-        Reconnects with backoff when the stream breaks (UNAVAILABLE, a router restart) and
-        resumes after the last event delivered, so none is missed or repeated.
+        Until the router has answered once, a router that cannot be reached is retried as a
+        call is (``retries`` times), then :class:`UnavailableError` names the target. Once
+        the stream is up it reconnects with backoff whenever it breaks (UNAVAILABLE, a
+        router restart), for as long as it takes, logging each try, and resumes after the
+        last event delivered, so none is missed or repeated. An ``after_event_id`` past the
+        router's last event is :class:`~netrouter.client.errors.OutOfRangeError`.
         """
         request = pb.WatchPlacementsRequest(after_event_id=after_event_id, from_start=from_start)
         backoff = Backoff(*self._backoff)
+        established = False
+        attempt = 0
         while True:
             try:
                 stream = self._method("WatchPlacements")(request, metadata=self._metadata)
                 metadata = await stream.initial_metadata()
                 # The server says where the stream starts ("from now" resolved to an event
-                # id); every reconnection resumes after the last event seen from there.
+                # id); every reconnection resumes after the last event seen from there. A
+                # stream that never reached a router has no metadata.
                 position = dict(metadata or ()).get(WATCH_POSITION_KEY)
                 if position is not None:
+                    established = True
                     request = pb.WatchPlacementsRequest(after_event_id=int(position))
                     request.from_start = int(position) == 0
                 async for message in stream:
+                    established = True
                     event = convert.event_from_pb(message)
                     request = pb.WatchPlacementsRequest(after_event_id=event.event_id)
                     backoff.reset()
+                    attempt = 0
                     yield event
                 return
             except grpc.aio.AioRpcError as exc:
                 if exc.code() != grpc.StatusCode.UNAVAILABLE:
                     raise _translate(exc) from exc
+                attempt += 1
+                if not established and attempt > self.retries:
+                    raise self._unreachable(exc) or _translate(exc) from exc
                 wait = backoff.next_wait()
-                log.info("watch: %s; reconnecting in %.2f s", exc.details(), wait)
+                if established:
+                    log.warning(
+                        "watch: %s; reconnecting to %s in %.2f s (try %d), resuming after event %d",
+                        exc.details(),
+                        self.target,
+                        wait,
+                        attempt,
+                        request.after_event_id,
+                    )
+                else:
+                    log.info("watch: %s; retry %d in %.2f s", exc.details(), attempt, wait)
                 await asyncio.sleep(wait)
 
 
 OPTION_NAMES = {
+    "target": "target",
     "tls": "tls=True",
     "ca_file": "ca_file",
     "cert_file": "cert_file",
     "key_file": "key_file",
 }
-"""What :class:`RouterClient`'s errors call its TLS options, unless told otherwise."""
+"""What :class:`RouterClient`'s errors call its target and TLS options, unless told
+otherwise."""
+
+
+PATH_SCHEMES = ("unix", "unix-abstract", "vsock")
+"""gRPC target schemes whose address is no ``HOST:PORT`` (a socket path, a VM socket)."""
+
+
+def _check_target(target: str, name: str) -> None:
+    """Refuse a target that is no router's address; ``name`` is what errors call it.
+
+    gRPC dials 443 when a ``HOST`` has no port, so ``127.0.0.1`` would wait on a port no
+    router listens on: the port must be written out, as for ``netrouter serve --listen``.
+    """
+
+    def refused(why: str) -> InvalidArgumentError:
+        return InvalidArgumentError(
+            name, f"{why}; a router's address is HOST:PORT, for example 127.0.0.1:50051"
+        )
+
+    if not target.strip():
+        raise refused("empty")
+    if any(c.isspace() for c in target):
+        raise refused(f"{target!r} has a space in it")
+    scheme, _, rest = target.partition(":")
+    if scheme in PATH_SCHEMES:
+        if not rest.strip("/"):
+            raise refused(f"{target!r} names no socket")
+        return
+    if scheme == "dns":
+        # dns:HOST:PORT, dns:///HOST:PORT or dns://RESOLVER/HOST:PORT
+        addresses = [rest[2:].partition("/")[2] if rest.startswith("//") else rest]
+    elif scheme in ("ipv4", "ipv6"):
+        addresses = rest.split(",")
+    else:
+        addresses = [target]
+    for address in addresses:
+        host, colon, port = address.rpartition(":")
+        if not colon or address.endswith("]"):
+            raise refused(f"{target!r} has no port")
+        if not port:
+            raise refused(f"{target!r} has no port after ':'")
+        if not host or "/" in host:
+            raise refused(f"{target!r} has no host before ':{port}'")
+        if ":" in host and not (host.startswith("[") and host.endswith("]")):
+            raise refused(f"{target!r}: an IPv6 host goes in brackets, as in [::1]:50051")
+        if not (port.isascii() and port.isdigit()) or not 0 < int(port) <= 65535:
+            raise refused(f"{target!r}: the port must be a number in 1..65535, got {port!r}")
 
 
 def _channel_credentials(

@@ -157,6 +157,10 @@ class RouterApp:
             with contextlib.suppress(Exception):
                 await self._health.enter_graceful_shutdown()  # type: ignore[attr-defined]
             self._health = None
+        # A watch never finishes by itself: end each now (UNAVAILABLE, so its client resumes
+        # at the next router) rather than hold the shutdown for the whole grace.
+        if self.router is not None:
+            self.router.end_watches()
         if self._server is not None:
             await self._server.stop(self.settings.shutdown_grace_s)
             self._server = None

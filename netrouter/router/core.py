@@ -18,7 +18,12 @@ from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from netrouter.client.errors import InvalidArgumentError, ResourceExhaustedError
+from netrouter.client.errors import (
+    InvalidArgumentError,
+    OutOfRangeError,
+    ResourceExhaustedError,
+    UnavailableError,
+)
 from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
     ACTIVE,
@@ -355,16 +360,32 @@ class Router:
 
     async def watch_position(self, *, after_event_id: int = 0, from_start: bool = False) -> int:
         """Where a watch starts: 0 with ``from_start``, else ``after_event_id``, else (0)
-        the newest event now."""
+        the newest event now.
+
+        An ``after_event_id`` past the newest event is :class:`OutOfRangeError`: followed, it
+        would skip every event until the ids caught up with it."""
         if from_start:
             return 0
-        if after_event_id:
-            return after_event_id
-        return self.hub.last_event_id or await asyncio.to_thread(self.store.last_event_id)
+        last = self.hub.last_event_id
+        if not last or after_event_id > last:
+            # The hub knows what this router has published; the store all that is committed.
+            last = max(last, await asyncio.to_thread(self.store.last_event_id))
+        if after_event_id > last:
+            raise OutOfRangeError(
+                f"after_event_id: {after_event_id} is past the last event ({last}); "
+                f"resume from {last} or less, or use from_start"
+            )
+        return after_event_id or last
+
+    def end_watches(self) -> None:
+        """End every watch now, and each one opened from now on (the router is stopping):
+        their streams fail UNAVAILABLE, so their clients resume at another router."""
+        self.hub.close()
 
     async def watch(self, after_event_id: int) -> AsyncIterator[PlacementEvent]:
         """Every event after ``after_event_id`` (0: all), then each new one as it is
-        committed, in order, without gaps or repeats."""
+        committed, in order, without gaps or repeats, until the router stops
+        (:class:`UnavailableError`, see :meth:`end_watches`)."""
         # Subscribe before reading the store, so nothing committed in between is missed;
         # what both deliver is skipped by id.
         subscription = self.hub.subscribe()
@@ -383,7 +404,7 @@ class Router:
                 while not subscription.overflowed:
                     live = await subscription.get()
                     if live is None:
-                        return  # the router is stopping
+                        raise UnavailableError("the router is stopping")
                     if live.event_id > last:
                         yield live
                         last = live.event_id

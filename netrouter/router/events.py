@@ -26,7 +26,9 @@ class Subscription:
 
     def offer(self, event: PlacementEvent | None) -> None:
         if event is None:
+            # The end wins over catching up: the watcher resumes elsewhere anyway.
             self._drain()
+            self.overflowed = False
             self._queue.put_nowait(None)
             return
         try:
@@ -51,10 +53,14 @@ class EventHub:
         self._size = queue_size
         self._subscriptions: set[Subscription] = set()
         self.last_event_id = 0
+        self.closed = False
 
     def subscribe(self) -> Subscription:
+        """A new watcher's queue; once the hub is closed it holds only the end."""
         sub = Subscription(self._size)
         self._subscriptions.add(sub)
+        if self.closed:
+            sub.offer(None)
         return sub
 
     def unsubscribe(self, sub: Subscription) -> None:
@@ -71,6 +77,7 @@ class EventHub:
                 sub.offer(event)
 
     def close(self) -> None:
-        """End every watch (the router is stopping)."""
+        """End every watch, and each one subscribed later (the router is stopping)."""
+        self.closed = True
         for sub in self._subscriptions:
             sub.offer(None)

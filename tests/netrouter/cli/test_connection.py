@@ -76,6 +76,25 @@ def test_an_empty_token_file_names_the_flag(
     assert f"token file (--token-file): {token} is empty" in capsys.readouterr().err
 
 
+def test_a_target_without_a_port_names_the_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    """A target gRPC would dial at 443 exits 2 naming --target and the form it needs."""
+    with pytest.raises(typer.Exit) as exited:
+        router_client("127.0.0.1", False, None, None, None, None)
+    assert exited.value.exit_code == 2
+    err = capsys.readouterr().err
+    assert "--target: '127.0.0.1' has no port" in err
+    assert "HOST:PORT" in err
+
+
+async def test_a_command_given_a_target_without_a_port_exits_2_at_once() -> None:
+    """`sites -t 127.0.0.1` is refused before dialing (exit 2, naming --target) instead of
+    trying 127.0.0.1:443 until the call gives up."""
+    code, out, err = await run_cli_async("sites", "-t", "127.0.0.1")
+    assert code == 2
+    assert out == ""
+    assert "--target: '127.0.0.1' has no port" in err
+
+
 async def test_a_router_that_is_not_there_is_named() -> None:
     """With nothing listening, the error names the target and how to start a router."""
     dead = f"127.0.0.1:{free_port()}"

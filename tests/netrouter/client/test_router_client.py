@@ -14,20 +14,24 @@ from typing import Any
 import grpc
 import pytest
 
+from netrouter.client import convert
 from netrouter.client.errors import (
+    InvalidArgumentError,
     NotFoundError,
     PermissionDeniedError,
     RpcError,
     UnavailableError,
 )
 from netrouter.client.router_client import RouterClient, SyncRouterClient
+from netrouter.client.types import PlacementEvent
+from netrouter.contract.rpc import WATCH_POSITION_KEY
 from netrouter.router.core import Router
 from netrouter.router.service import start_server
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import router_pb2_grpc as pb_grpc
-from tests.helpers.factories import report_of, site_config, workload
+from tests.helpers.factories import placement, report_of, site_config, workload
 
 
 @dataclass
@@ -152,6 +156,150 @@ async def test_a_watch_refused_is_raised_as_its_typed_error(scripted: _Server) -
         with pytest.raises(PermissionDeniedError, match="not for you"):
             async for _ in client.watch():
                 pass
+
+
+def _free_target() -> str:
+    """``127.0.0.1:PORT`` with nothing listening there."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+async def test_a_watch_with_no_router_there_gives_up_as_a_call_does() -> None:
+    """Nothing listening: the watch retries as often as a call would, then names the
+    target, instead of retrying silently forever."""
+    target = _free_target()
+    async with _client(target, retries=2) as client:
+        with pytest.raises(UnavailableError) as info:
+            async with asyncio.timeout(20):
+                async for _ in client.watch():
+                    pass
+    assert f"cannot reach a router at {target}" in str(info.value)
+    assert "netrouter serve" in str(info.value)
+
+
+@dataclass
+class _Flaky(pb_grpc.RouterServicer):
+    """A watch that delivers event 1, breaks, is refused UNAVAILABLE ``refusals`` times,
+    then delivers event 2; it records each request's ``after_event_id``."""
+
+    refusals: int
+    asked: list[int] = field(default_factory=list)
+
+    async def WatchPlacements(
+        self, request: pb.WatchPlacementsRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.PlacementEvent]:
+        self.asked.append(request.after_event_id)
+        calls = len(self.asked)
+        if 1 < calls <= 1 + self.refusals:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "restarting")
+        await context.send_initial_metadata(((WATCH_POSITION_KEY, str(request.after_event_id)),))
+        event_id = 1 if calls == 1 else 2
+        yield convert.event_to_pb(
+            PlacementEvent(
+                event_id=event_id,
+                kind="placed",
+                placement=placement(f"p{event_id}"),
+                from_site_id="",
+                at=1000.0,
+            )
+        )
+        if calls == 1:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, "stopping")
+        await context.abort(grpc.StatusCode.PERMISSION_DENIED, "done")
+
+
+async def test_an_established_watch_reconnects_past_the_retries() -> None:
+    """Once the stream is up, breaks are retried for as long as they last (more than
+    ``retries``), each resuming after the last event delivered."""
+    servicer = _Flaky(refusals=4)
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    seen: list[int] = []
+    try:
+        async with _client(f"127.0.0.1:{port}", retries=1) as client:
+            with pytest.raises(PermissionDeniedError, match="done"):
+                async with asyncio.timeout(20):
+                    async for event in client.watch():
+                        seen.append(event.event_id)
+    finally:
+        await server.stop(None)
+    assert seen == [1, 2]
+    assert servicer.asked == [0, 1, 1, 1, 1, 1]
+
+
+@pytest.mark.parametrize(
+    ("target", "why"),
+    [
+        ("127.0.0.1", "'127.0.0.1' has no port"),
+        ("router.example", "'router.example' has no port"),
+        ("127.0.0.1:", "'127.0.0.1:' has no port after ':'"),
+        ("", "empty"),
+        ("  ", "empty"),
+        ("[::1]", "'[::1]' has no port"),
+        ("::1", "an IPv6 host goes in brackets"),
+        (":50051", "has no host before ':50051'"),
+        ("127.0.0.1:http", "the port must be a number in 1..65535, got 'http'"),
+        ("127.0.0.1:70000", "the port must be a number in 1..65535, got '70000'"),
+        ("127.0.0.1:0", "got '0'"),
+        ("127.0.0.1:50051/", "got '50051/'"),
+        (" 127.0.0.1:50051", "has a space in it"),
+        ("dns:///127.0.0.1", "'dns:///127.0.0.1' has no port"),
+        ("dns:localhost", "'dns:localhost' has no port"),
+        ("ipv4:127.0.0.1:1,127.0.0.2", "'ipv4:127.0.0.1:1,127.0.0.2' has no port"),
+        ("unix:", "names no socket"),
+    ],
+)
+def test_a_target_that_is_not_host_and_port_is_refused_before_dialing(
+    target: str, why: str
+) -> None:
+    """gRPC would dial 443 for a host without a port: the client refuses such a target,
+    and a malformed one, at construction, naming ``target`` and the form it needs."""
+    with pytest.raises(InvalidArgumentError) as info:
+        RouterClient(target)
+    assert info.value.field == "target"
+    assert why in info.value.message
+    assert "HOST:PORT, for example 127.0.0.1:50051" in info.value.message
+    with pytest.raises(InvalidArgumentError, match=r"^--target: "):
+        RouterClient(target, option_names={"target": "--target"})
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "127.0.0.1:50051",
+        "localhost:50051",
+        "router.example:443",
+        "[::1]:50051",
+        "dns:///localhost:50051",
+        "dns://8.8.8.8/router.example:50051",
+        "dns:127.0.0.1:50051",
+        "ipv4:127.0.0.1:50051,127.0.0.2:50051",
+        "ipv6:[::1]:50051",
+        "unix:/run/netrouter.sock",
+        "unix:///run/netrouter.sock",
+        "unix-abstract:netrouter",
+    ],
+)
+def test_every_target_grpc_dials_with_a_port_is_taken(target: str) -> None:
+    """HOST:PORT, bracketed IPv6 and gRPC's schemed targets are taken as given."""
+    assert RouterClient(target).target == target
+
+
+async def test_a_unix_socket_target_reaches_its_router(tmp_path: Path) -> None:
+    """A ``unix:PATH`` target dials the router listening on that socket."""
+    servicer = _Scripted()
+    server = grpc.aio.server()
+    pb_grpc.add_RouterServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
+    server.add_insecure_port(f"unix:{tmp_path / 'r.sock'}")
+    await server.start()
+    try:
+        async with _client(f"unix:{tmp_path / 'r.sock'}") as client:
+            assert await client.list_sites() == []
+    finally:
+        await server.stop(None)
 
 
 def test_client_options_are_checked_before_dialing(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ from netrouter.client.errors import (
     FailedPreconditionError,
     InvalidArgumentError,
     NotFoundError,
+    OutOfRangeError,
     ResourceExhaustedError,
     UnavailableError,
 )
@@ -235,6 +236,26 @@ async def test_watch_resumes_from_an_event_id_and_survives_overflow(tmp_path: Pa
         await server.stop(None)
         await router.stop()
         store.close()
+
+
+async def test_watch_after_an_event_not_yet_committed_is_out_of_range(live: Live) -> None:
+    """Resuming after an id past the last event is refused OUT_OF_RANGE naming the last one
+    (not followed silently until ids catch up); resuming at the last event is fine."""
+    async with RouterClient(live.target) as client:
+        await client.place([workload(f"o{i}", demands={"H100": 1}) for i in range(2)])
+        with pytest.raises(OutOfRangeError) as info:
+            async for _ in client.watch(after_event_id=99999):
+                pass
+        assert str(info.value) == (
+            "after_event_id: 99999 is past the last event (2); "
+            "resume from 2 or less, or use from_start"
+        )
+        seen: list[PlacementEvent] = []
+        watcher = _collect(client, seen, after_event_id=2)
+        await client.place([workload("o2", demands={"H100": 1})])
+        await until(lambda: len(seen) == 1, "the event after the last one")
+        watcher.cancel()
+        assert seen[0].event_id == 3
 
 
 async def test_restart_loses_nothing_and_continues_numbering(live: Live) -> None:

@@ -68,3 +68,23 @@ def test_an_unsubscribed_watcher_gets_nothing_more() -> None:
     hub.publish([_event(1), _event(2)])
     assert hub.watchers == 0
     assert not sub.overflowed
+
+
+async def test_close_ends_an_overflowed_watch_too() -> None:
+    """A watcher that overflowed still gets the end marker (it must not catch up instead
+    and then wait for events that never come)."""
+    hub = EventHub(queue_size=1)
+    sub = hub.subscribe()
+    hub.publish([_event(1), _event(2)])
+    assert sub.overflowed
+    hub.close()
+    assert not sub.overflowed
+    assert await sub.get() is None
+
+
+async def test_a_watch_subscribing_after_close_ends_at_once() -> None:
+    """Once closed (the router is stopping), a new subscription holds only the end."""
+    hub = EventHub()
+    hub.close()
+    sub = hub.subscribe()
+    assert await sub.get() is None
