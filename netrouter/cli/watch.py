@@ -57,7 +57,10 @@ def watch(
                 else:
                     out.print(event_line(event), highlight=False, soft_wrap=True)
         except OutOfRangeError as exc:  # --after past the last event: the input is wrong
-            raise fail(str(exc), 2) from exc
+            said = (
+                str(exc).replace("after_event_id:", "--after").replace("from_start", "--from-start")
+            )
+            raise fail(said, 2) from exc
 
     try:
         ask(connect(target), follow)

@@ -15,7 +15,8 @@ async def test_watch_after_an_event_not_yet_committed_exits_2(target: str) -> No
     code, out, err = await run_cli_async("watch", "--target", target, "--after", "99999")
     assert code == 2
     assert out == ""
-    assert "after_event_id: 99999 is past the last event (0); resume from 0 or less" in err
+    assert "--after 99999 is past the last event (0); resume from 0 or less" in err
+    assert "or use --from-start" in err
 
 
 async def test_watch_with_no_router_there_exits_1_naming_it() -> None:
