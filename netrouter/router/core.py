@@ -46,7 +46,7 @@ from netrouter.contract.names import NATIONAL_REGIONS
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
 from netrouter.planning.whatif import run_whatif
-from netrouter.router import decisions, ids
+from netrouter.router import decisions, ids, site_decisions
 from netrouter.router.active import ActivePlacements
 from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
@@ -456,7 +456,7 @@ class Router:
                     solver=self._solver,
                 )
             case RemoveSiteOp(site_id=site_id):
-                return await decisions.remove_site(
+                return await site_decisions.remove_site(
                     site_id,
                     active=self._active,
                     registry=self.registry,
@@ -464,7 +464,7 @@ class Router:
                     clock=self._clock,
                 )
             case DrainOp(site_id=site_id, move=move, reason=reason):
-                return await decisions.drain(
+                return await site_decisions.drain(
                     site_id,
                     move=move,
                     reason=reason,
@@ -478,7 +478,7 @@ class Router:
                     solver=self._solver,
                 )
             case UndrainOp(site_id=site_id):
-                return await decisions.undrain(
+                return await site_decisions.undrain(
                     site_id,
                     active=self._active,
                     registry=self.registry,

@@ -17,24 +17,21 @@ import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
-from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError, NotFoundError
+from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError
 from netrouter.client.types import (
     EVICTED,
     MOVED,
     PLACED,
     PLANNED,
     RELEASED,
-    DrainResult,
     Move,
     MoveCost,
     Placement,
     PlaceResult,
     RebalanceResult,
-    SiteView,
     Unplaced,
     Workload,
 )
-from netrouter.contract.site_report import SiteReport
 from netrouter.planning.problem import (
     MAX_ALTERNATIVES,
     NOTHING_TO_SOLVE,
@@ -45,9 +42,9 @@ from netrouter.planning.problem import (
 )
 from netrouter.router.active import ActivePlacements
 from netrouter.router.operations import Decision
-from netrouter.router.site_view import FreeView, SitesView, site_view
+from netrouter.router.site_view import FreeView, SitesView
 from netrouter.router.state import SiteRegistry
-from netrouter.router.store import Change, PlacementStore
+from netrouter.router.store import Change
 from solver import Plan, Problem, SolverConfig, solve
 
 log = logging.getLogger(__name__)
@@ -309,7 +306,7 @@ async def rebalance(
     }
     # A drained site's work moves off it as that of a site over its cap does.
     over_cap.update({s.id: f"{s.id} is drained" for s in problem.sites if s.drained})
-    candidates = _move_candidates(plan, running, work, view, over_cap)
+    candidates = move_candidates(plan, running, work, view, over_cap)
     current = {p.placement_id: p for p in running}
     chosen = select_moves(
         candidates,
@@ -350,7 +347,7 @@ async def rebalance(
     return Decision(result=result, changes=changes, stamp=_stamp_rebalance)
 
 
-def _move_candidates(
+def move_candidates(
     plan: Plan,
     running: Sequence[Placement],
     remaining: Sequence[Workload],
@@ -435,7 +432,7 @@ def select_moves(
     return chosen
 
 
-def _as_committed(moves: Sequence[Move], committed: Mapping[str, Placement]) -> tuple[Move, ...]:
+def as_committed(moves: Sequence[Move], committed: Mapping[str, Placement]) -> tuple[Move, ...]:
     """``moves`` with each placement as the store committed it."""
     return tuple(replace(m, placement=committed.get(m.placement_id, m.placement)) for m in moves)
 
@@ -443,158 +440,4 @@ def _as_committed(moves: Sequence[Move], committed: Mapping[str, Placement]) -> 
 def _stamp_rebalance(
     result: RebalanceResult, committed: Mapping[str, Placement]
 ) -> RebalanceResult:
-    return replace(result, moves=_as_committed(result.moves, committed))
-
-
-# --- remove a site ----------------------------------------------------------------------
-
-
-def _known_site(registry: SiteRegistry, site_id: str) -> SiteReport:
-    """The site's last report; ``NotFoundError`` naming the known sites if it has none."""
-    report = registry.report(site_id)
-    if report is None:
-        known = ", ".join(r.site_id for r in registry.reports()) or "none"
-        raise NotFoundError(f"site {site_id!r} is not known (known sites: {known})")
-    return report
-
-
-async def remove_site(
-    site_id: str,
-    *,
-    active: ActivePlacements,
-    registry: SiteRegistry,
-    store: PlacementStore,
-    clock: Callable[[], float],
-) -> Decision[SiteView]:
-    """Forget a site durably (refused while it has active placements); the answer is the
-    site as it was."""
-    report = _known_site(registry, site_id)
-    on_site = [p for p in active.all() if p.site_id == site_id]
-    if on_site:
-        raise FailedPreconditionError(
-            f"site {site_id} has {len(on_site)} active placement(s) "
-            f"(e.g. {on_site[0].placement_id}): release them, or move them off first "
-            f"('sites drain {site_id} --move')"
-        )
-    view = site_view(registry, report, clock(), active.usage)
-    # Durable first: a router restarted now must not bring the site back from the
-    # broker's retained report.
-    await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
-    registry.remove(site_id)
-    return Decision(result=view)
-
-
-# --- drain a site -----------------------------------------------------------------------
-
-
-async def drain(
-    site_id: str,
-    *,
-    move: bool,
-    reason: str,
-    active: ActivePlacements,
-    registry: SiteRegistry,
-    store: PlacementStore,
-    sites_view: Callable[[float], SitesView],
-    clock: Callable[[], float],
-    move_cost: MoveCost,
-    config: SolverConfig,
-    solver: SolveRunner,
-) -> Decision[DrainResult]:
-    """Drain a site durably: it takes no new work (the solver sees it drained, see
-    :attr:`solver.Site.drained`). With ``move`` its running work is re-placed elsewhere in
-    one batch; what fits nowhere stays, and the answer says so. Draining a drained site
-    keeps its first drain (and still moves its work with ``move``)."""
-    _known_site(registry, site_id)
-    now = clock()
-    if registry.drain_of(site_id) is None:
-        # Durable first: a router restarted now must find the site drained.
-        await asyncio.to_thread(store.drain_site, site_id, now, reason)
-    registry.drain(site_id, now, reason)
-    running = [p for p in active.all() if p.site_id == site_id] if move else []
-    moves: list[Move] = []
-    stayed: list[Unplaced] = []
-    plan: Plan | None = None
-    if running:
-        try:
-            view: SitesView | None = sites_view(now)
-        except FailedPreconditionError:
-            view = None  # no site is up: nothing can move
-        if view is None:
-            stayed = [
-                Unplaced(workload_id=p.workload.id, reason=f"{p.placement_id} stays: no site is up")
-                for p in running
-            ]
-        else:
-            work = [move_cost.remaining(p, now) for p in running]
-            plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
-            moves, stayed = _drain_moves(plan, running, work, view, site_id)
-    changes = tuple(
-        Change(
-            kind=MOVED,
-            placement=mv.placement,
-            from_site_id=mv.from_site_id,
-            reason=f"drain: {mv.reason}",
-        )
-        for mv in moves
-    )
-    if running:
-        log.warning(
-            "drain of %s: %d of %d placements moved, %d stay",
-            site_id,
-            len(moves),
-            len(running),
-            len(stayed),
-        )
-    result = DrainResult(
-        site=site_view(registry, _known_site(registry, site_id), now, active.usage),
-        moved=tuple(moves),
-        stayed=tuple(stayed),
-    )
-    return Decision(result=result, changes=changes, stamp=_stamp_drain)
-
-
-def _drain_moves(
-    plan: Plan,
-    running: Sequence[Placement],
-    remaining: Sequence[Workload],
-    view: SitesView,
-    site_id: str,
-) -> tuple[list[Move], list[Unplaced]]:
-    """The moves off a drained site the plan makes, and the work it leaves where it is."""
-    moves = _move_candidates(plan, running, remaining, view, {site_id: f"{site_id} is drained"})
-    by_workload = {p.workload.id: p for p in running}
-    stayed = [
-        Unplaced(
-            workload_id=u.workload_id,
-            reason=f"{by_workload[u.workload_id].placement_id} stays on {site_id}: "
-            f"nowhere to go: {u.reason}",
-        )
-        for u in plan.unplaced
-    ]
-    return moves, stayed
-
-
-def _stamp_drain(result: DrainResult, committed: Mapping[str, Placement]) -> DrainResult:
-    return replace(result, moved=_as_committed(result.moved, committed))
-
-
-async def undrain(
-    site_id: str,
-    *,
-    active: ActivePlacements,
-    registry: SiteRegistry,
-    store: PlacementStore,
-    clock: Callable[[], float],
-) -> Decision[DrainResult]:
-    """Put a drained site back in service, durably; refused if it is not drained."""
-    _known_site(registry, site_id)
-    if registry.drain_of(site_id) is None:
-        raise FailedPreconditionError(f"site {site_id} is not drained: nothing to undrain")
-    await asyncio.to_thread(store.undrain_site, site_id)
-    registry.undrain(site_id)
-    return Decision(
-        result=DrainResult(
-            site=site_view(registry, _known_site(registry, site_id), clock(), active.usage)
-        )
-    )
+    return replace(result, moves=as_committed(result.moves, committed))
