@@ -204,6 +204,17 @@ def test_ruled_out_says_each_reason_once_with_every_site_it_holds_at() -> None:
     assert ruled_out(reasons, limit=1, unlisted=2) == f"{slow} at guian, horinger (+4 more)"
 
 
+def _why_unplaced(*sites: Site, **kw: Any) -> tuple[str, str]:
+    """Why a chat workload (8 H100 or 16 A100, 12 ms SLO from csj, ``kw`` on top) is left
+    out, as the single-workload path and the batch solve each say it."""
+    work = _work("chat", demands={"H100": 8, "A100": 16}, latency_slo_ms=12.0, **kw)
+    problem = Problem(sites=sites, workloads=(work,))
+    free = {(s.id, m): n for s in problem.sites for m, n in s.free.items()}
+    single = SiteArrays(problem).place(work, free).unplaced[0].reason
+    batch = solve(problem, SolverConfig(time_limit_s=5.0, num_workers=1)).unplaced[0].reason
+    return single, batch
+
+
 def test_a_workload_with_no_feasible_site_names_the_sites_and_models() -> None:
     """Both paths say why each site is out, each site once: its latency, whatever the
     model (so not also that it lacks one)."""
@@ -214,18 +225,7 @@ def test_a_workload_with_no_feasible_site_names_the_sites_and_models() -> None:
         free={"H100": 8, "A100": 16},
         power_w={"H100": 700.0, "A100": 400.0},
     )
-    work = Workload(
-        id="chat",
-        origin_region="csj",
-        demands={"H100": 8, "A100": 16},
-        duration_h=1.0,
-        latency_slo_ms=12.0,
-    )
-    problem = Problem(sites=(near, far), workloads=(work,))
-    free = {(s.id, m): n for s in problem.sites for m, n in s.free.items()}
-    single = SiteArrays(problem).place(work, free).unplaced[0].reason
-    batch = solve(problem, SolverConfig(time_limit_s=5.0, num_workers=1)).unplaced[0].reason
-    for reason in (single, batch):
+    for reason in _why_unplaced(near, far):
         assert reason.startswith("no feasible site: ")
         assert "latency 30.0 ms above SLO 12.0 ms at near" in reason
         assert "latency 40.0 ms above SLO 12.0 ms at far" in reason
@@ -237,19 +237,7 @@ def test_a_site_out_for_every_model_is_not_also_said_to_lack_one() -> None:
     """Residency rules ``near`` out whatever the model: its lack of A100 goes unsaid."""
     near = _site("near")
     far = _site("far", free={"H100": 4})  # within the SLO, but too few H100
-    work = Workload(
-        id="chat",
-        origin_region="csj",
-        demands={"H100": 8, "A100": 16},
-        duration_h=1.0,
-        latency_slo_ms=12.0,
-        forbidden_sites=frozenset({"near"}),
-    )
-    problem = Problem(sites=(near, far), workloads=(work,))
-    free = {(s.id, m): n for s in problem.sites for m, n in s.free.items()}
-    single = SiteArrays(problem).place(work, free).unplaced[0].reason
-    batch = solve(problem, SolverConfig(time_limit_s=5.0, num_workers=1)).unplaced[0].reason
-    for reason in (single, batch):
+    for reason in _why_unplaced(near, far, forbidden_sites=frozenset({"near"})):
         assert "excluded by data residency at near" in reason
         assert "4 H100 free, 8 needed at far" in reason
         assert "no A100 at far" in reason and "no A100 at near" not in reason
