@@ -292,27 +292,9 @@ def run(
     mqtt: Annotated[str | None, broker_flags.url("broker")] = None,
     mqtt_username: Annotated[str | None, broker_flags.username("broker")] = None,
     mqtt_password_file: Annotated[str | None, broker_flags.password_file("broker")] = None,
-    tls_ca: Annotated[
-        str | None,
-        typer.Option(
-            help="CA bundle (PEM) that signed the broker's certificate "
-            "(default: the config's [broker] ca_file, else the system's CAs)."
-        ),
-    ] = None,
-    tls_cert: Annotated[
-        str | None,
-        typer.Option(
-            help="Client certificate (PEM), for a broker that asks for one "
-            "(default: the config's [broker] cert_file, else none)."
-        ),
-    ] = None,
-    tls_key: Annotated[
-        str | None,
-        typer.Option(
-            help="The client certificate's key (PEM) "
-            "(default: the config's [broker] key_file, else none)."
-        ),
-    ] = None,
+    tls_ca: Annotated[str | None, broker_flags.tls_ca("broker", "--tls-ca")] = None,
+    tls_cert: Annotated[str | None, broker_flags.tls_cert("broker", "--tls-cert")] = None,
+    tls_key: Annotated[str | None, broker_flags.tls_key("broker", "--tls-key")] = None,
     metrics_port: Annotated[
         int | None,
         typer.Option(

@@ -27,26 +27,9 @@ def serve(
     mqtt: Annotated[str | None, broker_flags.url("mqtt")] = None,
     mqtt_username: Annotated[str | None, broker_flags.username("mqtt")] = None,
     mqtt_password_file: Annotated[str | None, broker_flags.password_file("mqtt")] = None,
-    mqtt_tls_ca: Annotated[
-        str | None,
-        typer.Option(
-            help="CA (PEM) that signed the broker's certificate "
-            "(default: the config's [mqtt] ca_file, else the system's CAs)."
-        ),
-    ] = None,
-    mqtt_tls_cert: Annotated[
-        str | None,
-        typer.Option(
-            help="Client certificate (PEM) for the broker "
-            "(default: the config's [mqtt] cert_file, else none)."
-        ),
-    ] = None,
-    mqtt_tls_key: Annotated[
-        str | None,
-        typer.Option(
-            help="That certificate's key (PEM) (default: the config's [mqtt] key_file, else none)."
-        ),
-    ] = None,
+    mqtt_tls_ca: Annotated[str | None, broker_flags.tls_ca("mqtt")] = None,
+    mqtt_tls_cert: Annotated[str | None, broker_flags.tls_cert("mqtt")] = None,
+    mqtt_tls_key: Annotated[str | None, broker_flags.tls_key("mqtt")] = None,
     topic_prefix: Annotated[
         str | None,
         typer.Option(

@@ -31,3 +31,33 @@ def password_file(section: str) -> Any:
         help=f"File holding the broker password (default: the password in ${PASSWORD_ENV}, "
         f"else the config's [{section}] password_file, else none)."
     )
+
+
+def tls_ca(section: str, *aliases: str) -> Any:
+    """``--mqtt-tls-ca``: the CA that signed the broker's certificate."""
+    return typer.Option(
+        "--mqtt-tls-ca",
+        *aliases,
+        help="CA bundle (PEM) that signed the broker's certificate "
+        f"(default: the config's [{section}] ca_file, else the system's CAs).",
+    )
+
+
+def tls_cert(section: str, *aliases: str) -> Any:
+    """``--mqtt-tls-cert``: a client certificate for a broker that asks for one."""
+    return typer.Option(
+        "--mqtt-tls-cert",
+        *aliases,
+        help="Client certificate (PEM), for a broker that asks for one "
+        f"(default: the config's [{section}] cert_file, else none).",
+    )
+
+
+def tls_key(section: str, *aliases: str) -> Any:
+    """``--mqtt-tls-key``: that certificate's key."""
+    return typer.Option(
+        "--mqtt-tls-key",
+        *aliases,
+        help=f"The client certificate's key (PEM) (default: the config's [{section}] key_file, "
+        "else none).",
+    )
