@@ -12,12 +12,7 @@ from netrouter.cli.options import DEFAULT_TARGET, JsonOpt, TargetOpt
 from netrouter.cli.render import sites_table
 from netrouter.contract.help_style import Command, Group
 
-sites_app = typer.Typer(
-    help="The router's live view of every site; 'sites drain ID' takes one out of service "
-    "('sites undrain ID' puts it back); 'sites remove ID' forgets a site that is gone.",
-    no_args_is_help=False,
-    cls=Group,
-)
+sites_app = typer.Typer(no_args_is_help=False, cls=Group)  # its help: the callback's
 
 
 @sites_app.callback(invoke_without_command=True)
