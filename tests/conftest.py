@@ -1,12 +1,13 @@
 """Fixtures: real MQTT brokers (Mosquitto when installed, and the embedded one), real
-``netrouter serve`` and ``netrouter-agent`` processes."""
+``netrouter serve`` and ``netrouter-agent`` processes, a real Prometheus and the exporters
+it scrapes."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from tests.helpers.processes import (
     skip_without_mosquitto,
     tls_files,
 )
+from tests.helpers.prometheus import Exporter, Prometheus, skip_without_prometheus
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -117,3 +119,44 @@ def agent_process() -> Iterator[StartAgent]:
 def pki(tmp_path: Path) -> dict[str, str]:
     """A private CA, a server certificate for 127.0.0.1 and a client certificate."""
     return tls_files(tmp_path)
+
+
+@pytest.fixture
+def new_exporter() -> Iterator[Callable[..., Exporter]]:
+    """Makes exporters (``new_exporter(text="", job=...)``; jobs default to ``exporter``,
+    ``exporter2``, ...); stops them all at the end."""
+    made: list[Exporter] = []
+
+    def make(text: str = "", job: str | None = None) -> Exporter:
+        e = Exporter(text, job=job or ("exporter" if not made else f"exporter{len(made) + 1}"))
+        made.append(e)
+        return e
+
+    yield make
+    for e in made:
+        e.stop()
+
+
+@pytest.fixture
+def exporter(new_exporter: Callable[..., Exporter]) -> Exporter:
+    """One exporter (job ``exporter``) serving empty text until the test sets some."""
+    return new_exporter()
+
+
+@pytest.fixture
+def prometheus(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
+    """Starts a real Prometheus scraping the given exporters (``prometheus(*exporters)``)
+    and waits until it is ready; skipped only when the binary is not installed. Stops
+    whatever is left at the end."""
+    skip_without_prometheus()
+    started: list[Prometheus] = []
+
+    def start(*exporters: Exporter) -> Prometheus:
+        server = Prometheus(tmp_path, exporters)
+        started.append(server)
+        server.start()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
