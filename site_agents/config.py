@@ -358,6 +358,172 @@ class CarbonSection(_Strict):
     kg_per_kwh: float = Field(ge=0, le=5, allow_inf_nan=False)
 
 
+def _pod_placement_join(series: str, pod_label: str) -> str:
+    """``series`` (one per device, with the pod's namespace and ``pod_label``) less the
+    devices of pods carrying a netrouter placement id (kube-state-metrics' ``kube_pod_labels``
+    with the ``netrouter.io/placement-id`` label allowlisted). Without that family every pod
+    counts as someone else's: less free capacity is reported, never more."""
+    keyed = (
+        series
+        if pod_label == "pod"
+        else f'label_replace({series}, "pod", "$1", "{pod_label}", "(.+)")'
+    )
+    return (
+        f"({keyed} unless on (namespace, pod) "
+        'kube_pod_labels{label_netrouter_io_placement_id!=""})'
+    )
+
+
+def _by_node_model(expr: str, node: str, model: str) -> str:
+    """``count by (node, model)`` of ``expr``, its ``node`` and ``model`` labels taken from
+    the exporter's labels ``node`` (a list: the first present wins) and ``model``."""
+    for label in reversed(node.split(",")):
+        expr = f'label_replace({expr}, "node", "$1", "{label}", "(.+)")'
+    expr = f'label_replace({expr}, "model", "$1", "{model}", "(.+)")'
+    return f"count by (node, model) ({expr})"
+
+
+_DCGM_DEVICE = "DCGM_FI_DEV_POWER_USAGE"
+_DCGM_NODE = "hostname,Hostname"  # dcgm-exporter after 4.5.3-4.8.2 renamed Hostname
+_CRITICAL_XIDS = (48, 63, 64, 74, 79, 92, 94, 95, 119, 120)  # as site_agents.nvml
+_DCGM_UNHEALTHY = (
+    "max by (UUID, Hostname, hostname, modelName) ("
+    + " or ".join(f"DCGM_FI_DEV_XID_ERRORS == {x}" for x in _CRITICAL_XIDS)
+    + " or DCGM_FI_DEV_ROW_REMAP_FAILURE == 1"
+    " or DCGM_FI_DEV_UNCORRECTABLE_REMAPPED_ROWS > 0"
+    " or DCGM_FI_DEV_ROW_REMAP_PENDING == 1"
+    " or DCGM_FI_DEV_RETIRED_PENDING > 0"
+    " or DCGM_FI_DEV_ECC_DBE_VOL_TOTAL > 0)"
+)
+_NPU_NODE = "node,instance"  # npu-exporter has no node label: the scrape target's
+_NPU_DEVICE = "npu_chip_info_health_status"
+
+DEFAULT_QUERIES: dict[str, str] = {
+    "gpu_devices": _by_node_model(_DCGM_DEVICE, _DCGM_NODE, "modelName"),
+    "gpu_unhealthy": _by_node_model(_DCGM_UNHEALTHY, _DCGM_NODE, "modelName"),
+    "gpu_in_use_by_others": _by_node_model(
+        _pod_placement_join(_DCGM_DEVICE + '{pod!=""}', "pod"), _DCGM_NODE, "modelName"
+    ),
+    "gpu_power_draw_w": (
+        "sum by (node, model) ("
+        + _by_node_model(_DCGM_DEVICE, _DCGM_NODE, "modelName")
+        .removeprefix("count by (node, model) (")
+        .removesuffix(")")
+        + ")"
+    ),
+    "npu_devices": _by_node_model(_NPU_DEVICE, _NPU_NODE, "model_name"),
+    "npu_unhealthy": _by_node_model(_NPU_DEVICE + " == 0", _NPU_NODE, "model_name"),
+    "npu_in_use_by_others": _by_node_model(
+        _pod_placement_join(_NPU_DEVICE + '{pod_name!=""}', "pod_name"), _NPU_NODE, "model_name"
+    ),
+    "npu_power_draw_w": (
+        "sum by (node, model) ("
+        + _by_node_model("npu_chip_info_power", _NPU_NODE, "model_name")
+        .removeprefix("count by (node, model) (")
+        .removesuffix(")")
+        + ")"
+    ),
+}
+"""The default PromQL per fact, for dcgm-exporter, Huawei's npu-exporter and
+kube-state-metrics (metric and label names: tests/data/exporters/SOURCES.md). Each answers
+a vector with labels ``node`` and ``model``: a count of devices (power: watts)."""
+
+DEVICE_QUERIES = ("gpu_devices", "npu_devices")
+"""The queries that say which devices exist; the others qualify them."""
+
+DEFAULT_EXPORTER_MODELS: dict[str, str] = {
+    "NVIDIA H100 80GB HBM3": "H100",
+    "NVIDIA H100 PCIe": "H100",
+    "NVIDIA H200": "H200",
+    "NVIDIA H20": "H20",
+    "NVIDIA H800": "H800",
+    "NVIDIA A100-SXM4-80GB": "A100",
+    "NVIDIA A800-SXM4-80GB": "A800",
+    "910B1-Ascend-V1": "Ascend910B",
+    "910B2-Ascend-V1": "Ascend910B",
+    "910B3-Ascend-V1": "Ascend910B",
+    "910B4-Ascend-V1": "Ascend910B",
+}
+"""Exporter model labels and their canonical names; ``[inventory.prometheus] model_names``
+adds to and overrides these. A label not listed is read as NVML's names are (the word after
+"NVIDIA") or, for Ascend's ``NNNX#-Ascend-V#``, as ``AscendNNNX``."""
+
+
+def _check_model_names(value: dict[str, str]) -> dict[str, str]:
+    spelt = {}
+    for exporter_name, model in value.items():
+        try:
+            spelt[exporter_name] = check_model(model)
+        except UnknownNameError as exc:
+            raise NestedValueError((exporter_name,), str(exc)) from exc
+    return spelt
+
+
+class PrometheusSection(_Strict):
+    """``[inventory.prometheus]``: the site's Prometheus and what to ask it.
+
+    Every collection runs each query in ``queries`` (an empty string turns one off) at
+    ``url``/api/v1/query. ``model_names`` maps exporter model labels to model names;
+    ``board_power_w`` gives a model's board power (else its ``[[accelerators]]`` power_w).
+
+    ``fallback``: what is reported while Prometheus fails (down, an error, or no devices at
+    all): ``last_good`` the last good inventory for ``grace_s``, then the static
+    ``[[accelerators]]``; ``static`` the static list at once; ``none`` nothing (the report
+    is not published and the router marks the site stale).
+    """
+
+    url: str = "http://127.0.0.1:9090"
+    timeout_s: float = Field(default=5.0, gt=0, le=60, allow_inf_nan=False)
+    queries: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_QUERIES))
+    model_names: dict[str, str] = Field(default_factory=dict)
+    board_power_w: dict[str, Annotated[float, Field(ge=1, le=MAX_POWER_W, allow_inf_nan=False)]] = (
+        Field(default_factory=dict)
+    )
+    fallback: Literal["last_good", "static", "none"] = "last_good"
+    grace_s: float = Field(default=300.0, gt=0, le=86_400, allow_inf_nan=False)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError('must be "http://..." or "https://..."')
+        return value.rstrip("/")
+
+    @field_validator("queries")
+    @classmethod
+    def _known_queries(cls, value: dict[str, str]) -> dict[str, str]:
+        for name in value:
+            if name not in DEFAULT_QUERIES:
+                raise NestedValueError(
+                    (name,), f"unknown query; the queries are {', '.join(DEFAULT_QUERIES)}"
+                )
+        merged = {**DEFAULT_QUERIES, **{k: v.strip() for k, v in value.items()}}
+        if not any(merged[name] for name in DEVICE_QUERIES):
+            raise ValueError(f"at least one of {' and '.join(DEVICE_QUERIES)} must be given")
+        return merged
+
+    @field_validator("model_names")
+    @classmethod
+    def _model_spelling(cls, value: dict[str, str]) -> dict[str, str]:
+        return _check_model_names(value)
+
+    @field_validator("board_power_w")
+    @classmethod
+    def _power_models(cls, value: dict[str, float]) -> dict[str, float]:
+        out = {}
+        for model, watts in value.items():
+            try:
+                out[check_model(model)] = watts
+            except UnknownNameError as exc:
+                raise NestedValueError((model,), str(exc)) from exc
+        return out
+
+    @property
+    def exporter_models(self) -> dict[str, str]:
+        """Exporter model labels to model names: the defaults with ``model_names`` over them."""
+        return {**DEFAULT_EXPORTER_MODELS, **self.model_names}
+
+
 class InventorySection(_Strict):
     """Where the accelerator inventory comes from.
 
@@ -366,22 +532,19 @@ class InventorySection(_Strict):
     ``own_process_names``: substrings of process names that are netrouter's own work (any
     other compute process makes its device "in use by others"). ``model_names`` maps NVML
     device names to model names when the default (the word after "NVIDIA") is not right.
+    ``prometheus`` queries the site's Prometheus (``[inventory.prometheus]``) for every
+    node's devices; see :class:`PrometheusSection`.
     """
 
-    source: Literal["static", "nvml"] = "static"
+    source: Literal["static", "nvml", "prometheus"] = "static"
     own_process_names: list[str] = Field(default_factory=list)
     model_names: dict[str, str] = Field(default_factory=dict)
+    prometheus: PrometheusSection = PrometheusSection()
 
     @field_validator("model_names")
     @classmethod
     def _model_spelling(cls, value: dict[str, str]) -> dict[str, str]:
-        spelt = {}
-        for nvml_name, model in value.items():
-            try:
-                spelt[nvml_name] = check_model(model)
-            except UnknownNameError as exc:
-                raise NestedValueError((nvml_name,), str(exc)) from exc
-        return spelt
+        return _check_model_names(value)
 
 
 class SiteConfig(_Strict):
