@@ -96,10 +96,12 @@ def check(config: ConfigOpt) -> None:
 
     A bad config exits with status 2 and names the key and line. With
     `[inventory] source = "nvml"` each GPU is listed with its health, or the reason NVML
-    is unavailable (the static inventory is then what the agent reports).
+    is unavailable (the static inventory is then what the agent reports). With
+    `source = "prometheus"` each node's devices per model are listed, or the failing query.
     """
     from site_agents.collectors import CollectorError
     from site_agents.nvml import NvmlInventory
+    from site_agents.prometheus import PrometheusInventory, QueryError
     from site_agents.report import Sources
 
     site = _load(config)
@@ -128,6 +130,12 @@ def check(config: ConfigOpt) -> None:
                 f"retired pages {_unknown(d.retired_pages, '')}, "
                 f"other processes {_unknown(d.foreign_processes, '')}"
             )
+    if isinstance(sources.inventory, PrometheusInventory):
+        try:
+            for entry in sources.inventory.read_nodes():
+                typer.echo(f"  {entry.describe()}")
+        except QueryError as exc:
+            typer.echo(f"  Prometheus: {exc}")
     inventory = sources.inventory.inventory()
     for line in _node_lines(sources.inventory):
         typer.echo(line)
@@ -135,7 +143,9 @@ def check(config: ConfigOpt) -> None:
     refined = {share.model for share in shares if share.configured is not None}
     for a in inventory:
         origin = "config"
-        if not a.from_static_config:
+        if isinstance(sources.inventory, PrometheusInventory) and not a.from_static_config:
+            origin = "Prometheus"
+        elif not a.from_static_config:
             origin = "config, refined by this node" if a.model in refined else "this node"
         typer.echo(
             f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "

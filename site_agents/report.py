@@ -36,6 +36,7 @@ from site_agents.config import SiteConfig
 from site_agents.metrics import AgentMetrics
 from site_agents.nvml import NvmlInventory
 from site_agents.probes import DcimPue, TcpLatencyProbe
+from site_agents.prometheus import PrometheusInventory
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +57,13 @@ class Sources:
         ``background_probes``: latency probe rounds run in a thread of their own (the
         daemon), instead of inside the report that finds them due (``once``, ``check``).
         """
-        inventory: InventorySource = (
-            NvmlInventory(config) if config.inventory.source == "nvml" else StaticInventory(config)
-        )
+        inventory: InventorySource
+        if config.inventory.source == "nvml":
+            inventory = NvmlInventory(config)
+        elif config.inventory.source == "prometheus":
+            inventory = PrometheusInventory(config)
+        else:
+            inventory = StaticInventory(config)
         pue: PueSource
         if config.pue.source == "fixed":
             assert config.pue.value is not None  # the config validator requires it

@@ -1,0 +1,304 @@
+"""Inventory from the site's Prometheus: every node's accelerators, as its exporters show them.
+
+Each read runs the configured PromQL (``[inventory.prometheus] queries``; defaults for
+dcgm-exporter, Huawei's npu-exporter and kube-state-metrics in
+:data:`site_agents.config.DEFAULT_QUERIES`) at ``/api/v1/query``. Every query answers a
+vector labelled ``node`` and ``model`` (the exporter's model label): devices, unhealthy
+devices, devices used by pods that carry no netrouter placement id, and measured power.
+The counts are kept per node (:attr:`PrometheusInventory.nodes`) and summed per model into
+the report's :class:`~site_agents.collectors.Inventory`, with each model's board power from
+the config (exporters do not give a limit by default).
+
+A node whose exporter goes away drops out once Prometheus marks its series stale (at once
+after a failed scrape, else after its 5 minute lookback): the site reports what Prometheus
+still sees, never more. A query that fails or (for the device queries) comes back empty is
+logged once, with its text, until it works again. When Prometheus cannot be read, or no
+device query finds anything, ``fallback`` decides: ``last_good`` reuses the last good
+inventory for ``grace_s``, then reports the static ``[[accelerators]]``; ``static`` reports
+those at once; ``none`` raises :class:`~site_agents.collectors.CollectorError`, so no report
+is published and the router marks the site stale.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from netrouter.contract.names import UnknownNameError, check_model
+from site_agents.collectors import CollectorError, Inventory, StaticInventory
+from site_agents.config import DEVICE_QUERIES, PrometheusSection, SiteConfig
+
+log = logging.getLogger(__name__)
+
+_ASCEND = re.compile(r"^(?:Ascend)?\s*(\d{3}[A-Z]?)\d*(?:-Ascend.*)?$", re.IGNORECASE)
+_NVIDIA_BRANDS = ("NVIDIA", "Tesla", "GeForce", "Quadro")
+
+
+class QueryError(RuntimeError):
+    """A query Prometheus did not answer with a vector; the message names the query."""
+
+    def __init__(self, name: str, query: str, reason: str) -> None:
+        super().__init__(f"query {name} failed ({reason}): {query}")
+        self.name = name
+        self.query = query
+        self.reason = reason
+
+
+def canonical_model(label: str, names: dict[str, str]) -> str:
+    """The model name of an exporter's model label: ``names`` first, else Ascend's
+    ``910B3-Ascend-V1`` as ``Ascend910B``, else NVIDIA's ``NVIDIA H100 80GB HBM3`` as
+    ``H100`` (the word after the brand); checked by ``check_model`` (raises
+    ``UnknownNameError`` for a near miss of a known model)."""
+    if label in names:
+        return names[label]
+    ascend = _ASCEND.match(label.strip())
+    if ascend and "ascend" in label.lower():
+        return check_model(f"Ascend{ascend.group(1).upper()}")
+    words = label.replace("-", " ").split()
+    while words and words[0] in _NVIDIA_BRANDS:
+        words = words[1:]
+    return check_model(words[0] if words else label)
+
+
+@dataclass(slots=True)
+class NodeModel:
+    """One model's devices on one node, as Prometheus shows them."""
+
+    node: str
+    model: str
+    exporter_model: str
+    total: int = 0
+    unhealthy: int = 0
+    in_use_by_others: int = 0
+    power_draw_w: float | None = None
+
+    @property
+    def healthy(self) -> int:
+        return max(0, self.total - self.unhealthy)
+
+    @property
+    def busy(self) -> int:
+        """Devices in use by others, at most the healthy ones."""
+        return min(self.in_use_by_others, self.healthy)
+
+    def describe(self) -> str:
+        """One line for ``netrouter-agent check``."""
+        power = "" if self.power_draw_w is None else f", drawing {self.power_draw_w:g} W"
+        return (
+            f"node {self.node}: {self.total} {self.model} ({self.exporter_model}), "
+            f"{self.healthy} healthy, {self.busy} in use by others{power}"
+        )
+
+
+Fetch = Callable[[str, float], Any]
+"""``fetch(url, timeout_s)`` -> the decoded JSON answer (raises on a transport error)."""
+
+
+def _http_json(url: str, timeout_s: float) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as answer:
+            return json.load(answer)
+    except urllib.error.HTTPError as exc:  # Prometheus explains a bad query in the body
+        try:
+            return json.load(exc)
+        except ValueError:
+            raise exc from None
+
+
+@dataclass
+class PrometheusInventory:
+    """Inventory from the site's Prometheus, with the configured fallback."""
+
+    config: SiteConfig
+    clock: Callable[[], float] = time.monotonic
+    fetch: Fetch = _http_json
+    nodes: list[NodeModel] = field(default_factory=list, init=False, repr=False)
+    """Per node and model, what the last successful read found."""
+    _last_good: list[Inventory] | None = field(default=None, init=False, repr=False)
+    _last_good_at: float = field(default=0.0, init=False, repr=False)
+    _failing: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _fallback_said: str | None = field(default=None, init=False, repr=False)
+    _skipped: set[str] = field(default_factory=set, init=False, repr=False)
+
+    @property
+    def settings(self) -> PrometheusSection:
+        return self.config.inventory.prometheus
+
+    # --- querying ----------------------------------------------------------------------
+
+    def query(self, name: str, promql: str) -> list[tuple[str, str, float]]:
+        """``(node, model label, value)`` of each sample ``promql`` answers."""
+        url = f"{self.settings.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
+        try:
+            answer = self.fetch(url, self.settings.timeout_s)
+        except Exception as exc:  # refused, timed out, not JSON: Prometheus is not there
+            raise QueryError(name, promql, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(answer, dict) or answer.get("status") != "success":
+            error = answer.get("error", answer) if isinstance(answer, dict) else answer
+            raise QueryError(name, promql, f"Prometheus said: {error}")
+        data = answer.get("data", {})
+        if data.get("resultType") != "vector":
+            raise QueryError(name, promql, f"a {data.get('resultType')}, not a vector")
+        out = []
+        for sample in data.get("result", []):
+            labels = sample.get("metric", {})
+            node, model = labels.get("node", ""), labels.get("model", "")
+            if not node or not model:
+                raise QueryError(name, promql, f"a sample without node and model: {labels}")
+            out.append((node, model, float(sample["value"][1])))
+        return out
+
+    def read_nodes(self) -> list[NodeModel]:
+        """Every node's devices per model; raises :class:`QueryError` when a query fails
+        or no device query finds any device."""
+        queries = self.settings.queries
+        results: dict[str, list[tuple[str, str, float]]] = {}
+        for name, promql in queries.items():
+            if not promql:
+                continue
+            try:
+                results[name] = self.query(name, promql)
+            except QueryError as exc:
+                self._say_failing(name, exc.reason, promql)
+                raise
+            if not results[name] and name in DEVICE_QUERIES:
+                self._say_failing(name, "no series", promql)
+            else:
+                self._say_recovered(name)
+        found: dict[tuple[str, str], NodeModel] = {}
+        for name in DEVICE_QUERIES:
+            for node, label, value in results.get(name, []):
+                model = self._model(label)
+                if model is not None and value > 0:
+                    key = (node, label)
+                    found[key] = NodeModel(node, model, label, total=int(value))
+        if not found:
+            names = [n for n in DEVICE_QUERIES if queries.get(n)]
+            raise QueryError(
+                "/".join(names), " ; ".join(queries[n] for n in names), "no devices found"
+            )
+        for name, rows in results.items():
+            if name in DEVICE_QUERIES:
+                continue
+            for node, label, value in rows:
+                entry = found.get((node, label))
+                if entry is None:
+                    continue  # a qualifier for devices no device query sees: ignored
+                if name.endswith("_unhealthy"):
+                    entry.unhealthy += int(value)
+                elif name.endswith("_in_use_by_others"):
+                    entry.in_use_by_others += int(value)
+                elif name.endswith("_power_draw_w"):
+                    entry.power_draw_w = (entry.power_draw_w or 0.0) + value
+        return sorted(found.values(), key=lambda e: (e.node, e.model, e.exporter_model))
+
+    def _model(self, label: str) -> str | None:
+        try:
+            return canonical_model(label, self.settings.exporter_models)
+        except UnknownNameError as exc:
+            if label not in self._skipped:
+                self._skipped.add(label)
+                log.warning(
+                    "Prometheus: model %r left out (%s); name it in "
+                    "[inventory.prometheus] model_names",
+                    label,
+                    exc,
+                )
+            return None
+
+    def _say_failing(self, name: str, reason: str, promql: str) -> None:
+        if self._failing.get(name) == reason:
+            return
+        self._failing[name] = reason
+        log.warning("Prometheus query %s: %s: %s", name, reason, promql)
+
+    def _say_recovered(self, name: str) -> None:
+        if self._failing.pop(name, None) is not None:
+            log.info("Prometheus query %s answers again", name)
+
+    # --- the InventorySource protocol --------------------------------------------------
+
+    def per_model(self, nodes: list[NodeModel]) -> list[Inventory]:
+        """The site's inventory per model: the nodes summed, board power from the config."""
+        static = {a.model: a.power_w for a in self.config.accelerators}
+        board = self.settings.board_power_w
+        by_model: dict[str, list[NodeModel]] = {}
+        for entry in nodes:
+            by_model.setdefault(entry.model, []).append(entry)
+        out = []
+        for model in sorted(by_model):
+            power = board.get(model, static.get(model))
+            if power is None:
+                if model not in self._skipped:
+                    self._skipped.add(model)
+                    log.warning(
+                        "Prometheus: %s left out: no board power for it in "
+                        "[inventory.prometheus] board_power_w or [[accelerators]]",
+                        model,
+                    )
+                continue
+            group = by_model[model]
+            out.append(
+                Inventory(
+                    model=model,
+                    total=sum(e.total for e in group),
+                    healthy=sum(e.healthy for e in group),
+                    in_use_by_others=sum(e.busy for e in group),
+                    power_w=power,
+                    from_static_config=False,
+                )
+            )
+        return out
+
+    def inventory(self) -> list[Inventory]:
+        now = self.clock()
+        try:
+            nodes = self.read_nodes()
+        except QueryError as exc:
+            return self._fallback(now, exc)
+        self._log_node_changes(nodes)
+        self.nodes = nodes
+        inventory = self.per_model(nodes)
+        self._last_good, self._last_good_at = inventory, now
+        if self._fallback_said is not None:
+            log.info("Prometheus inventory is back (%d node models)", len(nodes))
+            self._fallback_said = None
+        return inventory
+
+    def _fallback(self, now: float, exc: QueryError) -> list[Inventory]:
+        mode = self.settings.fallback
+        if mode == "none":
+            self._say_fallback("none", f"not reporting: {exc}")
+            raise CollectorError("inventory", f"Prometheus: {exc}") from exc
+        if mode == "last_good" and self._last_good is not None:
+            age = now - self._last_good_at
+            if age <= self.settings.grace_s:
+                self._say_fallback(
+                    "last_good",
+                    f"reporting the last good inventory (for up to {self.settings.grace_s:g} s)",
+                )
+                return list(self._last_good)
+        self._say_fallback("static", "reporting the static [[accelerators]] inventory")
+        return StaticInventory(self.config).inventory()
+
+    def _say_fallback(self, state: str, what: str) -> None:
+        if self._fallback_said == state:
+            return
+        self._fallback_said = state
+        log.warning("Prometheus inventory unavailable: %s", what)
+
+    def _log_node_changes(self, nodes: list[NodeModel]) -> None:
+        before = {(e.node, e.model) for e in self.nodes}
+        after = {(e.node, e.model) for e in nodes}
+        for node, model in sorted(before - after):
+            log.warning("Prometheus: node %s no longer shows its %s devices", node, model)
+        for node, model in sorted(after - before):
+            log.info("Prometheus: node %s shows %s devices", node, model)
