@@ -149,11 +149,15 @@ class PrometheusInventory:
             raise QueryError(name, promql, f"a {data.get('resultType')}, not a vector")
         out = []
         for sample in data.get("result", []):
-            labels = sample.get("metric", {})
-            node, model = labels.get("node", ""), labels.get("model", "")
+            try:
+                labels = sample["metric"]
+                node, model = labels.get("node", ""), labels.get("model", "")
+                value = float(sample["value"][1])
+            except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+                raise QueryError(name, promql, f"a sample unlike a vector's: {sample}") from exc
             if not node or not model:
                 raise QueryError(name, promql, f"a sample without node and model: {labels}")
-            out.append((node, model, float(sample["value"][1])))
+            out.append((node, model, value))
         return out
 
     def read_nodes(self) -> list[NodeModel]:

@@ -211,6 +211,11 @@ def test_fallback_static_or_none_and_never_static_capacity_as_measured(tmp_path:
     with pytest.raises(CollectorError, match="Connection refused") as info:
         none.inventory()
     assert info.value.collector == "inventory"
+    # An answer without the node and model labels is a failing query, naming it.
+    fake.down = False
+    fake.by_name["gpu_devices"] = [("", "NVIDIA H100 80GB HBM3", 8)]
+    with pytest.raises(CollectorError, match=r"query gpu_devices failed .*without node"):
+        none.inventory()
     # No devices at all (every exporter gone) is a failure too, not an empty site.
     fake.down = False
     fake.by_name["gpu_devices"] = []
