@@ -128,12 +128,18 @@ def mosquitto_password_file(path: Path, users: dict[str, str]) -> Path:
     return path
 
 
-def skip_without_mosquitto() -> None:
-    if MOSQUITTO is not None:
+def require_binary(name: str, path: str | None) -> None:
+    """Skip the test when the Debian package ``name``'s binary is missing (``path`` is
+    ``None``), with the install hint; fail instead on CI, which installs it."""
+    if path is not None:
         return
     if os.environ.get("CI"):
-        pytest.fail("CI must install mosquitto (apt-get install -y mosquitto)")
-    pytest.skip("mosquitto binary not installed (apt-get install mosquitto)")
+        pytest.fail(f"CI must install {name} (apt-get install -y {name})")
+    pytest.skip(f"{name} binary not installed (apt-get install {name})")
+
+
+def skip_without_mosquitto() -> None:
+    require_binary("mosquitto", MOSQUITTO)
 
 
 class RouterProcess:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import shutil
 import subprocess
 import tempfile
@@ -23,9 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from netrouter.cli.embedded_broker import free_port
+from tests.helpers.processes import require_binary
 
 PROMETHEUS = shutil.which("prometheus") or (
     "/usr/bin/prometheus" if Path("/usr/bin/prometheus").exists() else None
@@ -37,11 +35,7 @@ SCRAPE_INTERVAL_S = 1
 
 def skip_without_prometheus() -> None:
     """Skip the test when the binary is not installed (fail on CI, which installs it)."""
-    if PROMETHEUS is not None:
-        return
-    if os.environ.get("CI"):
-        pytest.fail("CI must install prometheus (apt-get install -y prometheus)")
-    pytest.skip("prometheus binary not installed (apt-get install prometheus)")
+    require_binary("prometheus", PROMETHEUS)
 
 
 class Exporter:
