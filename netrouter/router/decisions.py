@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import replace
 
 from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError
@@ -90,17 +90,14 @@ async def place(
     """Place a batch on ``view``'s sites; refused if a workload is already placed, except
     in a dry run, which plans such work as a re-placement (its devices free, running where
     it is, paying :class:`MoveCost` to move). A dry run's rows are ``planned``, with no id."""
-    running = [p for w in workloads if (p := active.of_workload(w.id)) is not None]
+    running = {w.id: p for w in workloads if (p := active.of_workload(w.id)) is not None}
     if running and not dry_run:
-        taken = sorted(p.workload.id for p in running)
-        raise AlreadyExistsError(f"workloads already placed: {', '.join(taken[:5])}")
+        raise AlreadyExistsError(f"workloads already placed: {', '.join(sorted(running)[:5])}")
     if running:
-        free = view.free(active.usage)
-        for p in running:
-            key = (p.site_id, p.accelerator_model)
-            free[key] = free.get(key, 0) + p.devices
-        where = {p.workload.id: p for p in running}
-        work = [w if w.id not in where else move_cost.running(w, where[w.id]) for w in workloads]
+        free = _free_without(view, active, running.values())
+        work = [
+            w if w.id not in running else move_cost.running(w, running[w.id]) for w in workloads
+        ]
         plan = await solver.batch(view.problem(work, free), config)
     elif len(workloads) == 1:
         plan = solver.one(view, workloads[0], FreeView(view.capacity_of, active.usage))
@@ -117,8 +114,7 @@ async def place(
         for a in plan.assignments
     ]
     if dry_run:
-        where = {p.workload.id: p for p in running}
-        placements = [_planned(p, where.get(p.workload.id)) for p in placements]
+        placements = [_planned(p, running.get(p.workload.id)) for p in placements]
     changes = () if dry_run else tuple(Change(kind=PLACED, placement=p) for p in placements)
     if len(workloads) > 1 or log.isEnabledFor(logging.DEBUG):
         log.log(
@@ -289,10 +285,7 @@ async def rebalance(
         )
         return Decision(result=result)
     # Capacity as if the running work were not there: it is what is being placed.
-    free = view.free(active.usage)
-    for p in running:
-        key = (p.site_id, p.accelerator_model)
-        free[key] = free.get(key, 0) + p.devices
+    free = _free_without(view, active, running)
     work = [move_cost.remaining(p, now) for p in running]
     problem = view.problem(work, free)
     plan = await solver.batch(problem, config)
@@ -316,19 +309,7 @@ async def rebalance(
         max_moves=max_moves,
         min_saving=min_saving,
     )
-    changes = (
-        tuple(
-            Change(
-                kind=MOVED,
-                placement=mv.placement,
-                from_site_id=mv.from_site_id,
-                reason=f"rebalance: {mv.reason}",
-            )
-            for mv in chosen
-        )
-        if commit
-        else ()
-    )
+    changes = moved_changes(chosen, "rebalance") if commit else ()
     saving = sum(mv.saving_yuan for mv in chosen)
     log.info(
         "rebalance%s: %d moves of %d candidates save %.2f 元",
@@ -345,6 +326,30 @@ async def rebalance(
         candidates=len(candidates),
     )
     return Decision(result=result, changes=changes, stamp=_stamp_rebalance)
+
+
+def _free_without(
+    view: SitesView, active: ActivePlacements, running: Iterable[Placement]
+) -> dict[tuple[str, str], int]:
+    """Free devices per (site, model) as if ``running`` were not there (it is re-placed)."""
+    free = view.free(active.usage)
+    for p in running:
+        key = (p.site_id, p.accelerator_model)
+        free[key] = free.get(key, 0) + p.devices
+    return free
+
+
+def moved_changes(moves: Sequence[Move], why: str) -> tuple[Change, ...]:
+    """The ``moved`` change of each of ``moves``, its reason prefixed with ``why``."""
+    return tuple(
+        Change(
+            kind=MOVED,
+            placement=mv.placement,
+            from_site_id=mv.from_site_id,
+            reason=f"{why}: {mv.reason}",
+        )
+        for mv in moves
+    )
 
 
 def move_candidates(

@@ -14,7 +14,6 @@ from dataclasses import replace
 
 from netrouter.client.errors import FailedPreconditionError, NotFoundError
 from netrouter.client.types import (
-    MOVED,
     DrainResult,
     Move,
     MoveCost,
@@ -25,11 +24,11 @@ from netrouter.client.types import (
 )
 from netrouter.contract.site_report import SiteReport
 from netrouter.router.active import ActivePlacements
-from netrouter.router.decisions import SolveRunner, as_committed, move_candidates
+from netrouter.router.decisions import SolveRunner, as_committed, move_candidates, moved_changes
 from netrouter.router.operations import Decision
 from netrouter.router.site_view import SitesView, site_view
 from netrouter.router.state import SiteRegistry
-from netrouter.router.store import Change, PlacementStore
+from netrouter.router.store import PlacementStore
 from solver import Plan, SolverConfig
 
 log = logging.getLogger(__name__)
@@ -118,15 +117,7 @@ async def drain(
             work = [move_cost.remaining(p, now) for p in running]
             plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
             moves, stayed = _drain_moves(plan, running, work, view, site_id)
-    changes = tuple(
-        Change(
-            kind=MOVED,
-            placement=mv.placement,
-            from_site_id=mv.from_site_id,
-            reason=f"drain: {mv.reason}",
-        )
-        for mv in moves
-    )
+    changes = moved_changes(moves, "drain")
     if running:
         log.warning(
             "drain of %s: %d of %d placements moved, %d stay",
