@@ -343,6 +343,7 @@ def run(
     """
     import asyncio
 
+    from netrouter.contract.metrics_server import chosen_port
     from netrouter.contract.topics import Topics
     from site_agents.metrics import AgentMetrics
     from site_agents.publisher import SiteAgent
@@ -376,13 +377,11 @@ def run(
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    if no_metrics and metrics_port is not None:
-        typer.echo("error: --metrics-port and --no-metrics: give one of them", err=True)
-        raise typer.Exit(2)
-    if metrics_port is not None and not 0 <= metrics_port <= 65535:
-        typer.echo(f"error: --metrics-port: {metrics_port} is not a port (0 to 65535)", err=True)
-        raise typer.Exit(2)
-    port = None if no_metrics else site.metrics.port if metrics_port is None else metrics_port
+    try:
+        port = chosen_port(metrics_port, no_metrics, site.metrics.port)
+    except ValueError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
     metrics = AgentMetrics()
     server: MetricsServer | None = None
     if port is not None:

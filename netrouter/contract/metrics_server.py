@@ -33,3 +33,17 @@ def serve_metrics(
     """Serve ``registry`` on ``address:port`` (0 picks a free port) until closed."""
     server, thread = start_http_server(port, addr=address, registry=registry)
     return MetricsServer(server, thread)
+
+
+def chosen_port(flag: int | None, no_metrics: bool, configured: int | None) -> int | None:
+    """The metrics port a daemon serves on, the same rule for router and agent:
+    ``--no-metrics`` off, else ``--metrics-port`` (0: any free port), else the config's
+    ``[metrics] port`` (none: off). Raises ``ValueError`` naming the flag when both flags
+    are given or the port is out of range."""
+    if no_metrics and flag is not None:
+        raise ValueError("--metrics-port and --no-metrics: give one of them")
+    if flag is not None and not 0 <= flag <= 65535:
+        raise ValueError(f"--metrics-port: {flag} is not a port (0 to 65535)")
+    if no_metrics:
+        return None
+    return configured if flag is None else flag

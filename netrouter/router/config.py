@@ -19,6 +19,7 @@ from netrouter.contract.limits import (
     MAX_YUAN_PER_GB,
 )
 from netrouter.contract.messages import same_fields
+from netrouter.contract.metrics_server import chosen_port
 from netrouter.contract.names import NATIONAL_REGIONS, check_region_ids
 from netrouter.contract.topics import Topics
 from netrouter.planning.network import check_links
@@ -209,10 +210,7 @@ def serve_settings(
         )
     except ValueError as exc:
         raise ValueError(f"mqtt: {exc}") from exc
-    if no_metrics and metrics_port is not None:
-        raise ValueError("--metrics-port and --no-metrics: give one of them")
-    if metrics_port is not None and not 0 <= metrics_port <= 65535:
-        raise ValueError(f"--metrics-port: {metrics_port} is not a port (0 to 65535)")
+    metrics = chosen_port(metrics_port, no_metrics, config.metrics.port)
     try:
         topics = Topics(topic_prefix or config.mqtt.topic_prefix)
     except ValueError as exc:
@@ -233,13 +231,7 @@ def serve_settings(
         stale_grace_s=config.sites.stale_grace_s,
         pue_cap_hysteresis=config.sites.pue_cap_hysteresis,
         links=links,
-        metrics_port=(
-            None
-            if no_metrics
-            else metrics_port
-            if metrics_port is not None
-            else config.metrics.port
-        ),
+        metrics_port=metrics,
         metrics_address=config.metrics.address,
         router=RouterSettings(
             solver=SolverConfig(

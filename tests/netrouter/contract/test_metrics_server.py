@@ -5,9 +5,10 @@ from __future__ import annotations
 import socket
 import urllib.request
 
+import pytest
 from prometheus_client import CollectorRegistry, Counter
 
-from netrouter.contract.metrics_server import serve_metrics
+from netrouter.contract.metrics_server import chosen_port, serve_metrics
 
 
 def test_the_registry_is_served_on_a_chosen_port_until_closed() -> None:
@@ -29,3 +30,16 @@ def test_the_registry_is_served_on_a_chosen_port_until_closed() -> None:
         server.close()
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", server.port)) != 0
+
+
+def test_the_metrics_port_rule_both_daemons_share() -> None:
+    """--no-metrics is off, else the flag (0: any port), else the config; both flags, or a
+    port out of range, are refused naming the flag."""
+    assert chosen_port(None, False, 9464) == 9464
+    assert chosen_port(0, False, 9464) == 0
+    assert chosen_port(None, True, 9464) is None
+    assert chosen_port(None, False, None) is None
+    with pytest.raises(ValueError, match="give one of them"):
+        chosen_port(9000, True, None)
+    with pytest.raises(ValueError, match="--metrics-port: 70000 is not a port"):
+        chosen_port(70000, False, None)
