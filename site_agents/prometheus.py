@@ -208,15 +208,19 @@ class PrometheusInventory:
         try:
             return canonical_model(label, self.settings.exporter_models)
         except UnknownNameError as exc:
-            if label not in self._skipped:
-                self._skipped.add(label)
-                log.warning(
-                    "Prometheus: model %r left out (%s); name it in "
-                    "[inventory.prometheus] model_names",
-                    label,
-                    exc,
-                )
+            self._skip_once(
+                label,
+                "Prometheus: model %r left out (%s); name it in [inventory.prometheus] model_names",
+                label,
+                exc,
+            )
             return None
+
+    def _skip_once(self, key: str, message: str, *args: object) -> None:
+        """Warn that ``key`` is left out, the first time only."""
+        if key not in self._skipped:
+            self._skipped.add(key)
+            log.warning(message, *args)
 
     def _say_failing(self, name: str, reason: str, promql: str) -> None:
         if self._failing.get(name) == reason:
@@ -241,13 +245,12 @@ class PrometheusInventory:
         for model in sorted(by_model):
             power = board.get(model, static.get(model))
             if power is None:
-                if model not in self._skipped:
-                    self._skipped.add(model)
-                    log.warning(
-                        "Prometheus: %s left out: no board power for it in "
-                        "[inventory.prometheus] board_power_w or [[accelerators]]",
-                        model,
-                    )
+                self._skip_once(
+                    model,
+                    "Prometheus: %s left out: no board power for it in "
+                    "[inventory.prometheus] board_power_w or [[accelerators]]",
+                    model,
+                )
                 continue
             group = by_model[model]
             out.append(
