@@ -14,6 +14,7 @@ import pytest
 
 from netrouter.cli.embedded_broker import EmbeddedBroker
 from netrouter.contract.broker import BrokerAddress
+from tests.helpers.factories import Served, scenario_registry, serve_router
 from tests.helpers.processes import (
     Mosquitto,
     RouterProcess,
@@ -160,3 +161,10 @@ def prometheus(tmp_path: Path) -> Iterator[Callable[..., Prometheus]]:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+async def scenario_served(tmp_path: Path) -> AsyncIterator[Served]:
+    """A router (gRPC on port 0) over the what-if tests' two sites, west and east."""
+    async with serve_router(scenario_registry(), tmp_path / "router.db") as served:
+        yield served

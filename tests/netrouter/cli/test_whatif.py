@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -17,29 +16,21 @@ from tests.helpers.factories import (
     OUTAGE,
     Served,
     run_cli,
-    scenario_registry,
-    serve_router,
     workload,
 )
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve_router(scenario_registry(), tmp_path / "router.db") as served:
-        yield served
-
-
 @pytest.mark.slow
 async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
-    served: Served, tmp_path: Path
+    scenario_served: Served, tmp_path: Path
 ) -> None:
     """'netrouter snapshot' saves the live state; 'netrouter whatif --snapshot' answers from
     it with JSON, non-empty PNGs and one HTML page; bad scenario files name key and line."""
-    async with RouterClient(served.target) as client:
+    async with RouterClient(scenario_served.target) as client:
         await client.place([workload(f"t{i}", duration_h=4.0) for i in range(5)])
     state = tmp_path / "state.json"
     saved = await asyncio.to_thread(
-        run_cli, "netrouter", "snapshot", "--target", served.target, "-o", str(state)
+        run_cli, "netrouter", "snapshot", "--target", scenario_served.target, "-o", str(state)
     )
     assert saved.returncode == 0, saved.stderr
     assert "5 active placements" in saved.stderr
@@ -84,11 +75,18 @@ async def test_cli_snapshot_then_whatif_with_json_plots_and_html(
     assert bad.returncode == 2
     assert f"{scenario}:4: changes[0].set" in " ".join(bad.stderr.split())
     both = await asyncio.to_thread(
-        run_cli, "netrouter", "whatif", str(scenario), "-t", served.target, "-s", str(state)
+        run_cli,
+        "netrouter",
+        "whatif",
+        str(scenario),
+        "-t",
+        scenario_served.target,
+        "-s",
+        str(state),
     )
     assert both.returncode == 2 and "not both" in both.stderr
     scenario.write_text('name = "outage"\n' + OUTAGE, encoding="utf-8")
-    ask_env = functools.partial(run_cli, env={"NETROUTER_TARGET": served.target})
+    ask_env = functools.partial(run_cli, env={"NETROUTER_TARGET": scenario_served.target})
     from_env = await asyncio.to_thread(ask_env, "netrouter", "whatif", str(scenario), "--json")
     assert from_env.returncode == 0, from_env.stderr
     assert json.loads(from_env.stdout)["scenarios"][0]["name"] == "outage"

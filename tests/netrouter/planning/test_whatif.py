@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -28,26 +27,18 @@ from tests.helpers.factories import (
     OUTAGE,
     Served,
     report_of,
-    scenario_registry,
     scenario_world,
-    serve_router,
     site_config,
     workload,
 )
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[Served]:
-    async with serve_router(scenario_registry(), tmp_path / "router.db") as served:
-        yield served
-
-
 async def test_whatif_over_grpc_matches_the_snapshot_and_commits_nothing(
-    served: Served, tmp_path: Path
+    scenario_served: Served, tmp_path: Path
 ) -> None:
     """A site outage: its work moves east (or is left out), each move with its reason; the
     router's answer equals the same scenario run offline on a snapshot; nothing changes."""
-    async with RouterClient(served.target) as client:
+    async with RouterClient(scenario_served.target) as client:
         placed = await client.place(
             [workload(f"train-{i}", duration_h=4.0, demands={"H100": 8}) for i in range(5)]
             + [workload("chat", latency_slo_ms=10.0, demands={"H100": 8})]
@@ -94,9 +85,9 @@ def _same(a: object, b: object) -> bool:
     return strip(a) == strip(b)
 
 
-async def test_whatif_rpc_errors_name_the_field(served: Served) -> None:
+async def test_whatif_rpc_errors_name_the_field(scenario_served: Served) -> None:
     """Bad scenarios and time limits sent to the router are refused naming the field."""
-    async with RouterClient(served.target) as client:
+    async with RouterClient(scenario_served.target) as client:
         await client.place([workload("w")])
         cases = [
             ([], "scenarios"),
