@@ -24,6 +24,12 @@ class Inventory:
     in_use_by_others: int
     power_w: float
     from_static_config: bool
+    node_size: int = 0
+    """Devices per node; 0: the shape is unknown (the report carries a count only)."""
+    nodes_by_free: tuple[int, ...] = ()
+    """``nodes_by_free[k]``: nodes with exactly ``k`` free devices, ``k = 0..node_size``."""
+    domain_nodes: int = 0
+    """Nodes per fast-interconnect domain; 0: unknown."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

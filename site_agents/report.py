@@ -85,7 +85,8 @@ def significant_change(before: rpb.SiteReport | None, after: rpb.SiteReport) -> 
     old = {a.model: a for a in before.accelerators}
     new = {a.model: a for a in after.accelerators}
     if old.keys() != new.keys() or any(
-        (old[m].total, old[m].in_use_by_others) != (new[m].total, new[m].in_use_by_others)
+        (old[m].total, old[m].in_use_by_others, list(old[m].nodes_by_free))
+        != (new[m].total, new[m].in_use_by_others, list(new[m].nodes_by_free))
         for m in new
     ):
         return "capacity"

@@ -18,6 +18,7 @@ from netrouter.contract.limits import (
     MAX_CARBON_KG_PER_KWH,
     MAX_DEVICES,
     MAX_LATENCY_MS,
+    MAX_NODE_SIZE,
     MAX_POWER_W,
     MAX_PRICE_YUAN_PER_KWH,
     MAX_PUE,
@@ -56,11 +57,29 @@ class AcceleratorInventory:
     in_use_by_others: int
     power_w: float
     from_static_config: bool = False
+    node_size: int = 0
+    """Devices of this model per node; 0: the shape is not reported (count only)."""
+    nodes_by_free: tuple[int, ...] = ()
+    """``nodes_by_free[k]``: nodes with exactly ``k`` free devices, ``k = 0..node_size``."""
+    domain_nodes: int = 0
+    """Nodes per fast-interconnect domain (NVLink/HCCS island); 0: unknown."""
 
     @property
     def available(self) -> int:
         """Healthy devices nobody else uses: what netrouter may place on."""
         return max(0, self.healthy - self.in_use_by_others)
+
+    @property
+    def whole_nodes(self) -> int:
+        """Nodes with every device free (0 when the shape is not reported)."""
+        return self.nodes_by_free[-1] if self.nodes_by_free else 0
+
+    @property
+    def largest_free(self) -> int:
+        """The most free devices on one node (the count when the shape is not reported)."""
+        if not self.node_size:
+            return self.available
+        return max((k for k, n in enumerate(self.nodes_by_free) if n), default=0)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -140,7 +159,12 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         labels=labels_from_pb(m.labels),
         accelerators=tuple(
             AcceleratorInventory(
-                **same_named(rpb.AcceleratorInventory, a) | {"model": canonical_model(a.model)}
+                **same_named(
+                    rpb.AcceleratorInventory,
+                    a,
+                    model=canonical_model(a.model),
+                    nodes_by_free=tuple(a.nodes_by_free),
+                )
             )
             for a in m.accelerators
         ),
@@ -281,12 +305,37 @@ def validate_report(r: SiteReport) -> None:
                 f"{a.in_use_by_others}/{a.healthy}/{a.total}",
             )
         _in_range(f"{a.model}.power_w", a.power_w, 1.0, MAX_POWER_W)
+        _check_shape(a)
     if len(r.latencies) > MAX_REGIONS:
         raise ReportRejectedError("out_of_range", f"{len(r.latencies)} latency regions")
     regions: set[str] = set()
     for lat in r.latencies:
         _add_new("latency region", lat.region, regions)
         _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, MAX_LATENCY_MS)
+
+
+def _check_shape(a: AcceleratorInventory) -> None:
+    """A reported node shape must partition the model's available devices."""
+    if not a.node_size:
+        if a.nodes_by_free or a.domain_nodes:
+            raise ReportRejectedError(
+                "out_of_range", f"{a.model}: nodes_by_free or domain_nodes without node_size"
+            )
+        return
+    _in_range(f"{a.model}.node_size", a.node_size, 1, MAX_NODE_SIZE)
+    if len(a.nodes_by_free) != a.node_size + 1:
+        raise ReportRejectedError(
+            "out_of_range",
+            f"{a.model}: nodes_by_free has {len(a.nodes_by_free)} counts, "
+            f"needs node_size + 1 = {a.node_size + 1} (0..{a.node_size} free)",
+        )
+    free = sum(k * n for k, n in enumerate(a.nodes_by_free))
+    if free != a.available:
+        raise ReportRejectedError(
+            "out_of_range",
+            f"{a.model}: nodes_by_free holds {free} free devices, but healthy - "
+            f"in_use_by_others = {a.available}",
+        )
 
 
 def hub_caps(reports: Iterable[SiteReport]) -> dict[str, float]:

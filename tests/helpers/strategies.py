@@ -605,6 +605,9 @@ def accelerator_inventories() -> st.SearchStrategy[AcceleratorInventory]:
         in_use_by_others=_uint32s(),
         power_w=_finite(0.0, 1e4),
         from_static_config=st.booleans(),
+        node_size=st.integers(0, 16),
+        nodes_by_free=st.lists(_uint32s(), max_size=17).map(tuple),
+        domain_nodes=_uint32s(),
     )
 
 

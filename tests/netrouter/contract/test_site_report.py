@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 
 from netrouter.contract import site_report
@@ -82,3 +83,52 @@ def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
     assert report.sustained_pue == 1.31
     message.pue_mean = message.pue_mean_window_s = message.pue_mean_covered_s = 0.0
     assert site_report.decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
+
+
+def _shaped(node_size: int, nodes_by_free: list[int], healthy: int = 16) -> bytes:
+    message = _message()
+    del message.accelerators[:]
+    message.accelerators.add(
+        model="H100",
+        total=16,
+        healthy=healthy,
+        in_use_by_others=0,
+        power_w=700.0,
+        node_size=node_size,
+        nodes_by_free=nodes_by_free,
+        domain_nodes=2,
+    )
+    return message.SerializeToString()
+
+
+def test_a_node_shape_decodes_with_its_whole_nodes_and_largest_fragment() -> None:
+    """One whole 8-GPU node and one with 7 free: the shape reads as it was sent."""
+    report = site_report.decode_report("alpha", _shaped(8, [0, 0, 0, 0, 0, 0, 0, 1, 1], 15))
+    (a,) = report.accelerators
+    assert (a.node_size, a.nodes_by_free, a.domain_nodes) == (8, (0, 0, 0, 0, 0, 0, 0, 1, 1), 2)
+    assert (a.whole_nodes, a.largest_free, a.available) == (1, 8, 15)
+
+
+def test_a_report_without_shape_counts_devices_only() -> None:
+    """An older agent's report (no node size) has no whole nodes and its count as largest."""
+    (a,) = site_report.decode_report("alpha", _message().SerializeToString()).accelerators
+    assert (a.node_size, a.nodes_by_free, a.whole_nodes) == (0, (), 0)
+    assert a.largest_free == a.available
+
+
+@pytest.mark.parametrize(
+    ("node_size", "nodes_by_free", "words"),
+    [
+        (8, [0, 0, 0, 0, 0, 0, 0, 0, 1], "holds 8 free devices, but healthy - in_use_by_others"),
+        (8, [0, 0, 2], "needs node_size + 1 = 9"),
+        (0, [0, 2], "nodes_by_free or domain_nodes without node_size"),
+        (65, [0] * 65 + [0], "node_size=65 not in [1, 64]"),
+    ],
+)
+def test_a_shape_that_does_not_add_up_is_refused(
+    node_size: int, nodes_by_free: list[int], words: str
+) -> None:
+    """A shape must partition the available devices, one count per free size 0..node size."""
+    with pytest.raises(site_report.ReportRejectedError, match="out_of_range") as info:
+        site_report.decode_report("alpha", _shaped(node_size, nodes_by_free))
+    assert words in str(info.value)
