@@ -6,6 +6,7 @@ Build a :class:`Problem` from :class:`Site` and :class:`Workload` values, then c
 
 from solver.assembly import solve
 from solver.baselines import BASELINES, cheapest_first, nearest_site, run_baseline, spread
+from solver.capacity import NodeShape
 from solver.errors import InvalidProblemError, SolverError
 from solver.model import (
     REASON_KINDS,
@@ -26,6 +27,7 @@ __all__ = [
     "Alternative",
     "Assignment",
     "InvalidProblemError",
+    "NodeShape",
     "Plan",
     "Problem",
     "Site",

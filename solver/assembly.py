@@ -9,6 +9,7 @@ given when the cheaper pool has too few devices left in this plan.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,6 +28,7 @@ from solver.model import (
     unoffered_reason,
 )
 from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
+from solver.relax import relax
 from solver.table import OK, Context, Table, build_table
 
 
@@ -42,6 +44,11 @@ def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
         current=current,
         started=started,
     )
+    if ctx.relaxed is not None:
+        # Whole nodes set aside for large work: the bound must hold without that choice.
+        outcome = replace(
+            outcome, bound=min(outcome.bound, relax(ctx.relaxed).bound), optimal=False
+        )
     return assemble_plan(
         ctx,
         outcome,
@@ -59,7 +66,12 @@ def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: boo
     arcs = choice[placed]
     si = table.pool_site[table.arc_pool[arcs]]
     mi = table.pool_model[table.arc_pool[arcs]]
-    terms = ctx.terms(placed, si, mi, table.arc_dev[arcs])
+    # A workload on whole nodes uses their devices whole; it runs (and is priced) on its own.
+    devices = np.array(
+        [problem.workloads[w].demands[ctx.models[m]] for w, m in zip(placed, mi, strict=True)],
+        dtype=np.int64,
+    )
+    terms = ctx.terms(placed, si, mi, devices)
     totals = terms.total
     notes = _Explainer(table, ctx, choice) if explain else None
     assignments = []
@@ -72,7 +84,7 @@ def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: boo
                 workload_id=wl.id,
                 site_id=site.id,
                 model=ctx.models[int(mi[k])],
-                devices=int(table.arc_dev[arcs[k]]),
+                devices=int(devices[k]),
                 energy_kwh=float(terms.energy_kwh[k]),
                 energy_cost_yuan=float(terms.energy_cost[k]),
                 transfer_cost_yuan=float(terms.transfer[k]),
@@ -109,22 +121,30 @@ def assemble_plan(ctx: Context, outcome: Outcome, *, wall_s: float, explain: boo
 
 
 class _Explainer:
-    """Per-pool prices and reasons for the workloads of one plan."""
+    """Per-(site, model) prices and reasons for the workloads of one plan.
+
+    A site whose model is cut into node pools is one group here, as it is to its users.
+    """
 
     def __init__(self, table: Table, ctx: Context, choice: IntArray) -> None:
         self.table, self.ctx, self.choice = table, ctx, choice
-        self.room = table.pool_cap - table.usage(choice)
-        placed = choice >= 0
-        pool_of = np.full(table.n_workloads, -1, dtype=np.int64)
-        pool_of[placed] = table.arc_pool[choice[placed]]
-        # Highest priority placed on each pool in this plan.
-        self.top_priority = np.full(table.n_pools, -1, dtype=np.int64)
-        np.maximum.at(self.top_priority, pool_of[placed], table.priority[placed])
         index = ctx.pool_index()
+        self.group_site, self.group_model = np.nonzero(index >= 0)
+        n_g = self.group_site.shape[0]
+        self.group_of_pool = index[table.pool_site, table.pool_model]
+        room = table.pool_cap - table.usage(choice)
+        self.room = np.zeros(n_g, dtype=np.int64)
+        np.maximum.at(self.room, self.group_of_pool, room)
+        placed = choice >= 0
+        group_of = np.full(table.n_workloads, -1, dtype=np.int64)
+        group_of[placed] = self.group_of_pool[table.arc_pool[choice[placed]]]
+        # Highest priority placed on each (site, model) in this plan.
+        self.top_priority = np.full(n_g, -1, dtype=np.int64)
+        np.maximum.at(self.top_priority, group_of[placed], table.priority[placed])
         n_w = table.n_workloads
-        # Cost and reason code of every (workload, pool); NaN cost: model not wanted.
-        self.cost = np.full((n_w, table.n_pools), np.nan)
-        self.code = np.full((n_w, table.n_pools), OK, dtype=np.uint8)
+        # Cost and reason code of every (workload, group); NaN cost: model not wanted.
+        self.cost = np.full((n_w, n_g), np.nan)
+        self.code = np.full((n_w, n_g), OK, dtype=np.uint8)
         for m in range(len(ctx.models)):
             if not ctx.takers[m][0].size or not np.any(index[:, m] >= 0):
                 continue
@@ -135,43 +155,43 @@ class _Explainer:
         self.has_model = ~np.isnan(self.cost)
         self.offered = {m for site in ctx.problem.sites for m in site.power_w}
 
-    def _why(self, w: int, pool: int) -> tuple[str, str]:
-        ctx, code = self.ctx, int(self.code[w, pool])
+    def _why(self, w: int, group: int) -> tuple[str, str]:
+        ctx, code = self.ctx, int(self.code[w, group])
         wl = ctx.problem.workloads[w]
-        site = ctx.problem.sites[int(self.table.pool_site[pool])]
-        model = ctx.models[int(self.table.pool_model[pool])]
+        site = ctx.problem.sites[int(self.group_site[group])]
+        model = ctx.models[int(self.group_model[group])]
         if code != OK:
             kind = REASON_KINDS[code]
             room = site.free.get(model, 0)
         else:
-            higher = self.top_priority[pool] > wl.priority
+            higher = self.top_priority[group] > wl.priority
             kind = "displaced-by-priority" if higher else "taken"
-            room = int(self.room[pool])
+            room = int(self.room[group])
         return kind, reason_detail(ctx.problem, kind, site, wl, model, room)
 
-    def _reasons(self, w: int, pools: IntArray) -> list[tuple[str, str, str]]:
-        """``(site_id, kind, reason)`` for each of ``pools``, cheapest first."""
-        order = pools[np.argsort(self.cost[w, pools], kind="stable")]
+    def _reasons(self, w: int, groups: IntArray) -> list[tuple[str, str, str]]:
+        """``(site_id, kind, reason)`` for each of ``groups``, cheapest first."""
+        order = groups[np.argsort(self.cost[w, groups], kind="stable")]
         sites = self.ctx.problem.sites
-        return [(sites[int(self.table.pool_site[p])].id, *self._why(w, p)) for p in order.tolist()]
+        return [(sites[int(self.group_site[g])].id, *self._why(w, g)) for g in order.tolist()]
 
     def assignment(self, w: int, arc: int) -> tuple[tuple[Alternative, ...], str]:
         ctx = self.ctx
-        here = int(self.table.arc_pool[arc])
-        site_here = int(self.table.pool_site[here])
+        here = int(self.group_of_pool[self.table.arc_pool[arc]])
+        site_here = int(self.group_site[here])
         mine = float(self.table.arc_cost[arc])
         costs = np.where(self.has_model[w], self.cost[w], np.inf)
         cheaper = np.flatnonzero(costs < mine - EPS * max(1.0, mine))
-        cheaper = cheaper[self.table.pool_site[cheaper] != site_here]
+        cheaper = cheaper[self.group_site[cheaper] != site_here]
         cheaper = cheaper[np.argsort(costs[cheaper], kind="stable")]
         alts = []
-        for pool in cheaper.tolist():
-            kind, detail = self._why(w, pool)
+        for group in cheaper.tolist():
+            kind, detail = self._why(w, group)
             alts.append(
                 Alternative(
-                    site_id=ctx.problem.sites[int(self.table.pool_site[pool])].id,
-                    model=ctx.models[int(self.table.pool_model[pool])],
-                    cost_yuan=float(costs[pool]),
+                    site_id=ctx.problem.sites[int(self.group_site[group])].id,
+                    model=ctx.models[int(self.group_model[group])],
+                    cost_yuan=float(costs[group]),
                     reason_kind=kind,
                     reason=detail,
                 )
@@ -185,7 +205,8 @@ class _Explainer:
         table = self.table
         s, e = int(table.start[w]), int(table.start[w + 1])
         if e > s:
-            taken = self._reasons(w, table.arc_pool[s:e])
+            groups = np.unique(self.group_of_pool[table.arc_pool[s:e]])
+            taken = self._reasons(w, groups)
             room = ruled_out([(site, why) for site, _, why in taken], limit=4)
             return f"no room left where it can run: {room}"
         wl = ctx.problem.workloads[w]
@@ -198,7 +219,7 @@ class _Explainer:
         named = {site for site, kind, _ in kinds if kind in SITE_REASON_KINDS}
         for m, model in enumerate(ctx.models):
             if model in wl.demands:
-                have = set(table.pool_site[table.pool_model == m].tolist())
+                have = set(self.group_site[self.group_model == m].tolist())
                 reasons += [
                     (site.id, f"no {model}")
                     for i, site in enumerate(ctx.problem.sites)

@@ -153,13 +153,15 @@ def improve(table: Table, choice: IntArray, max_passes: int = 50) -> IntArray:
 
 
 def warm_start(table: Table, staying: IntArray) -> IntArray:
-    """A choice keeping running work where it is (``staying[w]``: its cheapest arc there)."""
+    """A choice keeping running work where it is: ``staying`` lists arcs on the sites the
+    workloads run on now (−1: none), each workload's in order of preference; a workload
+    takes the first of its arcs whose pool still has room (a site cut into node pools
+    offers one arc per node)."""
     choice = empty_choice(table)
     room = table.pool_cap.copy()
-    for w in np.flatnonzero(staying >= 0).tolist():
-        a = int(staying[w])
-        p, d = int(table.arc_pool[a]), int(table.arc_dev[a])
-        if room[p] >= d:
+    for a in staying[staying >= 0].tolist():
+        w, p, d = int(table.arc_w[a]), int(table.arc_pool[a]), int(table.arc_dev[a])
+        if choice[w] < 0 and room[p] >= d:
             room[p] -= d
             choice[w] = a
     return choice

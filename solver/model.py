@@ -10,6 +10,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from solver.capacity import NodeShape
 from solver.errors import InvalidProblemError
 
 HOURS_PER_DAY = 24
@@ -48,6 +49,11 @@ class Site:
     its owner counts as over its cap stays over until it is ``pue_cap_margin`` under it
     (see :meth:`Problem.hub_pue_ok`). A ``drained`` site takes no work (its operator is
     emptying it): running work there may stay only in a plan that leaves it out.
+
+    ``shape`` gives, for the models whose site reports it, how the free devices sit on
+    nodes (:class:`~solver.capacity.NodeShape`, its free devices equal to ``free``): work
+    must then fit on one node, or on whole free nodes when it needs more than one holds.
+    A model without a shape is counted in devices only.
     """
 
     id: str
@@ -65,6 +71,7 @@ class Site:
     sustained_pue: float | None = None
     pue_cap_margin: float = 0.0
     drained: bool = False
+    shape: Mapping[str, NodeShape] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -90,6 +97,13 @@ class Site:
                 raise InvalidProblemError(f"power_w.{model}", "missing", owner=owner)
         for model, watts in self.power_w.items():
             _check_finite(f"power_w.{model}", watts, low=0.0, owner=owner)
+        for model, shape in self.shape.items():
+            if shape.free != self.free.get(model, 0):
+                raise InvalidProblemError(
+                    f"shape.{model}",
+                    f"holds {shape.free} free devices, free.{model} is {self.free.get(model, 0)}",
+                    owner=owner,
+                )
         if not _all_finite_from_zero(self.transfer_yuan_per_gb.values()):
             for region, price in self.transfer_yuan_per_gb.items():
                 _check_finite(f"transfer_yuan_per_gb.{region}", price, low=0.0, owner=owner)
@@ -296,12 +310,14 @@ REASON_KINDS = (
     "taken",
     "displaced-by-priority",
     "drained",
+    "node-shape",
 )
 """Why a workload is not on a site: the site is down; it has none of the workload's
 accelerators; data residency; the hub's policy PUE cap; the workload's PUE cap; the latency
 SLO; too few free devices before this batch; running there costs more than leaving the work
 out; its free devices went to other work of this batch; they went to higher-priority
-work of this batch; or the site is drained (its operator is emptying it)."""
+work of this batch; the site is drained (its operator is emptying it); or enough devices
+are free but no node (or not enough whole nodes) holds the workload."""
 
 
 SITE_REASON_KINDS = frozenset({"down", "drained", "residency", "hub-pue", "pue", "latency"})
@@ -309,12 +325,20 @@ SITE_REASON_KINDS = frozenset({"down", "drained", "residency", "hub-pue", "pue",
 
 
 def reason_detail(
-    problem: Problem, kind: str, site: Site, w: Workload, model: str, room: int
+    problem: Problem,
+    kind: str,
+    site: Site,
+    w: Workload,
+    model: str,
+    room: int,
+    shape: NodeShape | None = None,
 ) -> str:
     """The words for why ``w`` is not on ``model`` at ``site`` for reason ``kind`` (one of
     :data:`REASON_KINDS`); ``room``: the devices of ``model`` free there (left, for
-    ``taken`` and ``displaced-by-priority``)."""
+    ``taken`` and ``displaced-by-priority``); ``shape``: how they sit on nodes (default:
+    the site's own)."""
     need = w.demands.get(model, 0)
+    shape = shape or site.shape.get(model)
     match kind:
         case "latency":
             rtt = site.latency_ms.get(w.origin_region, math.inf)
@@ -325,10 +349,15 @@ def reason_detail(
             return problem.hub_pue_reason(site)
         case "capacity":
             return f"{room} {model} free, {need} needed"
-        case "taken":
-            return f"{room} {model} left after cheaper-to-place work, {need} needed"
-        case "displaced-by-priority":
-            return f"{room} {model} left after higher-priority work, {need} needed"
+        case "node-shape":
+            return shape.shortfall(need, model) if shape else f"{room} {model} free"
+        case "taken" | "displaced-by-priority":
+            after = "cheaper-to-place" if kind == "taken" else "higher-priority"
+            if shape is not None:
+                nodes = shape.nodes_for(need)
+                where = "one node" if need <= shape.node_size else f"{nodes} whole nodes"
+                return f"no room for {need} {model} on {where} left after {after} work"
+            return f"{room} {model} left after {after} work, {need} needed"
         case "accelerator":
             return f"no {model}"
         case "down":

@@ -368,15 +368,12 @@ def _outcome(
 
 
 def staying_arcs(table: Table, current_pool_site: IntArray) -> IntArray:
-    """For each workload, its cheapest arc on the site it runs on now (−1 if none)."""
+    """The arcs on the site each workload runs on now, by workload, cheapest first (and
+    within a price, in pool order: a shaped site's smaller node pools come first)."""
     site_of_arc = table.pool_site[table.arc_pool]
-    here = site_of_arc == current_pool_site[table.arc_w]
-    staying = np.full(table.n_workloads, -1, dtype=np.int64)
-    idx = np.flatnonzero(here)
-    # Dearest first, so the cheapest arc at the site is the one written last.
-    idx = idx[np.argsort(-table.arc_cost[idx], kind="stable")]
-    staying[table.arc_w[idx]] = idx
-    return staying
+    idx = np.flatnonzero(site_of_arc == current_pool_site[table.arc_w])
+    order = np.lexsort((table.arc_pool[idx], table.arc_cost[idx], table.arc_w[idx]))
+    return idx[order]
 
 
 def warm_choice(table: Table, current_pool_site: IntArray) -> IntArray | None:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from solver.arrays import FloatArray
+from solver.capacity import NodeShape
 from solver.model import (
     HOURS_PER_DAY,
     SITE_REASON_KINDS,
@@ -124,9 +125,12 @@ class SiteArrays:
         w: Workload,
         free: Mapping[tuple[str, str], int],
         *,
+        shapes: Mapping[tuple[str, str], NodeShape] | None = None,
         max_alternatives: int | None = None,
     ) -> Plan:
-        """The optimal plan for ``w`` alone, given the free devices per (site, model).
+        """The optimal plan for ``w`` alone, given the free devices per (site, model) and,
+        where a site reports it, their shape on its nodes (``shapes``: the workload must fit
+        on one node, or on whole free nodes when it needs more than a node).
 
         Every cheaper (site, model) it did not get is an alternative with its reason; with
         ``max_alternatives`` only the cheapest that many are kept (the explanation still
@@ -163,7 +167,8 @@ class SiteArrays:
             models_of.append(np.full(have.shape[0], mi))
         chosen: tuple[float, int, str, int] | None = None
         skipped: list[Alternative] = []
-        causes: list[tuple[int, str, str, int]] = []  # (site, model, kind, room) passed over
+        # (site, model, kind, room, shape) passed over
+        causes: list[tuple[int, str, str, int, NodeShape | None]] = []
         more = 0
         if costs:
             cost_arr = np.concatenate(costs)
@@ -176,16 +181,19 @@ class SiteArrays:
                 d = w.demands[model]
                 kind = _KINDS[reason[si]]
                 room = free.get((self.site_ids[si], model), 0)
+                shape = shapes.get((self.site_ids[si], model)) if shapes else None
                 if not kind and room < d:
                     kind = "capacity"
+                if not kind and shape is not None and not shape.fits(d):
+                    kind = "node-shape"
                 if not kind and cost >= penalty:
                     kind = "not-worth-it"
                 if not kind:
                     chosen = (cost, si, model, d)
                     break
-                causes.append((si, model, kind, room))
+                causes.append((si, model, kind, room, shape))
                 if max_alternatives is None or len(skipped) < max_alternatives:
-                    skipped.append(self._alternative(w, si, model, cost, kind, room))
+                    skipped.append(self._alternative(w, si, model, cost, kind, room, shape))
                 else:
                     more += 1
         wall = time.perf_counter() - started
@@ -266,23 +274,33 @@ class SiteArrays:
         return float(totals[si])
 
     def _alternative(
-        self, w: Workload, si: int, model: str, cost: float, kind: str, room: int
+        self,
+        w: Workload,
+        si: int,
+        model: str,
+        cost: float,
+        kind: str,
+        room: int,
+        shape: NodeShape | None,
     ) -> Alternative:
         site = self.problem.sites[si]
-        detail = reason_detail(self.problem, kind, site, w, model, room)
+        detail = reason_detail(self.problem, kind, site, w, model, room, shape)
         return Alternative(
             site_id=site.id, model=model, cost_yuan=cost, reason_kind=kind, reason=detail
         )
 
-    def _unplaced(self, w: Workload, causes: list[tuple[int, str, str, int]]) -> str:
+    def _unplaced(
+        self, w: Workload, causes: list[tuple[int, str, str, int, NodeShape | None]]
+    ) -> str:
         """Why ``w`` runs nowhere: what rules out each (site, model), cheapest first, then
         the sites that have none of a model it wants."""
+        sites = self.problem.sites
         reasons = [
-            (self.site_ids[si], reason_detail(self.problem, kind, self.problem.sites[si], w, m, r))
-            for si, m, kind, r in causes
+            (self.site_ids[si], reason_detail(self.problem, kind, sites[si], w, m, r, shape))
+            for si, m, kind, r, shape in causes
         ]
         # A site out for every model is not also said to lack one.
-        named = {self.site_ids[si] for si, _, kind, _ in causes if kind in SITE_REASON_KINDS}
+        named = {self.site_ids[si] for si, _, kind, *_ in causes if kind in SITE_REASON_KINDS}
         for model in w.demands:
             mi = self.model_index.get(model)
             lacking = (

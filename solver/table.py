@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from solver.arrays import BoolArray, FloatArray, IntArray, UInt8Array
+from solver.capacity import NodeShape, node_pools
 from solver.model import HOURS_PER_DAY, REASON_KINDS, RESIDENCY_FIELDS, Problem
 
 OK = 255
@@ -173,6 +174,8 @@ class Context:
         for kind, failed in checks:
             code[failed] = CODE[kind]
         self.site_code = code
+        self.relaxed: Table | None = None
+        """Set by :func:`build_table` when its table sets whole nodes aside (see there)."""
         self._blocks: dict[int, tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
@@ -252,6 +255,11 @@ class Context:
         code = self.site_code[np.ix_(ws, ss)]
         ok = code == OK
         code[ok & (self.free[ss, mi][None, :] < ds[:, None])] = CODE["capacity"]
+        for j, si in enumerate(ss.tolist()):
+            shape = self.problem.sites[si].shape.get(self.models[mi])
+            if shape is not None:
+                column = code[:, j]
+                column[(column == OK) & ~shape_fits(shape, ds)] = CODE["node-shape"]
         ok = code == OK
         code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
         return ws, ss, ds, total, code
@@ -262,6 +270,14 @@ class Context:
         site, model = np.nonzero(~np.isnan(self.power))
         index[site, model] = np.arange(site.shape[0])
         return index
+
+
+def shape_fits(shape: NodeShape, devices: IntArray) -> BoolArray:
+    """:meth:`NodeShape.fits` for many device counts at once."""
+    s = shape.node_size
+    whole_nodes = -(-devices // s)
+    fits: BoolArray = np.where(devices <= s, shape.largest >= devices, shape.whole >= whole_nodes)
+    return fits
 
 
 def has_residency(w: object) -> bool:
@@ -354,10 +370,18 @@ def from_arcs(
 
 
 def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Context]:
-    """Every usable pair of ``problem``, priced, grouped by workload."""
+    """Every usable pair of ``problem``, priced, grouped by workload.
+
+    A (site, model) counted in devices is one pool. A shaped one (:attr:`Site.shape`) is cut
+    into node pools (:func:`solver.capacity.node_pools`): a workload's pair becomes one arc
+    per node that could hold it, or one arc to the whole nodes set aside for work larger
+    than a node, using their devices whole. When that setting aside may keep small work off
+    whole nodes it could have used, ``ctx.relaxed`` is the same table with the whole nodes
+    counted for both, whose relaxation bounds the problem itself.
+    """
     ctx = ctx or Context(problem)
     index = ctx.pool_index()
-    pool_site, pool_model = np.nonzero(index >= 0)
+    group_site, group_model = np.nonzero(index >= 0)
     parts: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
     for mi in range(len(ctx.models)):
         if not ctx.takers[mi][0].size or not np.any(index[:, mi] >= 0):
@@ -366,22 +390,114 @@ def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Co
         i, j = np.nonzero(code == OK)
         parts.append((ws[i], index[ss[j], mi], ds[i], total[i, j]))
     if parts:
-        arc_w, arc_pool, arc_dev, arc_cost = (
+        arc_w, arc_group, arc_dev, arc_cost = (
             np.concatenate(col) for col in zip(*parts, strict=True)
         )
     else:
-        arc_w = arc_pool = arc_dev = np.zeros(0, dtype=np.int64)
+        arc_w = arc_group = arc_dev = np.zeros(0, dtype=np.int64)
         arc_cost = np.zeros(0, dtype=np.float64)
+    shapes = [
+        ctx.problem.sites[int(si)].shape.get(ctx.models[int(mi)])
+        for si, mi in zip(group_site.tolist(), group_model.tolist(), strict=True)
+    ]
+    ctx.relaxed = None
+    if not any(shapes):
+        table = from_arcs(
+            n_workloads=len(problem.workloads),
+            pool_site=group_site,
+            pool_model=group_model,
+            pool_cap=ctx.free[group_site, group_model],
+            arc_w=arc_w,
+            arc_pool=arc_group,
+            arc_dev=arc_dev,
+            arc_cost=arc_cost,
+            penalty=ctx.penalty,
+            priority=ctx.priority,
+        )
+        return table, ctx
+    arcs = _Arcs(arc_w, arc_group, arc_dev, arc_cost)
+    table, competing = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=True)
+    if competing:
+        ctx.relaxed, _ = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=False)
+    return table, ctx
+
+
+@dataclass(frozen=True, slots=True)
+class _Arcs:
+    """Usable pairs by (site, model) group, before a shaped group is cut into nodes."""
+
+    w: IntArray
+    group: IntArray
+    dev: IntArray
+    cost: FloatArray
+
+
+def _node_table(
+    ctx: Context,
+    arcs: _Arcs,
+    group_site: IntArray,
+    group_model: IntArray,
+    shapes: list[NodeShape | None],
+    *,
+    set_aside: bool,
+) -> tuple[Table, bool]:
+    """The table with every shaped group cut into node pools, and whether setting whole
+    nodes aside for large work may have kept small work off them."""
+    order = np.argsort(arcs.group, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(arcs.group, minlength=len(shapes)))))
+    pool_site: list[IntArray] = []
+    pool_model: list[IntArray] = []
+    pool_cap: list[IntArray] = []
+    out: list[tuple[IntArray, IntArray, IntArray, FloatArray]] = []
+    competing = False
+    first = 0
+    for g, shape in enumerate(shapes):
+        mine = order[bounds[g] : bounds[g + 1]]
+        if shape is None:
+            caps = ctx.free[group_site[g : g + 1], group_model[g : g + 1]]
+            out.append(
+                (arcs.w[mine], np.full(mine.shape[0], first), arcs.dev[mine], arcs.cost[mine])
+            )
+        else:
+            sizes = arcs.dev[mine]
+            pools = node_pools(shape, sizes, set_aside=set_aside)
+            caps = pools.caps
+            nodes = caps[:-1] if pools.gang else caps
+            small = np.flatnonzero(sizes <= shape.node_size)
+            # One arc per node that could hold the work (nodes are in ascending size).
+            fit_from = np.searchsorted(nodes, sizes[small], side="left")
+            count = nodes.shape[0] - fit_from
+            rep = np.repeat(small, count)
+            offset = np.arange(rep.shape[0]) - np.repeat(np.cumsum(count) - count, count)
+            pool = first + np.repeat(fit_from, count) + offset
+            out.append((arcs.w[mine[rep]], pool, sizes[rep], arcs.cost[mine[rep]]))
+            big = np.flatnonzero(sizes > shape.node_size)
+            if pools.gang:
+                whole_nodes = np.ceil(sizes[big] / shape.node_size).astype(np.int64)
+                out.append(
+                    (
+                        arcs.w[mine[big]],
+                        np.full(big.shape[0], first + caps.shape[0] - 1),
+                        whole_nodes * shape.node_size,
+                        arcs.cost[mine[big]],
+                    )
+                )
+                competing = competing or (set_aside and bool(small.size))
+        pool_site.append(np.full(caps.shape[0], group_site[g]))
+        pool_model.append(np.full(caps.shape[0], group_model[g]))
+        pool_cap.append(caps)
+        first += caps.shape[0]
+    cat = np.concatenate
     table = from_arcs(
-        n_workloads=len(problem.workloads),
-        pool_site=pool_site,
-        pool_model=pool_model,
-        pool_cap=ctx.free[pool_site, pool_model],
-        arc_w=arc_w,
-        arc_pool=arc_pool,
-        arc_dev=arc_dev,
-        arc_cost=arc_cost,
+        n_workloads=len(ctx.problem.workloads),
+        pool_site=cat(pool_site),
+        pool_model=cat(pool_model),
+        pool_cap=cat(pool_cap),
+        arc_w=cat([o[0] for o in out]),
+        arc_pool=cat([o[1] for o in out]),
+        arc_dev=cat([o[2] for o in out]),
+        arc_cost=cat([o[3] for o in out]),
         penalty=ctx.penalty,
         priority=ctx.priority,
     )
-    return table, ctx
+    return table, competing

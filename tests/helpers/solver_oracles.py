@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import itertools
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 from hypothesis import strategies as st
 
 from benchmarks.orlib import GapInstance, gap_table
-from solver import Plan, Problem, build_table
+from solver import NodeShape, Plan, Problem, build_table
 from solver.table import Table, from_arcs
 
 
@@ -85,6 +86,63 @@ def brute_force(problem: Problem) -> float:
     return least_fitting(table, options)
 
 
+def packs(shape: NodeShape, sizes: list[int]) -> bool:
+    """Whether work of these device counts fits the nodes, by enumeration: each on one node,
+    or on whole free nodes (⌈size / node size⌉ of them) when larger than a node."""
+    n = shape.node_size
+    nodes = [k for k, count in enumerate(shape.nodes_by_free) for _ in range(count)]
+    whole = sum(-(-d // n) for d in sizes if d > n)
+    for _ in range(whole):  # whole nodes are alike: which ones the large work takes is moot
+        if n not in nodes:
+            return False
+        nodes.remove(n)
+    small = sorted((d for d in sizes if d <= n), reverse=True)
+
+    def place(i: int, room: list[int]) -> bool:
+        if i == len(small):
+            return True
+        tried: set[int] = set()
+        for j, k in enumerate(room):
+            if k >= small[i] and k not in tried:
+                tried.add(k)
+                room[j] -= small[i]
+                if place(i + 1, room):
+                    return True
+                room[j] += small[i]
+        return False
+
+    return place(0, nodes)
+
+
+def shaped_brute_force(problem: Problem) -> float:
+    """The least objective over every assignment whose work packs onto each shaped site's
+    nodes (:func:`packs`), priced by the count-only table: independent of the node pools
+    the solver cuts shaped sites into."""
+    counted = replace(problem, sites=tuple(replace(s, shape={}) for s in problem.sites))
+    table, ctx = build_table(counted)
+    shapes = {
+        (si, ctx.models.index(m)): shape
+        for si, site in enumerate(problem.sites)
+        for m, shape in site.shape.items()
+    }
+    best = math.inf
+    options = [
+        [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
+    ]
+    for combo in itertools.product(*options):
+        choice = np.array(combo, dtype=np.int64)
+        if not table.fits(choice):
+            continue
+        sizes: dict[tuple[int, int], list[int]] = {}
+        for a in choice[choice >= 0].tolist():
+            p = int(table.arc_pool[a])
+            key = (int(table.pool_site[p]), int(table.pool_model[p]))
+            sizes.setdefault(key, []).append(int(table.arc_dev[a]))
+        if all(packs(shapes[k], v) for k, v in sizes.items() if k in shapes):
+            best = min(best, table.objective(choice))
+    return best
+
+
 def tolerance(value: float) -> float:
     """How far two objectives of the same plan may differ by rounding."""
     return 1e-6 * max(1.0, abs(value))
@@ -116,6 +174,10 @@ def check_plan(problem: Problem, plan: Plan) -> None:
         used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
     for (sid, m), n in used.items():
         assert n <= sites[sid].free[m]
+        shape = sites[sid].shape.get(m)
+        if shape is not None:
+            held = [a.devices for a in plan.assignments if (a.site_id, a.model) == (sid, m)]
+            assert packs(shape, held), f"{held} do not fit the nodes of {sid} {m}"
     placed = {a.workload_id for a in plan.assignments}
     assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
     assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -28,7 +29,7 @@ from netrouter.contract.site_report import (
 from netrouter.contract.topics import DEFAULT_TOPICS
 from netrouter.v1 import router_pb2 as pb
 from netrouter.v1 import site_report_pb2 as rpb
-from solver import Problem, Site, Workload
+from solver import NodeShape, Problem, Site, Workload
 
 MODELS = ("H100", "A100")
 REGIONS = ("jjj", "csj")
@@ -94,6 +95,21 @@ def tiny_problems(draw: st.DrawFn) -> Problem:
         hub_max_pue=draw(st.sampled_from(({}, {"east": 1.25}))),
         unplaced_yuan_per_kwh=draw(st.sampled_from((None, 0.05, 3.0))),
     )
+
+
+@st.composite
+def shaped_problems(draw: st.DrawFn) -> Problem:
+    """Tiny problems whose sites report how their free devices sit on nodes of 4."""
+    problem = draw(tiny_problems())
+    sites = []
+    for site in problem.sites:
+        shapes = {
+            m: NodeShape.of_nodes(4, draw(st.lists(st.integers(0, 4), max_size=3)))
+            for m in site.power_w
+        }
+        free = {m: shape.free for m, shape in shapes.items()}
+        sites.append(replace(site, free=free, shape=shapes))
+    return replace(problem, sites=tuple(sites))
 
 
 # --- hostile input for the fuzz targets (tests/fuzz.py) ------------------------------------

@@ -1,0 +1,174 @@
+"""The shape of free capacity: work fits on one node, or on whole free nodes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+from solver import (
+    BASELINES,
+    InvalidProblemError,
+    NodeShape,
+    Problem,
+    Site,
+    SolverConfig,
+    Workload,
+    run_baseline,
+    solve,
+)
+from solver.capacity import node_pools
+from solver.single import SiteArrays
+from tests.helpers.solver_oracles import check_plan, packs, shaped_brute_force, tolerance
+from tests.helpers.strategies import shaped_problems
+
+CONFIG = SolverConfig(time_limit_s=10.0, num_workers=2, relative_gap_limit=0.0)
+
+ONE_PER_NODE = NodeShape.of_nodes(8, [1] * 8)
+"""8 free H100, one on each of 8 nodes."""
+
+
+def _site(site_id: str, price: float, shape: NodeShape | None, free: int = 0) -> Site:
+    return Site(
+        id=site_id,
+        pue=1.2,
+        hourly_price=(price,) * 24,
+        carbon_kg_per_kwh=0.5,
+        latency_ms={"jjj": 5.0},
+        free={"H100": shape.free if shape else free},
+        power_w={"H100": 700.0},
+        shape={"H100": shape} if shape else {},
+    )
+
+
+def _job(wid: str, devices: int) -> Workload:
+    return Workload(id=wid, origin_region="jjj", demands={"H100": devices}, duration_h=2.0)
+
+
+def test_a_shape_says_what_fits_and_why_not() -> None:
+    """Eight free H100 one per node take a 1-GPU job but not an 8-GPU one, and say why."""
+    assert ONE_PER_NODE.free == 8
+    assert (ONE_PER_NODE.largest, ONE_PER_NODE.whole) == (1, 0)
+    assert ONE_PER_NODE.fits(1)
+    assert not ONE_PER_NODE.fits(8)
+    assert ONE_PER_NODE.shortfall(8, "H100") == "no node with 8 free H100; largest 1"
+    two_whole = NodeShape.of_nodes(8, [8, 8, 3])
+    assert two_whole.fits(16) and not two_whole.fits(17)
+    assert two_whole.shortfall(17, "H100") == ("needs 3 whole free nodes of 8 H100; 2 whole free")
+
+
+def test_work_fills_fragments_before_breaking_whole_nodes() -> None:
+    """Best fit: a 2-GPU job goes on the node with 3 free, not on a whole one."""
+    shape = NodeShape.of_nodes(8, [8, 3, 8])
+    assert shape.after([2]) == NodeShape.of_nodes(8, [8, 1, 8])
+    assert shape.after([16]) == NodeShape.of_nodes(8, [0, 3, 0])
+    # What fits nowhere still takes its devices, from the nodes with the most free.
+    assert NodeShape.of_nodes(4, [1, 1, 1]).after([4]).free == 0
+
+
+def test_a_shape_must_hold_the_sites_free_count() -> None:
+    """A site whose shape and free count disagree is refused, naming both."""
+    with pytest.raises(InvalidProblemError, match=r"shape.H100: holds 8 free devices"):
+        replace(_site("a", 0.5, ONE_PER_NODE), free={"H100": 9})
+
+
+def test_identical_nodes_become_only_as_many_pools_as_work_can_use() -> None:
+    """64 whole nodes and three 1-GPU candidates: three node pools are all a plan can use."""
+    shape = NodeShape.of_nodes(8, [8] * 64)
+    pools = node_pools(shape, np.array([1, 1, 1]))
+    assert pools.caps.tolist() == [8, 8, 8]
+    big = node_pools(shape, np.array([16, 1]))
+    assert big.caps.tolist() == [8, 16] and big.gang
+
+
+def test_the_single_path_refuses_an_8_gpu_job_on_8_scattered_gpus() -> None:
+    """The acceptance case: 8 free H100 one per node refuse an 8-GPU job, saying why, and
+    take eight 1-GPU jobs one after another."""
+    problem = Problem(sites=(_site("a", 0.5, ONE_PER_NODE),), workloads=())
+    arrays = SiteArrays(problem)
+    plan = arrays.place(_job("big", 8), {("a", "H100"): 8}, shapes={("a", "H100"): ONE_PER_NODE})
+    assert not plan.assignments
+    assert "no node with 8 free H100; largest 1" in plan.unplaced[0].reason
+    shape, free = ONE_PER_NODE, 8
+    for i in range(8):
+        plan = arrays.place(_job(f"j{i}", 1), {("a", "H100"): free}, shapes={("a", "H100"): shape})
+        assert [a.site_id for a in plan.assignments] == ["a"]
+        shape, free = shape.after([1]), free - 1
+    assert shape.free == 0
+
+
+def test_the_batch_solver_plans_on_nodes_not_on_counts() -> None:
+    """A batch whose count-only optimum cannot run: the cheap site's 8 GPUs sit one per
+    node. Counting devices puts the 8-GPU job there; the shape-aware plan sends it to the
+    dearer whole node and fills the cheap fragments with the 1-GPU jobs, as brute force
+    does, with a valid bound."""
+    cheap, dear = _site("cheap", 0.3, ONE_PER_NODE), _site("dear", 0.9, NodeShape.of_nodes(8, [8]))
+    work = (_job("big", 8), *(_job(f"small{i}", 1) for i in range(4)))
+    problem = Problem(sites=(cheap, dear), workloads=work)
+    counted = replace(problem, sites=tuple(replace(s, shape={}) for s in problem.sites))
+    by_count = {a.workload_id: a.site_id for a in solve(counted, CONFIG).assignments}
+    assert by_count["big"] == "cheap"  # what a count-only plan would have sent
+    plan = solve(problem, CONFIG)
+    where = {a.workload_id: a.site_id for a in plan.assignments}
+    assert where == {"big": "dear", **{f"small{i}": "cheap" for i in range(4)}}
+    optimum = shaped_brute_force(problem)
+    assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
+    assert plan.bound <= optimum + tolerance(optimum)
+    check_plan(problem, plan)
+
+
+def test_a_cheaper_site_ruled_out_by_its_nodes_says_so() -> None:
+    """The explanation of a job sent past a site names the node shape that kept it off."""
+    cheap, dear = _site("cheap", 0.3, ONE_PER_NODE), _site("dear", 0.9, None, free=8)
+    plan = solve(Problem(sites=(cheap, dear), workloads=(_job("big", 8),)), CONFIG)
+    (a,) = plan.assignments
+    assert a.site_id == "dear"
+    assert [(x.site_id, x.reason_kind) for x in a.alternatives] == [("cheap", "node-shape")]
+    assert "no node with 8 free H100; largest 1 at cheap" in a.explanation
+
+
+def test_work_larger_than_a_node_takes_whole_nodes() -> None:
+    """A 12-GPU job takes two whole 8-GPU nodes and is priced for its 12 devices; small
+    work competing for those nodes keeps the bound honest."""
+    shape = NodeShape.of_nodes(8, [8, 8, 4])
+    problem = Problem(
+        sites=(_site("a", 0.5, shape),),
+        workloads=(_job("big", 12), _job("mid", 4), _job("small", 3)),
+    )
+    plan = solve(problem, CONFIG)
+    optimum = shaped_brute_force(problem)
+    assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
+    assert plan.bound <= optimum + tolerance(optimum)
+    big = next(a for a in plan.assignments if a.workload_id == "big")
+    assert big.devices == 12
+    check_plan(problem, plan)
+
+
+@settings(max_examples=60, deadline=None)
+@given(shaped_problems())
+def test_shaped_plans_match_brute_force(problem: Problem) -> None:
+    """On tiny shaped instances the plan is optimal and fits the nodes, and its bound is
+    below the brute-force optimum."""
+    plan = solve(problem, CONFIG)
+    optimum = shaped_brute_force(problem)
+    assert plan.bound <= optimum + tolerance(optimum)
+    assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
+    check_plan(problem, plan)
+
+
+@settings(max_examples=30, deadline=None)
+@given(shaped_problems())
+def test_every_baseline_respects_the_nodes(problem: Problem) -> None:
+    """The baselines plan on the same node pools, so their plans fit the nodes too."""
+    for name in BASELINES:
+        check_plan(problem, run_baseline(name, problem))
+
+
+def test_packing_check_is_exact_on_a_known_case() -> None:
+    """Two 3-GPU jobs fit one 4-free and one 3-free node, not two 2-free ones."""
+    assert packs(NodeShape.of_nodes(4, [4, 3]), [3, 3])
+    assert not packs(NodeShape.of_nodes(4, [2, 2]), [3])
+    assert packs(NodeShape.of_nodes(4, [4, 4, 1]), [5, 1])
+    assert not packs(NodeShape.of_nodes(4, [4, 3]), [5])
