@@ -94,41 +94,31 @@ class NodeShape:
         nodes. Work that fits nowhere still takes its devices, from the nodes with the most
         free, so the shape never shows more than the count allows.
         """
-        free = [k for k, n in enumerate(self.nodes_by_free) for _ in range(n)]
-        free.sort()
-        s = self.node_size
+        h = list(self.nodes_by_free)
+        n = self.node_size
         for size in sorted(sizes, reverse=True):
-            if size <= s:
-                i = _first_at_least(free, size)
-                if i is not None:
-                    free[i] -= size
-                    free.sort()
+            if size <= n:
+                k = next((k for k in range(size, n + 1) if h[k]), None)
+                if k is not None:
+                    h[k] -= 1
+                    h[k - size] += 1
                     continue
-            elif free.count(s) >= math.ceil(size / s):
-                left = size
-                for _ in range(math.ceil(size / s)):
-                    i = len(free) - 1  # a whole node: sorted, so the last
-                    take = min(s, left)
-                    free[i] -= take
-                    left -= take
-                    free.sort()
+            elif h[n] >= math.ceil(size / n):
+                nodes = math.ceil(size / n)
+                h[n] -= nodes
+                h[0] += nodes - 1
+                h[nodes * n - size] += 1
                 continue
             left = size
-            for i in range(len(free) - 1, -1, -1):
-                take = min(free[i], left)
-                free[i] -= take
-                left -= take
+            for k in range(n, 0, -1):
+                while h[k] and left:
+                    take = min(k, left)
+                    h[k] -= 1
+                    h[k - take] += 1
+                    left -= take
                 if not left:
                     break
-            free.sort()
-        return NodeShape.of_nodes(s, free, self.domain_nodes)
-
-
-def _first_at_least(sorted_free: list[int], size: int) -> int | None:
-    for i, k in enumerate(sorted_free):
-        if k >= size:
-            return i
-    return None
+        return NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,6 +16,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from netrouter.cli.demo import DemoReport
     from netrouter.client.types import (
+        AcceleratorCapacity,
         DrainResult,
         Placement,
         PlacementEvent,
@@ -66,11 +67,13 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             "PUE (mean) / hub cap",
             "元/kWh now",
             "free / healthy by model",
+            "free nodes: whole, nodes×free",
         ),
         right=("age s", "元/kWh now"),
     )
     for s in sites:
         capacity = ", ".join(f"{a.model} {a.free}/{a.healthy}" for a in s.accelerators)
+        nodes = ", ".join(nodes_cell(a) for a in s.accelerators if a.node_size)
         table.add_row(
             s.site_id,
             f"{s.labels.hub_name or s.labels.hub}",
@@ -82,8 +85,17 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             pue_cell(s),
             f"{s.price_now_yuan_per_kwh:.4f}",
             capacity,
+            nodes or "[dim]count only[/]",
         )
     return table
+
+
+def nodes_cell(a: AcceleratorCapacity) -> str:
+    """How a model's free devices sit on its nodes: ``H100 2 whole of 8, 3×4 1×1`` (two
+    whole free 8-GPU nodes, three with 4 free, one with 1)."""
+    text = f"{a.model} {a.whole_nodes} whole of {a.node_size}"
+    parts = [f"{n}×{k}" for k, n in sorted(a.fragments.items(), reverse=True)]
+    return text + (", " + " ".join(parts) if parts else "")
 
 
 def pue_cell(s: SiteView) -> str:

@@ -287,7 +287,9 @@ def site_view_from_pb(m: pb.SiteView) -> domain.SiteView:
             m,
             labels=labels_from_pb(m.labels),
             accelerators=tuple(
-                domain.AcceleratorCapacity(**same_named(pb.AcceleratorCapacity, a))
+                domain.AcceleratorCapacity(
+                    **same_named(pb.AcceleratorCapacity, a, nodes_by_free=tuple(a.nodes_by_free))
+                )
                 for a in m.accelerators
             ),
             latencies=tuple(latency_from_pb(x) for x in m.latencies),

@@ -168,6 +168,21 @@ class AcceleratorCapacity:
     placed: int
     free: int
     power_w: float
+    node_size: int = 0
+    """Devices per node; 0: the site reports no shape (free is a count only)."""
+    nodes_by_free: tuple[int, ...] = ()
+    """``nodes_by_free[k]``: nodes with ``k`` free devices once our placements are on them,
+    ``k = 0..node_size``."""
+
+    @property
+    def whole_nodes(self) -> int:
+        """Nodes with every device free (0 without a shape)."""
+        return self.nodes_by_free[-1] if self.nodes_by_free else 0
+
+    @property
+    def fragments(self) -> dict[int, int]:
+        """Partly free nodes: free devices → how many nodes have that many (no shape: {})."""
+        return {k: n for k, n in enumerate(self.nodes_by_free[1:-1], start=1) if n}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,6 +26,7 @@ class ActivePlacements:
         self._by_id: dict[str, Placement] = {}
         self._by_workload: dict[str, str] = {}
         self._usage: Counter[tuple[str, str]] = Counter()
+        self._sizes: dict[tuple[str, str], Counter[int]] = {}
         for p in placements:
             self._remember(p)
 
@@ -53,6 +54,14 @@ class ActivePlacements:
     def usage(self) -> Counter[tuple[str, str]]:
         """Devices held per (site, model); read only (zeros are kept, see :meth:`held`)."""
         return self._usage
+
+    def sizes(self, key: tuple[str, str]) -> list[int]:
+        """The device count of each placement on (site, model) ``key``."""
+        return list(self._sizes.get(key, Counter()).elements())
+
+    def all_sizes(self) -> dict[tuple[str, str], list[int]]:
+        """A copy of :meth:`sizes` for every (site, model) holding work."""
+        return {key: list(c.elements()) for key, c in list(self._sizes.items()) if c.total()}
 
     def held(self) -> dict[tuple[str, str], int]:
         """Devices held per (site, model), only where some are."""
@@ -87,9 +96,13 @@ class ActivePlacements:
     def _remember(self, p: Placement) -> None:
         self._by_id[p.placement_id] = p
         self._by_workload[p.workload.id] = p.placement_id
-        self._usage[(p.site_id, p.accelerator_model)] += p.devices
+        key = (p.site_id, p.accelerator_model)
+        self._usage[key] += p.devices
+        self._sizes.setdefault(key, Counter())[p.devices] += 1
 
     def _forget(self, p: Placement) -> None:
         del self._by_id[p.placement_id]
         self._by_workload.pop(p.workload.id, None)
-        self._usage[(p.site_id, p.accelerator_model)] -= p.devices
+        key = (p.site_id, p.accelerator_model)
+        self._usage[key] -= p.devices
+        self._sizes[key][p.devices] -= 1

@@ -343,8 +343,12 @@ class Router:
     def site_views(self) -> list[SiteView]:
         """The live view of every known site (callable from any thread for metrics)."""
         now = self._clock()
-        usage = self.usage()
-        return [site_view(self.registry, r, now, usage) for r in self.registry.reports()]
+        sizes = self._active.all_sizes()
+
+        def held(key: tuple[str, str]) -> list[int]:
+            return sizes.get(key, [])
+
+        return [site_view(self.registry, r, now, held) for r in self.registry.reports()]
 
     async def snapshot(self) -> Snapshot:
         """The whole state at one instant (sites, their reports, active work, links)."""
@@ -495,4 +499,4 @@ class Router:
     def problem_for(self, workloads: Sequence[Workload], now: float | None = None) -> Problem:
         """The solver input for ``workloads`` against the sites up now (for baselines too)."""
         view = self._views.get(now)
-        return view.problem(workloads, view.free(self._active.usage))
+        return view.problem(workloads, view.free_capacity(self._active))

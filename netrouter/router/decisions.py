@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
 from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError
@@ -42,7 +42,7 @@ from netrouter.planning.problem import (
 )
 from netrouter.router.active import ActivePlacements
 from netrouter.router.operations import Decision
-from netrouter.router.site_view import FreeView, SitesView
+from netrouter.router.site_view import Capacity, SitesView
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import Change
 from solver import Plan, Problem, SolverConfig, solve
@@ -62,9 +62,14 @@ class SolveRunner:
         self._report(plan)
         return plan
 
-    def one(self, view: SitesView, workload: Workload, free: Mapping[tuple[str, str], int]) -> Plan:
-        """The exact plan for a single workload on ``view``'s sites with ``free`` devices."""
-        plan = view.arrays.place(solver_workload(workload), free, max_alternatives=MAX_ALTERNATIVES)
+    def one(self, view: SitesView, workload: Workload, capacity: Capacity) -> Plan:
+        """The exact plan for a single workload on ``view``'s sites with this capacity."""
+        plan = view.arrays.place(
+            solver_workload(workload),
+            capacity.counts(),
+            shapes=capacity.shapes(),
+            max_alternatives=MAX_ALTERNATIVES,
+        )
         self._report(plan)
         return plan
 
@@ -94,15 +99,15 @@ async def place(
     if running and not dry_run:
         raise AlreadyExistsError(f"workloads already placed: {', '.join(sorted(running)[:5])}")
     if running:
-        free = _free_without(view, active, running.values())
+        capacity = view.free_capacity(active).without(running.values())
         work = [
             w if w.id not in running else move_cost.running(w, running[w.id]) for w in workloads
         ]
-        plan = await solver.batch(view.problem(work, free), config)
+        plan = await solver.batch(view.problem(work, capacity), config)
     elif len(workloads) == 1:
-        plan = solver.one(view, workloads[0], FreeView(view.capacity_of, active.usage))
+        plan = solver.one(view, workloads[0], view.free_capacity(active))
     else:
-        plan = await solver.batch(view.problem(workloads, view.free(active.usage)), config)
+        plan = await solver.batch(view.problem(workloads, view.free_capacity(active)), config)
     by_id = {w.id: w for w in workloads}
     placements = [
         placement_from_solver(
@@ -224,7 +229,7 @@ async def failover(
         return Decision(result=0)
     work = [move_cost.remaining(p, now) for p in stranded]
     started = time.perf_counter()
-    plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
+    plan = await solver.batch(view.problem(work, view.free_capacity(active)), config)
     by_workload = {p.workload.id: p for p in stranded}
     changes: list[Change] = []
     for a in plan.assignments:
@@ -285,9 +290,8 @@ async def rebalance(
         )
         return Decision(result=result)
     # Capacity as if the running work were not there: it is what is being placed.
-    free = _free_without(view, active, running)
     work = [move_cost.remaining(p, now) for p in running]
-    problem = view.problem(work, free)
+    problem = view.problem(work, view.free_capacity(active).without(running))
     plan = await solver.batch(problem, config)
     # Work on a site over its hub's PUE cap may not stay there in the plan: its move is
     # worth making whatever it saves (the plan leaves work that cannot move out, and a
@@ -304,7 +308,7 @@ async def rebalance(
     chosen = select_moves(
         candidates,
         current=current,
-        room=view.free(active.usage),
+        room=view.free_capacity(active),
         over_cap=over_cap.keys(),
         max_moves=max_moves,
         min_saving=min_saving,
@@ -326,17 +330,6 @@ async def rebalance(
         candidates=len(candidates),
     )
     return Decision(result=result, changes=changes, stamp=_stamp_rebalance)
-
-
-def _free_without(
-    view: SitesView, active: ActivePlacements, running: Iterable[Placement]
-) -> dict[tuple[str, str], int]:
-    """Free devices per (site, model) as if ``running`` were not there (it is re-placed)."""
-    free = view.free(active.usage)
-    for p in running:
-        key = (p.site_id, p.accelerator_model)
-        free[key] = free.get(key, 0) + p.devices
-    return free
 
 
 def moved_changes(moves: Sequence[Move], why: str) -> tuple[Change, ...]:
@@ -400,14 +393,14 @@ def select_moves(
     candidates: Sequence[Move],
     *,
     current: Mapping[str, Placement],
-    room: Mapping[tuple[str, str], int],
+    room: Capacity,
     over_cap: Collection[str],
     max_moves: int,
     min_saving: float,
 ) -> list[Move]:
     """The moves to make, best first: those off a site in ``over_cap`` (whatever they
     save), then the biggest savings above ``min_saving``; at most ``max_moves``
-    (0: no cap), each fitting the free ``room`` left by the moves before it.
+    (0: no cap), each fitting the ``room`` left by the moves before it.
 
     ``current`` is each candidate's placement as it runs now, by placement id.
     """
@@ -415,7 +408,7 @@ def select_moves(
     pending = [m for m in ranked if m.from_site_id in over_cap or m.saving_yuan > min_saving]
     # Apply the best moves one by one against the live capacity, so any subset the cap
     # keeps is feasible on its own (a move into room another move frees waits for it).
-    free = dict(room)
+    room = room.copy()
     chosen: list[Move] = []
     progress = True
     while pending and progress and (not max_moves or len(chosen) < max_moves):
@@ -425,12 +418,11 @@ def select_moves(
                 break
             new = mv.placement
             key = (new.site_id, new.accelerator_model)
-            if free.get(key, 0) < new.devices:
+            if not room.fits(key, new.devices):
                 continue
             old = current[mv.placement_id]
-            free[key] -= new.devices
-            gone = (old.site_id, old.accelerator_model)
-            free[gone] = free.get(gone, 0) + old.devices
+            room.take(key, new.devices)
+            room.give((old.site_id, old.accelerator_model), old.devices)
             chosen.append(mv)
             pending.remove(mv)
             progress = True

@@ -64,7 +64,7 @@ async def remove_site(
             f"(e.g. {on_site[0].placement_id}): release them, or move them off first "
             f"('sites drain {site_id} --move')"
         )
-    view = site_view(registry, report, clock(), active.usage)
+    view = site_view(registry, report, clock(), active.sizes)
     # Durable first: a router restarted now must not bring the site back from the
     # broker's retained report.
     await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
@@ -115,7 +115,7 @@ async def drain(
             ]
         else:
             work = [move_cost.remaining(p, now) for p in running]
-            plan = await solver.batch(view.problem(work, view.free(active.usage)), config)
+            plan = await solver.batch(view.problem(work, view.free_capacity(active)), config)
             moves, stayed = _drain_moves(plan, running, work, view, site_id)
     changes = moved_changes(moves, "drain")
     if running:
@@ -127,7 +127,7 @@ async def drain(
             len(stayed),
         )
     result = DrainResult(
-        site=site_view(registry, _known_site(registry, site_id), now, active.usage),
+        site=site_view(registry, _known_site(registry, site_id), now, active.sizes),
         moved=tuple(moves),
         stayed=tuple(stayed),
     )
@@ -175,6 +175,6 @@ async def undrain(
     registry.undrain(site_id)
     return Decision(
         result=DrainResult(
-            site=site_view(registry, _known_site(registry, site_id), clock(), active.usage)
+            site=site_view(registry, _known_site(registry, site_id), clock(), active.sizes)
         )
     )

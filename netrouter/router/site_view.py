@@ -4,12 +4,13 @@ priced for the solver, cached between reports that change nothing but capacity."
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from netrouter.client.errors import FailedPreconditionError
-from netrouter.client.types import AcceleratorCapacity, SiteView, Workload
-from netrouter.contract.site_report import SiteReport
+from netrouter.client.types import AcceleratorCapacity, Placement, SiteView, Workload
+from netrouter.contract.site_report import AcceleratorInventory, SiteReport
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.problem import (
     hour_elapsed,
@@ -18,8 +19,9 @@ from netrouter.planning.problem import (
     solver_workload,
     tariff_from_now,
 )
+from netrouter.router.active import ActivePlacements
 from netrouter.router.state import SiteRegistry
-from solver import Problem, Site
+from solver import NodeShape, Problem, Site
 from solver.single import SiteArrays
 
 VIEW_REFRESH_S = 0.25
@@ -28,34 +30,163 @@ while the same sites are up. Capacity is taken from every accepted report at onc
 site going down or coming up rebuilds the view at once."""
 
 
-def capacities(
-    report: SiteReport, usage: Mapping[tuple[str, str], int]
-) -> tuple[AcceleratorCapacity, ...]:
-    """Each model's capacity at a site, net of others' use and of our active placements.
+Key = tuple[str, str]
+"""(site id, accelerator model)."""
 
-    Free is never negative, even when a site shrinks under our placements.
+
+def report_capacity(report: SiteReport, sizes: Callable[[Key], list[int]]) -> Capacity:
+    """One site's capacity less our placements (``sizes``), from its own report."""
+    available = {(report.site_id, a.model): a.available for a in report.accelerators}
+    shapes = {
+        (report.site_id, a.model): shape
+        for a in report.accelerators
+        if (shape := report_shape(a)) is not None
+    }
+    return Capacity(available, shapes, sizes)
+
+
+def report_shape(a: AcceleratorInventory) -> NodeShape | None:
+    """The node shape an agent reported for one model, if it did."""
+    if not a.node_size:
+        return None
+    return NodeShape(
+        node_size=a.node_size, nodes_by_free=a.nodes_by_free, domain_nodes=a.domain_nodes
+    )
+
+
+class Capacity:
+    """What every decision reads capacity through: per (site, model), the devices the
+    site's report leaves free, less those our placements hold, and, where the site reports
+    it, how they sit on nodes once our placements are on them (best fit, see
+    :meth:`solver.NodeShape.after`: the router does not know which node a site's scheduler
+    chose, and a site that shows our work running reports it in its own shape).
+
+    Computed per key on demand, so a single placement reads only the keys it needs;
+    :meth:`take` and :meth:`give` follow moves one at a time.
     """
+
+    def __init__(
+        self,
+        available: Mapping[Key, int],
+        shapes: Mapping[Key, NodeShape],
+        sizes: Callable[[Key], list[int]],
+    ) -> None:
+        self._available, self._shapes, self._sizes = available, shapes, sizes
+        self._changed: dict[Key, list[int]] = {}
+
+    @classmethod
+    def counted(cls, free: Mapping[Key, int]) -> Capacity:
+        """Free device counts alone: no shapes, none of our work on them."""
+        return cls(free, {}, lambda key: [])
+
+    def held(self, key: Key) -> list[int]:
+        """The device count of each placement of ours on ``key`` (a negative one: devices
+        freed that no placement of ours was known to hold)."""
+        changed = self._changed.get(key)
+        return self._sizes(key) if changed is None else changed
+
+    def free(self, key: Key) -> int:
+        """Free devices on ``key``, never negative (a site may shrink under our work)."""
+        return max(0, self._available.get(key, 0) - sum(self.held(key)))
+
+    def shape(self, key: Key) -> NodeShape | None:
+        """How ``key``'s free devices sit on nodes (``None``: counted only)."""
+        shape = self._shapes.get(key)
+        # Devices freed that none of our placements held sit on no known node: left out.
+        return None if shape is None else shape.after(d for d in self.held(key) if d > 0)
+
+    def fits(self, key: Key, devices: int) -> bool:
+        """Whether work of ``devices`` fits on ``key`` now."""
+        if self.free(key) < devices:
+            return False
+        shape = self.shape(key)
+        return shape is None or shape.fits(devices)
+
+    def without(self, placements: Iterable[Placement]) -> Capacity:
+        """This capacity as if ``placements`` were not there (they are being re-placed)."""
+        for p in placements:
+            self.give((p.site_id, p.accelerator_model), p.devices)
+        return self
+
+    def copy(self) -> Capacity:
+        """A copy whose :meth:`take` and :meth:`give` leave this one as it is."""
+        other = Capacity(self._available, self._shapes, self._sizes)
+        other._changed = {key: list(held) for key, held in self._changed.items()}
+        return other
+
+    def take(self, key: Key, devices: int) -> None:
+        """Count work of ``devices`` placed on ``key``."""
+        self._changed[key] = [*self.held(key), devices]
+
+    def give(self, key: Key, devices: int) -> None:
+        """Count work of ``devices`` gone from ``key``."""
+        held = list(self.held(key))
+        if devices in held:
+            held.remove(devices)
+        else:  # not ours as far as these counts know: freed all the same
+            held.append(-devices)
+        self._changed[key] = held
+
+    def counts(self) -> Mapping[Key, int]:
+        """Free devices per key, computed as each is looked up."""
+        return _Lookup(self._available, self.free)
+
+    def shapes(self) -> Mapping[Key, NodeShape]:
+        """The shape of each shaped key, computed as each is looked up."""
+        return _Lookup(self._shapes, self._shape_of)
+
+    def _shape_of(self, key: Key) -> NodeShape:
+        shape = self.shape(key)
+        assert shape is not None  # only shaped keys are looked up
+        return shape
+
+
+class _Lookup(Mapping[Key, Any]):
+    """A mapping over ``keys`` whose values are computed when looked up."""
+
+    def __init__(self, keys: Mapping[Key, Any], value: Callable[[Key], Any]) -> None:
+        self._keys, self._value = keys, value
+
+    def __getitem__(self, key: Key) -> Any:
+        if key not in self._keys:
+            raise KeyError(key)
+        return self._value(key)
+
+    def __iter__(self) -> Iterator[Key]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+
+def capacities(report: SiteReport, capacity: Capacity) -> tuple[AcceleratorCapacity, ...]:
+    """Each model's capacity at a site, net of others' use and of our active placements,
+    with its shape on nodes where the site reports one."""
     result = []
     for a in report.accelerators:
-        placed = usage.get((report.site_id, a.model), 0)
+        key = (report.site_id, a.model)
+        shape = capacity.shape(key)
         result.append(
             AcceleratorCapacity(
                 model=a.model,
                 total=a.total,
                 healthy=a.healthy,
                 in_use_by_others=a.in_use_by_others,
-                placed=placed,
-                free=max(0, a.available - placed),
+                placed=sum(capacity.held(key)),
+                free=capacity.free(key),
                 power_w=a.power_w,
+                node_size=0 if shape is None else shape.node_size,
+                nodes_by_free=() if shape is None else shape.nodes_by_free,
             )
         )
     return tuple(result)
 
 
 def site_view(
-    registry: SiteRegistry, r: SiteReport, now: float, usage: Mapping[tuple[str, str], int]
+    registry: SiteRegistry, r: SiteReport, now: float, sizes: Callable[[Key], list[int]]
 ) -> SiteView:
-    """One site's live view from its latest report."""
+    """One site's live view from its latest report; ``sizes``: the device count of each of
+    our placements per (site, model)."""
     live = registry.liveness(r.site_id)
     drain = registry.drain_of(r.site_id)
     return SiteView(
@@ -67,7 +198,7 @@ def site_view(
         pue=r.pue,
         price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
         carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-        accelerators=capacities(r, usage),
+        accelerators=capacities(r, report_capacity(r, sizes)),
         latencies=r.latencies,
         price_band_now=r.band_now,
         agents=tuple(registry.agents(r.site_id)),
@@ -99,44 +230,29 @@ class SitesView:
     hub_max_pue: Mapping[str, float]
     down: tuple[str, ...] = ()
     """The sites known but not up: work left out names them (the solver never sees them)."""
+    shape_of: Mapping[Key, NodeShape] = field(default_factory=dict)
+    """(site, model) → the node shape its report gives (only where it gives one)."""
 
-    def problem(
-        self, workloads: Sequence[Workload], free: Mapping[tuple[str, str], int]
-    ) -> Problem:
-        """A solver problem for ``workloads`` on these sites with this free capacity."""
-        sites = tuple(
-            replace(s, free={m: free.get((s.id, m), 0) for m in s.power_w}) for s in self.sites
-        )
+    def free_capacity(self, active: ActivePlacements) -> Capacity:
+        """These sites' capacity less ``active``'s placements (see :class:`Capacity`)."""
+        return Capacity(self.capacity_of, self.shape_of, active.sizes)
+
+    def problem(self, workloads: Sequence[Workload], capacity: Capacity) -> Problem:
+        """A solver problem for ``workloads`` on these sites with this capacity."""
+        sites = []
+        for s in self.sites:
+            keys = [(s.id, m) for m in s.power_w]
+            shapes = {key[1]: shape for key in keys if (shape := capacity.shape(key))}
+            free = {
+                m: shapes[m].free if m in shapes else capacity.free((s.id, m)) for m in s.power_w
+            }
+            sites.append(replace(s, free=free, shape=shapes))
         return Problem(
-            sites=sites,
+            sites=tuple(sites),
             workloads=tuple(solver_workload(w) for w in workloads),
             hour_elapsed=hour_elapsed(self.now),
             hub_max_pue=self.hub_max_pue,
         )
-
-    def free(self, usage: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
-        """Free devices per (site, model): the capacity less ``usage``, never negative."""
-        return {key: max(0, n - usage.get(key, 0)) for key, n in self.capacity}
-
-
-class FreeView(Mapping[tuple[str, str], int]):
-    """Free devices per (site, model), computed only for the keys looked up (a single
-    Place reads a few of them, so building the whole table would cost more than the
-    placement)."""
-
-    def __init__(
-        self, capacity: Mapping[tuple[str, str], int], usage: Mapping[tuple[str, str], int]
-    ) -> None:
-        self._capacity, self._usage = capacity, usage
-
-    def __getitem__(self, key: tuple[str, str]) -> int:
-        return max(0, self._capacity[key] - self._usage.get(key, 0))
-
-    def __iter__(self) -> Iterator[tuple[str, str]]:
-        return iter(self._capacity)
-
-    def __len__(self) -> int:
-        return len(self._capacity)
 
 
 class SitesViewCache:
@@ -169,6 +285,12 @@ class SitesViewCache:
         capacity = tuple(
             ((r.site_id, a.model), a.available) for r in reports for a in r.accelerators
         )
+        shape_of = {
+            (r.site_id, a.model): shape
+            for r in reports
+            for a in r.accelerators
+            if (shape := report_shape(a)) is not None
+        }
         drained = self._registry.drained()
         if (
             view is not None
@@ -180,7 +302,12 @@ class SitesViewCache:
             # now; pricing them again (network paths, tariffs) waits for the next period, so
             # a stream of reports does not re-price every site on every Place.
             view = replace(
-                view, key=key, reports=reports, capacity=capacity, capacity_of=dict(capacity)
+                view,
+                key=key,
+                reports=reports,
+                capacity=capacity,
+                capacity_of=dict(capacity),
+                shape_of=shape_of,
             )
             self._view = view
             return view
@@ -192,7 +319,16 @@ class SitesViewCache:
         up = {r.site_id for r in reports}
         down = tuple(sorted(r.site_id for r in self._registry.reports() if r.site_id not in up))
         view = SitesView(
-            key, now, reports, sites, SiteArrays(problem), capacity, dict(capacity), caps, down
+            key,
+            now,
+            reports,
+            sites,
+            SiteArrays(problem),
+            capacity,
+            dict(capacity),
+            caps,
+            down,
+            shape_of,
         )
         self._view = view
         return view

@@ -224,7 +224,7 @@ class ListSitesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AcceleratorCapacity(_message.Message):
-    __slots__ = ("model", "total", "healthy", "in_use_by_others", "placed", "free", "power_w")
+    __slots__ = ("model", "total", "healthy", "in_use_by_others", "placed", "free", "power_w", "node_size", "nodes_by_free")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
@@ -232,6 +232,8 @@ class AcceleratorCapacity(_message.Message):
     PLACED_FIELD_NUMBER: _ClassVar[int]
     FREE_FIELD_NUMBER: _ClassVar[int]
     POWER_W_FIELD_NUMBER: _ClassVar[int]
+    NODE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    NODES_BY_FREE_FIELD_NUMBER: _ClassVar[int]
     model: str
     total: int
     healthy: int
@@ -239,7 +241,9 @@ class AcceleratorCapacity(_message.Message):
     placed: int
     free: int
     power_w: float
-    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ...) -> None: ...
+    node_size: int
+    nodes_by_free: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SiteView(_message.Message):
     __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents", "drained", "drained_at", "drain_reason")

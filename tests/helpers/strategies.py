@@ -812,6 +812,8 @@ def site_views() -> st.SearchStrategy[domain.SiteView]:
         placed=_uint32s(),
         free=_uint32s(),
         power_w=_finite(),
+        node_size=_uint32s(),
+        nodes_by_free=st.lists(_uint32s(), max_size=9).map(tuple),
     )
     return st.builds(
         domain.SiteView,

@@ -16,11 +16,13 @@ import pytest
 from netrouter.client.router_client import RouterClient
 from netrouter.client.scenario import parse_scenario
 from netrouter.client.types import DEFAULT_RESTART_H, Move, Placement, PlacementEvent
+from netrouter.contract.site_report import validate_report
 from netrouter.contract.topics import AgentStatus
 from netrouter.planning.whatif import load_snapshot, run_whatif, save_snapshot
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.decisions import select_moves
 from netrouter.router.service import start_server
+from netrouter.router.site_view import Capacity
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from site_agents.config import SiteConfig
@@ -46,9 +48,10 @@ class Hubs:
         pue: float | None = None,
         pue_mean: float = 0.0,
         h100: int | None = None,
+        nodes: list[int] | None = None,
     ) -> None:
-        """The site's agent reports (this PUE now and mean, 0: none, this many H100); the
-        next decision sees it."""
+        """The site's agent reports (this PUE now and mean, 0: none, this many H100, or
+        8-GPU nodes with these free devices each); the next decision sees it."""
         config, builder = self.agents[site_id]
         report = report_of(config, builder, pue_mean=pue_mean)
         if pue is not None:
@@ -56,6 +59,18 @@ class Hubs:
         if h100 is not None:
             (a,) = report.accelerators
             report = replace(report, accelerators=(replace(a, total=h100, healthy=h100),))
+        if nodes is not None:
+            (a,) = report.accelerators
+            shaped = replace(
+                a,
+                total=8 * len(nodes),
+                healthy=8 * len(nodes),
+                in_use_by_others=8 * len(nodes) - sum(nodes),
+                node_size=8,
+                nodes_by_free=tuple(nodes.count(k) for k in range(9)),
+            )
+            report = replace(report, accelerators=(shaped,))
+            validate_report(report)
         self.registry.apply_report(report)
         self.now[0] += 1.0  # past the router's view refresh
 
@@ -228,7 +243,7 @@ def test_a_move_saving_no_more_than_the_minimum_is_left_out() -> None:
     """The minimum is exclusive: a move must save more than it."""
     old = placement("p1", "yrd")
     current = {old.placement_id: old}
-    room = {("wuhu", "H100"): 8}
+    room = Capacity.counted({("wuhu", "H100"): 8})
     exact = _move(old, "wuhu", 1.0)
     kept = select_moves(
         [exact], current=current, room=room, over_cap=(), max_moves=0, min_saving=0.99
@@ -288,6 +303,46 @@ async def test_the_cli_shows_the_cap_the_mean_the_breach_and_the_moves_reason(
     assert "DRY RUN" in moves.stdout
 
 
+async def test_eight_gpus_one_per_node_refuse_an_8_gpu_job_and_take_eight_1_gpu_jobs(
+    hubs: Hubs,
+) -> None:
+    """Wuhu, the cheapest, has 8 free H100 one per node: an 8-GPU job goes elsewhere and
+    says why; eight 1-GPU jobs fill wuhu's nodes, and 'netrouter sites' shows the nodes."""
+    hubs.report("wuhu", nodes=[1] * 8)
+    async with RouterClient(hubs.target) as client:
+        (big,) = (await client.place([workload("big")])).placements
+        assert big.site_id == "guian"
+        assert _wuhu_alternatives(big) == [("node-shape", "no node with 8 free H100; largest 1")]
+        assert "no node with 8 free H100; largest 1 at wuhu" in big.explanation
+        for i in range(8):
+            (p,) = (await client.place([workload(f"one{i}", demands={"H100": 1})])).placements
+            assert p.site_id == "wuhu", (i, p.explanation)
+        (ninth,) = (await client.place([workload("ninth", demands={"H100": 1})])).placements
+        assert ninth.site_id != "wuhu"
+        sites = {s.site_id: s for s in await client.list_sites()}
+    (h100,) = sites["wuhu"].accelerators
+    assert (h100.free, h100.node_size, h100.nodes_by_free) == (0, 8, (8, 0, 0, 0, 0, 0, 0, 0, 0))
+    hubs.report("wuhu", nodes=[8, 3, 1])
+    table = await asyncio.to_thread(run_cli, "netrouter", "sites", "--target", hubs.target)
+    assert table.returncode == 0, table.stderr
+    wuhu = next(line for line in table.stdout.splitlines() if "wuhu" in line)
+    # Our eight 1-GPU placements sit best-fit: the node with 1, then the one with 3, ...
+    assert "H100 0 whole of 8, 1×4" in wuhu
+    assert "count only" in next(line for line in table.stdout.splitlines() if "yrd" in line)
+
+
+async def test_a_batch_plans_on_the_nodes_not_on_the_count(hubs: Hubs) -> None:
+    """In one batch, the 8-GPU job skips wuhu's scattered GPUs while the 1-GPU jobs take
+    them: planned inside the batch, not filtered after it."""
+    hubs.report("wuhu", nodes=[1] * 8)
+    work = [workload("big"), *(workload(f"one{i}", demands={"H100": 1}) for i in range(4))]
+    async with RouterClient(hubs.target) as client:
+        result = await client.place(work)
+    where = {p.workload.id: p.site_id for p in result.placements}
+    assert result.solve.method != "single"
+    assert where == {"big": "guian", **{f"one{i}": "wuhu" for i in range(4)}}
+
+
 # --- rebalance's choice of moves (a pure function) --------------------------------------
 
 
@@ -310,7 +365,7 @@ def test_select_moves_keeps_the_best_savings_first_up_to_the_cap() -> None:
     a, b, c = placement("a", "east"), placement("b", "east"), placement("c", "east")
     candidates = [_move(a, "west", 1.0), _move(b, "west", 3.0), _move(c, "west", 2.0)]
     current = {p.placement_id: p for p in (a, b, c)}
-    room = {("west", "H100"): 32}
+    room = Capacity.counted({("west", "H100"): 32})
     every = select_moves(
         candidates, current=current, room=room, over_cap=(), max_moves=0, min_saving=0.0
     )
@@ -330,7 +385,7 @@ def test_select_moves_drops_small_savings_except_off_a_site_over_its_cap() -> No
     chosen = select_moves(
         candidates,
         current={p.placement_id: p for p in (small, big, breach)},
-        room={("west", "H100"): 32},
+        room=Capacity.counted({("west", "H100"): 32}),
         over_cap={"hot"},
         max_moves=0,
         min_saving=1.0,
@@ -344,7 +399,7 @@ def test_select_moves_waits_for_the_move_that_frees_room() -> None:
     into_west, out_of_west = placement("in", "east"), placement("out", "west")
     candidates = [_move(into_west, "west", 3.0), _move(out_of_west, "north", 1.0)]
     current = {p.placement_id: p for p in (into_west, out_of_west)}
-    room = {("west", "H100"): 0, ("north", "H100"): 8}
+    room = Capacity.counted({("west", "H100"): 0, ("north", "H100"): 8})
     both = select_moves(
         candidates, current=current, room=room, over_cap=(), max_moves=0, min_saving=0.0
     )
@@ -361,7 +416,7 @@ def test_select_moves_leaves_out_a_move_that_never_fits() -> None:
     chosen = select_moves(
         [_move(p, "west", 9.0)],
         current={"p": p},
-        room={("west", "H100"): 8},
+        room=Capacity.counted({("west", "H100"): 8}),
         over_cap=(),
         max_moves=0,
         min_saving=0.0,

@@ -13,7 +13,12 @@ from netrouter.client.errors import FailedPreconditionError
 from netrouter.contract.topics import AgentStatus
 from netrouter.planning.network import NetworkModel
 from netrouter.router.core import Router
-from netrouter.router.site_view import VIEW_REFRESH_S, SitesViewCache, capacities
+from netrouter.router.site_view import (
+    VIEW_REFRESH_S,
+    SitesViewCache,
+    capacities,
+    report_capacity,
+)
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
 from tests.helpers.factories import report_of, site_config, workload
@@ -22,9 +27,9 @@ from tests.helpers.factories import report_of, site_config, workload
 def test_capacity_is_net_of_our_placements_and_never_negative() -> None:
     """Free devices are the available ones less ours, and zero when we hold more."""
     report = report_of(site_config("west", price=0.3, h100=16))
-    (h100,) = capacities(report, {("west", "H100"): 6})
+    (h100,) = capacities(report, report_capacity(report, lambda key: [4, 2]))
     assert (h100.placed, h100.free) == (6, 10)
-    (shrunk,) = capacities(report, {("west", "H100"): 40})
+    (shrunk,) = capacities(report, report_capacity(report, lambda key: [40]))
     assert (shrunk.placed, shrunk.free) == (40, 0)
 
 
