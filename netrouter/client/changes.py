@@ -32,6 +32,7 @@ from netrouter.contract.site_report import (
     RegionLatency,
     SiteLabels,
     SiteReport,
+    resized,
 )
 from netrouter.contract.topics import SITE_ID_PATTERN
 
@@ -113,10 +114,9 @@ class Capacity(StrictModel):
             )
             index = len(accelerators) - 1
         a = accelerators[index]
-        healthy = max(0, a.healthy + self.add) if self.add is not None else int(self.set or 0)
-        total = max(healthy, a.total + (healthy - a.healthy))
+        healthy = a.healthy + self.add if self.add is not None else int(self.set or 0)
         power = a.power_w if self.power_w is None else self.power_w
-        accelerators[index] = replace(a, total=total, healthy=healthy, power_w=power)
+        accelerators[index] = replace(resized(a, healthy), power_w=power)
         world.reports[self.site] = replace(r, accelerators=tuple(accelerators))
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from google.protobuf.message import DecodeError
 
@@ -80,6 +80,30 @@ class AcceleratorInventory:
         if not self.node_size:
             return self.available
         return max((k for k, n in enumerate(self.nodes_by_free) if n), default=0)
+
+
+def resized(a: AcceleratorInventory, healthy: int) -> AcceleratorInventory:
+    """``a`` with ``healthy`` healthy devices (``total`` shifted by as many), its node
+    shape kept whole: devices added come as whole free nodes (and one part node for the
+    rest); devices taken go from the nodes with the most free first."""
+    healthy = max(0, healthy)
+    changed = replace(a, healthy=healthy, total=max(healthy, a.total + healthy - a.healthy))
+    if not a.node_size:
+        return changed
+    n = a.node_size
+    counts = list(a.nodes_by_free)
+    extra = changed.available - a.available
+    if extra > 0:
+        counts[n] += extra // n
+        counts[extra % n] += 1 if extra % n else 0
+    left = -extra
+    for k in range(n, 0, -1):
+        while counts[k] and left > 0:
+            take = min(k, left)
+            counts[k] -= 1
+            counts[k - take] += 1
+            left -= take
+    return replace(changed, nodes_by_free=tuple(counts))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -11,9 +11,9 @@ import solver
 from netrouter.client.types import ACTIVE, Alternative, Placement, SolveInfo, Unplaced, Workload
 from netrouter.client.world import World
 from netrouter.contract.messages import same_fields
-from netrouter.contract.site_report import SiteReport
+from netrouter.contract.site_report import AcceleratorInventory, SiteReport
 from netrouter.planning.network import NetworkModel
-from solver import Assignment, Plan, Problem, Site
+from solver import Assignment, NodeShape, Plan, Problem, Site
 
 SECONDS_PER_HOUR = 3600.0
 MAX_ALTERNATIVES = 8
@@ -134,6 +134,15 @@ def solver_sites(
     )
 
 
+def report_shape(a: AcceleratorInventory) -> NodeShape | None:
+    """The node shape an agent reported for one model, if it did."""
+    if not a.node_size:
+        return None
+    return NodeShape(
+        node_size=a.node_size, nodes_by_free=a.nodes_by_free, domain_nodes=a.domain_nodes
+    )
+
+
 def report_regions(reports: Iterable[SiteReport]) -> set[str]:
     """Every demand region some report measures latency from."""
     return {lat.region for r in reports for lat in r.latencies}
@@ -159,6 +168,11 @@ def world_problem(world: World) -> Problem:
         replace(
             s,
             free={a.model: a.available for a in by_id[s.id].accelerators},
+            shape={
+                a.model: shape
+                for a in by_id[s.id].accelerators
+                if (shape := report_shape(a)) is not None
+            },
         )
         for s in sites
     )

@@ -10,11 +10,12 @@ from typing import Any
 
 from netrouter.client.errors import FailedPreconditionError
 from netrouter.client.types import AcceleratorCapacity, Placement, SiteView, Workload
-from netrouter.contract.site_report import AcceleratorInventory, SiteReport
+from netrouter.contract.site_report import SiteReport
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.problem import (
     hour_elapsed,
     report_regions,
+    report_shape,
     solver_sites,
     solver_workload,
     tariff_from_now,
@@ -43,15 +44,6 @@ def report_capacity(report: SiteReport, sizes: Callable[[Key], list[int]]) -> Ca
         if (shape := report_shape(a)) is not None
     }
     return Capacity(available, shapes, sizes)
-
-
-def report_shape(a: AcceleratorInventory) -> NodeShape | None:
-    """The node shape an agent reported for one model, if it did."""
-    if not a.node_size:
-        return None
-    return NodeShape(
-        node_size=a.node_size, nodes_by_free=a.nodes_by_free, domain_nodes=a.domain_nodes
-    )
 
 
 class Capacity:

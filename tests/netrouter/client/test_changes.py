@@ -157,3 +157,30 @@ def test_pue_cap_on_a_hub_the_state_lacks_is_refused() -> None:
     text = '[[changes]]\nkind = "pue_cap"\nmax_pue = 1.2\nhubs = ["nx"]\n'
     with pytest.raises(ScenarioError, match=r"changes\[0\] \(pue_cap\)\.hubs: no site has hub"):
         apply(parse_scenario(text), scenario_world())
+
+
+def test_a_whatif_carries_each_sites_node_shape_through_a_capacity_change() -> None:
+    """A shaped site's nodes reach the what-if's solver problem, resized by a capacity
+    change as whole free nodes."""
+    world = scenario_world()
+    east = world.reports["east"]
+    a = next(a for a in east.accelerators if a.model == "H100")
+    shaped = replace(
+        a,
+        total=32,
+        healthy=32,
+        in_use_by_others=32 - 11,
+        node_size=8,
+        nodes_by_free=(1, 0, 0, 1, 0, 0, 0, 0, 1),
+    )
+    world.reports["east"] = replace(
+        east, accelerators=tuple(shaped if x is a else x for x in east.accelerators)
+    )
+    site = next(s for s in world_problem(world).sites if s.id == "east")
+    assert site.shape["H100"].nodes_by_free == shaped.nodes_by_free
+    text = (
+        "name = 'more'\n[[changes]]\nkind = 'capacity'\nsite = 'east'\nmodel = 'H100'\nadd = 16\n"
+    )
+    grown = apply(parse_scenario(text), world)
+    site = next(s for s in world_problem(grown).sites if s.id == "east")
+    assert site.shape["H100"].whole == 3 and site.free["H100"] == 27

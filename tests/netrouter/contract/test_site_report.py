@@ -132,3 +132,23 @@ def test_a_shape_that_does_not_add_up_is_refused(
     with pytest.raises(site_report.ReportRejectedError, match="out_of_range") as info:
         site_report.decode_report("alpha", _shaped(node_size, nodes_by_free))
     assert words in str(info.value)
+
+
+def test_resizing_a_shaped_model_keeps_its_shape_whole() -> None:
+    """Devices added come as whole free nodes (and a part node); devices taken go from the
+    nodes with the most free first; the shape always holds the available devices."""
+    a = site_report.AcceleratorInventory(
+        model="H100",
+        total=40,
+        healthy=40,
+        in_use_by_others=23,
+        power_w=700.0,
+        node_size=8,
+        nodes_by_free=(1, 0, 0, 3, 0, 0, 0, 0, 1),
+    )
+    grown = site_report.resized(a, 40 + 19)
+    assert grown.nodes_by_free == (1, 0, 0, 4, 0, 0, 0, 0, 3)
+    shrunk = site_report.resized(a, 40 - 9)
+    assert shrunk.nodes_by_free == (2, 0, 1, 2, 0, 0, 0, 0, 0)
+    for b in (grown, shrunk, site_report.resized(a, 0)):
+        assert sum(k * n for k, n in enumerate(b.nodes_by_free)) == b.available
