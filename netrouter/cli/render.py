@@ -66,14 +66,13 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             "age s",
             "PUE (mean) / hub cap",
             "元/kWh now",
-            "free / healthy by model",
-            "free nodes: whole, nodes×free",
+            "free / healthy (nodes)",
         ),
         right=("age s", "元/kWh now"),
+        fold=("free / healthy (nodes)",),
     )
     for s in sites:
-        capacity = ", ".join(f"{a.model} {a.free}/{a.healthy}" for a in s.accelerators)
-        nodes = ", ".join(nodes_cell(a) for a in s.accelerators if a.node_size)
+        capacity = ", ".join(capacity_cell(a) for a in s.accelerators)
         table.add_row(
             s.site_id,
             f"{s.labels.hub_name or s.labels.hub}",
@@ -85,17 +84,21 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             pue_cell(s),
             f"{s.price_now_yuan_per_kwh:.4f}",
             capacity,
-            nodes or "[dim]count only[/]",
         )
     return table
 
 
-def nodes_cell(a: AcceleratorCapacity) -> str:
-    """How a model's free devices sit on its nodes: ``H100 2 whole of 8, 3×4 1×1`` (two
-    whole free 8-GPU nodes, three with 4 free, one with 1)."""
-    text = f"{a.model} {a.whole_nodes} whole of {a.node_size}"
+def capacity_cell(a: AcceleratorCapacity) -> str:
+    """A model's free and healthy devices and, where the site reports it, how the free ones
+    sit on nodes: ``H100 19/32 (2 whole of 8, 1×3)`` (two whole free 8-GPU nodes, one with
+    3 free)."""
+    text = f"{a.model} {a.free}/{a.healthy}"
+    if not a.node_size:
+        return text
     parts = [f"{n}×{k}" for k, n in sorted(a.fragments.items(), reverse=True)]
-    return text + (", " + " ".join(parts) if parts else "")
+    return (
+        f"{text} ({a.whole_nodes} whole of {a.node_size}{', ' if parts else ''}{' '.join(parts)})"
+    )
 
 
 def pue_cell(s: SiteView) -> str:

@@ -294,6 +294,8 @@ def site_view_from_pb(m: pb.SiteView) -> domain.SiteView:
             ),
             latencies=tuple(latency_from_pb(x) for x in m.latencies),
             agents=tuple(m.agents),
+            not_running=tuple(m.not_running),
+            unknown_running=tuple(m.unknown_running),
         )
     )
 

@@ -216,6 +216,12 @@ class SiteView:
     """When it was drained (unix seconds; 0: not drained)."""
     drain_reason: str = ""
     """Why, as the operator said."""
+    sees_placements: bool = False
+    """Whether the site's agent shows which of our placements run there."""
+    not_running: tuple[str, ...] = ()
+    """Our placements there the site has not shown running past the router's grace."""
+    unknown_running: tuple[str, ...] = ()
+    """Placement ids the site shows running that the router does not know."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

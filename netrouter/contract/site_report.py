@@ -23,6 +23,7 @@ from netrouter.contract.limits import (
     MAX_PRICE_YUAN_PER_KWH,
     MAX_PUE,
     MAX_REGIONS,
+    MAX_RUNNING,
 )
 from netrouter.contract.messages import same_named
 from netrouter.contract.names import canonical_model
@@ -116,6 +117,15 @@ class RegionLatency:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RunningPlacement:
+    """A netrouter placement the site shows running (its work carries the placement id)."""
+
+    placement_id: str
+    model: str
+    devices: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class SiteReport:
     """A validated site report (see :mod:`netrouter.contract.site_report`)."""
 
@@ -141,6 +151,14 @@ class SiteReport:
     next_24h_bands: tuple[str, ...] = ()
     """The tariff band of each of the next 24 hours: the router reads none of them, but the
     agent sends them for the operators who read the report off the broker."""
+    sees_placements: bool = False
+    """Whether the agent tells our work from others': then ``in_use_by_others`` leaves out
+    the work in ``running``, and each model's ``nodes_by_free`` counts it as used."""
+    running: tuple[RunningPlacement, ...] = ()
+
+    def running_devices(self, model: str) -> int:
+        """Devices the site shows our placements using on ``model``."""
+        return sum(r.devices for r in self.running if r.model == model)
 
     @property
     def sustained_pue(self) -> float:
@@ -206,6 +224,11 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
         pue_mean=m.pue_mean,
         pue_mean_window_s=m.pue_mean_window_s,
         pue_mean_covered_s=m.pue_mean_covered_s,
+        sees_placements=m.sees_placements,
+        running=tuple(
+            RunningPlacement(**same_named(rpb.RunningPlacement, r, model=canonical_model(r.model)))
+            for r in m.running
+        ),
     )
 
 
@@ -237,6 +260,8 @@ def report_to_pb(r: SiteReport) -> rpb.SiteReport:
         pue_mean=r.pue_mean,
         pue_mean_window_s=r.pue_mean_window_s,
         pue_mean_covered_s=r.pue_mean_covered_s,
+        sees_placements=r.sees_placements,
+        running=[rpb.RunningPlacement(**same_named(rpb.RunningPlacement, x)) for x in r.running],
     )
 
 
@@ -329,7 +354,9 @@ def validate_report(r: SiteReport) -> None:
                 f"{a.in_use_by_others}/{a.healthy}/{a.total}",
             )
         _in_range(f"{a.model}.power_w", a.power_w, 1.0, MAX_POWER_W)
-        _check_shape(a)
+    _check_running(r)
+    for a in r.accelerators:
+        _check_shape(a, r.running_devices(a.model))
     if len(r.latencies) > MAX_REGIONS:
         raise ReportRejectedError("out_of_range", f"{len(r.latencies)} latency regions")
     regions: set[str] = set()
@@ -338,8 +365,34 @@ def validate_report(r: SiteReport) -> None:
         _in_range(f"latency[{lat.region}]", lat.rtt_ms, 0.0, MAX_LATENCY_MS)
 
 
-def _check_shape(a: AcceleratorInventory) -> None:
-    """A reported node shape must partition the model's available devices."""
+def _check_running(r: SiteReport) -> None:
+    """Our work the site shows running: only from an agent that sees placement ids, once
+    each, on models it reports, within their available devices."""
+    if r.running and not r.sees_placements:
+        raise ReportRejectedError("out_of_range", "running placements without sees_placements")
+    if len(r.running) > MAX_RUNNING:
+        raise ReportRejectedError("out_of_range", f"{len(r.running)} running placements")
+    ids: set[str] = set()
+    available = {a.model: a.available for a in r.accelerators}
+    for x in r.running:
+        _add_new("running placement", x.placement_id, ids)
+        if x.model not in available:
+            raise ReportRejectedError(
+                "out_of_range", f"running {x.placement_id}: model {x.model!r} not in the report"
+            )
+        _in_range(f"running {x.placement_id}.devices", x.devices, 1, MAX_DEVICES)
+    for model, devices in available.items():
+        if r.running_devices(model) > devices:
+            raise ReportRejectedError(
+                "out_of_range",
+                f"{model}: running placements use {r.running_devices(model)} devices, "
+                f"healthy - in_use_by_others = {devices}",
+            )
+
+
+def _check_shape(a: AcceleratorInventory, running: int) -> None:
+    """A reported node shape must partition the model's available devices less those our
+    running work uses (``running``)."""
     if not a.node_size:
         if a.nodes_by_free or a.domain_nodes:
             raise ReportRejectedError(
@@ -354,11 +407,12 @@ def _check_shape(a: AcceleratorInventory) -> None:
             f"needs node_size + 1 = {a.node_size + 1} (0..{a.node_size} free)",
         )
     free = sum(k * n for k, n in enumerate(a.nodes_by_free))
-    if free != a.available:
+    if free != a.available - running:
+        ours = f" - running placements {running}" if running else ""
         raise ReportRejectedError(
             "out_of_range",
             f"{a.model}: nodes_by_free holds {free} free devices, but healthy - "
-            f"in_use_by_others = {a.available}",
+            f"in_use_by_others{ours} = {a.available - running}",
         )
 
 

@@ -4,7 +4,7 @@ only by the committer and undone when the store write that would make it durable
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from netrouter.client.types import ACTIVE, Placement
@@ -26,7 +26,7 @@ class ActivePlacements:
         self._by_id: dict[str, Placement] = {}
         self._by_workload: dict[str, str] = {}
         self._usage: Counter[tuple[str, str]] = Counter()
-        self._sizes: dict[tuple[str, str], Counter[int]] = {}
+        self._on: dict[tuple[str, str], dict[str, int]] = {}
         for p in placements:
             self._remember(p)
 
@@ -55,13 +55,13 @@ class ActivePlacements:
         """Devices held per (site, model); read only (zeros are kept, see :meth:`held`)."""
         return self._usage
 
-    def sizes(self, key: tuple[str, str]) -> list[int]:
-        """The device count of each placement on (site, model) ``key``."""
-        return list(self._sizes.get(key, Counter()).elements())
+    def on(self, key: tuple[str, str]) -> Mapping[str, int]:
+        """Our placements on (site, model) ``key``: placement id → devices (read only)."""
+        return self._on.get(key, {})
 
-    def all_sizes(self) -> dict[tuple[str, str], list[int]]:
-        """A copy of :meth:`sizes` for every (site, model) holding work."""
-        return {key: list(c.elements()) for key, c in list(self._sizes.items()) if c.total()}
+    def at_site(self, site_id: str) -> list[Placement]:
+        """Every active placement on ``site_id``."""
+        return [p for p in list(self._by_id.values()) if p.site_id == site_id]
 
     def held(self) -> dict[tuple[str, str], int]:
         """Devices held per (site, model), only where some are."""
@@ -98,11 +98,11 @@ class ActivePlacements:
         self._by_workload[p.workload.id] = p.placement_id
         key = (p.site_id, p.accelerator_model)
         self._usage[key] += p.devices
-        self._sizes.setdefault(key, Counter())[p.devices] += 1
+        self._on.setdefault(key, {})[p.placement_id] = p.devices
 
     def _forget(self, p: Placement) -> None:
         del self._by_id[p.placement_id]
         self._by_workload.pop(p.workload.id, None)
         key = (p.site_id, p.accelerator_model)
         self._usage[key] -= p.devices
-        self._sizes[key][p.devices] -= 1
+        del self._on[key][p.placement_id]

@@ -343,12 +343,13 @@ class Router:
     def site_views(self) -> list[SiteView]:
         """The live view of every known site (callable from any thread for metrics)."""
         now = self._clock()
-        sizes = self._active.all_sizes()
-
-        def held(key: tuple[str, str]) -> list[int]:
-            return sizes.get(key, [])
-
-        return [site_view(self.registry, r, now, held) for r in self.registry.reports()]
+        by_site: dict[str, list[Placement]] = {}
+        for p in self._active.all():
+            by_site.setdefault(p.site_id, []).append(p)
+        return [
+            site_view(self.registry, r, now, by_site.get(r.site_id, []))
+            for r in self.registry.reports()
+        ]
 
     async def snapshot(self) -> Snapshot:
         """The whole state at one instant (sites, their reports, active work, links)."""

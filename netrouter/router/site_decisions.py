@@ -64,7 +64,7 @@ async def remove_site(
             f"(e.g. {on_site[0].placement_id}): release them, or move them off first "
             f"('sites drain {site_id} --move')"
         )
-    view = site_view(registry, report, clock(), active.sizes)
+    view = site_view(registry, report, clock(), active.at_site(site_id))
     # Durable first: a router restarted now must not bring the site back from the
     # broker's retained report.
     await asyncio.to_thread(store.remove_site, site_id, report.timestamp, clock())
@@ -127,7 +127,7 @@ async def drain(
             len(stayed),
         )
     result = DrainResult(
-        site=site_view(registry, _known_site(registry, site_id), now, active.sizes),
+        site=site_view(registry, _known_site(registry, site_id), now, active.at_site(site_id)),
         moved=tuple(moves),
         stayed=tuple(stayed),
     )
@@ -175,6 +175,8 @@ async def undrain(
     registry.undrain(site_id)
     return Decision(
         result=DrainResult(
-            site=site_view(registry, _known_site(registry, site_id), clock(), active.sizes)
+            site=site_view(
+                registry, _known_site(registry, site_id), clock(), active.at_site(site_id)
+            )
         )
     )

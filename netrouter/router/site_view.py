@@ -35,23 +35,33 @@ Key = tuple[str, str]
 """(site id, accelerator model)."""
 
 
-def report_capacity(report: SiteReport, sizes: Callable[[Key], list[int]]) -> Capacity:
-    """One site's capacity less our placements (``sizes``), from its own report."""
-    available = {(report.site_id, a.model): a.available for a in report.accelerators}
-    shapes = {
-        (report.site_id, a.model): shape
-        for a in report.accelerators
-        if (shape := report_shape(a)) is not None
-    }
-    return Capacity(available, shapes, sizes)
+Held = Callable[[Key], Mapping[str, int]]
+"""Our placements on a (site, model): placement id → devices."""
+
+RUNNING_GRACE_S = 300.0
+"""How long a placement may go unseen by a site that shows our running work before it is
+flagged as placed but not running (its work takes this long to start)."""
+
+
+@dataclass(slots=True)
+class _Room:
+    """One (site, model) as a decision sees it: the devices of ours it counts, those of
+    ours the site's own shape does not show yet, and the devices of running work the
+    router does not know."""
+
+    ours: list[int]
+    pending: list[int]
+    unknown: int
 
 
 class Capacity:
     """What every decision reads capacity through: per (site, model), the devices the
-    site's report leaves free, less those our placements hold, and, where the site reports
-    it, how they sit on nodes once our placements are on them (best fit, see
+    site's report leaves free less those our placements hold (and those of running work
+    labelled with ids we do not know), and, where the site reports it, how the free ones
+    sit on nodes. A site that shows our running work (:attr:`SiteReport.running`) counts it
+    in its own shape; the rest of ours is laid on that shape best fit (see
     :meth:`solver.NodeShape.after`: the router does not know which node a site's scheduler
-    chose, and a site that shows our work running reports it in its own shape).
+    will choose).
 
     Computed per key on demand, so a single placement reads only the keys it needs;
     :meth:`take` and :meth:`give` follow moves one at a time.
@@ -61,31 +71,47 @@ class Capacity:
         self,
         available: Mapping[Key, int],
         shapes: Mapping[Key, NodeShape],
-        sizes: Callable[[Key], list[int]],
+        held: Held,
+        running: Mapping[Key, Mapping[str, int]] | None = None,
     ) -> None:
-        self._available, self._shapes, self._sizes = available, shapes, sizes
-        self._changed: dict[Key, list[int]] = {}
+        self._available, self._shapes, self._held = available, shapes, held
+        self._running = running or {}
+        self._rooms: dict[Key, _Room] = {}
 
     @classmethod
     def counted(cls, free: Mapping[Key, int]) -> Capacity:
         """Free device counts alone: no shapes, none of our work on them."""
-        return cls(free, {}, lambda key: [])
+        return cls(free, {}, lambda key: {})
+
+    def _room(self, key: Key) -> _Room:
+        room = self._rooms.get(key)
+        if room is None:
+            ours, shown = self._held(key), self._running.get(key, {})
+            room = self._rooms[key] = _Room(
+                ours=list(ours.values()),
+                pending=[d for pid, d in ours.items() if pid not in shown],
+                unknown=sum(d for pid, d in shown.items() if pid not in ours),
+            )
+        return room
 
     def held(self, key: Key) -> list[int]:
         """The device count of each placement of ours on ``key`` (a negative one: devices
         freed that no placement of ours was known to hold)."""
-        changed = self._changed.get(key)
-        return self._sizes(key) if changed is None else changed
+        return self._room(key).ours
+
+    def unknown(self, key: Key) -> int:
+        """Devices on ``key`` used by running work whose placement id we do not know."""
+        return self._room(key).unknown
 
     def free(self, key: Key) -> int:
         """Free devices on ``key``, never negative (a site may shrink under our work)."""
-        return max(0, self._available.get(key, 0) - sum(self.held(key)))
+        room = self._room(key)
+        return max(0, self._available.get(key, 0) - sum(room.ours) - room.unknown)
 
     def shape(self, key: Key) -> NodeShape | None:
         """How ``key``'s free devices sit on nodes (``None``: counted only)."""
         shape = self._shapes.get(key)
-        # Devices freed that none of our placements held sit on no known node: left out.
-        return None if shape is None else shape.after(d for d in self.held(key) if d > 0)
+        return None if shape is None else shape.after(self._room(key).pending)
 
     def fits(self, key: Key, devices: int) -> bool:
         """Whether work of ``devices`` fits on ``key`` now."""
@@ -102,22 +128,29 @@ class Capacity:
 
     def copy(self) -> Capacity:
         """A copy whose :meth:`take` and :meth:`give` leave this one as it is."""
-        other = Capacity(self._available, self._shapes, self._sizes)
-        other._changed = {key: list(held) for key, held in self._changed.items()}
+        other = Capacity(self._available, self._shapes, self._held, self._running)
+        other._rooms = {
+            key: _Room(list(r.ours), list(r.pending), r.unknown) for key, r in self._rooms.items()
+        }
         return other
 
     def take(self, key: Key, devices: int) -> None:
         """Count work of ``devices`` placed on ``key``."""
-        self._changed[key] = [*self.held(key), devices]
+        room = self._room(key)
+        room.ours.append(devices)
+        room.pending.append(devices)
 
     def give(self, key: Key, devices: int) -> None:
-        """Count work of ``devices`` gone from ``key``."""
-        held = list(self.held(key))
-        if devices in held:
-            held.remove(devices)
+        """Count work of ``devices`` gone from ``key``. Devices freed by work the site
+        showed running sit on a node we cannot name: the shape leaves them out until the
+        site reports them free."""
+        room = self._room(key)
+        if devices in room.ours:
+            room.ours.remove(devices)
+            if devices in room.pending:
+                room.pending.remove(devices)
         else:  # not ours as far as these counts know: freed all the same
-            held.append(-devices)
-        self._changed[key] = held
+            room.ours.append(-devices)
 
     def counts(self) -> Mapping[Key, int]:
         """Free devices per key, computed as each is looked up."""
@@ -151,6 +184,28 @@ class _Lookup(Mapping[Key, Any]):
         return len(self._keys)
 
 
+def report_running(report: SiteReport) -> dict[Key, dict[str, int]]:
+    """Our work the site shows running, per (site, model): placement id → devices."""
+    running: dict[Key, dict[str, int]] = {}
+    for r in report.running:
+        running.setdefault((report.site_id, r.model), {})[r.placement_id] = r.devices
+    return running
+
+
+def report_capacity(report: SiteReport, ours: Sequence[Placement]) -> Capacity:
+    """One site's capacity less ``ours`` (our placements there), from its own report."""
+    available = {(report.site_id, a.model): a.available for a in report.accelerators}
+    shapes = {
+        (report.site_id, a.model): shape
+        for a in report.accelerators
+        if (shape := report_shape(a)) is not None
+    }
+    held: dict[Key, dict[str, int]] = {}
+    for p in ours:
+        held.setdefault((p.site_id, p.accelerator_model), {})[p.placement_id] = p.devices
+    return Capacity(available, shapes, lambda key: held.get(key, {}), report_running(report))
+
+
 def capacities(report: SiteReport, capacity: Capacity) -> tuple[AcceleratorCapacity, ...]:
     """Each model's capacity at a site, net of others' use and of our active placements,
     with its shape on nodes where the site reports one."""
@@ -175,11 +230,12 @@ def capacities(report: SiteReport, capacity: Capacity) -> tuple[AcceleratorCapac
 
 
 def site_view(
-    registry: SiteRegistry, r: SiteReport, now: float, sizes: Callable[[Key], list[int]]
+    registry: SiteRegistry, r: SiteReport, now: float, ours: Sequence[Placement]
 ) -> SiteView:
-    """One site's live view from its latest report; ``sizes``: the device count of each of
-    our placements per (site, model)."""
+    """One site's live view from its latest report; ``ours``: our placements there."""
     live = registry.liveness(r.site_id)
+    shown = {x.placement_id for x in r.running}
+    mine = {p.placement_id for p in ours}
     drain = registry.drain_of(r.site_id)
     return SiteView(
         site_id=r.site_id,
@@ -190,7 +246,7 @@ def site_view(
         pue=r.pue,
         price_now_yuan_per_kwh=tariff_from_now(r, now)[0],
         carbon_kg_per_kwh=r.carbon_kg_per_kwh,
-        accelerators=capacities(r, report_capacity(r, sizes)),
+        accelerators=capacities(r, report_capacity(r, ours)),
         latencies=r.latencies,
         price_band_now=r.band_now,
         agents=tuple(registry.agents(r.site_id)),
@@ -203,6 +259,17 @@ def site_view(
         drained=drain is not None,
         drained_at=0.0 if drain is None else drain.at,
         drain_reason="" if drain is None else drain.reason,
+        sees_placements=r.sees_placements,
+        not_running=tuple(
+            sorted(
+                p.placement_id
+                for p in ours
+                if r.sees_placements
+                and p.placement_id not in shown
+                and now - p.created_at > RUNNING_GRACE_S
+            )
+        ),
+        unknown_running=tuple(sorted(shown - mine)),
     )
 
 
@@ -224,10 +291,12 @@ class SitesView:
     """The sites known but not up: work left out names them (the solver never sees them)."""
     shape_of: Mapping[Key, NodeShape] = field(default_factory=dict)
     """(site, model) → the node shape its report gives (only where it gives one)."""
+    running_of: Mapping[Key, Mapping[str, int]] = field(default_factory=dict)
+    """(site, model) → our work the site shows running (placement id → devices)."""
 
     def free_capacity(self, active: ActivePlacements) -> Capacity:
         """These sites' capacity less ``active``'s placements (see :class:`Capacity`)."""
-        return Capacity(self.capacity_of, self.shape_of, active.sizes)
+        return Capacity(self.capacity_of, self.shape_of, active.on, self.running_of)
 
     def problem(self, workloads: Sequence[Workload], capacity: Capacity) -> Problem:
         """A solver problem for ``workloads`` on these sites with this capacity."""
@@ -283,6 +352,7 @@ class SitesViewCache:
             for a in r.accelerators
             if (shape := report_shape(a)) is not None
         }
+        running_of = {key: ids for r in reports for key, ids in report_running(r).items()}
         drained = self._registry.drained()
         if (
             view is not None
@@ -300,6 +370,7 @@ class SitesViewCache:
                 capacity=capacity,
                 capacity_of=dict(capacity),
                 shape_of=shape_of,
+                running_of=running_of,
             )
             self._view = view
             return view
@@ -321,6 +392,7 @@ class SitesViewCache:
             caps,
             down,
             shape_of,
+            running_of,
         )
         self._view = view
         return view

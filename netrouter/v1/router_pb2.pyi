@@ -246,7 +246,7 @@ class AcceleratorCapacity(_message.Message):
     def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SiteView(_message.Message):
-    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents", "drained", "drained_at", "drain_reason")
+    __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents", "drained", "drained_at", "drain_reason", "sees_placements", "not_running", "unknown_running")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     UP_FIELD_NUMBER: _ClassVar[int]
@@ -268,6 +268,9 @@ class SiteView(_message.Message):
     DRAINED_FIELD_NUMBER: _ClassVar[int]
     DRAINED_AT_FIELD_NUMBER: _ClassVar[int]
     DRAIN_REASON_FIELD_NUMBER: _ClassVar[int]
+    SEES_PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    NOT_RUNNING_FIELD_NUMBER: _ClassVar[int]
+    UNKNOWN_RUNNING_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     labels: _site_report_pb2.SiteLabels
     up: bool
@@ -289,7 +292,10 @@ class SiteView(_message.Message):
     drained: bool
     drained_at: float
     drain_reason: str
-    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., over_pue_cap: _Optional[bool] = ..., agents: _Optional[_Iterable[str]] = ..., drained: _Optional[bool] = ..., drained_at: _Optional[float] = ..., drain_reason: _Optional[str] = ...) -> None: ...
+    sees_placements: bool
+    not_running: _containers.RepeatedScalarFieldContainer[str]
+    unknown_running: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, site_id: _Optional[str] = ..., labels: _Optional[_Union[_site_report_pb2.SiteLabels, _Mapping]] = ..., up: _Optional[bool] = ..., down_reason: _Optional[str] = ..., report_age_s: _Optional[float] = ..., pue: _Optional[float] = ..., price_now_yuan_per_kwh: _Optional[float] = ..., carbon_kg_per_kwh: _Optional[float] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorCapacity, _Mapping]]] = ..., latencies: _Optional[_Iterable[_Union[_site_report_pb2.RegionLatency, _Mapping]]] = ..., price_band_now: _Optional[str] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., ttl_s: _Optional[float] = ..., held_down_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., over_pue_cap: _Optional[bool] = ..., agents: _Optional[_Iterable[str]] = ..., drained: _Optional[bool] = ..., drained_at: _Optional[float] = ..., drain_reason: _Optional[str] = ..., sees_placements: _Optional[bool] = ..., not_running: _Optional[_Iterable[str]] = ..., unknown_running: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class RemoveSiteRequest(_message.Message):
     __slots__ = ("site_id",)

@@ -72,8 +72,18 @@ class SiteLabels(_message.Message):
     pue_cap: float
     def __init__(self, name: _Optional[str] = ..., hub: _Optional[str] = ..., hub_name: _Optional[str] = ..., province: _Optional[str] = ..., side: _Optional[str] = ..., latitude: _Optional[float] = ..., longitude: _Optional[float] = ..., pue_cap: _Optional[float] = ...) -> None: ...
 
+class RunningPlacement(_message.Message):
+    __slots__ = ("placement_id", "model", "devices")
+    PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
+    DEVICES_FIELD_NUMBER: _ClassVar[int]
+    placement_id: str
+    model: str
+    devices: int
+    def __init__(self, placement_id: _Optional[str] = ..., model: _Optional[str] = ..., devices: _Optional[int] = ...) -> None: ...
+
 class SiteReport(_message.Message):
-    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s", "pue_source", "pue_age_s", "pue_mean", "pue_mean_window_s", "pue_mean_covered_s")
+    __slots__ = ("site_id", "boot_id", "sequence", "timestamp", "labels", "accelerators", "pue", "tariff", "carbon_kg_per_kwh", "latencies", "report_interval_s", "pue_source", "pue_age_s", "pue_mean", "pue_mean_window_s", "pue_mean_covered_s", "sees_placements", "running")
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
     BOOT_ID_FIELD_NUMBER: _ClassVar[int]
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
@@ -90,6 +100,8 @@ class SiteReport(_message.Message):
     PUE_MEAN_FIELD_NUMBER: _ClassVar[int]
     PUE_MEAN_WINDOW_S_FIELD_NUMBER: _ClassVar[int]
     PUE_MEAN_COVERED_S_FIELD_NUMBER: _ClassVar[int]
+    SEES_PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
+    RUNNING_FIELD_NUMBER: _ClassVar[int]
     site_id: str
     boot_id: str
     sequence: int
@@ -106,4 +118,6 @@ class SiteReport(_message.Message):
     pue_mean: float
     pue_mean_window_s: float
     pue_mean_covered_s: float
-    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., pue_mean_window_s: _Optional[float] = ..., pue_mean_covered_s: _Optional[float] = ...) -> None: ...
+    sees_placements: bool
+    running: _containers.RepeatedCompositeFieldContainer[RunningPlacement]
+    def __init__(self, site_id: _Optional[str] = ..., boot_id: _Optional[str] = ..., sequence: _Optional[int] = ..., timestamp: _Optional[float] = ..., labels: _Optional[_Union[SiteLabels, _Mapping]] = ..., accelerators: _Optional[_Iterable[_Union[AcceleratorInventory, _Mapping]]] = ..., pue: _Optional[float] = ..., tariff: _Optional[_Union[Tariff, _Mapping]] = ..., carbon_kg_per_kwh: _Optional[float] = ..., latencies: _Optional[_Iterable[_Union[RegionLatency, _Mapping]]] = ..., report_interval_s: _Optional[float] = ..., pue_source: _Optional[str] = ..., pue_age_s: _Optional[float] = ..., pue_mean: _Optional[float] = ..., pue_mean_window_s: _Optional[float] = ..., pue_mean_covered_s: _Optional[float] = ..., sees_placements: _Optional[bool] = ..., running: _Optional[_Iterable[_Union[RunningPlacement, _Mapping]]] = ...) -> None: ...

@@ -23,6 +23,7 @@ from netrouter.contract.names import KNOWN_MODELS
 from netrouter.contract.site_report import (
     AcceleratorInventory,
     RegionLatency,
+    RunningPlacement,
     SiteLabels,
     SiteReport,
 )
@@ -651,6 +652,13 @@ def site_reports() -> st.SearchStrategy[SiteReport]:
         pue_mean_window_s=_finite(),
         pue_mean_covered_s=_finite(),
         next_24h_bands=st.lists(st.text(max_size=6), max_size=24).map(tuple),
+        sees_placements=st.booleans(),
+        running=st.lists(
+            st.builds(
+                RunningPlacement, placement_id=_words(), model=_known_models(), devices=_uint32s()
+            ),
+            max_size=3,
+        ).map(tuple),
     )
 
 
@@ -838,6 +846,9 @@ def site_views() -> st.SearchStrategy[domain.SiteView]:
         drained=st.booleans(),
         drained_at=_finite(),
         drain_reason=st.text(max_size=12),
+        sees_placements=st.booleans(),
+        not_running=st.lists(_words(), max_size=3).map(tuple),
+        unknown_running=st.lists(_words(), max_size=3).map(tuple),
     )
 
 

@@ -327,8 +327,8 @@ async def test_eight_gpus_one_per_node_refuse_an_8_gpu_job_and_take_eight_1_gpu_
     assert table.returncode == 0, table.stderr
     wuhu = next(line for line in table.stdout.splitlines() if "wuhu" in line)
     # Our eight 1-GPU placements sit best-fit: the node with 1, then the one with 3, ...
-    assert "H100 0 whole of 8, 1×4" in wuhu
-    assert "count only" in next(line for line in table.stdout.splitlines() if "yrd" in line)
+    assert "H100 4/24 (0 whole of 8, 1×4)" in wuhu
+    assert "H100 32/32 " in next(line for line in table.stdout.splitlines() if "yrd" in line)
 
 
 async def test_a_batch_plans_on_the_nodes_not_on_the_count(hubs: Hubs) -> None:

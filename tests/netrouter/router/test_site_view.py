@@ -10,26 +10,30 @@ from pathlib import Path
 import pytest
 
 from netrouter.client.errors import FailedPreconditionError
+from netrouter.contract.site_report import RunningPlacement, SiteReport, validate_report
 from netrouter.contract.topics import AgentStatus
 from netrouter.planning.network import NetworkModel
 from netrouter.router.core import Router
 from netrouter.router.site_view import (
+    RUNNING_GRACE_S,
     VIEW_REFRESH_S,
     SitesViewCache,
     capacities,
     report_capacity,
+    site_view,
 )
 from netrouter.router.state import SiteRegistry
 from netrouter.router.store import PlacementStore
-from tests.helpers.factories import report_of, site_config, workload
+from tests.helpers.factories import placement, report_of, site_config, workload
 
 
 def test_capacity_is_net_of_our_placements_and_never_negative() -> None:
     """Free devices are the available ones less ours, and zero when we hold more."""
     report = report_of(site_config("west", price=0.3, h100=16))
-    (h100,) = capacities(report, report_capacity(report, lambda key: [4, 2]))
+    ours = [placement("a", devices=4), placement("b", devices=2)]
+    (h100,) = capacities(report, report_capacity(report, ours))
     assert (h100.placed, h100.free) == (6, 10)
-    (shrunk,) = capacities(report, report_capacity(report, lambda key: [40]))
+    (shrunk,) = capacities(report, report_capacity(report, [placement("c", devices=40)]))
     assert (shrunk.placed, shrunk.free) == (40, 0)
 
 
@@ -92,3 +96,70 @@ async def test_newer_report_counts_at_once_for_capacity_and_in_a_refresh_for_pri
         third = await router.place([workload("c")])
         assert third.placements[0].site_id == "east"
     store.close()
+
+
+def _seeing(nodes: list[int], running: dict[str, int]) -> SiteReport:
+    """West as an agent that sees placement ids reports it: 8-GPU nodes with these free
+    devices, and work labelled with these ids (id → devices) running on them."""
+    report = report_of(site_config("west", price=0.3, h100=16))
+    (a,) = report.accelerators
+    used = sum(running.values())
+    shaped = replace(
+        a,
+        total=8 * len(nodes),
+        healthy=8 * len(nodes),
+        in_use_by_others=8 * len(nodes) - sum(nodes) - used,
+        node_size=8,
+        nodes_by_free=tuple(nodes.count(k) for k in range(9)),
+    )
+    report = replace(
+        report,
+        accelerators=(shaped,),
+        sees_placements=True,
+        running=tuple(
+            RunningPlacement(placement_id=pid, model="H100", devices=d)
+            for pid, d in running.items()
+        ),
+    )
+    validate_report(report)
+    return report
+
+
+def test_our_work_the_site_shows_running_is_counted_once() -> None:
+    """A placement the site shows running is in the site's own shape and counts once; one
+    not shown yet is laid on the shape best fit."""
+    # Two nodes: one with 8 free, one with 2 free after our running 'r' (6 devices).
+    report = _seeing([8, 2], {"r": 6})
+    ours = [placement("r", devices=6), placement("p", devices=2)]
+    capacity = report_capacity(report, ours)
+    key = ("west", "H100")
+    assert capacity.free(key) == 8  # 16 available to us - 6 running - 2 pending
+    shape = capacity.shape(key)
+    assert shape is not None and shape.nodes_by_free == (1, 0, 0, 0, 0, 0, 0, 0, 1)
+
+
+def test_work_the_router_does_not_know_is_used_and_flagged() -> None:
+    """Running work labelled with an id the router does not know takes its devices and is
+    listed in the site's view."""
+    report = _seeing([8, 2], {"stray": 6})
+    registry = SiteRegistry(hold_off_s=0.0)
+    registry.apply_report(report)
+    view = site_view(registry, report, report.timestamp, [])
+    (h100,) = view.accelerators
+    assert (h100.free, view.unknown_running, view.not_running) == (10, ("stray",), ())
+    assert view.sees_placements
+
+
+def test_a_placement_the_site_never_shows_is_flagged_after_the_grace() -> None:
+    """Placed but not running: flagged once older than the grace, only where the site's
+    agent sees placement ids."""
+    now = time.time()
+    report = replace(_seeing([8, 8], {}), timestamp=now)
+    registry = SiteRegistry(hold_off_s=0.0)
+    registry.apply_report(report)
+    old = placement("old", created_at=now - RUNNING_GRACE_S - 1)
+    new = placement("new", created_at=now - 1)
+    view = site_view(registry, report, now, [old, new])
+    assert view.not_running == ("old",)
+    blind = replace(report, sees_placements=False)
+    assert site_view(registry, blind, now, [old, new]).not_running == ()
