@@ -7,10 +7,12 @@ NVML inventory (:mod:`site_agents.nvml`), DCIM PUE and latency probes
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from netrouter.contract.limits import MAX_NODE_SIZE
 from site_agents.config import SiteConfig
 
 
@@ -30,6 +32,22 @@ class Inventory:
     """``nodes_by_free[k]``: nodes with exactly ``k`` free devices, ``k = 0..node_size``."""
     domain_nodes: int = 0
     """Nodes per fast-interconnect domain; 0: unknown."""
+
+
+def node_shape(nodes: Iterable[tuple[int, int]]) -> tuple[int, tuple[int, ...]]:
+    """``(node_size, nodes_by_free)`` of one model's nodes, each given as ``(devices,
+    free devices)`` on that node: ``node_size`` is the most devices any node has,
+    ``nodes_by_free[k]`` the number of nodes with exactly ``k`` free (free clamped to
+    ``0..devices``). ``(0, ())`` (shape not reported) when there are no devices, or a node
+    holds more than a report may carry (``MAX_NODE_SIZE``)."""
+    pairs = [(devices, min(max(free, 0), devices)) for devices, free in nodes]
+    size = max((devices for devices, _ in pairs), default=0)
+    if not 0 < size <= MAX_NODE_SIZE:
+        return 0, ()
+    histogram = [0] * (size + 1)
+    for _, free in pairs:
+        histogram[free] += 1
+    return size, tuple(histogram)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -102,7 +120,11 @@ class LatencySource(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class StaticInventory:
-    """The inventory written in the config file."""
+    """The inventory written in the config file.
+
+    Its shape is left unreported (``node_size`` 0): the config gives counts per model, not
+    how they split into nodes, and a shape is never guessed: the report carries the counts
+    only."""
 
     config: SiteConfig
 

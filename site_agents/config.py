@@ -374,11 +374,22 @@ def _pod_placement_join(series: str, pod_label: str) -> str:
     )
 
 
+_NODE_SCRATCH = "netrouter_node"
+"""A label the default queries name the node in before it becomes ``node`` (so an
+exporter's own ``node`` label can be one of the candidates without being overwritten)."""
+
+
 def _by_node_model(expr: str, node: str, model: str) -> str:
     """``count by (node, model)`` of ``expr``, its ``node`` and ``model`` labels taken from
-    the exporter's labels ``node`` (a list: the first present wins) and ``model``."""
+    the exporter's labels ``node`` (a list: the first present wins) and ``model``.
+
+    ``instance`` among the node labels names the node by the scrape target's host, the
+    port dropped (``10.0.3.7:8082`` is node ``10.0.3.7``): an exporter scraped once per
+    node, such as npu-exporter, labels no node itself."""
     for label in reversed(node.split(",")):
-        expr = f'label_replace({expr}, "node", "$1", "{label}", "(.+)")'
+        value = "(.+?)(?::[0-9]+)?" if label == "instance" else "(.+)"
+        expr = f'label_replace({expr}, "{_NODE_SCRATCH}", "$1", "{label}", "{value}")'
+    expr = f'label_replace({expr}, "node", "$1", "{_NODE_SCRATCH}", "(.+)")'
     expr = f'label_replace({expr}, "model", "$1", "{model}", "(.+)")'
     return f"count by (node, model) ({expr})"
 
@@ -395,7 +406,7 @@ _DCGM_UNHEALTHY = (
     " or DCGM_FI_DEV_RETIRED_PENDING > 0"
     " or DCGM_FI_DEV_ECC_DBE_VOL_TOTAL > 0)"
 )
-_NPU_NODE = "node,instance"  # npu-exporter has no node label: the scrape target's
+_NPU_NODE = "node,instance"  # npu-exporter has no node label: the scrape target's host
 _NPU_DEVICE = "npu_chip_info_health_status"
 
 DEFAULT_QUERIES: dict[str, str] = {

@@ -17,6 +17,13 @@ reported as the node has it. When NVML or the driver is missing, the agent falls
 config's static inventory and says so, in the log and in the report
 (``from_static_config``). Models NVML cannot see (Ascend and other non-NVIDIA accelerators)
 always come from the config.
+
+The shape of the free capacity (``node_size``, ``nodes_by_free``) is reported only where
+this node is the model's whole inventory: a model the config does not name, or one the
+config counts no more devices of than the node holds. It is then one node of that model's
+device count, with its healthy devices less those in use by others free. Where the node
+refines a configured site of many nodes, the other nodes' shape is unknown and none is
+reported (``node_size`` 0).
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from site_agents.collectors import Inventory, StaticInventory
+from site_agents.collectors import Inventory, StaticInventory, node_shape
 from site_agents.config import SiteConfig
 
 log = logging.getLogger(__name__)
@@ -360,6 +367,9 @@ class NvmlInventory:
             else:
                 site = self._node_only(model, group)
             healthy = [d for d in group if d.healthy]
+            if site.total == len(group):  # the node is the model's whole inventory
+                size, histogram = node_shape([(site.total, site.healthy - site.in_use_by_others)])
+                site = replace(site, node_size=size, nodes_by_free=histogram)
             shares.append(
                 NodeShare(
                     model=model,

@@ -7,7 +7,18 @@ vector labelled ``node`` and ``model`` (the exporter's model label): devices, un
 devices, devices used by pods that carry no netrouter placement id, and measured power.
 The counts are kept per node (:attr:`PrometheusInventory.nodes`) and summed per model into
 the report's :class:`~site_agents.collectors.Inventory`, with each model's board power from
-the config (exporters do not give a limit by default).
+the config (exporters do not give a limit by default). npu-exporter labels no node (it is
+scraped once per node): its series are named by the scrape target's host, ``instance``
+without the port, unless they carry a ``node`` label.
+
+Each model also gets the shape of its free capacity: ``node_size``, the most devices of it
+any node has, and ``nodes_by_free``, how many nodes have exactly 0, 1, ... ``node_size``
+of them free (healthy, less those in use by others, clamped per node exactly as the
+summed counts are, so the histogram holds ``healthy - in_use_by_others`` devices, as the
+router requires). ``domain_nodes`` (nodes per NVLink/HCCS island) stays 0, unknown: no
+default exporter labels it. A node with more devices than a report's node size carries
+(``MAX_NODE_SIZE``) leaves its model's shape unreported (logged once); the static fallback
+never reports one.
 
 A node whose exporter goes away drops out once Prometheus marks its series stale (at once
 after a failed scrape, else after its 5 minute lookback): the site reports what Prometheus
@@ -33,7 +44,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netrouter.contract.names import UnknownNameError, check_model
-from site_agents.collectors import CollectorError, Inventory, StaticInventory
+from site_agents.collectors import CollectorError, Inventory, StaticInventory, node_shape
 from site_agents.config import DEVICE_QUERIES, PrometheusSection, SiteConfig
 
 log = logging.getLogger(__name__)
@@ -235,7 +246,14 @@ class PrometheusInventory:
     # --- the InventorySource protocol --------------------------------------------------
 
     def per_model(self, nodes: list[NodeModel]) -> list[Inventory]:
-        """The site's inventory per model: the nodes summed, board power from the config."""
+        """The site's inventory per model: the nodes summed, board power from the config,
+        and the shape of the free capacity.
+
+        ``node_size`` is the most devices of the model any node has; ``nodes_by_free[k]``
+        counts the nodes with exactly ``k`` of them free (healthy, less those in use by
+        others). The counts are summed from the same clamped per-node figures, so the
+        histogram always holds ``healthy - in_use_by_others`` devices, as the router checks.
+        ``domain_nodes`` stays 0: no default exporter labels the NVLink/HCCS island."""
         static = {a.model: a.power_w for a in self.config.accelerators}
         board = self.settings.board_power_w
         by_model: dict[str, list[NodeModel]] = {}
@@ -253,6 +271,18 @@ class PrometheusInventory:
                 )
                 continue
             group = by_model[model]
+            per_node: dict[str, tuple[int, int]] = {}
+            for e in group:  # one node may show a model under two exporter labels
+                devices, free = per_node.get(e.node, (0, 0))
+                per_node[e.node] = (devices + e.total, free + e.healthy - e.busy)
+            size, histogram = node_shape(per_node.values())
+            if not size and group:
+                self._skip_once(
+                    f"shape:{model}",
+                    "Prometheus: %s shape not reported: a node has more devices than a "
+                    "report carries",
+                    model,
+                )
             out.append(
                 Inventory(
                     model=model,
@@ -261,6 +291,8 @@ class PrometheusInventory:
                     in_use_by_others=sum(e.busy for e in group),
                     power_w=power,
                     from_static_config=False,
+                    node_size=size,
+                    nodes_by_free=histogram,
                 )
             )
         return out

@@ -124,12 +124,13 @@ def pki(tmp_path: Path) -> dict[str, str]:
 
 @pytest.fixture
 def new_exporter() -> Iterator[Callable[..., Exporter]]:
-    """Makes exporters (``new_exporter(text="", job=...)``; jobs default to ``exporter``,
-    ``exporter2``, ...); stops them all at the end."""
+    """Makes exporters (``new_exporter(text="", job=..., host="127.0.0.1")``; jobs default
+    to ``exporter``, ``exporter2``, ...); stops them all at the end."""
     made: list[Exporter] = []
 
-    def make(text: str = "", job: str | None = None) -> Exporter:
-        e = Exporter(text, job=job or ("exporter" if not made else f"exporter{len(made) + 1}"))
+    def make(text: str = "", job: str | None = None, host: str = "127.0.0.1") -> Exporter:
+        name = job or ("exporter" if not made else f"exporter{len(made) + 1}")
+        e = Exporter(text, job=name, host=host)
         made.append(e)
         return e
 

@@ -43,10 +43,12 @@ class Exporter:
 
     ``set_text`` replaces what the next scrape gets; ``fail(500)`` makes it answer that
     status instead (``fail(None)`` heals it); ``stop`` makes it go away (connection
-    refused). ``job`` is the scrape job Prometheus gives it.
+    refused). ``job`` is the scrape job Prometheus gives it; ``host`` the loopback address
+    it listens on (any of 127.0.0.0/8, so that exporters scraped per node can stand for
+    distinct hosts).
     """
 
-    def __init__(self, text: str = "", *, job: str = "exporter") -> None:
+    def __init__(self, text: str = "", *, job: str = "exporter", host: str = "127.0.0.1") -> None:
         self.job = job
         self._text = text
         self._status: int | None = None
@@ -72,10 +74,11 @@ class Exporter:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = http.server.ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
+        self.host = host
         self.port = int(self._server.server_address[1])
-        self.target = f"127.0.0.1:{self.port}"
+        self.target = f"{host}:{self.port}"
         self.url = f"http://{self.target}/metrics"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()

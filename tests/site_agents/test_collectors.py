@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netrouter.contract.configfile import ConfigFileError
-from site_agents.collectors import FixedPue, StaticInventory, TimeOfUseTariff
+from site_agents.collectors import FixedPue, StaticInventory, TimeOfUseTariff, node_shape
 from site_agents.config import BANDS, SiteConfig, load_site_config, parse_hours
 from site_agents.report import ReportBuilder
 from tests.helpers.factories import report_of, site_dict
@@ -182,3 +182,12 @@ def test_a_fixed_pue_is_its_own_mean_at_any_time() -> None:
             3_600.0,
             3_600.0,
         )
+
+
+def test_node_shape_counts_nodes_per_free_devices() -> None:
+    # Free is clamped to 0..devices; the biggest node sets node_size.
+    assert node_shape([(8, 5), (8, 8), (4, 4), (8, -1), (2, 9)]) == (8, (1, 0, 1, 0, 1, 1, 0, 0, 1))
+    assert node_shape([]) == (0, ())
+    assert node_shape([(0, 0)]) == (0, ())
+    assert node_shape([(65, 3), (8, 8)]) == (0, ())  # beyond MAX_NODE_SIZE: not reported
+    assert node_shape([(64, 64)]) == (64, (0,) * 64 + (1,))

@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from netrouter.contract.site_report import decode_report
 from site_agents.cli import app
 from site_agents.collectors import Inventory, StaticInventory
 from site_agents.config import InventorySection, SiteConfig, load_site_config
@@ -213,6 +214,40 @@ def test_a_model_not_configured_is_reported_as_the_node_has_it() -> None:
     assert (got["H100"].total, got["H100"].from_static_config) == (448, True)
     assert (got["H200"].total, got["H200"].healthy, got["H200"].power_w) == (4, 4, 700.0)
     assert "not in [[accelerators]]" in inv.node_shares[0].describe()
+
+
+def test_the_node_is_the_shape_only_where_it_is_the_whole_inventory() -> None:
+    """8 H100 configured and 8 on the node (one with ECC errors, one busy with a foreign
+    job, one with ours): the node is the site's H100, so one node of 8 with 6 free, and
+    the router takes it. H200 not configured: one node of 4, all free. The 448-H100 site
+    refined by one node: the other nodes' shape is unknown, none is reported; nor for the
+    Ascend910B NVML cannot see, nor when NVML is missing."""
+    inv, _ = collector(_node(), own_process_names=["netrouter-worker"])
+    got = {i.model: i for i in inv.inventory()}
+    assert (got["H100"].node_size, got["H100"].nodes_by_free) == (8, (0, 0, 0, 0, 0, 0, 1, 0, 0))
+    assert (got["Ascend910B"].node_size, got["Ascend910B"].nodes_by_free) == (0, ())
+    config = nvml_config()
+    sources = Sources.from_config(config)
+    builder = ReportBuilder(
+        config,
+        Sources(inventory=inv, price=sources.price, pue=sources.pue, latency=sources.latency),
+    )
+    report = decode_report(config.site.id, builder.build().SerializeToString())
+    (h100,) = [a for a in report.accelerators if a.model == "H100"]
+    assert (h100.available, h100.largest_free, h100.whole_nodes) == (6, 6, 0)
+
+    fake = FakeNvml([FakeDevice(name="NVIDIA H200", uuid=f"GPU-{i}") for i in range(4)])
+    got = {i.model: i for i in NvmlInventory(_large_site(), api_loader=lambda: fake).inventory()}
+    assert (got["H200"].node_size, got["H200"].nodes_by_free) == (4, (0, 0, 0, 0, 1))
+    assert (got["H100"].node_size, got["H100"].nodes_by_free) == (0, ())
+
+    fake = FakeNvml(_node())
+    (h100_site,) = NvmlInventory(_large_site(), api_loader=lambda: fake).inventory()
+    assert (h100_site.total, h100_site.node_size, h100_site.nodes_by_free) == (448, 0, ())
+
+    missing, _ = collector([])
+    missing.api_loader = lambda: FakeNvml([], no_driver=True)
+    assert all(i.node_size == 0 for i in missing.inventory())
 
 
 @given(

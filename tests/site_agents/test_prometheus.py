@@ -3,8 +3,11 @@ the exporters of tests/data/exporters, and what the agent reports when it cannot
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,12 +16,21 @@ import pytest
 
 from netrouter.contract.configfile import ConfigFileError
 from netrouter.contract.names import UnknownNameError
+from netrouter.contract.site_report import SiteReport, decode_report
 from site_agents.collectors import CollectorError, Inventory
 from site_agents.config import DEFAULT_QUERIES, SiteConfig, load_site_config
 from site_agents.prometheus import PrometheusInventory, canonical_model
-from site_agents.report import Sources
+from site_agents.report import ReportBuilder, Sources
+from tests.helpers.exporter_text import (
+    Device,
+    Pod,
+    dcgm_text,
+    kube_state_metrics_text,
+    npu_text,
+)
 from tests.helpers.factories import site_dict, write_site_toml
-from tests.helpers.prometheus import Exporter, Prometheus
+from tests.helpers.processes import require_binary
+from tests.helpers.prometheus import PROMETHEUS, Exporter, Prometheus
 
 EXPORTERS = Path(__file__).resolve().parents[1] / "data" / "exporters"
 
@@ -51,6 +63,24 @@ def _counts(inventory: list[Inventory]) -> dict[str, tuple[int, int, int, float,
         i.model: (i.total, i.healthy, i.in_use_by_others, i.power_w, i.from_static_config)
         for i in inventory
     }
+
+
+def _shapes(inventory: list[Inventory]) -> dict[str, tuple[int, tuple[int, ...], int]]:
+    return {i.model: (i.node_size, i.nodes_by_free, i.domain_nodes) for i in inventory}
+
+
+def _builder(config: SiteConfig, inventory: PrometheusInventory) -> ReportBuilder:
+    """The agent's report builder over ``inventory`` (the config's other sources)."""
+    sources = Sources.from_config(config)
+    return ReportBuilder(
+        config,
+        Sources(inventory=inventory, price=sources.price, pue=sources.pue, latency=sources.latency),
+    )
+
+
+def _routed(config: SiteConfig, builder: ReportBuilder) -> SiteReport:
+    """The next report, as the router decodes and checks it (raises if it would refuse it)."""
+    return decode_report(config.site.id, builder.build().SerializeToString())
 
 
 # --- configuration and model names (no Prometheus) ---------------------------------------
@@ -238,6 +268,121 @@ def test_models_without_board_power_or_name_are_left_out(
     assert any("'NVIDIA H10' left out" in w for w in warnings)
 
 
+def test_shape_from_the_nodes_partitions_what_the_router_checks(tmp_path: Path) -> None:
+    """node-a: 8 H100, one unhealthy, 2 in use by others (5 free); node-b: 8, all healthy,
+    9 in use by others (more than it has: clamped to 8, so 0 free); node-c: 4 (a smaller
+    node), 1 in use (3 free); node-d: 2 + 2 under two exporter labels of H100, one
+    unhealthy (3 free). node_size is the biggest node (8); the histogram counts nodes per
+    free devices and adds up to healthy - in use, so the router takes the report."""
+    fake = FakePrometheus()
+    h100, pcie = "NVIDIA H100 80GB HBM3", "NVIDIA H100 PCIe"
+    fake.by_name["gpu_devices"] = [
+        ("node-a", h100, 8),
+        ("node-b", h100, 8),
+        ("node-c", h100, 4),
+        ("node-d", h100, 2),
+        ("node-d", pcie, 2),
+    ]
+    fake.by_name["gpu_unhealthy"] = [("node-a", h100, 1), ("node-d", pcie, 1)]
+    fake.by_name["gpu_in_use_by_others"] = [
+        ("node-a", h100, 2),
+        ("node-b", h100, 9),
+        ("node-c", h100, 1),
+    ]
+    config = _config(tmp_path, "")
+    source = PrometheusInventory(config, fetch=fake)
+    inventory = source.inventory()
+    assert _counts(inventory) == {"H100": (24, 22, 11, 700.0, False)}
+    assert _shapes(inventory) == {"H100": (8, (1, 0, 0, 2, 0, 1, 0, 0, 0), 0)}
+    (report,) = _routed(config, _builder(config, source)).accelerators
+    assert (report.node_size, report.nodes_by_free) == (8, (1, 0, 0, 2, 0, 1, 0, 0, 0))
+    assert report.available == 11 and report.largest_free == 5 and report.whole_nodes == 0
+
+
+def test_a_node_too_big_for_a_report_leaves_the_shape_unreported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A node of 72 devices (more than a report's node_size may be): counts only, said once."""
+    fake = FakePrometheus()
+    fake.by_name["gpu_devices"] = [("rack-1", "NVIDIA H100 80GB HBM3", 72)]
+    config = _config(tmp_path, "")
+    source = PrometheusInventory(config, fetch=fake)
+    with caplog.at_level(logging.WARNING, logger="site_agents.prometheus"):
+        assert _shapes(source.inventory()) == {"H100": (0, (), 0)}
+        source.inventory()
+    assert len([r for r in caplog.records if "shape not reported" in r.getMessage()]) == 1
+    (report,) = _routed(config, _builder(config, source)).accelerators
+    assert (report.total, report.healthy, report.node_size) == (72, 72, 0)
+
+
+def test_the_static_fallback_reports_no_shape(tmp_path: Path) -> None:
+    fake = FakePrometheus()
+    fake.down = True
+    config = _config(tmp_path, 'fallback = "static"\n')
+    inventory = PrometheusInventory(config, fetch=fake).inventory()
+    assert _shapes(inventory) == {"H100": (0, (), 0), "Ascend910B": (0, (), 0)}
+
+
+def test_npu_nodes_are_named_by_node_label_else_the_scrape_targets_host(
+    tmp_path: Path,
+) -> None:
+    """npu-exporter labels no node: each of its series is named by its scrape target's host
+    (``instance`` without the port, IPv6 brackets kept), unless it carries a ``node`` label
+    (a relabelling scrape config), which wins. Evaluated by ``promtool test rules``, the
+    PromQL engine without a server."""
+    promtool = str(Path(PROMETHEUS).with_name("promtool")) if PROMETHEUS else None
+    require_binary("prometheus", promtool if promtool and Path(promtool).exists() else None)
+    assert promtool is not None
+    model = 'model_name="910B3-Ascend-V1"'
+    series = [
+        ('instance="10.0.3.7:8082",id="0"', "1"),
+        ('instance="10.0.3.7:8082",id="1"', "1"),
+        ('instance="10.0.3.7:8082",id="2"', "0"),
+        ('instance="[fd00::9]:8082",id="0"', "1"),
+        ('instance="npu-host-3",id="0"', "1"),
+        ('instance="10.0.3.8:8082",node="node-b",id="0"', "1"),
+    ]
+
+    def expect(query: str, samples: dict[str, float]) -> dict[str, Any]:
+        return {
+            "expr": DEFAULT_QUERIES[query],
+            "eval_time": "0m",
+            "exp_samples": [
+                {"labels": f'{{node="{node}",model="910B3-Ascend-V1"}}', "value": value}
+                for node, value in samples.items()
+            ],
+        }
+
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {
+                        "series": f'npu_chip_info_health_status{{job="npu",{labels},{model}}}',
+                        "values": value,
+                    }
+                    for labels, value in series
+                ],
+                "promql_expr_test": [
+                    expect(
+                        "npu_devices",
+                        {"10.0.3.7": 3, "[fd00::9]": 1, "npu-host-3": 1, "node-b": 1},
+                    ),
+                    expect("npu_unhealthy", {"10.0.3.7": 1}),
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "npu_nodes.yml"
+    path.write_text(json.dumps(tests))  # JSON is YAML
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 # --- a real Prometheus scraping the fixture exporters ---------------------------------------
 
 
@@ -259,7 +404,7 @@ def test_two_node_site_from_the_exporters_and_a_node_that_goes_away(
     """node-a (dcgm.prom): 8 × "NVIDIA H100 80GB HBM3"; GPU 3's last XID is 79 (critical),
     so 7 healthy; GPUs 0,1 carry pod netrouter/nr-7f3a9c-0, whose kube_pod_labels has
     placement id pl-7f3a9c (ours), GPUs 4,5 pod team-a/llm-finetune-0 (no placement id):
-    2 in use by others. node-b (ascend_npu_exporter.prom, named by its scrape target):
+    2 in use by others. node-b (ascend_npu_exporter.prom, named by its scrape target's host):
     8 × "910B3-Ascend-V1" = Ascend910B; chip 6 health 0, so 7 healthy; chips 0-3 carry pod
     team-b/ascend-infer-0 (no placement id): 4 in use by others. Board power comes from
     [[accelerators]] (700 W, 400 W). Measured draw is kept per node: dcgm's 8 readings and
@@ -281,11 +426,11 @@ def test_two_node_site_from_the_exporters_and_a_node_that_goes_away(
         "H100": (8, 7, 2, 700.0, False),
     }
     nodes = {(e.node, e.model): e for e in source.nodes}
-    assert set(nodes) == {("node-a", "H100"), (npu.target, "Ascend910B")}
+    assert set(nodes) == {("node-a", "H100"), (npu.host, "Ascend910B")}
     assert nodes["node-a", "H100"].power_draw_w == pytest.approx(
         sum(_power(_fixture("dcgm.prom"), "DCGM_FI_DEV_POWER_USAGE"))
     )
-    assert nodes[npu.target, "Ascend910B"].power_draw_w == pytest.approx(
+    assert nodes[npu.host, "Ascend910B"].power_draw_w == pytest.approx(
         sum(_power(_fixture("ascend_npu_exporter.prom"), "npu_chip_info_power"))
     )
     assert "node node-a: 8 H100 (NVIDIA H100 80GB HBM3), 7 healthy, 2 in use by others" in (
@@ -297,8 +442,7 @@ def test_two_node_site_from_the_exporters_and_a_node_that_goes_away(
     with caplog.at_level(logging.WARNING, logger="site_agents.prometheus"):
         assert _counts(source.inventory()) == {"H100": (8, 7, 2, 700.0, False)}
     assert any(
-        f"node {npu.target} no longer shows its Ascend910B" in r.getMessage()
-        for r in caplog.records
+        f"node {npu.host} no longer shows its Ascend910B" in r.getMessage() for r in caplog.records
     )
 
 
@@ -325,3 +469,253 @@ def test_check_shows_the_failing_query_and_the_fallback(tmp_path: Path) -> None:
     assert "Prometheus: query gpu_devices failed" in result.output
     assert DEFAULT_QUERIES["gpu_devices"] in result.output
     assert "H100: 16 total, 16 healthy, 0 in use by others, 700 W each (config)" in result.output
+
+
+# --- a real Prometheus scraping many generated nodes ------------------------------------------
+
+
+def _others(n: int, team: str = "team-a") -> Pod:
+    return Pod(team, f"train-{n}", "trainer")
+
+
+def _ours(n: int) -> Pod:
+    return Pod("netrouter", f"nr-{n}-0", "worker", placement_id=f"pl-{n}")
+
+
+def _gpu_node(i: int) -> list[Device]:
+    """H100 node ``i`` of 48 (free devices in brackets): 0-23 idle [8]; 24-31 one GPU with
+    XID 79 [7]; 32-39 four GPUs in another team's pod [4]; 40-43 all eight in netrouter's
+    own pod [8]; 44-45 two in another team's pod, two in ours, one XID 79 [5]; 46 all eight
+    in another team's pod [0]; 47 every GPU failed, two still in another team's pod (in
+    use clamped to the 0 healthy) [0]."""
+    idle = Device()
+    devices = [idle] * 8
+    if 24 <= i < 32:
+        devices[i % 8] = Device(healthy=False)
+    elif 32 <= i < 40:
+        devices[:4] = [Device(pod=_others(i))] * 4
+    elif 40 <= i < 44:
+        devices = [Device(pod=_ours(i))] * 8
+    elif i in (44, 45):
+        devices[:4] = [Device(pod=_others(i))] * 2 + [Device(pod=_ours(i))] * 2
+        devices[7] = Device(healthy=False)
+    elif i == 46:
+        devices = [Device(pod=_others(i))] * 8
+    elif i == 47:
+        devices = [Device(healthy=False, pod=_others(i))] * 2 + [Device(healthy=False)] * 6
+    return devices
+
+
+def _npu_node(j: int) -> list[Device]:
+    """Ascend node ``j`` of 16 (free chips in brackets): 0-7 idle [8]; 8-11 four chips in
+    another team's pod and one idle chip with health 0 [3]; 12-13 all eight in netrouter's
+    own pod [8]; 14 two chips with health 0 [6]; 15 all eight in another team's pod [0]."""
+    idle = Device()
+    devices = [idle] * 8
+    if 8 <= j < 12:
+        devices[:4] = [Device(pod=_others(j, "team-b"))] * 4
+        devices[5] = Device(healthy=False)
+    elif j in (12, 13):
+        devices = [Device(pod=_ours(100 + j))] * 8
+    elif j == 14:
+        devices[:2] = [Device(healthy=False)] * 2
+    elif j == 15:
+        devices = [Device(pod=_others(j, "team-b"))] * 8
+    return devices
+
+
+def _wait_all_up(server: Prometheus, jobs: int) -> None:
+    """Until every target has been scraped successfully (its samples are in)."""
+    server.wait_for(
+        "count(up == 1)",
+        lambda r: bool(r) and float(r[0]["value"][1]) == jobs,
+        timeout=30,
+    )
+
+
+def _poll(
+    source: PrometheusInventory,
+    done: Callable[[list[Inventory]], bool],
+    each: Callable[[list[Inventory]], None] = lambda _: None,
+    timeout: float = 20.0,
+) -> list[Inventory]:
+    """Read the inventory until ``done`` holds, checking ``each`` read on the way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        inventory = source.inventory()
+        each(inventory)
+        if done(inventory):
+            return inventory
+        assert time.monotonic() < deadline, _counts(inventory)
+        time.sleep(0.1)
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_a_64_node_site_of_two_models_and_its_free_capacity_shape(
+    tmp_path: Path, prometheus: StartPrometheus, new_exporter: Callable[..., Exporter]
+) -> None:
+    """48 H100 nodes of 8 behind one dcgm-exporter endpoint (``Hostname`` names each) and
+    16 Ascend 910B nodes of 8, each its own npu-exporter on its own loopback address (no
+    node label: the node is the scrape target's host), with kube-state-metrics for the
+    pods (netrouter's carry a placement id). :func:`_gpu_node` and :func:`_npu_node` say
+    which devices are failed and which pods hold which; the site reports per model the
+    totals, healthy, in use by others and the exact free-per-node histogram, and the
+    router takes the report."""
+    gpu_nodes = {f"gpu-{i + 1:02d}": _gpu_node(i) for i in range(48)}
+    npu_nodes = {f"127.0.0.{10 + j}": _npu_node(j) for j in range(16)}
+    resources = {**dict.fromkeys(gpu_nodes, "nvidia_com_gpu")}
+    resources.update(dict.fromkeys(npu_nodes, "huawei_com_Ascend910"))
+    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
+    ksm = new_exporter(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources), job="ksm")
+    npus = [
+        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
+        for n, (host, devices) in enumerate(npu_nodes.items())
+    ]
+    server = prometheus(dcgm, ksm, *npus)
+    _wait_all_up(server, 18)
+    config = _config(tmp_path, f'url = "{server.url}"\n')
+    source = PrometheusInventory(config)
+    inventory = source.inventory()
+
+    assert _counts(inventory) == {
+        # 384 GPUs; 8 + 2 + 8 failed; in use: 8×4 + 2×2 + 8 (node 47's two clamped to 0)
+        "H100": (384, 366, 44, 700.0, False),
+        # 128 chips; 4 + 2 with health 0; in use: 4×4 + 8
+        "Ascend910B": (128, 122, 24, 400.0, False),
+    }
+    assert _shapes(inventory) == {
+        "H100": (8, (2, 0, 0, 0, 8, 2, 0, 8, 28), 0),
+        "Ascend910B": (8, (1, 0, 0, 4, 0, 0, 1, 0, 10), 0),
+    }
+    for i in inventory:
+        assert sum(k * n for k, n in enumerate(i.nodes_by_free)) == i.healthy - i.in_use_by_others
+    nodes = {(e.node, e.model) for e in source.nodes}
+    assert nodes == {(n, "H100") for n in gpu_nodes} | {(n, "Ascend910B") for n in npu_nodes}
+    report = _routed(config, _builder(config, source))
+    assert {a.model: a.whole_nodes for a in report.accelerators} == {
+        "H100": 28,
+        "Ascend910B": 10,
+    }
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_nodes_that_disappear_drop_out_and_are_never_reported_more(
+    tmp_path: Path, prometheus: StartPrometheus, new_exporter: Callable[..., Exporter]
+) -> None:
+    """Three Ascend nodes (each its own npu-exporter) and two H100 nodes (one dcgm-exporter
+    endpoint). One npu-exporter answers 500, another stops (connection refused), and the
+    dcgm-exporter stops serving one node's GPUs: each time Prometheus marks those series
+    stale on the next scrape and the next inventory leaves the node out; no read on the
+    way reports more than before. A healed exporter's node comes back."""
+    gpu_nodes = {"gpu-01": [Device()] * 8, "gpu-02": [Device(healthy=False)] + [Device()] * 7}
+    npu_nodes = {f"127.0.0.{30 + j}": [Device()] * 8 for j in range(3)}
+    npu_nodes["127.0.0.31"] = [Device(pod=_others(1, "team-b"))] * 2 + [Device()] * 6
+    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
+    npus = [
+        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
+        for n, (host, devices) in enumerate(npu_nodes.items())
+    ]
+    resources = dict.fromkeys(npu_nodes, "huawei_com_Ascend910")
+    ksm = new_exporter(kube_state_metrics_text(npu_nodes, resources), job="ksm")
+    server = prometheus(dcgm, ksm, *npus)
+    _wait_all_up(server, 5)
+    config = _config(tmp_path, f'url = "{server.url}"\n')
+    source = PrometheusInventory(config)
+    first = source.inventory()
+    assert _counts(first) == {
+        "H100": (16, 15, 0, 700.0, False),
+        "Ascend910B": (24, 24, 2, 400.0, False),
+    }
+    assert _shapes(first)["Ascend910B"] == (8, (0, 0, 0, 0, 0, 0, 1, 0, 2), 0)
+
+    def never_more(model: str, bound: int) -> Callable[[list[Inventory]], None]:
+        def check(inventory: list[Inventory]) -> None:
+            (i,) = [i for i in inventory if i.model == model]
+            assert i.total <= bound and not i.from_static_config
+
+        return check
+
+    def total(model: str, n: int) -> Callable[[list[Inventory]], bool]:
+        return lambda inventory: any(i.model == model and i.total == n for i in inventory)
+
+    npus[0].fail(500)  # 127.0.0.30 answers errors
+    got = _poll(source, total("Ascend910B", 16), never_more("Ascend910B", 24))
+    assert _shapes(got)["Ascend910B"] == (8, (0, 0, 0, 0, 0, 0, 1, 0, 1), 0)
+    assert "127.0.0.30" not in {e.node for e in source.nodes}
+
+    npus[1].stop()  # 127.0.0.31 is gone: its pod's chips go with it
+    got = _poll(source, total("Ascend910B", 8), never_more("Ascend910B", 16))
+    assert _counts(got)["Ascend910B"] == (8, 8, 0, 400.0, False)
+    assert _shapes(got)["Ascend910B"] == (8, (0, 0, 0, 0, 0, 0, 0, 0, 1), 0)
+
+    dcgm.set_text(dcgm_text({"gpu-01": gpu_nodes["gpu-01"]}))  # gpu-02's series vanish
+    got = _poll(source, total("H100", 8), never_more("H100", 16))
+    assert _shapes(got)["H100"] == (8, (0, 0, 0, 0, 0, 0, 0, 0, 1), 0)
+    assert {e.node for e in source.nodes} == {"gpu-01", "127.0.0.32"}
+    _routed(config, _builder(config, source))
+
+    npus[0].fail(None)  # healed: the node is seen again
+    got = _poll(source, total("Ascend910B", 16))
+    assert _shapes(got)["Ascend910B"] == (8, (0, 0, 0, 0, 0, 0, 0, 0, 2), 0)
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_prometheus_down_the_report_falls_back_as_configured(
+    tmp_path: Path, prometheus: StartPrometheus, new_exporter: Callable[..., Exporter]
+) -> None:
+    """The agent's report builder over a real Prometheus that stops. ``last_good``: the
+    measured inventory (and its shape) for ``grace_s``, then the static ``[[accelerators]]``
+    (no shape), each report one the router takes; ``none``: no report (CollectorError
+    naming the inventory). Prometheus back: measured again."""
+    dcgm = new_exporter(_fixture("dcgm.prom"), job="dcgm")
+    ksm = new_exporter(_fixture("kube_state_metrics.prom"), job="ksm")
+    npu = new_exporter(_fixture("ascend_npu_exporter.prom"), job="npu")
+    server = prometheus(dcgm, ksm, npu)
+    _wait_all_up(server, 3)
+    clock = Clock()
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    last_good = _config(tmp_path / "a", f'url = "{server.url}"\ngrace_s = 60\n')
+    none = _config(tmp_path / "b", f'url = "{server.url}"\nfallback = "none"\n')
+    builder = _builder(last_good, PrometheusInventory(last_good, clock=clock))
+    strict = _builder(none, PrometheusInventory(none, clock=clock))
+
+    def models(report: SiteReport) -> dict[str, tuple[int, int, int, bool, int, tuple[int, ...]]]:
+        return {
+            a.model: (
+                a.total,
+                a.healthy,
+                a.in_use_by_others,
+                a.from_static_config,
+                a.node_size,
+                a.nodes_by_free,
+            )
+            for a in report.accelerators
+        }
+
+    measured = {
+        "H100": (8, 7, 2, False, 8, (0, 0, 0, 0, 0, 1, 0, 0, 0)),
+        "Ascend910B": (8, 7, 4, False, 8, (0, 0, 0, 1, 0, 0, 0, 0, 0)),
+    }
+    assert models(_routed(last_good, builder)) == measured
+    assert models(_routed(none, strict)) == measured
+
+    server.stop()
+    clock.now += 30
+    assert models(_routed(last_good, builder)) == measured  # within the grace
+    with pytest.raises(CollectorError, match="Connection refused") as info:
+        strict.build()
+    assert info.value.collector == "inventory"
+    clock.now += 31
+    assert models(_routed(last_good, builder)) == {
+        "H100": (16, 16, 0, True, 0, ()),
+        "Ascend910B": (4, 4, 0, True, 0, ()),
+    }
+
+    server.start()
+    _wait_all_up(server, 3)
+    assert models(_routed(last_good, builder)) == measured
+    assert models(_routed(none, strict)) == measured
