@@ -69,7 +69,7 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             "free / healthy (nodes)",
         ),
         right=("age s", "元/kWh now"),
-        fold=("free / healthy (nodes)",),
+        fold=("up", "free / healthy (nodes)"),
     )
     for s in sites:
         capacity = ", ".join(capacity_cell(a) for a in s.accelerators)
@@ -79,13 +79,28 @@ def sites_table(sites: Sequence[SiteView]) -> Table:
             s.labels.side,
             ("[green]up[/]" if s.up else f"[red]down[/] ({s.down_reason})")
             + (f" [yellow]drained[/]{_drain_why(s)}" if s.drained else "")
-            + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else ""),
+            + (f" [yellow]duplicate agent ({len(s.agents)})[/]" if len(s.agents) > 1 else "")
+            + _work_flags(s),
             f"{s.report_age_s:.1f}",
             pue_cell(s),
             f"{s.price_now_yuan_per_kwh:.4f}",
             capacity,
         )
     return table
+
+
+def _work_flags(s: SiteView) -> str:
+    """Where the site shows our running work: placements it does not show and ids it runs
+    that the router does not know (``2 placed, not running: 3f2a…, 9c1b…``)."""
+    flags = ""
+    for words, ids in (
+        ("placed, not running", s.not_running),
+        ("running, unknown to the router", s.unknown_running),
+    ):
+        if ids:
+            shown = ", ".join(i[:12] for i in ids[:3]) + (" …" if len(ids) > 3 else "")
+            flags += f"\n[yellow]{len(ids)} {words}: {shown}[/]"
+    return flags
 
 
 def capacity_cell(a: AcceleratorCapacity) -> str:

@@ -54,12 +54,34 @@ class _Live(Collector):
             "Agents speaking for each site now (boot ids); above 1: a duplicate agent.",
             labels=["site"],
         )
+        whole = GaugeMetricFamily(
+            "netrouter_site_free_whole_nodes",
+            "Nodes with every device free, per site and model (where the site reports its "
+            "node shape).",
+            labels=["site", "model"],
+        )
+        not_running = GaugeMetricFamily(
+            "netrouter_site_placements_not_running",
+            "Our placements the site has not shown running past the grace (where its agent "
+            "sees placement ids).",
+            labels=["site"],
+        )
+        unknown = GaugeMetricFamily(
+            "netrouter_site_unknown_running",
+            "Work the site shows running under placement ids the router does not know.",
+            labels=["site"],
+        )
         for view in _read_racily(self._sites):
             age.add_metric([view.site_id], view.report_age_s)
             up.add_metric([view.site_id], 1.0 if view.up else 0.0)
             agents.add_metric([view.site_id], len(view.agents))
             for a in view.accelerators:
                 free.add_metric([view.site_id, a.model], a.free)
+                if a.node_size:
+                    whole.add_metric([view.site_id, a.model], a.whole_nodes)
+            if view.sees_placements:
+                not_running.add_metric([view.site_id], len(view.not_running))
+                unknown.add_metric([view.site_id], len(view.unknown_running))
         rejected = CounterMetricFamily(
             "netrouter_reports_rejected",
             "Site reports and status messages dropped, by reason.",
@@ -67,7 +89,7 @@ class _Live(Collector):
         )
         for reason, n in _read_racily(self._rejected).items():
             rejected.add_metric([reason], n)
-        return [age, up, agents, free, rejected]
+        return [age, up, agents, free, whole, not_running, unknown, rejected]
 
 
 class RouterMetrics:
