@@ -278,6 +278,24 @@ async def test_a_snapshot_whatif_decides_as_the_live_router(hubs: Hubs, tmp_path
         assert {w: where[w] for w in live} == live
 
 
+async def test_a_snapshot_whatif_plans_on_the_sites_nodes(hubs: Hubs, tmp_path: Path) -> None:
+    """The node shape travels in the snapshot: offline, as live, the 8-GPU job skips wuhu's
+    scattered GPUs and the 1-GPU jobs take them."""
+    hubs.report("wuhu", nodes=[1] * 8)
+    scenario = parse_scenario(
+        'name = "shape"\n[[changes]]\nkind = "workloads"\nworkloads = ['
+        '{ id = "big", origin_region = "csj", demands = { H100 = 8 }, duration_h = 1.0 }, '
+        '{ id = "one", origin_region = "csj", demands = { H100 = 1 }, duration_h = 1.0 }]\n'
+    )
+    async with RouterClient(hubs.target) as client:
+        asked = await client.what_if([scenario])
+        save_snapshot(await client.snapshot(), tmp_path / "state.json")
+    offline = run_whatif(load_snapshot(tmp_path / "state.json"), [scenario])
+    for report in (asked, offline):
+        where = report.scenarios[0].result.where
+        assert (where["big"], where["one"]) == ("guian", "wuhu")
+
+
 async def test_the_cli_shows_the_cap_the_mean_the_breach_and_the_moves_reason(
     hubs: Hubs,
 ) -> None:
