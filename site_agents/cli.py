@@ -151,6 +151,19 @@ def check(config: ConfigOpt) -> None:
             f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "
             f"others, {a.power_w:g} W each ({origin})"
         )
+    if isinstance(sources.inventory, PrometheusInventory) and (
+        site.inventory.prometheus.sees_placements
+    ):
+        running = sources.inventory.placements()
+        typer.echo(
+            "  netrouter's placements: "
+            + (
+                "not read (a query failed or Prometheus is down)"
+                if running is None
+                else ", ".join(f"{r.placement_id} ({r.devices} {r.model})" for r in running)
+                or "none running"
+            )
+        )
     tariff = sources.price.tariff(now)
     typer.echo(
         f"price: {tariff.price_now:g} 元/kWh now, band {tariff.band_now} ({tariff.timezone}); "
@@ -331,7 +344,8 @@ def run(
     """Publish the site's report every [publish] interval_s seconds until SIGTERM or SIGINT.
 
     Reports are retained (QoS 1) on netrouter/v1/sites/ID/report (under another prefix
-    with --topic-prefix); a capacity, health or price-band change is published at once.
+    with --topic-prefix); a capacity, health, price-band or running-placements change is
+    published at once.
     The status topic says 'online BOOT_ID', and the broker publishes the last will
     'offline BOOT_ID' if the agent dies; an 'offline' this agent did not send is answered
     with 'online'. A broker outage never stops the agent: it notices within seconds and

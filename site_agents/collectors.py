@@ -9,10 +9,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
 from netrouter.contract.limits import MAX_NODE_SIZE
+from netrouter.contract.site_report import RunningPlacement
 from site_agents.config import SiteConfig
 
 
@@ -104,6 +105,18 @@ class Latency:
 
 class InventorySource(Protocol):
     def inventory(self) -> list[Inventory]: ...
+
+
+@runtime_checkable
+class PlacementSource(Protocol):
+    """An inventory source that may also tell netrouter's running work from others'.
+
+    ``placements()`` answers for its last ``inventory()``: the placements it showed
+    running, one per placement id, whose devices that inventory's shape counts as used;
+    or None when that read did not see placement ids (not configured, a query failed, a
+    fallback inventory). Sources without the method (NVML, static) never see them."""
+
+    def placements(self) -> tuple[RunningPlacement, ...] | None: ...
 
 
 class PriceSource(Protocol):

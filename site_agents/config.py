@@ -87,9 +87,10 @@ DEFAULT_SUMMARY_INTERVAL_S = 300.0
 
 class PublishSection(_Strict):
     """``interval_s``: the report period. Collectors are read every ``check_interval_s``
-    (at most the period) and a significant change (capacity, health, price band) is
-    published at once. Every ``summary_interval_s`` (0: never) ``run`` logs one INFO line:
-    the reports sent since the last one, in all, and the last error."""
+    (at most the period) and a significant change (capacity, health, price band, our
+    running placements) is published at once. Every ``summary_interval_s`` (0: never)
+    ``run`` logs one INFO line: the reports sent since the last one, in all, and the last
+    error."""
 
     # The router accepts periods in [0.01 s, 1 day]; an hour is plenty for a liveness signal.
     interval_s: float = Field(default=5.0, ge=MIN_INTERVAL_S, le=3600, allow_inf_nan=False)
@@ -379,9 +380,32 @@ _NODE_SCRATCH = "netrouter_node"
 exporter's own ``node`` label can be one of the candidates without being overwritten)."""
 
 
-def _by_node_model(expr: str, node: str, model: str) -> str:
+PLACEMENT_LABEL = "label_netrouter_io_placement_id"
+"""kube-state-metrics' label for the pod label ``netrouter.io/placement-id``."""
+
+
+def _pod_placements(series: str, pod_label: str) -> str:
+    """``series`` (one per device, with the pod's namespace and ``pod_label``) of the pods
+    that carry a netrouter placement id, each labelled ``placement_id`` with it: the devices
+    :func:`_pod_placement_join` leaves out. ``max by`` makes the pod labels one series per
+    pod however many kube-state-metrics replicas are scraped."""
+    keyed = (
+        series
+        if pod_label == "pod"
+        else f'label_replace({series}, "pod", "$1", "{pod_label}", "(.+)")'
+    )
+    joined = (
+        f"({keyed} * on (namespace, pod) group_left ({PLACEMENT_LABEL}) "
+        f"max by (namespace, pod, {PLACEMENT_LABEL}) "
+        f'(kube_pod_labels{{{PLACEMENT_LABEL}!=""}}))'
+    )
+    return f'label_replace({joined}, "placement_id", "$1", "{PLACEMENT_LABEL}", "(.+)")'
+
+
+def _by_node_model(expr: str, node: str, model: str, *, by: str = "") -> str:
     """``count by (node, model)`` of ``expr``, its ``node`` and ``model`` labels taken from
-    the exporter's labels ``node`` (a list: the first present wins) and ``model``.
+    the exporter's labels ``node`` (a list: the first present wins) and ``model``; ``by``
+    adds labels to group by (``placement_id``).
 
     ``instance`` among the node labels names the node by the scrape target's host, the
     port dropped (``10.0.3.7:8082`` is node ``10.0.3.7``): an exporter scraped once per
@@ -391,7 +415,7 @@ def _by_node_model(expr: str, node: str, model: str) -> str:
         expr = f'label_replace({expr}, "{_NODE_SCRATCH}", "$1", "{label}", "{value}")'
     expr = f'label_replace({expr}, "node", "$1", "{_NODE_SCRATCH}", "(.+)")'
     expr = f'label_replace({expr}, "model", "$1", "{model}", "(.+)")'
-    return f"count by (node, model) ({expr})"
+    return f"count by (node, model{', ' + by if by else ''}) ({expr})"
 
 
 _DCGM_DEVICE = "DCGM_FI_DEV_POWER_USAGE"
@@ -434,13 +458,30 @@ DEFAULT_QUERIES: dict[str, str] = {
         .removesuffix(")")
         + ")"
     ),
+    "gpu_placements": _by_node_model(
+        _pod_placements(_DCGM_DEVICE + '{pod!=""}', "pod"),
+        _DCGM_NODE,
+        "modelName",
+        by="placement_id",
+    ),
+    "npu_placements": _by_node_model(
+        _pod_placements(_NPU_DEVICE + '{pod_name!=""}', "pod_name"),
+        _NPU_NODE,
+        "model_name",
+        by="placement_id",
+    ),
 }
 """The default PromQL per fact, for dcgm-exporter, Huawei's npu-exporter and
 kube-state-metrics (metric and label names: tests/data/exporters/SOURCES.md). Each answers
-a vector with labels ``node`` and ``model``: a count of devices (power: watts)."""
+a vector with labels ``node`` and ``model``: a count of devices (power: watts). The
+placement queries also label each count with the ``placement_id`` of netrouter's pods on
+those devices; they run only with ``sees_placements``."""
 
 DEVICE_QUERIES = ("gpu_devices", "npu_devices")
 """The queries that say which devices exist; the others qualify them."""
+
+PLACEMENT_QUERIES = {"gpu_devices": "gpu_placements", "npu_devices": "npu_placements"}
+"""Per device query, the query of the devices netrouter's placements use among them."""
 
 DEFAULT_EXPORTER_MODELS: dict[str, str] = {
     "NVIDIA H100 80GB HBM3": "H100",
@@ -481,6 +522,14 @@ class PrometheusSection(_Strict):
     all): ``last_good`` the last good inventory for ``grace_s``, then the static
     ``[[accelerators]]``; ``static`` the static list at once; ``none`` nothing (the report
     is not published and the router marks the site stale).
+
+    ``sees_placements``: the agent reads which netrouter placements run here (the
+    placement queries) and reports them, counting their devices as used in each model's
+    shape. Set it only where kube-state-metrics exports the pod label
+    (``--metric-labels-allowlist=pods=[netrouter.io/placement-id]``): an empty answer
+    cannot tell "none of our work runs" from "the label is not exported", and the router
+    flags every placement a site that sees placements does not show running. Each device
+    query given needs its placement query.
     """
 
     url: str = "http://127.0.0.1:9090"
@@ -492,6 +541,7 @@ class PrometheusSection(_Strict):
     )
     fallback: Literal["last_good", "static", "none"] = "last_good"
     grace_s: float = Field(default=300.0, gt=0, le=86_400, allow_inf_nan=False)
+    sees_placements: bool = False
 
     @field_validator("url")
     @classmethod
@@ -528,6 +578,17 @@ class PrometheusSection(_Strict):
             except UnknownNameError as exc:
                 raise NestedValueError((model,), str(exc)) from exc
         return out
+
+    @model_validator(mode="after")
+    def _placements_read(self) -> PrometheusSection:
+        if self.sees_placements:
+            for devices, placements in PLACEMENT_QUERIES.items():
+                if self.queries[devices] and not self.queries[placements]:
+                    raise ValueError(
+                        f"sees_placements needs queries.{placements} while "
+                        f"queries.{devices} is given"
+                    )
+        return self
 
     @property
     def exporter_models(self) -> dict[str, str]:

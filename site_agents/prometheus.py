@@ -20,6 +20,15 @@ default exporter labels it. A node with more devices than a report's node size c
 (``MAX_NODE_SIZE``) leaves its model's shape unreported (logged once); the static fallback
 never reports one.
 
+With ``sees_placements`` the agent also reads netrouter's own running work: the placement
+queries count, per node, model and placement id, the devices of pods carrying the
+``netrouter.io/placement-id`` label (kube-state-metrics' ``kube_pod_labels``). The report
+then lists them (:meth:`PrometheusInventory.placements`, one per placement id, devices
+summed over nodes) and each node's free devices leave them out too, so the shape holds
+``healthy - in_use_by_others`` less the running placements' devices, as the router checks.
+A placement query that fails is logged once and that read reports no placements seen; the
+inventory is still good.
+
 A node whose exporter goes away drops out once Prometheus marks its series stale (at once
 after a failed scrape, else after its 5 minute lookback): the site reports what Prometheus
 still sees, never more. A query that fails or (for the device queries) comes back empty is
@@ -43,9 +52,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from netrouter.contract.limits import MAX_RUNNING
 from netrouter.contract.names import UnknownNameError, check_model
+from netrouter.contract.site_report import RunningPlacement
 from site_agents.collectors import CollectorError, Inventory, StaticInventory, node_shape
-from site_agents.config import DEVICE_QUERIES, PrometheusSection, SiteConfig
+from site_agents.config import DEVICE_QUERIES, PLACEMENT_QUERIES, PrometheusSection, SiteConfig
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +101,8 @@ class NodeModel:
     unhealthy: int = 0
     in_use_by_others: int = 0
     power_draw_w: float | None = None
+    placements: dict[str, int] = field(default_factory=dict)
+    """Devices used by netrouter's pods, per placement id (read with ``sees_placements``)."""
 
     @property
     def healthy(self) -> int:
@@ -100,12 +113,29 @@ class NodeModel:
         """Devices in use by others, at most the healthy ones."""
         return min(self.in_use_by_others, self.healthy)
 
+    @property
+    def ours(self) -> dict[str, int]:
+        """:attr:`placements` within the healthy devices others leave free, taken in
+        placement id order (a placement on a failed device is not counted twice)."""
+        room = self.healthy - self.busy
+        out: dict[str, int] = {}
+        for placement_id in sorted(self.placements):
+            take = min(self.placements[placement_id], room)
+            if take > 0:
+                out[placement_id] = take
+                room -= take
+        return out
+
     def describe(self) -> str:
         """One line for ``netrouter-agent check``."""
         power = "" if self.power_draw_w is None else f", drawing {self.power_draw_w:g} W"
+        ours = self.ours
+        placed = (
+            ", netrouter's: " + ", ".join(f"{k} ({n})" for k, n in ours.items()) if ours else ""
+        )
         return (
             f"node {self.node}: {self.total} {self.model} ({self.exporter_model}), "
-            f"{self.healthy} healthy, {self.busy} in use by others{power}"
+            f"{self.healthy} healthy, {self.busy} in use by others{placed}{power}"
         )
 
 
@@ -133,7 +163,10 @@ class PrometheusInventory:
     fetch: Fetch = _http_json
     nodes: list[NodeModel] = field(default_factory=list, init=False, repr=False)
     """Per node and model, what the last successful read found."""
-    _last_good: list[Inventory] | None = field(default=None, init=False, repr=False)
+    _last_good: tuple[list[Inventory], tuple[RunningPlacement, ...] | None] | None = field(
+        default=None, init=False, repr=False
+    )
+    _placements: tuple[RunningPlacement, ...] | None = field(default=None, init=False, repr=False)
     _last_good_at: float = field(default=0.0, init=False, repr=False)
     _failing: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _fallback_said: str | None = field(default=None, init=False, repr=False)
@@ -147,6 +180,18 @@ class PrometheusInventory:
 
     def query(self, name: str, promql: str) -> list[tuple[str, str, float]]:
         """``(node, model label, value)`` of each sample ``promql`` answers."""
+        return [(node, model, value) for node, model, _, value in self._vector(name, promql)]
+
+    def query_placements(self, name: str, promql: str) -> list[tuple[str, str, str, float]]:
+        """``(node, model label, placement id, value)`` of each sample ``promql`` answers."""
+        return [
+            (node, model, placement_id, value)
+            for node, model, placement_id, value in self._vector(name, promql, "placement_id")
+        ]
+
+    def _vector(self, name: str, promql: str, extra: str = "") -> list[tuple[str, str, str, float]]:
+        """``(node, model label, the label extra, value)`` per sample (all three labels
+        required)."""
         url = f"{self.settings.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         try:
             answer = self.fetch(url, self.settings.timeout_s)
@@ -163,21 +208,30 @@ class PrometheusInventory:
             try:
                 labels = sample["metric"]
                 node, model = labels.get("node", ""), labels.get("model", "")
+                other = labels.get(extra, "") if extra else "-"
                 value = float(sample["value"][1])
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
                 raise QueryError(name, promql, f"a sample unlike a vector's: {sample}") from exc
-            if not node or not model:
-                raise QueryError(name, promql, f"a sample without node and model: {labels}")
-            out.append((node, model, value))
+            if not node or not model or not other:
+                need = f"node, model and {extra}" if extra else "node and model"
+                raise QueryError(name, promql, f"a sample without {need}: {labels}")
+            out.append((node, model, other, value))
         return out
 
     def read_nodes(self) -> list[NodeModel]:
-        """Every node's devices per model; raises :class:`QueryError` when a query fails
-        or no device query finds any device."""
+        """Every node's devices per model (with ``sees_placements``, netrouter's among
+        them); raises :class:`QueryError` when a query fails or no device query finds any
+        device."""
+        return self._read()[0]
+
+    def _read(self) -> tuple[list[NodeModel], bool]:
+        """:meth:`read_nodes`, and whether the placements were read (a placement query
+        that fails is logged and leaves them unread, the inventory still good)."""
         queries = self.settings.queries
+        placement_queries = set(PLACEMENT_QUERIES.values())
         results: dict[str, list[tuple[str, str, float]]] = {}
         for name, promql in queries.items():
-            if not promql:
+            if not promql or name in placement_queries:
                 continue
             try:
                 results[name] = self.query(name, promql)
@@ -213,7 +267,32 @@ class PrometheusInventory:
                     entry.in_use_by_others += int(value)
                 elif name.endswith("_power_draw_w"):
                     entry.power_draw_w = (entry.power_draw_w or 0.0) + value
-        return sorted(found.values(), key=lambda e: (e.node, e.model, e.exporter_model))
+        seen = self.settings.sees_placements and self._read_placements(found)
+        return sorted(found.values(), key=lambda e: (e.node, e.model, e.exporter_model)), seen
+
+    def _read_placements(self, found: dict[tuple[str, str], NodeModel]) -> bool:
+        """Put each placement query's devices on the nodes ``found``; False (nothing put)
+        when one of them fails."""
+        rows: list[tuple[str, str, str, float]] = []
+        ok = True
+        for name in PLACEMENT_QUERIES.values():
+            promql = self.settings.queries[name]
+            if not promql:
+                continue
+            try:
+                rows += self.query_placements(name, promql)
+            except QueryError as exc:
+                self._say_failing(name, exc.reason, promql)
+                ok = False
+            else:
+                self._say_recovered(name)
+        if not ok:
+            return False
+        for node, label, placement_id, value in rows:
+            entry = found.get((node, label))
+            if entry is not None and value > 0:  # else: devices no device query sees
+                entry.placements[placement_id] = entry.placements.get(placement_id, 0) + int(value)
+        return True
 
     def _model(self, label: str) -> str | None:
         try:
@@ -245,23 +324,58 @@ class PrometheusInventory:
 
     # --- the InventorySource protocol --------------------------------------------------
 
-    def per_model(self, nodes: list[NodeModel]) -> list[Inventory]:
+    def _power(self, model: str) -> float | None:
+        """A model's board power: ``board_power_w``, else its ``[[accelerators]]`` entry."""
+        static = {a.model: a.power_w for a in self.config.accelerators}
+        return self.settings.board_power_w.get(model, static.get(model))
+
+    def running(self, nodes: list[NodeModel]) -> tuple[RunningPlacement, ...]:
+        """netrouter's placements on ``nodes``, one per placement id, their devices summed
+        over nodes (each node's :attr:`NodeModel.ours`), on models the report carries. A
+        report names each id once: an id seen on two models is reported on the one it
+        uses most devices of (logged once), and its devices on the other count as free."""
+        devices: dict[str, dict[str, int]] = {}
+        for e in nodes:
+            if self._power(e.model) is None:
+                continue  # a model left out of the report
+            for placement_id, n in e.ours.items():
+                per_model = devices.setdefault(placement_id, {})
+                per_model[e.model] = per_model.get(e.model, 0) + n
+        out = []
+        for placement_id, per_model in sorted(devices.items()):
+            model = max(sorted(per_model), key=per_model.__getitem__)
+            if len(per_model) > 1:
+                self._skip_once(
+                    f"placement:{placement_id}",
+                    "Prometheus: placement %s runs on %s; reported on %s only",
+                    placement_id,
+                    ", ".join(sorted(per_model)),
+                    model,
+                )
+            out.append(
+                RunningPlacement(placement_id=placement_id, model=model, devices=per_model[model])
+            )
+        return tuple(out)
+
+    def per_model(
+        self, nodes: list[NodeModel], running: tuple[RunningPlacement, ...] = ()
+    ) -> list[Inventory]:
         """The site's inventory per model: the nodes summed, board power from the config,
         and the shape of the free capacity.
 
         ``node_size`` is the most devices of the model any node has; ``nodes_by_free[k]``
         counts the nodes with exactly ``k`` of them free (healthy, less those in use by
-        others). The counts are summed from the same clamped per-node figures, so the
-        histogram always holds ``healthy - in_use_by_others`` devices, as the router checks.
+        others, less those of the placements in ``running``). The counts are summed from
+        the same clamped per-node figures, so the histogram always holds ``healthy -
+        in_use_by_others`` devices less the running placements', as the router checks.
         ``domain_nodes`` stays 0: no default exporter labels the NVLink/HCCS island."""
-        static = {a.model: a.power_w for a in self.config.accelerators}
-        board = self.settings.board_power_w
+        counted = {(r.placement_id, r.model) for r in running}
         by_model: dict[str, list[NodeModel]] = {}
         for entry in nodes:
             by_model.setdefault(entry.model, []).append(entry)
         out = []
         for model in sorted(by_model):
-            power = board.get(model, static.get(model))
+            power = self._power(model)
             if power is None:
                 self._skip_once(
                     model,
@@ -274,7 +388,8 @@ class PrometheusInventory:
             per_node: dict[str, tuple[int, int]] = {}
             for e in group:  # one node may show a model under two exporter labels
                 devices, free = per_node.get(e.node, (0, 0))
-                per_node[e.node] = (devices + e.total, free + e.healthy - e.busy)
+                ours = sum(n for k, n in e.ours.items() if (k, model) in counted)
+                per_node[e.node] = (devices + e.total, free + e.healthy - e.busy - ours)
             size, histogram = node_shape(per_node.values())
             if not size and group:
                 self._skip_once(
@@ -300,13 +415,25 @@ class PrometheusInventory:
     def inventory(self) -> list[Inventory]:
         now = self.clock()
         try:
-            nodes = self.read_nodes()
+            nodes, seen = self._read()
         except QueryError as exc:
+            self._placements = None
             return self._fallback(now, exc)
         self._log_node_changes(nodes)
         self.nodes = nodes
-        inventory = self.per_model(nodes)
-        self._last_good, self._last_good_at = inventory, now
+        running = self.running(nodes) if seen else ()
+        if len(running) > MAX_RUNNING:
+            self._skip_once(
+                "running:too_many",
+                "Prometheus: %d running placements, more than a report carries (%d): "
+                "not reporting placements",
+                len(running),
+                MAX_RUNNING,
+            )
+            seen, running = False, ()
+        inventory = self.per_model(nodes, running)
+        self._placements = running if seen else None
+        self._last_good, self._last_good_at = (inventory, self._placements), now
         if self._fallback_said is not None:
             log.info("Prometheus inventory is back (%d node models)", len(nodes))
             self._fallback_said = None
@@ -324,9 +451,15 @@ class PrometheusInventory:
                     "last_good",
                     f"reporting the last good inventory (for up to {self.settings.grace_s:g} s)",
                 )
-                return list(self._last_good)
+                inventory, self._placements = self._last_good  # its shape counts them
+                return list(inventory)
         self._say_fallback("static", "reporting the static [[accelerators]] inventory")
         return StaticInventory(self.config).inventory()
+
+    def placements(self) -> tuple[RunningPlacement, ...] | None:
+        """The :class:`~site_agents.collectors.PlacementSource` method: the placements
+        the last :meth:`inventory` showed running, or None when it did not read them."""
+        return self._placements
 
     def _say_fallback(self, state: str, what: str) -> None:
         if self._fallback_said == state:

@@ -27,6 +27,7 @@ from site_agents.collectors import (
     FixedPue,
     InventorySource,
     LatencySource,
+    PlacementSource,
     PriceSource,
     PueSource,
     StaticInventory,
@@ -78,10 +79,17 @@ class Sources:
         )
 
 
+def _running(report: rpb.SiteReport) -> tuple[bool, set[tuple[str, str, int]]]:
+    return report.sees_placements, {(r.placement_id, r.model, r.devices) for r in report.running}
+
+
 def significant_change(before: rpb.SiteReport | None, after: rpb.SiteReport) -> str | None:
-    """Why ``after`` must be published at once (capacity, health, price band), or None."""
+    """Why ``after`` must be published at once (our running placements, capacity, health,
+    price band), or None."""
     if before is None:
         return "first"
+    if _running(before) != _running(after):
+        return "running"
     old = {a.model: a for a in before.accelerators}
     new = {a.model: a for a in after.accelerators}
     if old.keys() != new.keys() or any(
@@ -148,6 +156,8 @@ class ReportBuilder:
             pue = self.sources.pue.reading(now)
         with self._reading("inventory"):
             inventory = self.sources.inventory.inventory()
+            source = self.sources.inventory
+            running = source.placements() if isinstance(source, PlacementSource) else None
         with self._reading("latency"):
             latencies = self.sources.latency.latencies()
         report = SiteReport(
@@ -185,5 +195,7 @@ class ReportBuilder:
                 for x in latencies
             ),
             report_interval_s=self.config.publish.interval_s,
+            sees_placements=running is not None,
+            running=running or (),
         )
         return report_to_pb(report)

@@ -169,26 +169,30 @@ def test_bad_prometheus_settings_name_key_and_line(
 # --- fallbacks, with an injected clock and answers (no Prometheus) ---------------------------
 
 
-def _answer(rows: list[tuple[str, str, float]]) -> dict[str, Any]:
-    return {
-        "status": "success",
-        "data": {
-            "resultType": "vector",
-            "result": [
-                {"metric": {"node": n, "model": m}, "value": [0, str(v)]} for n, m, v in rows
-            ],
-        },
-    }
+Row = tuple[Any, ...]
+"""``(node, model label, value)``, or ``(node, model label, placement id, value)``."""
+
+
+def _answer(rows: list[Row]) -> dict[str, Any]:
+    result = []
+    for node, model, *placement, value in rows:
+        metric = {"node": node, "model": model}
+        if placement:
+            metric["placement_id"] = placement[0]
+        result.append({"metric": metric, "value": [0, str(value)]})
+    return {"status": "success", "data": {"resultType": "vector", "result": result}}
 
 
 class FakePrometheus:
-    """Answers each default query by name; ``down`` refuses every request."""
+    """Answers each default query by name; ``down`` refuses every request; the queries
+    named in ``failing`` get Prometheus' error answer."""
 
     def __init__(self) -> None:
         self.down = False
+        self.failing: set[str] = set()
         self.urls: list[str] = []
         by_query = {v: k for k, v in DEFAULT_QUERIES.items()}
-        self.by_name: dict[str, list[tuple[str, str, float]]] = {k: [] for k in by_query.values()}
+        self.by_name: dict[str, list[Row]] = {k: [] for k in by_query.values()}
         self.by_name["gpu_devices"] = [("node-a", "NVIDIA H100 80GB HBM3", 8)]
         self.by_name["gpu_unhealthy"] = [("node-a", "NVIDIA H100 80GB HBM3", 1)]
         self._by_query = by_query
@@ -200,7 +204,18 @@ class FakePrometheus:
         if self.down:
             raise ConnectionRefusedError("[Errno 111] Connection refused")
         query = parse_qs(urlsplit(url).query)["query"][0]
-        return _answer(self.by_name[self._by_query[query]])
+        name = self._by_query[query]
+        if name in self.failing:
+            return {"status": "error", "errorType": "execution", "error": "many-to-many"}
+        return _answer(self.by_name[name])
+
+    def asked(self, name: str) -> int:
+        """How many requests asked query ``name``."""
+        from urllib.parse import parse_qs, urlsplit
+
+        return sum(
+            parse_qs(urlsplit(url).query)["query"][0] == DEFAULT_QUERIES[name] for url in self.urls
+        )
 
 
 def test_prometheus_down_last_good_for_grace_then_static_logged_once(
@@ -469,6 +484,19 @@ def test_check_shows_the_failing_query_and_the_fallback(tmp_path: Path) -> None:
     assert "Prometheus: query gpu_devices failed" in result.output
     assert DEFAULT_QUERIES["gpu_devices"] in result.output
     assert "H100: 16 total, 16 healthy, 0 in use by others, 700 W each (config)" in result.output
+    assert "placements" not in result.output  # sees_placements is off
+
+
+def test_check_says_when_placements_were_not_read(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from netrouter.cli.embedded_broker import free_port
+    from site_agents.cli import app
+
+    _config(tmp_path, f'url = "http://127.0.0.1:{free_port()}"\ntimeout_s = 1\n' + SEES)
+    result = CliRunner().invoke(app, ["check", "--config", str(tmp_path / "site.toml")])
+    assert result.exit_code == 0, result.output
+    assert "netrouter's placements: not read" in result.output
 
 
 # --- a real Prometheus scraping many generated nodes ------------------------------------------
@@ -719,3 +747,354 @@ def test_prometheus_down_the_report_falls_back_as_configured(
     _wait_all_up(server, 3)
     assert models(_routed(last_good, builder)) == measured
     assert models(_routed(none, strict)) == measured
+
+
+# --- netrouter's running placements ([inventory.prometheus] sees_placements) --------------
+
+H100_LABEL, ASCEND_LABEL = "NVIDIA H100 80GB HBM3", "910B3-Ascend-V1"
+SEES = "sees_placements = true\n"
+
+
+def _placements_site() -> FakePrometheus:
+    """node-a: 8 H100, one unhealthy, 2 in use by others, placement pl-1 on 4 (1 free);
+    node-b: 8 H100, pl-1 on 2 and pl-2 on 8 (10, more than its 8: pl-2 counted 6; 0 free);
+    node-c: 8 idle H100 (8 free); npu-1: 8 Ascend910B, all pl-3 (0 free); npu-2: 8, pl-3
+    on 2 (6 free); pl-9 on a node no device query sees (left out)."""
+    fake = FakePrometheus()
+    fake.by_name["gpu_devices"] = [(n, H100_LABEL, 8) for n in ("node-a", "node-b", "node-c")]
+    fake.by_name["gpu_unhealthy"] = [("node-a", H100_LABEL, 1)]
+    fake.by_name["gpu_in_use_by_others"] = [("node-a", H100_LABEL, 2)]
+    fake.by_name["gpu_placements"] = [
+        ("node-a", H100_LABEL, "pl-1", 4),
+        ("node-b", H100_LABEL, "pl-1", 2),
+        ("node-b", H100_LABEL, "pl-2", 8),
+        ("node-x", H100_LABEL, "pl-9", 8),
+    ]
+    fake.by_name["npu_devices"] = [("npu-1", ASCEND_LABEL, 8), ("npu-2", ASCEND_LABEL, 8)]
+    fake.by_name["npu_placements"] = [
+        ("npu-1", ASCEND_LABEL, "pl-3", 8),
+        ("npu-2", ASCEND_LABEL, "pl-3", 2),
+    ]
+    return fake
+
+
+def _running(report: SiteReport) -> set[tuple[str, str, int]]:
+    return {(r.placement_id, r.model, r.devices) for r in report.running}
+
+
+SEEN_RUNNING = {("pl-1", "H100", 6), ("pl-2", "H100", 6), ("pl-3", "Ascend910B", 10)}
+SEEN_SHAPES = {
+    "H100": (8, (1, 1, 0, 0, 0, 0, 0, 0, 1), 0),  # node-b 0, node-a 1, node-c 8 free
+    "Ascend910B": (8, (1, 0, 0, 0, 0, 0, 1, 0, 0), 0),  # npu-1 0, npu-2 6 free
+}
+UNSEEN_SHAPES = {  # our work counted free, as without sees_placements
+    "H100": (8, (0, 0, 0, 0, 0, 1, 0, 0, 2), 0),
+    "Ascend910B": (8, (0, 0, 0, 0, 0, 0, 0, 0, 2), 0),
+}
+
+
+def test_running_placements_are_reported_and_the_shape_counts_them_as_used(
+    tmp_path: Path,
+) -> None:
+    """With sees_placements the report lists each placement once (devices summed over its
+    nodes, clamped to what a node has), in_use_by_others still leaves them out, and the
+    shape counts them as used: the router's check (free == healthy - in use by others -
+    running) holds and it takes the report."""
+    config = _config(tmp_path, SEES)
+    source = PrometheusInventory(config, fetch=_placements_site())
+    inventory = source.inventory()
+    assert _counts(inventory) == {
+        "H100": (24, 23, 2, 700.0, False),
+        "Ascend910B": (16, 16, 0, 400.0, False),
+    }
+    assert _shapes(inventory) == SEEN_SHAPES
+    placements = source.placements()
+    assert placements is not None
+    assert {(r.placement_id, r.model, r.devices) for r in placements} == SEEN_RUNNING
+    nodes = {(e.node, e.model): e for e in source.nodes}
+    assert nodes["node-b", "H100"].ours == {"pl-1": 2, "pl-2": 6}
+    assert "netrouter's: pl-1 (2), pl-2 (6)" in nodes["node-b", "H100"].describe()
+
+    report = _routed(config, _builder(config, source))
+    assert report.sees_placements and _running(report) == SEEN_RUNNING
+    for a in report.accelerators:
+        free = sum(k * n for k, n in enumerate(a.nodes_by_free))
+        assert free == a.healthy - a.in_use_by_others - report.running_devices(a.model)
+    assert {a.model: a.largest_free for a in report.accelerators} == {
+        "H100": 8,
+        "Ascend910B": 6,
+    }
+
+
+def test_without_sees_placements_nothing_is_asked_and_the_report_is_as_before(
+    tmp_path: Path,
+) -> None:
+    fake = _placements_site()
+    config = _config(tmp_path, "")
+    assert config.inventory.prometheus.sees_placements is False
+    source = PrometheusInventory(config, fetch=fake)
+    assert _shapes(source.inventory()) == UNSEEN_SHAPES
+    assert source.placements() is None
+    assert fake.asked("gpu_placements") == fake.asked("npu_placements") == 0
+    report = _routed(config, _builder(config, source))
+    assert not report.sees_placements and report.running == ()
+
+
+def test_a_failing_placement_query_reports_placements_unseen_logged_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """npu_placements fails (Prometheus' error answer): the inventory is still measured,
+    but that read claims to see no placements (sees_placements false, our work counted
+    free), logged once with the query. Answering again: seen, and the builder's change
+    test publishes at once."""
+    from site_agents.report import significant_change
+
+    fake = _placements_site()
+    fake.failing = {"npu_placements"}
+    config = _config(tmp_path, SEES)
+    source = PrometheusInventory(config, fetch=fake)
+    builder = _builder(config, source)
+    with caplog.at_level(logging.INFO, logger="site_agents.prometheus"):
+        unseen = builder.build()
+        builder.build()
+        fake.failing = set()
+        seen = builder.build()
+    report = decode_report(config.site.id, unseen.SerializeToString())
+    assert not report.sees_placements and report.running == ()
+    assert {a.model: (a.node_size, a.nodes_by_free, 0) for a in report.accelerators} == (
+        UNSEEN_SHAPES
+    )
+    assert not any(a.from_static_config for a in report.accelerators)
+    failing = [r.getMessage() for r in caplog.records if "npu_placements" in r.getMessage()]
+    assert len(failing) == 2, failing  # failing once, then answering again
+    assert "many-to-many" in failing[0] and DEFAULT_QUERIES["npu_placements"] in failing[0]
+    assert "answers again" in failing[1]
+    assert _running(decode_report(config.site.id, seen.SerializeToString())) == SEEN_RUNNING
+    assert significant_change(unseen, seen) == "running"
+
+
+def test_the_last_good_fallback_keeps_its_placements_and_static_sees_none(
+    tmp_path: Path,
+) -> None:
+    """Prometheus down: the last good inventory within the grace comes with the placements
+    its shape counted (the router takes it); after it, the static list sees none."""
+    fake, clock = _placements_site(), Clock()
+    config = _config(tmp_path, SEES + "grace_s = 60\n")
+    builder = _builder(config, PrometheusInventory(config, clock=clock, fetch=fake))
+    assert _running(_routed(config, builder)) == SEEN_RUNNING
+    fake.down = True
+    clock.now += 30
+    within = _routed(config, builder)
+    assert within.sees_placements and _running(within) == SEEN_RUNNING
+    clock.now += 31
+    static = _routed(config, builder)
+    assert not static.sees_placements and static.running == ()
+    assert all(a.from_static_config for a in static.accelerators)
+
+
+def test_a_placement_on_two_models_is_reported_once_on_the_one_it_uses_most(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A report names a placement id once: pl-5 holds 2 H100 and 3 Ascend910B, so it is
+    reported on Ascend910B; its 2 H100 count free, as before (logged once)."""
+    fake = FakePrometheus()
+    fake.by_name["gpu_devices"] = [("node-a", H100_LABEL, 8)]
+    fake.by_name["gpu_unhealthy"] = []
+    fake.by_name["gpu_placements"] = [("node-a", H100_LABEL, "pl-5", 2)]
+    fake.by_name["npu_devices"] = [("npu-1", ASCEND_LABEL, 8)]
+    fake.by_name["npu_placements"] = [("npu-1", ASCEND_LABEL, "pl-5", 3)]
+    config = _config(tmp_path, SEES)
+    source = PrometheusInventory(config, fetch=fake)
+    with caplog.at_level(logging.WARNING, logger="site_agents.prometheus"):
+        assert _shapes(source.inventory()) == {
+            "H100": (8, (0, 0, 0, 0, 0, 0, 0, 0, 1), 0),
+            "Ascend910B": (8, (0, 0, 0, 0, 0, 1, 0, 0, 0), 0),
+        }
+        report = _routed(config, _builder(config, source))
+    assert _running(report) == {("pl-5", "Ascend910B", 3)}
+    warned = [r.getMessage() for r in caplog.records if "pl-5" in r.getMessage()]
+    assert warned == [
+        "Prometheus: placement pl-5 runs on Ascend910B, H100; reported on Ascend910B only"
+    ]
+
+
+def test_more_placements_than_a_report_carries_are_not_claimed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("site_agents.prometheus.MAX_RUNNING", 2)
+    config = _config(tmp_path, SEES)
+    source = PrometheusInventory(config, fetch=_placements_site())
+    assert _shapes(source.inventory()) == UNSEEN_SHAPES
+    assert source.placements() is None
+
+
+def test_sees_placements_needs_the_placement_query_of_each_device_query(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ConfigFileError) as info:
+        _config(tmp_path, SEES + 'queries = { gpu_placements = "" }\n')
+    assert info.value.key == "inventory.prometheus"
+    assert "sees_placements needs queries.gpu_placements" in info.value.message
+    # An Ascend-only site turns both GPU queries off.
+    config = _config(tmp_path, SEES + 'queries = { gpu_devices = "", gpu_placements = "" }\n')
+    assert config.inventory.prometheus.sees_placements
+    assert (
+        config.inventory.prometheus.queries["npu_placements"] == (DEFAULT_QUERIES["npu_placements"])
+    )
+
+
+def test_default_placement_queries_join_the_pod_labels(tmp_path: Path) -> None:
+    """The default placement queries, evaluated by ``promtool test rules``: per node, model
+    and placement id, the devices of pods whose kube_pod_labels carries the placement id
+    (two kube-state-metrics replicas scraped: counted once); pods without it, devices
+    without a pod, and npu-exporter chips (named by the scrape target's host) likewise."""
+    promtool = str(Path(PROMETHEUS).with_name("promtool")) if PROMETHEUS else None
+    require_binary("prometheus", promtool if promtool and Path(promtool).exists() else None)
+    assert promtool is not None
+    gpu = 'Hostname="gpu-1",modelName="NVIDIA H100 80GB HBM3"'
+    npu = 'instance="10.0.3.7:8082",model_name="910B3-Ascend-V1"'
+    series = [
+        f'DCGM_FI_DEV_POWER_USAGE{{{gpu},gpu="0",namespace="netrouter",pod="nr-1-0"}}',
+        f'DCGM_FI_DEV_POWER_USAGE{{{gpu},gpu="1",namespace="netrouter",pod="nr-1-0"}}',
+        f'DCGM_FI_DEV_POWER_USAGE{{{gpu},gpu="2",namespace="netrouter",pod="nr-2-0"}}',
+        f'DCGM_FI_DEV_POWER_USAGE{{{gpu},gpu="3",namespace="team-a",pod="train-0"}}',
+        f'DCGM_FI_DEV_POWER_USAGE{{{gpu},gpu="4",namespace="",pod=""}}',
+        'DCGM_FI_DEV_POWER_USAGE{Hostname="gpu-2",modelName="NVIDIA H100 80GB HBM3",'
+        'gpu="0",namespace="netrouter",pod="nr-1-1"}',
+        f'npu_chip_info_health_status{{{npu},id="0",namespace="netrouter",pod_name="nr-3-0"}}',
+        f'npu_chip_info_health_status{{{npu},id="1",namespace="netrouter",pod_name="nr-3-0"}}',
+        f'npu_chip_info_health_status{{{npu},id="2",namespace="team-b",pod_name="infer-0"}}',
+        f'npu_chip_info_health_status{{{npu},id="3",namespace="",pod_name=""}}',
+    ]
+    labels = [
+        ("netrouter", "nr-1-0", "pl-1"),
+        ("netrouter", "nr-1-1", "pl-1"),
+        ("netrouter", "nr-2-0", "pl-2"),
+        ("netrouter", "nr-3-0", "pl-3"),
+        ("team-a", "train-0", ""),
+        ("team-b", "infer-0", ""),
+    ]
+    for job in ("ksm-a", "ksm-b"):
+        for namespace, pod, placement in labels:
+            label = f',label_netrouter_io_placement_id="{placement}"' if placement else ""
+            series.append(
+                f'kube_pod_labels{{job="{job}",namespace="{namespace}",pod="{pod}",'
+                f'uid="u-{pod}"{label}}}'
+            )
+
+    def expect(query: str, samples: list[tuple[str, str, str, int]]) -> dict[str, Any]:
+        return {
+            "expr": DEFAULT_QUERIES[query],
+            "eval_time": "0m",
+            "exp_samples": [
+                {
+                    "labels": f'{{node="{n}",model="{m}",placement_id="{p}"}}',
+                    "value": v,
+                }
+                for n, m, p, v in samples
+            ],
+        }
+
+    tests = {
+        "rule_files": [],
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [{"series": s, "values": "1"} for s in series],
+                "promql_expr_test": [
+                    expect(
+                        "gpu_placements",
+                        [
+                            ("gpu-1", H100_LABEL, "pl-1", 2),
+                            ("gpu-1", H100_LABEL, "pl-2", 1),
+                            ("gpu-2", H100_LABEL, "pl-1", 1),
+                        ],
+                    ),
+                    expect("npu_placements", [("10.0.3.7", ASCEND_LABEL, "pl-3", 2)]),
+                    {
+                        "expr": DEFAULT_QUERIES["gpu_in_use_by_others"],
+                        "eval_time": "0m",
+                        "exp_samples": [
+                            {"labels": f'{{node="gpu-1",model="{H100_LABEL}"}}', "value": 1}
+                        ],
+                    },
+                ],
+            }
+        ],
+    }
+    path = tmp_path / "placements.yml"
+    path.write_text(json.dumps(tests))  # JSON is YAML
+    result = subprocess.run(
+        [promtool, "test", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+def test_running_placements_from_a_real_prometheus_and_the_shape_counting_them(
+    tmp_path: Path, prometheus: StartPrometheus, new_exporter: Callable[..., Exporter]
+) -> None:
+    """Three H100 nodes behind one dcgm-exporter and two Ascend nodes (each its own
+    npu-exporter), kube-state-metrics labelling netrouter's pods with their placement id.
+    gpu-01: pl-1's pod on 4 GPUs, another team on 2, one GPU failed [1 free]; gpu-02: pl-1's
+    second pod on all 8 [0]; gpu-03: idle [8]; npu 127.0.0.40: pl-2 on 4 chips [4];
+    127.0.0.41: another team on 2 [6]. With sees_placements the report lists pl-1 (12 H100)
+    and pl-2 (4 Ascend910B), in_use_by_others leaves them out, the shape counts them used,
+    and the router takes the report. Then pl-2's pod goes: the next read no longer lists
+    it and its chips are free again."""
+    pl1_a = Pod("netrouter", "nr-1-0", "worker", placement_id="pl-1")
+    pl1_b = Pod("netrouter", "nr-1-1", "worker", placement_id="pl-1")
+    pl2 = Pod("netrouter", "nr-2-0", "worker", placement_id="pl-2")
+    gpu_nodes = {
+        "gpu-01": [Device(pod=pl1_a)] * 4
+        + [Device(pod=_others(1))] * 2
+        + [Device(healthy=False), Device()],
+        "gpu-02": [Device(pod=pl1_b)] * 8,
+        "gpu-03": [Device()] * 8,
+    }
+    npu_nodes = {
+        "127.0.0.40": [Device(pod=pl2)] * 4 + [Device()] * 4,
+        "127.0.0.41": [Device(pod=_others(2, "team-b"))] * 2 + [Device()] * 6,
+    }
+    resources = dict.fromkeys(gpu_nodes, "nvidia_com_gpu")
+    resources.update(dict.fromkeys(npu_nodes, "huawei_com_Ascend910"))
+    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
+    ksm = new_exporter(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources), job="ksm")
+    npus = [
+        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
+        for n, (host, devices) in enumerate(npu_nodes.items())
+    ]
+    server = prometheus(dcgm, ksm, *npus)
+    _wait_all_up(server, 4)
+    config = _config(tmp_path, f'url = "{server.url}"\n' + SEES)
+    source = PrometheusInventory(config)
+    builder = _builder(config, source)
+    report = _routed(config, builder)
+    assert report.sees_placements
+    assert _running(report) == {("pl-1", "H100", 12), ("pl-2", "Ascend910B", 4)}
+    by_model = {a.model: a for a in report.accelerators}
+    h100, ascend = by_model["H100"], by_model["Ascend910B"]
+    assert (h100.total, h100.healthy, h100.in_use_by_others) == (24, 23, 2)
+    assert h100.nodes_by_free == (1, 1, 0, 0, 0, 0, 0, 0, 1)
+    assert (ascend.total, ascend.healthy, ascend.in_use_by_others) == (16, 16, 2)
+    assert ascend.nodes_by_free == (0, 0, 0, 0, 1, 0, 1, 0, 0)
+
+    # pl-2 has finished. Until both exporters are scraped again its chips may show a pod
+    # without a placement id (in use by others): less free for a moment, never more.
+    npu_nodes["127.0.0.40"] = [Device()] * 8
+    ksm.set_text(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources))
+    npus[0].set_text(npu_text(npu_nodes["127.0.0.40"]))
+
+    def ascend_free(inventory: list[Inventory]) -> int:
+        (a,) = [i for i in inventory if i.model == "Ascend910B"]
+        return sum(k * n for k, n in enumerate(a.nodes_by_free))
+
+    def never_more(inventory: list[Inventory]) -> None:
+        assert ascend_free(inventory) <= 14
+
+    _poll(source, lambda inventory: ascend_free(inventory) == 14, never_more)
+    report = _routed(config, builder)
+    assert _running(report) == {("pl-1", "H100", 12)}
+    ascend = {a.model: a for a in report.accelerators}["Ascend910B"]
+    assert ascend.nodes_by_free == (0, 0, 0, 0, 0, 0, 1, 0, 1)

@@ -7,8 +7,14 @@ import pytest
 
 from netrouter.contract.site_report import decode_report
 from netrouter.v1 import site_report_pb2 as rpb
-from site_agents.collectors import CollectorError, StaticInventory, TimeOfUseTariff
+from site_agents.collectors import (
+    CollectorError,
+    PlacementSource,
+    StaticInventory,
+    TimeOfUseTariff,
+)
 from site_agents.metrics import AgentMetrics
+from site_agents.nvml import NvmlInventory
 from site_agents.probes import TcpLatencyProbe
 from site_agents.report import ReportBuilder, Sources, significant_change
 from tests.helpers.factories import site_config
@@ -38,6 +44,38 @@ def test_what_counts_as_significant() -> None:
     assert changed(total=16) == "capacity" and changed(in_use_by_others=2) == "capacity"
     assert changed(healthy=7) == "health"
     assert changed(band_now="peak") == "price-band"
+
+
+def test_a_change_in_our_running_placements_is_significant() -> None:
+    """Whether the site sees placements, and which run on how many devices, are published
+    at once (the router flags placements not shown running)."""
+    a = rpb.SiteReport(
+        accelerators=[rpb.AcceleratorInventory(model="H100", total=8, healthy=8)],
+        sees_placements=True,
+        running=[rpb.RunningPlacement(placement_id="pl-1", model="H100", devices=4)],
+    )
+
+    def changed(sees: bool, *running: tuple[str, int]) -> str | None:
+        b = rpb.SiteReport(accelerators=a.accelerators, sees_placements=sees)
+        b.running.extend(
+            rpb.RunningPlacement(placement_id=p, model="H100", devices=n) for p, n in running
+        )
+        return significant_change(a, b)
+
+    assert changed(True, ("pl-1", 4)) is None
+    assert changed(True, ("pl-1", 2)) == "running"
+    assert changed(True, ("pl-1", 4), ("pl-2", 4)) == "running"
+    assert changed(True) == "running"
+    assert changed(False) == "running"
+
+
+def test_sources_without_placements_report_none_seen() -> None:
+    """The static (and NVML) inventory tells no running work of ours from others'."""
+    config = site_config("alpha", h100=16)
+    assert not isinstance(StaticInventory(config), PlacementSource)
+    assert not isinstance(NvmlInventory(config), PlacementSource)
+    report = decode_report("alpha", ReportBuilder(config).build().SerializeToString())
+    assert not report.sees_placements and report.running == ()
 
 
 def test_a_report_carries_what_the_collectors_read_numbered_per_run() -> None:
