@@ -33,14 +33,14 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from netrouter.planning.traces import H100_EQUIVALENT, REGION_WEIGHTS, h100_equivalents
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import load_site_config
-from solver import Problem, Site, Workload
+from solver import NodeShape, Problem, Site, Workload
 
 ROOT = Path(__file__).resolve().parent.parent
 SITES_DIR = ROOT / "examples" / "sites"
@@ -217,3 +217,26 @@ def instance(
         hub_max_pue=caps,
     )
     return problem, tight
+
+
+NODE_SIZE = 8
+WHOLE_SHARE = 0.4
+"""Share of a shaped site's nodes with every device free; the rest have 1–7 free."""
+
+
+def shaped(problem: Problem, rng: random.Random) -> Problem:
+    """``problem`` with every site's free devices on nodes of :data:`NODE_SIZE`: whole with
+    probability :data:`WHOLE_SHARE`, else 1–7 free (the last node takes what is left), so a
+    busy site's fragments are what large work must plan around."""
+    out = []
+    for site in problem.sites:
+        shapes = {}
+        for model, free in site.free.items():
+            nodes, left = [], free
+            while left > 0:
+                k = NODE_SIZE if rng.random() < WHOLE_SHARE else rng.randint(1, NODE_SIZE - 1)
+                nodes.append(min(k, left))
+                left -= nodes[-1]
+            shapes[model] = NodeShape.of_nodes(NODE_SIZE, nodes)
+        out.append(replace(site, shape=shapes))
+    return replace(problem, sites=tuple(out))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import resource
 import sys
 import time
@@ -22,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.instances import instance
-from solver import BASELINES, SolverConfig, run_baseline, solve
+from benchmarks.instances import instance, shaped
+from solver import BASELINES, SolverConfig, build_table, run_baseline, solve
 
 
 def peak_rss_mb() -> float:
@@ -43,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="single-GPU pods may also take 1 H100 (site-dependent demand: a GAP)",
     )
+    parser.add_argument(
+        "--shaped",
+        action="store_true",
+        help="sites' free devices sit on 8-device nodes, 40%% whole (benchmarks/instances.py)",
+    )
     parser.add_argument("--no-baselines", action="store_true")
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
@@ -51,18 +57,22 @@ def main(argv: list[str] | None = None) -> int:
     problem, tightness = instance(
         args.workloads, args.sites, args.seed, heterogeneous=args.heterogeneous
     )
+    if args.shaped:
+        problem = shaped(problem, random.Random(args.seed))
     built = time.perf_counter() - built
     config = SolverConfig(
         time_limit_s=args.time_limit, relative_gap_limit=args.gap_limit, num_workers=2
     )
     plan = solve(problem, config)
     rss = peak_rss_mb()
+    table, _ = build_table(problem)
     result: dict[str, object] = {
         "workloads": args.workloads,
         "sites": args.sites,
         "seed": args.seed,
         "tightness": round(tightness, 4),
         "heterogeneous": args.heterogeneous,
+        "shaped": args.shaped,
         "wall_s": round(plan.wall_s, 3),
         "objective": plan.objective,
         "bound": plan.bound,
@@ -73,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         "unplaced": len(plan.unplaced),
         "peak_rss_mb": round(rss, 1),
         "instance_build_s": round(built, 3),
+        "pools": table.n_pools,
+        "pairs": table.n_arcs,
     }
     if not args.no_baselines:
         baselines = {}
