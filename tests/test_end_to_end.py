@@ -15,7 +15,9 @@ import pytest
 from netrouter.client.router_client import RouterClient
 from netrouter.contract.broker import BrokerAddress
 from netrouter.router.app import RouterApp, ServeSettings
-from tests.helpers.factories import site_dict, until, workload, write_site_toml
+from tests.helpers.exporter_text import Device, Pod, dcgm_text
+from tests.helpers.factories import run_cli, site_dict, until, workload, write_site_toml
+from tests.helpers.prometheus import Exporter, Prometheus
 
 pytestmark = pytest.mark.mqtt
 
@@ -132,3 +134,47 @@ async def test_place_failover_by_last_will_and_restart(
                 if len(history) == 3:
                     break
             assert history == [("placed", "west"), ("moved", "near"), ("placed", "near")]
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+async def test_a_site_read_from_prometheus_refuses_work_no_node_can_hold(
+    broker: BrokerAddress,
+    tmp_path: Path,
+    prometheus: Callable[..., Prometheus],
+    new_exporter: Callable[..., Exporter],
+) -> None:
+    """West's agent reads its site from a real Prometheus scraping a dcgm-exporter: 8 nodes
+    of 8 H100, 7 on each busy with other teams' pods, so 8 are free, one per node. Through
+    the broker, the router refuses West for an 8-GPU job (near, dearer, takes it, and the
+    placement says why), West takes eight 1-GPU jobs, and 'netrouter sites' shows its
+    nodes."""
+    busy = [Device(pod=Pod("team-a", f"train-{i}", "main")) for i in range(7)]
+    dcgm = new_exporter(dcgm_text({f"gpu-{n:02d}": [*busy, Device()] for n in range(8)}))
+    server = prometheus(dcgm)
+    server.wait_for("count(DCGM_FI_DEV_GPU_TEMP)", lambda r: bool(r) and r[0]["value"][1] == "64")
+    west = write_site_toml(tmp_path / "west.toml", SITES["west"])
+    with west.open("a") as f:
+        f.write(
+            f'\n[inventory]\nsource = "prometheus"\n\n[inventory.prometheus]\nurl = "{server.url}"\n'
+        )
+    near = write_site_toml(tmp_path / "near.toml", SITES["near"])
+    procs = [_agent(west, broker), _agent(near, broker)]
+    try:
+        async with RouterApp(_settings(broker, tmp_path / "router.db")) as app:
+            await until(lambda: len(app.registry.up_reports()) == 2, "two sites up")
+            async with RouterClient(app.target) as client:
+                (big,) = (await client.place([workload("big")])).placements
+                assert big.site_id == "near"
+                assert "no node with 8 free H100; largest 1 at west" in big.explanation
+                table = await asyncio.to_thread(
+                    run_cli, "netrouter", "sites", "--target", app.target
+                )
+                assert "H100 8/64 (0 whole of 8, 8×1)" in table.stdout, table.stdout
+                for i in range(8):
+                    one = await client.place([workload(f"one{i}", demands={"H100": 1})])
+                    assert [p.site_id for p in one.placements] == ["west"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
