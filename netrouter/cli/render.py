@@ -303,12 +303,41 @@ def print_replay(out: Console, report: ReplayReport) -> None:
             f"{100 * r.west_energy_share:.0f}%",
         )
     out.print(table)
+    if report.nodes:
+        _print_nodes(out, report)
     gap = "" if report.gap is None else f"; the optimizer is within {100 * report.gap:.2f}% of it"
     out.print(
         f"Hindsight lower bound (each step's relaxation, migrations free): "
         f"{report.hindsight_bound:,.0f} 元{gap}. {report.wall_s:.1f} s.",
         highlight=False,
     )
+
+
+def _print_nodes(out: Console, report: ReplayReport) -> None:
+    """Each policy on the nodes: devices in use, in fragments, stranded, refused work, and
+    the count-only plans checked against the nodes."""
+    figures = (
+        "devices in use",
+        "fragmented",
+        "stranded",
+        "refused for shape",
+        "node misses",
+        "count-only misfits",
+    )
+    table = _table(
+        f"On the nodes ({report.nodes}; {report.node_fit} fit)", ("policy", *figures), right=figures
+    )
+    for name, r in report.policies.items():
+        table.add_row(
+            name,
+            f"{100 * r.devices_in_use:.1f}%",
+            f"{100 * r.fragmented:.2f}%",
+            f"{100 * r.stranded:.2f}%",
+            f"{r.shape_refused:,}",
+            f"{r.node_misses:,}",
+            f"{r.count_only_misfits:,} of {r.count_only_checked:,}",
+        )
+    out.print(table)
 
 
 def summary_rows(report: WhatIfReport) -> tuple[list[str], list[list[str]]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,8 @@ from netrouter.cli.console import err, fail, out
 from netrouter.cli.options import JsonOpt
 from netrouter.cli.render import print_replay
 from netrouter.cli.render_json import replay_json
+
+POD_LISTS = ("gpuspec33", "multigpu50", "default")
 
 
 def replay(
@@ -56,6 +59,29 @@ def replay(
             "examples/traces/README.md; default: those slices)."
         ),
     ] = None,
+    pods: Annotated[
+        str,
+        typer.Option(
+            help="With --data-dir, which Alibaba pod list: gpuspec33 (a third of the GPU "
+            "pods need given types), multigpu50 (more multi-GPU pods: for node-shape "
+            "figures) or default."
+        ),
+    ] = "gpuspec33",
+    shape: Annotated[
+        bool,
+        typer.Option(
+            help="Lay the sites' devices on nodes drawn from the Alibaba node list and plan "
+            "on them (--no-shape: count devices only)."
+        ),
+    ] = True,
+    node_fit: Annotated[
+        str,
+        typer.Option(
+            "--node-fit",
+            help="Which node of a site takes a placement: best (fewest free that hold it), "
+            "first, or worst (most free).",
+        ),
+    ] = "best",
     json: JsonOpt = False,
     plot: Annotated[
         Path | None,
@@ -67,17 +93,19 @@ def replay(
 ) -> None:
     """Replay the real traces over the 10 national clusters: the value report.
 
-    Batch jobs arrive as in the Alibaba GPU trace (with --data-dir: the pod list where a
-    third of the pods need given GPU types), inference replicas follow the Azure LLM trace's
-    token rate; every policy places the same arrivals, step by step, at the sites'
-    time-of-use prices. Prints each policy's electricity cost, energy, carbon, SLO violations
-    and unplaced work, their ratios to the optimizer, and the hindsight lower bound with the
-    optimizer's gap to it.
+    Batch jobs arrive as in the Alibaba GPU trace (with --data-dir: the pod list --pods),
+    inference replicas follow the Azure LLM trace's token rate; the sites' devices sit on
+    nodes drawn from the trace's node list; every policy places the same arrivals, step by
+    step, at the sites' time-of-use prices, on the nodes. Prints each policy's electricity
+    cost, energy, carbon, SLO violations and unplaced work, their ratios to the optimizer,
+    the hindsight lower bound with the optimizer's gap to it, and the devices in use,
+    stranded in fragments and the work refused for node shape.
 
     Example: netrouter replay --trace both --hours 2 --plot out/
     """
     from netrouter.planning.arrivals import TRACES
     from netrouter.planning.replay import POLICIES, run_replay
+    from netrouter.planning.replay_nodes import FITS
     from netrouter.planning.traces import EXAMPLES, TraceFiles
     from solver import SolverConfig
 
@@ -87,12 +115,20 @@ def replay(
         raise fail(f"--policy must be all or one of {', '.join(POLICIES)}", 2)
     if period_min <= 0 or 60.0 % period_min:
         raise fail("--period-min must divide 60 (5, 10, 15, 20, 30 or 60)", 2)
+    if pods not in POD_LISTS:
+        raise fail(f"--pods must be one of {', '.join(POD_LISTS)}", 2)
+    if node_fit not in FITS:
+        raise fail(f"--node-fit must be one of {', '.join(FITS)}", 2)
     files = (
-        TraceFiles.full(data_dir, pods="openb_pod_list_gpuspec33.csv")
+        TraceFiles.full(data_dir, pods=f"openb_pod_list_{pods}.csv")
         if data_dir
         else TraceFiles.bundled(EXAMPLES)
     )
-    paths = (files.alibaba_pods, files.azure_conv, files.azure_code)
+    if not shape:
+        files = replace(files, alibaba_nodes=None)
+    paths = [files.alibaba_pods, files.azure_conv, files.azure_code]
+    if files.alibaba_nodes is not None:
+        paths.append(files.alibaba_nodes)
     missing = [p for p in paths if not p.exists()]
     if missing:
         raise fail(f"trace file not found: {missing[0]}", 2)
@@ -111,6 +147,7 @@ def replay(
                 files=files,
                 solver=solver,
                 progress=status.update,
+                node_fit=node_fit,
             )
     except ValueError as exc:
         raise fail(str(exc), 2) from exc

@@ -24,6 +24,7 @@ from netrouter.planning.traces import (
     TraceFiles,
     h100_equivalents,
     pod_workload,
+    read_pods,
     replica_workload,
     request_regions,
     request_timestamp,
@@ -71,8 +72,7 @@ def training_jobs(
     path: Path, *, hours: float, period_h: float, copies: int, rng: random.Random
 ) -> list[Job]:
     """Alibaba GPU pods created in the busiest ``hours`` of the trace, ``copies`` of each."""
-    with path.open(newline="") as f:
-        pods = [row for row in csv.DictReader(f) if int(row["num_gpu"]) > 0]
+    pods = read_pods(path)
     created = [int(p["creation_time"]) / 3600.0 for p in pods]
     origin = busiest_window(created, hours)
     jobs = []

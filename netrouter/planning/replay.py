@@ -51,6 +51,7 @@ from pathlib import Path
 
 from netrouter.planning.arrivals import Arrivals, Job, arrivals
 from netrouter.planning.replay_network import Network
+from netrouter.planning.replay_nodes import FITS, draw_layout, read_node_sizes
 from netrouter.planning.replay_report import ReplayReport, job_kinds, ratios_to
 from netrouter.planning.simulation import Fleet, PolicyState, Step, relax_step
 from netrouter.planning.traces import TraceFiles
@@ -80,21 +81,40 @@ def replay(
     solver: SolverConfig | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     observer: Observer | None = None,
+    node_fit: str = "best",
+    check_count_only: bool = True,
+    nodes: str = "",
 ) -> ReplayReport:
-    """Run every policy over the same jobs, step by step, and bound them in hindsight."""
+    """Run every policy over the same jobs, step by step, and bound them in hindsight.
+
+    Where ``network`` lays its devices on nodes, every policy plans on them and its
+    placements are laid on nodes chosen by ``node_fit``; with ``check_count_only`` each
+    decision is also made without the shapes and checked against the nodes (``nodes``:
+    how they were drawn, for the report)."""
     started = time.perf_counter()
     if 60.0 % period_min or period_min <= 0:
         raise ValueError("period_min must divide 60 (5, 10, 15, 20, 30 or 60)")
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise ValueError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
+    if node_fit not in FITS:
+        raise ValueError(f"node_fit must be one of {', '.join(FITS)}")
     period_h = period_min / 60.0
     steps = math.ceil(hours / period_h - 1e-9)
     solver = solver or SolverConfig(
         time_limit_s=2.0, relative_gap_limit=1e-3, explain_max_workloads=0
     )
     fleet = Fleet.build(network, jobs.jobs, hours=hours, period_h=period_h)
-    states = {p: PolicyState(len(jobs.jobs), len(fleet.ids)) for p in policies}
+    states = {
+        p: PolicyState(
+            len(jobs.jobs),
+            len(fleet.ids),
+            nodes=fleet.nodes,
+            fit=node_fit,
+            check_count_only=check_count_only,
+        )
+        for p in policies
+    }
     bound = 0.0
     bound_s = 0.0
     for s in range(steps):
@@ -134,6 +154,8 @@ def replay(
         inference_scale=jobs.inference_scale,
         jobs=job_kinds(jobs),
         steps=steps,
+        nodes=nodes if fleet.nodes else "",
+        node_fit=node_fit,
         policies=results,
         hindsight_bound=bound,
         gap=ref.gap_to_bound if ref is not None else None,
@@ -157,8 +179,11 @@ def run_replay(
     solver: SolverConfig | None = None,
     progress: Callable[[str], None] = lambda _m: None,
     observer: Observer | None = None,
+    node_fit: str = "best",
+    check_count_only: bool = True,
 ) -> ReplayReport:
-    """Load the sites and the traces, then :func:`replay`."""
+    """Load the sites and the traces, lay the devices on nodes drawn from the node list
+    (``files.alibaba_nodes``; none: counted in devices), then :func:`replay`."""
     if not 0 < hours <= 24 * 7:
         raise ValueError("hours must be in (0, 168]")
     if not 0 < load <= 2:
@@ -167,6 +192,13 @@ def run_replay(
     if at.tzinfo is None:
         raise ValueError("start needs a UTC offset, e.g. 2023-11-16T00:00:00+08:00")
     network = Network.from_configs(load_site_configs(sites_dir), at.timestamp(), math.ceil(hours))
+    nodes = ""
+    if files.alibaba_nodes is not None:
+        sizes = read_node_sizes(files.alibaba_nodes)
+        network = network.with_layout(draw_layout(network.free(), sizes, seed=seed))
+        nodes = (
+            f"sizes drawn from the {len(sizes):,} nodes of {files.alibaba_nodes.name} (seed {seed})"
+        )
     progress(f"reading the {trace} trace(s)")
     jobs = arrivals(
         files,
@@ -190,6 +222,9 @@ def run_replay(
         solver=solver,
         progress=progress,
         observer=observer,
+        node_fit=node_fit,
+        check_count_only=check_count_only,
+        nodes=nodes,
     )
 
 

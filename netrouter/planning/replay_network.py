@@ -4,15 +4,16 @@ every hour of the replay at its time-of-use tariff."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from netrouter.planning.replay_nodes import Layout
 from netrouter.planning.traces import H100_EQUIVALENT
 from site_agents.collectors import TimeOfUseTariff
 from site_agents.config import SiteConfig
-from solver import Site
+from solver import NodeShape, Site
 
 
 # eq=False: the hourly prices are an array, and two replays never compare their networks.
@@ -23,6 +24,8 @@ class Network:
     configs: tuple[SiteConfig, ...]
     start: float  # unix seconds of the replay's start
     hourly: np.ndarray  # sites × hours: price (元/kWh) of each hour of the replay
+    layout: Layout = field(default_factory=dict)
+    """Per (site, model), its nodes (size, free) at the start; empty: counted in devices."""
 
     @classmethod
     def from_configs(cls, configs: Sequence[SiteConfig], start: float, hours: int) -> Network:
@@ -37,6 +40,15 @@ class Network:
             dtype=np.float64,
         )
         return cls(configs=tuple(configs), start=start, hourly=hourly)
+
+    def with_layout(self, layout: Layout) -> Network:
+        """The same network with its devices laid on these nodes (their free devices must
+        be each (site, model)'s free ones)."""
+        free = self.free()
+        for key, nodes in layout.items():
+            if sum(f for _, f in nodes) != free.get(key, 0):
+                raise ValueError(f"the nodes of {key} do not hold its {free.get(key, 0)} devices")
+        return replace(self, layout=dict(layout))
 
     @property
     def ids(self) -> list[str]:
@@ -65,8 +77,14 @@ class Network:
         pue = np.array([c.pue.value or 1.0 for c in self.configs])
         return 2.0 * float((pue[:, None] * self.hourly[:, : max(1, hours)]).max())
 
-    def sites(self, t_h: float, used: dict[tuple[str, str], int] | None = None) -> list[Site]:
-        """The solver's sites at ``t_h`` hours in, less the devices in ``used``."""
+    def sites(
+        self,
+        t_h: float,
+        used: dict[tuple[str, str], int] | None = None,
+        shapes: Mapping[tuple[str, str], NodeShape] | None = None,
+    ) -> list[Site]:
+        """The solver's sites at ``t_h`` hours in, less the devices in ``used``, with the
+        node ``shapes`` of the (site, model)s that have one (their free devices must agree)."""
         hour = int(t_h)
         free_now = self.free()
         out = []
@@ -89,6 +107,11 @@ class Network:
                     side=c.site.side,
                     hub=c.site.hub,
                     province=c.site.province,
+                    shape={
+                        a.model: shapes[(c.site.id, a.model)]
+                        for a in c.accelerators
+                        if shapes and (c.site.id, a.model) in shapes
+                    },
                 )
             )
         return out

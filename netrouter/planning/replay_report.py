@@ -40,6 +40,23 @@ class PolicyResult(BaseModel):
     """Mean share of each site's free devices in use."""
     cost_per_step: list[float] = []
     decide_s: float = 0.0
+    devices_in_use: float = 0.0
+    """Mean share of all the replay's devices in use (after each step's decisions)."""
+    fragmented: float = 0.0
+    """Mean share of all the replay's devices free on partly used nodes."""
+    stranded: float = 0.0
+    """Mean share of all the replay's devices free on partly used nodes with fewer free
+    than the smallest device count (for that model) of any job left out in the step."""
+    shape_refused: int = 0
+    """Jobs left out although a site within their SLO had their devices free, on no node
+    (or not on enough whole nodes) that holds them."""
+    node_misses: int = 0
+    """Placements of the policy's own plan the nodes could not take (left out)."""
+    count_only_checked: int = 0
+    """Placements of the count-only plans (the same decisions without node shapes) laid on
+    the nodes as they were."""
+    count_only_misfits: int = 0
+    """Of those, the ones no node could take."""
 
 
 class ReplayReport(BaseModel):
@@ -55,6 +72,9 @@ class ReplayReport(BaseModel):
     inference_scale: float
     jobs: dict[str, int]
     steps: int
+    nodes: str = ""
+    """How the sites' devices sit on nodes ("": counted in devices, no shape)."""
+    node_fit: str = "best"
     policies: dict[str, PolicyResult]
     hindsight_bound: float
     gap: float | None

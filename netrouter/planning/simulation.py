@@ -16,8 +16,19 @@ import numpy as np
 from netrouter.client.types import DEFAULT_RESTART_H
 from netrouter.planning.arrivals import Job
 from netrouter.planning.replay_network import Network
+from netrouter.planning.replay_nodes import Holding, Nodes
 from netrouter.planning.replay_report import PolicyResult
-from solver import Problem, Site, SolverConfig, Workload, build_table, run_baseline, solve
+from solver import (
+    NodeShape,
+    Plan,
+    Problem,
+    Site,
+    SolverConfig,
+    Workload,
+    build_table,
+    run_baseline,
+    solve,
+)
 from solver.relax import relax
 
 
@@ -47,6 +58,7 @@ class Fleet:
     by_step: dict[int, list[int]]  # step → the jobs that start in it
     hub_caps: dict[str, float]
     unplaced_rate: float  # 元 per IT kWh of work left out
+    nodes: dict[tuple[int, int], Nodes]  # (site, model) → its nodes at the start (none: no shape)
 
     @classmethod
     def build(
@@ -101,7 +113,16 @@ class Fleet:
             by_step=dict(by_step),
             hub_caps=network.hub_caps(),
             unplaced_rate=network.unplaced_yuan_per_kwh(math.ceil(hours)),
+            nodes={
+                (site_of[sid], model_of[m]): Nodes.of(nodes)
+                for (sid, m), nodes in network.layout.items()
+                if nodes
+            },
         )
+
+    def shapes(self, nodes: dict[tuple[int, int], Nodes]) -> dict[tuple[str, str], NodeShape]:
+        """The solver's node shapes of these nodes, by (site id, model)."""
+        return {(self.ids[si], self.models[mi]): n.shape() for (si, mi), n in nodes.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
@@ -158,22 +179,58 @@ def relax_step(fleet: Fleet, step: Step) -> StepBound:
     return StepBound(bound=relax(table).bound, penalty_rate=penalty_rate)
 
 
+Target = dict[int, tuple[int, int, int]]
+"""Where a plan puts each job: job → (site, model, devices) indices."""
+
+
+def lay(
+    fleet: Fleet,
+    nodes: dict[tuple[int, int], Nodes],
+    holds: dict[int, Holding],
+    target: Target,
+    fit: str,
+) -> list[int]:
+    """Lay the jobs of ``target`` without a node on ``nodes`` (largest first, nodes chosen
+    by ``fit``), recording each one's ``holds``; the jobs no node could take."""
+    misses = []
+    order = sorted((i for i in target if i not in holds), key=lambda i: (-target[i][2], i))
+    for i in order:
+        si, mi, dev = target[i]
+        where = nodes.get((si, mi))
+        if where is None:
+            continue  # a (site, model) without a shape: counted in devices
+        holding = where.place(dev, fit)
+        if holding is None:
+            misses.append(i)
+        else:
+            holds[i] = holding
+    return misses
+
+
 # Mutable: a policy's placements change in place at every step.
 @dataclass(slots=True)
 class PolicyState:
     """One policy's ``n`` jobs: where each runs (site, model indices, devices; −1 none),
     and whether it was left out; and the share of each of the ``n_sites`` sites in use,
-    summed over the steps."""
+    summed over the steps. With ``nodes`` (the fleet's, copied), which nodes each running
+    job holds; placements are laid on them with ``fit`` (see
+    :mod:`~netrouter.planning.replay_nodes`)."""
 
     n: int
     n_sites: int
+    nodes: dict[tuple[int, int], Nodes] = field(default_factory=dict)
+    fit: str = "best"
+    check_count_only: bool = True
     site: np.ndarray = field(init=False)
     model: np.ndarray = field(init=False)
     devices: np.ndarray = field(init=False)
     out: np.ndarray = field(init=False)
+    holds: dict[int, Holding] = field(init=False)
+    left_now: list[int] = field(init=False)
     result: PolicyResult = field(default_factory=PolicyResult)
     busy: np.ndarray = field(init=False)
     west_kwh: float = 0.0
+    sums: dict[str, float] = field(init=False)
 
     def __post_init__(self) -> None:
         self.site = np.full(self.n, -1, dtype=np.int64)
@@ -181,11 +238,34 @@ class PolicyState:
         self.devices = np.zeros(self.n, dtype=np.int64)
         self.out = np.zeros(self.n, dtype=bool)
         self.busy = np.zeros(self.n_sites)
+        self.nodes = {k: v.copy() for k, v in self.nodes.items()}
+        self.holds = {}
+        self.left_now = []
+        self.sums = defaultdict(float)
 
     def release_finished(self, fleet: Fleet, t: float) -> None:
         """Finished work leaves its devices."""
         done = (self.site >= 0) & (fleet.end_h <= t + 1e-9)
+        for i in np.flatnonzero(done).tolist():
+            self._release(i)
         self.site[done], self.model[done], self.devices[done] = -1, -1, 0
+        self.left_now = []
+
+    def _release(self, i: int) -> None:
+        holding = self.holds.pop(i, None)
+        if holding is not None:
+            self.nodes[(int(self.site[i]), int(self.model[i]))].release(holding)
+
+    def _keeps(self, i: int, to: tuple[int, int, int]) -> bool:
+        return (
+            self.site[i] >= 0
+            and (
+                int(self.site[i]),
+                int(self.model[i]),
+                int(self.devices[i]),
+            )
+            == to
+        )
 
     def running(self, fleet: Fleet) -> list[tuple[Job, str, str, int]]:
         """Every running job with its site, model and devices."""
@@ -199,8 +279,45 @@ class PolicyState:
             for i in np.flatnonzero(self.site >= 0).tolist()
         ]
 
+    def node_of(self, i: int) -> Holding | None:
+        """The nodes job ``i`` holds (``None``: none, or its pool has no shape)."""
+        return self.holds.get(i)
+
+    @staticmethod
+    def _target(fleet: Fleet, plan: Plan, index: dict[str, int]) -> Target:
+        return {
+            index[a.workload_id]: (fleet.site_of[a.site_id], fleet.model_of[a.model], a.devices)
+            for a in plan.assignments
+        }
+
+    def _misfits(self, fleet: Fleet, target: Target, members: list[int]) -> None:
+        """Check a count-only plan against the nodes as they are: the work that stays keeps
+        its nodes, the rest is laid best fit; count the placements no node could take."""
+        if not self.nodes:
+            return
+        nodes = {k: v.copy() for k, v in self.nodes.items()}
+        holds = dict(self.holds)
+        for i in members:
+            if i in holds and not self._keeps(i, target.get(i, (-1, -1, 0))):
+                nodes[(int(self.site[i]), int(self.model[i]))].release(holds.pop(i))
+        checked = [i for i in target if i not in holds and tuple(target[i][:2]) in nodes]
+        self.result.count_only_checked += len(checked)
+        self.result.count_only_misfits += len(lay(fleet, nodes, holds, target, "best"))
+
+    def _settle(self, fleet: Fleet, target: Target, members: list[int]) -> list[int]:
+        """Lay ``target`` on the nodes: the work that keeps its place keeps its nodes, the
+        work leaving or moving frees them, the rest is laid with :attr:`fit`. Returns the
+        jobs no node could take."""
+        for i in members:
+            if i in self.holds and not self._keeps(i, target.get(i, (-1, -1, 0))):
+                self._release(i)
+        return lay(fleet, self.nodes, self.holds, target, self.fit)
+
     def decide_optimizer(self, fleet: Fleet, step: Step, solver: SolverConfig) -> None:
-        """Re-optimise the running work and the arrivals together; a move costs a restart."""
+        """Re-optimise the running work and the arrivals together; a move costs a restart.
+
+        The solver sees each (site, model)'s nodes with none of the replay's work on them
+        (the running work is in the problem too); the work that stays keeps its nodes."""
         network, t, hour = fleet.network, step.t, step.hour
         members: list[int] = []
         work: list[Workload] = []
@@ -225,7 +342,7 @@ class PolicyState:
         if not work:
             return
         problem = Problem(
-            sites=tuple(step.sites),
+            sites=tuple(network.sites(t, shapes=fleet.shapes(fleet.nodes))),
             workloads=tuple(work),
             hour_elapsed=t - hour,
             hub_max_pue=fleet.hub_caps,
@@ -233,27 +350,35 @@ class PolicyState:
         )
         plan = solve(problem, solver)
         index = {w.id: i for w, i in zip(work, members, strict=True)}
+        target = self._target(fleet, plan, index)
+        if self.nodes and self.check_count_only:
+            counted = solve(replace(problem, sites=tuple(step.sites)), solver)
+            self._misfits(fleet, self._target(fleet, counted, index), members)
+        misses = set(self._settle(fleet, target, members))
+        moved_cost = {index[a.workload_id]: a.migration_cost_yuan for a in plan.assignments}
         r = self.result
-        for a in plan.assignments:
-            i = index[a.workload_id]
+        r.node_misses += len(misses)
+        for i, (si, mi, dev) in target.items():
+            if i in misses:
+                continue
             was = int(self.site[i])
-            self.site[i], self.model[i] = fleet.site_of[a.site_id], fleet.model_of[a.model]
-            self.devices[i] = a.devices
+            self.site[i], self.model[i], self.devices[i] = si, mi, dev
             if was < 0:
                 r.placed += 1
-            elif a.migration_cost_yuan > 0 or was != fleet.site_of[a.site_id]:
+            elif moved_cost[i] > 0 or was != si:
                 r.migrations += 1
-                r.migration_cost += a.migration_cost_yuan
-        for u in plan.unplaced:
-            i = index[u.workload_id]
+                r.migration_cost += moved_cost[i]
+        for i in [index[u.workload_id] for u in plan.unplaced] + sorted(misses):
             if self.site[i] >= 0:
                 r.evicted += 1
             self.site[i], self.model[i], self.devices[i] = -1, -1, 0
             self.out[i] = True
+            self.left_now.append(i)
             r.unplaced += 1
 
     def decide_baseline(self, fleet: Fleet, step: Step, baseline: str) -> None:
-        """Place the arrivals one by one with ``baseline``; running work never moves."""
+        """Place the arrivals one by one with ``baseline`` on the nodes as they are;
+        running work never moves."""
         if not step.arriving:
             return
         used: dict[tuple[str, str], int] = defaultdict(int)
@@ -261,7 +386,7 @@ class PolicyState:
             used[(fleet.ids[self.site[i]], fleet.models[self.model[i]])] += int(self.devices[i])
         t = step.t
         problem = Problem(
-            sites=tuple(fleet.network.sites(t, used)),
+            sites=tuple(fleet.network.sites(t, used, fleet.shapes(self.nodes))),
             workloads=tuple(fleet.jobs[i].workload for i in step.arriving),
             hour_elapsed=t - int(t),
             hub_max_pue=fleet.hub_caps,
@@ -269,17 +394,28 @@ class PolicyState:
         )
         plan = run_baseline(baseline, problem)
         index = {fleet.jobs[i].workload.id: i for i in step.arriving}
-        for a in plan.assignments:
-            i = index[a.workload_id]
-            self.site[i], self.model[i] = fleet.site_of[a.site_id], fleet.model_of[a.model]
-            self.devices[i] = a.devices
+        target = self._target(fleet, plan, index)
+        if self.nodes and self.check_count_only:
+            counted = run_baseline(
+                baseline,
+                replace(problem, sites=tuple(fleet.network.sites(t, used))),
+            )
+            self._misfits(fleet, self._target(fleet, counted, index), step.arriving)
+        misses = set(self._settle(fleet, target, step.arriving))
+        self.result.node_misses += len(misses)
+        for i, (si, mi, dev) in target.items():
+            if i in misses:
+                continue
+            self.site[i], self.model[i], self.devices[i] = si, mi, dev
             self.result.placed += 1
-        for u in plan.unplaced:
-            self.out[index[u.workload_id]] = True
+        for i in [index[u.workload_id] for u in plan.unplaced] + sorted(misses):
+            self.out[i] = True
+            self.left_now.append(i)
             self.result.unplaced += 1
 
     def account(self, fleet: Fleet, step: Step, penalty_rate: np.ndarray) -> None:
-        """Charge one step: energy of the running work, penalties of the left-out work."""
+        """Charge one step: energy of the running work, penalties of the left-out work;
+        and measure the devices in use, in fragments and stranded."""
         active, price = step.active, fleet.network.hourly[:, step.hour]
         on = self.site[active] >= 0
         run, hrs = active[on], step.overlap[on]
@@ -300,6 +436,45 @@ class PolicyState:
         left = active[self.out[active]]
         r.penalty += float(penalty_rate[left].sum())
         r.cost_per_step.append(cost)
+        total = max(1, int(fleet.free.sum()))
+        self.sums["in_use"] += used.sum() / total
+        self._measure_nodes(fleet, used, total)
+
+    def _measure_nodes(self, fleet: Fleet, used: np.ndarray, total: int) -> None:
+        """Fragments, stranded devices and the work left out for shape, after the step."""
+        if not self.nodes:
+            return
+        smallest: dict[int, int] = {}
+        for i in self.left_now:
+            for m, n in fleet.jobs[i].workload.demands.items():
+                mi = fleet.model_of[m]
+                smallest[mi] = min(smallest.get(mi, n), n)
+        fragmented = stranded = 0
+        for (_, mi), nodes in self.nodes.items():
+            fragmented += nodes.fragmented()
+            if mi in smallest:
+                stranded += nodes.stranded(smallest[mi])
+        self.sums["fragmented"] += fragmented / total
+        self.sums["stranded"] += stranded / total
+        for i in self.left_now:
+            if self._refused_for_shape(fleet, i, used):
+                self.result.shape_refused += 1
+
+    def _refused_for_shape(self, fleet: Fleet, i: int, used: np.ndarray) -> bool:
+        """Whether a site within job ``i``'s SLO has its devices free, but on no node (or
+        not on enough whole nodes) that holds it."""
+        for m, n in fleet.jobs[i].workload.demands.items():
+            mi = fleet.model_of[m]
+            for si in range(len(fleet.ids)):
+                nodes = self.nodes.get((si, mi))
+                if (
+                    nodes is not None
+                    and fleet.latency[i, si] <= fleet.slo[i]
+                    and fleet.free[si, mi] - used[si, mi] >= n
+                    and not nodes.shape().fits(n)
+                ):
+                    return True
+        return False
 
     def finish(self, *, bound: float, steps: int, ids: list[str]) -> PolicyResult:
         """The policy's totals, with its gap to the replay's hindsight ``bound``."""
@@ -310,4 +485,7 @@ class PolicyState:
         r.west_energy_share = self.west_kwh / r.energy_kwh if r.energy_kwh else 0.0
         if steps:
             r.utilisation = {s: float(u / steps) for s, u in zip(ids, self.busy, strict=True)}
+            r.devices_in_use = float(self.sums["in_use"] / steps)
+            r.fragmented = float(self.sums["fragmented"] / steps)
+            r.stranded = float(self.sums["stranded"] / steps)
         return r

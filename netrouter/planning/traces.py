@@ -58,6 +58,8 @@ class TraceFiles:
     alibaba_pods: Path
     azure_conv: Path
     azure_code: Path
+    alibaba_nodes: Path | None = None
+    """The GPU node list the replay draws node sizes from (``None``: no node shapes)."""
 
     @classmethod
     def bundled(cls, examples: Path) -> TraceFiles:
@@ -67,17 +69,74 @@ class TraceFiles:
             alibaba_pods=t / "alibaba_openb_pods_sample.csv",
             azure_conv=t / "azure_llm_conv_20min.csv",
             azure_code=t / "azure_llm_code_20min.csv",
+            alibaba_nodes=t / "alibaba_openb_gpu_nodes_sample.csv",
         )
 
     @classmethod
     def full(cls, data_dir: Path, *, pods: str = "openb_pod_list_default.csv") -> TraceFiles:
         """The whole traces in the shared data folder (``pods``: which Alibaba pod list;
-        ``openb_pod_list_gpuspec33.csv`` gives a third of the GPU pods a type constraint)."""
+        ``openb_pod_list_gpuspec33.csv`` gives a third of the GPU pods a type constraint,
+        ``openb_pod_list_multigpu50.csv`` adds multi-GPU pods, see :func:`read_pods`)."""
         return cls(
             alibaba_pods=data_dir / "alibaba-openb" / pods,
             azure_conv=data_dir / "azure-llm" / "AzureLLMInferenceTrace_conv.csv",
             azure_code=data_dir / "azure-llm" / "AzureLLMInferenceTrace_code.csv",
+            alibaba_nodes=data_dir / "alibaba-openb" / "openb_node_list_gpu_node.csv",
         )
+
+
+DEFAULT_PODS = "openb_pod_list_default.csv"
+POD_TIMES_SEED = 20231116
+"""Seed of the times given to the pods a sampled pod list adds (:func:`read_pods`)."""
+
+
+def _spec(row: dict[str, str]) -> tuple[str, ...]:
+    return (row["cpu_milli"], row["memory_mib"], row["num_gpu"], row["gpu_milli"])
+
+
+def read_pods(path: Path) -> list[dict[str, str]]:
+    """The GPU pods (``num_gpu`` ≥ 1) of an Alibaba pod list.
+
+    The sampled lists without times (``openb_pod_list_multigpu50.csv``: the 8,152 pods of
+    the default list plus 909 more multi-GPU pods, each a copy of a default pod's request)
+    are completed from ``openb_pod_list_default.csv`` beside them: a pod of the default list
+    keeps its own row; an added pod takes the creation time of a default GPU pod drawn at
+    random (so the added pods arrive as the trace's pods do) and the lifetime, QoS and GPU
+    type of a default pod with the same request (CPU, memory, GPUs, GPU share), drawn at
+    random; both drawn with ``random.Random(POD_TIMES_SEED)``.
+    """
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or "creation_time" in rows[0]:
+        return [row for row in rows if int(row["num_gpu"]) > 0]
+    with (path.parent / DEFAULT_PODS).open(newline="") as f:
+        default = list(csv.DictReader(f))
+    by_name = {row["name"]: row for row in default}
+    by_spec: dict[tuple[str, ...], list[dict[str, str]]] = defaultdict(list)
+    for row in default:
+        by_spec[_spec(row)].append(row)
+    gpu_pods = [row for row in default if int(row["num_gpu"]) > 0]
+    rng = random.Random(POD_TIMES_SEED)
+    pods = []
+    for row in rows:
+        if int(row["num_gpu"]) <= 0:
+            continue
+        if row["name"] in by_name:
+            pods.append(by_name[row["name"]])
+            continue
+        created = int(rng.choice(gpu_pods)["creation_time"])
+        like = rng.choice(by_spec.get(_spec(row)) or gpu_pods)
+        life = int(like["deletion_time"]) - int(like["creation_time"])
+        pods.append(
+            row
+            | {
+                "gpu_spec": like.get("gpu_spec", ""),
+                "qos": like["qos"],
+                "creation_time": str(created),
+                "deletion_time": str(created + life),
+            }
+        )
+    return pods
 
 
 def _region(rng: random.Random) -> str:

@@ -32,12 +32,15 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
     assert set(data["policies"]) == set(POLICIES)
     for row in data["policies"].values():
         assert {"cost", "energy_kwh", "carbon_kg", "slo_violations", "unplaced"} <= set(row)
+        assert {"devices_in_use", "stranded", "shape_refused", "count_only_misfits"} <= set(row)
+    assert data["nodes"] and data["node_fit"] == "best"
     assert data["hindsight_bound"] > 0 and 0 <= data["gap"] < 1
     pngs = sorted(tmp_path.glob("*.png"))
     assert len(pngs) == 3 and all(p.stat().st_size > 5_000 for p in pngs)
     table = run_cli("netrouter", "replay", "--trace", "azure-llm", "--hours", "0.5")
     assert table.returncode == 0, table.stderr
     assert "Hindsight lower bound" in table.stdout and "optimizer" in table.stdout
+    assert "On the nodes" in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -47,6 +50,8 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
         (["--policy", "random"], "--policy must be all or one of"),
         (["--period-min", "7"], "--period-min must divide 60"),
         (["--data-dir", "/nonexistent"], "trace file not found"),
+        (["--pods", "multigpu99"], "--pods must be one of"),
+        (["--node-fit", "random"], "--node-fit must be one of"),
         (["--start", "2023-11-16T00:00:00"], "UTC offset"),
     ],
 )
