@@ -9,7 +9,6 @@ given when the cheaper pool has too few devices left in this plan.
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from solver.model import (
     unoffered_reason,
 )
 from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
-from solver.relax import relax
+from solver.shaped import solve_shaped
 from solver.table import OK, Context, Table, build_table
 
 
@@ -36,19 +35,14 @@ def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
     """The least-cost plan the time limit allows, with its proven bound."""
     started = time.perf_counter()
     config = config or SolverConfig()
-    table, ctx = build_table(problem)
-    current = np.where(ctx.current >= 0, ctx.current, -1)
-    outcome = optimize(
-        table,
-        config,
-        current=current,
-        started=started,
-    )
-    if ctx.relaxed is not None:
-        # Whole nodes set aside for large work: the bound must hold without that choice.
-        outcome = replace(
-            outcome, bound=min(outcome.bound, relax(ctx.relaxed).bound), optimal=False
-        )
+    if any(s.shape for s in problem.sites):
+        ctx = Context(problem)
+        current = np.where(ctx.current >= 0, ctx.current, -1)
+        ctx, outcome = solve_shaped(problem, config, current, started)
+    else:
+        table, ctx = build_table(problem)
+        current = np.where(ctx.current >= 0, ctx.current, -1)
+        outcome = optimize(table, config, current=current, started=started)
     return assemble_plan(
         ctx,
         outcome,

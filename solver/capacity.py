@@ -10,7 +10,7 @@ assigns to, so the shape is a constraint of the optimisation, not a filter after
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +86,27 @@ class NodeShape:
         need = self.nodes_for(devices)
         return f"needs {need} whole free nodes of {self.node_size} {model}; {self.whole} whole free"
 
+    def packs(self, sizes: Sequence[int]) -> list[bool]:
+        """Which of work of these sizes fits when laid on the nodes as :meth:`after` lays
+        it (largest first, best fit; whole nodes for work larger than a node): a heuristic,
+        so ``False`` means only that this order found no node for it."""
+        h = list(self.nodes_by_free)
+        n = self.node_size
+        fits = [False] * len(sizes)
+        for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
+            size = sizes[i]
+            if size <= n:
+                k = next((k for k in range(size, n + 1) if h[k]), None)
+                if k is not None:
+                    h[k] -= 1
+                    h[k - size] += 1
+                    fits[i] = True
+            elif h[n] >= math.ceil(size / n):
+                h[n] -= math.ceil(size / n)
+                h[0] += math.ceil(size / n)
+                fits[i] = True
+        return fits
+
     def after(self, sizes: Iterable[int]) -> NodeShape:
         """The shape once work of these sizes is on it.
 
@@ -148,9 +169,7 @@ def node_pools(shape: NodeShape, sizes: IntArray, *, set_aside: bool = True) -> 
     s = shape.node_size
     small = np.sort(sizes[sizes <= s])
     big = sizes[sizes > s]
-    gang_nodes = 0
-    if big.size:
-        gang_nodes = min(shape.whole, int(np.ceil(big / s).sum()))
+    gang_nodes = min(shape.whole, int(np.ceil(big / s).sum())) if big.size else 0
     caps: list[int] = []
     for k in range(1, s + 1):
         nodes = shape.nodes_by_free[k] - (gang_nodes if k == s and set_aside else 0)

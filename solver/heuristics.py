@@ -21,9 +21,20 @@ def empty_choice(table: Table) -> IntArray:
 
 
 def round_down(table: Table, fraction: FloatArray) -> IntArray:
-    """Keep the workloads the relaxation places whole; leave the split ones out."""
+    """Keep the workloads the relaxation places whole; leave the split ones out.
+
+    A relaxation that counts work in units other than its devices (the flow that counts
+    each workload at its smallest need) may place more whole on a pool than it holds:
+    there the dearest to leave out are kept, as long as the pool has room.
+    """
     choice = empty_choice(table)
     whole = np.flatnonzero(fraction >= 1.0 - INTEGRALITY_TOL)
+    whole = whole[np.lexsort((-table.penalty[table.arc_w[whole]], table.arc_pool[whole]))]
+    pools = table.arc_pool[whole]
+    used = np.cumsum(table.arc_dev[whole])
+    start = np.searchsorted(pools, pools, side="left")
+    before = np.r_[0, used][start]  # devices of the same pool ahead in the list
+    whole = whole[used - before <= table.pool_cap[pools]]
     choice[table.arc_w[whole]] = whole
     return choice
 

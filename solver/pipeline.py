@@ -134,11 +134,12 @@ def optimize(
     *,
     current: IntArray | None = None,
     started: float | None = None,
+    hint: IntArray | None = None,
 ) -> Outcome:
     """The best choice the time allows, with the relaxation's (or CP-SAT's) bound.
 
     ``current`` gives the site each workload runs on now (−1: new): keeping them there is a
-    warm start.
+    warm start. ``hint``, a choice that fits the table, competes as another.
     """
     started = time.perf_counter() if started is None else started
     # Keep time to price and explain the plan after the search.
@@ -168,6 +169,8 @@ def optimize(
     warm = warm_choice(table, current) if current is not None else None
     if warm is not None:
         choice = _cheaper(table, choice, improve(table, fill(table, warm)))
+    if hint is not None:
+        choice = _cheaper(table, choice, improve(table, fill(table, hint)))
     choice = _reflowed(table, choice, bound, config, latest=deadline - 2 * relax_s)
     objective = table.objective(choice)
     lp_bound = bound

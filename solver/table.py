@@ -176,6 +176,9 @@ class Context:
         self.site_code = code
         self.relaxed: Table | None = None
         """Set by :func:`build_table` when its table sets whole nodes aside (see there)."""
+        self.set_aside = False
+        """Whether :func:`build_table`'s table set whole nodes aside that small work could
+        have used (its own bound then holds only for that table)."""
         self._blocks: dict[int, tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
@@ -369,7 +372,12 @@ def from_arcs(
     )
 
 
-def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Context]:
+def build_table(
+    problem: Problem,
+    ctx: Context | None = None,
+    *,
+    relaxed: bool = True,
+) -> tuple[Table, Context]:
     """Every usable pair of ``problem``, priced, grouped by workload.
 
     A (site, model) counted in devices is one pool. A shaped one (:attr:`Site.shape`) is cut
@@ -377,7 +385,9 @@ def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Co
     per node that could hold it, or one arc to the whole nodes set aside for work larger
     than a node, using their devices whole. When that setting aside may keep small work off
     whole nodes it could have used, ``ctx.relaxed`` is the same table with the whole nodes
-    counted for both, whose relaxation bounds the problem itself.
+    counted for both, whose relaxation bounds the problem itself; ``relaxed=False`` skips
+    building
+    ``ctx.relaxed`` (``ctx.set_aside`` still says whether it would have been needed).
     """
     ctx = ctx or Context(problem)
     index = ctx.pool_index()
@@ -401,6 +411,7 @@ def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Co
         for si, mi in zip(group_site.tolist(), group_model.tolist(), strict=True)
     ]
     ctx.relaxed = None
+    ctx.set_aside = False
     if not any(shapes):
         table = from_arcs(
             n_workloads=len(problem.workloads),
@@ -417,7 +428,8 @@ def build_table(problem: Problem, ctx: Context | None = None) -> tuple[Table, Co
         return table, ctx
     arcs = _Arcs(arc_w, arc_group, arc_dev, arc_cost)
     table, competing = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=True)
-    if competing:
+    ctx.set_aside = competing
+    if competing and relaxed:
         ctx.relaxed, _ = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=False)
     return table, ctx
 

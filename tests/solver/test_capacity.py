@@ -172,3 +172,18 @@ def test_packing_check_is_exact_on_a_known_case() -> None:
     assert not packs(NodeShape.of_nodes(4, [2, 2]), [3])
     assert packs(NodeShape.of_nodes(4, [4, 4, 1]), [5, 1])
     assert not packs(NodeShape.of_nodes(4, [4, 3]), [5])
+
+
+def test_a_counted_plan_that_fits_the_nodes_is_the_answer() -> None:
+    """Where the plan in devices fits the nodes, it is the plan: the same objective as
+    counting, proven optimal by the counted bound."""
+    shape = NodeShape.of_nodes(8, [8, 8, 4, 2])
+    problem = Problem(
+        sites=(_site("a", 0.5, shape), _site("b", 0.9, NodeShape.of_nodes(8, [8]))),
+        workloads=(_job("x", 8), _job("y", 4), _job("z", 2), _job("w", 1)),
+    )
+    counted = replace(problem, sites=tuple(replace(s, shape={}) for s in problem.sites))
+    plan, by_count = solve(problem, CONFIG), solve(counted, CONFIG)
+    assert plan.objective == pytest.approx(by_count.objective)
+    assert plan.status == "OPTIMAL" and plan.bound == pytest.approx(by_count.bound)
+    check_plan(problem, plan)

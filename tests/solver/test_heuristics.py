@@ -87,3 +87,22 @@ def test_warm_start_keeps_running_work_where_it_fits() -> None:
     assert h.warm_start(table, np.array([1, 2])).tolist() == [1, 2]
     assert h.warm_start(table, np.array([0, 2])).tolist() == [0, -1]  # pool 0 over-full
     assert h.warm_start(table, np.array([-1, -1])).tolist() == [-1, -1]
+
+
+def test_round_down_keeps_only_what_fits_when_the_relaxation_overfills() -> None:
+    """A relaxation counting work at its smallest need may place more whole on a pool than
+    it holds: rounding down keeps the dearest to leave out while the pool has room."""
+    table = from_arcs(
+        n_workloads=3,
+        pool_site=np.array([0]),
+        pool_model=np.array([0]),
+        pool_cap=np.array([16]),
+        arc_w=np.array([0, 1, 2]),
+        arc_pool=np.array([0, 0, 0]),
+        arc_dev=np.array([8, 8, 8]),
+        arc_cost=np.array([1.0, 1.0, 1.0]),
+        penalty=np.array([5.0, 9.0, 7.0]),
+    )
+    down = h.round_down(table, np.ones(3))
+    assert table.fits(down)
+    assert down.tolist() == [-1, 1, 2]
