@@ -9,6 +9,7 @@ given when the cheaper pool has too few devices left in this plan.
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 
@@ -27,27 +28,95 @@ from solver.model import (
     unoffered_reason,
 )
 from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
-from solver.shaped import solve_shaped
+from solver.shaped import (
+    COUNTED_SHARE,
+    NODE_TABLE_MAX_PAIRS,
+    counted,
+    laid_on_nodes,
+    node_pairs,
+    split,
+)
 from solver.table import OK, Context, Table, build_table
+
+MIN_REST_S = 0.05
+"""Least time the work left over by a counted plan gets, however late it is."""
 
 
 def solve(problem: Problem, config: SolverConfig | None = None) -> Plan:
     """The least-cost plan the time limit allows, with its proven bound."""
     started = time.perf_counter()
     config = config or SolverConfig()
+    explain = len(problem.workloads) <= config.explain_max_workloads
     if any(s.shape for s in problem.sites):
-        ctx = Context(problem)
-        current = np.where(ctx.current >= 0, ctx.current, -1)
-        ctx, outcome = solve_shaped(problem, config, current, started)
-    else:
-        table, ctx = build_table(problem)
-        current = np.where(ctx.current >= 0, ctx.current, -1)
-        outcome = optimize(table, config, current=current, started=started)
-    return assemble_plan(
-        ctx,
-        outcome,
+        return _solve_shaped(problem, config, started, explain=explain)
+    table, ctx = build_table(problem)
+    outcome = optimize(table, config, current=_current(ctx), started=started)
+    return assemble_plan(ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
+
+
+def _current(ctx: Context) -> IntArray:
+    current: IntArray = np.where(ctx.current >= 0, ctx.current, -1)
+    return current
+
+
+def _solve_shaped(problem: Problem, config: SolverConfig, started: float, *, explain: bool) -> Plan:
+    """A shaped problem, in devices first (see :mod:`solver.shaped`)."""
+    ctx = Context(problem)
+    table, _ = build_table(counted(problem))
+    first = optimize(
+        table,
+        replace(config, time_limit_s=COUNTED_SHARE * config.time_limit_s),
+        current=_current(ctx),
+        started=started,
+    )
+    parts = split(problem, ctx, table, first.choice)
+    if not parts.rest.size or not np.any(first.choice[parts.rest] >= 0):
+        # It fits the nodes; explained against the shapes (the same groups and pairs).
+        return assemble_plan(ctx, first, wall_s=time.perf_counter() - started, explain=explain)
+    if not parts.kept.size or node_pairs(problem, ctx, table) <= NODE_TABLE_MAX_PAIRS:
+        # (With nothing kept, splitting again would not get smaller.)
+        nodes, ctx = build_table(problem, ctx, relaxed=False)
+        hint = laid_on_nodes(table, first.choice, nodes)
+        outcome = optimize(nodes, config, current=_current(ctx), started=started, hint=hint)
+        # The node table's bound holds for the problem only when it set no whole nodes
+        # aside that small work could have used; the counted bound always does.
+        bound = first.bound if ctx.set_aside else max(first.bound, outcome.bound)
+        bound = min(bound, outcome.objective)
+        optimal = relative_gap(outcome.objective, bound) <= config.relative_gap_limit
+        outcome = replace(outcome, bound=bound, optimal=optimal)
+        return assemble_plan(ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
+    # Too large to solve on nodes whole: keep what fits, place the rest on what is left.
+    kept = assemble_plan(ctx, first, wall_s=0.0, explain=explain)
+    rest = Problem(
+        sites=parts.sites,
+        workloads=tuple(problem.workloads[i] for i in parts.rest.tolist()),
+        hour_elapsed=problem.hour_elapsed,
+        carbon_yuan_per_kg=problem.carbon_yuan_per_kg,
+        hub_max_pue=problem.hub_max_pue,
+        unplaced_yuan_per_kwh=ctx.unplaced_price,
+    )
+    left = max(MIN_REST_S, config.time_limit_s - (time.perf_counter() - started))
+    again = _solve_shaped(
+        rest, replace(config, time_limit_s=left), time.perf_counter(), explain=explain
+    )
+    ids = {problem.workloads[i].id for i in parts.kept.tolist()}
+    assignments = tuple(a for a in kept.assignments if a.workload_id in ids)
+    assignments += again.assignments
+    # Every workload the counted plan left out is in ``rest``: placed again or left out.
+    objective = sum(a.cost_yuan for a in assignments) + again.penalty_yuan
+    unplaced = again.unplaced
+    bound = min(first.bound, objective)
+    return Plan(
+        assignments=assignments,
+        unplaced=unplaced,
+        objective=objective,
+        bound=bound,
+        gap=relative_gap(objective, bound),
+        status="OPTIMAL"
+        if relative_gap(objective, bound) <= config.relative_gap_limit
+        else "FEASIBLE",
         wall_s=time.perf_counter() - started,
-        explain=len(problem.workloads) <= config.explain_max_workloads,
+        method=f"{first.method}+nodes",
     )
 
 

@@ -87,9 +87,14 @@ class NodeShape:
         return f"needs {need} whole free nodes of {self.node_size} {model}; {self.whole} whole free"
 
     def packs(self, sizes: Sequence[int]) -> list[bool]:
-        """Which of work of these sizes fits when laid on the nodes as :meth:`after` lays
-        it (largest first, best fit; whole nodes for work larger than a node): a heuristic,
-        so ``False`` means only that this order found no node for it."""
+        """Which of work of these sizes fits when laid on the nodes (see :meth:`lay`)."""
+        return self.lay(sizes)[0]
+
+    def lay(self, sizes: Sequence[int]) -> tuple[list[bool], NodeShape]:
+        """Lay work of these sizes on the nodes, largest first, each on the node with the
+        fewest free devices that holds it, work larger than a node on whole nodes (all of
+        their devices taken, as the node pools count them): which fit (a heuristic, so
+        ``False`` means only that this order found no node), and the shape left."""
         h = list(self.nodes_by_free)
         n = self.node_size
         fits = [False] * len(sizes)
@@ -105,7 +110,8 @@ class NodeShape:
                 h[n] -= math.ceil(size / n)
                 h[0] += math.ceil(size / n)
                 fits[i] = True
-        return fits
+        left = NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
+        return fits, left
 
     def after(self, sizes: Iterable[int]) -> NodeShape:
         """The shape once work of these sizes is on it.

@@ -1,27 +1,39 @@
-"""Solve a problem whose sites report node shapes: in devices first, on nodes only when the
-plan in devices does not fit the nodes.
+"""Problems whose sites report node shapes: solved in devices first, on nodes only where
+the plan in devices does not fit them.
 
 Counting devices relaxes the node shape (every plan that fits the nodes fits the counts),
 so the counted solve's bound holds for the problem itself, and a counted plan that fits
-the nodes is as good as any. It usually does, and then the node table (one pool per node,
-:func:`solver.table.build_table`), many times larger, is never built. When it does not, the
-node table is solved with the counted plan, laid on the nodes, as a start; the bound is
-the better of the two.
+the nodes is as good as any. It usually does; then the node table (one pool per node,
+:func:`solver.table.build_table`), many times larger, is never built. When it does not:
+
+* a node table of at most :data:`NODE_TABLE_MAX_PAIRS` pairs is solved whole, with the
+  counted plan laid on the nodes as a start;
+* a larger one would cost more than it can gain, so the work that fits stays where the
+  counted plan put it, and only the work that does not is placed again, on the nodes left
+  (:func:`split`), a problem small enough for its own node table.
+
+Either way the bound reported holds for the problem: the counted one, or the node table's
+where that table is exact.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from solver.arrays import IntArray
-from solver.model import Problem
-from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
-from solver.table import Context, Table, build_table
+from solver.capacity import NodeShape
+from solver.model import Problem, Site
+from solver.table import Context, Table
 
 COUNTED_SHARE = 0.3
 """Share of the time limit the solve in devices may take."""
+
+NODE_TABLE_MAX_PAIRS = 300_000
+"""Above this many pairs (estimated before building) the node table is not solved whole:
+measured, a 941,000-pair table took 2.3 s at a 1 s limit, and 18.9 million pairs 700 s
+and 5 GB."""
 
 
 def counted(problem: Problem) -> Problem:
@@ -29,45 +41,67 @@ def counted(problem: Problem) -> Problem:
     return replace(problem, sites=tuple(replace(s, shape={}) for s in problem.sites))
 
 
-def solve_shaped(
-    problem: Problem, config: SolverConfig, current: IntArray, started: float
-) -> tuple[Context, Outcome]:
-    """The plan for a shaped ``problem`` and the context to explain it in."""
-    shaped_ctx = Context(problem)
-    table, _ = build_table(counted(problem))
-    first = optimize(
-        table,
-        replace(config, time_limit_s=COUNTED_SHARE * config.time_limit_s),
-        current=current,
-        started=started,
-    )
-    if fits_nodes(problem, shaped_ctx, table, first.choice):
-        # Explained against the shapes: the groups and pairs are the same.
-        return shaped_ctx, first
-    nodes, ctx = build_table(problem, shaped_ctx, relaxed=False)
-    start = laid_on_nodes(table, first.choice, nodes)
-    outcome = optimize(nodes, config, current=current, started=started, hint=start)
-    # The node table's own bound holds for the problem only when nothing was set aside
-    # that small work could have used; the counted bound always does.
-    bound = first.bound if ctx.set_aside else max(first.bound, outcome.bound)
-    bound = min(bound, outcome.objective)
-    optimal = relative_gap(outcome.objective, bound) <= config.relative_gap_limit
-    return ctx, replace(outcome, bound=bound, optimal=optimal)
+def node_pairs(problem: Problem, ctx: Context, table: Table) -> int:
+    """About how many pairs the node table of ``problem`` has: each counted pair of a
+    shaped (site, model) once per node that could hold it."""
+    nodes = np.ones(table.n_arcs, dtype=np.int64)
+    group = table.arc_pool
+    for p in range(table.n_pools):
+        shape = problem.sites[int(table.pool_site[p])].shape.get(
+            ctx.models[int(table.pool_model[p])]
+        )
+        if shape is None:
+            continue
+        at_least = np.cumsum(shape.nodes_by_free[::-1])[::-1]  # nodes with ≥ k free
+        mine = np.flatnonzero(group == p)
+        sizes = np.minimum(table.arc_dev[mine], shape.node_size)
+        nodes[mine] = np.maximum(1, at_least[sizes])
+    return int(nodes.sum())
 
 
-def fits_nodes(problem: Problem, ctx: Context, table: Table, choice: IntArray) -> bool:
-    """Whether the counted ``choice`` fits every shaped site's nodes (as
-    :meth:`~solver.capacity.NodeShape.packs` lays it)."""
+@dataclass(frozen=True, slots=True)
+class Split:
+    """A counted plan cut in two: what fits the nodes, and the rest on the nodes left."""
+
+    kept: IntArray
+    """Workloads (indices) whose counted placement fits the nodes."""
+    rest: IntArray
+    """Workloads (indices) to place again: those the counted plan put on no node."""
+    sites: tuple[Site, ...]
+    """The sites with what ``kept`` leaves: free devices, and shapes where they have them."""
+
+
+def split(problem: Problem, ctx: Context, table: Table, choice: IntArray) -> Split:
+    """Lay the counted ``choice`` on the nodes (:meth:`NodeShape.lay`): the work that fits,
+    the work that does not, and the sites as the first leaves them."""
     placed = np.flatnonzero(choice >= 0)
     pools = table.arc_pool[choice[placed]]
-    sizes: dict[tuple[int, int], list[int]] = {}
-    for p, d in zip(pools.tolist(), table.arc_dev[choice[placed]].tolist(), strict=True):
-        sizes.setdefault((int(table.pool_site[p]), int(table.pool_model[p])), []).append(d)
-    for (si, mi), held in sizes.items():
-        shape = problem.sites[si].shape.get(ctx.models[mi])
-        if shape is not None and not all(shape.packs(held)):
-            return False
-    return True
+    devices = table.arc_dev[choice[placed]]
+    fits = np.ones(placed.shape[0], dtype=bool)
+    used: dict[tuple[int, int], int] = {}
+    left: dict[tuple[int, int], NodeShape] = {}
+    for p in np.unique(pools).tolist():
+        key = (int(table.pool_site[p]), int(table.pool_model[p]))
+        mine = np.flatnonzero(pools == p)
+        shape = problem.sites[key[0]].shape.get(ctx.models[key[1]])
+        if shape is None:
+            used[key] = int(devices[mine].sum())
+            continue
+        ok, left[key] = shape.lay(devices[mine].tolist())
+        fits[mine] = ok
+    sites = []
+    for si, site in enumerate(problem.sites):
+        free, shapes = dict(site.free), dict(site.shape)
+        for model in site.power_w:
+            key = (si, ctx.models.index(model))
+            if key in left:
+                shapes[model] = left[key]
+                free[model] = left[key].free
+            elif key in used:
+                free[model] = max(0, free.get(model, 0) - used[key])
+        sites.append(replace(site, free=free, shape=shapes))
+    rest = np.concatenate((placed[~fits], np.flatnonzero(choice < 0)))
+    return Split(kept=placed[fits], rest=np.sort(rest), sites=tuple(sites))
 
 
 def laid_on_nodes(table: Table, choice: IntArray, nodes: Table) -> IntArray:

@@ -16,6 +16,7 @@ from solver import (
     Site,
     SolverConfig,
     Workload,
+    assembly,
     run_baseline,
     solve,
 )
@@ -186,4 +187,39 @@ def test_a_counted_plan_that_fits_the_nodes_is_the_answer() -> None:
     plan, by_count = solve(problem, CONFIG), solve(counted, CONFIG)
     assert plan.objective == pytest.approx(by_count.objective)
     assert plan.status == "OPTIMAL" and plan.bound == pytest.approx(by_count.bound)
+    check_plan(problem, plan)
+
+
+@settings(max_examples=40, deadline=None)
+@given(shaped_problems())
+def test_split_plans_fit_the_nodes_and_keep_a_valid_bound(problem: Problem) -> None:
+    """With every node table 'too large', the work that fits stays where the counted plan
+    put it and the rest is placed again on what is left: the plan still fits the nodes,
+    costs no less than the optimum, and its bound stays below it."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(assembly, "NODE_TABLE_MAX_PAIRS", 0)
+        plan = solve(problem, CONFIG)
+    optimum = shaped_brute_force(problem)
+    assert plan.objective >= optimum - tolerance(optimum)
+    assert plan.bound <= optimum + tolerance(optimum)
+    check_plan(problem, plan)
+
+
+def test_work_the_counted_plan_put_on_no_node_is_placed_again_on_what_is_left() -> None:
+    """The split path on the acceptance case: the 1-GPU jobs stay where the counted plan
+    put them (dear's whole node), and the 8-GPU job it put on the scattered GPUs is placed
+    again on what is left: nowhere, and it says why. (Solved whole on the nodes, the small
+    jobs would have moved: the split trades that for size.)"""
+    cheap, dear = _site("cheap", 0.3, ONE_PER_NODE), _site("dear", 0.9, NodeShape.of_nodes(8, [8]))
+    work = (_job("big", 8), *(_job(f"small{i}", 1) for i in range(4)))
+    problem = Problem(sites=(cheap, dear), workloads=work)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(assembly, "NODE_TABLE_MAX_PAIRS", 0)
+        plan = solve(problem, CONFIG)
+    assert plan.method.endswith("+nodes")
+    assert {a.workload_id: a.site_id for a in plan.assignments} == {
+        f"small{i}": "dear" for i in range(4)
+    }
+    (big,) = plan.unplaced
+    assert "no node with 8 free H100; largest 1" in big.reason
     check_plan(problem, plan)
