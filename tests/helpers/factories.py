@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from netrouter.client.types import ACTIVE, Placement, Workload
+from netrouter.client.types import ACTIVE, AcceleratorCapacity, Placement, SiteView, Workload
 from netrouter.client.whatif_report import (
     Diff,
     MoveRow,
@@ -319,3 +319,19 @@ def whatif_report(moves: int = 0, name: str = "guian-outage") -> WhatIfReport:
     )
     outage = ScenarioResult(name=name, result=whatif_result(12.0, 4), diff=diff)
     return WhatIfReport(taken_at=0.0, at=0.0, baseline=whatif_result(10.0, 6), scenarios=[outage])
+
+
+def flagged_site_view() -> SiteView:
+    """West as the router shows a shaped site whose agent sees placement ids: 19 of 24 H100
+    free (two whole 8-GPU nodes and one with 3 free), two placements of ours it does not
+    show running (p1, p2) and one id it runs that the router does not know (stray)."""
+    h100 = AcceleratorCapacity(
+        model="H100", total=24, healthy=24, in_use_by_others=0, placed=0, free=19,
+        power_w=700.0, node_size=8, nodes_by_free=(0, 0, 0, 1, 0, 0, 0, 0, 2),
+    )  # fmt: skip
+    return SiteView(
+        site_id="west", labels=report_of(site_config("west")).labels, up=True,
+        down_reason="", report_age_s=1.0, pue=1.1, price_now_yuan_per_kwh=0.3,
+        carbon_kg_per_kwh=0.5, accelerators=(h100,), latencies=(), sees_placements=True,
+        not_running=("p1", "p2"), unknown_running=("stray",),
+    )  # fmt: skip

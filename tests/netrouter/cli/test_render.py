@@ -18,14 +18,12 @@ from netrouter.cli.render import (
     unplaced_table,
 )
 from netrouter.client.types import (
-    AcceleratorCapacity,
     PlaceResult,
     RebalanceResult,
-    SiteView,
     SolveInfo,
     Unplaced,
 )
-from tests.helpers.factories import placement, report_of, site_config, whatif_report
+from tests.helpers.factories import flagged_site_view, placement, whatif_report
 
 SOLVE = SolveInfo(
     objective=1234.5, bound=1234.0, gap=0.0004, status="OPTIMAL", wall_s=0.25, method="cp-sat"
@@ -150,16 +148,7 @@ def test_whatif_lists_moves_up_to_the_limit() -> None:
 def test_sites_table_shows_free_nodes_and_work_the_site_does_not_agree_on() -> None:
     """A shaped model reads '19/24 (2 whole of 8, 1×3)'; a site that sees placement ids
     lists ours it does not show and ids it runs that the router does not know."""
-    labels = report_of(site_config("west")).labels
-    h100 = AcceleratorCapacity(
-        model="H100", total=24, healthy=24, in_use_by_others=0, placed=0, free=19,
-        power_w=700.0, node_size=8, nodes_by_free=(0, 0, 0, 1, 0, 0, 0, 0, 2),
-    )  # fmt: skip
-    view = SiteView(
-        site_id="west", labels=labels, up=True, down_reason="", report_age_s=1.0, pue=1.1,
-        price_now_yuan_per_kwh=0.3, carbon_kg_per_kwh=0.5, accelerators=(h100,), latencies=(),
-        sees_placements=True, not_running=("p1", "p2"), unknown_running=("stray",),
-    )  # fmt: skip
+    view = flagged_site_view()
     text = " ".join(_text(sites_table([view])).split())
     assert "H100 19/24 (2 whole of 8, 1×3)" in text
     assert "2 placed, not running: p1, p2" in text

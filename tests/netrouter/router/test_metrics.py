@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from netrouter.client.types import AcceleratorCapacity, PlacementEvent, SiteView
 from netrouter.router.metrics import RouterMetrics
-from tests.helpers.factories import placement, report_of, site_config
+from tests.helpers.factories import flagged_site_view, placement, report_of, site_config
 
 
 def _event(n: int, kind: str) -> PlacementEvent:
@@ -66,16 +66,7 @@ def test_live_site_values_are_read_at_every_scrape() -> None:
 def test_whole_nodes_and_work_flags_are_read_at_every_scrape() -> None:
     """A shaped site exports its whole free nodes; a site that sees placement ids exports
     how many of ours it does not show and how many ids it runs that we do not know."""
-    labels = report_of(site_config("west")).labels
-    h100 = AcceleratorCapacity(
-        model="H100", total=24, healthy=24, in_use_by_others=0, placed=0, free=19,
-        power_w=700.0, node_size=8, nodes_by_free=(0, 0, 0, 1, 0, 0, 0, 0, 2),
-    )  # fmt: skip
-    view = SiteView(
-        site_id="west", labels=labels, up=True, down_reason="", report_age_s=1.0, pue=1.1,
-        price_now_yuan_per_kwh=0.3, carbon_kg_per_kwh=0.5, accelerators=(h100,), latencies=(),
-        sees_placements=True, not_running=("p1", "p2"), unknown_running=("x",),
-    )  # fmt: skip
+    view = flagged_site_view()
     metrics = RouterMetrics()
     metrics.watch_live(lambda: [view], dict)
     value = metrics.registry.get_sample_value
