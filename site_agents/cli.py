@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     # Each command imports what it uses when it runs: '--help' loads only typer.
     from netrouter.contract.broker import BrokerAddress
     from netrouter.v1 import site_report_pb2 as rpb
-    from site_agents.collectors import PueMean, PueReading
+    from site_agents.collectors import Inventory, PueMean, PueReading
     from site_agents.config import SiteConfig
     from site_agents.metrics import MetricsServer
     from site_agents.publisher import SiteAgent
@@ -149,7 +149,7 @@ def check(config: ConfigOpt) -> None:
             origin = "config, refined by this node" if a.model in refined else "this node"
         typer.echo(
             f"  {a.model}: {a.total} total, {a.healthy} healthy, {a.in_use_by_others} in use by "
-            f"others, {a.power_w:g} W each ({origin})"
+            f"others, {a.power_w:g} W each ({origin})" + _shape_text(a)
         )
     if isinstance(sources.inventory, PrometheusInventory) and (
         site.inventory.prometheus.sees_placements
@@ -258,6 +258,14 @@ def pue_cap_warning(site: SiteConfig, reading: PueReading | None) -> str | None:
         f"WARNING: PUE above the hub's cap {cap:g} ([site] pue_cap): {', '.join(over)}. "
         "The router gives no new work to a site whose sustained PUE is above its cap."
     )
+
+
+def _shape_text(a: Inventory) -> str:
+    """How the free devices sit on nodes, as ``netrouter sites`` shows it: ``; free
+    nodes: 2 whole of 8, 1×3`` (nothing where the shape is not reported)."""
+    from netrouter.contract.site_report import free_nodes_text
+
+    return f"; free nodes: {free_nodes_text(a.node_size, a.nodes_by_free)}" if a.node_size else ""
 
 
 def _node_lines(inventory: object) -> list[str]:

@@ -107,13 +107,10 @@ def capacity_cell(a: AcceleratorCapacity) -> str:
     """A model's free and healthy devices and, where the site reports it, how the free ones
     sit on nodes: ``H100 19/32 (2 whole of 8, 1×3)`` (two whole free 8-GPU nodes, one with
     3 free)."""
+    from netrouter.contract.site_report import free_nodes_text
+
     text = f"{a.model} {a.free}/{a.healthy}"
-    if not a.node_size:
-        return text
-    parts = [f"{n}×{k}" for k, n in sorted(a.fragments.items(), reverse=True)]
-    return (
-        f"{text} ({a.whole_nodes} whole of {a.node_size}{', ' if parts else ''}{' '.join(parts)})"
-    )
+    return f"{text} ({free_nodes_text(a.node_size, a.nodes_by_free)})" if a.node_size else text
 
 
 def pue_cell(s: SiteView) -> str:

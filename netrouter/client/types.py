@@ -179,11 +179,6 @@ class AcceleratorCapacity:
         """Nodes with every device free (0 without a shape)."""
         return self.nodes_by_free[-1] if self.nodes_by_free else 0
 
-    @property
-    def fragments(self) -> dict[int, int]:
-        """Partly free nodes: free devices → how many nodes have that many (no shape: {})."""
-        return {k: n for k, n in enumerate(self.nodes_by_free[1:-1], start=1) if n}
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SiteView:

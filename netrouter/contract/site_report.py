@@ -8,7 +8,7 @@ counted by reason, logged and dropped by the caller; it never touches state.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from google.protobuf.message import DecodeError
@@ -105,6 +105,16 @@ def resized(a: AcceleratorInventory, healthy: int) -> AcceleratorInventory:
             counts[k - take] += 1
             left -= take
     return replace(changed, nodes_by_free=tuple(counts))
+
+
+def free_nodes_text(node_size: int, nodes_by_free: Sequence[int]) -> str:
+    """How free devices sit on nodes, in words agent and CLI share: ``2 whole of 8, 1×3``
+    (two whole free 8-device nodes, one with 3 free; nodes with none free left out)."""
+    parts = [
+        f"{n}×{k}" for k, n in reversed(list(enumerate(nodes_by_free))) if n and 0 < k < node_size
+    ]
+    whole = nodes_by_free[-1] if nodes_by_free else 0
+    return f"{whole} whole of {node_size}" + (", " + " ".join(parts) if parts else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
