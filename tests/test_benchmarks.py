@@ -126,3 +126,16 @@ def test_soak_benchmark_prints_its_figures(capsys: pytest.CaptureFixture[str]) -
     assert out["reports_unapplied"] == 0  # every report published was handled
     assert out["reports_per_s"] == pytest.approx(40, rel=0.25)  # 20 agents, 2 a second each
     assert out["placements_per_s"] > 0 and out["released"] > 0
+
+
+def test_solver_scale_on_shaped_sites_prints_its_node_pairs(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """With --shaped the sites' devices sit on nodes: the node table is estimated larger
+    than the counted one, and the plan's bound stays below its objective."""
+    args = ["--workloads", "200", "--sites", "6", "--seed", "2", "--json", "--time-limit", "2"]
+    assert solver_scale.main([*args, "--shaped", "--no-baselines"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["shaped"] is True
+    assert out["node_pairs"] > out["pairs"]
+    assert 0 <= out["bound"] <= out["objective"]
