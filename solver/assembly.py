@@ -94,6 +94,7 @@ def _solve_shaped(problem: Problem, config: SolverConfig, started: float, *, exp
         carbon_yuan_per_kg=problem.carbon_yuan_per_kg,
         hub_max_pue=problem.hub_max_pue,
         unplaced_yuan_per_kwh=ctx.unplaced_price,
+        running_held=problem.running_held,
     )
     left = max(MIN_REST_S, config.time_limit_s - (time.perf_counter() - started))
     again = _solve_shaped(
@@ -196,6 +197,8 @@ class _Explainer:
         n_g = self.group_site.shape[0]
         self.group_of_pool = index[table.pool_site, table.pool_model]
         room = table.pool_cap - table.usage(choice)
+        if table.pool_held is not None:  # a running workload's own devices are no room
+            room[table.pool_held >= 0] = 0
         self.room = np.zeros(n_g, dtype=np.int64)
         np.maximum.at(self.room, self.group_of_pool, room)
         placed = choice >= 0

@@ -229,6 +229,13 @@ class Problem:
     that), and per kWh higher-priority work displaces lower. ``hub_max_pue`` is the policy
     PUE cap of each hub: a site above its hub's cap takes no work (running work there
     included: it may stay only in a plan that leaves it out, see :meth:`hub_pue_ok`).
+
+    ``running_held``: each running workload's devices are already counted as used at its
+    ``current_site`` (out of the site's ``free`` and its ``shape``: the sites as they are,
+    with the running work on its nodes). Staying there then takes no capacity; moving takes
+    the capacity it needs at its new site, and the devices it leaves are free only for the
+    next decision, not for this one. When false (the default), running work is placed like
+    new work: the caller counts its devices back into ``free``.
     """
 
     sites: tuple[Site, ...]
@@ -237,6 +244,7 @@ class Problem:
     carbon_yuan_per_kg: float = 0.0
     hub_max_pue: Mapping[str, float] = field(default_factory=dict)
     unplaced_yuan_per_kwh: float | None = None
+    running_held: bool = False
 
     def __post_init__(self) -> None:
         _check_finite("hour_elapsed", self.hour_elapsed, low=0.0, high=1.0, owner="problem")

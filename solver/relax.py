@@ -501,5 +501,8 @@ def subtable(table: Table, workloads: IntArray, cap: IntArray) -> tuple[Table, I
         penalty=table.penalty[workloads],
         priority=table.priority[workloads],
         must_place=table.must_place,
+        pool_held=None
+        if table.pool_held is None
+        else np.where(table.pool_held >= 0, index[table.pool_held], -1),
     )
     return sub, arcs

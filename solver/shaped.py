@@ -46,7 +46,8 @@ def node_pairs(problem: Problem, ctx: Context, table: Table) -> int:
     shaped (site, model) once per node that could hold it."""
     nodes = np.ones(table.n_arcs, dtype=np.int64)
     group = table.arc_pool
-    for p in range(table.n_pools):
+    shared = table.n_pools if table.pool_held is None else int(np.sum(table.pool_held < 0))
+    for p in range(shared):  # a pool of held devices is one pool on nodes too
         shape = problem.sites[int(table.pool_site[p])].shape.get(
             ctx.models[int(table.pool_model[p])]
         )
@@ -73,14 +74,17 @@ class Split:
 
 def split(problem: Problem, ctx: Context, table: Table, choice: IntArray) -> Split:
     """Lay the counted ``choice`` on the nodes (:meth:`NodeShape.lay`): the work that fits,
-    the work that does not, and the sites as the first leaves them."""
+    the work that does not, and the sites as the first leaves them. Running work staying on
+    the devices it holds (:attr:`Table.pool_held`) fits as it is and takes none."""
     placed = np.flatnonzero(choice >= 0)
     pools = table.arc_pool[choice[placed]]
+    if table.pool_held is not None:
+        pools = np.where(table.pool_held[pools] >= 0, -1, pools)
     devices = table.arc_dev[choice[placed]]
     fits = np.ones(placed.shape[0], dtype=bool)
     used: dict[tuple[int, int], int] = {}
     left: dict[tuple[int, int], NodeShape] = {}
-    for p in np.unique(pools).tolist():
+    for p in np.unique(pools[pools >= 0]).tolist():
         key = (int(table.pool_site[p]), int(table.pool_model[p]))
         mine = np.flatnonzero(pools == p)
         shape = problem.sites[key[0]].shape.get(ctx.models[key[1]])

@@ -256,16 +256,27 @@ class Context:
             )
             total[running] = exact.total
         code = self.site_code[np.ix_(ws, ss)]
-        ok = code == OK
+        # Running work staying on devices it already holds needs no free ones.
+        held = self.held_here(ws)[:, None] == ss[None, :]
+        ok = (code == OK) & ~held
         code[ok & (self.free[ss, mi][None, :] < ds[:, None])] = CODE["capacity"]
         for j, si in enumerate(ss.tolist()):
             shape = self.problem.sites[si].shape.get(self.models[mi])
             if shape is not None:
                 column = code[:, j]
-                column[(column == OK) & ~shape_fits(shape, ds)] = CODE["node-shape"]
+                column[(column == OK) & ~held[:, j] & ~shape_fits(shape, ds)] = CODE["node-shape"]
         ok = code == OK
         code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
         return ws, ss, ds, total, code
+
+    def held_here(self, wi: IntArray) -> IntArray:
+        """The site whose devices each of these workloads already holds (−1: none): its
+        current site when the problem counts running work as held (see
+        :attr:`Problem.running_held`)."""
+        if not self.problem.running_held:
+            return np.full(wi.shape, -1, dtype=np.int64)
+        held: IntArray = np.where(self.current[wi] >= 0, self.current[wi], -1)
+        return held
 
     def pool_index(self) -> IntArray:
         """Pool number of each (site, model), −1 where the site has no such model."""
@@ -296,6 +307,11 @@ class Table:
     ``arc_*[start[w]:start[w + 1]]`` are workload ``w``'s options; ``pool_*`` describe each
     (site, model) pool. Every method works on this, whatever built it (a :class:`Problem`,
     or a generalized-assignment instance).
+
+    ``pool_held`` (``None``: no such pool) gives, for each pool, the running workload whose
+    own devices it is, −1 for the pools of free capacity: running work whose devices are
+    held where it runs (:attr:`Problem.running_held`) stays there on a pool of its own, as
+    large as it needs, that no other workload can use.
     """
 
     n_workloads: int
@@ -310,6 +326,7 @@ class Table:
     penalty: FloatArray
     priority: IntArray
     must_place: bool = False  # every workload must be placed (penalties only bound)
+    pool_held: IntArray | None = None
 
     @property
     def n_pools(self) -> int:
@@ -349,6 +366,7 @@ def from_arcs(
     penalty: FloatArray,
     priority: IntArray | None = None,
     must_place: bool = False,
+    pool_held: IntArray | None = None,
 ) -> Table:
     """A :class:`Table` from arcs in any order (grouped here by workload, stably: arcs
     arriving as a few runs sorted by workload, as :func:`build_table` makes them, merge in
@@ -369,6 +387,7 @@ def from_arcs(
         penalty=np.asarray(penalty, dtype=np.float64),
         priority=(np.zeros(n_workloads, dtype=np.int64) if priority is None else priority),
         must_place=must_place,
+        pool_held=None if pool_held is None else np.asarray(pool_held, dtype=np.int64),
     )
 
 
@@ -388,6 +407,10 @@ def build_table(
     counted for both, whose relaxation bounds the problem itself; ``relaxed=False`` skips
     building
     ``ctx.relaxed`` (``ctx.set_aside`` still says whether it would have been needed).
+
+    Running work whose devices are held where it runs (:attr:`Problem.running_held`) stays
+    there on a pool of its own (see :attr:`Table.pool_held`), after the others: it takes
+    none of the free devices or nodes.
     """
     ctx = ctx or Context(problem)
     index = ctx.pool_index()
@@ -406,6 +429,14 @@ def build_table(
     else:
         arc_w = arc_group = arc_dev = np.zeros(0, dtype=np.int64)
         arc_cost = np.zeros(0, dtype=np.float64)
+    staying = ctx.held_here(arc_w) == group_site[arc_group]
+    held = _Arcs(arc_w[staying], arc_group[staying], arc_dev[staying], arc_cost[staying])
+    arc_w, arc_group, arc_dev, arc_cost = (
+        arc_w[~staying],
+        arc_group[~staying],
+        arc_dev[~staying],
+        arc_cost[~staying],
+    )
     shapes = [
         ctx.problem.sites[int(si)].shape.get(ctx.models[int(mi)])
         for si, mi in zip(group_site.tolist(), group_model.tolist(), strict=True)
@@ -425,13 +456,39 @@ def build_table(
             penalty=ctx.penalty,
             priority=ctx.priority,
         )
-        return table, ctx
+        return _with_held(table, held, group_site, group_model), ctx
     arcs = _Arcs(arc_w, arc_group, arc_dev, arc_cost)
     table, competing = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=True)
+    table = _with_held(table, held, group_site, group_model)
     ctx.set_aside = competing
     if competing and relaxed:
-        ctx.relaxed, _ = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=False)
+        loose, _ = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=False)
+        ctx.relaxed = _with_held(loose, held, group_site, group_model)
     return table, ctx
+
+
+def _with_held(table: Table, held: _Arcs, group_site: IntArray, group_model: IntArray) -> Table:
+    """``table`` with a pool of its own for each arc of running work staying on the devices
+    it holds (as large as the arc needs), after the other pools."""
+    if not held.w.size:
+        return table
+    n_held = held.w.shape[0]
+    first = table.n_pools
+    cat = np.concatenate
+    return from_arcs(
+        n_workloads=table.n_workloads,
+        pool_site=cat((table.pool_site, group_site[held.group])),
+        pool_model=cat((table.pool_model, group_model[held.group])),
+        pool_cap=cat((table.pool_cap, held.dev)),
+        arc_w=cat((table.arc_w, held.w)),
+        arc_pool=cat((table.arc_pool, first + np.arange(n_held, dtype=np.int64))),
+        arc_dev=cat((table.arc_dev, held.dev)),
+        arc_cost=cat((table.arc_cost, held.cost)),
+        penalty=table.penalty,
+        priority=table.priority,
+        must_place=table.must_place,
+        pool_held=cat((np.full(first, -1, dtype=np.int64), held.w)),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -316,13 +316,17 @@ class PolicyState:
     def decide_optimizer(self, fleet: Fleet, step: Step, solver: SolverConfig) -> None:
         """Re-optimise the running work and the arrivals together; a move costs a restart.
 
-        The solver sees each (site, model)'s nodes with none of the replay's work on them
-        (the running work is in the problem too); the work that stays keeps its nodes."""
+        The solver sees each (site, model)'s nodes as they are, the running work on its
+        nodes and held there (:attr:`Problem.running_held`): work that stays keeps its
+        nodes and needs no new room; work that moves, and new work, is laid on the free
+        nodes. Running work is offered the model it runs on only (its held devices)."""
         network, t, hour = fleet.network, step.t, step.hour
         members: list[int] = []
         work: list[Workload] = []
+        used: dict[tuple[str, str], int] = defaultdict(int)
         for i in np.flatnonzero(self.site >= 0).tolist():
             si, mi = int(self.site[i]), int(self.model[i])
+            used[(fleet.ids[si], fleet.models[mi])] += int(self.devices[i])
             kw = fleet.own_kw[i] if not math.isnan(fleet.own_kw[i]) else fleet.power[si, mi]
             restart = (
                 self.devices[i] * kw * fleet.pue[si] * DEFAULT_RESTART_H * network.hourly[si, hour]
@@ -332,6 +336,7 @@ class PolicyState:
                 replace(
                     fleet.jobs[i].workload,
                     duration_h=fleet.jobs[i].end_h - t,
+                    demands={fleet.models[mi]: int(self.devices[i])},
                     current_site=fleet.ids[si],
                     migration_cost_yuan=float(restart),
                 )
@@ -342,17 +347,18 @@ class PolicyState:
         if not work:
             return
         problem = Problem(
-            sites=tuple(network.sites(t, shapes=fleet.shapes(fleet.nodes))),
+            sites=tuple(network.sites(t, used, fleet.shapes(self.nodes))),
             workloads=tuple(work),
             hour_elapsed=t - hour,
             hub_max_pue=fleet.hub_caps,
             unplaced_yuan_per_kwh=fleet.unplaced_rate,
+            running_held=True,
         )
         plan = solve(problem, solver)
         index = {w.id: i for w, i in zip(work, members, strict=True)}
         target = self._target(fleet, plan, index)
         if self.nodes and self.check_count_only:
-            counted = solve(replace(problem, sites=tuple(step.sites)), solver)
+            counted = solve(replace(problem, sites=tuple(network.sites(t, used))), solver)
             self._misfits(fleet, self._target(fleet, counted, index), members)
         misses = set(self._settle(fleet, target, members))
         moved_cost = {index[a.workload_id]: a.migration_cost_yuan for a in plan.assignments}

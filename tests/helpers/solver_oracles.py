@@ -78,7 +78,10 @@ def tiny_gaps(draw: st.DrawFn) -> GapInstance:
 
 
 def brute_force(problem: Problem) -> float:
-    """The least objective over every assignment of the usable pairs that fits."""
+    """The least objective over every assignment of the usable pairs that fits (with
+    running work held where it runs: :func:`shaped_brute_force`)."""
+    if problem.running_held:
+        return shaped_brute_force(problem)
     table, _ = build_table(problem)
     options = [
         [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
@@ -117,8 +120,21 @@ def packs(shape: NodeShape, sizes: list[int]) -> bool:
 def shaped_brute_force(problem: Problem) -> float:
     """The least objective over every assignment whose work packs onto each shaped site's
     nodes (:func:`packs`), priced by the count-only table: independent of the node pools
-    the solver cuts shaped sites into."""
-    counted = replace(problem, sites=tuple(replace(s, shape={}) for s in problem.sites))
+    the solver cuts shaped sites into.
+
+    With :attr:`Problem.running_held`, running work that stays takes neither free devices
+    nor room on the nodes; work that moves takes them at its new site. The pairs are then
+    those of a table with no capacity limit, the capacity checked here."""
+    held = problem.running_held
+    unlimited = 1 + sum(max(w.demands.values()) for w in problem.workloads)
+    counted = replace(
+        problem,
+        sites=tuple(
+            replace(s, shape={}, free=dict.fromkeys(s.power_w, unlimited) if held else s.free)
+            for s in problem.sites
+        ),
+        running_held=False,
+    )
     table, ctx = build_table(counted)
     shapes = {
         (si, ctx.models.index(m)): shape
@@ -129,6 +145,11 @@ def shaped_brute_force(problem: Problem) -> float:
     options = [
         [-1, *range(int(table.start[w]), int(table.start[w + 1]))] for w in range(table.n_workloads)
     ]
+    free = {
+        (si, ctx.models.index(m)): n
+        for si, site in enumerate(problem.sites)
+        for m, n in site.free.items()
+    }
     for combo in itertools.product(*options):
         choice = np.array(combo, dtype=np.int64)
         if not table.fits(choice):
@@ -137,7 +158,11 @@ def shaped_brute_force(problem: Problem) -> float:
         for a in choice[choice >= 0].tolist():
             p = int(table.arc_pool[a])
             key = (int(table.pool_site[p]), int(table.pool_model[p]))
+            if held and ctx.current[int(table.arc_w[a])] == key[0]:
+                continue  # staying on the devices it holds
             sizes.setdefault(key, []).append(int(table.arc_dev[a]))
+        if held and any(sum(v) > free.get(k, 0) for k, v in sizes.items()):
+            continue
         if all(packs(shapes[k], v) for k, v in sizes.items() if k in shapes):
             best = min(best, table.objective(choice))
     return best
@@ -153,6 +178,7 @@ def check_plan(problem: Problem, plan: Plan) -> None:
     sites = {s.id: s for s in problem.sites}
     work = {w.id: w for w in problem.workloads}
     used: dict[tuple[str, str], int] = {}
+    taking = []  # the assignments that take free devices
     for a in plan.assignments:
         w, s = work[a.workload_id], sites[a.site_id]
         assert s.up
@@ -171,12 +197,15 @@ def check_plan(problem: Problem, plan: Plan) -> None:
             assert a.migration_cost_yuan == 0.0
         if w.current_site == s.id:
             assert a.transfer_cost_yuan == 0.0
+            if problem.running_held:
+                continue  # its devices are held already, out of the site's free ones
+        taking.append(a)
         used[(a.site_id, a.model)] = used.get((a.site_id, a.model), 0) + a.devices
     for (sid, m), n in used.items():
         assert n <= sites[sid].free[m]
         shape = sites[sid].shape.get(m)
         if shape is not None:
-            held = [a.devices for a in plan.assignments if (a.site_id, a.model) == (sid, m)]
+            held = [a.devices for a in taking if (a.site_id, a.model) == (sid, m)]
             assert packs(shape, held), f"{held} do not fit the nodes of {sid} {m}"
     placed = {a.workload_id for a in plan.assignments}
     assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
