@@ -28,6 +28,7 @@ from solver.model import (
     unoffered_reason,
 )
 from solver.pipeline import Outcome, SolverConfig, optimize, relative_gap
+from solver.relax import relax
 from solver.shaped import (
     COUNTED_SHARE,
     NODE_TABLE_MAX_PAIRS,
@@ -75,13 +76,16 @@ def _solve_shaped(problem: Problem, config: SolverConfig, started: float, *, exp
         return assemble_plan(ctx, first, wall_s=time.perf_counter() - started, explain=explain)
     if not parts.kept.size or node_pairs(problem, ctx, table) <= NODE_TABLE_MAX_PAIRS:
         # (With nothing kept, splitting again would not get smaller.)
-        nodes, ctx = build_table(problem, ctx, relaxed=False)
+        nodes, ctx = build_table(problem, ctx)
         hint = laid_on_nodes(table, first.choice, nodes)
         outcome = optimize(nodes, config, current=_current(ctx), started=started, hint=hint)
         # The node table's bound holds for the problem only when it set no whole nodes
-        # aside that small work could have used; the counted bound always does.
-        bound = first.bound if ctx.set_aside else max(first.bound, outcome.bound)
-        bound = min(bound, outcome.objective)
+        # aside that small work could have used; else the relaxation that counts those
+        # nodes for both does. The counted bound always holds: the better of the two.
+        bound = outcome.bound
+        if ctx.relaxed is not None:
+            bound = min(bound, relax(ctx.relaxed).bound)
+        bound = min(max(first.bound, bound), outcome.objective)
         optimal = relative_gap(outcome.objective, bound) <= config.relative_gap_limit
         outcome = replace(outcome, bound=bound, optimal=optimal)
         return assemble_plan(ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)

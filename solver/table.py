@@ -176,9 +176,6 @@ class Context:
         self.site_code = code
         self.relaxed: Table | None = None
         """Set by :func:`build_table` when its table sets whole nodes aside (see there)."""
-        self.set_aside = False
-        """Whether :func:`build_table`'s table set whole nodes aside that small work could
-        have used (its own bound then holds only for that table)."""
         self._blocks: dict[int, tuple[IntArray, IntArray, IntArray, FloatArray, UInt8Array]] = {}
 
         # Penalties: (1 + priority) × unplaced price × least IT energy.
@@ -394,8 +391,6 @@ def from_arcs(
 def build_table(
     problem: Problem,
     ctx: Context | None = None,
-    *,
-    relaxed: bool = True,
 ) -> tuple[Table, Context]:
     """Every usable pair of ``problem``, priced, grouped by workload.
 
@@ -404,9 +399,7 @@ def build_table(
     per node that could hold it, or one arc to the whole nodes set aside for work larger
     than a node, using their devices whole. When that setting aside may keep small work off
     whole nodes it could have used, ``ctx.relaxed`` is the same table with the whole nodes
-    counted for both, whose relaxation bounds the problem itself; ``relaxed=False`` skips
-    building
-    ``ctx.relaxed`` (``ctx.set_aside`` still says whether it would have been needed).
+    counted for both, whose relaxation bounds the problem itself.
 
     Running work whose devices are held where it runs (:attr:`Problem.running_held`) stays
     there on a pool of its own (see :attr:`Table.pool_held`), after the others: it takes
@@ -442,7 +435,6 @@ def build_table(
         for si, mi in zip(group_site.tolist(), group_model.tolist(), strict=True)
     ]
     ctx.relaxed = None
-    ctx.set_aside = False
     if not any(shapes):
         table = from_arcs(
             n_workloads=len(problem.workloads),
@@ -460,8 +452,7 @@ def build_table(
     arcs = _Arcs(arc_w, arc_group, arc_dev, arc_cost)
     table, competing = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=True)
     table = _with_held(table, held, group_site, group_model)
-    ctx.set_aside = competing
-    if competing and relaxed:
+    if competing:
         loose, _ = _node_table(ctx, arcs, group_site, group_model, shapes, set_aside=False)
         ctx.relaxed = _with_held(loose, held, group_site, group_model)
     return table, ctx
