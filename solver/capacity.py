@@ -113,6 +113,19 @@ class NodeShape:
         left = NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
         return fits, left
 
+    def freed(self, sizes: Iterable[int]) -> NodeShape:
+        """The shape once work of these sizes, running on nodes we cannot name, leaves:
+        each frees a node of its own (whole nodes, and one with the rest, for work larger
+        than a node). Its devices may share their nodes with other free ones, so this may
+        show smaller fragments than there are, never larger."""
+        h = list(self.nodes_by_free)
+        n = self.node_size
+        for size in sizes:
+            h[n] += size // n
+            if size % n:
+                h[size % n] += 1
+        return NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
+
     def after(self, sizes: Iterable[int]) -> NodeShape:
         """The shape once work of these sizes is on it.
 

@@ -52,6 +52,8 @@ class _Room:
     ours: list[int]
     pending: list[int]
     unknown: int
+    freed: list[int] = field(default_factory=list)
+    """Devices of ours the site showed running, given back: on nodes we cannot name."""
 
 
 class Capacity:
@@ -111,7 +113,11 @@ class Capacity:
     def shape(self, key: Key) -> NodeShape | None:
         """How ``key``'s free devices sit on nodes (``None``: counted only)."""
         shape = self._shapes.get(key)
-        return None if shape is None else shape.after(self._room(key).pending)
+        if shape is None:
+            return None
+        room = self._room(key)
+        shape = shape.after(room.pending)
+        return shape.freed(room.freed) if room.freed else shape
 
     def fits(self, key: Key, devices: int) -> bool:
         """Whether work of ``devices`` fits on ``key`` now."""
@@ -130,7 +136,8 @@ class Capacity:
         """A copy whose :meth:`take` and :meth:`give` leave this one as it is."""
         other = Capacity(self._available, self._shapes, self._held, self._running)
         other._rooms = {
-            key: _Room(list(r.ours), list(r.pending), r.unknown) for key, r in self._rooms.items()
+            key: _Room(list(r.ours), list(r.pending), r.unknown, list(r.freed))
+            for key, r in self._rooms.items()
         }
         return other
 
@@ -142,13 +149,15 @@ class Capacity:
 
     def give(self, key: Key, devices: int) -> None:
         """Count work of ``devices`` gone from ``key``. Devices freed by work the site
-        showed running sit on a node we cannot name: the shape leaves them out until the
-        site reports them free."""
+        showed running sit on a node we cannot name: the shape counts them as a node of
+        their own (:meth:`solver.NodeShape.freed`), so that work can stay where it is."""
         room = self._room(key)
         if devices in room.ours:
             room.ours.remove(devices)
             if devices in room.pending:
                 room.pending.remove(devices)
+            else:
+                room.freed.append(devices)
         else:  # not ours as far as these counts know: freed all the same
             room.ours.append(-devices)
 

@@ -223,3 +223,11 @@ def test_work_the_counted_plan_put_on_no_node_is_placed_again_on_what_is_left() 
     (big,) = plan.unplaced
     assert "no node with 8 free H100; largest 1" in big.reason
     check_plan(problem, plan)
+
+
+def test_devices_freed_on_unnamed_nodes_come_back_as_nodes_of_their_own() -> None:
+    """A 12-GPU job leaving 8-GPU nodes frees one whole node and one with 4; never a
+    fragment larger than it was."""
+    freed = NodeShape.of_nodes(8, [3]).freed([12])
+    assert freed.nodes_by_free == (0, 0, 0, 1, 1, 0, 0, 0, 1)
+    assert freed.free == 15

@@ -163,3 +163,21 @@ def test_a_placement_the_site_never_shows_is_flagged_after_the_grace() -> None:
     assert view.not_running == ("old",)
     blind = replace(report, sees_placements=False)
     assert site_view(registry, blind, now, [old, new]).not_running == ()
+
+
+def test_work_the_site_shows_running_can_stay_when_it_is_re_placed() -> None:
+    """Re-placing our running 8-GPU job (rebalance, a dry run): its devices come back as
+    a node of their own, so it fits where it runs although the site's shape shows no free
+    node; work merely pending comes off the shape it was laid on."""
+    report = _seeing([0, 3], {"r": 8})
+    ours = [placement("r", devices=8), placement("p", devices=2)]
+    key = ("west", "H100")
+    capacity = report_capacity(report, ours)
+    assert not capacity.fits(key, 8)
+    again = capacity.copy().without([ours[0]])
+    assert again.fits(key, 8)
+    shape = again.shape(key)
+    assert shape is not None and (shape.whole, shape.largest) == (1, 8)
+    pending_gone = capacity.copy().without([ours[1]])
+    shape = pending_gone.shape(key)
+    assert shape is not None and shape.nodes_by_free == (1, 0, 0, 1, 0, 0, 0, 0, 0)
