@@ -9,6 +9,7 @@ import re
 import subprocess
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -578,6 +579,50 @@ def _poll(
         time.sleep(0.1)
 
 
+@dataclass
+class Site:
+    """A site's exporters behind a real Prometheus, and the agent's source reading it."""
+
+    dcgm: Exporter
+    ksm: Exporter
+    npus: list[Exporter]
+    server: Prometheus
+    config: SiteConfig
+    source: PrometheusInventory
+    resources: dict[str, str]
+    """Each node's extended resource name, as kube-state-metrics gives it."""
+
+
+def _site(
+    tmp_path: Path,
+    prometheus: StartPrometheus,
+    new_exporter: Callable[..., Exporter],
+    gpu_nodes: dict[str, list[Device]],
+    npu_nodes: dict[str, list[Device]],
+    *,
+    pods_on: dict[str, list[Device]] | None = None,
+    toml: str = "",
+) -> Site:
+    """One dcgm-exporter serving ``gpu_nodes``, one npu-exporter per node of ``npu_nodes``
+    (each on its own loopback address), kube-state-metrics for the pods of ``pods_on``
+    (default: every node), a Prometheus scraping them all (waited until every target is
+    up) and the agent's source reading it (``toml``: more ``[inventory.prometheus]``)."""
+    pods_on = {**gpu_nodes, **npu_nodes} if pods_on is None else pods_on
+    resources = {
+        node: "nvidia_com_gpu" if node in gpu_nodes else "huawei_com_Ascend910" for node in pods_on
+    }
+    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
+    ksm = new_exporter(kube_state_metrics_text(pods_on, resources), job="ksm")
+    npus = [
+        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
+        for n, (host, devices) in enumerate(npu_nodes.items())
+    ]
+    server = prometheus(dcgm, ksm, *npus)
+    _wait_all_up(server, 2 + len(npus))
+    config = _config(tmp_path, f'url = "{server.url}"\n' + toml)
+    return Site(dcgm, ksm, npus, server, config, PrometheusInventory(config), resources)
+
+
 @pytest.mark.prometheus
 @pytest.mark.slow
 def test_a_64_node_site_of_two_models_and_its_free_capacity_shape(
@@ -592,18 +637,8 @@ def test_a_64_node_site_of_two_models_and_its_free_capacity_shape(
     router takes the report."""
     gpu_nodes = {f"gpu-{i + 1:02d}": _gpu_node(i) for i in range(48)}
     npu_nodes = {f"127.0.0.{10 + j}": _npu_node(j) for j in range(16)}
-    resources = {**dict.fromkeys(gpu_nodes, "nvidia_com_gpu")}
-    resources.update(dict.fromkeys(npu_nodes, "huawei_com_Ascend910"))
-    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
-    ksm = new_exporter(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources), job="ksm")
-    npus = [
-        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
-        for n, (host, devices) in enumerate(npu_nodes.items())
-    ]
-    server = prometheus(dcgm, ksm, *npus)
-    _wait_all_up(server, 18)
-    config = _config(tmp_path, f'url = "{server.url}"\n')
-    source = PrometheusInventory(config)
+    site = _site(tmp_path, prometheus, new_exporter, gpu_nodes, npu_nodes)
+    config, source = site.config, site.source
     inventory = source.inventory()
 
     assert _counts(inventory) == {
@@ -640,17 +675,8 @@ def test_nodes_that_disappear_drop_out_and_are_never_reported_more(
     gpu_nodes = {"gpu-01": [Device()] * 8, "gpu-02": [Device(healthy=False)] + [Device()] * 7}
     npu_nodes = {f"127.0.0.{30 + j}": [Device()] * 8 for j in range(3)}
     npu_nodes["127.0.0.31"] = [Device(pod=_others(1, "team-b"))] * 2 + [Device()] * 6
-    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
-    npus = [
-        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
-        for n, (host, devices) in enumerate(npu_nodes.items())
-    ]
-    resources = dict.fromkeys(npu_nodes, "huawei_com_Ascend910")
-    ksm = new_exporter(kube_state_metrics_text(npu_nodes, resources), job="ksm")
-    server = prometheus(dcgm, ksm, *npus)
-    _wait_all_up(server, 5)
-    config = _config(tmp_path, f'url = "{server.url}"\n')
-    source = PrometheusInventory(config)
+    site = _site(tmp_path, prometheus, new_exporter, gpu_nodes, npu_nodes, pods_on=npu_nodes)
+    dcgm, npus, config, source = site.dcgm, site.npus, site.config, site.source
     first = source.inventory()
     assert _counts(first) == {
         "H100": (16, 15, 0, 700.0, False),
@@ -1057,18 +1083,8 @@ def test_running_placements_from_a_real_prometheus_and_the_shape_counting_them(
         "127.0.0.40": [Device(pod=pl2)] * 4 + [Device()] * 4,
         "127.0.0.41": [Device(pod=_others(2, "team-b"))] * 2 + [Device()] * 6,
     }
-    resources = dict.fromkeys(gpu_nodes, "nvidia_com_gpu")
-    resources.update(dict.fromkeys(npu_nodes, "huawei_com_Ascend910"))
-    dcgm = new_exporter(dcgm_text(gpu_nodes), job="dcgm")
-    ksm = new_exporter(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources), job="ksm")
-    npus = [
-        new_exporter(npu_text(devices), job=f"npu-{n}", host=host)
-        for n, (host, devices) in enumerate(npu_nodes.items())
-    ]
-    server = prometheus(dcgm, ksm, *npus)
-    _wait_all_up(server, 4)
-    config = _config(tmp_path, f'url = "{server.url}"\n' + SEES)
-    source = PrometheusInventory(config)
+    site = _site(tmp_path, prometheus, new_exporter, gpu_nodes, npu_nodes, toml=SEES)
+    ksm, npus, config, source = site.ksm, site.npus, site.config, site.source
     builder = _builder(config, source)
     report = _routed(config, builder)
     assert report.sees_placements
@@ -1083,7 +1099,7 @@ def test_running_placements_from_a_real_prometheus_and_the_shape_counting_them(
     # pl-2 has finished. Until both exporters are scraped again its chips may show a pod
     # without a placement id (in use by others): less free for a moment, never more.
     npu_nodes["127.0.0.40"] = [Device()] * 8
-    ksm.set_text(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, resources))
+    ksm.set_text(kube_state_metrics_text({**gpu_nodes, **npu_nodes}, site.resources))
     npus[0].set_text(npu_text(npu_nodes["127.0.0.40"]))
 
     def ascend_free(inventory: list[Inventory]) -> int:
