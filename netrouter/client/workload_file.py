@@ -114,18 +114,28 @@ def parse_workloads(data: Any, source: str = "<input>") -> list[Workload]:
     return workloads
 
 
+WORKLOAD_SUFFIXES = (".yaml", ".yml", ".json")
+"""The file names a workload file may have: YAML or JSON."""
+
+
 def load_workloads(path: str | Path) -> list[Workload]:
     """Read a ``.yaml``/``.yml`` or ``.json`` workload file."""
     path = Path(path)
+    if path.suffix.lower() not in WORKLOAD_SUFFIXES:
+        raise WorkloadFileError(
+            f"{path}: a workload file is YAML (.yaml, .yml) or JSON (.json), not "
+            f"{path.suffix or 'a file without a suffix'!r}; see examples/workloads.yaml"
+        )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise WorkloadFileError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+        is_json = path.suffix.lower() == ".json"
+        data = json.loads(text) if is_json else yaml.safe_load(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise WorkloadFileError(
-            f"{path}: not valid {path.suffix.lstrip('.').upper()}: {exc}"
+            f"{path}: not valid {'JSON' if is_json else 'YAML'}: {exc}"
         ) from exc
     return parse_workloads(data, str(path))
 

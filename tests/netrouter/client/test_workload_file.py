@@ -105,3 +105,18 @@ async def test_a_file_with_residency_is_placed_where_it_allows(tmp_path: Path) -
     (placed,) = result.placements
     assert placed.site_id == "dear"
     assert placed.workload.allowed_provinces == {"Guizhou"}
+
+
+def test_a_file_of_another_kind_is_refused_saying_which_kinds_there_are(tmp_path: Path) -> None:
+    """A .toml workload file is refused for its kind, not with a YAML parser's words; a
+    broken YAML file is called YAML whatever its spelling of the suffix."""
+    toml = tmp_path / "w.toml"
+    toml.write_text('[[workloads]]\nid = "a"\n', encoding="utf-8")
+    with pytest.raises(
+        WorkloadFileError, match=r"YAML \(\.yaml, \.yml\) or JSON \(\.json\), not '\.toml'"
+    ):
+        load_workloads(toml)
+    broken = tmp_path / "w.YML"
+    broken.write_text("workloads: [\n", encoding="utf-8")
+    with pytest.raises(WorkloadFileError, match="not valid YAML"):
+        load_workloads(broken)
