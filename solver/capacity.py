@@ -99,17 +99,7 @@ class NodeShape:
         n = self.node_size
         fits = [False] * len(sizes)
         for i in sorted(range(len(sizes)), key=lambda i: -sizes[i]):
-            size = sizes[i]
-            if size <= n:
-                k = next((k for k in range(size, n + 1) if h[k]), None)
-                if k is not None:
-                    h[k] -= 1
-                    h[k - size] += 1
-                    fits[i] = True
-            elif h[n] >= math.ceil(size / n):
-                h[n] -= math.ceil(size / n)
-                h[0] += math.ceil(size / n)
-                fits[i] = True
+            fits[i] = _best_fit(h, n, sizes[i], keep_rest=False)
         left = NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
         return fits, left
 
@@ -137,17 +127,7 @@ class NodeShape:
         h = list(self.nodes_by_free)
         n = self.node_size
         for size in sorted(sizes, reverse=True):
-            if size <= n:
-                k = next((k for k in range(size, n + 1) if h[k]), None)
-                if k is not None:
-                    h[k] -= 1
-                    h[k - size] += 1
-                    continue
-            elif h[n] >= math.ceil(size / n):
-                nodes = math.ceil(size / n)
-                h[n] -= nodes
-                h[0] += nodes - 1
-                h[nodes * n - size] += 1
+            if _best_fit(h, n, size, keep_rest=True):
                 continue
             left = size
             for k in range(n, 0, -1):
@@ -159,6 +139,31 @@ class NodeShape:
                 if not left:
                     break
         return NodeShape(node_size=n, nodes_by_free=tuple(h), domain_nodes=self.domain_nodes)
+
+
+def _best_fit(h: list[int], n: int, size: int, *, keep_rest: bool) -> bool:
+    """Put work of ``size`` on the nodes of ``n`` devices counted in ``h`` (nodes by free
+    devices): on the node with the fewest free that holds it or, larger than a node, on
+    whole nodes, the devices it leaves on the last one free with ``keep_rest`` (as the site
+    sees them), else taken too (as the node pools count them). ``False``: no room, ``h``
+    unchanged."""
+    if size <= n:
+        k = next((k for k in range(size, n + 1) if h[k]), None)
+        if k is None:
+            return False
+        h[k] -= 1
+        h[k - size] += 1
+        return True
+    nodes = math.ceil(size / n)
+    if h[n] < nodes:
+        return False
+    h[n] -= nodes
+    if keep_rest:
+        h[0] += nodes - 1
+        h[nodes * n - size] += 1
+    else:
+        h[0] += nodes
+    return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -101,10 +101,6 @@ class Capacity:
         freed that no placement of ours was known to hold)."""
         return self._room(key).ours
 
-    def unknown(self, key: Key) -> int:
-        """Devices on ``key`` used by running work whose placement id we do not know."""
-        return self._room(key).unknown
-
     def free(self, key: Key) -> int:
         """Free devices on ``key``, never negative (a site may shrink under our work)."""
         room = self._room(key)
