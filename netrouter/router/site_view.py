@@ -54,6 +54,8 @@ class _Room:
     unknown: int
     freed: list[int] = field(default_factory=list)
     """Devices of ours the site showed running, given back: on nodes we cannot name."""
+    shape: NodeShape | None = None
+    """The shape these leave, once worked out (until the next take or give)."""
 
 
 class Capacity:
@@ -112,8 +114,11 @@ class Capacity:
         if shape is None:
             return None
         room = self._room(key)
-        shape = shape.after(room.pending)
-        return shape.freed(room.freed) if room.freed else shape
+        if room.shape is None:
+            room.shape = shape.after(room.pending)
+            if room.freed:
+                room.shape = room.shape.freed(room.freed)
+        return room.shape
 
     def fits(self, key: Key, devices: int) -> bool:
         """Whether work of ``devices`` fits on ``key`` now."""
@@ -132,7 +137,7 @@ class Capacity:
         """A copy whose :meth:`take` and :meth:`give` leave this one as it is."""
         other = Capacity(self._available, self._shapes, self._held, self._running)
         other._rooms = {
-            key: _Room(list(r.ours), list(r.pending), r.unknown, list(r.freed))
+            key: _Room(list(r.ours), list(r.pending), r.unknown, list(r.freed), r.shape)
             for key, r in self._rooms.items()
         }
         return other
@@ -142,12 +147,14 @@ class Capacity:
         room = self._room(key)
         room.ours.append(devices)
         room.pending.append(devices)
+        room.shape = None
 
     def give(self, key: Key, devices: int) -> None:
         """Count work of ``devices`` gone from ``key``. Devices freed by work the site
         showed running sit on a node we cannot name: the shape counts them as a node of
         their own (:meth:`solver.NodeShape.freed`), so that work can stay where it is."""
         room = self._room(key)
+        room.shape = None
         if devices in room.ours:
             room.ours.remove(devices)
             if devices in room.pending:
