@@ -91,14 +91,11 @@ def _solve_shaped(problem: Problem, config: SolverConfig, started: float, *, exp
         return assemble_plan(ctx, outcome, wall_s=time.perf_counter() - started, explain=explain)
     # Too large to solve on nodes whole: keep what fits, place the rest on what is left.
     kept = assemble_plan(ctx, first, wall_s=0.0, explain=explain)
-    rest = Problem(
+    rest = replace(
+        problem,
         sites=parts.sites,
         workloads=tuple(problem.workloads[i] for i in parts.rest.tolist()),
-        hour_elapsed=problem.hour_elapsed,
-        carbon_yuan_per_kg=problem.carbon_yuan_per_kg,
-        hub_max_pue=problem.hub_max_pue,
-        unplaced_yuan_per_kwh=ctx.unplaced_price,
-        running_held=problem.running_held,
+        unplaced_yuan_per_kwh=ctx.unplaced_price,  # the penalties stay what they were
     )
     left = max(MIN_REST_S, config.time_limit_s - (time.perf_counter() - started))
     again = _solve_shaped(
@@ -111,15 +108,14 @@ def _solve_shaped(problem: Problem, config: SolverConfig, started: float, *, exp
     objective = sum(a.cost_yuan for a in assignments) + again.penalty_yuan
     unplaced = again.unplaced
     bound = min(first.bound, objective)
+    gap = relative_gap(objective, bound)
     return Plan(
         assignments=assignments,
         unplaced=unplaced,
         objective=objective,
         bound=bound,
-        gap=relative_gap(objective, bound),
-        status="OPTIMAL"
-        if relative_gap(objective, bound) <= config.relative_gap_limit
-        else "FEASIBLE",
+        gap=gap,
+        status="OPTIMAL" if gap <= config.relative_gap_limit else "FEASIBLE",
         wall_s=time.perf_counter() - started,
         method=f"{first.method}+nodes",
     )
