@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from solver.arrays import IntArray
+from solver.arrays import BoolArray, IntArray
 from solver.errors import InvalidProblemError
 
 
@@ -78,6 +78,13 @@ class NodeShape:
         if devices <= self.node_size:
             return self.largest >= devices
         return self.whole >= self.nodes_for(devices)
+
+    def fits_each(self, devices: IntArray) -> BoolArray:
+        """:meth:`fits` for many device counts at once."""
+        n = self.node_size
+        whole_nodes = -(-devices // n)
+        fits: BoolArray = np.where(devices <= n, self.largest >= devices, self.whole >= whole_nodes)
+        return fits
 
     def shortfall(self, devices: int, model: str) -> str:
         """Why a workload of ``devices`` does not fit ("no node with 8 free H100; largest 1")."""

@@ -261,7 +261,7 @@ class Context:
             shape = self.problem.sites[si].shape.get(self.models[mi])
             if shape is not None:
                 column = code[:, j]
-                column[(column == OK) & ~held[:, j] & ~shape_fits(shape, ds)] = CODE["node-shape"]
+                column[(column == OK) & ~held[:, j] & ~shape.fits_each(ds)] = CODE["node-shape"]
         ok = code == OK
         code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
         return ws, ss, ds, total, code
@@ -281,14 +281,6 @@ class Context:
         site, model = np.nonzero(~np.isnan(self.power))
         index[site, model] = np.arange(site.shape[0])
         return index
-
-
-def shape_fits(shape: NodeShape, devices: IntArray) -> BoolArray:
-    """:meth:`NodeShape.fits` for many device counts at once."""
-    s = shape.node_size
-    whole_nodes = -(-devices // s)
-    fits: BoolArray = np.where(devices <= s, shape.largest >= devices, shape.whole >= whole_nodes)
-    return fits
 
 
 def has_residency(w: object) -> bool:
