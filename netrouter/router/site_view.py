@@ -204,14 +204,19 @@ def report_running(report: SiteReport) -> dict[Key, dict[str, int]]:
     return running
 
 
-def report_capacity(report: SiteReport, ours: Sequence[Placement]) -> Capacity:
-    """One site's capacity less ``ours`` (our placements there), from its own report."""
-    available = {(report.site_id, a.model): a.available for a in report.accelerators}
-    shapes = {
+def report_shapes(report: SiteReport) -> dict[Key, NodeShape]:
+    """The node shape of each model whose shape the site reports, per (site, model)."""
+    return {
         (report.site_id, a.model): shape
         for a in report.accelerators
         if (shape := report_shape(a)) is not None
     }
+
+
+def report_capacity(report: SiteReport, ours: Sequence[Placement]) -> Capacity:
+    """One site's capacity less ``ours`` (our placements there), from its own report."""
+    available = {(report.site_id, a.model): a.available for a in report.accelerators}
+    shapes = report_shapes(report)
     held: dict[Key, dict[str, int]] = {}
     for p in ours:
         held.setdefault((p.site_id, p.accelerator_model), {})[p.placement_id] = p.devices
@@ -358,12 +363,7 @@ class SitesViewCache:
         capacity = tuple(
             ((r.site_id, a.model), a.available) for r in reports for a in r.accelerators
         )
-        shape_of = {
-            (r.site_id, a.model): shape
-            for r in reports
-            for a in r.accelerators
-            if (shape := report_shape(a)) is not None
-        }
+        shape_of = {key: shape for r in reports for key, shape in report_shapes(r).items()}
         running_of = {key: ids for r in reports for key, ids in report_running(r).items()}
         drained = self._registry.drained()
         if (
