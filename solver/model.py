@@ -137,7 +137,9 @@ class Workload:
     names; ``forbidden_*`` excludes those it names. ``data_gb`` is moved from the origin region
     to a new site (priced by the site's ``transfer_yuan_per_gb``). ``current_site`` marks work
     already running there: staying costs no transfer, moving costs the transfer plus
-    ``migration_cost_yuan``.
+    ``migration_cost_yuan``. ``one_domain``: work larger than a node needs its whole nodes
+    in one fast-interconnect domain (NVLink or HCCS island) where a site knows its domains
+    (:attr:`NodeShape.domains_by_whole`); elsewhere it takes whole nodes wherever they are.
     """
 
     id: str
@@ -158,6 +160,7 @@ class Workload:
     data_gb: float = 0.0
     current_site: str | None = None
     migration_cost_yuan: float = 0.0
+    one_domain: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -358,7 +361,9 @@ def reason_detail(
         case "capacity":
             return f"{room} {model} free, {need} needed"
         case "node-shape":
-            return shape.shortfall(need, model) if shape else f"{room} {model} free"
+            if shape is None:
+                return f"{room} {model} free"
+            return shape.shortfall(need, model, w.one_domain)
         case "taken" | "displaced-by-priority":
             after = "cheaper-to-place" if kind == "taken" else "higher-priority"
             if shape is not None:

@@ -91,7 +91,7 @@ def split(problem: Problem, ctx: Context, table: Table, choice: IntArray) -> Spl
         if shape is None:
             used[key] = int(devices[mine].sum())
             continue
-        ok, left[key] = shape.lay(devices[mine].tolist())
+        ok, left[key] = shape.lay(devices[mine].tolist(), ctx.one_domain[placed[mine]].tolist())
         fits[mine] = ok
     sites = []
     for si, site in enumerate(problem.sites):

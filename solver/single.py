@@ -184,7 +184,7 @@ class SiteArrays:
                 shape = shapes.get((self.site_ids[si], model)) if shapes else None
                 if not kind and room < d:
                     kind = "capacity"
-                if not kind and shape is not None and not shape.fits(d):
+                if not kind and shape is not None and not shape.fits(d, w.one_domain):
                     kind = "node-shape"
                 if not kind and cost >= penalty:
                     kind = "not-worth-it"

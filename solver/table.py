@@ -142,6 +142,7 @@ class Context:
             dtype=np.float64,
         )
         self.priority = np.array([w.priority for w in work], dtype=np.int64)
+        self.one_domain = np.array([w.one_domain for w in work], dtype=bool)
         # Which workloads accept each model, with how many devices.
         by_model: list[tuple[list[int], list[int]]] = [([], []) for _ in self.models]
         for wi, w in enumerate(work):
@@ -261,7 +262,8 @@ class Context:
             shape = self.problem.sites[si].shape.get(self.models[mi])
             if shape is not None:
                 column = code[:, j]
-                column[(column == OK) & ~held[:, j] & ~shape.fits_each(ds)] = CODE["node-shape"]
+                misfit = ~shape.fits_each(ds, self.one_domain[ws])
+                column[(column == OK) & ~held[:, j] & misfit] = CODE["node-shape"]
         ok = code == OK
         code[ok & (total >= self.penalty[ws][:, None])] = CODE["not-worth-it"]
         return ws, ss, ds, total, code
@@ -474,6 +476,19 @@ def _with_held(table: Table, held: _Arcs, group_site: IntArray, group_model: Int
     )
 
 
+def _fitting_arcs(
+    arcs: _Arcs, mine: IntArray, which: IntArray, dev: IntArray, caps: IntArray, first: int
+) -> tuple[IntArray, IntArray, IntArray, FloatArray]:
+    """Arcs from the pairs ``mine[which]``, using ``dev`` devices each, to every pool of
+    ``caps`` (ascending, numbered from ``first``) that holds them."""
+    fit_from = np.searchsorted(caps, dev, side="left")
+    count = caps.shape[0] - fit_from
+    rep = np.repeat(which, count)
+    offset = np.arange(rep.shape[0]) - np.repeat(np.cumsum(count) - count, count)
+    pool = first + np.repeat(fit_from, count) + offset
+    return arcs.w[mine[rep]], pool, np.repeat(dev, count), arcs.cost[mine[rep]]
+
+
 @dataclass(frozen=True, slots=True)
 class _Arcs:
     """Usable pairs by (site, model) group, before a shaped group is cut into nodes."""
@@ -512,29 +527,39 @@ def _node_table(
             )
         else:
             sizes = arcs.dev[mine]
-            pools = node_pools(shape, sizes, set_aside=set_aside)
+            asks = ctx.one_domain[arcs.w[mine]]
+            pools = node_pools(shape, sizes, asks, set_aside=set_aside)
             caps = pools.caps
-            nodes = caps[:-1] if pools.gang else caps
-            small = np.flatnonzero(sizes <= shape.node_size)
             # One arc per node that could hold the work (nodes are in ascending size).
-            fit_from = np.searchsorted(nodes, sizes[small], side="left")
-            count = nodes.shape[0] - fit_from
-            rep = np.repeat(small, count)
-            offset = np.arange(rep.shape[0]) - np.repeat(np.cumsum(count) - count, count)
-            pool = first + np.repeat(fit_from, count) + offset
-            out.append((arcs.w[mine[rep]], pool, sizes[rep], arcs.cost[mine[rep]]))
-            big = np.flatnonzero(sizes > shape.node_size)
+            small = np.flatnonzero(sizes <= shape.node_size)
+            out.append(_fitting_arcs(arcs, mine, small, sizes[small], caps[: pools.nodes], first))
+            whole_nodes = np.ceil(sizes / shape.node_size).astype(np.int64)
+            big = sizes > shape.node_size
+            in_domain = big & asks if pools.domains else np.zeros(sizes.shape, dtype=bool)
+            # One arc per domain that could hold the work's whole nodes.
+            out.append(
+                _fitting_arcs(
+                    arcs,
+                    mine,
+                    np.flatnonzero(in_domain),
+                    whole_nodes[in_domain] * shape.node_size,
+                    caps[pools.nodes : pools.nodes + pools.domains],
+                    first + pools.nodes,
+                )
+            )
+            plain = np.flatnonzero(big & ~in_domain)
             if pools.gang:
-                whole_nodes = np.ceil(sizes[big] / shape.node_size).astype(np.int64)
                 out.append(
                     (
-                        arcs.w[mine[big]],
-                        np.full(big.shape[0], first + caps.shape[0] - 1),
-                        whole_nodes * shape.node_size,
-                        arcs.cost[mine[big]],
+                        arcs.w[mine[plain]],
+                        np.full(plain.shape[0], first + caps.shape[0] - 1),
+                        whole_nodes[plain] * shape.node_size,
+                        arcs.cost[mine[plain]],
                     )
                 )
-                competing = competing or (set_aside and bool(small.size))
+            competing = competing or (
+                set_aside and (pools.domains > 0 or (pools.gang and bool(small.size)))
+            )
         pool_site.append(np.full(caps.shape[0], group_site[g]))
         pool_model.append(np.full(caps.shape[0], group_model[g]))
         pool_cap.append(caps)

@@ -89,32 +89,42 @@ def brute_force(problem: Problem) -> float:
     return least_fitting(table, options)
 
 
-def packs(shape: NodeShape, sizes: list[int]) -> bool:
+def packs(shape: NodeShape, sizes: list[int], one_domain: list[bool] | None = None) -> bool:
     """Whether work of these device counts fits the nodes, by enumeration: each on one node,
-    or on whole free nodes (⌈size / node size⌉ of them) when larger than a node."""
+    or on whole free nodes (⌈size / node size⌉ of them) when larger than a node, all in one
+    interconnect domain when it asks for ``one_domain`` and the domains are known."""
     n = shape.node_size
+    asks = one_domain or [False] * len(sizes)
+    in_domain = [-(-d // n) for d, a in zip(sizes, asks, strict=True) if shape.in_domain(d, a)]
+    domains = [k for k, count in enumerate(shape.domains_by_whole) for _ in range(count)]
+    if not _fits_in_bins(sorted(in_domain, reverse=True), domains):
+        return False
     nodes = [k for k, count in enumerate(shape.nodes_by_free) for _ in range(count)]
     whole = sum(-(-d // n) for d in sizes if d > n)
     for _ in range(whole):  # whole nodes are alike: which ones the large work takes is moot
         if n not in nodes:
             return False
         nodes.remove(n)
-    small = sorted((d for d in sizes if d <= n), reverse=True)
+    return _fits_in_bins(sorted((d for d in sizes if d <= n), reverse=True), nodes)
 
-    def place(i: int, room: list[int]) -> bool:
-        if i == len(small):
+
+def _fits_in_bins(items: list[int], room: list[int]) -> bool:
+    """Whether these items go into bins of this room, each item in one bin (enumerated)."""
+
+    def place(i: int) -> bool:
+        if i == len(items):
             return True
         tried: set[int] = set()
         for j, k in enumerate(room):
-            if k >= small[i] and k not in tried:
+            if k >= items[i] and k not in tried:
                 tried.add(k)
-                room[j] -= small[i]
-                if place(i + 1, room):
+                room[j] -= items[i]
+                if place(i + 1):
                     return True
-                room[j] += small[i]
+                room[j] += items[i]
         return False
 
-    return place(0, nodes)
+    return place(0)
 
 
 def shaped_brute_force(problem: Problem) -> float:
@@ -155,15 +165,18 @@ def shaped_brute_force(problem: Problem) -> float:
         if not table.fits(choice):
             continue
         sizes: dict[tuple[int, int], list[int]] = {}
+        asks: dict[tuple[int, int], list[bool]] = {}
         for a in choice[choice >= 0].tolist():
             p = int(table.arc_pool[a])
             key = (int(table.pool_site[p]), int(table.pool_model[p]))
-            if held and ctx.current[int(table.arc_w[a])] == key[0]:
+            w = int(table.arc_w[a])
+            if held and ctx.current[w] == key[0]:
                 continue  # staying on the devices it holds
             sizes.setdefault(key, []).append(int(table.arc_dev[a]))
+            asks.setdefault(key, []).append(problem.workloads[w].one_domain)
         if held and any(sum(v) > free.get(k, 0) for k, v in sizes.items()):
             continue
-        if all(packs(shapes[k], v) for k, v in sizes.items() if k in shapes):
+        if all(packs(shapes[k], v, asks[k]) for k, v in sizes.items() if k in shapes):
             best = min(best, table.objective(choice))
     return best
 
@@ -205,8 +218,10 @@ def check_plan(problem: Problem, plan: Plan) -> None:
         assert n <= sites[sid].free[m]
         shape = sites[sid].shape.get(m)
         if shape is not None:
-            held = [a.devices for a in taking if (a.site_id, a.model) == (sid, m)]
-            assert packs(shape, held), f"{held} do not fit the nodes of {sid} {m}"
+            mine = [a for a in taking if (a.site_id, a.model) == (sid, m)]
+            held = [a.devices for a in mine]
+            asks = [work[a.workload_id].one_domain for a in mine]
+            assert packs(shape, held, asks), f"{held} do not fit the nodes of {sid} {m}"
     placed = {a.workload_id for a in plan.assignments}
     assert placed.isdisjoint(u.workload_id for u in plan.unplaced)
     assert len(plan.assignments) + len(plan.unplaced) == len(problem.workloads)

@@ -99,18 +99,35 @@ def tiny_problems(draw: st.DrawFn) -> Problem:
 
 
 @st.composite
-def shaped_problems(draw: st.DrawFn) -> Problem:
-    """Tiny problems whose sites report how their free devices sit on nodes of 4."""
+def shaped_problems(draw: st.DrawFn, domains: bool = False) -> Problem:
+    """Tiny problems whose sites report how their free devices sit on nodes of 4 (with
+    ``domains``: up to 6 nodes, in interconnect domains of up to 3, and work asking for one
+    domain)."""
     problem = draw(tiny_problems())
     sites = []
     for site in problem.sites:
-        shapes = {
-            m: NodeShape.of_nodes(4, draw(st.lists(st.integers(0, 4), max_size=3)))
-            for m in site.power_w
-        }
-        free = {m: shape.free for m, shape in shapes.items()}
-        sites.append(replace(site, free=free, shape=shapes))
-    return replace(problem, sites=tuple(sites))
+        shapes = {}
+        for m in site.power_w:
+            counts = st.sampled_from((0, 1, 3, 4, 4, 4)) if domains else st.integers(0, 4)
+            free = draw(st.lists(counts, max_size=6 if domains else 3))
+            names = [draw(st.sampled_from(("a", "b", ""))) for _ in free] if domains else None
+            shapes[m] = NodeShape.of_nodes(4, free, names)
+        free_count = {m: shape.free for m, shape in shapes.items()}
+        sites.append(replace(site, free=free_count, shape=shapes))
+    work = problem.workloads
+    if domains:
+        sizes = st.sampled_from((1, 2, 5, 8, 8, 12))
+        work = tuple(
+            replace(
+                w,
+                one_domain=draw(st.booleans()),
+                demands={m: draw(sizes) for m in w.demands},
+                latency_slo_ms=None,
+            )
+            for w in work
+        )
+        problem = replace(problem, unplaced_yuan_per_kwh=3.0)  # worth placing
+    return replace(problem, sites=tuple(sites), workloads=work)
 
 
 # --- hostile input for the fuzz targets (tests/fuzz.py) ------------------------------------

@@ -231,3 +231,89 @@ def test_devices_freed_on_unnamed_nodes_come_back_as_nodes_of_their_own() -> Non
     freed = NodeShape.of_nodes(8, [3]).freed([12])
     assert freed.nodes_by_free == (0, 0, 0, 1, 1, 0, 0, 0, 1)
     assert freed.free == 15
+
+
+@settings(max_examples=80, deadline=None)
+@given(shaped_problems(domains=True))
+def test_plans_keep_work_asking_for_one_domain_in_one(problem: Problem) -> None:
+    """With interconnect domains known, work larger than a node that asks for one domain
+    gets whole nodes of one domain: the plan fits (checked by enumeration), costs no less
+    than the brute-force optimum, and its bound stays below it. (Not always equal: the whole
+    nodes set aside for large work are a choice made before the solve.)"""
+    plan = solve(problem, CONFIG)
+    optimum = shaped_brute_force(problem)
+    assert plan.bound <= optimum + tolerance(optimum)
+    assert plan.objective >= optimum - tolerance(optimum)
+    check_plan(problem, plan)
+
+
+NVL = NodeShape.of_nodes(4, [4, 4, 4, 4, 4, 2], ["a", "a", "a", "b", "b", ""])
+"""Nodes of 4 GB200 in interconnect domains: "a" with 3 whole free nodes, "b" with 2, and
+a node in no known domain with 2 free."""
+
+
+def test_domains_count_whole_free_nodes_and_say_what_fits_in_one() -> None:
+    """A domain histogram from node names; work asking for one domain fits only where one
+    domain holds all its whole nodes, and says why not."""
+    assert (NVL.domain_nodes, NVL.domains_by_whole, NVL.largest_domain) == (3, (1, 0, 1, 1), 3)
+    assert NVL.fits(20) and not NVL.fits(20, one_domain=True)
+    assert NVL.fits(12, one_domain=True) and not NVL.fits(16, one_domain=True)
+    assert NVL.fits_each(np.array([12, 16, 16]), np.array([True, True, False])).tolist() == [
+        True,
+        False,
+        True,
+    ]
+    assert NVL.shortfall(16, "GB200", one_domain=True) == (
+        "needs 4 whole free nodes of 4 GB200 in one interconnect domain; "
+        "the most in one is 3 (5 whole free in all)"
+    )
+    # Unknown domains: asking for one changes nothing.
+    plain = NodeShape.of_nodes(4, [4, 4, 4, 4, 4])
+    assert plain.fits(20, one_domain=True)
+    with pytest.raises(InvalidProblemError, match="domains_by_whole: holds 4 whole nodes"):
+        replace(NVL, domains_by_whole=(0, 1, 0, 1))
+
+
+def test_large_work_takes_the_smallest_domain_that_holds_it() -> None:
+    """Laying work keeps the largest domain whole for work that needs it: 2 nodes go to
+    "b" (2 whole), 1-node work breaks a node of the smallest domain, and work asking for a
+    domain none holds is refused while work that does not ask spreads."""
+    assert NVL.after([8]).domains_by_whole == (2, 0, 0, 1)
+    assert NVL.after([4]).domains_by_whole == (1, 1, 0, 1)
+    fits, left = NVL.lay([16, 8], [True, True])
+    assert fits == [False, True] and left.domains_by_whole == (2, 0, 0, 1)
+    fits, left = NVL.lay([16], [False])
+    assert fits == [True] and left.whole == 1
+    assert NVL.freed([8]).domains_by_whole == (1, 2, 1, 1)
+
+
+def test_work_asking_for_one_domain_gets_one_and_brute_force_agrees() -> None:
+    """Two 12-GPU jobs asking for one domain at a site with 7 whole nodes of 4, but only
+    domain "a" holding 3 of them: one runs there, the other goes to the dear site, and an
+    8-GPU job that does not ask takes whole nodes of the other domains. Counting whole
+    nodes alone would put both at the cheap site. Optimal, by enumeration."""
+    nodes = NodeShape.of_nodes(4, [4] * 7, ["a", "a", "a", "b", "b", "c", "c"])
+    cheap = _site("cheap", 0.3, nodes)
+    dear = _site("dear", 0.9, NodeShape.of_nodes(4, [4, 4, 4], ["x", "x", "x"]))
+    work = (
+        replace(_job("one", 12), one_domain=True),
+        replace(_job("two", 12), one_domain=True),
+        _job("any", 8),
+    )
+    problem = Problem(sites=(cheap, dear), workloads=work)
+    plan = solve(problem, CONFIG)
+    where = {a.workload_id: a.site_id for a in plan.assignments}
+    assert where["any"] == "cheap"
+    assert sorted((where["one"], where["two"])) == ["cheap", "dear"]
+    optimum = shaped_brute_force(problem)
+    assert plan.objective == pytest.approx(optimum, abs=tolerance(optimum))
+    assert plan.bound <= optimum + tolerance(optimum)
+    check_plan(problem, plan)
+    # The single path says why the cheap site cannot take 16 in one domain.
+    single = SiteArrays(problem).place(
+        replace(_job("three", 16), one_domain=True),
+        {("cheap", "H100"): nodes.free, ("dear", "H100"): 0},
+        shapes={("cheap", "H100"): nodes},
+    )
+    assert not single.assignments
+    assert "in one interconnect domain" in single.unplaced[0].reason
