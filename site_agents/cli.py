@@ -265,7 +265,9 @@ def _shape_text(a: Inventory) -> str:
     nodes: 2 whole of 8, 1×3`` (nothing where the shape is not reported)."""
     from netrouter.contract.site_report import free_nodes_text
 
-    return f"; free nodes: {free_nodes_text(a.node_size, a.nodes_by_free)}" if a.node_size else ""
+    if not a.node_size:
+        return ""
+    return f"; free nodes: {free_nodes_text(a.node_size, a.nodes_by_free, a.domains_by_whole)}"
 
 
 def _node_lines(inventory: object) -> list[str]:

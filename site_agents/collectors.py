@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 from zoneinfo import ZoneInfo
 
-from netrouter.contract.limits import MAX_NODE_SIZE
+from netrouter.contract.limits import MAX_DOMAIN_NODES, MAX_NODE_SIZE
 from netrouter.contract.site_report import RunningPlacement
 from site_agents.config import SiteConfig
 
@@ -32,23 +32,55 @@ class Inventory:
     nodes_by_free: tuple[int, ...] = ()
     """``nodes_by_free[k]``: nodes with exactly ``k`` free devices, ``k = 0..node_size``."""
     domain_nodes: int = 0
-    """Nodes per fast-interconnect domain; 0: unknown."""
+    """The most nodes in one fast-interconnect domain; 0: unknown."""
+    domains_by_whole: tuple[int, ...] = ()
+    """``domains_by_whole[k]``: domains with exactly ``k`` whole free nodes."""
 
 
-def node_shape(nodes: Iterable[tuple[int, int]]) -> tuple[int, tuple[int, ...]]:
-    """``(node_size, nodes_by_free)`` of one model's nodes, each given as ``(devices,
-    free devices)`` on that node: ``node_size`` is the most devices any node has,
-    ``nodes_by_free[k]`` the number of nodes with exactly ``k`` free (free clamped to
-    ``0..devices``). ``(0, ())`` (shape not reported) when there are no devices, or a node
-    holds more than a report may carry (``MAX_NODE_SIZE``)."""
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """How one model's free devices sit on its nodes, as a report carries it (see
+    :class:`netrouter.contract.site_report.AcceleratorInventory`)."""
+
+    node_size: int = 0
+    nodes_by_free: tuple[int, ...] = ()
+    domain_nodes: int = 0
+    domains_by_whole: tuple[int, ...] = ()
+
+
+def node_shape(nodes: Iterable[tuple[int, int]], domains: Iterable[str] | None = None) -> Shape:
+    """The shape of one model's nodes, each given as ``(devices, free devices)`` on that
+    node and, where known, its interconnect domain (``""``: none known): ``node_size`` is
+    the most devices any node has, ``nodes_by_free[k]`` the number of nodes with exactly
+    ``k`` free (free clamped to ``0..devices``); with ``domains`` naming any,
+    ``domains_by_whole[k]`` the domains with ``k`` whole free nodes (a node in none is a
+    domain of its own) and ``domain_nodes`` the most nodes in one. Empty (not reported)
+    when there are no devices, or a node holds more than a report may carry
+    (``MAX_NODE_SIZE``); domains are left out when one holds more nodes than a report may
+    carry (``MAX_DOMAIN_NODES``)."""
     pairs = [(devices, min(max(free, 0), devices)) for devices, free in nodes]
     size = max((devices for devices, _ in pairs), default=0)
     if not 0 < size <= MAX_NODE_SIZE:
-        return 0, ()
+        return Shape()
     histogram = [0] * (size + 1)
     for _, free in pairs:
         histogram[free] += 1
-    return size, tuple(histogram)
+    names = list(domains) if domains is not None else []
+    if not any(names):
+        return Shape(size, tuple(histogram))
+    members: dict[str, int] = {}
+    whole: dict[str, int] = {}
+    for i, ((_, free), name) in enumerate(zip(pairs, names, strict=True)):
+        key = name or f"\0{i}"  # a node in no known domain: one of its own
+        members[key] = members.get(key, 0) + 1
+        whole[key] = whole.get(key, 0) + (free == size)
+    most = max(members.values())
+    if most > MAX_DOMAIN_NODES:
+        return Shape(size, tuple(histogram))
+    by_whole = [0] * (most + 1)
+    for n in whole.values():
+        by_whole[n] += 1
+    return Shape(size, tuple(histogram), most, tuple(by_whole))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -458,6 +458,11 @@ DEFAULT_QUERIES: dict[str, str] = {
         .removesuffix(")")
         + ")"
     ),
+    "node_domains": (
+        "label_replace(max by (node, label_nvidia_com_gpu_clique) (kube_node_labels{"
+        'label_nvidia_com_gpu_clique!=""}), "domain", "$1", "label_nvidia_com_gpu_clique", '
+        '"(.+)")'
+    ),
     "gpu_placements": _by_node_model(
         _pod_placements(_DCGM_DEVICE + '{pod!=""}', "pod"),
         _DCGM_NODE,
@@ -475,7 +480,15 @@ DEFAULT_QUERIES: dict[str, str] = {
 kube-state-metrics (metric and label names: tests/data/exporters/SOURCES.md). Each answers
 a vector with labels ``node`` and ``model``: a count of devices (power: watts). The
 placement queries also label each count with the ``placement_id`` of netrouter's pods on
-those devices; they run only with ``sees_placements``."""
+those devices; they run only with ``sees_placements``. ``node_domains`` answers one series
+per node labelled ``node`` and ``domain``, the node's fast-interconnect domain (NVLink or
+HCCS island): by default GPU feature discovery's node label ``nvidia.com/gpu.clique`` (set on
+multi-node NVLink systems such as GB200 NVL72), through kube-state-metrics'
+``kube_node_labels`` once allowlisted (``--metric-labels-allowlist=nodes=[nvidia.com/gpu.clique]``).
+No answer: the domains are unknown."""
+
+DOMAIN_QUERY = "node_domains"
+"""The query naming each node's interconnect domain."""
 
 DEVICE_QUERIES = ("gpu_devices", "npu_devices")
 """The queries that say which devices exist; the others qualify them."""

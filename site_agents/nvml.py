@@ -368,8 +368,8 @@ class NvmlInventory:
                 site = self._node_only(model, group)
             healthy = [d for d in group if d.healthy]
             if site.total == len(group):  # the node is the model's whole inventory
-                size, histogram = node_shape([(site.total, site.healthy - site.in_use_by_others)])
-                site = replace(site, node_size=size, nodes_by_free=histogram)
+                shape = node_shape([(site.total, site.healthy - site.in_use_by_others)])
+                site = replace(site, node_size=shape.node_size, nodes_by_free=shape.nodes_by_free)
             shares.append(
                 NodeShare(
                     model=model,

@@ -15,8 +15,12 @@ Each model also gets the shape of its free capacity: ``node_size``, the most dev
 any node has, and ``nodes_by_free``, how many nodes have exactly 0, 1, ... ``node_size``
 of them free (healthy, less those in use by others, clamped per node exactly as the
 summed counts are, so the histogram holds ``healthy - in_use_by_others`` devices, as the
-router requires). ``domain_nodes`` (nodes per NVLink/HCCS island) stays 0, unknown: no
-default exporter labels it. A node with more devices than a report's node size carries
+router requires). Where the ``node_domains`` query names each node's fast-interconnect
+domain (NVLink or HCCS island; by default GPU feature discovery's ``nvidia.com/gpu.clique``
+through kube-state-metrics), the shape also carries ``domains_by_whole``, the domains by
+their whole free nodes, and ``domain_nodes``, the most nodes in one; a node it does not name
+is a domain of its own. The query failing or answering nothing leaves the domains unknown
+(logged once), the rest of the inventory still good. A node with more devices than a report's node size carries
 (``MAX_NODE_SIZE``) leaves its model's shape unreported (logged once); the static fallback
 never reports one.
 
@@ -53,10 +57,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netrouter.contract.limits import MAX_RUNNING
+from netrouter.contract.messages import same_fields
 from netrouter.contract.names import UnknownNameError, check_model
 from netrouter.contract.site_report import RunningPlacement
-from site_agents.collectors import CollectorError, Inventory, StaticInventory, node_shape
-from site_agents.config import DEVICE_QUERIES, PLACEMENT_QUERIES, PrometheusSection, SiteConfig
+from site_agents.collectors import CollectorError, Inventory, Shape, StaticInventory, node_shape
+from site_agents.config import (
+    DEVICE_QUERIES,
+    DOMAIN_QUERY,
+    PLACEMENT_QUERIES,
+    PrometheusSection,
+    SiteConfig,
+)
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +178,8 @@ class PrometheusInventory:
         default=None, init=False, repr=False
     )
     _placements: tuple[RunningPlacement, ...] | None = field(default=None, init=False, repr=False)
+    _domains: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    """Each node's interconnect domain, as the last read of ``node_domains`` named it."""
     _last_good_at: float = field(default=0.0, init=False, repr=False)
     _failing: dict[str, str] = field(default_factory=dict, init=False, repr=False)
     _fallback_said: str | None = field(default=None, init=False, repr=False)
@@ -180,18 +193,26 @@ class PrometheusInventory:
 
     def query(self, name: str, promql: str) -> list[tuple[str, str, float]]:
         """``(node, model label, value)`` of each sample ``promql`` answers."""
-        return [(node, model, value) for node, model, _, value in self._vector(name, promql)]
+        return [(node, model, value) for (node, model), value in self._vector(name, promql)]
 
     def query_placements(self, name: str, promql: str) -> list[tuple[str, str, str, float]]:
         """``(node, model label, placement id, value)`` of each sample ``promql`` answers."""
+        need = ("node", "model", "placement_id")
         return [
             (node, model, placement_id, value)
-            for node, model, placement_id, value in self._vector(name, promql, "placement_id")
+            for (node, model, placement_id), value in self._vector(name, promql, need)
         ]
 
-    def _vector(self, name: str, promql: str, extra: str = "") -> list[tuple[str, str, str, float]]:
-        """``(node, model label, the label extra, value)`` per sample (all three labels
-        required)."""
+    def query_domains(self, name: str, promql: str) -> dict[str, str]:
+        """Each node's domain, from the samples ``promql`` answers."""
+        return {
+            node: domain for (node, domain), _ in self._vector(name, promql, ("node", "domain"))
+        }
+
+    def _vector(
+        self, name: str, promql: str, need: tuple[str, ...] = ("node", "model")
+    ) -> list[tuple[tuple[str, ...], float]]:
+        """The labels ``need`` (all required) and the value of each sample."""
         url = f"{self.settings.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
         try:
             answer = self.fetch(url, self.settings.timeout_s)
@@ -207,15 +228,14 @@ class PrometheusInventory:
         for sample in data.get("result", []):
             try:
                 labels = sample["metric"]
-                node, model = labels.get("node", ""), labels.get("model", "")
-                other = labels.get(extra, "") if extra else "-"
+                values = tuple(str(labels.get(label, "")) for label in need)
                 value = float(sample["value"][1])
             except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
                 raise QueryError(name, promql, f"a sample unlike a vector's: {sample}") from exc
-            if not node or not model or not other:
-                need = f"node, model and {extra}" if extra else "node and model"
-                raise QueryError(name, promql, f"a sample without {need}: {labels}")
-            out.append((node, model, other, value))
+            if not all(values):
+                names = ", ".join(need[:-1]) + " and " + need[-1]
+                raise QueryError(name, promql, f"a sample without {names}: {labels}")
+            out.append((values, value))
         return out
 
     def read_nodes(self) -> list[NodeModel]:
@@ -228,10 +248,10 @@ class PrometheusInventory:
         """:meth:`read_nodes`, and whether the placements were read (a placement query
         that fails is logged and leaves them unread, the inventory still good)."""
         queries = self.settings.queries
-        placement_queries = set(PLACEMENT_QUERIES.values())
+        apart = {*PLACEMENT_QUERIES.values(), DOMAIN_QUERY}
         results: dict[str, list[tuple[str, str, float]]] = {}
         for name, promql in queries.items():
-            if not promql or name in placement_queries:
+            if not promql or name in apart:
                 continue
             try:
                 results[name] = self.query(name, promql)
@@ -268,7 +288,31 @@ class PrometheusInventory:
                 elif name.endswith("_power_draw_w"):
                     entry.power_draw_w = (entry.power_draw_w or 0.0) + value
         seen = self.settings.sees_placements and self._read_placements(found)
+        self._domains = self._read_domains()
         return sorted(found.values(), key=lambda e: (e.node, e.model, e.exporter_model)), seen
+
+    def _read_domains(self) -> dict[str, str]:
+        """Each node's interconnect domain; empty (unknown) when the query is off, fails
+        or names none (logged once)."""
+        promql = self.settings.queries.get(DOMAIN_QUERY, "")
+        if not promql:
+            return {}
+        try:
+            domains = self.query_domains(DOMAIN_QUERY, promql)
+        except QueryError as exc:
+            self._say_failing(DOMAIN_QUERY, f"{exc.reason}; interconnect domains unknown", promql)
+            return {}
+        if not domains:
+            if DOMAIN_QUERY not in self._skipped:  # usual where nodes share no domain
+                self._skipped.add(DOMAIN_QUERY)
+                log.info(
+                    "Prometheus query %s names no node's interconnect domain: domains unknown: %s",
+                    DOMAIN_QUERY,
+                    promql,
+                )
+        else:
+            self._say_recovered(DOMAIN_QUERY)
+        return domains
 
     def _read_placements(self, found: dict[tuple[str, str], NodeModel]) -> bool:
         """Put each placement query's devices on the nodes ``found``; False (nothing put)
@@ -368,7 +412,8 @@ class PrometheusInventory:
         others, less those of the placements in ``running``). The counts are summed from
         the same clamped per-node figures, so the histogram always holds ``healthy -
         in_use_by_others`` devices less the running placements', as the router checks.
-        ``domain_nodes`` stays 0: no default exporter labels the NVLink/HCCS island."""
+        With domains read (:attr:`_domains`), ``domains_by_whole`` and ``domain_nodes``
+        too."""
         counted = {(r.placement_id, r.model) for r in running}
         by_model: dict[str, list[NodeModel]] = {}
         for entry in nodes:
@@ -390,8 +435,11 @@ class PrometheusInventory:
                 devices, free = per_node.get(e.node, (0, 0))
                 ours = sum(n for k, n in e.ours.items() if (k, model) in counted)
                 per_node[e.node] = (devices + e.total, free + e.healthy - e.busy - ours)
-            size, histogram = node_shape(per_node.values())
-            if not size and group:
+            domains = self._domains
+            shape = node_shape(
+                per_node.values(), [domains.get(n, "") for n in per_node] if domains else None
+            )
+            if not shape.node_size and group:
                 self._skip_once(
                     f"shape:{model}",
                     "Prometheus: %s shape not reported: a node has more devices than a "
@@ -406,8 +454,7 @@ class PrometheusInventory:
                     in_use_by_others=sum(e.busy for e in group),
                     power_w=power,
                     from_static_config=False,
-                    node_size=size,
-                    nodes_by_free=histogram,
+                    **same_fields(Shape, shape),
                 )
             )
         return out

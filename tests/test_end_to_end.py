@@ -15,7 +15,7 @@ import pytest
 from netrouter.client.router_client import RouterClient
 from netrouter.contract.broker import BrokerAddress
 from netrouter.router.app import RouterApp, ServeSettings
-from tests.helpers.exporter_text import Device, Pod, dcgm_text
+from tests.helpers.exporter_text import Device, Pod, dcgm_text, kube_state_metrics_text
 from tests.helpers.factories import run_cli, site_dict, until, workload, write_site_toml
 from tests.helpers.prometheus import Exporter, Prometheus
 
@@ -174,6 +174,64 @@ async def test_a_site_read_from_prometheus_refuses_work_no_node_can_hold(
                 for i in range(8):
                     one = await client.place([workload(f"one{i}", demands={"H100": 1})])
                     assert [p.site_id for p in one.placements] == ["west"]
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+
+
+@pytest.mark.prometheus
+@pytest.mark.slow
+async def test_work_asking_for_one_interconnect_domain_gets_one(
+    broker: BrokerAddress,
+    tmp_path: Path,
+    prometheus: Callable[..., Prometheus],
+    new_exporter: Callable[..., Exporter],
+) -> None:
+    """West's Prometheus sees 10 idle nodes of 8 H100 and, through kube-state-metrics'
+    node labels, their NVLink cliques: 4 nodes in rack-1, 3 in rack-2, 2 in rack-3 and one
+    in none. A 40-GPU job asking for one domain (5 whole nodes) goes to near, saying why;
+    a 32-GPU one takes rack-1 at West; 'netrouter sites' shows the domains left; and a
+    40-GPU job that does not ask takes West's other whole nodes across racks."""
+    nodes = {f"gpu-{n:02d}": [Device()] * 8 for n in range(10)}
+    racks = ["rack-1"] * 4 + ["rack-2"] * 3 + ["rack-3"] * 2
+    cliques = {node: f"c0ffee.{rack}" for node, rack in zip(nodes, racks, strict=False)}
+    dcgm = new_exporter(dcgm_text(nodes), job="dcgm")
+    ksm = new_exporter(
+        kube_state_metrics_text(nodes, dict.fromkeys(nodes, "nvidia_com_gpu"), cliques),
+        job="ksm",
+    )
+    server = prometheus(dcgm, ksm)
+    server.wait_for("count(kube_node_labels)", lambda r: bool(r) and r[0]["value"][1] == "10")
+    server.wait_for("count(DCGM_FI_DEV_GPU_TEMP)", lambda r: bool(r) and r[0]["value"][1] == "80")
+    west = write_site_toml(tmp_path / "west.toml", SITES["west"])
+    with west.open("a") as f:
+        f.write(
+            f'\n[inventory]\nsource = "prometheus"\n\n[inventory.prometheus]\nurl = "{server.url}"\n'
+        )
+    near = write_site_toml(tmp_path / "near.toml", SITES["near"])
+    procs = [_agent(west, broker), _agent(near, broker)]
+    try:
+        async with RouterApp(_settings(broker, tmp_path / "router.db")) as app:
+            await until(lambda: len(app.registry.up_reports()) == 2, "two sites up")
+            async with RouterClient(app.target) as client:
+                five = workload("five", demands={"H100": 40}, one_domain=True)
+                (placed,) = (await client.place([five])).placements
+                assert placed.site_id == "near"
+                assert (
+                    "needs 5 whole free nodes of 8 H100 in one interconnect domain; "
+                    "the most in one is 4 (10 whole free in all) at west"
+                ) in placed.explanation
+                four = workload("four", demands={"H100": 32}, one_domain=True)
+                assert [p.site_id for p in (await client.place([four])).placements] == ["west"]
+                table = await asyncio.to_thread(
+                    run_cli, "netrouter", "sites", "--target", app.target
+                )
+                assert "H100 48/80 (6 whole of 8; 3 whole in one domain of up to 4)" in (
+                    table.stdout
+                ), table.stdout
+                spread = workload("spread", demands={"H100": 40})
+                assert [p.site_id for p in (await client.place([spread])).placements] == ["west"]
     finally:
         for p in procs:
             p.kill()

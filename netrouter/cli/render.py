@@ -106,11 +106,13 @@ def _work_flags(s: SiteView) -> str:
 def capacity_cell(a: AcceleratorCapacity) -> str:
     """A model's free and healthy devices and, where the site reports it, how the free ones
     sit on nodes: ``H100 19/32 (2 whole of 8, 1×3)`` (two whole free 8-GPU nodes, one with
-    3 free)."""
+    3 free), and in interconnect domains where the site reports them."""
     from netrouter.contract.site_report import free_nodes_text
 
     text = f"{a.model} {a.free}/{a.healthy}"
-    return f"{text} ({free_nodes_text(a.node_size, a.nodes_by_free)})" if a.node_size else text
+    if not a.node_size:
+        return text
+    return f"{text} ({free_nodes_text(a.node_size, a.nodes_by_free, a.domains_by_whole)})"
 
 
 def pue_cell(s: SiteView) -> str:

@@ -65,6 +65,7 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> domain.Workload
             **domain.residency_of(m),
             data_gb=m.data_gb,
             migration_cost_yuan=m.migration_cost_yuan,
+            one_domain=m.one_domain,
         )
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
@@ -97,6 +98,7 @@ def workload_to_pb(w: domain.Workload) -> pb.Workload:
         **{name: sorted(getattr(w, name)) for name in domain.RESIDENCY_FIELDS},
         data_gb=w.data_gb,
         migration_cost_yuan=w.migration_cost_yuan,
+        one_domain=w.one_domain,
     )
 
 
@@ -288,7 +290,12 @@ def site_view_from_pb(m: pb.SiteView) -> domain.SiteView:
             labels=labels_from_pb(m.labels),
             accelerators=tuple(
                 domain.AcceleratorCapacity(
-                    **same_named(pb.AcceleratorCapacity, a, nodes_by_free=tuple(a.nodes_by_free))
+                    **same_named(
+                        pb.AcceleratorCapacity,
+                        a,
+                        nodes_by_free=tuple(a.nodes_by_free),
+                        domains_by_whole=tuple(a.domains_by_whole),
+                    )
                 )
                 for a in m.accelerators
             ),

@@ -74,7 +74,9 @@ class Workload:
     ``None``: no SLO. A non-empty ``allowed_*`` set admits only the sites, hubs or
     provinces it names; ``forbidden_*`` excludes those it names. ``data_gb`` moves from the
     origin region to a new site. ``current_site`` marks work already running there;
-    moving it costs the transfer plus ``migration_cost_yuan``. A bad value raises
+    moving it costs the transfer plus ``migration_cost_yuan``. ``one_domain``: work
+    larger than a node needs its whole nodes in one fast-interconnect domain (NVLink or
+    HCCS island) at sites that report their domains. A bad value raises
     :class:`~netrouter.client.errors.InvalidArgumentError` naming the field
     (``demands.H100``).
     """
@@ -98,6 +100,7 @@ class Workload:
     data_gb: float = 0.0
     current_site: str | None = None
     migration_cost_yuan: float = 0.0
+    one_domain: bool = False
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -173,6 +176,10 @@ class AcceleratorCapacity:
     nodes_by_free: tuple[int, ...] = ()
     """``nodes_by_free[k]``: nodes with ``k`` free devices once our placements are on them,
     ``k = 0..node_size``."""
+    domain_nodes: int = 0
+    """The most nodes in one fast-interconnect domain; 0: the site reports no domains."""
+    domains_by_whole: tuple[int, ...] = ()
+    """``domains_by_whole[k]``: domains with ``k`` whole free nodes, ``k = 0..domain_nodes``."""
 
     @property
     def whole_nodes(self) -> int:

@@ -67,6 +67,7 @@ class WorkloadEntry(BaseModel):
     forbidden_provinces: Names = Field(default_factory=list)
     data_gb: float = Field(default=0.0, ge=0.0, le=1e9, allow_inf_nan=False)
     migration_cost_yuan: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
+    one_domain: bool = False
     labels: dict[str, str] = Field(default_factory=dict)
 
     def to_workload(self) -> Workload:
@@ -83,6 +84,7 @@ class WorkloadEntry(BaseModel):
             **residency_of(self),
             data_gb=self.data_gb,
             migration_cost_yuan=self.migration_cost_yuan,
+            one_domain=self.one_domain,
             labels=self.labels,
         )
 

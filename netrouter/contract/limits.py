@@ -11,6 +11,8 @@ MAX_DEVICES = 1_000_000
 """Devices of one accelerator model at one site."""
 MAX_NODE_SIZE = 64
 """Devices of one model on one node (a report's node shape)."""
+MAX_DOMAIN_NODES = 1_024
+"""Nodes in one fast-interconnect domain (a report's domains)."""
 MAX_RUNNING = 5_000
 """Running placements one site report lists."""
 MAX_ACCELERATOR_TYPES = 64

@@ -17,6 +17,7 @@ from netrouter.contract.limits import (
     MAX_ACCELERATOR_TYPES,
     MAX_CARBON_KG_PER_KWH,
     MAX_DEVICES,
+    MAX_DOMAIN_NODES,
     MAX_LATENCY_MS,
     MAX_NODE_SIZE,
     MAX_POWER_W,
@@ -63,7 +64,10 @@ class AcceleratorInventory:
     nodes_by_free: tuple[int, ...] = ()
     """``nodes_by_free[k]``: nodes with exactly ``k`` free devices, ``k = 0..node_size``."""
     domain_nodes: int = 0
-    """Nodes per fast-interconnect domain (NVLink/HCCS island); 0: unknown."""
+    """The most nodes in one fast-interconnect domain (NVLink/HCCS island); 0: unknown."""
+    domains_by_whole: tuple[int, ...] = ()
+    """``domains_by_whole[k]``: domains with exactly ``k`` whole free nodes,
+    ``k = 0..domain_nodes`` (a node in no known domain is one of its own)."""
 
     @property
     def available(self) -> int:
@@ -92,29 +96,44 @@ def resized(a: AcceleratorInventory, healthy: int) -> AcceleratorInventory:
     if not a.node_size:
         return changed
     n = a.node_size
-    counts = list(a.nodes_by_free)
+    counts, domains = list(a.nodes_by_free), list(a.domains_by_whole)
     extra = changed.available - a.available
     if extra > 0:
         counts[n] += extra // n
         counts[extra % n] += 1 if extra % n else 0
+        if domains:
+            domains[1] += extra // n  # each new node a domain of its own
     left = -extra
     for k in range(n, 0, -1):
         while counts[k] and left > 0:
             take = min(k, left)
+            if k == n and domains:
+                # A whole node goes from the domain with the fewest whole nodes.
+                d = next(d for d in range(1, len(domains)) if domains[d])
+                domains[d] -= 1
+                domains[d - 1] += 1
             counts[k] -= 1
             counts[k - take] += 1
             left -= take
-    return replace(changed, nodes_by_free=tuple(counts))
+    return replace(changed, nodes_by_free=tuple(counts), domains_by_whole=tuple(domains))
 
 
-def free_nodes_text(node_size: int, nodes_by_free: Sequence[int]) -> str:
+def free_nodes_text(
+    node_size: int, nodes_by_free: Sequence[int], domains_by_whole: Sequence[int] = ()
+) -> str:
     """How free devices sit on nodes, in words agent and CLI share: ``2 whole of 8, 1×3``
-    (two whole free 8-device nodes, one with 3 free; nodes with none free left out)."""
+    (two whole free 8-device nodes, one with 3 free; nodes with none free left out) and,
+    where the interconnect domains are known, ``; 2 whole in one domain of up to 18``
+    (the most whole free nodes in one domain, and the most nodes one holds)."""
     parts = [
         f"{n}×{k}" for k, n in reversed(list(enumerate(nodes_by_free))) if n and 0 < k < node_size
     ]
     whole = nodes_by_free[-1] if nodes_by_free else 0
-    return f"{whole} whole of {node_size}" + (", " + " ".join(parts) if parts else "")
+    text = f"{whole} whole of {node_size}" + (", " + " ".join(parts) if parts else "")
+    if domains_by_whole:
+        most = max((k for k, n in enumerate(domains_by_whole) if n), default=0)
+        text += f"; {most} whole in one domain of up to {len(domains_by_whole) - 1}"
+    return text
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,6 +235,7 @@ def report_from_pb(m: rpb.SiteReport) -> SiteReport:
                     a,
                     model=canonical_model(a.model),
                     nodes_by_free=tuple(a.nodes_by_free),
+                    domains_by_whole=tuple(a.domains_by_whole),
                 )
             )
             for a in m.accelerators
@@ -404,9 +424,10 @@ def _check_shape(a: AcceleratorInventory, running: int) -> None:
     """A reported node shape must partition the model's available devices less those our
     running work uses (``running``)."""
     if not a.node_size:
-        if a.nodes_by_free or a.domain_nodes:
+        if a.nodes_by_free or a.domain_nodes or a.domains_by_whole:
             raise ReportRejectedError(
-                "out_of_range", f"{a.model}: nodes_by_free or domain_nodes without node_size"
+                "out_of_range",
+                f"{a.model}: nodes_by_free, domain_nodes or domains_by_whole without node_size",
             )
         return
     _in_range(f"{a.model}.node_size", a.node_size, 1, MAX_NODE_SIZE)
@@ -423,6 +444,31 @@ def _check_shape(a: AcceleratorInventory, running: int) -> None:
             "out_of_range",
             f"{a.model}: nodes_by_free holds {free} free devices, but healthy - "
             f"in_use_by_others{ours} = {a.available - running}",
+        )
+    _check_domains(a)
+
+
+def _check_domains(a: AcceleratorInventory) -> None:
+    """Reported domains must hold the whole free nodes, each in one domain."""
+    if not a.domain_nodes:
+        if a.domains_by_whole:
+            raise ReportRejectedError(
+                "out_of_range", f"{a.model}: domains_by_whole without domain_nodes"
+            )
+        return
+    _in_range(f"{a.model}.domain_nodes", a.domain_nodes, 1, MAX_DOMAIN_NODES)
+    if len(a.domains_by_whole) != a.domain_nodes + 1:
+        raise ReportRejectedError(
+            "out_of_range",
+            f"{a.model}: domains_by_whole has {len(a.domains_by_whole)} counts, needs "
+            f"domain_nodes + 1 = {a.domain_nodes + 1} (0..{a.domain_nodes} whole free nodes)",
+        )
+    whole = sum(k * n for k, n in enumerate(a.domains_by_whole))
+    if whole != a.whole_nodes:
+        raise ReportRejectedError(
+            "out_of_range",
+            f"{a.model}: domains_by_whole holds {whole} whole free nodes, "
+            f"nodes_by_free has {a.whole_nodes}",
         )
 
 

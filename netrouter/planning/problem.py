@@ -139,7 +139,10 @@ def report_shape(a: AcceleratorInventory) -> NodeShape | None:
     if not a.node_size:
         return None
     return NodeShape(
-        node_size=a.node_size, nodes_by_free=a.nodes_by_free, domain_nodes=a.domain_nodes
+        node_size=a.node_size,
+        nodes_by_free=a.nodes_by_free,
+        domain_nodes=a.domain_nodes,
+        domains_by_whole=a.domains_by_whole,
     )
 
 

@@ -418,7 +418,7 @@ def select_moves(
                 break
             new = mv.placement
             key = (new.site_id, new.accelerator_model)
-            if not room.fits(key, new.devices):
+            if not room.fits(key, new.devices, new.workload.one_domain):
                 continue
             old = current[mv.placement_id]
             room.take(key, new.devices)

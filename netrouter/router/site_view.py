@@ -120,12 +120,13 @@ class Capacity:
                 room.shape = room.shape.freed(room.freed)
         return room.shape
 
-    def fits(self, key: Key, devices: int) -> bool:
-        """Whether work of ``devices`` fits on ``key`` now."""
+    def fits(self, key: Key, devices: int, one_domain: bool = False) -> bool:
+        """Whether work of ``devices`` fits on ``key`` now (in one interconnect domain when
+        it asks for ``one_domain`` and the site reports its domains)."""
         if self.free(key) < devices:
             return False
         shape = self.shape(key)
-        return shape is None or shape.fits(devices)
+        return shape is None or shape.fits(devices, one_domain)
 
     def without(self, placements: Iterable[Placement]) -> Capacity:
         """This capacity as if ``placements`` were not there (they are being re-placed)."""
@@ -241,6 +242,8 @@ def capacities(report: SiteReport, capacity: Capacity) -> tuple[AcceleratorCapac
                 power_w=a.power_w,
                 node_size=0 if shape is None else shape.node_size,
                 nodes_by_free=() if shape is None else shape.nodes_by_free,
+                domain_nodes=0 if shape is None else shape.domain_nodes,
+                domains_by_whole=() if shape is None else shape.domains_by_whole,
             )
         )
     return tuple(result)

@@ -16,7 +16,7 @@ class AcceleratorDemand(_message.Message):
     def __init__(self, model: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Workload(_message.Message):
-    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels", "allowed_sites", "allowed_hubs", "allowed_provinces", "forbidden_sites", "forbidden_hubs", "forbidden_provinces", "data_gb", "migration_cost_yuan")
+    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels", "allowed_sites", "allowed_hubs", "allowed_provinces", "forbidden_sites", "forbidden_hubs", "forbidden_provinces", "data_gb", "migration_cost_yuan", "one_domain")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -41,6 +41,7 @@ class Workload(_message.Message):
     FORBIDDEN_PROVINCES_FIELD_NUMBER: _ClassVar[int]
     DATA_GB_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
+    ONE_DOMAIN_FIELD_NUMBER: _ClassVar[int]
     id: str
     origin_region: str
     demands: _containers.RepeatedCompositeFieldContainer[AcceleratorDemand]
@@ -58,7 +59,8 @@ class Workload(_message.Message):
     forbidden_provinces: _containers.RepeatedScalarFieldContainer[str]
     data_gb: float
     migration_cost_yuan: float
-    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ...) -> None: ...
+    one_domain: bool
+    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ..., one_domain: _Optional[bool] = ...) -> None: ...
 
 class PlaceRequest(_message.Message):
     __slots__ = ("workloads", "dry_run")
@@ -224,7 +226,7 @@ class ListSitesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class AcceleratorCapacity(_message.Message):
-    __slots__ = ("model", "total", "healthy", "in_use_by_others", "placed", "free", "power_w", "node_size", "nodes_by_free")
+    __slots__ = ("model", "total", "healthy", "in_use_by_others", "placed", "free", "power_w", "node_size", "nodes_by_free", "domain_nodes", "domains_by_whole")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
@@ -234,6 +236,8 @@ class AcceleratorCapacity(_message.Message):
     POWER_W_FIELD_NUMBER: _ClassVar[int]
     NODE_SIZE_FIELD_NUMBER: _ClassVar[int]
     NODES_BY_FREE_FIELD_NUMBER: _ClassVar[int]
+    DOMAIN_NODES_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_BY_WHOLE_FIELD_NUMBER: _ClassVar[int]
     model: str
     total: int
     healthy: int
@@ -243,7 +247,9 @@ class AcceleratorCapacity(_message.Message):
     power_w: float
     node_size: int
     nodes_by_free: _containers.RepeatedScalarFieldContainer[int]
-    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ...) -> None: ...
+    domain_nodes: int
+    domains_by_whole: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., placed: _Optional[int] = ..., free: _Optional[int] = ..., power_w: _Optional[float] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ..., domain_nodes: _Optional[int] = ..., domains_by_whole: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class SiteView(_message.Message):
     __slots__ = ("site_id", "labels", "up", "down_reason", "report_age_s", "pue", "price_now_yuan_per_kwh", "carbon_kg_per_kwh", "accelerators", "latencies", "price_band_now", "pue_source", "pue_age_s", "ttl_s", "held_down_s", "pue_mean", "over_pue_cap", "agents", "drained", "drained_at", "drain_reason", "sees_placements", "not_running", "unknown_running")

@@ -7,7 +7,7 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class AcceleratorInventory(_message.Message):
-    __slots__ = ("model", "total", "healthy", "in_use_by_others", "power_w", "from_static_config", "node_size", "nodes_by_free", "domain_nodes")
+    __slots__ = ("model", "total", "healthy", "in_use_by_others", "power_w", "from_static_config", "node_size", "nodes_by_free", "domain_nodes", "domains_by_whole")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TOTAL_FIELD_NUMBER: _ClassVar[int]
     HEALTHY_FIELD_NUMBER: _ClassVar[int]
@@ -17,6 +17,7 @@ class AcceleratorInventory(_message.Message):
     NODE_SIZE_FIELD_NUMBER: _ClassVar[int]
     NODES_BY_FREE_FIELD_NUMBER: _ClassVar[int]
     DOMAIN_NODES_FIELD_NUMBER: _ClassVar[int]
+    DOMAINS_BY_WHOLE_FIELD_NUMBER: _ClassVar[int]
     model: str
     total: int
     healthy: int
@@ -26,7 +27,8 @@ class AcceleratorInventory(_message.Message):
     node_size: int
     nodes_by_free: _containers.RepeatedScalarFieldContainer[int]
     domain_nodes: int
-    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., power_w: _Optional[float] = ..., from_static_config: _Optional[bool] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ..., domain_nodes: _Optional[int] = ...) -> None: ...
+    domains_by_whole: _containers.RepeatedScalarFieldContainer[int]
+    def __init__(self, model: _Optional[str] = ..., total: _Optional[int] = ..., healthy: _Optional[int] = ..., in_use_by_others: _Optional[int] = ..., power_w: _Optional[float] = ..., from_static_config: _Optional[bool] = ..., node_size: _Optional[int] = ..., nodes_by_free: _Optional[_Iterable[int]] = ..., domain_nodes: _Optional[int] = ..., domains_by_whole: _Optional[_Iterable[int]] = ...) -> None: ...
 
 class Tariff(_message.Message):
     __slots__ = ("price_now_yuan_per_kwh", "next_24h_yuan_per_kwh", "timezone", "band_now", "next_24h_bands")

@@ -183,10 +183,16 @@ def npu_text(devices: list[Device]) -> str:
     return _render(fams, samples)
 
 
-def kube_state_metrics_text(nodes: Mapping[str, list[Device]], resource: Mapping[str, str]) -> str:
-    """kube-state-metrics for ``nodes``: each node's info, and each pod's device requests,
-    labels (netrouter's carry the placement id) and phase (Running). ``resource`` maps a
-    node to its device resource name (``nvidia_com_gpu``, ``huawei_com_Ascend910``)."""
+def kube_state_metrics_text(
+    nodes: Mapping[str, list[Device]],
+    resource: Mapping[str, str],
+    cliques: Mapping[str, str] | None = None,
+) -> str:
+    """kube-state-metrics for ``nodes``: each node's info and labels (its NVLink clique
+    from ``cliques``, where given), and each pod's device requests, labels (netrouter's
+    carry the placement id) and phase (Running). ``resource`` maps a node to its device
+    resource name (``nvidia_com_gpu``, ``huawei_com_Ascend910``)."""
+    cliques = cliques or {}
     fams = {f.name: f for f in families("kube_state_metrics.prom")}
     requests: dict[tuple[str, Pod], int] = {}
     for node, devices in nodes.items():
@@ -214,6 +220,12 @@ def kube_state_metrics_text(nodes: Mapping[str, list[Device]], resource: Mapping
         if family.name == "kube_node_info":
             for node in nodes:
                 yield Sample(family.name, {**info.labels, "node": node}, info.value)
+        elif family.name == "kube_node_labels":
+            for node in nodes:
+                labels = {"node": node}
+                if node in cliques:
+                    labels["label_nvidia_com_gpu_clique"] = cliques[node]
+                yield Sample(family.name, labels, "1")
         elif family.name == "kube_pod_container_resource_requests":
             for (node, pod), count in requests.items():
                 labels = {

@@ -642,6 +642,7 @@ def accelerator_inventories() -> st.SearchStrategy[AcceleratorInventory]:
         node_size=st.integers(0, 16),
         nodes_by_free=st.lists(_uint32s(), max_size=17).map(tuple),
         domain_nodes=_uint32s(),
+        domains_by_whole=st.lists(_uint32s(), max_size=5).map(tuple),
     )
 
 

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from netrouter.contract.configfile import ConfigFileError
-from site_agents.collectors import FixedPue, StaticInventory, TimeOfUseTariff, node_shape
+from site_agents.collectors import FixedPue, Shape, StaticInventory, TimeOfUseTariff, node_shape
 from site_agents.config import BANDS, SiteConfig, load_site_config, parse_hours
 from site_agents.report import ReportBuilder
 from tests.helpers.factories import report_of, site_dict
@@ -186,8 +186,21 @@ def test_a_fixed_pue_is_its_own_mean_at_any_time() -> None:
 
 def test_node_shape_counts_nodes_per_free_devices() -> None:
     # Free is clamped to 0..devices; the biggest node sets node_size.
-    assert node_shape([(8, 5), (8, 8), (4, 4), (8, -1), (2, 9)]) == (8, (1, 0, 1, 0, 1, 1, 0, 0, 1))
-    assert node_shape([]) == (0, ())
-    assert node_shape([(0, 0)]) == (0, ())
-    assert node_shape([(65, 3), (8, 8)]) == (0, ())  # beyond MAX_NODE_SIZE: not reported
-    assert node_shape([(64, 64)]) == (64, (0,) * 64 + (1,))
+    assert node_shape([(8, 5), (8, 8), (4, 4), (8, -1), (2, 9)]) == Shape(
+        8, (1, 0, 1, 0, 1, 1, 0, 0, 1)
+    )
+    assert node_shape([]) == Shape()
+    assert node_shape([(0, 0)]) == Shape()
+    assert node_shape([(65, 3), (8, 8)]) == Shape()  # beyond MAX_NODE_SIZE: not reported
+    assert node_shape([(64, 64)]) == Shape(64, (0,) * 64 + (1,))
+
+
+def test_node_shape_counts_domains_by_their_whole_free_nodes() -> None:
+    """Four nodes in rack "r1" (three whole free), two in "r2" (one whole), and one node
+    in no known domain (whole): domains of 1, 1 and 3 whole nodes, the most nodes in one 4.
+    No domain named: the domains are unknown."""
+    nodes = [(4, 4), (4, 4), (4, 4), (4, 1), (4, 4), (4, 0), (4, 4)]
+    names = ["r1", "r1", "r1", "r1", "r2", "r2", ""]
+    assert node_shape(nodes, names) == Shape(4, (1, 1, 0, 0, 5), 4, (0, 2, 0, 1, 0))
+    assert node_shape(nodes, [""] * len(nodes)) == Shape(4, (1, 1, 0, 0, 5))
+    assert node_shape([(4, 4)] * 1_025, ["big"] * 1_025).domain_nodes == 0  # too many

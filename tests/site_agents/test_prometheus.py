@@ -219,6 +219,47 @@ class FakePrometheus:
         )
 
 
+def test_domains_come_from_the_node_query_and_a_failing_one_leaves_them_unknown(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Two whole nodes in clique "c.1" and one in none: domains of 2 and 1 whole nodes. The
+    domain query failing leaves the domains unknown (logged once) and the inventory good."""
+    fake = FakePrometheus()
+    fake.by_name["gpu_devices"] = [(f"node-{n}", "NVIDIA H100 80GB HBM3", 8) for n in "abc"]
+    fake.by_name["gpu_unhealthy"] = []
+    source = PrometheusInventory(_config(tmp_path, ""), fetch=fake)
+    fake.by_name["node_domains"] = []
+    domains = {"node-a": "c.1", "node-b": "c.1"}
+    answer = {
+        "status": "success",
+        "data": {
+            "resultType": "vector",
+            "result": [
+                {"metric": {"node": node, "domain": name}, "value": [0, "1"]}
+                for node, name in domains.items()
+            ],
+        },
+    }
+    plain = fake.__call__
+
+    def fetch(url: str, timeout_s: float) -> Any:
+        if "kube_node_labels" in url and "node_domains" not in fake.failing:
+            return answer
+        return plain(url, timeout_s)
+
+    source.fetch = fetch
+    (h100,) = source.inventory()
+    assert (h100.domain_nodes, h100.domains_by_whole) == (2, (0, 1, 1))
+    fake.failing.add("node_domains")
+    with caplog.at_level(logging.WARNING, logger="site_agents.prometheus"):
+        for _ in range(2):
+            (h100,) = source.inventory()
+            assert (h100.total, h100.nodes_by_free[-1]) == (24, 3)
+            assert (h100.domain_nodes, h100.domains_by_whole) == (0, ())
+    said = [r.getMessage() for r in caplog.records if "node_domains" in r.getMessage()]
+    assert len(said) == 1 and "interconnect domains unknown" in said[0], said
+
+
 def test_prometheus_down_last_good_for_grace_then_static_logged_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -452,6 +493,9 @@ def test_two_node_site_from_the_exporters_and_a_node_that_goes_away(
     assert "node node-a: 8 H100 (NVIDIA H100 80GB HBM3), 7 healthy, 2 in use by others" in (
         nodes["node-a", "H100"].describe()
     )
+    # node-a's NVLink clique (kube_node_labels): a domain of one node, none of it whole free.
+    shapes = {i.model: (i.domain_nodes, i.domains_by_whole) for i in source.inventory()}
+    assert shapes == {"H100": (1, (1, 0)), "Ascend910B": (0, ())}
 
     npu.stop()
     server.wait_for(DEFAULT_QUERIES["npu_devices"], lambda result: not result)

@@ -85,7 +85,13 @@ def test_the_sustained_pue_is_the_mean_or_else_the_pue_now() -> None:
     assert site_report.decode_report("alpha", message.SerializeToString()).sustained_pue == 1.15
 
 
-def _shaped(node_size: int, nodes_by_free: list[int], healthy: int = 16) -> bytes:
+def _shaped(
+    node_size: int,
+    nodes_by_free: list[int],
+    healthy: int = 16,
+    domains_by_whole: tuple[int, ...] = (0, 1, 0),
+    domain_nodes: int = 2,
+) -> bytes:
     message = _message()
     del message.accelerators[:]
     message.accelerators.add(
@@ -96,7 +102,8 @@ def _shaped(node_size: int, nodes_by_free: list[int], healthy: int = 16) -> byte
         power_w=700.0,
         node_size=node_size,
         nodes_by_free=nodes_by_free,
-        domain_nodes=2,
+        domain_nodes=domain_nodes,
+        domains_by_whole=domains_by_whole,
     )
     return message.SerializeToString()
 
@@ -105,7 +112,8 @@ def test_a_node_shape_decodes_with_its_whole_nodes_and_largest_fragment() -> Non
     """One whole 8-GPU node and one with 7 free: the shape reads as it was sent."""
     report = site_report.decode_report("alpha", _shaped(8, [0, 0, 0, 0, 0, 0, 0, 1, 1], 15))
     (a,) = report.accelerators
-    assert (a.node_size, a.nodes_by_free, a.domain_nodes) == (8, (0, 0, 0, 0, 0, 0, 0, 1, 1), 2)
+    assert (a.node_size, a.nodes_by_free) == (8, (0, 0, 0, 0, 0, 0, 0, 1, 1))
+    assert (a.domain_nodes, a.domains_by_whole) == (2, (0, 1, 0))
     assert (a.whole_nodes, a.largest_free, a.available) == (1, 8, 15)
 
 
@@ -121,7 +129,7 @@ def test_a_report_without_shape_counts_devices_only() -> None:
     [
         (8, [0, 0, 0, 0, 0, 0, 0, 0, 1], "holds 8 free devices, but healthy - in_use_by_others"),
         (8, [0, 0, 2], "needs node_size + 1 = 9"),
-        (0, [0, 2], "nodes_by_free or domain_nodes without node_size"),
+        (0, [0, 2], "nodes_by_free, domain_nodes or domains_by_whole without node_size"),
         (65, [0] * 65 + [0], "node_size=65 not in [1, 64]"),
     ],
 )
@@ -131,6 +139,27 @@ def test_a_shape_that_does_not_add_up_is_refused(
     """A shape must partition the available devices, one count per free size 0..node size."""
     with pytest.raises(site_report.ReportRejectedError, match="out_of_range") as info:
         site_report.decode_report("alpha", _shaped(node_size, nodes_by_free))
+    assert words in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("domain_nodes", "domains_by_whole", "words"),
+    [
+        (2, (0, 0, 1), "domains_by_whole holds 2 whole free nodes, nodes_by_free has 1"),
+        (2, (0, 1), "domains_by_whole has 2 counts, needs domain_nodes + 1 = 3"),
+        (0, (0, 1), "domains_by_whole without domain_nodes"),
+        (1025, (0, 1) + (0,) * 1024, "domain_nodes=1025 not in [1, 1024]"),
+    ],
+)
+def test_domains_that_do_not_hold_the_whole_nodes_are_refused(
+    domain_nodes: int, domains_by_whole: tuple[int, ...], words: str
+) -> None:
+    """Interconnect domains must count each whole free node once, one count per size."""
+    shape = [0, 0, 0, 0, 0, 0, 0, 1, 1]
+    with pytest.raises(site_report.ReportRejectedError, match="out_of_range") as info:
+        site_report.decode_report(
+            "alpha", _shaped(8, shape, 15, domains_by_whole, domain_nodes=domain_nodes)
+        )
     assert words in str(info.value)
 
 
@@ -152,3 +181,24 @@ def test_resizing_a_shaped_model_keeps_its_shape_whole() -> None:
     assert shrunk.nodes_by_free == (2, 0, 1, 2, 0, 0, 0, 0, 0)
     for b in (grown, shrunk, site_report.resized(a, 0)):
         assert sum(k * n for k, n in enumerate(b.nodes_by_free)) == b.available
+
+
+def test_resizing_keeps_the_domains_holding_the_whole_nodes() -> None:
+    """Whole nodes added are domains of their own; a whole node taken goes from the domain
+    with the fewest whole free nodes, so the report stays one the router accepts."""
+    a = site_report.AcceleratorInventory(
+        model="H100",
+        total=24,
+        healthy=24,
+        in_use_by_others=0,
+        power_w=700.0,
+        node_size=8,
+        nodes_by_free=(0, 0, 0, 0, 0, 0, 0, 0, 3),
+        domain_nodes=2,
+        domains_by_whole=(0, 1, 1),
+    )
+    assert site_report.resized(a, 24 + 16).domains_by_whole == (0, 3, 1)
+    assert site_report.resized(a, 24 - 8).domains_by_whole == (1, 0, 1)
+    for healthy in (0, 5, 16, 24, 40):
+        b = site_report.resized(a, healthy)
+        site_report._check_domains(b)
