@@ -103,7 +103,9 @@ async def test_router_sigkill_mid_stream_keeps_every_acknowledged_placement_once
                 while i < PER_PLACER:
                     wid = f"p{k}-{i}"
                     try:
-                        result = await client.place([workload(wid, demands={"H100": 1})])
+                        result = await client.place(
+                            [workload(wid, demands={"H100": 1})], queue=False
+                        )
                     except AlreadyExistsError:
                         landed.add(wid)
                     except FailedPreconditionError:  # restarted, sites not heard yet

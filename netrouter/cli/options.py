@@ -23,6 +23,7 @@ class PlacementState(StrEnum):
     """The states ``placements --state`` lists (the client's ``STATES``, and ``all``)."""
 
     active = "active"
+    queued = "queued"
     released = "released"
     evicted = "evicted"
     all = "all"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,6 +15,7 @@ from netrouter.cli.render import (
     moves_table,
     place_summary,
     placements_table,
+    queue_table,
     rebalance_summary,
     unplaced_table,
 )
@@ -39,15 +41,28 @@ def place(
             "already placed is planned as a re-placement.",
         ),
     ] = False,
+    no_queue: Annotated[
+        bool,
+        typer.Option(
+            "--no-queue",
+            help="Work that cannot start now is left unplaced instead of waiting in the "
+            "router's queue.",
+        ),
+    ] = False,
     json: JsonOpt = False,
     *,
     connect: Connect,
 ) -> None:
     """Place the workloads in FILE at least energy cost; print where each went and why.
 
-    Exits 0 when every workload was placed, 3 when some were not (each listed with its
-    reason and penalty, and a one-line summary on stderr), 2 for a bad file, 1 when the
-    router refused the request or could not be reached.
+    Work that cannot start now waits in the router's queue, saying why, and starts when
+    capacity allows ('netrouter queue' lists it; 'netrouter release' cancels it). Work no
+    site could ever take (no site has its model, or enough devices, or meets its SLO or
+    residency) is refused at once.
+
+    Exits 0 when every workload was placed or queued, 3 when some were not (each listed
+    with its reason and penalty, and a one-line summary on stderr), 2 for a bad file, 1
+    when the router refused the request or could not be reached.
     """
     from netrouter.client.errors import InvalidArgumentError
     from netrouter.client.workload_file import WorkloadFileError, load_workloads
@@ -59,7 +74,7 @@ def place(
 
     async def place_all(client: RouterClient) -> PlaceResult:
         try:
-            return await client.place(workloads, dry_run=dry_run)
+            return await client.place(workloads, dry_run=dry_run, queue=not no_queue)
         except InvalidArgumentError as exc:
             # The router checks what only it knows (its regions): name the file too.
             raise fail(f"{file}: {exc}", 2) from exc
@@ -69,6 +84,8 @@ def place(
         print_json(out, result)
     else:
         out.print(placements_table(result.placements))
+        if result.queued:
+            out.print(queue_table(result.queued, time.time(), title="Queued"))
         if result.unplaced:
             out.print(unplaced_table(result.unplaced))
         out.print(place_summary(result))
@@ -100,6 +117,21 @@ def placements(
         connect(target), lambda client: client.list_placements(site_id=site, state=state.value)
     )
     show(found, json, lambda v: out.print(placements_table(v)))
+
+
+@reaches_router
+def queue(
+    target: TargetOpt = DEFAULT_TARGET,
+    json: JsonOpt = False,
+    *,
+    connect: Connect,
+) -> None:
+    """List the work waiting in the router's queue, in the order it starts: higher
+    priority first, then the longest waiting. Each says why it waits; 'netrouter release
+    ID' cancels one."""
+
+    found = ask(connect(target), lambda client: client.queued())
+    show(found, json, lambda v: out.print(queue_table(v, time.time())))
 
 
 @reaches_router

@@ -176,10 +176,42 @@ def unplaced_table(unplaced: Sequence[Unplaced]) -> Table:
 
 def place_summary(result: PlaceResult) -> str:
     head = "DRY RUN: nothing committed. " if result.dry_run else ""
+    waits = f", {len(result.queued)} queued" if result.queued else ""
     return (
-        f"{head}{len(result.placements)} placed, {len(result.unplaced)} unplaced; "
+        f"{head}{len(result.placements)} placed{waits}, {len(result.unplaced)} unplaced; "
         f"{_solve_text(result.solve, objective=True)}"
     )
+
+
+def queue_table(queued: Sequence[Placement], now: float, title: str = "Queue") -> Table:
+    """Queued work in the order it starts, with how long each has waited and why."""
+    table = _table(
+        title,
+        ("#", "placement", "workload", "priority", "needs", "waiting", "why"),
+        right=("#", "priority", "waiting"),
+        fold=("why",),
+    )
+    for i, p in enumerate(queued, 1):
+        needs = " or ".join(f"{n} {m}" for m, n in p.workload.demands.items())
+        table.add_row(
+            str(i),
+            p.placement_id[:12],
+            p.workload.id,
+            str(p.workload.priority),
+            needs,
+            _waited(now - p.submitted),
+            p.explanation,
+        )
+    return table
+
+
+def _waited(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7_200:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3_600:.1f} h"
 
 
 def moves_table(result: RebalanceResult) -> Table:

@@ -156,6 +156,7 @@ def place_result_to_pb(r: domain.PlaceResult) -> pb.PlaceResponse:
             placements=[placement_to_pb(p) for p in r.placements],
             unplaced=[pb.Unplaced(**same_named(pb.Unplaced, u)) for u in r.unplaced],
             solve=solve_info_to_pb(r.solve),
+            queued=[placement_to_pb(p) for p in r.queued],
         )
     )
 
@@ -169,6 +170,7 @@ def place_result_from_pb(m: pb.PlaceResponse) -> domain.PlaceResult:
             placements=tuple(placement_from_pb(p) for p in m.placements),
             unplaced=tuple(domain.Unplaced(**same_named(pb.Unplaced, u)) for u in m.unplaced),
             solve=solve_info_from_pb(m.solve),
+            queued=tuple(placement_from_pb(p) for p in m.queued),
         )
     )
 

@@ -32,6 +32,7 @@ from netrouter.client.errors import (
 )
 from netrouter.client.scenario import Scenario, scenario_text
 from netrouter.client.types import (
+    QUEUED,
     DrainResult,
     Placement,
     PlacementEvent,
@@ -40,6 +41,7 @@ from netrouter.client.types import (
     SiteView,
     Snapshot,
     Workload,
+    queue_order,
 )
 from netrouter.client.whatif_report import WHATIF_TIME_LIMIT_S, WhatIfReport
 from netrouter.contract.backoff import Backoff
@@ -177,15 +179,20 @@ class RouterClient:
 
     # --- placing -----------------------------------------------------------------------
 
-    async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
-        """Place a batch; with ``dry_run`` nothing is committed."""
+    async def place(
+        self, workloads: Sequence[Workload], *, dry_run: bool = False, queue: bool = True
+    ) -> PlaceResult:
+        """Place a batch; with ``dry_run`` nothing is committed. Work that cannot start now
+        waits in the router's queue (``PlaceResult.queued``, each saying why) and starts
+        when capacity allows; with ``queue=False`` it is unplaced instead. Work no site
+        could ever take is unplaced either way."""
         request = pb.PlaceRequest(
-            workloads=[convert.workload_to_pb(w) for w in workloads], dry_run=dry_run
+            workloads=[convert.workload_to_pb(w) for w in workloads], dry_run=dry_run, queue=queue
         )
         return convert.place_result_from_pb(await self._call("Place", request))
 
     async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
-        """Release placements by id (all or none)."""
+        """Release placements, or cancel queued work, by id (all or none)."""
         response = await self._call("Release", pb.ReleaseRequest(placement_ids=list(placement_ids)))
         return [convert.placement_from_pb(p) for p in response.released]
 
@@ -258,6 +265,11 @@ class RouterClient:
                 return found[:limit]
             if not token:
                 return found
+
+    async def queued(self) -> list[Placement]:
+        """The work waiting in the router's queue, in the order it starts (higher priority
+        first, then the longest waiting), each saying why it waits."""
+        return sorted(await self.list_placements(state=QUEUED), key=queue_order)
 
     async def list_sites(self) -> list[SiteView]:
         """The router's live view of every site."""
@@ -471,9 +483,14 @@ class SyncRouterClient:
             raise RuntimeError("SyncRouterClient is not open: use 'with SyncRouterClient(...)'")
         return self._runner.run(call())
 
-    def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
-        """Place a batch; with ``dry_run`` nothing is committed."""
-        result: PlaceResult = self._run(lambda: self._client.place(workloads, dry_run=dry_run))
+    def place(
+        self, workloads: Sequence[Workload], *, dry_run: bool = False, queue: bool = True
+    ) -> PlaceResult:
+        """Place a batch; with ``dry_run`` nothing is committed; see
+        :meth:`RouterClient.place` for ``queue``."""
+        result: PlaceResult = self._run(
+            lambda: self._client.place(workloads, dry_run=dry_run, queue=queue)
+        )
         return result
 
     def release(self, placement_ids: Sequence[str]) -> list[Placement]:
@@ -496,6 +513,11 @@ class SyncRouterClient:
     def get_placement(self, placement_id: str) -> Placement:
         """One placement by id."""
         result: Placement = self._run(lambda: self._client.get_placement(placement_id))
+        return result
+
+    def queued(self) -> list[Placement]:
+        """The work waiting in the router's queue, in the order it starts."""
+        result: list[Placement] = self._run(self._client.queued)
         return result
 
     def list_placements(

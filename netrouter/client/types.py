@@ -30,15 +30,21 @@ __all__ = [
 ]
 
 ACTIVE = "active"
+QUEUED = "queued"
+"""Waiting in the router's queue for capacity: no site yet; ``explanation`` says why."""
 RELEASED = "released"
 EVICTED = "evicted"
-STATES = (ACTIVE, RELEASED, EVICTED)
+STATES = (ACTIVE, QUEUED, RELEASED, EVICTED)
 PLANNED = "planned"
 """The state of a dry run's rows: where the work would go, nothing placed (no id)."""
 
 PLACED = "placed"
 MOVED = "moved"
-EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED)
+STARTED = "started"
+"""Queued work that started: the placement is active where the event says."""
+REQUEUED = "requeued"
+"""Active work that lost its site (down, nowhere to go) and waits in the queue again."""
+EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED, QUEUED, STARTED, REQUEUED)
 
 
 RESIDENCY_FIELDS = (
@@ -249,6 +255,14 @@ class Placement:
     alternatives: tuple[Alternative, ...] = ()
     updated_at: float = 0.0
     end_reason: str = ""
+    submitted_at: float = 0.0
+    """When the workload was first submitted; queued work keeps it through its start and
+    any requeue. 0: :attr:`created_at`."""
+
+    @property
+    def submitted(self) -> float:
+        """When the workload was first submitted."""
+        return self.submitted_at or self.created_at
 
     @property
     def workload_id(self) -> str:
@@ -264,6 +278,11 @@ class Placement:
             + self.migration_cost_yuan
             + self.carbon_cost_yuan
         )
+
+
+def queue_order(p: Placement) -> tuple[int, float, str]:
+    """The key queued work starts in: higher priority first, then the longest waiting."""
+    return (-p.workload.priority, p.submitted, p.placement_id)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -322,6 +341,8 @@ class PlaceResult:
     unplaced: tuple[Unplaced, ...]
     solve: SolveInfo
     dry_run: bool
+    queued: tuple[Placement, ...] = ()
+    """Work waiting in the queue (state ``queued``), each with why it waits."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,5 +1,6 @@
-"""The in-memory mirror of the store's active placements: the committer's truth, changed
-only by the committer and undone when the store write that would make it durable fails."""
+"""The in-memory mirror of the store's active placements and queued work: the committer's
+truth, changed only by the committer and undone when the store write that would make it
+durable fails."""
 
 from __future__ import annotations
 
@@ -7,28 +8,52 @@ from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from netrouter.client.types import ACTIVE, Placement
+from netrouter.client.types import ACTIVE, QUEUED, Placement
 from netrouter.router.store import Change
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Prior:
-    """What a placement was before a change (``None``: it was not active)."""
+    """What a placement was before a change (``None``: it was neither active nor queued)."""
 
     placement_id: str
     before: Placement | None
 
 
 class ActivePlacements:
-    """Active placements by id and by workload, with the devices they hold per (site, model)."""
+    """Active placements by id and by workload, with the devices they hold per (site, model);
+    and the queued work, by id."""
 
-    def __init__(self, placements: Iterable[Placement] = ()) -> None:
+    def __init__(
+        self, placements: Iterable[Placement] = (), queued: Iterable[Placement] = ()
+    ) -> None:
         self._by_id: dict[str, Placement] = {}
         self._by_workload: dict[str, str] = {}
         self._usage: Counter[tuple[str, str]] = Counter()
         self._on: dict[tuple[str, str], dict[str, int]] = {}
-        for p in placements:
+        self._queued: dict[str, Placement] = {}
+        self._queued_workloads: set[str] = set()
+        for p in (*placements, *queued):
             self._remember(p)
+
+    def queued(self) -> list[Placement]:
+        """The queued work in the order it starts: higher priority first, then the oldest."""
+        return sorted(
+            self._queued.values(),
+            key=lambda p: (-p.workload.priority, p.submitted, p.placement_id),
+        )
+
+    def queued_count(self) -> int:
+        """How much work waits in the queue."""
+        return len(self._queued)
+
+    def queued_one(self, placement_id: str) -> Placement | None:
+        """The queued work with this id, if any."""
+        return self._queued.get(placement_id)
+
+    def is_queued(self, workload_id: str) -> bool:
+        """Whether the workload waits in the queue."""
+        return workload_id in self._queued_workloads
 
     def __len__(self) -> int:
         return len(self._by_id)
@@ -76,24 +101,29 @@ class ActivePlacements:
         undo: list[Prior] = []
         for change in changes:
             p = change.placement
-            before = self._by_id.get(p.placement_id)
+            before = self._by_id.get(p.placement_id) or self._queued.get(p.placement_id)
             undo.append(Prior(placement_id=p.placement_id, before=before))
             if before is not None:
                 self._forget(before)
-            if p.state == ACTIVE:
-                self._remember(p)
+            self._remember(p)
         return undo
 
     def undo(self, undo: Sequence[Prior]) -> None:
         """Take back changes applied by :meth:`apply`, newest first."""
         for prior in reversed(undo):
-            now = self._by_id.get(prior.placement_id)
+            now = self._by_id.get(prior.placement_id) or self._queued.get(prior.placement_id)
             if now is not None:
                 self._forget(now)
             if prior.before is not None:
                 self._remember(prior.before)
 
     def _remember(self, p: Placement) -> None:
+        if p.state == QUEUED:
+            self._queued[p.placement_id] = p
+            self._queued_workloads.add(p.workload.id)
+            return
+        if p.state != ACTIVE:
+            return
         self._by_id[p.placement_id] = p
         self._by_workload[p.workload.id] = p.placement_id
         key = (p.site_id, p.accelerator_model)
@@ -101,6 +131,10 @@ class ActivePlacements:
         self._on.setdefault(key, {})[p.placement_id] = p.devices
 
     def _forget(self, p: Placement) -> None:
+        if p.state == QUEUED:
+            del self._queued[p.placement_id]
+            self._queued_workloads.discard(p.workload.id)
+            return
         del self._by_id[p.placement_id]
         self._by_workload.pop(p.workload.id, None)
         key = (p.site_id, p.accelerator_model)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from netrouter.client.errors import (
+    FailedPreconditionError,
     InvalidArgumentError,
     OutOfRangeError,
     ResourceExhaustedError,
@@ -28,6 +29,7 @@ from netrouter.client.scenario import Scenario
 from netrouter.client.types import (
     ACTIVE,
     DEFAULT_MIN_SAVING_YUAN,
+    QUEUED,
     STATES,
     DrainResult,
     MoveCost,
@@ -46,7 +48,7 @@ from netrouter.contract.names import NATIONAL_REGIONS
 from netrouter.planning.network import NetworkModel
 from netrouter.planning.whatif import DEFAULT_SOLVER as DEFAULT_WHATIF_SOLVER
 from netrouter.planning.whatif import run_whatif
-from netrouter.router import decisions, ids, site_decisions
+from netrouter.router import decisions, ids, queue, site_decisions
 from netrouter.router.active import ActivePlacements
 from netrouter.router.committer import Committer
 from netrouter.router.events import EventHub
@@ -59,6 +61,7 @@ from netrouter.router.operations import (
     RebalanceOp,
     ReleaseOp,
     RemoveSiteOp,
+    StartQueuedOp,
     UndrainOp,
 )
 from netrouter.router.site_view import SitesView, SitesViewCache, site_view
@@ -87,6 +90,8 @@ class RouterSettings:
     max_page_size: int = 1_000
     max_group: int = 512
     sweep_interval_s: float = 0.5
+    queue_interval_s: float = 0.5
+    """How often queued work is tried again when the sites' capacity may have changed."""
     move_cost: MoveCost = field(default_factory=MoveCost)
     """What moving running work costs (its restart), in rebalance and failover alike."""
     min_saving_yuan: float = DEFAULT_MIN_SAVING_YUAN
@@ -117,7 +122,7 @@ class Router:
         self._solver = decisions.SolveRunner(on_solve)
         self._views = SitesViewCache(registry=registry, network=self.network, clock=clock)
         # The in-memory mirror of the store's active placements (the committer's truth).
-        self._active = ActivePlacements(store.active())
+        self._active = ActivePlacements(store.active(), store.queued())
         self._committer = Committer(
             decide=self._decide,
             active=self._active,
@@ -133,6 +138,12 @@ class Router:
             fail_over=self.fail_over,
             interval_s=self.settings.sweep_interval_s,
         )
+        self._starter = queue.QueueStarter(
+            waiting=self._active.queued_count,
+            signature=self._capacity_signature,
+            start=self.start_queued,
+            interval_s=self.settings.queue_interval_s,
+        )
         registry.on_down = self._sweeper.site_going_down
         for site_id, at, reason in store.drained_sites():
             registry.drain(site_id, at, reason)
@@ -147,20 +158,26 @@ class Router:
         await self.stop()
 
     async def start(self) -> None:
-        """Start the committer and the failover sweeper."""
+        """Start the committer, the failover sweeper and the queue's starter."""
         self._committer.start()
         self._sweeper.start()
+        self._starter.start()
 
     async def stop(self) -> None:
         """Finish queued operations, then stop the background tasks."""
+        await self._starter.stop()
         await self._sweeper.stop()
         await self._committer.stop()
         self.hub.close()
 
     # --- public operations -------------------------------------------------------------
 
-    async def place(self, workloads: Sequence[Workload], *, dry_run: bool = False) -> PlaceResult:
-        """Place a batch and, unless ``dry_run``, commit it before returning."""
+    async def place(
+        self, workloads: Sequence[Workload], *, dry_run: bool = False, queue: bool = True
+    ) -> PlaceResult:
+        """Place a batch and, unless ``dry_run``, commit it before returning. With
+        ``queue`` work that cannot start now waits in the queue (see
+        :mod:`netrouter.router.queue`); without, it is unplaced."""
         if not workloads:
             raise InvalidArgumentError("workloads", "at least one workload is needed")
         if len(workloads) > self.settings.max_batch:
@@ -174,12 +191,31 @@ class Router:
             seen.add(w.id)
         workloads = known_regions(workloads, self.settings.regions)
         result: PlaceResult = await self._committer.submit(
-            PlaceOp(workloads=tuple(workloads), dry_run=dry_run)
+            PlaceOp(workloads=tuple(workloads), dry_run=dry_run, queue=queue)
         )
+        if result.queued:
+            self._starter.poke()  # new work may go ahead of older, lower-priority work
         return result
 
+    async def start_queued(self) -> int:
+        """Start the queued work that fits now, in queue order (the starter does this
+        itself); return how many started."""
+        started: int = await self._committer.submit(StartQueuedOp())
+        return started
+
+    def queued(self) -> list[Placement]:
+        """The queued work in the order it starts."""
+        return self._active.queued()
+
+    def _capacity_signature(self) -> tuple[object, ...]:
+        """What queued work's chance to start depends on: each up site's latest report and
+        drain, and our placements."""
+        reports = tuple((r.site_id, r.accelerators, r.running) for r in self.registry.up_reports())
+        return (reports, tuple(sorted(self._active.held().items())), self._active.queued_count())
+
     async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
-        """Release active placements (all or none), freeing their devices. Each is named
+        """Release active placements (all or none), freeing their devices, or cancel queued
+        work. Each is named
         by its id or a unique prefix of it (see :mod:`netrouter.router.ids`); one that has
         ended already is refused saying when and why."""
         if not placement_ids:
@@ -194,11 +230,12 @@ class Router:
                     f"placement_ids[{i}]", f"duplicate id {what}: {p.placement_id}"
                 )
             seen[p.placement_id] = given
-            if p.state != ACTIVE:
+            if p.state not in (ACTIVE, QUEUED):
                 raise ids.ended_error(p)
         released: list[Placement] = await self._committer.submit(
             ReleaseOp(placement_ids=tuple(p.placement_id for p in found))
         )
+        self._starter.poke()
         return released
 
     def _resolve_all(self, given: Sequence[str]) -> list[Placement]:
@@ -250,6 +287,8 @@ class Router:
         """Re-place the work of every site that is down now (the sweeper does this itself);
         return how many placements were moved or evicted."""
         changed: int = await self._committer.submit(FailoverOp())
+        if changed:
+            self._starter.poke()
         return changed
 
     async def remove_site(self, site_id: str) -> SiteView:
@@ -279,6 +318,7 @@ class Router:
         if not site_id:
             raise InvalidArgumentError("site_id", "must not be empty")
         result: DrainResult = await self._committer.submit(UndrainOp(site_id=site_id))
+        self._starter.poke()
         return result.site
 
     async def get_placement(self, placement_id: str) -> Placement:
@@ -423,17 +463,27 @@ class Router:
         """What ``op`` changes, against the state as the operations before it left it."""
         settings = self.settings
         match op:
-            case PlaceOp(workloads=workloads, dry_run=dry_run):
+            case PlaceOp(workloads=workloads, dry_run=dry_run, queue=queue_it):
                 now = self._clock()
                 return await decisions.place(
                     workloads,
                     dry_run=dry_run,
+                    queue=queue_it,
                     active=self._active,
                     view=self._views.get(now),
                     now=now,
                     config=settings.solver,
                     solver=self._solver,
                     move_cost=settings.move_cost,
+                )
+            case StartQueuedOp():
+                now = self._clock()
+                try:
+                    view = self._views.get(now)
+                except FailedPreconditionError:  # no site up: nothing can start
+                    return Decision(result=0)
+                return queue.start_queued(
+                    active=self._active, view=view, now=now, place_one=self._solver.one
                 )
             case ReleaseOp(placement_ids=placement_ids):
                 return decisions.release(placement_ids, active=self._active)

@@ -5,7 +5,8 @@ it changes nothing itself (the committer applies the changes, and undoes them if
 write fails). A single workload is placed by :class:`solver.single.SiteArrays` (exact for
 one workload, no re-solve); a batch by the full optimizer. When a site goes down (its last
 will, or its report older than the TTL), its work is re-placed elsewhere in one batch
-solve: each placement is moved (a ``moved`` change) or, if nothing can take it, evicted.
+solve: each placement is moved (a ``moved`` change) or, if nothing can take it, goes back
+to the queue (``requeued``, :mod:`netrouter.router.queue`).
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from dataclasses import replace
 
 from netrouter.client.errors import AlreadyExistsError, FailedPreconditionError
 from netrouter.client.types import (
-    EVICTED,
     MOVED,
     PLACED,
     PLANNED,
+    QUEUED,
     RELEASED,
     Move,
     MoveCost,
@@ -40,6 +41,7 @@ from netrouter.planning.problem import (
     solver_workload,
     unplaced_from_solver,
 )
+from netrouter.router import queue as queue_rules
 from netrouter.router.active import ActivePlacements
 from netrouter.router.operations import Decision
 from netrouter.router.site_view import Capacity, SitesView
@@ -85,6 +87,7 @@ async def place(
     workloads: Sequence[Workload],
     *,
     dry_run: bool,
+    queue: bool = False,
     active: ActivePlacements,
     view: SitesView,
     now: float,
@@ -92,22 +95,30 @@ async def place(
     solver: SolveRunner,
     move_cost: MoveCost,
 ) -> Decision[PlaceResult]:
-    """Place a batch on ``view``'s sites; refused if a workload is already placed, except
-    in a dry run, which plans such work as a re-placement (its devices free, running where
-    it is, paying :class:`MoveCost` to move). A dry run's rows are ``planned``, with no id."""
+    """Place a batch on ``view``'s sites; refused if a workload is already placed (or
+    queued), except in a dry run, which plans such work as a re-placement (its devices
+    free, running where it is, paying :class:`MoveCost` to move). A dry run's rows are
+    ``planned``, with no id. With ``queue``, work that cannot start now waits in the queue
+    unless no site could ever take it (see :mod:`netrouter.router.queue`)."""
     running = {w.id: p for w in workloads if (p := active.of_workload(w.id)) is not None}
     if running and not dry_run:
         raise AlreadyExistsError(f"workloads already placed: {', '.join(sorted(running)[:5])}")
+    waiting = [w.id for w in workloads if active.is_queued(w.id)]
+    if waiting and not dry_run:
+        raise AlreadyExistsError(f"workloads already queued: {', '.join(sorted(waiting)[:5])}")
+    # Queued work keeps what it could use from the new work behind it.
+    ahead = queue_rules.ahead_of(active, workloads)
+    free = queue_rules.hold(view.free_capacity(active), ahead, view.sites)
     if running:
-        capacity = view.free_capacity(active).without(running.values())
+        capacity = free.without(running.values())
         work = [
             w if w.id not in running else move_cost.running(w, running[w.id]) for w in workloads
         ]
         plan = await solver.batch(view.problem(work, capacity), config)
     elif len(workloads) == 1:
-        plan = solver.one(view, workloads[0], view.free_capacity(active))
+        plan = solver.one(view, workloads[0], free)
     else:
-        plan = await solver.batch(view.problem(workloads, view.free_capacity(active)), config)
+        plan = await solver.batch(view.problem(workloads, free), config)
     by_id = {w.id: w for w in workloads}
     placements = [
         placement_from_solver(
@@ -132,13 +143,43 @@ async def place(
             plan.wall_s,
             " [dry run]" if dry_run else "",
         )
+    unplaced = [_with_down(unplaced_from_solver(u), view.down) for u in plan.unplaced]
+    waits: list[Placement] = []
+    if queue and not dry_run:
+        unplaced, waits = _queue(unplaced, by_id, view, now, behind=len(ahead))
+        changes += tuple(Change(kind=QUEUED, placement=p) for p in waits)
     result = PlaceResult(
         placements=tuple(placements),
-        unplaced=tuple(_with_down(unplaced_from_solver(u), view.down) for u in plan.unplaced),
+        unplaced=tuple(unplaced),
         solve=solve_info(plan),
         dry_run=dry_run,
+        queued=tuple(waits),
     )
     return Decision(result=result, changes=changes, stamp=_stamp_place)
+
+
+def _queue(
+    unplaced: Sequence[Unplaced],
+    by_id: Mapping[str, Workload],
+    view: SitesView,
+    now: float,
+    *,
+    behind: int,
+) -> tuple[list[Unplaced], list[Placement]]:
+    """The work left out split in two: what no site could ever take (refused, saying why)
+    and what waits in the queue (``behind`` that much queued work ahead of it)."""
+    refused, waits = [], []
+    for u in unplaced:
+        never = queue_rules.never_placeable(by_id[u.workload_id], view)
+        if never is not None:
+            detail = "" if never in u.reason else f": {never}"
+            refused.append(replace(u, reason=f"{u.reason}; not queued{detail}"))
+        else:
+            placement_id = uuid.uuid4().hex
+            w = by_id[u.workload_id]
+            why = f"{u.reason}; behind {behind} queued" if behind else u.reason
+            waits.append(queue_rules.queued(w, placement_id=placement_id, reason=why, now=now))
+    return refused, waits
 
 
 def _planned(p: Placement, running: Placement | None) -> Placement:
@@ -161,7 +202,9 @@ def _with_down(u: Unplaced, down: Sequence[str]) -> Unplaced:
 
 def _stamp_place(result: PlaceResult, committed: Mapping[str, Placement]) -> PlaceResult:
     return replace(
-        result, placements=tuple(committed.get(p.placement_id, p) for p in result.placements)
+        result,
+        placements=tuple(committed.get(p.placement_id, p) for p in result.placements),
+        queued=tuple(committed.get(p.placement_id, p) for p in result.queued),
     )
 
 
@@ -169,15 +212,15 @@ def _stamp_place(result: PlaceResult, committed: Mapping[str, Placement]) -> Pla
 
 
 def release(placement_ids: Sequence[str], *, active: ActivePlacements) -> Decision[list[Placement]]:
-    """Release active placements by id; refused (nothing released) if one is not active."""
+    """Release active placements, or cancel queued work, by id; refused (nothing
+    released) if one is neither active nor queued."""
     changes = []
     for pid in placement_ids:
-        p = active.get(pid)
+        p = active.get(pid) or active.queued_one(pid)
         if p is None:  # ended since the router resolved the id
-            raise FailedPreconditionError(f"placement {pid!r} is no longer active")
-        changes.append(
-            Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason="released"))
-        )
+            raise FailedPreconditionError(f"placement {pid!r} is no longer active or queued")
+        why = "cancelled while queued" if p.state == QUEUED else "released"
+        changes.append(Change(kind=RELEASED, placement=replace(p, state=RELEASED, end_reason=why)))
     return Decision(
         result=[c.placement for c in changes], changes=tuple(changes), stamp=_stamp_released
     )
@@ -208,8 +251,9 @@ async def failover(
     config: SolverConfig,
     solver: SolveRunner,
 ) -> Decision[int]:
-    """Move the work of every site that is down now, or evict what fits nowhere; the
-    answer is how many placements changed."""
+    """Move the work of every site that is down now, or put what fits nowhere back in the
+    queue (``requeued``, see :mod:`netrouter.router.queue`); the answer is how many
+    placements changed."""
     down: dict[str, str] = {}
     for site_id in active.sites_with_work():
         if needs_failover(registry, site_id):
@@ -242,16 +286,9 @@ async def failover(
     for u in plan.unplaced:
         old = by_workload[u.workload_id]
         why = f"site {old.site_id} down: {down[old.site_id]}; nowhere to go: {u.reason}"
-        changes.append(
-            Change(
-                kind=EVICTED,
-                placement=replace(old, state=EVICTED, end_reason=why),
-                from_site_id=old.site_id,
-                reason=why,
-            )
-        )
+        changes.append(queue_rules.requeued(old, reason=why, now=now))
     log.warning(
-        "failover of %s: %d moved, %d evicted (%s, %.3f s)",
+        "failover of %s: %d moved, %d back in the queue (%s, %.3f s)",
         ", ".join(sorted(down)),
         len(plan.assignments),
         len(plan.unplaced),

@@ -18,11 +18,18 @@ class PlaceOp:
 
     workloads: tuple[Workload, ...]
     dry_run: bool = False
+    queue: bool = False
+    """Queue what cannot start now (see :mod:`netrouter.router.queue`)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartQueuedOp:
+    """Start the queued work that fits now, in queue order."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ReleaseOp:
-    """Release active placements by id, all or none."""
+    """Release active placements (or cancel queued work) by id, all or none."""
 
     placement_ids: tuple[str, ...]
 
@@ -64,7 +71,16 @@ class UndrainOp:
     site_id: str
 
 
-Op = PlaceOp | ReleaseOp | FailoverOp | RebalanceOp | RemoveSiteOp | DrainOp | UndrainOp
+Op = (
+    PlaceOp
+    | StartQueuedOp
+    | ReleaseOp
+    | FailoverOp
+    | RebalanceOp
+    | RemoveSiteOp
+    | DrainOp
+    | UndrainOp
+)
 
 
 def _as_decided(result: R, committed: Mapping[str, Placement]) -> R:

@@ -86,7 +86,8 @@ class RouterServicer(pb_grpc.RouterServicer):
         workloads = convert.place_request_from_pb(
             request, max_batch=self._router.settings.max_batch
         )
-        result = await self._router.place(workloads, dry_run=request.dry_run)
+        queue = request.queue if request.HasField("queue") else True
+        result = await self._router.place(workloads, dry_run=request.dry_run, queue=queue)
         return convert.place_result_to_pb(result)
 
     @mapped_errors

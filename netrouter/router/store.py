@@ -20,7 +20,18 @@ from typing import Any
 
 from netrouter.client.convert import placement_from_pb, placement_to_pb
 from netrouter.client.errors import AlreadyExistsError, NotFoundError, UnavailableError
-from netrouter.client.types import ACTIVE, PLACED, RELEASED, Placement, PlacementEvent
+from netrouter.client.types import (
+    ACTIVE,
+    EVICTED,
+    MOVED,
+    PLACED,
+    QUEUED,
+    RELEASED,
+    REQUEUED,
+    STARTED,
+    Placement,
+    PlacementEvent,
+)
 from netrouter.router.storelock import StoreLock
 from netrouter.v1 import router_pb2 as pb
 
@@ -31,7 +42,7 @@ CREATE TABLE IF NOT EXISTS placements (
     workload_id  TEXT NOT NULL,
     site_id      TEXT NOT NULL,
     model        TEXT NOT NULL,
-    devices      INTEGER NOT NULL CHECK (devices > 0),
+    devices      INTEGER NOT NULL CHECK (devices >= 0),
     state        TEXT NOT NULL,
     created_at   REAL NOT NULL,
     released_at  REAL,
@@ -39,6 +50,8 @@ CREATE TABLE IF NOT EXISTS placements (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_per_workload
     ON placements (workload_id) WHERE state = 'active';
+CREATE UNIQUE INDEX IF NOT EXISTS one_queued_per_workload
+    ON placements (workload_id) WHERE state = 'queued';
 CREATE INDEX IF NOT EXISTS placements_by_site ON placements (site_id, state);
 CREATE TABLE IF NOT EXISTS events (
     event_id     INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -72,13 +85,30 @@ CREATE TABLE IF NOT EXISTS drained_sites (
 EVENT_COLUMNS = {"record": "BLOB", "reason": "TEXT NOT NULL DEFAULT ''"}
 """Event columns added after the first schema; old files gain them on open."""
 
+BEFORE_QUEUE = "CHECK (devices > 0)"
+"""How a placements table written before the queue constrained devices: queued work holds
+none, so such a table is rebuilt on open (in one transaction) without it."""
+
+PRIOR_STATES = {
+    QUEUED: (),
+    PLACED: (),
+    STARTED: (QUEUED,),
+    RELEASED: (ACTIVE, QUEUED),
+    REQUEUED: (ACTIVE,),
+    MOVED: (ACTIVE,),
+    EVICTED: (ACTIVE,),
+}
+"""Per change kind, the states the placement may be in before it (none: a new row)."""
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Change:
     """One change to commit: ``placement`` as it becomes (its new site, state, costs).
 
-    ``kind`` is ``placed`` (a new active placement), ``moved`` (an active one on a new site),
-    ``released`` or ``evicted`` (no longer active).
+    ``kind`` is ``placed`` (a new active placement), ``queued`` (new work waiting for
+    capacity), ``started`` (queued work now active), ``moved`` (an active one on a new
+    site), ``requeued`` (active work waiting again), ``released`` (active or queued work
+    ended by its owner) or ``evicted`` (no longer active).
     """
 
     kind: str
@@ -104,6 +134,7 @@ class PlacementStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+            self._rebuild_before_queue()
             self._db.executescript(SCHEMA)
             self._db.executescript(REMOVED_SITES)
             self._db.executescript(DRAINED_SITES)
@@ -121,6 +152,28 @@ class PlacementStore:
         with self._lock:
             self._db.close()
             self._owner.release()
+
+    def _rebuild_before_queue(self) -> None:
+        """Rebuild a placements table that requires devices > 0 (see
+        :data:`BEFORE_QUEUE`), every row kept, in one transaction."""
+        rows = self._db.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'placements'"
+        ).fetchall()
+        if not rows or BEFORE_QUEUE not in rows[0][0]:
+            return
+        columns = (
+            "seq, placement_id, workload_id, site_id, model, devices, state, created_at,"
+            " released_at, record"
+        )
+        new_table = SCHEMA.split(";")[0].replace("IF NOT EXISTS placements", "placements_new")
+        self._db.executescript(
+            "BEGIN IMMEDIATE;"
+            f"{new_table};"
+            f"INSERT INTO placements_new ({columns}) SELECT {columns} FROM placements;"
+            "DROP TABLE placements;"
+            "ALTER TABLE placements_new RENAME TO placements;"
+            "COMMIT;"
+        )
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Cursor]:
@@ -201,7 +254,8 @@ class PlacementStore:
             for change in changes:
                 p = replace(change.placement, updated_at=at)
                 record = placement_to_pb(p).SerializeToString()
-                if change.kind == PLACED:
+                prior = PRIOR_STATES[change.kind]
+                if not prior:
                     cur.execute(
                         "INSERT INTO placements (placement_id, workload_id, site_id, model,"
                         " devices, state, created_at, record) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -211,27 +265,31 @@ class PlacementStore:
                             p.site_id,
                             p.accelerator_model,
                             p.devices,
-                            ACTIVE,
+                            p.state,
                             p.created_at,
                             record,
                         ),
                     )
                 else:
+                    states = ", ".join(f"'{state}'" for state in prior)
                     cur.execute(
                         "UPDATE placements SET site_id = ?, model = ?, devices = ?, state = ?,"
-                        " released_at = ?, record = ? WHERE placement_id = ? AND state = 'active'",
+                        " released_at = ?, record = ?"
+                        f" WHERE placement_id = ? AND state IN ({states})",
                         (
                             p.site_id,
                             p.accelerator_model,
                             p.devices,
                             p.state,
-                            None if p.state == ACTIVE else at,
+                            None if p.state in (ACTIVE, QUEUED) else at,
                             record,
                             p.placement_id,
                         ),
                     )
                     if cur.rowcount != 1:
-                        raise NotFoundError(f"placement {p.placement_id!r} is not active")
+                        raise NotFoundError(
+                            f"placement {p.placement_id!r} is not {' or '.join(prior)}"
+                        )
                 cur.execute(
                     "INSERT INTO events (kind, placement_id, site_id, from_site_id, at, record,"
                     " reason) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -306,6 +364,11 @@ class PlacementStore:
     def active(self) -> list[Placement]:
         """Every active placement, in commit order."""
         rows = self._query("SELECT record FROM placements WHERE state = 'active' ORDER BY seq", ())
+        return [_decode(r[0]) for r in rows]
+
+    def queued(self) -> list[Placement]:
+        """Every queued workload, in commit order."""
+        rows = self._query("SELECT record FROM placements WHERE state = 'queued' ORDER BY seq", ())
         return [_decode(r[0]) for r in rows]
 
     def page(

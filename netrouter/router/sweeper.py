@@ -59,8 +59,10 @@ class FailoverSweeper:
 
     async def _run(self) -> None:
         while True:
+            # asyncio.timeout, not wait_for: a wake racing stop() must not swallow the cancel.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._interval_s)
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake.wait()
             self._wake.clear()
             if not any(needs_failover(self._registry, s) for s in self._sites_with_work()):
                 continue

@@ -63,12 +63,14 @@ class Workload(_message.Message):
     def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ..., one_domain: _Optional[bool] = ...) -> None: ...
 
 class PlaceRequest(_message.Message):
-    __slots__ = ("workloads", "dry_run")
+    __slots__ = ("workloads", "dry_run", "queue")
     WORKLOADS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    QUEUE_FIELD_NUMBER: _ClassVar[int]
     workloads: _containers.RepeatedCompositeFieldContainer[Workload]
     dry_run: bool
-    def __init__(self, workloads: _Optional[_Iterable[_Union[Workload, _Mapping]]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    queue: bool
+    def __init__(self, workloads: _Optional[_Iterable[_Union[Workload, _Mapping]]] = ..., dry_run: _Optional[bool] = ..., queue: _Optional[bool] = ...) -> None: ...
 
 class CostBreakdown(_message.Message):
     __slots__ = ("energy_kwh", "energy_cost_yuan", "cost_per_hour_yuan", "carbon_kg", "transfer_cost_yuan", "migration_cost_yuan", "carbon_cost_yuan", "total_cost_yuan")
@@ -105,7 +107,7 @@ class Alternative(_message.Message):
     def __init__(self, site_id: _Optional[str] = ..., model: _Optional[str] = ..., cost_yuan: _Optional[float] = ..., reason_kind: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
 
 class Placement(_message.Message):
-    __slots__ = ("placement_id", "workload_id", "site_id", "accelerator_model", "devices", "cost", "latency_ms", "explanation", "state", "created_at", "workload", "alternatives", "updated_at", "end_reason")
+    __slots__ = ("placement_id", "workload_id", "site_id", "accelerator_model", "devices", "cost", "latency_ms", "explanation", "state", "created_at", "workload", "alternatives", "updated_at", "end_reason", "submitted_at")
     PLACEMENT_ID_FIELD_NUMBER: _ClassVar[int]
     WORKLOAD_ID_FIELD_NUMBER: _ClassVar[int]
     SITE_ID_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +122,7 @@ class Placement(_message.Message):
     ALTERNATIVES_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     END_REASON_FIELD_NUMBER: _ClassVar[int]
+    SUBMITTED_AT_FIELD_NUMBER: _ClassVar[int]
     placement_id: str
     workload_id: str
     site_id: str
@@ -134,7 +137,8 @@ class Placement(_message.Message):
     alternatives: _containers.RepeatedCompositeFieldContainer[Alternative]
     updated_at: float
     end_reason: str
-    def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., updated_at: _Optional[float] = ..., end_reason: _Optional[str] = ...) -> None: ...
+    submitted_at: float
+    def __init__(self, placement_id: _Optional[str] = ..., workload_id: _Optional[str] = ..., site_id: _Optional[str] = ..., accelerator_model: _Optional[str] = ..., devices: _Optional[int] = ..., cost: _Optional[_Union[CostBreakdown, _Mapping]] = ..., latency_ms: _Optional[float] = ..., explanation: _Optional[str] = ..., state: _Optional[str] = ..., created_at: _Optional[float] = ..., workload: _Optional[_Union[Workload, _Mapping]] = ..., alternatives: _Optional[_Iterable[_Union[Alternative, _Mapping]]] = ..., updated_at: _Optional[float] = ..., end_reason: _Optional[str] = ..., submitted_at: _Optional[float] = ...) -> None: ...
 
 class Unplaced(_message.Message):
     __slots__ = ("workload_id", "reason", "penalty_yuan")
@@ -163,16 +167,18 @@ class SolveInfo(_message.Message):
     def __init__(self, objective: _Optional[float] = ..., bound: _Optional[float] = ..., gap: _Optional[float] = ..., status: _Optional[str] = ..., wall_s: _Optional[float] = ..., method: _Optional[str] = ...) -> None: ...
 
 class PlaceResponse(_message.Message):
-    __slots__ = ("placements", "unplaced", "solve", "dry_run")
+    __slots__ = ("placements", "unplaced", "solve", "dry_run", "queued")
     PLACEMENTS_FIELD_NUMBER: _ClassVar[int]
     UNPLACED_FIELD_NUMBER: _ClassVar[int]
     SOLVE_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    QUEUED_FIELD_NUMBER: _ClassVar[int]
     placements: _containers.RepeatedCompositeFieldContainer[Placement]
     unplaced: _containers.RepeatedCompositeFieldContainer[Unplaced]
     solve: SolveInfo
     dry_run: bool
-    def __init__(self, placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[Unplaced, _Mapping]]] = ..., solve: _Optional[_Union[SolveInfo, _Mapping]] = ..., dry_run: _Optional[bool] = ...) -> None: ...
+    queued: _containers.RepeatedCompositeFieldContainer[Placement]
+    def __init__(self, placements: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ..., unplaced: _Optional[_Iterable[_Union[Unplaced, _Mapping]]] = ..., solve: _Optional[_Union[SolveInfo, _Mapping]] = ..., dry_run: _Optional[bool] = ..., queued: _Optional[_Iterable[_Union[Placement, _Mapping]]] = ...) -> None: ...
 
 class ReleaseRequest(_message.Message):
     __slots__ = ("placement_ids",)

@@ -31,7 +31,10 @@ async def test_sites_place_placements_release(target: str) -> None:
     (unplaced,) = result["unplaced"]
     assert unplaced["workload_id"] == "eval-cy-007" and unplaced["penalty_yuan"] > 0
     # Its residency rules out both sites for every model, so that is all it says.
-    assert unplaced["reason"] == "no feasible site: excluded by data residency at west, east"
+    assert unplaced["reason"] == (
+        "no feasible site: excluded by data residency at west, east; not queued: no site "
+        "could ever take it (east: residency; west: residency)"
+    )
     assert code == 3 and err.strip() == "1 of 4 workloads not placed"
     assert len(where) == 3
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,7 @@ from netrouter.client.errors import (
     UnavailableError,
 )
 from netrouter.client.router_client import RouterClient
-from netrouter.client.types import PlacementEvent
+from netrouter.client.types import Placement, PlacementEvent
 from netrouter.contract.topics import AgentStatus
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.service import start_server
@@ -112,20 +112,41 @@ async def test_failover_moves_every_placement_and_streams_each_move(live: Live) 
     _check_capacity(live)
 
 
-async def test_failover_evicts_what_does_not_fit(live: Live) -> None:
-    """When the other site is full, the work that cannot move is evicted, with the reason."""
+async def test_failover_requeues_what_does_not_fit_and_it_starts_when_the_site_is_back(
+    live: Live,
+) -> None:
+    """When the other site is full, the work that cannot move goes back to the queue with
+    the reason, keeping its id and when it was submitted; when its site reports again, it
+    starts there at once."""
     async with RouterClient(live.target) as client:
         await client.place([workload(f"e{i}", demands={"H100": 8}) for i in range(4)])
         on_west = await client.place([workload(f"w{i}", demands={"H100": 8}) for i in range(4)])
         assert {p.site_id for p in on_west.placements} == {"east"}  # west was full
         live.registry.apply_status("east", AgentStatus("offline"))
         await until(lambda: not any(s == "east" for (s, _) in live.router.usage()), "east emptied")
-        evicted = await client.list_placements(state="evicted")
-        assert len(evicted) == 4
-        assert all("east down" in p.end_reason for p in evicted)
-        assert all("H100 free, 8 needed at west" in p.end_reason for p in evicted)
+        waiting = await client.list_placements(state="queued")
+        assert sorted(p.placement_id for p in waiting) == sorted(
+            p.placement_id for p in on_west.placements
+        )
+        assert all("east down" in p.explanation for p in waiting)
+        assert all("H100 free, 8 needed at west" in p.explanation for p in waiting)
+        assert all(p.submitted == q.created_at for p, q in _paired(waiting, on_west.placements))
+        assert await client.list_placements(state="evicted") == []
         assert len(await client.list_placements()) == 4
+        live.registry.apply_report(report_of(site_config("east", price=1.0, h100=32)))
+        await until(lambda: live.router.active_count == 8, "the queued work started")
+        started = await client.list_placements(site_id="east")
+        assert sorted(p.placement_id for p in started) == sorted(
+            p.placement_id for p in on_west.placements
+        )
+        kinds = [e.kind for e in live.store.events_after(0)]
+        assert kinds.count("requeued") == 4 and kinds.count("started") == 4
     _check_capacity(live)
+
+
+def _paired(a: list[Placement], b: Sequence[Placement]) -> list[tuple[Placement, Placement]]:
+    by_id = {p.placement_id: p for p in b}
+    return [(p, by_id[p.placement_id]) for p in a]
 
 
 async def test_stale_site_fails_over_without_a_last_will(tmp_path: Path) -> None:

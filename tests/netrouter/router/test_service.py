@@ -81,7 +81,7 @@ async def test_release_frees_capacity_and_get_reflects_state(served: Served) -> 
             [workload("a", demands={"H100": 16}), workload("b", demands={"H100": 16})]
         )
         assert len(first.placements) == 2
-        full = await client.place([workload("c", demands={"H100": 16})])
+        full = await client.place([workload("c", demands={"H100": 16})], queue=False)
         assert not full.placements and full.unplaced[0].workload_id == "c"
         released = await client.release([first.placements[0].placement_id])
         assert released[0].state == "released"
@@ -219,7 +219,7 @@ async def test_a_model_no_site_offers_is_unplaced_saying_so(served: Served) -> N
     async with RouterClient(served.target) as client:
         result = await client.place([workload("w", demands={"H800": 8})])
     (unplaced,) = result.unplaced
-    assert unplaced.reason == "no site offers H800 (the sites offer H100)"
+    assert unplaced.reason == "no site offers H800 (the sites offer H100); not queued"
 
 
 async def test_error_statuses_reach_the_client_as_errors(served: Served) -> None:

@@ -49,7 +49,7 @@ async def test_a_drained_site_takes_no_new_work_in_the_solvers_model(router: Rou
     batch = await router.place([workload(f"b{i}", demands={"H100": 4}) for i in range(3)])
     assert {p.site_id for p in batch.placements} == {"near"}
     full = await router.place([workload("big", demands={"H100": 16})])
-    assert full.placements == () and "drained" in full.unplaced[0].reason
+    assert full.placements == () and "drained" in full.queued[0].explanation
     view = router.sites_view()
     assert [s.id for s in view.sites if s.drained] == ["cheap"]
 

@@ -1,0 +1,261 @@
+"""The queue: work that cannot start now waits, durably, and starts once capacity allows.
+
+Work ``Place`` cannot start now is queued (state ``queued``, no site, ``explanation`` saying
+why it waits) unless no site could ever take it (:func:`never_placeable`: a model no site
+has, more devices than any site holds, an SLO or residency no site meets), which is refused
+at once. :func:`start_queued` starts what it can, in queue order: higher priority first,
+then the longest waiting (:attr:`Placement.submitted`). A workload that cannot start keeps
+the capacity it could use from the work behind it (no lower-priority or younger work takes
+it meanwhile, so nothing waits for capacity taken after it arrived; strict order, no
+backfill); new work placed while work waits does not take it either (:func:`ahead_of`). Active work whose site goes down and that fits nowhere else goes back to the
+queue (``requeued``), keeping when it was submitted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import Awaitable, Callable, Hashable, Iterable
+from dataclasses import replace
+
+import solver
+from netrouter.client.errors import RouterError
+from netrouter.client.types import QUEUED, REQUEUED, STARTED, Placement, Workload
+from netrouter.planning.problem import placement_from_solver, solver_workload
+from netrouter.router.active import ActivePlacements
+from netrouter.router.operations import Decision
+from netrouter.router.site_view import Capacity, Key, SitesView
+from netrouter.router.store import Change
+from solver.model import unoffered_reason
+
+log = logging.getLogger(__name__)
+
+PlaceOne = Callable[[SitesView, Workload, Capacity], solver.Plan]
+"""The single-workload path: the plan for one workload on a view with this capacity."""
+
+__all__ = [
+    "QueueStarter",
+    "ahead_of",
+    "hold",
+    "never_placeable",
+    "queued",
+    "requeued",
+    "start_queued",
+]
+
+
+def queued(workload: Workload, *, placement_id: str, reason: str, now: float) -> Placement:
+    """New work waiting in the queue, saying why."""
+    return Placement(
+        placement_id=placement_id,
+        workload=workload,
+        site_id="",
+        accelerator_model="",
+        devices=0,
+        energy_kwh=0.0,
+        energy_cost_yuan=0.0,
+        cost_per_hour_yuan=0.0,
+        carbon_kg=0.0,
+        latency_ms=None,
+        explanation=f"waits: {reason}",
+        state=QUEUED,
+        created_at=now,
+        submitted_at=now,
+    )
+
+
+def requeued(p: Placement, *, reason: str, now: float) -> Change:
+    """Active work back in the queue (its site gone, nowhere to go), keeping its id and
+    when it was submitted."""
+    back = replace(
+        queued(p.workload, placement_id=p.placement_id, reason=reason, now=now),
+        submitted_at=p.submitted,
+    )
+    return Change(kind=REQUEUED, placement=back, from_site_id=p.site_id, reason=reason)
+
+
+def never_placeable(workload: Workload, view: SitesView) -> str | None:
+    """Why no site up could ever take ``workload``, even empty (``None``: some could).
+
+    A site could take it on a model it demands when the site has that many devices (on
+    nodes: enough nodes, in one interconnect domain where it asks for one), meets its
+    latency SLO from its origin, and its residency admits it. PUE and price change, so they
+    do not make work never placeable."""
+    w = solver_workload(workload)
+    offered = {m for s in view.sites for m in s.power_w}
+    unoffered = unoffered_reason(w, offered)
+    if unoffered is not None:
+        return unoffered
+    totals = {
+        (r.site_id, a.model): a.total for r in view.reports for a in r.accelerators if a.total
+    }
+    why: list[str] = []
+    for site in view.sites:
+        reason = _why_not(w, site, totals, view)
+        if reason is None:
+            return None
+        why.append(f"{site.id}: {reason}")
+    return f"no site could ever take it ({'; '.join(why)})"
+
+
+def _why_not(
+    w: solver.Workload, site: solver.Site, totals: dict[Key, int], view: SitesView
+) -> str | None:
+    if not w.admits(site):
+        return "residency"
+    rtt = site.latency_ms.get(w.origin_region, math.inf)
+    if w.latency_slo_ms is not None and rtt > w.latency_slo_ms:
+        return f"latency {rtt:.1f} ms above SLO {w.latency_slo_ms:.1f} ms"
+    sizes = []
+    for model, need in w.demands.items():
+        if model not in site.power_w:
+            continue
+        total = totals.get((site.id, model), 0)
+        if need > total:
+            sizes.append(f"{need} {model} needed, {total} installed")
+            continue
+        shape = view.shape_of.get((site.id, model))
+        if shape is not None and need > shape.node_size:
+            nodes = sum(shape.nodes_by_free)
+            if shape.nodes_for(need) > nodes:
+                sizes.append(f"{shape.nodes_for(need)} nodes of {model} needed, {nodes} there")
+                continue
+            if shape.in_domain(need, w.one_domain) and shape.nodes_for(need) > shape.domain_nodes:
+                sizes.append(
+                    f"{shape.nodes_for(need)} nodes of {model} in one interconnect domain "
+                    f"needed, at most {shape.domain_nodes} in one"
+                )
+                continue
+        return None
+    return ", ".join(sizes) if sizes else "none of its models"
+
+
+def start_queued(
+    *,
+    active: ActivePlacements,
+    view: SitesView,
+    now: float,
+    place_one: PlaceOne,
+) -> Decision[int]:
+    """Start the queued work that fits now, in queue order; the answer is how many
+    started. Work that does not fit holds the (site, model) pairs it could use against the
+    work behind it (see the module docstring)."""
+    waiting = active.queued()
+    if not waiting:
+        return Decision(result=0)
+    capacity = view.free_capacity(active).copy()
+    up = {s.id: s for s in view.sites}
+    changes: list[Change] = []
+    for q in waiting:
+        plan = place_one(view, q.workload, capacity)
+        if plan.assignments:
+            (a,) = plan.assignments
+            started = replace(
+                placement_from_solver(
+                    a, placement_id=q.placement_id, workload=q.workload, created_at=now
+                ),
+                submitted_at=q.submitted,
+            )
+            capacity.take((a.site_id, a.model), a.devices)
+            changes.append(Change(kind=STARTED, placement=started))
+            continue
+        hold(capacity, [q], up.values())
+    return Decision(result=len(changes), changes=tuple(changes))
+
+
+def hold(
+    capacity: Capacity, waiting: Iterable[Placement], sites: Iterable[solver.Site]
+) -> Capacity:
+    """``capacity`` with every (site, model) pair the ``waiting`` work could use taken:
+    held for it against work behind it in the queue (returned for chaining)."""
+    sites = list(sites)
+    for q in waiting:
+        for key in _could_use(q.workload, sites):
+            if free := capacity.free(key):
+                capacity.take(key, free)
+    return capacity
+
+
+def ahead_of(active: ActivePlacements, workloads: Iterable[Workload]) -> list[Placement]:
+    """The queued work new ``workloads`` may not jump: all of it of at least the lowest
+    priority among them (queued work is older, so it goes first within a priority)."""
+    lowest = min((w.priority for w in workloads), default=0)
+    return [q for q in active.queued() if q.workload.priority >= lowest]
+
+
+def _could_use(workload: Workload, sites: Iterable[solver.Site]) -> list[Key]:
+    """The (site, model) pairs ``workload`` could run on, capacity aside."""
+    w = solver_workload(workload)
+    out = []
+    for site in sites:
+        if site.drained or not w.admits(site):
+            continue
+        rtt = site.latency_ms.get(w.origin_region, math.inf)
+        if w.latency_slo_ms is not None and rtt > w.latency_slo_ms:
+            continue
+        if w.max_pue is not None and site.pue > w.max_pue:
+            continue
+        out += [(site.id, m) for m in w.demands if m in site.power_w]
+    return out
+
+
+class QueueStarter:
+    """Calls ``start`` while work is queued: at once when :meth:`poke`\\ d (capacity freed
+    by a release or a failover), else every ``interval_s`` when ``signature`` (what the
+    capacity depends on: the sites' reports, our placements) changed since the last try."""
+
+    def __init__(
+        self,
+        *,
+        waiting: Callable[[], int],
+        signature: Callable[[], Hashable],
+        start: Callable[[], Awaitable[int]],
+        interval_s: float,
+    ) -> None:
+        self._waiting, self._signature, self._start = waiting, signature, start
+        self._interval_s = interval_s
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._tried: Hashable = None
+
+    def start(self) -> None:
+        """Start watching (once)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="queue-starter")
+
+    async def stop(self) -> None:
+        """Stop watching."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def poke(self) -> None:
+        """Try now: capacity may have freed."""
+        self._tried = None
+        self._wake.set()
+
+    async def _run(self) -> None:
+        while True:
+            # asyncio.timeout, not wait_for: a poke racing stop() must not swallow the cancel.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._interval_s):
+                    await self._wake.wait()
+            self._wake.clear()
+            if not self._waiting():
+                continue
+            signature = self._signature()
+            if signature == self._tried:
+                continue
+            self._tried = signature
+            try:
+                started = await self._start()
+            except RouterError as exc:
+                log.error("starting queued work failed: %s; retrying", exc)
+                self._tried = None
+            else:
+                if started:
+                    log.info("started %d queued workloads", started)
