@@ -82,6 +82,16 @@ def replay(
             "first, or worst (most free).",
         ),
     ] = "best",
+    max_drain_h: Annotated[
+        float,
+        typer.Option(
+            "--max-drain-h",
+            help="After the window, keep stepping until every job has finished in every "
+            "policy, for at most this many hours; jobs still waiting then are dropped.",
+            min=0,
+            max=168,
+        ),
+    ] = 72.0,
     json: JsonOpt = False,
     plot: Annotated[
         Path | None,
@@ -96,10 +106,13 @@ def replay(
     Batch jobs arrive as in the Alibaba GPU trace (with --data-dir: the pod list --pods),
     inference replicas follow the Azure LLM trace's token rate; the sites' devices sit on
     nodes drawn from the trace's node list; every policy places the same arrivals, step by
-    step, at the sites' time-of-use prices, on the nodes. Prints each policy's electricity
-    cost, energy, carbon, SLO violations and unplaced work, their ratios to the optimizer,
-    the hindsight lower bound with the optimizer's gap to it, and the devices in use,
-    stranded in fragments and the work refused for node shape.
+    step, at the sites' time-of-use prices, on the nodes. Work a policy cannot place waits
+    in its queue and is offered again every step; after the window the replay drains until
+    every job has run in full in every policy. Prints each policy's electricity cost,
+    energy, carbon, SLO violations, penalties, their ratios to the optimizer, the hindsight
+    lower bound with the optimizer's gap to it; its queue (jobs that waited, wait
+    percentiles, dropped); and the devices in use, stranded in fragments and the work that
+    waited for node shape.
 
     Example: netrouter replay --trace both --hours 2 --plot out/
     """
@@ -148,6 +161,7 @@ def replay(
                 solver=solver,
                 progress=status.update,
                 node_fit=node_fit,
+                max_drain_h=max_drain_h,
             )
     except ValueError as exc:
         raise fail(str(exc), 2) from exc
