@@ -48,7 +48,12 @@ def replay(
     ] = 0.85,
     seed: Annotated[int, typer.Option(help="Seed for the origin regions.")] = 7,
     start: Annotated[
-        str, typer.Option(help="Local start time of the replay (sets the tariffs' hours).")
+        str,
+        typer.Option(
+            help="Local start time of the replay (sets the tariffs' hours; default "
+            "2023-11-16T00:00:00+08:00).",
+            show_default=False,
+        ),
     ] = "2023-11-16T00:00:00+08:00",
     time_limit: Annotated[float, typer.Option(help="Seconds per optimizer solve.", min=0.1)] = 2.0,
     data_dir: Annotated[
@@ -87,9 +92,9 @@ def replay(
         typer.Option(
             "--max-drain-h",
             help="After the window, keep stepping until every job has finished in every "
-            "policy, for at most this many hours; jobs still waiting then are dropped.",
+            "policy, for at most this many hours (up to 168); jobs still waiting then are "
+            "dropped.",
             min=0,
-            max=168,
         ),
     ] = 72.0,
     json: JsonOpt = False,
@@ -117,7 +122,7 @@ def replay(
     Example: netrouter replay --trace both --hours 2 --plot out/
     """
     from netrouter.planning.arrivals import TRACES
-    from netrouter.planning.replay import POLICIES, run_replay
+    from netrouter.planning.replay import MAX_DRAIN_H, POLICIES, run_replay
     from netrouter.planning.replay_nodes import FITS
     from netrouter.planning.traces import EXAMPLES, TraceFiles
     from solver import SolverConfig
@@ -132,6 +137,8 @@ def replay(
         raise fail(f"--pods must be one of {', '.join(POD_LISTS)}", 2)
     if node_fit not in FITS:
         raise fail(f"--node-fit must be one of {', '.join(FITS)}", 2)
+    if max_drain_h > MAX_DRAIN_H:
+        raise fail(f"--max-drain-h must be at most {MAX_DRAIN_H:g}", 2)
     files = (
         TraceFiles.full(data_dir, pods=f"openb_pod_list_{pods}.csv")
         if data_dir

@@ -59,6 +59,7 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
         (["--node-fit", "random"], "--node-fit must be one of"),
         (["--start", "2023-11-16T00:00:00"], "UTC offset"),
         (["--max-drain-h", "-1"], "--max-drain-h"),
+        (["--max-drain-h", "200"], "--max-drain-h must be at most 168"),
     ],
 )
 def test_cli_replay_rejects_bad_options(args: list[str], needle: str) -> None:
