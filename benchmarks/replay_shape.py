@@ -7,10 +7,12 @@ Replays the Alibaba multi-GPU pod list (``openb_pod_list_multigpu50.csv``, compl
 the default list: see ``netrouter/planning/traces.py``) over the 10 clusters, their devices
 laid on nodes drawn from the trace's 1,213 GPU nodes, once per node choice (``best``,
 ``first``, ``worst`` fit; see ``netrouter/planning/replay_nodes.py``), every policy on the
-same arrivals. Prints one JSON object: the settings, and per fit and policy
-``{"devices_in_use", "fragmented", "stranded", "shape_refused", "node_misses", "unplaced",
-"placed", "count_only_misfits", "count_only_checked", "objective", "decide_s"}``, shares of
-all the replay's devices as fractions.
+same arrivals. Work a policy cannot place waits in its queue; after the window the replay
+drains until every job has finished (at most ``--max-drain-h``). Prints one JSON object: the
+settings, and per fit its ``drain_steps`` and per policy ``{"devices_in_use", "fragmented",
+"stranded", "waited", "wait_p50_h", "wait_p95_h", "shape_waited", "large_waited", "dropped",
+"evicted", "node_misses", "unplaced", "placed", "count_only_misfits", "count_only_checked",
+"objective", "decide_s"}``, shares of all the replay's devices as fractions, waits in hours.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from netrouter.planning.replay import POLICIES, run_replay
+from netrouter.planning.replay import DEFAULT_MAX_DRAIN_H, POLICIES, run_replay
 from netrouter.planning.replay_nodes import FITS
 from netrouter.planning.traces import EXAMPLES, TraceFiles
 from solver import SolverConfig
@@ -32,7 +34,13 @@ FIGURES = (
     "devices_in_use",
     "fragmented",
     "stranded",
-    "shape_refused",
+    "waited",
+    "wait_p50_h",
+    "wait_p95_h",
+    "shape_waited",
+    "large_waited",
+    "dropped",
+    "evicted",
     "node_misses",
     "unplaced",
     "placed",
@@ -55,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fits", default=",".join(FITS))
     parser.add_argument("--time-limit", type=float, default=2.0, help="seconds per solve")
     parser.add_argument(
+        "--max-drain-h",
+        type=float,
+        default=DEFAULT_MAX_DRAIN_H,
+        help="hours past the window to wait for every job to finish",
+    )
+    parser.add_argument(
         "--no-count-only", action="store_true", help="skip checking the count-only plans"
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
@@ -70,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         "hours": args.hours,
         "load": args.load,
         "seed": args.seed,
+        "max_drain_h": args.max_drain_h,
     }
     fits: dict[str, object] = {}
     for fit in args.fits.split(","):
@@ -85,12 +100,14 @@ def main(argv: list[str] | None = None) -> int:
             solver=solver,
             node_fit=fit,
             check_count_only=not args.no_count_only,
+            max_drain_h=args.max_drain_h,
             progress=(lambda _m: None) if args.json else print,
         )
         result["jobs"] = report.jobs
         result["nodes"] = report.nodes
         fits[fit] = {
             "wall_s": round(time.perf_counter() - began, 1),
+            "drain_steps": report.drain_steps,
             "policies": {
                 name: {key: getattr(r, key) for key in FIGURES}
                 for name, r in report.policies.items()

@@ -178,7 +178,8 @@ POLICY_COLOURS = {
 
 def replay_figures(report: Any) -> dict[str, Figure]:
     """A replay report (:class:`netrouter.planning.replay_report.ReplayReport`) as figures:
-    cost per step, totals against the optimizer, and utilisation by site."""
+    cost per step (the window's, then the drain's), totals against the optimizer, and
+    utilisation by site."""
     names = list(report.policies)
     colour = [POLICY_COLOURS.get(n, "#444444") for n in names]
     figs: dict[str, Figure] = {}
@@ -188,6 +189,10 @@ def replay_figures(report: Any) -> dict[str, Figure]:
     for name, c in zip(names, colour, strict=True):
         series = report.policies[name].cost_per_step
         ax.step([i * step_h for i in range(len(series))], series, where="post", label=name, c=c)
+    if report.drain_steps:
+        ax.axvline(
+            report.hours, color="black", lw=0.8, ls="--", label="end of window (drain after)"
+        )
     ax.set_xlabel("hours into the replay")
     ax.set_ylabel("energy cost per step (CNY)")
     ax.set_title("Energy cost over the replay")

@@ -307,7 +307,6 @@ def print_replay(out: Console, report: ReplayReport) -> None:
         "cost 元",
         "energy kWh",
         "carbon kg",
-        "unplaced",
         "SLO viol.",
         "moves",
         "penalty 元",
@@ -324,7 +323,6 @@ def print_replay(out: Console, report: ReplayReport) -> None:
             f"{r.cost:,.0f}",
             f"{r.energy_kwh:,.0f}",
             f"{r.carbon_kg:,.0f}",
-            f"{r.unplaced:,}" + (f" ({r.evicted:,} evicted)" if r.evicted else ""),
             f"{r.slo_violations:,}",
             f"{r.migrations:,}",
             f"{r.penalty:,.0f}",
@@ -334,6 +332,7 @@ def print_replay(out: Console, report: ReplayReport) -> None:
             f"{100 * r.west_energy_share:.0f}%",
         )
     out.print(table)
+    _print_queue(out, report)
     if report.nodes:
         _print_nodes(out, report)
     gap = "" if report.gap is None else f"; the optimizer is within {100 * report.gap:.2f}% of it"
@@ -344,14 +343,37 @@ def print_replay(out: Console, report: ReplayReport) -> None:
     )
 
 
+def _print_queue(out: Console, report: ReplayReport) -> None:
+    """Each policy's queue: the jobs that waited, how long, and those never run."""
+    drain = report.drain_steps * report.period_min / 60.0
+    figures = ("waited", "evicted", "wait p50 h", "wait p95 h", "dropped", "offers refused")
+    table = _table(
+        f"The queue (drained {drain:g} h past the window, cap {report.max_drain_h:g} h)",
+        ("policy", *figures),
+        right=figures,
+    )
+    for name, r in report.policies.items():
+        table.add_row(
+            name,
+            f"{r.waited:,}",
+            f"{r.evicted:,}",
+            f"{r.wait_p50_h:.2f}",
+            f"{r.wait_p95_h:.2f}",
+            f"{r.dropped:,}",
+            f"{r.unplaced:,}",
+        )
+    out.print(table)
+
+
 def _print_nodes(out: Console, report: ReplayReport) -> None:
-    """Each policy on the nodes: devices in use, in fragments, stranded, refused work, and
-    the count-only plans checked against the nodes."""
+    """Each policy on the nodes: devices in use, in fragments, stranded, work that waited
+    for shape, and the count-only plans checked against the nodes."""
     figures = (
         "devices in use",
         "fragmented",
         "stranded",
-        "refused for shape",
+        "waited for shape",
+        "of them large",
         "node misses",
         "count-only misfits",
     )
@@ -364,7 +386,8 @@ def _print_nodes(out: Console, report: ReplayReport) -> None:
             f"{100 * r.devices_in_use:.1f}%",
             f"{100 * r.fragmented:.2f}%",
             f"{100 * r.stranded:.2f}%",
-            f"{r.shape_refused:,}",
+            f"{r.shape_waited:,}",
+            f"{r.large_waited:,}",
             f"{r.node_misses:,}",
             f"{r.count_only_misfits:,} of {r.count_only_checked:,}",
         )

@@ -48,7 +48,12 @@ def replay(
     ] = 0.85,
     seed: Annotated[int, typer.Option(help="Seed for the origin regions.")] = 7,
     start: Annotated[
-        str, typer.Option(help="Local start time of the replay (sets the tariffs' hours).")
+        str,
+        typer.Option(
+            help="Local start time of the replay (sets the tariffs' hours; default "
+            "2023-11-16T00:00:00+08:00).",
+            show_default=False,
+        ),
     ] = "2023-11-16T00:00:00+08:00",
     time_limit: Annotated[float, typer.Option(help="Seconds per optimizer solve.", min=0.1)] = 2.0,
     data_dir: Annotated[
@@ -82,6 +87,16 @@ def replay(
             "first, or worst (most free).",
         ),
     ] = "best",
+    max_drain_h: Annotated[
+        float,
+        typer.Option(
+            "--max-drain-h",
+            help="After the window, keep stepping until every job has finished in every "
+            "policy, for at most this many hours (up to 168); jobs still waiting then are "
+            "dropped.",
+            min=0,
+        ),
+    ] = 72.0,
     json: JsonOpt = False,
     plot: Annotated[
         Path | None,
@@ -96,15 +111,18 @@ def replay(
     Batch jobs arrive as in the Alibaba GPU trace (with --data-dir: the pod list --pods),
     inference replicas follow the Azure LLM trace's token rate; the sites' devices sit on
     nodes drawn from the trace's node list; every policy places the same arrivals, step by
-    step, at the sites' time-of-use prices, on the nodes. Prints each policy's electricity
-    cost, energy, carbon, SLO violations and unplaced work, their ratios to the optimizer,
-    the hindsight lower bound with the optimizer's gap to it, and the devices in use,
-    stranded in fragments and the work refused for node shape.
+    step, at the sites' time-of-use prices, on the nodes. Work a policy cannot place waits
+    in its queue and is offered again every step; after the window the replay drains until
+    every job has run in full in every policy. Prints each policy's electricity cost,
+    energy, carbon, SLO violations, penalties, their ratios to the optimizer, the hindsight
+    lower bound with the optimizer's gap to it; its queue (jobs that waited, wait
+    percentiles, dropped); and the devices in use, stranded in fragments and the work that
+    waited for node shape.
 
     Example: netrouter replay --trace both --hours 2 --plot out/
     """
     from netrouter.planning.arrivals import TRACES
-    from netrouter.planning.replay import POLICIES, run_replay
+    from netrouter.planning.replay import MAX_DRAIN_H, POLICIES, run_replay
     from netrouter.planning.replay_nodes import FITS
     from netrouter.planning.traces import EXAMPLES, TraceFiles
     from solver import SolverConfig
@@ -119,6 +137,8 @@ def replay(
         raise fail(f"--pods must be one of {', '.join(POD_LISTS)}", 2)
     if node_fit not in FITS:
         raise fail(f"--node-fit must be one of {', '.join(FITS)}", 2)
+    if max_drain_h > MAX_DRAIN_H:
+        raise fail(f"--max-drain-h must be at most {MAX_DRAIN_H:g}", 2)
     files = (
         TraceFiles.full(data_dir, pods=f"openb_pod_list_{pods}.csv")
         if data_dir
@@ -148,6 +168,7 @@ def replay(
                 solver=solver,
                 progress=status.update,
                 node_fit=node_fit,
+                max_drain_h=max_drain_h,
             )
     except ValueError as exc:
         raise fail(str(exc), 2) from exc

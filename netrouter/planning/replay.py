@@ -14,31 +14,44 @@ national clusters in simulated time, and the whole replay is bounded from below 
 - Both are replicated (``training_copies``, ``inference_scale``) so that at the busiest step
   the work needs ``load`` × the network's free devices, half each when both traces run.
 
-**Steps.** Every ``period_min`` minutes the jobs that arrived in the period start, the
-finished ones leave, and each policy decides:
+**Steps.** Every ``period_min`` minutes the jobs that arrived in the period are offered,
+the finished ones leave, and each policy decides:
 
-- ``optimizer``: re-optimises the running work and the arrivals together with the full
-  optimizer; moving a running job costs re-running
+- ``optimizer``: re-optimises the running work, its queue and the arrivals together with
+  the full optimizer; moving a running job costs re-running
   :data:`~netrouter.client.types.DEFAULT_RESTART_H` hours of it where it is (the router's
   ``[rebalance] restart_h`` means the same).
-- ``nearest``, ``cheapest-first``, ``spread``: place the arrivals one by one with the
-  baselines of :mod:`solver.baselines`; running work never moves.
+- ``nearest``, ``cheapest-first``, ``spread``: place the queue, then the arrivals, one by
+  one in submit order with the baselines of :mod:`solver.baselines`; running work never
+  moves.
 
-Work no policy can place at arrival is left out (no queue) and pays its penalty, the
-solver's own (:class:`solver.Problem`), for the part of its run inside the replay. Every
-policy is told each job's true run time.
+**Queue.** Each policy has its own FIFO queue: a job it cannot place (the plan leaves it
+out, no node takes it, or the optimizer evicts it) waits and is offered again at every
+later step, first submitted first, and pays the solver's unplaced penalty
+(:class:`solver.Problem`) for every step it waits. When it starts it runs its full
+duration from then (an evicted job reruns in full), so each policy has its own start and
+end times. Nothing is dropped: after the window the replay goes on stepping (the *drain*:
+no arrivals, the tariffs' hours of day going on as in the window) until every job has
+finished in every policy, so all are compared on the same jobs run in full. In the drain
+the optimizer decides only while work waits. The drain stops at ``max_drain_h``: jobs
+still waiting then are counted ``dropped``, runs still going are charged up to there.
+Every policy is told each job's true run time.
 
 **Accounting.** Energy is devices × board power × PUE × hours in the step, priced at the
 site's time-of-use tariff for that hour (steps never straddle an hour); carbon from the
-site's grid factor. A policy's objective is energy cost + migration cost + penalties.
+site's grid factor. A policy's objective is energy cost + migration cost + penalties, over
+the window and the drain.
 
 The arrivals are in :mod:`~netrouter.planning.arrivals`, the stepping in
 :mod:`~netrouter.planning.simulation` and the report in :mod:`~netrouter.planning.replay_report`.
 
-**Hindsight bound.** Each step's relaxation (:func:`solver.relax.relax`) over every job
-active in it, priced for the step's stretch of each run, with left-out work paying the same
-pro-rated penalty. Summed over the steps it is at most any policy's objective: it drops
-migration costs and lets work move freely between steps.
+**Hindsight bound.** Each window step's relaxation (:func:`solver.relax.relax`) over every
+job the trace has active in it (as if started on arrival), priced for the step's stretch of
+each run, with left-out work paying the same pro-rated penalty. Summed over the window's
+steps it is at most any policy's objective: it drops migration costs, lets work move freely
+between steps, and a policy's waiting job pays at least what leaving it out costs the
+relaxation (see :func:`~netrouter.planning.simulation.relax_step`); the drain adds only
+costs ≥ 0.
 """
 
 from __future__ import annotations
@@ -49,11 +62,11 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from netrouter.planning.arrivals import Arrivals, Job, arrivals
+from netrouter.planning.arrivals import Arrivals, arrivals
 from netrouter.planning.replay_network import Network
 from netrouter.planning.replay_nodes import FITS, draw_layout, read_node_sizes
 from netrouter.planning.replay_report import ReplayReport, job_kinds, ratios_to
-from netrouter.planning.simulation import Fleet, PolicyState, Step, relax_step
+from netrouter.planning.simulation import Fleet, PolicyState, Run, Step, relax_step
 from netrouter.planning.traces import TraceFiles
 from site_agents.config import load_site_configs
 from solver import SolverConfig
@@ -62,10 +75,14 @@ POLICIES = ("optimizer", "nearest", "cheapest-first", "spread")
 BASELINE_OF = {"nearest": "nearest-site", "cheapest-first": "cheapest-first", "spread": "spread"}
 DEFAULT_START = "2023-11-16T00:00:00+08:00"
 """The Azure trace's day, midnight in China: tariffs are those of that date."""
+DEFAULT_MAX_DRAIN_H = 72.0
+"""How long past the window the replay waits for every job to finish."""
+MAX_DRAIN_H = 24.0 * 7
+"""The longest drain allowed."""
 
-Observer = Callable[[float, str, list[tuple[Job, str, str, int]]], None]
-"""Called after each policy's decision at each step: (hours in, policy, every running job
-with its site, model and devices)."""
+Observer = Callable[[float, str, list[Run]], None]
+"""Called after each policy's decision at each step, drain included: (hours in, policy,
+every running job with its site, model, devices and run times)."""
 
 
 def replay(
@@ -84,8 +101,11 @@ def replay(
     node_fit: str = "best",
     check_count_only: bool = True,
     nodes: str = "",
+    max_drain_h: float = DEFAULT_MAX_DRAIN_H,
 ) -> ReplayReport:
-    """Run every policy over the same jobs, step by step, and bound them in hindsight.
+    """Run every policy over the same jobs, step by step, through the window and then the
+    drain (until every job finished in every policy, at most ``max_drain_h`` past the
+    window), and bound them in hindsight.
 
     Where ``network`` lays its devices on nodes, every policy plans on them and its
     placements are laid on nodes chosen by ``node_fit``; with ``check_count_only`` each
@@ -99,12 +119,16 @@ def replay(
         raise ValueError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
     if node_fit not in FITS:
         raise ValueError(f"node_fit must be one of {', '.join(FITS)}")
+    if not 0 <= max_drain_h <= MAX_DRAIN_H:
+        raise ValueError(f"max_drain_h must be in [0, {MAX_DRAIN_H:g}]")
     period_h = period_min / 60.0
-    steps = math.ceil(hours / period_h - 1e-9)
     solver = solver or SolverConfig(
         time_limit_s=2.0, relative_gap_limit=1e-3, explain_max_workloads=0
     )
+    drain_end = hours + max_drain_h
+    network = network.priced_until(math.ceil(drain_end))
     fleet = Fleet.build(network, jobs.jobs, hours=hours, period_h=period_h)
+    steps = fleet.steps
     states = {
         p: PolicyState(
             len(jobs.jobs),
@@ -117,12 +141,21 @@ def replay(
     }
     bound = 0.0
     bound_s = 0.0
-    for s in range(steps):
-        step = Step.at(fleet, s, period_h)
-        if s % max(1, steps // 24) == 0:
+    s = 0
+    while True:
+        step = Step.at(fleet, s)
+        for st in states.values():
+            st.release_finished(step.t)
+        if not step.in_window and (
+            step.t >= drain_end - 1e-9 or not any(st.has_work() for st in states.values())
+        ):
+            break
+        if step.in_window and s % max(1, steps // 24) == 0:
             progress(f"step {s + 1}/{steps} ({step.t:.2f} h in)")
+        elif not step.in_window and (s - steps) % 8 == 0:
+            waiting = sum(int(st.times.waiting.sum()) for st in states.values())
+            progress(f"draining: {step.t - hours:.2f} h past the window, {waiting} waiting")
         for name, st in states.items():
-            st.release_finished(fleet, step.t)
             began = time.perf_counter()
             if name == "optimizer":
                 st.decide_optimizer(fleet, step, solver)
@@ -131,13 +164,14 @@ def replay(
             st.result.decide_s += time.perf_counter() - began
             if observer is not None:
                 observer(step.t, name, st.running(fleet))
-        # The step's relaxation over every active job: the bound, and the penalties.
-        began = time.perf_counter()
-        relaxed = relax_step(fleet, step)
-        bound += relaxed.bound
-        bound_s += time.perf_counter() - began
+        if step.in_window:
+            # The step's relaxation over every job the trace has active in it: the bound.
+            began = time.perf_counter()
+            bound += relax_step(fleet, step)
+            bound_s += time.perf_counter() - began
         for st in states.values():
-            st.account(fleet, step, relaxed.penalty_rate)
+            st.account(fleet, step)
+        s += 1
     results = {
         name: st.finish(bound=bound, steps=steps, ids=fleet.ids) for name, st in states.items()
     }
@@ -154,6 +188,8 @@ def replay(
         inference_scale=jobs.inference_scale,
         jobs=job_kinds(jobs),
         steps=steps,
+        drain_steps=s - steps,
+        max_drain_h=max_drain_h,
         nodes=nodes if fleet.nodes else "",
         node_fit=node_fit,
         policies=results,
@@ -181,6 +217,7 @@ def run_replay(
     observer: Observer | None = None,
     node_fit: str = "best",
     check_count_only: bool = True,
+    max_drain_h: float = DEFAULT_MAX_DRAIN_H,
 ) -> ReplayReport:
     """Load the sites and the traces, lay the devices on nodes drawn from the node list
     (``files.alibaba_nodes``; none: counted in devices), then :func:`replay`."""
@@ -225,7 +262,16 @@ def run_replay(
         node_fit=node_fit,
         check_count_only=check_count_only,
         nodes=nodes,
+        max_drain_h=max_drain_h,
     )
 
 
-__all__ = ["DEFAULT_START", "POLICIES", "Observer", "replay", "run_replay"]
+__all__ = [
+    "DEFAULT_MAX_DRAIN_H",
+    "DEFAULT_START",
+    "MAX_DRAIN_H",
+    "POLICIES",
+    "Observer",
+    "replay",
+    "run_replay",
+]

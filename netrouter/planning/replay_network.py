@@ -50,6 +50,19 @@ class Network:
                 raise ValueError(f"the nodes of {key} do not hold its {free.get(key, 0)} devices")
         return replace(self, layout=dict(layout))
 
+    def priced_until(self, hours: int) -> Network:
+        """The same network priced for at least ``hours`` and the day after (the solver
+        reads a day ahead): each hour past its prices costs what the same hour of the
+        day before did, so the tariff's hours of day go on as they were."""
+        have, need = self.hourly.shape[1], hours + 25
+        if have >= need:
+            return self
+        if have < 24:
+            raise ValueError("the network needs a day of prices to repeat")
+        cols = np.arange(need)
+        cols = np.where(cols < have, cols, have - 24 + (cols - have) % 24)
+        return replace(self, hourly=self.hourly[:, cols])
+
     @property
     def ids(self) -> list[str]:
         """The site ids, in the order of every per-site array."""

@@ -27,31 +27,50 @@ class PolicyResult(BaseModel):
     capacity_violations: int = 0
     """(site, model, step) where running work exceeds the free devices."""
     unplaced: int = 0
-    """Jobs left out at arrival (or evicted later)."""
+    """Offers refused: times a job was offered and not placed (at arrival, at each later
+    step while it waits, after an eviction). A job that waits 3 steps counts 3."""
     evicted: int = 0
+    """Running jobs the policy took off their devices (they wait, then rerun in full)."""
     placed: int = 0
+    """Runs started (a job evicted and restarted counts twice): placed − evicted + dropped
+    is the number of jobs."""
+    waited: int = 0
+    """Jobs that waited in the queue at least one step."""
+    wait_p50_h: float = 0.0
+    """Median over all jobs of the hours each waited in the queue (arrival to start for a
+    job that was not evicted; to the cap for one dropped)."""
+    wait_p95_h: float = 0.0
+    """95th percentile of the same."""
+    dropped: int = 0
+    """Jobs still waiting when the drain stopped at its cap (they never ran in full)."""
     migrations: int = 0
     penalty: float = 0.0
+    """Each waiting job's unplaced penalty for every step it waits."""
     objective: float = 0.0
     """cost + penalty: what the hindsight bound bounds."""
     gap_to_bound: float = 0.0
     west_energy_share: float = 0.0
     utilisation: dict[str, float] = {}
-    """Mean share of each site's free devices in use."""
+    """Mean share of each site's free devices in use over the window's steps."""
     cost_per_step: list[float] = []
+    """Energy cost of each step, the window's then the drain's."""
     decide_s: float = 0.0
     devices_in_use: float = 0.0
-    """Mean share of all the replay's devices in use (after each step's decisions)."""
+    """Mean share of all the replay's devices in use (after each step's decisions), over
+    the window's steps (as are the next two)."""
     fragmented: float = 0.0
     """Mean share of all the replay's devices free on partly used nodes."""
     stranded: float = 0.0
     """Mean share of all the replay's devices free on partly used nodes with fewer free
-    than the smallest device count (for that model) of any job left out in the step."""
-    shape_refused: int = 0
-    """Jobs left out although a site within their SLO had their devices free, on no node
-    (or not on enough whole nodes) that holds them."""
+    than the smallest device count (for that model) of any job waiting in the step."""
+    shape_waited: int = 0
+    """Jobs that waited while, at one of the steps they waited, a site within their SLO
+    had their devices free but on no node (or not on enough whole nodes) that holds them."""
+    large_waited: int = 0
+    """Of those, the jobs needing more devices than one node holds that waited for whole
+    nodes: the site had their device count free, not on enough whole nodes."""
     node_misses: int = 0
-    """Placements of the policy's own plan the nodes could not take (left out)."""
+    """Placements of the policy's own plan the nodes could not take (they wait)."""
     count_only_checked: int = 0
     """Placements of the count-only plans (the same decisions without node shapes) laid on
     the nodes as they were."""
@@ -72,6 +91,11 @@ class ReplayReport(BaseModel):
     inference_scale: float
     jobs: dict[str, int]
     steps: int
+    """Steps of the window (the jobs arrive in it; the bound covers it)."""
+    drain_steps: int = 0
+    """Steps after the window until every job had finished in every policy (or the cap)."""
+    max_drain_h: float = 0.0
+    """The drain's cap: jobs still waiting then are dropped, runs are cut there."""
     nodes: str = ""
     """How the sites' devices sit on nodes ("": counted in devices, no shape)."""
     node_fit: str = "best"

@@ -1,6 +1,7 @@
 """The trace replay's simulation: every job and every (site, model) as arrays in one
-:class:`Fleet`, one policy's placements over them in a :class:`PolicyState`, and each step's
-decisions, accounting and hindsight relaxation.
+:class:`Fleet`, one policy's placements and queue over them in a :class:`PolicyState` (its
+jobs' own start and end times in a :class:`Timeline`), and each step's decisions,
+accounting and hindsight relaxation.
 
 See :mod:`netrouter.planning.replay` for the policies, the accounting and the bound.
 """
@@ -22,7 +23,6 @@ from solver import (
     NodeShape,
     Plan,
     Problem,
-    Site,
     SolverConfig,
     Workload,
     build_table,
@@ -30,6 +30,7 @@ from solver import (
     solve,
 )
 from solver.relax import relax
+from solver.table import Context
 
 
 # eq=False on the array holders: numpy arrays have no single truth value, and no two
@@ -50,14 +51,18 @@ class Fleet:
     pue: np.ndarray  # per site
     carbon: np.ndarray  # per site: kg CO2 per kWh
     west: np.ndarray  # per site: on the west side
-    start_h: np.ndarray  # per job
-    end_h: np.ndarray  # per job
+    hours: float  # the window: jobs arrive in it, the bound covers it
+    period_h: float  # hours per step
+    start_h: np.ndarray  # per job: when it arrives (a step boundary)
+    end_h: np.ndarray  # per job: when it would end, started on arrival (the bound's)
+    duration_h: np.ndarray  # per job: its run, whenever it starts
+    penalty_per_h: np.ndarray  # per job: 元 per hour it waits (the solver's penalty)
     own_kw: np.ndarray  # per job: its own kW per device (NaN: the model's)
     slo: np.ndarray  # per job: latency SLO in ms (inf: none)
     latency: np.ndarray  # jobs × sites: RTT from the job's origin (inf: none measured)
     by_step: dict[int, list[int]]  # step → the jobs that start in it
     hub_caps: dict[str, float]
-    unplaced_rate: float  # 元 per IT kWh of work left out
+    unplaced_rate: float  # 元 per IT kWh of work waiting
     nodes: dict[tuple[int, int], Nodes]  # (site, model) → its nodes at the start (none: no shape)
 
     @classmethod
@@ -93,6 +98,9 @@ class Fleet:
         by_step: dict[int, list[int]] = defaultdict(list)
         for i, j in enumerate(jobs):
             by_step[round(j.start_h / period_h)].append(i)
+        unplaced_rate = network.unplaced_yuan_per_kwh(math.ceil(hours))
+        start_h = np.array([j.start_h for j in jobs])
+        end_h = np.array([j.end_h for j in jobs])
         return cls(
             network=network,
             jobs=jobs,
@@ -105,14 +113,18 @@ class Fleet:
             pue=np.array([c.pue.value or 1.0 for c in network.configs]),
             carbon=np.array([c.carbon.kg_per_kwh for c in network.configs]),
             west=np.array([c.site.side == "west" for c in network.configs]),
-            start_h=np.array([j.start_h for j in jobs]),
-            end_h=np.array([j.end_h for j in jobs]),
+            hours=hours,
+            period_h=period_h,
+            start_h=start_h,
+            end_h=end_h,
+            duration_h=end_h - start_h,
+            penalty_per_h=_penalty_per_h(network, jobs, unplaced_rate),
             own_kw=own_w / 1000.0,
             slo=np.array([j.workload.latency_slo_ms or np.inf for j in jobs]),
             latency=latency,
             by_step=dict(by_step),
             hub_caps=network.hub_caps(),
-            unplaced_rate=network.unplaced_yuan_per_kwh(math.ceil(hours)),
+            unplaced_rate=unplaced_rate,
             nodes={
                 (site_of[sid], model_of[m]): Nodes.of(nodes)
                 for (sid, m), nodes in network.layout.items()
@@ -120,52 +132,77 @@ class Fleet:
             },
         )
 
+    @property
+    def steps(self) -> int:
+        """The steps of the window."""
+        return math.ceil(self.hours / self.period_h - 1e-9)
+
     def shapes(self, nodes: dict[tuple[int, int], Nodes]) -> dict[tuple[str, str], NodeShape]:
         """The solver's node shapes of these nodes, by (site id, model)."""
         return {(self.ids[si], self.models[mi]): n.shape() for (si, mi), n in nodes.items()}
 
 
+def _penalty_per_h(network: Network, jobs: tuple[Job, ...], unplaced_rate: float) -> np.ndarray:
+    """Each job's penalty for an hour left out, as the solver prices it (proportional to
+    the hours, and the same at every step: it depends on the sites' board power only)."""
+    if not jobs:
+        return np.zeros(0)
+    problem = Problem(
+        sites=tuple(network.sites(0.0)),
+        workloads=tuple(replace(j.workload, duration_h=1.0, current_site=None) for j in jobs),
+        hub_max_pue=network.hub_caps(),
+        unplaced_yuan_per_kwh=unplaced_rate,
+    )
+    return np.asarray(Context(problem).penalty, dtype=np.float64)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class Step:
-    """One decision period: when it starts, who arrives, who is active and for how long."""
+    """One decision period: when it starts, who arrives, and who the trace has active in
+    it and for how long (each job as if started on arrival: the hindsight bound's view; a
+    policy's own running work is in its :class:`PolicyState`)."""
 
     t: float  # hours into the replay
     hour: int  # the tariff hour (steps never straddle one)
+    in_window: bool  # False: a drain step, after the window
     arriving: list[int]
-    active: np.ndarray  # jobs running in the step, whatever a policy did with them
-    overlap: np.ndarray  # hours of the step each active job runs
-    sites: list[Site]  # the solver's sites, with all their free devices
+    active: np.ndarray  # jobs the trace has running in the step
+    overlap: np.ndarray  # hours of the step each of them runs
 
     @classmethod
-    def at(cls, fleet: Fleet, index: int, period_h: float) -> Step:
-        """Step ``index`` of ``fleet``'s replay."""
-        t = index * period_h
+    def at(cls, fleet: Fleet, index: int) -> Step:
+        """Step ``index`` of ``fleet``'s replay (past the window: a drain step)."""
+        t = index * fleet.period_h
         active = np.flatnonzero((fleet.start_h <= t + 1e-9) & (fleet.end_h > t + 1e-9))
         return cls(
             t=t,
             hour=int(t),
+            in_window=index < fleet.steps,
             arriving=fleet.by_step.get(index, []),
             active=active,
-            overlap=np.minimum(fleet.end_h[active], t + period_h) - t,
-            sites=fleet.network.sites(t),
+            overlap=np.minimum(fleet.end_h[active], t + fleet.period_h) - t,
         )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
-class StepBound:
-    """A step's relaxation over every active job: its bound and each job's penalty rate."""
+def relax_step(fleet: Fleet, step: Step) -> float:
+    """The step's relaxation (:func:`solver.relax.relax`) over the jobs the trace has
+    active in it, each run priced for its stretch of the step.
 
-    bound: float
-    penalty_rate: np.ndarray  # per job: 元 if left out for its part of the step
-
-
-def relax_step(fleet: Fleet, step: Step) -> StepBound:
-    """The step's relaxation (:func:`solver.relax.relax`), each run priced for its stretch."""
-    penalty_rate = np.zeros(len(fleet.jobs))
+    Summed over the window's steps it bounds every policy's objective from below, queue
+    and drain included. Take a policy's run and build a solution of each step's
+    relaxation from it: a job active in the trace at step ``s`` that the policy runs at
+    ``s`` goes where the policy has it; any other such job is left out. The jobs placed
+    are a subset of the policy's running work, so capacity holds. A placed job's policy
+    run ends no earlier than its trace run (it starts no earlier, a restart reruns it in
+    full), so the policy pays at least the relaxation's energy for it in ``s``. A job left
+    out arrived by ``s`` and has not finished, so the policy has it waiting, paying
+    :attr:`Fleet.penalty_per_h` × the whole step, at least the relaxation's penalty for its
+    overlap. Each relaxation is at most the cost of that solution, and everything else the
+    policy pays (migrations, runs outside the trace's window, drain steps) is ≥ 0."""
     if not step.active.size:
-        return StepBound(bound=0.0, penalty_rate=penalty_rate)
+        return 0.0
     problem = Problem(
-        sites=tuple(step.sites),
+        sites=tuple(fleet.network.sites(step.t)),
         workloads=tuple(
             replace(fleet.jobs[i].workload, duration_h=float(o), current_site=None)
             for i, o in zip(step.active.tolist(), step.overlap.tolist(), strict=True)
@@ -175,8 +212,47 @@ def relax_step(fleet: Fleet, step: Step) -> StepBound:
         unplaced_yuan_per_kwh=fleet.unplaced_rate,
     )
     table, _ = build_table(problem)
-    penalty_rate[step.active] = table.penalty
-    return StepBound(bound=relax(table).bound, penalty_rate=penalty_rate)
+    return relax(table).bound
+
+
+# Mutable: a policy's jobs change in place at every step.
+@dataclass(slots=True, eq=False)
+class Timeline:
+    """One policy's jobs in time, per job: when its current run began and when it ends
+    (NaN: not started; a finished job keeps its times), whether it waits in the queue now,
+    the hours it has waited, and whether it waited for node shape at some step (for whole
+    nodes: more devices than one node holds)."""
+
+    start_h: np.ndarray
+    end_h: np.ndarray
+    waiting: np.ndarray
+    waited_h: np.ndarray
+    for_shape: np.ndarray
+    for_whole_nodes: np.ndarray
+
+    @classmethod
+    def of(cls, n: int) -> Timeline:
+        """``n`` jobs, none started."""
+        return cls(
+            start_h=np.full(n, np.nan),
+            end_h=np.full(n, np.nan),
+            waiting=np.zeros(n, dtype=bool),
+            waited_h=np.zeros(n),
+            for_shape=np.zeros(n, dtype=bool),
+            for_whole_nodes=np.zeros(n, dtype=bool),
+        )
+
+    def queue(self) -> list[int]:
+        """The waiting jobs, first submitted first (jobs are indexed in arrival order)."""
+        return np.flatnonzero(self.waiting).tolist()
+
+    def start(self, i: int, t: float, duration_h: float) -> None:
+        """Job ``i`` starts at ``t`` and runs ``duration_h`` from there."""
+        self.start_h[i], self.end_h[i], self.waiting[i] = t, t + duration_h, False
+
+    def wait(self, i: int) -> None:
+        """Job ``i`` waits (an evicted job loses its run: it reruns in full)."""
+        self.start_h[i], self.end_h[i], self.waiting[i] = np.nan, np.nan, True
 
 
 Target = dict[int, tuple[int, int, int]]
@@ -207,14 +283,31 @@ def lay(
     return misses
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Run:
+    """A job running under a policy: where, on how many devices, and its run's times
+    (hours into the replay: when this run began and when it ends)."""
+
+    job: Job
+    site: str
+    model: str
+    devices: int
+    start_h: float
+    end_h: float
+
+
 # Mutable: a policy's placements change in place at every step.
 @dataclass(slots=True)
 class PolicyState:
     """One policy's ``n`` jobs: where each runs (site, model indices, devices; −1 none),
-    and whether it was left out; and the share of each of the ``n_sites`` sites in use,
-    summed over the steps. With ``nodes`` (the fleet's, copied), which nodes each running
-    job holds; placements are laid on them with ``fit`` (see
-    :mod:`~netrouter.planning.replay_nodes`)."""
+    their times and queue (:class:`Timeline`); and the share of each of the ``n_sites``
+    sites in use, summed over the window's steps. With ``nodes`` (the fleet's, copied),
+    which nodes each running job holds; placements are laid on them with ``fit`` (see
+    :mod:`~netrouter.planning.replay_nodes`).
+
+    A job that is not placed when offered (the plan leaves it out, no node takes it, or it
+    is evicted) waits in the queue and is offered again at every later step, first
+    submitted first; when it starts it runs its full duration from then."""
 
     n: int
     n_sites: int
@@ -224,9 +317,8 @@ class PolicyState:
     site: np.ndarray = field(init=False)
     model: np.ndarray = field(init=False)
     devices: np.ndarray = field(init=False)
-    out: np.ndarray = field(init=False)
+    times: Timeline = field(init=False)
     holds: dict[int, Holding] = field(init=False)
-    left_now: list[int] = field(init=False)
     result: PolicyResult = field(default_factory=PolicyResult)
     busy: np.ndarray = field(init=False)
     west_kwh: float = 0.0
@@ -236,20 +328,22 @@ class PolicyState:
         self.site = np.full(self.n, -1, dtype=np.int64)
         self.model = np.full(self.n, -1, dtype=np.int64)
         self.devices = np.zeros(self.n, dtype=np.int64)
-        self.out = np.zeros(self.n, dtype=bool)
+        self.times = Timeline.of(self.n)
         self.busy = np.zeros(self.n_sites)
         self.nodes = {k: v.copy() for k, v in self.nodes.items()}
         self.holds = {}
-        self.left_now = []
         self.sums = defaultdict(float)
 
-    def release_finished(self, fleet: Fleet, t: float) -> None:
+    def release_finished(self, t: float) -> None:
         """Finished work leaves its devices."""
-        done = (self.site >= 0) & (fleet.end_h <= t + 1e-9)
+        done = (self.site >= 0) & (self.times.end_h <= t + 1e-9)
         for i in np.flatnonzero(done).tolist():
             self._release(i)
         self.site[done], self.model[done], self.devices[done] = -1, -1, 0
-        self.left_now = []
+
+    def has_work(self) -> bool:
+        """Whether any job runs or waits."""
+        return bool((self.site >= 0).any() or self.times.waiting.any())
 
     def _release(self, i: int) -> None:
         holding = self.holds.pop(i, None)
@@ -267,14 +361,16 @@ class PolicyState:
             == to
         )
 
-    def running(self, fleet: Fleet) -> list[tuple[Job, str, str, int]]:
-        """Every running job with its site, model and devices."""
+    def running(self, fleet: Fleet) -> list[Run]:
+        """Every running job with its site, model, devices and the times of its run."""
         return [
-            (
-                fleet.jobs[i],
-                fleet.ids[self.site[i]],
-                fleet.models[self.model[i]],
-                int(self.devices[i]),
+            Run(
+                job=fleet.jobs[i],
+                site=fleet.ids[self.site[i]],
+                model=fleet.models[self.model[i]],
+                devices=int(self.devices[i]),
+                start_h=float(self.times.start_h[i]),
+                end_h=float(self.times.end_h[i]),
             )
             for i in np.flatnonzero(self.site >= 0).tolist()
         ]
@@ -313,14 +409,33 @@ class PolicyState:
                 self._release(i)
         return lay(fleet, self.nodes, self.holds, target, self.fit)
 
+    def _start(self, fleet: Fleet, i: int, to: tuple[int, int, int], t: float) -> None:
+        self.site[i], self.model[i], self.devices[i] = to
+        self.times.start(i, t, float(fleet.duration_h[i]))
+        self.result.placed += 1
+
+    def _wait(self, i: int) -> None:
+        """Job ``i`` was offered and not placed (or evicted): to the queue."""
+        if self.site[i] >= 0:
+            self.result.evicted += 1
+        self.site[i], self.model[i], self.devices[i] = -1, -1, 0
+        self.times.wait(i)
+        self.result.unplaced += 1
+
     def decide_optimizer(self, fleet: Fleet, step: Step, solver: SolverConfig) -> None:
-        """Re-optimise the running work and the arrivals together; a move costs a restart.
+        """Re-optimise the running work, the queue and the arrivals together; a move costs
+        a restart. After the window it decides only while work waits (the running work
+        stays where it is).
 
         The solver sees each (site, model)'s nodes as they are, the running work on its
         nodes and held there (:attr:`Problem.running_held`): work that stays keeps its
         nodes and needs no new room; work that moves, and new work, is laid on the free
-        nodes. Running work is offered the model it runs on only (its held devices)."""
+        nodes. Running work is offered the model it runs on only (its held devices), for
+        the rest of its run; waiting work is offered as the arrivals are, in full."""
         network, t, hour = fleet.network, step.t, step.hour
+        queued = self.times.queue()
+        if not step.in_window and not queued:
+            return
         members: list[int] = []
         work: list[Workload] = []
         used: dict[tuple[str, str], int] = defaultdict(int)
@@ -335,13 +450,13 @@ class PolicyState:
             work.append(
                 replace(
                     fleet.jobs[i].workload,
-                    duration_h=fleet.jobs[i].end_h - t,
+                    duration_h=float(self.times.end_h[i]) - t,
                     demands={fleet.models[mi]: int(self.devices[i])},
                     current_site=fleet.ids[si],
                     migration_cost_yuan=float(restart),
                 )
             )
-        for i in step.arriving:
+        for i in queued + step.arriving:
             members.append(i)
             work.append(fleet.jobs[i].workload)
         if not work:
@@ -364,28 +479,25 @@ class PolicyState:
         moved_cost = {index[a.workload_id]: a.migration_cost_yuan for a in plan.assignments}
         r = self.result
         r.node_misses += len(misses)
-        for i, (si, mi, dev) in target.items():
+        for i, to in target.items():
             if i in misses:
                 continue
             was = int(self.site[i])
-            self.site[i], self.model[i], self.devices[i] = si, mi, dev
             if was < 0:
-                r.placed += 1
-            elif moved_cost[i] > 0 or was != si:
+                self._start(fleet, i, to, t)
+                continue
+            self.site[i], self.model[i], self.devices[i] = to
+            if moved_cost[i] > 0 or was != to[0]:
                 r.migrations += 1
                 r.migration_cost += moved_cost[i]
         for i in [index[u.workload_id] for u in plan.unplaced] + sorted(misses):
-            if self.site[i] >= 0:
-                r.evicted += 1
-            self.site[i], self.model[i], self.devices[i] = -1, -1, 0
-            self.out[i] = True
-            self.left_now.append(i)
-            r.unplaced += 1
+            self._wait(i)
 
     def decide_baseline(self, fleet: Fleet, step: Step, baseline: str) -> None:
-        """Place the arrivals one by one with ``baseline`` on the nodes as they are;
-        running work never moves."""
-        if not step.arriving:
+        """Place the queue, then the arrivals, one by one in submit order with ``baseline``
+        on the nodes as they are; running work never moves."""
+        offered = self.times.queue() + step.arriving
+        if not offered:
             return
         used: dict[tuple[str, str], int] = defaultdict(int)
         for i in np.flatnonzero(self.site >= 0).tolist():
@@ -393,38 +505,35 @@ class PolicyState:
         t = step.t
         problem = Problem(
             sites=tuple(fleet.network.sites(t, used, fleet.shapes(self.nodes))),
-            workloads=tuple(fleet.jobs[i].workload for i in step.arriving),
+            workloads=tuple(fleet.jobs[i].workload for i in offered),
             hour_elapsed=t - int(t),
             hub_max_pue=fleet.hub_caps,
             unplaced_yuan_per_kwh=fleet.unplaced_rate,
         )
         plan = run_baseline(baseline, problem)
-        index = {fleet.jobs[i].workload.id: i for i in step.arriving}
+        index = {fleet.jobs[i].workload.id: i for i in offered}
         target = self._target(fleet, plan, index)
         if self.nodes and self.check_count_only:
             counted = run_baseline(
                 baseline,
                 replace(problem, sites=tuple(fleet.network.sites(t, used))),
             )
-            self._misfits(fleet, self._target(fleet, counted, index), step.arriving)
-        misses = set(self._settle(fleet, target, step.arriving))
+            self._misfits(fleet, self._target(fleet, counted, index), offered)
+        misses = set(self._settle(fleet, target, offered))
         self.result.node_misses += len(misses)
-        for i, (si, mi, dev) in target.items():
-            if i in misses:
-                continue
-            self.site[i], self.model[i], self.devices[i] = si, mi, dev
-            self.result.placed += 1
+        for i, to in target.items():
+            if i not in misses:
+                self._start(fleet, i, to, t)
         for i in [index[u.workload_id] for u in plan.unplaced] + sorted(misses):
-            self.out[i] = True
-            self.left_now.append(i)
-            self.result.unplaced += 1
+            self._wait(i)
 
-    def account(self, fleet: Fleet, step: Step, penalty_rate: np.ndarray) -> None:
-        """Charge one step: energy of the running work, penalties of the left-out work;
-        and measure the devices in use, in fragments and stranded."""
-        active, price = step.active, fleet.network.hourly[:, step.hour]
-        on = self.site[active] >= 0
-        run, hrs = active[on], step.overlap[on]
+    def account(self, fleet: Fleet, step: Step) -> None:
+        """Charge one step: energy of the running work for its part of the step, and the
+        penalty of each waiting job for the whole step; and, in the window, measure the
+        devices in use, in fragments and stranded."""
+        price = fleet.network.hourly[:, step.hour]
+        run = np.flatnonzero(self.site >= 0)
+        hrs = np.minimum(self.times.end_h[run], step.t + fleet.period_h) - step.t
         si, mi, dev = self.site[run], self.model[run], self.devices[run]
         kw = np.where(np.isnan(fleet.own_kw[run]), fleet.power[si, mi], fleet.own_kw[run])
         kwh = dev * kw * fleet.pue[si] * hrs
@@ -438,20 +547,24 @@ class PolicyState:
         used = np.zeros_like(fleet.free)
         np.add.at(used, (si, mi), dev)
         r.capacity_violations += int((used > fleet.free).sum())
-        self.busy += used.sum(axis=1) / np.maximum(fleet.free.sum(axis=1), 1)
-        left = active[self.out[active]]
-        r.penalty += float(penalty_rate[left].sum())
+        waiting = np.flatnonzero(self.times.waiting)
+        r.penalty += float(fleet.penalty_per_h[waiting].sum()) * fleet.period_h
+        self.times.waited_h[waiting] += fleet.period_h
         r.cost_per_step.append(cost)
-        total = max(1, int(fleet.free.sum()))
-        self.sums["in_use"] += used.sum() / total
-        self._measure_nodes(fleet, used, total)
+        if self.nodes:
+            self._note_shape_waits(fleet, waiting.tolist(), used)
+        if step.in_window:
+            self.busy += used.sum(axis=1) / np.maximum(fleet.free.sum(axis=1), 1)
+            total = max(1, int(fleet.free.sum()))
+            self.sums["in_use"] += used.sum() / total
+            self._measure_nodes(fleet, waiting.tolist(), total)
 
-    def _measure_nodes(self, fleet: Fleet, used: np.ndarray, total: int) -> None:
-        """Fragments, stranded devices and the work left out for shape, after the step."""
+    def _measure_nodes(self, fleet: Fleet, waiting: list[int], total: int) -> None:
+        """Fragments and stranded devices after the step."""
         if not self.nodes:
             return
         smallest: dict[int, int] = {}
-        for i in self.left_now:
+        for i in waiting:
             for m, n in fleet.jobs[i].workload.demands.items():
                 mi = fleet.model_of[m]
                 smallest[mi] = min(smallest.get(mi, n), n)
@@ -462,33 +575,44 @@ class PolicyState:
                 stranded += nodes.stranded(smallest[mi])
         self.sums["fragmented"] += fragmented / total
         self.sums["stranded"] += stranded / total
-        for i in self.left_now:
-            if self._refused_for_shape(fleet, i, used):
-                self.result.shape_refused += 1
 
-    def _refused_for_shape(self, fleet: Fleet, i: int, used: np.ndarray) -> bool:
-        """Whether a site within job ``i``'s SLO has its devices free, but on no node (or
-        not on enough whole nodes) that holds it."""
-        for m, n in fleet.jobs[i].workload.demands.items():
-            mi = fleet.model_of[m]
-            for si in range(len(fleet.ids)):
-                nodes = self.nodes.get((si, mi))
-                if (
-                    nodes is not None
-                    and fleet.latency[i, si] <= fleet.slo[i]
-                    and fleet.free[si, mi] - used[si, mi] >= n
-                    and not nodes.shape().fits(n)
-                ):
-                    return True
-        return False
+    def _note_shape_waits(self, fleet: Fleet, waiting: list[int], used: np.ndarray) -> None:
+        """Mark the waiting jobs that a site within their SLO has the devices free for,
+        but on no node (or not on enough whole nodes) that holds them."""
+        times = self.times
+        todo = [i for i in waiting if not times.for_whole_nodes[i]]
+        if not todo:
+            return
+        shapes = {key: nodes.shape() for key, nodes in self.nodes.items()}
+        room = fleet.free - used
+        for i in todo:
+            for m, n in fleet.jobs[i].workload.demands.items():
+                mi = fleet.model_of[m]
+                for si in range(len(fleet.ids)):
+                    shape = shapes.get((si, mi))
+                    if (
+                        shape is not None
+                        and fleet.latency[i, si] <= fleet.slo[i]
+                        and room[si, mi] >= n
+                        and not shape.fits(n)
+                    ):
+                        times.for_shape[i] = True
+                        times.for_whole_nodes[i] |= n > shape.node_size
 
     def finish(self, *, bound: float, steps: int, ids: list[str]) -> PolicyResult:
-        """The policy's totals, with its gap to the replay's hindsight ``bound``."""
-        r = self.result
+        """The policy's totals, with its gap to the replay's hindsight ``bound``; the means
+        over the window's ``steps``; the jobs still waiting are dropped."""
+        r, times = self.result, self.times
         r.cost = r.energy_cost + r.migration_cost
         r.objective = r.cost + r.penalty
         r.gap_to_bound = max(0.0, (r.objective - bound) / r.objective) if r.objective else 0.0
         r.west_energy_share = self.west_kwh / r.energy_kwh if r.energy_kwh else 0.0
+        r.waited = int((times.waited_h > 0).sum())
+        if self.n:
+            r.wait_p50_h, r.wait_p95_h = (float(q) for q in np.percentile(times.waited_h, [50, 95]))
+        r.shape_waited = int(times.for_shape.sum())
+        r.large_waited = int(times.for_whole_nodes.sum())
+        r.dropped = int(times.waiting.sum())
         if steps:
             r.utilisation = {s: float(u / steps) for s, u in zip(ids, self.busy, strict=True)}
             r.devices_in_use = float(self.sums["in_use"] / steps)

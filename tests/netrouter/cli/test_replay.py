@@ -32,7 +32,11 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
     assert set(data["policies"]) == set(POLICIES)
     for row in data["policies"].values():
         assert {"cost", "energy_kwh", "carbon_kg", "slo_violations", "unplaced"} <= set(row)
-        assert {"devices_in_use", "stranded", "shape_refused", "count_only_misfits"} <= set(row)
+        assert {"devices_in_use", "stranded", "shape_waited", "count_only_misfits"} <= set(row)
+        assert {"waited", "wait_p50_h", "wait_p95_h", "large_waited", "dropped"} <= set(row)
+        assert row["dropped"] == 0
+        assert row["placed"] - row["evicted"] + row["dropped"] == sum(data["jobs"].values())
+    assert data["drain_steps"] > 0 and data["max_drain_h"] == 72
     assert data["nodes"] and data["node_fit"] == "best"
     assert data["hindsight_bound"] > 0 and 0 <= data["gap"] < 1
     pngs = sorted(tmp_path.glob("*.png"))
@@ -40,7 +44,8 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
     table = run_cli("netrouter", "replay", "--trace", "azure-llm", "--hours", "0.5")
     assert table.returncode == 0, table.stderr
     assert "Hindsight lower bound" in table.stdout and "optimizer" in table.stdout
-    assert "On the nodes" in table.stdout
+    assert "On the nodes" in table.stdout and "The queue" in table.stdout
+    assert "waited for shape" in table.stdout
 
 
 @pytest.mark.parametrize(
@@ -53,6 +58,8 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
         (["--pods", "multigpu99"], "--pods must be one of"),
         (["--node-fit", "random"], "--node-fit must be one of"),
         (["--start", "2023-11-16T00:00:00"], "UTC offset"),
+        (["--max-drain-h", "-1"], "--max-drain-h"),
+        (["--max-drain-h", "200"], "--max-drain-h must be at most 168"),
     ],
 )
 def test_cli_replay_rejects_bad_options(args: list[str], needle: str) -> None:

@@ -7,9 +7,9 @@ from collections import defaultdict
 
 import pytest
 
-from netrouter.planning.arrivals import Job
 from netrouter.planning.replay import POLICIES, run_replay
 from netrouter.planning.replay_report import ReplayReport
+from netrouter.planning.simulation import Run
 from netrouter.planning.traces import EXAMPLES, TraceFiles
 from site_agents.config import load_site_configs
 from solver import SolverConfig
@@ -57,7 +57,8 @@ def test_a_short_replay_is_deterministic_for_a_seed() -> None:
 def test_every_policy_holds_every_constraint_at_every_step() -> None:
     """Checked from the site configs, independently of the replay's own counters: devices
     per (site, model) within the free ones, the job's own device count for the model, the
-    RTT SLO, the job's and the hub's PUE caps, and only while the job runs."""
+    RTT SLO, the job's and the hub's PUE caps, and only while the job runs: from its
+    arrival on, for its full duration, in the window or the drain."""
     configs = {c.site.id: c for c in load_site_configs(SITES)}
     free = {
         (sid, a.model): a.healthy - a.in_use_by_others
@@ -66,11 +67,13 @@ def test_every_policy_holds_every_constraint_at_every_step() -> None:
     }
     seen: dict[str, int] = defaultdict(int)
 
-    def check(t: float, policy: str, running: list[tuple[Job, str, str, int]]) -> None:
+    def check(t: float, policy: str, running: list[Run]) -> None:
         used: dict[tuple[str, str], int] = defaultdict(int)
-        for job, site, model, devices in running:
+        for run in running:
+            job, site, model, devices = run.job, run.site, run.model, run.devices
             w, c = job.workload, configs[site]
-            assert job.start_h <= t + 1e-9 < job.end_h
+            assert job.start_h <= run.start_h <= t + 1e-9 < run.end_h
+            assert run.end_h - run.start_h == pytest.approx(job.end_h - job.start_h)
             assert devices == w.demands[model]
             if w.latency_slo_ms is not None:
                 assert c.latency_ms[w.origin_region] <= w.latency_slo_ms
@@ -91,12 +94,20 @@ def test_every_policy_holds_every_constraint_at_every_step() -> None:
 
 
 def test_the_hindsight_bound_is_below_every_policy() -> None:
-    """The bound is at most every policy's objective, and every job is counted once."""
+    """The bound is at most every policy's objective, queue and drain included; every job
+    is started (once more per eviction) or dropped; the waits are counted."""
     report = _short(seed=6)
     assert report.hindsight_bound > 0
+    assert report.drain_steps > 0
     for name, row in report.policies.items():
         assert report.hindsight_bound <= row.objective * (1 + 1e-9), name
         assert row.objective == pytest.approx(row.cost + row.penalty)
-        assert row.placed + row.unplaced - row.evicted == sum(report.jobs.values())
+        assert row.placed - row.evicted + row.dropped == sum(report.jobs.values())
+        assert row.dropped == 0
+        assert row.unplaced >= row.waited >= row.large_waited
+        assert row.shape_waited >= row.large_waited
+        assert 0 <= row.wait_p50_h <= row.wait_p95_h
+        assert len(row.cost_per_step) == report.steps + report.drain_steps
+    assert report.policies["spread"].waited > 0
     assert report.gap is not None and 0 <= report.gap < 1
     assert report.ratios["optimizer"]["objective"] == pytest.approx(1.0)

@@ -57,3 +57,16 @@ def test_the_sites_at_an_hour_have_that_days_prices_less_what_is_used() -> None:
     assert guian.power_w["H100"] == 700
     untouched = network.sites(0.0)[0]
     assert untouched.free["H100"] == 443 - 53
+
+
+def test_prices_past_the_tariffs_repeat_the_hours_of_day() -> None:
+    """Priced further than built, each hour costs what the same hour the day before did;
+    a network priced far enough is returned as it is."""
+    network = _network(hours=2)
+    have = network.hourly.shape[1]
+    longer = network.priced_until(100)
+    assert longer.hourly.shape[1] == 125
+    assert (longer.hourly[:, :have] == network.hourly).all()
+    for h in range(have, 125):
+        assert (longer.hourly[:, h] == longer.hourly[:, h - 24]).all()
+    assert longer.priced_until(50) is longer

@@ -93,34 +93,38 @@ def _two_sites() -> tuple[Network, Arrivals]:
 
 def test_best_fit_keeps_a_whole_node_for_the_large_job() -> None:
     """Best fit puts b beside a, so d finds a whole node: 10 then 18 of 32 devices in use;
-    c leaves 6 free A100 on a partly used node; nothing left out, so nothing stranded; the
+    c leaves 6 free A100 on a partly used node; nothing waits, so nothing stranded; the
     4 placements of the count-only plans all fit."""
     network, jobs = _two_sites()
     report = replay(network, jobs, trace="t", hours=0.5, solver=FAST, node_fit="best", nodes="x")
     assert report.nodes == "x" and report.node_fit == "best"
     assert set(report.policies) == set(POLICIES)
     for name, r in report.policies.items():
-        assert r.unplaced == 0 and r.placed == 4, name
+        assert r.unplaced == 0 and r.placed == 4 and r.waited == 0, name
         assert r.devices_in_use == pytest.approx((10 + 18) / 2 / 32), name
         assert r.fragmented == pytest.approx(6 / 32), name
-        assert r.stranded == 0.0 and r.shape_refused == 0 and r.node_misses == 0, name
+        assert r.stranded == 0.0 and r.shape_waited == 0 and r.node_misses == 0, name
         assert (r.count_only_misfits, r.count_only_checked) == (0, 4), name
 
 
-def test_worst_fit_strands_two_halves_and_refuses_the_large_job() -> None:
-    """Worst fit puts a and b on a node each: 8 H100 are free, but 4 and 4, so d (8) is left
-    out for shape; those 8 are stranded in step 2 (8 of 32 devices, half the steps); the
-    count-only plan would have put d there and not fit. The optimizer plans on the nodes
-    as they are, its running work held on them, so its plan misses no node either."""
+def test_worst_fit_strands_two_halves_and_makes_the_large_job_wait() -> None:
+    """Worst fit puts a and b on a node each: 8 H100 are free, but 4 and 4, so d (8) waits
+    for shape until they end at 1 h (offered at 0.25, 0.5 and 0.75 h, in the drain after
+    0.5 h); those 8 are stranded in the window's step 2 (8 of 32 devices, half the
+    window's steps); the count-only plan would have put d there each time and not fit.
+    The optimizer plans on the nodes as they are, its running work held on them, so its
+    plan misses no node either."""
     network, jobs = _two_sites()
     report = replay(network, jobs, trace="t", hours=0.5, solver=FAST, node_fit="worst")
+    assert report.drain_steps == 5  # d waits to 1 h, then runs its 0.75 h
     for name, r in report.policies.items():
-        assert r.unplaced == 1 and r.placed == 3, name
+        assert r.unplaced == 3 and r.placed == 4 and r.waited == 1, name
+        assert r.wait_p95_h == pytest.approx(0.85 * 0.75), name  # waits 0, 0, 0, 0.75 h
         assert r.devices_in_use == pytest.approx(10 / 32), name
         assert r.fragmented == pytest.approx((4 + 4 + 6) / 32), name
         assert r.stranded == pytest.approx(8 / 32 / 2), name
-        assert r.shape_refused == 1, name
-        assert (r.count_only_misfits, r.count_only_checked) == (1, 4), name
+        assert (r.shape_waited, r.large_waited) == (1, 0), name
+        assert (r.count_only_misfits, r.count_only_checked) == (3, 7), name
         assert r.node_misses == 0, name
 
 
@@ -131,7 +135,7 @@ def test_without_nodes_the_replay_counts_devices_only() -> None:
     report = replay(bare, jobs, trace="t", hours=0.5, solver=FAST, node_fit="worst")
     assert report.nodes == ""
     for r in report.policies.values():
-        assert r.unplaced == 0 and r.fragmented == 0.0 and r.count_only_checked == 0
+        assert r.waited == 0 and r.fragmented == 0.0 and r.count_only_checked == 0
 
 
 def test_a_layout_must_hold_the_free_devices() -> None:

@@ -1,5 +1,5 @@
-"""One replay step by step: energy, carbon and penalties charged as priced, and the
-hindsight bound of a step."""
+"""One replay step by step: energy, carbon and penalties charged as priced, each policy's
+queue (waits, drain, drops, work waiting for whole nodes), and the hindsight bound."""
 
 from __future__ import annotations
 
@@ -10,13 +10,18 @@ import pytest
 from netrouter.planning.arrivals import Arrivals, Job
 from netrouter.planning.replay import POLICIES, replay
 from netrouter.planning.replay_network import Network
+from netrouter.planning.simulation import Run
 from netrouter.planning.traces import EXAMPLES
-from site_agents.config import load_site_config
+from site_agents.config import AcceleratorSection, SiteConfig, load_site_config
 from solver import SolverConfig, Workload
 
 SITES = EXAMPLES / "sites"
 START = "2023-11-16T00:00:00+08:00"
 FAST = SolverConfig(time_limit_s=1.0, relative_gap_limit=1e-3, explain_max_workloads=0)
+KWH_8_H100_PER_H = 8 * 0.7 * 1.1
+"""8 H100 at 700 W in Gui'an (PUE 1.1), per hour."""
+VALLEY = 0.14
+"""Gui'an's price from midnight to 08:00."""
 
 
 def _one_site() -> Network:
@@ -24,35 +29,164 @@ def _one_site() -> Network:
     return Network.from_configs([config], dt.datetime.fromisoformat(START).timestamp(), 2)
 
 
+def _with(name: str, model: str, devices: int) -> SiteConfig:
+    """The site ``name`` with ``devices`` of ``model``, all free, and nothing else."""
+    config = load_site_config(SITES / f"{name}.toml")
+    power = {a.model: a.power_w for a in config.accelerators}[model]
+    only = AcceleratorSection(model=model, total=devices, healthy=devices, power_w=power)
+    return config.model_copy(update={"accelerators": [only]})
+
+
+def _small(h100_nodes: int) -> Network:
+    """Gui'an with ``h100_nodes`` 8-H100 nodes, and Wuhu with 8 A100 on one node."""
+    configs = [_with("guian", "H100", 8 * h100_nodes), _with("wuhu", "A100", 8)]
+    network = Network.from_configs(configs, dt.datetime.fromisoformat(START).timestamp(), 2)
+    return network.with_layout(
+        {("guian", "H100"): ((8, 8),) * h100_nodes, ("wuhu", "A100"): ((8, 8),)}
+    )
+
+
+def _h100(name: str, devices: int, start_h: float, run_h: float) -> Job:
+    w = Workload(
+        id=name, origin_region="cy", demands={"H100": devices}, duration_h=run_h, max_pue=1.25
+    )
+    return Job(workload=w, start_h=start_h, end_h=start_h + run_h)
+
+
+def _arrivals(*jobs: Job) -> Arrivals:
+    return Arrivals(jobs=jobs, training_copies=1, inference_scale=0.0)
+
+
 def test_energy_and_penalties_are_charged_as_priced() -> None:
     """8 H100 for 30 min at Gui'an in the valley hour: 8 × 0.7 kW × PUE 1.1 × 0.5 h ×
-    0.14 元. A job needing more devices than the site has pays its penalty instead."""
+    0.14 元. A job needing more devices than the site has waits at every step, paying its
+    penalty, until the drain's cap drops it."""
     network = _one_site()
-    assert network.hourly[0, 0] == pytest.approx(0.14)
-    fits = Workload(
-        id="fits", origin_region="cy", demands={"H100": 8}, duration_h=0.5, max_pue=1.25
-    )
-    huge = Workload(
-        id="huge", origin_region="cy", demands={"H100": 10_000}, duration_h=1.0, max_pue=1.25
-    )
-    jobs = Arrivals(
-        jobs=(
-            Job(workload=fits, start_h=0.0, end_h=0.5),
-            Job(workload=huge, start_h=0.0, end_h=1.0),
-        ),
-        training_copies=1,
-        inference_scale=0.0,
-    )
+    assert network.hourly[0, 0] == pytest.approx(VALLEY)
+    jobs = _arrivals(_h100("fits", 8, 0.0, 0.5), _h100("huge", 10_000, 0.0, 1.0))
     report = replay(
-        network, jobs, trace="both", hours=1.0, period_min=15, policies=POLICIES, solver=FAST
+        network,
+        jobs,
+        trace="both",
+        hours=1.0,
+        period_min=15,
+        policies=POLICIES,
+        solver=FAST,
+        max_drain_h=1.0,
     )
-    kwh = 8 * 0.7 * 1.1 * 0.5
+    kwh = KWH_8_H100_PER_H * 0.5
     rate = network.unplaced_yuan_per_kwh(1)
+    assert (report.steps, report.drain_steps) == (4, 4)
     for row in report.policies.values():
         assert row.energy_kwh == pytest.approx(kwh)
-        assert row.energy_cost == pytest.approx(kwh * 0.14)
+        assert row.energy_cost == pytest.approx(kwh * VALLEY)
         assert row.carbon_kg == pytest.approx(kwh * 0.4989)
-        assert row.unplaced == 1
-        assert row.penalty == pytest.approx(rate * 10_000 * 0.7 * 1.0)
-    # The relaxation places "fits" at the same price and leaves "huge" out: a tight bound.
-    assert report.hindsight_bound == pytest.approx(report.policies["optimizer"].objective)
+        assert (row.dropped, row.waited, row.unplaced, row.placed) == (1, 1, 8, 1)
+        # Two hours in the queue: the window's and the drain's.
+        assert row.penalty == pytest.approx(rate * 10_000 * 0.7 * 2.0)
+        assert row.wait_p95_h == pytest.approx(1.9)  # waits 0 and 2 h
+    # The relaxation places "fits" at the same price and leaves "huge" out for the window.
+    optimizer = report.policies["optimizer"]
+    assert report.hindsight_bound == pytest.approx(optimizer.objective - rate * 10_000 * 0.7)
+
+
+def test_a_job_that_cannot_start_waits_for_the_first_to_end_then_runs_in_full() -> None:
+    """One 8-H100 node, two 8-H100 jobs of 30 min arriving together: one starts at once,
+    the other waits exactly until the first ends, then runs its 30 min in the drain; both
+    pay their energy in full, the waiting one its penalty for 30 min, nothing is dropped."""
+    network = _small(h100_nodes=1)
+    runs: dict[str, dict[str, tuple[float, float]]] = {p: {} for p in POLICIES}
+
+    def record(t: float, policy: str, running: list[Run]) -> None:
+        for run in running:
+            runs[policy].setdefault(run.job.workload.id, (run.start_h, run.end_h))
+            assert run.start_h <= t + 1e-9 < run.end_h
+
+    jobs = _arrivals(_h100("a", 8, 0.0, 0.5), _h100("b", 8, 0.0, 0.5))
+    report = replay(
+        network, jobs, trace="both", hours=0.5, period_min=15, solver=FAST, observer=record
+    )
+    assert (report.steps, report.drain_steps) == (2, 2)
+    penalty = network.unplaced_yuan_per_kwh(1) * 8 * 0.7 * 0.5
+    for name, row in report.policies.items():
+        assert sorted(runs[name].values()) == [(0.0, 0.5), (0.5, 1.0)], name
+        assert (row.placed, row.waited, row.unplaced, row.dropped, row.evicted) == (2, 1, 2, 0, 0)
+        assert (row.wait_p50_h, row.wait_p95_h) == (pytest.approx(0.25), pytest.approx(0.475))
+        assert row.energy_kwh == pytest.approx(2 * KWH_8_H100_PER_H * 0.5)
+        assert row.energy_cost == pytest.approx(2 * KWH_8_H100_PER_H * 0.5 * VALLEY)
+        assert row.penalty == pytest.approx(penalty)
+        assert row.cost_per_step == pytest.approx([KWH_8_H100_PER_H * 0.25 * VALLEY] * 4)
+        assert (row.shape_waited, row.large_waited) == (0, 0)
+        # The bound sees the window only: one job run, one left out, half an hour.
+        assert report.hindsight_bound <= row.objective
+    assert report.hindsight_bound == pytest.approx(KWH_8_H100_PER_H * 0.5 * VALLEY + penalty)
+
+
+def test_the_queue_is_offered_before_the_arrivals_oldest_first() -> None:
+    """A baseline with one node: of three jobs arriving one step apart, the waiting one
+    starts before the one that arrived after it."""
+    network = _small(h100_nodes=1)
+    starts: dict[str, float] = {}
+
+    def record(t: float, policy: str, running: list[Run]) -> None:
+        for run in running:
+            starts.setdefault(run.job.workload.id, run.start_h)
+
+    jobs = _arrivals(_h100("a", 8, 0.0, 0.5), _h100("b", 8, 0.25, 0.25), _h100("c", 8, 0.5, 0.25))
+    report = replay(
+        network,
+        jobs,
+        trace="both",
+        hours=0.75,
+        period_min=15,
+        policies=("cheapest-first",),
+        solver=FAST,
+        observer=record,
+    )
+    assert starts == {"a": 0.0, "b": 0.5, "c": 0.75}
+    row = report.policies["cheapest-first"]
+    assert (row.waited, row.dropped, row.unplaced) == (2, 0, 2)
+    assert report.drain_steps == 1
+
+
+def test_large_work_waits_for_whole_nodes() -> None:
+    """Three 8-H100 nodes, two 4-H100 jobs laid worst fit on two of them: a 16-H100 job
+    arriving next finds 16 devices free but one whole node, and waits until they end."""
+    network = _small(h100_nodes=3)
+    starts: dict[str, dict[str, float]] = {p: {} for p in POLICIES}
+
+    def record(t: float, policy: str, running: list[Run]) -> None:
+        for run in running:
+            starts[policy].setdefault(run.job.workload.id, run.start_h)
+
+    jobs = _arrivals(
+        _h100("small-1", 4, 0.0, 0.5), _h100("small-2", 4, 0.0, 0.5), _h100("large", 16, 0.25, 1.0)
+    )
+    report = replay(
+        network,
+        jobs,
+        trace="both",
+        hours=0.5,
+        period_min=15,
+        solver=FAST,
+        node_fit="worst",
+        observer=record,
+    )
+    for name, row in report.policies.items():
+        assert starts[name]["large"] == 0.5, name
+        assert (row.waited, row.shape_waited, row.large_waited, row.dropped) == (1, 1, 1, 0)
+        assert report.hindsight_bound <= row.objective
+
+
+def test_without_a_drain_the_waiting_work_is_dropped() -> None:
+    """With no drain the replay stops at the window's end: the job still waiting is
+    dropped, the one running is charged for the window only."""
+    network = _small(h100_nodes=1)
+    jobs = _arrivals(_h100("a", 8, 0.0, 1.0), _h100("b", 8, 0.0, 1.0))
+    report = replay(
+        network, jobs, trace="both", hours=0.5, period_min=15, solver=FAST, max_drain_h=0.0
+    )
+    assert report.drain_steps == 0
+    for row in report.policies.values():
+        assert (row.placed, row.dropped) == (1, 1)
+        assert row.energy_kwh == pytest.approx(KWH_8_H100_PER_H * 0.5)
