@@ -131,7 +131,11 @@ def queue(
     ID' cancels one."""
 
     found = ask(connect(target), lambda client: client.queued())
-    show(found, json, lambda v: out.print(queue_table(v, time.time())))
+    show(
+        found,
+        json,
+        lambda v: out.print(queue_table(v, time.time()) if v else "The queue is empty."),
+    )
 
 
 @reaches_router

@@ -154,14 +154,22 @@ def placements_table(placements: Sequence[Placement], title: str = "Placements")
 
 def event_line(e: PlacementEvent) -> str:
     """One placement event as one line: id, time, kind, workload, where, why."""
+    from netrouter.client.types import QUEUED
+
     p = e.placement
     at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(e.at))
+    head = f"#{e.event_id} {at} {e.kind:<8} {p.placement_id[:12]} {p.workload.id}"
+    if p.state == QUEUED:  # no site yet: what it needs, and why it waits
+        was = f" (was @ {e.from_site_id})" if e.from_site_id else ""
+        return f"{head} needs {_needs(p)}{was}  {e.reason or p.explanation}"
     where = f"{e.from_site_id} → {p.site_id}" if e.from_site_id else p.site_id
     why = f"  {e.reason}" if e.reason else ""
-    return (
-        f"#{e.event_id} {at} {e.kind:<8} {p.placement_id[:12]} {p.workload.id} "
-        f"{p.devices} {p.accelerator_model} @ {where}{why}"
-    )
+    return f"{head} {p.devices} {p.accelerator_model} @ {where}{why}"
+
+
+def _needs(p: Placement) -> str:
+    """The devices a workload needs, per model it can use: ``8 H100 or 16 Ascend910B``."""
+    return " or ".join(f"{n} {m}" for m, n in p.workload.demands.items())
 
 
 def unplaced_table(unplaced: Sequence[Unplaced]) -> Table:
@@ -192,13 +200,12 @@ def queue_table(queued: Sequence[Placement], now: float, title: str = "Queue") -
         fold=("why",),
     )
     for i, p in enumerate(queued, 1):
-        needs = " or ".join(f"{n} {m}" for m, n in p.workload.demands.items())
         table.add_row(
             str(i),
             p.placement_id[:12],
             p.workload.id,
             str(p.workload.priority),
-            needs,
+            _needs(p),
             _waited(now - p.submitted),
             p.explanation,
         )
