@@ -115,7 +115,7 @@ class RouterApp:
             on_solve=self.metrics.solved,
         )
         await self.router.start()
-        self.metrics.committed((), self.router.active_count)
+        self.metrics.committed((), self.router.active_count, self.router.queued_count)
         if self.settings.metrics_port is not None:
             router = self.router
             self.metrics.watch_live(
@@ -144,7 +144,7 @@ class RouterApp:
 
     def _committed(self, events: Sequence[PlacementEvent]) -> None:
         assert self.router is not None
-        self.metrics.committed(events, self.router.active_count)
+        self.metrics.committed(events, self.router.active_count, self.router.queued_count)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._close()

@@ -376,6 +376,11 @@ class Router:
         """How many placements are active."""
         return len(self._active)
 
+    @property
+    def queued_count(self) -> int:
+        """How much work waits in the queue."""
+        return self._active.queued_count()
+
     async def list_sites(self) -> list[SiteView]:
         """The live view of every known site, capacity net of our placements."""
         return self.site_views()

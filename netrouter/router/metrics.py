@@ -99,7 +99,8 @@ class RouterMetrics:
         self.registry = CollectorRegistry()
         self.events = Counter(
             "netrouter_placement_events",
-            "Committed placement events (placed, moved, released, evicted).",
+            "Committed placement events (placed, queued, started, moved, requeued, released,"
+            " evicted).",
             ["kind"],
             registry=self.registry,
         )
@@ -113,6 +114,11 @@ class RouterMetrics:
         self.active = Gauge(
             "netrouter_active_placements", "Active placements.", registry=self.registry
         )
+        self.queued = Gauge(
+            "netrouter_queued_workloads",
+            "Workloads waiting in the queue for capacity.",
+            registry=self.registry,
+        )
 
     def watch_live(
         self,
@@ -122,10 +128,11 @@ class RouterMetrics:
         """Read site freshness and rejected-report counts at every scrape."""
         self.registry.register(_Live(sites, rejected))
 
-    def committed(self, events: Sequence[PlacementEvent], active: int) -> None:
+    def committed(self, events: Sequence[PlacementEvent], active: int, queued: int = 0) -> None:
         for event in events:
             self.events.labels(event.kind).inc()
         self.active.set(active)
+        self.queued.set(queued)
 
     def solved(self, method: str, seconds: float) -> None:
         self.solve_seconds.labels(method).observe(seconds)

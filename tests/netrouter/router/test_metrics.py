@@ -17,8 +17,10 @@ def _event(n: int, kind: str) -> PlacementEvent:
 def test_committed_events_count_by_kind_and_set_the_active_gauge() -> None:
     metrics = RouterMetrics()
     metrics.committed([_event(1, "placed"), _event(2, "placed"), _event(3, "released")], 1)
-    metrics.committed([_event(4, "moved")], 4)
+    metrics.committed([_event(4, "moved"), _event(5, "queued")], 4, 1)
     value = metrics.registry.get_sample_value
+    assert value("netrouter_queued_workloads") == 1.0
+    assert value("netrouter_placement_events_total", {"kind": "queued"}) == 1.0
     assert value("netrouter_placement_events_total", {"kind": "placed"}) == 2.0
     assert value("netrouter_placement_events_total", {"kind": "released"}) == 1.0
     assert value("netrouter_placement_events_total", {"kind": "moved"}) == 1.0
