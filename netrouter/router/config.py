@@ -103,6 +103,13 @@ class FailoverSection(_Strict):
     sweep_interval_s: float = Field(default=0.5, gt=0, allow_inf_nan=False)
 
 
+class QueueSection(_Strict):
+    """How often queued work is tried again when the sites' capacity may have changed (a
+    release or a failover tries at once)."""
+
+    interval_s: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+
+
 class RebalanceSection(_Strict):
     """What moving running work costs, and what a rebalance move must save beyond it:
     ``restart_h`` hours re-run after a move (the work since its last checkpoint, priced at
@@ -143,6 +150,7 @@ class RouterConfig(_Strict):
     limits: LimitsSection = LimitsSection()
     network: NetworkSection = NetworkSection()
     failover: FailoverSection = FailoverSection()
+    queue: QueueSection = QueueSection()
     rebalance: RebalanceSection = RebalanceSection()
     metrics: MetricsSection = MetricsSection()
 
@@ -247,6 +255,7 @@ def serve_settings(
                 relative_gap_limit=FAILOVER_SOLVER.relative_gap_limit,
             ),
             sweep_interval_s=config.failover.sweep_interval_s,
+            queue_interval_s=config.queue.interval_s,
             move_cost=MoveCost(restart_h=config.rebalance.restart_h),
             min_saving_yuan=config.rebalance.min_saving_yuan,
         ),

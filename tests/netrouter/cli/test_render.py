@@ -8,22 +8,26 @@ from rich.console import Console, RenderableType
 
 from netrouter.cli.demo import DemoReport, PolicyTotals, SiteRow
 from netrouter.cli.render import (
+    event_line,
     place_summary,
     placements_table,
     print_demo,
     print_whatif,
+    queue_table,
     rebalance_summary,
     sites_table,
     summary_rows,
     unplaced_table,
 )
 from netrouter.client.types import (
+    PlacementEvent,
     PlaceResult,
     RebalanceResult,
     SolveInfo,
     Unplaced,
 )
-from tests.helpers.factories import flagged_site_view, placement, whatif_report
+from netrouter.router.queue import queued
+from tests.helpers.factories import flagged_site_view, placement, whatif_report, workload
 
 SOLVE = SolveInfo(
     objective=1234.5, bound=1234.0, gap=0.0004, status="OPTIMAL", wall_s=0.25, method="cp-sat"
@@ -97,6 +101,28 @@ def test_place_summary_of_a_commit() -> None:
     assert place_summary(result) == (
         "0 placed, 0 unplaced; cp-sat OPTIMAL, objective 1,234.50 元, gap 0.0400%, 0.25 s"
     )
+
+
+def test_queued_work_shows_its_place_in_line_what_it_needs_and_why_it_waits() -> None:
+    """The queue table numbers the work in the order given, with its priority, what it
+    needs, how long it has waited and why; a queued event names no site."""
+    first = queued(
+        workload("big", demands={"H100": 16, "A100": 32}, priority=3),
+        placement_id="q" * 32,
+        reason="no feasible site: 8 H100 free, 16 needed at west",
+        now=1_000.0,
+    )
+    second = queued(workload("small"), placement_id="r" * 32, reason="full", now=5_000.0)
+    text = _text(queue_table([first, second], now=8_600.0))
+    assert "│ 1 │ qqqqqqqqqqqq │ big" in text and "16 H100 or 32 A100" in text
+    assert "2.1 h" in text and "60 min" in text
+    assert "waits: no feasible site: 8 H100 free, 16 needed at west" in text
+    line = event_line(
+        PlacementEvent(event_id=4, kind="queued", placement=first, from_site_id="", at=0.0)
+    )
+    assert line.endswith("queued   qqqqqqqqqqqq big needs 16 H100 or 32 A100  " + first.explanation)
+    result = PlaceResult(placements=(), unplaced=(), solve=SOLVE, dry_run=False, queued=(first,))
+    assert place_summary(result).startswith("0 placed, 1 queued, 0 unplaced; ")
 
 
 def test_place_summary_marks_a_dry_run() -> None:
