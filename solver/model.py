@@ -161,6 +161,15 @@ class Workload:
     current_site: str | None = None
     migration_cost_yuan: float = 0.0
     one_domain: bool = False
+    earliest_start: float = 0.0
+    """When it may start, seconds since the Unix epoch (0: now). The plan here is for work
+    that starts now: the router queues work not yet due."""
+    deadline: float = 0.0
+    """By when it must be done, seconds since the Unix epoch (0: none)."""
+    preemptible: bool = False
+    restart_h: float = 0.0
+    """Hours of work lost when it is stopped and restarted elsewhere (0: the caller's
+    default)."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -188,6 +197,9 @@ class Workload:
             raise InvalidProblemError("priority", f"must be in [0, {MAX_PRIORITY}]", owner=owner)
         _check_finite("data_gb", self.data_gb, low=0.0, high=1e9, owner=owner)
         _check_finite("migration_cost_yuan", self.migration_cost_yuan, low=0.0, owner=owner)
+        _check_finite("earliest_start", self.earliest_start, low=0.0, owner=owner)
+        _check_finite("deadline", self.deadline, low=0.0, owner=owner)
+        _check_finite("restart_h", self.restart_h, low=0.0, high=1e5, owner=owner)
         if self.current_site == "":
             raise InvalidProblemError("current_site", "must not be empty", owner=owner)
 

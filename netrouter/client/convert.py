@@ -46,6 +46,9 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> domain.Workload
         ("max_pue", m.max_pue),
         ("data_gb", m.data_gb),
         ("migration_cost_yuan", m.migration_cost_yuan),
+        ("earliest_start", m.earliest_start),
+        ("deadline", m.deadline),
+        ("restart_h", m.restart_h),
     ):
         if not math.isfinite(value) or value < 0:
             raise InvalidArgumentError(
@@ -66,6 +69,10 @@ def workload_from_pb(m: pb.Workload, field: str = "workload") -> domain.Workload
             data_gb=m.data_gb,
             migration_cost_yuan=m.migration_cost_yuan,
             one_domain=m.one_domain,
+            earliest_start=m.earliest_start,
+            deadline=m.deadline,
+            preemptible=m.preemptible,
+            restart_h=m.restart_h,
         )
     except InvalidArgumentError as exc:
         raise InvalidArgumentError(f"{field}.{exc.field}", exc.message) from exc
@@ -99,6 +106,10 @@ def workload_to_pb(w: domain.Workload) -> pb.Workload:
         data_gb=w.data_gb,
         migration_cost_yuan=w.migration_cost_yuan,
         one_domain=w.one_domain,
+        earliest_start=w.earliest_start,
+        deadline=w.deadline,
+        preemptible=w.preemptible,
+        restart_h=w.restart_h,
     )
 
 

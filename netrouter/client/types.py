@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from netrouter.client.errors import InvalidArgumentError
-from netrouter.contract.limits import MAX_DURATION_H, MAX_POWER_W, MAX_PRIORITY
+from netrouter.contract.limits import MAX_DURATION_H, MAX_EPOCH_S, MAX_POWER_W, MAX_PRIORITY
 from netrouter.contract.names import UnknownNameError, check_model
 from netrouter.contract.site_report import RegionLatency, SiteLabels, SiteReport
 
@@ -30,11 +30,14 @@ __all__ = [
 ]
 
 ACTIVE = "active"
+FAILED = "failed"
+"""Queued work that can no longer run as asked (its deadline out of reach); ``end_reason``
+says why."""
 QUEUED = "queued"
 """Waiting in the router's queue for capacity: no site yet; ``explanation`` says why."""
 RELEASED = "released"
 EVICTED = "evicted"
-STATES = (ACTIVE, QUEUED, RELEASED, EVICTED)
+STATES = (ACTIVE, QUEUED, RELEASED, EVICTED, FAILED)
 PLANNED = "planned"
 """The state of a dry run's rows: where the work would go, nothing placed (no id)."""
 
@@ -44,7 +47,7 @@ STARTED = "started"
 """Queued work that started: the placement is active where the event says."""
 REQUEUED = "requeued"
 """Active work that lost its site (down, nowhere to go) and waits in the queue again."""
-EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED, QUEUED, STARTED, REQUEUED)
+EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED, QUEUED, STARTED, REQUEUED, FAILED)
 
 
 RESIDENCY_FIELDS = (
@@ -82,7 +85,10 @@ class Workload:
     origin region to a new site. ``current_site`` marks work already running there;
     moving it costs the transfer plus ``migration_cost_yuan``. ``one_domain``: work
     larger than a node needs its whole nodes in one fast-interconnect domain (NVLink or
-    HCCS island) at sites that report their domains. A bad value raises
+    HCCS island) at sites that report their domains. ``earliest_start`` and ``deadline``
+    (seconds since the Unix epoch; 0: now, none): when it may start and by when it must be
+    done. ``preemptible``: it may be stopped and restarted elsewhere; ``restart_h``: the
+    hours of work lost when it is (0: the router's setting). A bad value raises
     :class:`~netrouter.client.errors.InvalidArgumentError` naming the field
     (``demands.H100``).
     """
@@ -107,6 +113,10 @@ class Workload:
     current_site: str | None = None
     migration_cost_yuan: float = 0.0
     one_domain: bool = False
+    earliest_start: float = 0.0
+    deadline: float = 0.0
+    preemptible: bool = False
+    restart_h: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -141,6 +151,18 @@ class Workload:
             raise InvalidArgumentError("priority", f"must be in [0, {MAX_PRIORITY}]")
         _check_range("data_gb", self.data_gb, 0.0, 1e9)
         _check_range("migration_cost_yuan", self.migration_cost_yuan, 0.0)
+        _check_range("earliest_start", self.earliest_start, 0.0, MAX_EPOCH_S)
+        _check_range("deadline", self.deadline, 0.0, MAX_EPOCH_S)
+        _check_range("restart_h", self.restart_h, 0.0, MAX_DURATION_H)
+        if (
+            self.deadline
+            and self.deadline < self.earliest_start + self.duration_h * SECONDS_PER_HOUR
+        ):
+            raise InvalidArgumentError(
+                "deadline",
+                f"{self.deadline:.0f} is before earliest_start + duration_h "
+                f"({self.earliest_start + self.duration_h * SECONDS_PER_HOUR:.0f}): it can never be met",
+            )
         if self.current_site == "":
             raise InvalidArgumentError("current_site", "must not be empty")
 
@@ -404,8 +426,9 @@ class MoveCost:
         _check_range("min_remaining_h", self.min_remaining_h, 0.0, MAX_DURATION_H)
 
     def restart_yuan(self, p: Placement) -> float:
-        """The cost of re-running the hours ``p`` loses if it moves."""
-        return self.restart_h * p.cost_per_hour_yuan
+        """The cost of re-running the hours ``p`` loses if it moves: its workload's own
+        ``restart_h`` where it gives one, else this one's."""
+        return (p.workload.restart_h or self.restart_h) * p.cost_per_hour_yuan
 
     def remaining(self, p: Placement, now: float, *, current_site: str | None = None) -> Workload:
         """The rest of running placement ``p``'s work, as a workload running at

@@ -27,6 +27,7 @@ from __future__ import annotations
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -39,6 +40,25 @@ from netrouter.contract.limits import MAX_DEVICES, MAX_DURATION_H, MAX_POWER_W, 
 from netrouter.contract.names import UnknownNameError, canonical_region
 
 Names = list[Annotated[str, Field(min_length=1)]]
+
+
+Instant = Annotated[float | datetime, Field(union_mode="left_to_right")]
+"""A time in a workload file: an ISO 8601 date-time with its offset
+(``2026-12-08T23:00:00+08:00``) or seconds since the Unix epoch."""
+
+
+def _epoch(at: datetime | float | None, name: str) -> float:
+    """Seconds since the Unix epoch (0: not given); a date-time without an offset is
+    refused, since the router's clock and the file's writer may be hours apart."""
+    if at is None:
+        return 0.0
+    if isinstance(at, datetime):
+        if at.tzinfo is None:
+            raise InvalidArgumentError(
+                name, f"{at.isoformat()} has no UTC offset (add one, such as +08:00)"
+            )
+        return at.timestamp()
+    return float(at)
 
 
 class WorkloadFileError(ValueError):
@@ -68,6 +88,10 @@ class WorkloadEntry(BaseModel):
     data_gb: float = Field(default=0.0, ge=0.0, le=1e9, allow_inf_nan=False)
     migration_cost_yuan: float = Field(default=0.0, ge=0.0, allow_inf_nan=False)
     one_domain: bool = False
+    earliest_start: Instant | None = None
+    deadline: Instant | None = None
+    preemptible: bool = False
+    restart_h: float = Field(default=0.0, ge=0.0, le=MAX_DURATION_H, allow_inf_nan=False)
     labels: dict[str, str] = Field(default_factory=dict)
 
     def to_workload(self) -> Workload:
@@ -85,6 +109,10 @@ class WorkloadEntry(BaseModel):
             data_gb=self.data_gb,
             migration_cost_yuan=self.migration_cost_yuan,
             one_domain=self.one_domain,
+            earliest_start=_epoch(self.earliest_start, "earliest_start"),
+            deadline=_epoch(self.deadline, "deadline"),
+            preemptible=self.preemptible,
+            restart_h=self.restart_h,
             labels=self.labels,
         )
 
@@ -159,7 +187,15 @@ def workload_to_dict(w: Workload) -> dict[str, Any]:
         names = getattr(w, key)
         if names:
             out[key] = sorted(names)
-    for key in ("data_gb", "migration_cost_yuan"):
+    for key in (
+        "data_gb",
+        "migration_cost_yuan",
+        "one_domain",
+        "earliest_start",
+        "deadline",
+        "preemptible",
+        "restart_h",
+    ):
         if getattr(w, key):
             out[key] = getattr(w, key)
     if w.labels:

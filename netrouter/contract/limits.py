@@ -33,6 +33,9 @@ MAX_DURATION_H = 1e5
 
 MAX_PUE_CAP_HYSTERESIS = 0.5
 """The widest PUE-cap hysteresis a router or a snapshot may carry."""
+MAX_EPOCH_S = 4_102_444_800.0
+"""2100-01-01 in seconds since the Unix epoch: the latest start or deadline a workload may
+name (a later one is a unit mistake, such as milliseconds)."""
 MAX_PRIORITY = 1_000
 """The highest workload priority."""
 HOURS_PER_DAY = 24

@@ -128,9 +128,12 @@ class Committer:
         if changes:
             try:
                 events = await asyncio.to_thread(self._store.commit, changes, self._clock())
-            except RouterError as exc:
+            except Exception as exc:
+                # Nothing is durable: take the group's changes back out of memory too.
                 for d in reversed(decided):
                     self._active.undo(d.undo)
+                if not isinstance(exc, RouterError):
+                    raise  # a bug: each call of the group gets it (see _run)
                 log.error("store write of %d changes failed: %s", len(changes), exc)
                 for d in decided:
                     if not d.queued.future.done():

@@ -208,10 +208,15 @@ class Router:
         return self._active.queued()
 
     def _capacity_signature(self) -> tuple[object, ...]:
-        """What queued work's chance to start depends on: each up site's latest report and
-        drain, and our placements."""
+        """What queued work's chance to start depends on: each up site's latest report, our
+        placements, and how much queued work may start (or can no longer meet its
+        deadline) now."""
         reports = tuple((r.site_id, r.accelerators, r.running) for r in self.registry.up_reports())
-        return (reports, tuple(sorted(self._active.held().items())), self._active.queued_count())
+        now = self._clock()
+        waiting = self._active.queued()
+        due = sum(queue.due(q.workload, now) for q in waiting)
+        late = sum(queue.out_of_time(q.workload, now) is not None for q in waiting)
+        return (reports, tuple(sorted(self._active.held().items())), len(waiting), due, late)
 
     async def release(self, placement_ids: Sequence[str]) -> list[Placement]:
         """Release active placements (all or none), freeing their devices, or cancel queued

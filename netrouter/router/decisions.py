@@ -106,19 +106,23 @@ async def place(
     waiting = [w.id for w in workloads if active.is_queued(w.id)]
     if waiting and not dry_run:
         raise AlreadyExistsError(f"workloads already queued: {', '.join(sorted(waiting)[:5])}")
-    # Queued work keeps what it could use from the new work behind it.
-    ahead = queue_rules.ahead_of(active, workloads)
+    # Work whose deadline is out of reach is refused; work not yet due waits (or is left
+    # out); the rest is placed now, where queued work that may start now lets it.
+    late = {w.id: why for w in workloads if (why := queue_rules.out_of_time(w, now))}
+    later = [w for w in workloads if w.id not in late and not queue_rules.due(w, now)]
+    due = [w for w in workloads if w.id not in late and queue_rules.due(w, now)]
+    ahead = queue_rules.ahead_of(active, due, now)
     free = queue_rules.hold(view.free_capacity(active), ahead, view.sites)
-    if running:
+    if not due:
+        plan = NOTHING_TO_SOLVE
+    elif running:
         capacity = free.without(running.values())
-        work = [
-            w if w.id not in running else move_cost.running(w, running[w.id]) for w in workloads
-        ]
+        work = [w if w.id not in running else move_cost.running(w, running[w.id]) for w in due]
         plan = await solver.batch(view.problem(work, capacity), config)
-    elif len(workloads) == 1:
-        plan = solver.one(view, workloads[0], free)
+    elif len(due) == 1:
+        plan = solver.one(view, due[0], free)
     else:
-        plan = await solver.batch(view.problem(workloads, free), config)
+        plan = await solver.batch(view.problem(due, free), config)
     by_id = {w.id: w for w in workloads}
     placements = [
         placement_from_solver(
@@ -147,7 +151,23 @@ async def place(
     waits: list[Placement] = []
     if queue and not dry_run:
         unplaced, waits = _queue(unplaced, by_id, view, now, behind=len(ahead))
+        waits += [
+            queue_rules.queued(
+                w, placement_id=uuid.uuid4().hex, reason=queue_rules.not_yet(w), now=now
+            )
+            for w in later
+        ]
         changes += tuple(Change(kind=QUEUED, placement=p) for p in waits)
+    else:
+        unplaced += [
+            Unplaced(
+                workload_id=w.id, reason=f"{queue_rules.not_yet(w)}; not queued", penalty_yuan=0.0
+            )
+            for w in later
+        ]
+    unplaced += [
+        Unplaced(workload_id=wid, reason=why, penalty_yuan=0.0) for wid, why in late.items()
+    ]
     result = PlaceResult(
         placements=tuple(placements),
         unplaced=tuple(unplaced),

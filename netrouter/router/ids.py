@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from netrouter.client.errors import FailedPreconditionError, InvalidArgumentError, NotFoundError
-from netrouter.client.types import ACTIVE, Placement
+from netrouter.client.types import ACTIVE, FAILED, Placement
 from netrouter.router.active import ActivePlacements
 from netrouter.router.store import PlacementStore
 
@@ -65,8 +65,9 @@ def ended_error(p: Placement) -> FailedPreconditionError:
     """The refusal of a change to ``p``, which has ended: when, and why."""
     assert p.state != ACTIVE
     why = f" ({p.end_reason})" if p.end_reason and p.end_reason != p.state else ""
+    ended = "failed" if p.state == FAILED else f"was {p.state}"
     return FailedPreconditionError(
-        f"placement {p.placement_id!r} was {p.state} at {utc_time(p.updated_at)}{why}"
+        f"placement {p.placement_id!r} {ended} at {utc_time(p.updated_at)}{why}"
     )
 
 

@@ -22,9 +22,18 @@ from dataclasses import replace
 
 import solver
 from netrouter.client.errors import RouterError
-from netrouter.client.types import QUEUED, REQUEUED, STARTED, Placement, Workload
+from netrouter.client.types import (
+    FAILED,
+    QUEUED,
+    REQUEUED,
+    SECONDS_PER_HOUR,
+    STARTED,
+    Placement,
+    Workload,
+)
 from netrouter.planning.problem import placement_from_solver, solver_workload
 from netrouter.router.active import ActivePlacements
+from netrouter.router.ids import utc_time
 from netrouter.router.operations import Decision
 from netrouter.router.site_view import Capacity, Key, SitesView
 from netrouter.router.store import Change
@@ -38,8 +47,12 @@ PlaceOne = Callable[[SitesView, Workload, Capacity], solver.Plan]
 __all__ = [
     "QueueStarter",
     "ahead_of",
+    "due",
+    "failed",
     "hold",
     "never_placeable",
+    "not_yet",
+    "out_of_time",
     "queued",
     "requeued",
     "start_queued",
@@ -64,6 +77,36 @@ def queued(workload: Workload, *, placement_id: str, reason: str, now: float) ->
         created_at=now,
         submitted_at=now,
     )
+
+
+def due(workload: Workload, now: float) -> bool:
+    """Whether ``workload`` may start now (its earliest start has come)."""
+    return workload.earliest_start <= now
+
+
+def not_yet(workload: Workload) -> str:
+    """Why work waits for its earliest start."""
+    return f"its earliest start is {utc_time(workload.earliest_start)}"
+
+
+def out_of_time(workload: Workload, now: float) -> str | None:
+    """Why ``workload`` cannot meet its deadline even if it started now, or at its earliest
+    start if later (``None``: it still can, or it has none)."""
+    if not workload.deadline:
+        return None
+    start = max(now, workload.earliest_start)
+    end = start + workload.duration_h * SECONDS_PER_HOUR
+    if end <= workload.deadline:
+        return None
+    return (
+        f"its deadline {utc_time(workload.deadline)} cannot be met: "
+        f"{workload.duration_h:g} h from {utc_time(start)} ends {utc_time(end)}"
+    )
+
+
+def failed(p: Placement, *, reason: str) -> Change:
+    """Queued work that can no longer run as asked."""
+    return Change(kind=FAILED, placement=replace(p, state=FAILED, end_reason=reason), reason=reason)
 
 
 def requeued(p: Placement, *, reason: str, now: float) -> Change:
@@ -149,6 +192,12 @@ def start_queued(
     up = {s.id: s for s in view.sites}
     changes: list[Change] = []
     for q in waiting:
+        late = out_of_time(q.workload, now)
+        if late is not None:
+            changes.append(failed(q, reason=late))
+            continue
+        if not due(q.workload, now):
+            continue  # holds nothing until it may start
         plan = place_one(view, q.workload, capacity)
         if plan.assignments:
             (a,) = plan.assignments
@@ -178,11 +227,14 @@ def hold(
     return capacity
 
 
-def ahead_of(active: ActivePlacements, workloads: Iterable[Workload]) -> list[Placement]:
-    """The queued work new ``workloads`` may not jump: all of it of at least the lowest
-    priority among them (queued work is older, so it goes first within a priority)."""
+def ahead_of(
+    active: ActivePlacements, workloads: Iterable[Workload], now: float
+) -> list[Placement]:
+    """The queued work new ``workloads`` may not jump: all of it that may start now, of at
+    least the lowest priority among them (queued work is older, so it goes first within a
+    priority)."""
     lowest = min((w.priority for w in workloads), default=0)
-    return [q for q in active.queued() if q.workload.priority >= lowest]
+    return [q for q in active.queued() if q.workload.priority >= lowest and due(q.workload, now)]
 
 
 def _could_use(workload: Workload, sites: Iterable[solver.Site]) -> list[Key]:

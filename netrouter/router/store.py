@@ -23,6 +23,7 @@ from netrouter.client.errors import AlreadyExistsError, NotFoundError, Unavailab
 from netrouter.client.types import (
     ACTIVE,
     EVICTED,
+    FAILED,
     MOVED,
     PLACED,
     QUEUED,
@@ -97,6 +98,7 @@ PRIOR_STATES = {
     REQUEUED: (ACTIVE,),
     MOVED: (ACTIVE,),
     EVICTED: (ACTIVE,),
+    FAILED: (QUEUED,),
 }
 """Per change kind, the states the placement may be in before it (none: a new row)."""
 

@@ -16,7 +16,7 @@ class AcceleratorDemand(_message.Message):
     def __init__(self, model: _Optional[str] = ..., count: _Optional[int] = ...) -> None: ...
 
 class Workload(_message.Message):
-    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels", "allowed_sites", "allowed_hubs", "allowed_provinces", "forbidden_sites", "forbidden_hubs", "forbidden_provinces", "data_gb", "migration_cost_yuan", "one_domain")
+    __slots__ = ("id", "origin_region", "demands", "power_w_per_device", "duration_h", "latency_slo_ms", "max_pue", "priority", "labels", "allowed_sites", "allowed_hubs", "allowed_provinces", "forbidden_sites", "forbidden_hubs", "forbidden_provinces", "data_gb", "migration_cost_yuan", "one_domain", "earliest_start", "deadline", "preemptible", "restart_h")
     class LabelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -42,6 +42,10 @@ class Workload(_message.Message):
     DATA_GB_FIELD_NUMBER: _ClassVar[int]
     MIGRATION_COST_YUAN_FIELD_NUMBER: _ClassVar[int]
     ONE_DOMAIN_FIELD_NUMBER: _ClassVar[int]
+    EARLIEST_START_FIELD_NUMBER: _ClassVar[int]
+    DEADLINE_FIELD_NUMBER: _ClassVar[int]
+    PREEMPTIBLE_FIELD_NUMBER: _ClassVar[int]
+    RESTART_H_FIELD_NUMBER: _ClassVar[int]
     id: str
     origin_region: str
     demands: _containers.RepeatedCompositeFieldContainer[AcceleratorDemand]
@@ -60,7 +64,11 @@ class Workload(_message.Message):
     data_gb: float
     migration_cost_yuan: float
     one_domain: bool
-    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ..., one_domain: _Optional[bool] = ...) -> None: ...
+    earliest_start: float
+    deadline: float
+    preemptible: bool
+    restart_h: float
+    def __init__(self, id: _Optional[str] = ..., origin_region: _Optional[str] = ..., demands: _Optional[_Iterable[_Union[AcceleratorDemand, _Mapping]]] = ..., power_w_per_device: _Optional[float] = ..., duration_h: _Optional[float] = ..., latency_slo_ms: _Optional[float] = ..., max_pue: _Optional[float] = ..., priority: _Optional[int] = ..., labels: _Optional[_Mapping[str, str]] = ..., allowed_sites: _Optional[_Iterable[str]] = ..., allowed_hubs: _Optional[_Iterable[str]] = ..., allowed_provinces: _Optional[_Iterable[str]] = ..., forbidden_sites: _Optional[_Iterable[str]] = ..., forbidden_hubs: _Optional[_Iterable[str]] = ..., forbidden_provinces: _Optional[_Iterable[str]] = ..., data_gb: _Optional[float] = ..., migration_cost_yuan: _Optional[float] = ..., one_domain: _Optional[bool] = ..., earliest_start: _Optional[float] = ..., deadline: _Optional[float] = ..., preemptible: _Optional[bool] = ..., restart_h: _Optional[float] = ...) -> None: ...
 
 class PlaceRequest(_message.Message):
     __slots__ = ("workloads", "dry_run", "queue")

@@ -39,6 +39,33 @@ def test_values_beyond_the_solvers_ranges_name_their_key(key: str, value: object
         parse_workloads([{**GOOD, key: value}], "w.yaml")
 
 
+def test_times_are_iso_date_times_with_an_offset_or_epoch_seconds() -> None:
+    """earliest_start and deadline read as ISO 8601 with an offset or epoch seconds; one
+    without an offset is refused naming the key; a deadline that can never be met too."""
+    (w,) = parse_workloads(
+        [
+            {
+                **GOOD,
+                "earliest_start": "2026-12-08T23:00:00+08:00",
+                "deadline": 1_796_774_400,
+                "preemptible": True,
+                "restart_h": 0.5,
+                "one_domain": True,
+            }
+        ],
+        "w.yaml",
+    )
+    assert (w.earliest_start, w.deadline) == (1_796_742_000.0, 1_796_774_400.0)
+    assert (w.preemptible, w.restart_h, w.one_domain) == (True, 0.5, True)
+    assert parse_workloads([workload_to_dict(w)], "again.yaml") == [w]
+    with pytest.raises(WorkloadFileError, match=r"workloads\[0\]\.deadline: .* no UTC offset"):
+        parse_workloads([{**GOOD, "deadline": "2026-12-09T08:00:00"}], "w.yaml")
+    with pytest.raises(WorkloadFileError, match=r"workloads\[0\]\.deadline: .* can never be met"):
+        parse_workloads([{**GOOD, "earliest_start": 1_000_000, "deadline": 1_000_100}], "w.yaml")
+    with pytest.raises(WorkloadFileError, match=r"workloads\[0\]\.earliest_start"):
+        parse_workloads([{**GOOD, "earliest_start": 1_796_742_000_000}], "w.yaml")  # ms
+
+
 def test_a_good_entry_parses() -> None:
     """The same entry with sane values is a workload."""
     (w,) = parse_workloads([GOOD], "w.yaml")

@@ -12,7 +12,7 @@ import pytest
 from netrouter.client.convert import placement_to_pb
 from netrouter.client.errors import AlreadyExistsError
 from netrouter.client.router_client import RouterClient
-from netrouter.client.types import ACTIVE, QUEUED, RELEASED
+from netrouter.client.types import ACTIVE, FAILED, QUEUED, RELEASED
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.queue import queued
 from netrouter.router.service import start_server
@@ -228,3 +228,77 @@ def test_a_store_written_before_the_queue_is_rebuilt_keeping_every_row(tmp_path:
         .fetchone()
     )
     assert "CHECK (devices >= 0)" in schema[0]
+
+
+class Clock:
+    """A wall clock a test moves by hand."""
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self) -> float:
+        return self.at
+
+
+async def _clocked(db: Path, clock: Clock) -> tuple[Router, PlacementStore]:
+    registry = SiteRegistry(hold_off_s=0.0)
+    registry.apply_report(report_of(site_config("west", price=0.3, h100=16)))
+    store = PlacementStore(db)
+    router = Router(
+        registry=registry,
+        store=store,
+        settings=RouterSettings(queue_interval_s=0.02),
+        clock=clock,
+    )
+    await router.start()
+    return router, store
+
+
+async def test_work_waits_for_its_earliest_start_and_starts_then(tmp_path: Path) -> None:
+    """Work that may start only in an hour waits, saying until when, holding nothing (other
+    work starts meanwhile); once the clock passes its start, it starts by itself."""
+    clock = Clock(1_800_000_000.0)
+    router, store = await _clocked(tmp_path / "r.db", clock)
+    try:
+        later = workload("later", demands={"H100": 8}, earliest_start=clock.at + 3_600)
+        (waiting,) = (await router.place([later])).queued
+        assert waiting.explanation == "waits: its earliest start is 2027-01-15 09:00:00 UTC"
+        (now,) = (await router.place([workload("now", demands={"H100": 16})])).placements
+        assert now.site_id == "west"  # the later work holds nothing before its start
+        await router.release([now.placement_id])
+        assert await router.start_queued() == 0
+        clock.at += 3_600
+        await until(lambda: router.active_count == 1, "the later work started")
+        (started,) = router.active_placements()
+        assert started.placement_id == waiting.placement_id
+    finally:
+        await router.stop()
+        store.close()
+
+
+async def test_a_deadline_out_of_reach_is_refused_or_fails_while_waiting(tmp_path: Path) -> None:
+    """A deadline the work cannot meet even if it started now is refused at once; queued
+    work whose deadline moves out of reach while it waits fails, saying why."""
+    clock = Clock(1_800_000_000.0)
+    router, store = await _clocked(tmp_path / "r.db", clock)
+    try:
+        (running,) = (await router.place([workload("running", demands={"H100": 16})])).placements
+        hopeless = workload("hopeless", duration_h=2.0, deadline=clock.at + 3_600)
+        result = await router.place([hopeless])
+        (refused,) = result.unplaced
+        assert refused.reason == (
+            "its deadline 2027-01-15 09:00:00 UTC cannot be met: 2 h from 2027-01-15 "
+            "08:00:00 UTC ends 2027-01-15 10:00:00 UTC"
+        )
+        tight = workload("tight", duration_h=1.0, deadline=clock.at + 5_400)
+        (waiting,) = (await router.place([tight])).queued
+        clock.at += 1_900  # now it would end 100 s late
+        await until(lambda: not router.queued(), "the tight work failed")
+        failed = store.get(waiting.placement_id)
+        assert failed.state == FAILED
+        assert failed.end_reason.startswith("its deadline 2027-01-15 09:30:00 UTC cannot be met")
+        assert [e.kind for e in store.events_after(0)][-1] == "failed"
+        await router.release([running.placement_id])
+    finally:
+        await router.stop()
+        store.close()
