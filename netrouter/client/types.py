@@ -47,7 +47,9 @@ STARTED = "started"
 """Queued work that started: the placement is active where the event says."""
 REQUEUED = "requeued"
 """Active work that lost its site (down, nowhere to go) and waits in the queue again."""
-EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED, QUEUED, STARTED, REQUEUED, FAILED)
+PREEMPTED = "preempted"
+"""Preemptible work stopped for higher-priority work: it waits in the queue again."""
+EVENT_KINDS = (PLACED, MOVED, RELEASED, EVICTED, QUEUED, STARTED, REQUEUED, PREEMPTED, FAILED)
 
 
 RESIDENCY_FIELDS = (

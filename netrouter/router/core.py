@@ -493,7 +493,11 @@ class Router:
                 except FailedPreconditionError:  # no site up: nothing can start
                     return Decision(result=0)
                 return queue.start_queued(
-                    active=self._active, view=view, now=now, place_one=self._solver.one
+                    active=self._active,
+                    view=view,
+                    now=now,
+                    place_one=self._solver.one,
+                    move_cost=settings.move_cost,
                 )
             case ReleaseOp(placement_ids=placement_ids):
                 return decisions.release(placement_ids, active=self._active)

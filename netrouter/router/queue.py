@@ -7,7 +7,11 @@ at once. :func:`start_queued` starts what it can, in queue order: higher priorit
 then the longest waiting (:attr:`Placement.submitted`). A workload that cannot start keeps
 the capacity it could use from the work behind it (no lower-priority or younger work takes
 it meanwhile, so nothing waits for capacity taken after it arrived; strict order, no
-backfill); new work placed while work waits does not take it either (:func:`ahead_of`). Active work whose site goes down and that fits nowhere else goes back to the
+backfill); new work placed while work waits does not take it either (:func:`ahead_of`).
+Work that cannot start may stop running ``preemptible`` work of strictly lower priority
+(:func:`victims`: never equal or higher, the lowest priority and then the least restart
+cost first, never a chain of stops in one decision); the stopped work goes back to the queue (``preempted``), keeping
+when it was submitted. Active work whose site goes down and that fits nowhere else goes back to the
 queue (``requeued``), keeping when it was submitted.
 """
 
@@ -17,17 +21,19 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Hashable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable
 from dataclasses import replace
 
 import solver
 from netrouter.client.errors import RouterError
 from netrouter.client.types import (
     FAILED,
+    PREEMPTED,
     QUEUED,
     REQUEUED,
     SECONDS_PER_HOUR,
     STARTED,
+    MoveCost,
     Placement,
     Workload,
 )
@@ -56,6 +62,7 @@ __all__ = [
     "queued",
     "requeued",
     "start_queued",
+    "victims",
 ]
 
 
@@ -181,16 +188,20 @@ def start_queued(
     view: SitesView,
     now: float,
     place_one: PlaceOne,
+    move_cost: MoveCost,
 ) -> Decision[int]:
     """Start the queued work that fits now, in queue order; the answer is how many
-    started. Work that does not fit holds the (site, model) pairs it could use against the
-    work behind it (see the module docstring)."""
+    changed. Work whose deadline is out of reach fails; work not yet due is left as it
+    is. Work that does not fit may preempt (:func:`victims`); else it holds the (site,
+    model) pairs it could use against the work behind it (see the module docstring)."""
     waiting = active.queued()
     if not waiting:
         return Decision(result=0)
     capacity = view.free_capacity(active).copy()
     up = {s.id: s for s in view.sites}
     changes: list[Change] = []
+    held: set[Key] = set()
+    preempted: set[str] = set()
     for q in waiting:
         late = out_of_time(q.workload, now)
         if late is not None:
@@ -199,6 +210,19 @@ def start_queued(
         if not due(q.workload, now):
             continue  # holds nothing until it may start
         plan = place_one(view, q.workload, capacity)
+        if not plan.assignments:
+            keys = [k for k in _could_use(q.workload, up.values()) if k not in held]
+            found = victims(q, keys, active, capacity, move_cost, skip=preempted)
+            if found is not None:
+                key, chosen = found
+                trial = capacity.copy()
+                for v in chosen:
+                    trial.give(key, v.devices)
+                plan = place_one(view, q.workload, trial)
+                if plan.assignments:  # else nothing is stopped for it
+                    capacity = trial
+                    preempted.update(v.placement_id for v in chosen)
+                    changes += [_preempted(v, by=q, now=now) for v in chosen]
         if plan.assignments:
             (a,) = plan.assignments
             started = replace(
@@ -210,8 +234,76 @@ def start_queued(
             capacity.take((a.site_id, a.model), a.devices)
             changes.append(Change(kind=STARTED, placement=started))
             continue
+        keys = _could_use(q.workload, up.values())
+        held.update(keys)
         hold(capacity, [q], up.values())
     return Decision(result=len(changes), changes=tuple(changes))
+
+
+def victims(
+    q: Placement,
+    keys: Iterable[Key],
+    active: ActivePlacements,
+    capacity: Capacity,
+    move_cost: MoveCost,
+    *,
+    skip: Collection[str] = (),
+) -> tuple[Key, list[Placement]] | None:
+    """The running work ``q`` may stop to start now, and where: on one (site, model) pair
+    of ``keys``, preemptible work of strictly lower priority (never equal or higher), the
+    lowest priority first, then the least restart cost (:meth:`MoveCost.restart_yuan`: the
+    hours it loses), as few as make ``q`` fit; the pair where that costs least. ``None``: no pair frees enough."""
+    need = q.workload.demands
+    best: tuple[float, Key, list[Placement]] | None = None
+    for key in keys:
+        devices = need.get(key[1])
+        if devices is None:
+            continue
+        running = [
+            p
+            for pid in active.on(key)
+            if (p := active.get(pid)) is not None
+            and pid not in skip
+            and p.workload.preemptible
+            and p.workload.priority < q.workload.priority
+        ]
+        running.sort(
+            key=lambda p: (
+                p.workload.priority,
+                move_cost.restart_yuan(p),
+                -p.devices,
+                p.placement_id,
+            )
+        )
+        trial = capacity.copy()
+        chosen: list[Placement] = []
+        for p in running:
+            trial.give(key, p.devices)
+            chosen.append(p)
+            if trial.fits(key, devices, q.workload.one_domain):
+                cost = sum(move_cost.restart_yuan(v) for v in chosen)
+                if best is None or cost < best[0]:
+                    best = (cost, key, chosen)
+                break
+    return None if best is None else (best[1], best[2])
+
+
+def _preempted(v: Placement, *, by: Placement, now: float) -> Change:
+    """Running work stopped for higher-priority work: back in the queue, keeping when it
+    was submitted (or failed, when its deadline is then out of reach)."""
+    why = (
+        f"preempted at {v.site_id} by {by.workload.id} "
+        f"(priority {by.workload.priority} > {v.workload.priority})"
+    )
+    late = out_of_time(v.workload, now)
+    if late is not None:
+        stopped = replace(v, state=FAILED, end_reason=f"{why}; {late}")
+        return Change(kind=FAILED, placement=stopped, from_site_id=v.site_id, reason=why)
+    back = replace(
+        queued(v.workload, placement_id=v.placement_id, reason=why, now=now),
+        submitted_at=v.submitted,
+    )
+    return Change(kind=PREEMPTED, placement=back, from_site_id=v.site_id, reason=why)
 
 
 def hold(

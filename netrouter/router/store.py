@@ -26,6 +26,7 @@ from netrouter.client.types import (
     FAILED,
     MOVED,
     PLACED,
+    PREEMPTED,
     QUEUED,
     RELEASED,
     REQUEUED,
@@ -98,7 +99,8 @@ PRIOR_STATES = {
     REQUEUED: (ACTIVE,),
     MOVED: (ACTIVE,),
     EVICTED: (ACTIVE,),
-    FAILED: (QUEUED,),
+    PREEMPTED: (ACTIVE,),
+    FAILED: (QUEUED, ACTIVE),
 }
 """Per change kind, the states the placement may be in before it (none: a new row)."""
 

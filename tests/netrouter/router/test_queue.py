@@ -12,7 +12,7 @@ import pytest
 from netrouter.client.convert import placement_to_pb
 from netrouter.client.errors import AlreadyExistsError
 from netrouter.client.router_client import RouterClient
-from netrouter.client.types import ACTIVE, FAILED, QUEUED, RELEASED
+from netrouter.client.types import ACTIVE, FAILED, QUEUED, RELEASED, Placement
 from netrouter.router.core import Router, RouterSettings
 from netrouter.router.queue import queued
 from netrouter.router.service import start_server
@@ -302,3 +302,56 @@ async def test_a_deadline_out_of_reach_is_refused_or_fails_while_waiting(tmp_pat
     finally:
         await router.stop()
         store.close()
+
+
+async def test_waiting_work_preempts_only_preemptible_work_of_lower_priority(
+    queue: Queue,
+) -> None:
+    """The site is full: 8 H100 of preemptible priority-1 work, 8 of preemptible priority-5
+    work. A priority-5 job of 8 waits (it may not stop equal priority); a priority-9 job of
+    8 stops the priority-1 work, which waits again keeping its id and submit time; nothing
+    is stopped to start that one in turn."""
+    router, store = queue.router, queue.store
+    low = workload("low", demands={"H100": 8}, priority=1, preemptible=True)
+    mid = workload("mid", demands={"H100": 8}, priority=5, preemptible=True)
+    (p_low,) = (await router.place([low])).placements
+    (p_mid,) = (await router.place([mid])).placements
+    (equal,) = (await router.place([workload("equal", demands={"H100": 8}, priority=5)])).queued
+    assert router.active_count == 2  # equal priority is never preempted
+    (urgent,) = (await router.place([workload("urgent", demands={"H100": 8}, priority=9)])).queued
+    await until(lambda: router.queued() and router.queued()[-1].workload.id == "low", "preempted")
+    active = {p.workload.id: p for p in router.active_placements()}
+    assert set(active) == {"mid", "urgent"}
+    assert active["urgent"].placement_id == urgent.placement_id
+    back = {p.workload.id: p for p in router.queued()}
+    assert set(back) == {"equal", "low"}
+    assert back["low"].placement_id == p_low.placement_id
+    assert back["low"].submitted == p_low.created_at
+    assert back["low"].explanation == "waits: preempted at west by urgent (priority 9 > 1)"
+    kinds = [(e.kind, e.placement.workload.id) for e in store.events_after(0)][-2:]
+    assert kinds == [("preempted", "low"), ("started", "urgent")]
+    # equal (priority 5) is ahead of low (priority 1) and starts first when mid ends.
+    await router.release([p_mid.placement_id])
+    await until(lambda: router.active_count == 2, "equal started")
+    assert {p.workload.id for p in router.active_placements()} == {"urgent", "equal"}
+    assert equal.placement_id in {p.placement_id for p in router.active_placements()}
+
+
+def test_victims_are_the_cheapest_to_restart_and_as_few_as_fit() -> None:
+    """Of three preemptible jobs the one that loses least is stopped, and only as many as
+    free the devices needed."""
+    from netrouter.client.types import MoveCost
+    from netrouter.router.active import ActivePlacements
+    from netrouter.router.queue import victims
+    from netrouter.router.site_view import Capacity
+
+    def running(pid: str, devices: int, cost: float, priority: int = 0) -> Placement:
+        w = workload(pid, demands={"H100": devices}, preemptible=True, priority=priority)
+        return placement(pid, devices=devices, workload=w, cost_per_hour_yuan=cost)
+
+    jobs = [running("a", 4, 40.0), running("b", 4, 10.0), running("c", 8, 5.0, priority=7)]
+    active = ActivePlacements(jobs)
+    capacity = Capacity({("west", "H100"): 16}, {}, lambda key: active.on(key))
+    q = queued(workload("q", demands={"H100": 4}, priority=7), placement_id="q", reason="", now=0)
+    found = victims(q, [("west", "H100")], active, capacity, MoveCost(restart_h=1.0))
+    assert found == (("west", "H100"), [jobs[1]])  # b loses 10 元, a 40; c is not lower
