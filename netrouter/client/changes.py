@@ -331,9 +331,12 @@ class Demand(WorkloadSelector):
     def apply(self, world: World, where: str) -> None:
         """Each matching workload k times (k = the scale's whole part), plus one more copy
         for a share of them equal to its fraction, chosen by a hash of the id (reproducible).
-        Copies are new work (``id#2``, ``id#3``, ...); a scale below 1 drops work instead."""
+        Copies are new work (``id#2``, ``id#3``, ..., the next suffix no workload has, so a
+        second scaling copies again rather than naming a copy twice); a scale below 1 drops
+        work instead."""
         whole, frac = divmod(self.scale, 1.0)
         out = []
+        taken = {w.id for w in world.workloads}
         for w in world.workloads:
             if not self.picks(w):
                 out.append(w)
@@ -343,7 +346,11 @@ class Demand(WorkloadSelector):
                 if k == 0:
                     out.append(w)
                 else:
-                    out.append(replace(w, id=f"{w.id}#{k + 1}", current_site=None))
+                    n = k + 1
+                    while f"{w.id}#{n}" in taken:
+                        n += 1
+                    taken.add(f"{w.id}#{n}")
+                    out.append(replace(w, id=f"{w.id}#{n}", current_site=None))
             if copies == 0:
                 world.running.pop(w.id, None)
         world.workloads = out

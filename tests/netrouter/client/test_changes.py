@@ -90,6 +90,15 @@ def test_demand_scaling_is_reproducible_and_proportional() -> None:
     assert 460 <= len(more.workloads) <= 540
 
 
+def test_demand_doubled_twice_is_four_times_with_every_id_once() -> None:
+    """Two doublings copy the copies too: four of each, no id twice (found by fuzzing)."""
+    world = scenario_world()
+    world.workloads = [workload("w1"), workload("w2")]
+    twice = '[[changes]]\nkind = "demand"\nscale = 2\n' * 2
+    ids = [w.id for w in apply(parse_scenario(twice), world).workloads]
+    assert sorted(ids) == ["w1", "w1#2", "w1#2#2", "w1#3", "w2", "w2#2", "w2#2#2", "w2#3"]
+
+
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
