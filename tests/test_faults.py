@@ -158,6 +158,41 @@ async def test_router_sigkill_mid_stream_keeps_every_acknowledged_placement_once
     assert event_count(router.db) == 80
 
 
+@pytest.mark.slow
+async def test_router_sigkill_keeps_the_queue_and_starts_it_after_the_restart(
+    mosquitto: Mosquitto, router_process: StartRouter
+) -> None:
+    """Work acknowledged as queued survives SIGKILL: the restarted router has the same
+    queue in the same order, and starts it when the running work is released."""
+    site = site_config("west", price=0.3, h100=16, interval_s=LONG_LIVED)
+    await publish_reports(mosquitto.address, [site])
+    router = router_process(mosquitto.address)
+    await sites_up(router.target, 1)
+    async with RouterClient(router.target) as client:
+        (running,) = (await client.place([workload("running", demands={"H100": 16})])).placements
+        waiting = [
+            (await client.place([workload(f"q{i}", demands={"H100": 8}, priority=i % 2)])).queued[0]
+            for i in range(4)
+        ]
+        order = [p.placement_id for p in await client.queued()]
+    assert order == [waiting[i].placement_id for i in (1, 3, 0, 2)]  # priority, then age
+    router.kill()
+    router.start()
+    await asyncio.to_thread(router.wait_serving)
+    await sites_up(router.target, 1)
+    async with RouterClient(router.target) as client:
+        assert [p.placement_id for p in await client.queued()] == order
+        await client.release([running.placement_id])
+        deadline = time.monotonic() + 10
+        while len(await client.list_placements()) < 2:
+            assert time.monotonic() < deadline, "the queue did not start after the restart"
+            await asyncio.sleep(0.05)
+        started = {p.placement_id for p in await client.list_placements()}
+        assert started == set(order[:2])
+        assert [p.placement_id for p in await client.queued()] == order[2:]
+    assert router.stop() == 0, router.log_tail()
+
+
 # --- the broker restarted ----------------------------------------------------------------
 
 
