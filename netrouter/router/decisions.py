@@ -149,7 +149,7 @@ async def place(
         )
     unplaced = [_with_down(unplaced_from_solver(u), view.down) for u in plan.unplaced]
     waits: list[Placement] = []
-    if queue and not dry_run:
+    if queue:
         unplaced, waits = _queue(unplaced, by_id, view, now, behind=len(ahead))
         waits += [
             queue_rules.queued(
@@ -157,7 +157,18 @@ async def place(
             )
             for w in later
         ]
-        changes += tuple(Change(kind=QUEUED, placement=p) for p in waits)
+        if dry_run:  # what would wait: planned, no id
+            waits = [
+                replace(
+                    p,
+                    placement_id="",
+                    state=PLANNED,
+                    explanation=p.explanation.replace("waits: ", "would wait: ", 1),
+                )
+                for p in waits
+            ]
+        else:
+            changes += tuple(Change(kind=QUEUED, placement=p) for p in waits)
     else:
         unplaced += [
             Unplaced(

@@ -355,3 +355,13 @@ def test_victims_are_the_cheapest_to_restart_and_as_few_as_fit() -> None:
     q = queued(workload("q", demands={"H100": 4}, priority=7), placement_id="q", reason="", now=0)
     found = victims(q, [("west", "H100")], active, capacity, MoveCost(restart_h=1.0))
     assert found == (("west", "H100"), [jobs[1]])  # b loses 10 元, a 40; c is not lower
+
+
+async def test_a_dry_run_says_what_would_wait_and_keeps_nothing(queue: Queue) -> None:
+    router = queue.router
+    await router.place([workload("running", demands={"H100": 16})])
+    result = await router.place([workload("next")], dry_run=True)
+    (planned,) = result.queued
+    assert (planned.placement_id, planned.state) == ("", "planned")
+    assert planned.explanation == "would wait: no feasible site: 0 H100 free, 8 needed at west"
+    assert router.queued() == []
