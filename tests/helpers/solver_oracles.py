@@ -9,17 +9,22 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import assume
 from hypothesis import strategies as st
 
 from benchmarks.orlib import GapInstance, gap_table
 from solver import NodeShape, Plan, Problem, build_table
 from solver.table import Table, from_arcs
 
+BRUTE_FORCE_CHOICES = 50_000
+"""The most choices a generated table may offer the brute force (each costs a fit check)."""
+
 
 @st.composite
 def rate_tables(draw: st.DrawFn) -> Table:
-    """Random tables whose demands follow one exchange rate per model (2 : 1)."""
-    n_w = draw(st.integers(1, 12))
+    """Random tables whose demands follow one exchange rate per model (2 : 1), small
+    enough for :func:`table_optimum` to enumerate (at most 50,000 choices)."""
+    n_w = draw(st.integers(1, 9))
     n_pools = draw(st.integers(1, 5))
     models = [draw(st.integers(0, 1)) for _ in range(n_pools)]
     rate = {0: 2, 1: 1}  # model 0 devices count double
@@ -32,6 +37,8 @@ def rate_tables(draw: st.DrawFn) -> Table:
                 ps.append(p)
                 ds.append(k // rate[models[p]])
                 cs.append(draw(st.floats(0.1, 100.0)))
+    per_workload = np.bincount(np.array(ws, dtype=np.int64), minlength=n_w)
+    assume(math.prod(int(n) + 1 for n in per_workload) <= BRUTE_FORCE_CHOICES)
     return from_arcs(
         n_workloads=n_w,
         pool_site=np.arange(n_pools),
