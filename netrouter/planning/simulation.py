@@ -61,7 +61,7 @@ class Fleet:
     pue: np.ndarray  # per site
     carbon: np.ndarray  # per site: kg CO2 per kWh
     west: np.ndarray  # per site: on the west side
-    hours: float  # the window: jobs arrive in it, the bound covers it
+    hours: float  # the window: jobs arrive in it
     period_h: float  # hours per step
     start_h: np.ndarray  # per job: when it arrives (a step boundary)
     end_h: np.ndarray  # per job: when it would end, started on arrival (the bound's)

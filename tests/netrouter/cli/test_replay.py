@@ -37,7 +37,7 @@ def test_cli_replay_prints_json_and_writes_plots(tmp_path: Path) -> None:
         assert {"devices_in_use", "stranded", "shape_waited", "count_only_misfits"} <= set(row)
         assert {"waited", "wait_p50_h", "wait_p95_h", "large_waited", "dropped"} <= set(row)
         assert {"evicted", "objective", "deadline_misses", "utilisation"} <= set(row)
-        assert {"BE", "LS", "inference"} <= set(row["waits_by_class"])
+        assert {"LS", "inference"} <= set(row["waits_by_class"])
         for c in row["waits_by_class"].values():
             assert set(c) == {"jobs", "p50_h", "p95_h", "deadline_misses"}
         assert row["dropped"] == 0
