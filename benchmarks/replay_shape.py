@@ -2,16 +2,21 @@
 
     uv run python benchmarks/replay_shape.py --data-dir ../shared/data --hours 24 --json
     uv run python benchmarks/replay_shape.py --hours 6 --policies optimizer,nearest --fits best
+    uv run python benchmarks/replay_shape.py --hours 6 --policies optimizer --fits best \
+        --optimizer-queue fifo
 
 Replays the Alibaba multi-GPU pod list (``openb_pod_list_multigpu50.csv``, completed from
 the default list: see ``netrouter/planning/traces.py``) over the 10 clusters, their devices
 laid on nodes drawn from the trace's 1,213 GPU nodes, once per node choice (``best``,
 ``first``, ``worst`` fit; see ``netrouter/planning/replay_nodes.py``), every policy on the
 same arrivals. Work a policy cannot place waits in its queue; after the window the replay
-drains until every job has finished (at most ``--max-drain-h``). Prints one JSON object: the
-settings, and per fit its ``drain_steps`` and per policy ``{"devices_in_use", "fragmented",
-"stranded", "waited", "wait_p50_h", "wait_p95_h", "shape_waited", "large_waited", "dropped",
-"evicted", "node_misses", "unplaced", "placed", "count_only_misfits", "count_only_checked",
+drains until every job has finished (at most ``--max-drain-h``). Each job has a deadline,
+``--slack`` hours (by QoS class) after it would end started on arrival; the optimizer offers
+its queue by ``--optimizer-queue``. Prints one JSON object: the settings, and per fit its
+``drain_steps``, ``hindsight_bound`` (window and drain) and ``gap``, and per policy
+``{"devices_in_use", "fragmented", "stranded", "waited", "wait_p50_h", "wait_p95_h",
+"shape_waited", "large_waited", "dropped", "deadline_misses", "waits_by_class", "evicted",
+"node_misses", "unplaced", "placed", "count_only_misfits", "count_only_checked",
 "objective", "decide_s"}``, shares of all the replay's devices as fractions, waits in hours.
 """
 
@@ -27,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from netrouter.planning.replay import DEFAULT_MAX_DRAIN_H, POLICIES, run_replay
 from netrouter.planning.replay_nodes import FITS
-from netrouter.planning.traces import EXAMPLES, TraceFiles
+from netrouter.planning.simulation import QUEUE_ORDERS
+from netrouter.planning.traces import EXAMPLES, TraceFiles, parse_slack, slack_text
 from solver import SolverConfig
 
 FIGURES = (
@@ -40,6 +46,8 @@ FIGURES = (
     "shape_waited",
     "large_waited",
     "dropped",
+    "deadline_misses",
+    "waits_by_class",
     "evicted",
     "node_misses",
     "unplaced",
@@ -69,11 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         help="hours past the window to wait for every job to finish",
     )
     parser.add_argument(
+        "--slack", default="", help="CLASS=HOURS,... over the defaults (BE=24,Burstable=4,...)"
+    )
+    parser.add_argument("--optimizer-queue", default="deadline", choices=QUEUE_ORDERS)
+    parser.add_argument(
         "--no-count-only", action="store_true", help="skip checking the count-only plans"
     )
     parser.add_argument("--json", action="store_true", help="print only the JSON object")
     args = parser.parse_args(argv)
 
+    slack = parse_slack(args.slack)
     files = TraceFiles.full(args.data_dir, pods=f"openb_pod_list_{args.pods}.csv")
     solver = SolverConfig(
         time_limit_s=args.time_limit, relative_gap_limit=1e-3, explain_max_workloads=0
@@ -85,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
         "load": args.load,
         "seed": args.seed,
         "max_drain_h": args.max_drain_h,
+        "slack": slack_text(slack),
+        "optimizer_queue": args.optimizer_queue,
     }
     fits: dict[str, object] = {}
     for fit in args.fits.split(","):
@@ -101,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
             node_fit=fit,
             check_count_only=not args.no_count_only,
             max_drain_h=args.max_drain_h,
+            optimizer_queue=args.optimizer_queue,
+            slack=slack,
             progress=(lambda _m: None) if args.json else print,
         )
         result["jobs"] = report.jobs
@@ -108,9 +125,11 @@ def main(argv: list[str] | None = None) -> int:
         fits[fit] = {
             "wall_s": round(time.perf_counter() - began, 1),
             "drain_steps": report.drain_steps,
+            "hindsight_bound": report.hindsight_bound,
+            "gap": report.gap,
+            "bound_s": round(report.bound_s, 1),
             "policies": {
-                name: {key: getattr(r, key) for key in FIGURES}
-                for name, r in report.policies.items()
+                name: r.model_dump(include=set(FIGURES)) for name, r in report.policies.items()
             },
         }
     result["fits"] = fits

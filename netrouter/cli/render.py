@@ -344,22 +344,34 @@ def print_replay(out: Console, report: ReplayReport) -> None:
         _print_nodes(out, report)
     gap = "" if report.gap is None else f"; the optimizer is within {100 * report.gap:.2f}% of it"
     out.print(
-        f"Hindsight lower bound (each step's relaxation, migrations free): "
+        f"Hindsight lower bound (each step's relaxation, window and drain, migrations free): "
         f"{report.hindsight_bound:,.0f} 元{gap}. {report.wall_s:.1f} s.",
         highlight=False,
     )
 
 
 def _print_queue(out: Console, report: ReplayReport) -> None:
-    """Each policy's queue: the jobs that waited, how long, and those never run."""
+    """Each policy's queue: the jobs that waited, how long, those never run, those late,
+    and how busy the sites were; then the waits and misses by deadline class."""
     drain = report.drain_steps * report.period_min / 60.0
-    figures = ("waited", "evicted", "wait p50 h", "wait p95 h", "dropped", "offers refused")
+    figures = (
+        "waited",
+        "evicted",
+        "wait p50 h",
+        "wait p95 h",
+        "dropped",
+        "deadline misses",
+        "site use",
+        "offers refused",
+    )
     table = _table(
-        f"The queue (drained {drain:g} h past the window, cap {report.max_drain_h:g} h)",
+        f"The queue (drained {drain:g} h past the window, cap {report.max_drain_h:g} h; "
+        f"optimizer queue by {report.optimizer_queue})",
         ("policy", *figures),
         right=figures,
     )
     for name, r in report.policies.items():
+        use = sum(r.utilisation.values()) / len(r.utilisation) if r.utilisation else 0.0
         table.add_row(
             name,
             f"{r.waited:,}",
@@ -367,8 +379,39 @@ def _print_queue(out: Console, report: ReplayReport) -> None:
             f"{r.wait_p50_h:.2f}",
             f"{r.wait_p95_h:.2f}",
             f"{r.dropped:,}",
+            f"{r.deadline_misses:,}",
+            f"{100 * use:.0f}%",
             f"{r.unplaced:,}",
         )
+    out.print(table)
+    _print_classes(out, report)
+
+
+def _slack_cell(hours: float | None) -> str:
+    """A class's slack (``None``: no deadline, or a class without one)."""
+    return "none" if hours is None else f"{hours:g}"
+
+
+def _print_classes(out: Console, report: ReplayReport) -> None:
+    """Each policy's waits and deadline misses by deadline class, with the class's slack."""
+    figures = ("jobs", "slack h", "wait p50 h", "wait p95 h", "deadline misses")
+    table = _table(
+        "Waits by deadline class (deadline: arrival + run + slack)",
+        ("policy", "class", *figures),
+        right=figures,
+    )
+    for name, r in report.policies.items():
+        for k, (cls, w) in enumerate(sorted(r.waits_by_class.items())):
+            table.add_row(
+                name if k == 0 else "",
+                cls,
+                f"{w.jobs:,}",
+                _slack_cell(report.slack_h.get(cls)),
+                f"{w.p50_h:.2f}",
+                f"{w.p95_h:.2f}",
+                f"{w.deadline_misses:,}",
+                end_section=k == len(r.waits_by_class) - 1,
+            )
     out.print(table)
 
 

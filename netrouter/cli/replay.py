@@ -14,6 +14,9 @@ from netrouter.cli.render import print_replay
 from netrouter.cli.render_json import replay_json
 
 POD_LISTS = ("gpuspec33", "multigpu50", "default")
+DEFAULT_SLACK = "BE=24,Burstable=4,LS=0,Guaranteed=0,inference=0"
+"""``netrouter.planning.traces.DEFAULT_SLACK_H`` as text (not imported: ``--help`` stays
+instant; a test keeps the two alike)."""
 
 
 def replay(
@@ -97,6 +100,27 @@ def replay(
             min=0,
         ),
     ] = 72.0,
+    slack: Annotated[
+        str,
+        typer.Option(
+            "--slack",
+            help="Hours of slack per deadline class beyond the job's own run: its deadline "
+            "is arrival + run + slack (0: must start on arrival; none: no deadline). Classes: "
+            "the pods' QoS (BE, Burstable, LS, Guaranteed) and inference (the Azure "
+            "replicas); those not named keep the defaults. A late job still runs and counts "
+            f"as a deadline miss. Default: {DEFAULT_SLACK.replace(',', ', ')}.",
+            show_default=False,
+        ),
+    ] = DEFAULT_SLACK,
+    optimizer_queue: Annotated[
+        str,
+        typer.Option(
+            "--optimizer-queue",
+            help="How the optimizer offers its queue: deadline (earliest deadline first, "
+            "work that would be late a step later weighted up) or fifo (as the baselines, "
+            "which always use FIFO).",
+        ),
+    ] = "deadline",
     json: JsonOpt = False,
     plot: Annotated[
         Path | None,
@@ -113,18 +137,20 @@ def replay(
     nodes drawn from the trace's node list; every policy places the same arrivals, step by
     step, at the sites' time-of-use prices, on the nodes. Work a policy cannot place waits
     in its queue and is offered again every step; after the window the replay drains until
-    every job has run in full in every policy. Prints each policy's electricity cost,
-    energy, carbon, SLO violations, penalties, their ratios to the optimizer, the hindsight
-    lower bound with the optimizer's gap to it; its queue (jobs that waited, wait
-    percentiles, dropped); and the devices in use, stranded in fragments and the work that
-    waited for node shape.
+    every job has run in full in every policy. Each job has a deadline, --slack hours after
+    it would end started on arrival. Prints each policy's electricity cost, energy, carbon,
+    SLO violations, penalties, their ratios to the optimizer, the hindsight lower bound
+    (window and drain) with the optimizer's gap to it; its queue (jobs that waited, wait
+    percentiles, dropped, deadline misses, site use) and waits by deadline class; and the
+    devices in use, stranded in fragments and the work that waited for node shape.
 
     Example: netrouter replay --trace both --hours 2 --plot out/
     """
     from netrouter.planning.arrivals import TRACES
     from netrouter.planning.replay import MAX_DRAIN_H, POLICIES, run_replay
     from netrouter.planning.replay_nodes import FITS
-    from netrouter.planning.traces import EXAMPLES, TraceFiles
+    from netrouter.planning.simulation import QUEUE_ORDERS
+    from netrouter.planning.traces import EXAMPLES, TraceFiles, parse_slack
     from solver import SolverConfig
 
     if trace not in TRACES:
@@ -139,6 +165,12 @@ def replay(
         raise fail(f"--node-fit must be one of {', '.join(FITS)}", 2)
     if max_drain_h > MAX_DRAIN_H:
         raise fail(f"--max-drain-h must be at most {MAX_DRAIN_H:g}", 2)
+    if optimizer_queue not in QUEUE_ORDERS:
+        raise fail(f"--optimizer-queue must be one of {', '.join(QUEUE_ORDERS)}", 2)
+    try:
+        slack_h = parse_slack(slack)
+    except ValueError as exc:
+        raise fail(f"--slack: {exc}", 2) from exc
     files = (
         TraceFiles.full(data_dir, pods=f"openb_pod_list_{pods}.csv")
         if data_dir
@@ -169,6 +201,8 @@ def replay(
                 progress=status.update,
                 node_fit=node_fit,
                 max_drain_h=max_drain_h,
+                optimizer_queue=optimizer_queue,
+                slack=slack_h,
             )
     except ValueError as exc:
         raise fail(str(exc), 2) from exc

@@ -10,7 +10,7 @@ import csv
 import math
 import random
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +19,11 @@ import numpy as np
 from netrouter.planning.problem import solver_workload
 from netrouter.planning.replay_network import Network
 from netrouter.planning.traces import (
+    DEFAULT_SLACK_H,
     PEAK_WINDOW_S,
     REPLICA_TOKENS_PER_S,
     TraceFiles,
+    deadline_class,
     h100_equivalents,
     pod_workload,
     read_pods,
@@ -38,12 +40,21 @@ MIN_RUN_H = 1.0 / 60.0
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Job:
-    """One workload of the replay: what it needs, when it starts and when it ends (hours
-    from the replay's start; starts fall on step boundaries)."""
+    """One workload of the replay: what it needs, when it arrives and when it would end
+    started then, and by when it must end (hours from the replay's start; arrivals fall on
+    step boundaries; ``deadline_h`` inf: none)."""
 
     workload: Workload
     start_h: float
     end_h: float
+    deadline_h: float = math.inf
+
+    def __post_init__(self) -> None:
+        if not self.start_h <= self.end_h <= self.deadline_h:
+            raise ValueError(
+                f"job {self.workload.id!r}: want start_h <= end_h <= deadline_h, got "
+                f"{self.start_h}, {self.end_h}, {self.deadline_h}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,10 +79,29 @@ def busiest_window(creations_h: list[float], hours: float) -> float:
     return best_start
 
 
+Slack = Mapping[str, float | None]
+"""Hours of slack by deadline class (:data:`~netrouter.planning.traces.DEFAULT_SLACK_H`)."""
+
+
+def deadline_h(workload: Workload, start_h: float, run_h: float, slack: Slack) -> float:
+    """When a job arriving at ``start_h`` and running ``run_h`` must end: ``slack`` hours
+    after it would end started on arrival (inf: its class has no deadline, or is not in
+    ``slack``)."""
+    extra = slack.get(deadline_class(workload.labels))
+    return math.inf if extra is None else start_h + run_h + extra
+
+
 def training_jobs(
-    path: Path, *, hours: float, period_h: float, copies: int, rng: random.Random
+    path: Path,
+    *,
+    hours: float,
+    period_h: float,
+    copies: int,
+    rng: random.Random,
+    slack: Slack = DEFAULT_SLACK_H,
 ) -> list[Job]:
-    """Alibaba GPU pods created in the busiest ``hours`` of the trace, ``copies`` of each."""
+    """Alibaba GPU pods created in the busiest ``hours`` of the trace, ``copies`` of each,
+    each with the deadline of its QoS class's ``slack``."""
     pods = read_pods(path)
     created = [int(p["creation_time"]) / 3600.0 for p in pods]
     origin = busiest_window(created, hours)
@@ -86,8 +116,15 @@ def training_jobs(
         run_h = max(MIN_RUN_H, (int(pod["deletion_time"]) - int(pod["creation_time"])) / 3600.0)
         for k in range(copies):
             name = pod["name"] if copies == 1 else f"{pod['name']}#{k}"
-            w = pod_workload(pod, rng, name=name, duration_h=run_h)
-            jobs.append(Job(workload=solver_workload(w), start_h=start, end_h=start + run_h))
+            w = solver_workload(pod_workload(pod, rng, name=name, duration_h=run_h))
+            jobs.append(
+                Job(
+                    workload=w,
+                    start_h=start,
+                    end_h=start + run_h,
+                    deadline_h=deadline_h(w, start, run_h, slack),
+                )
+            )
     return jobs
 
 
@@ -129,8 +166,10 @@ def inference_jobs(
     period_h: float,
     scale: float,
     rng: random.Random,
+    slack: Slack = DEFAULT_SLACK_H,
 ) -> list[Job]:
-    """Serving replicas following each (kind, region)'s token rate, step by step."""
+    """Serving replicas following each (kind, region)'s token rate, step by step, each
+    with the deadline of the ``inference`` class's ``slack``."""
     steps = math.ceil(hours / period_h)
     jobs = []
     for kind, path in paths.items():
@@ -143,20 +182,26 @@ def inference_jobs(
                 need = math.ceil(scale * rate / REPLICA_TOKENS_PER_S - 1e-9)
                 while len(live) > need:
                     k, start = live.pop()
-                    jobs.append(_replica(kind, region, k, start, t))
+                    jobs.append(_replica(kind, region, k, start, t, slack))
                 while len(live) < need:
                     live.append((serial, t))
                     serial += 1
             for k, start in live:
-                jobs.append(_replica(kind, region, k, start, hours))
+                jobs.append(_replica(kind, region, k, start, hours, slack))
     return jobs
 
 
-def _replica(kind: str, region: str, serial: int, start: float, end: float) -> Job:
+def _replica(kind: str, region: str, serial: int, start: float, end: float, slack: Slack) -> Job:
     w = replica_workload(
         kind, region, id=f"azure-{kind}-{region}-{serial:04d}", duration_h=end - start
     )
-    return Job(workload=solver_workload(w), start_h=start, end_h=end)
+    work = solver_workload(w)
+    return Job(
+        workload=work,
+        start_h=start,
+        end_h=end,
+        deadline_h=deadline_h(work, start, end - start, slack),
+    )
 
 
 def _peak_h100(jobs: Sequence[Job], period_h: float, hours: float) -> float:
@@ -181,9 +226,11 @@ def arrivals(
     load: float,
     training_copies: int | None = None,
     inference_scale: float | None = None,
+    slack: Slack = DEFAULT_SLACK_H,
 ) -> Arrivals:
     """The replay's jobs, scaled so the busiest step needs ``load`` × the free devices
-    (half for each trace when both run), unless the scales are given."""
+    (half for each trace when both run), unless the scales are given; each with the
+    deadline its class's ``slack`` gives it."""
     if trace not in TRACES:
         raise ValueError(f"trace must be one of {', '.join(TRACES)}")
     share = 0.5 if trace == "both" else 1.0
@@ -208,6 +255,7 @@ def arrivals(
             period_h=period_h,
             copies=copies,
             rng=random.Random(seed),
+            slack=slack,
         )
     if trace in ("azure-llm", "both"):
         paths = {"conv": files.azure_conv, "code": files.azure_code}
@@ -223,7 +271,12 @@ def arrivals(
             inference_scale = 1_000.0 * target / peak if peak else 1.0
         scale = inference_scale
         jobs += inference_jobs(
-            paths, hours=hours, period_h=period_h, scale=scale, rng=random.Random(seed + 1)
+            paths,
+            hours=hours,
+            period_h=period_h,
+            scale=scale,
+            rng=random.Random(seed + 1),
+            slack=slack,
         )
     jobs.sort(key=lambda j: (j.start_h, j.workload.id))
     return Arrivals(jobs=tuple(jobs), training_copies=copies, inference_scale=scale)

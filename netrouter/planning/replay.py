@@ -13,6 +13,9 @@ national clusters in simulated time, and the whole replay is bounded from below 
   kind's RTT SLO). Replicas start when demand rises and the newest stop when it falls.
 - Both are replicated (``training_copies``, ``inference_scale``) so that at the busiest step
   the work needs ``load`` × the network's free devices, half each when both traces run.
+- *Deadlines*: each job must end by its arrival + its run + the ``slack`` of its class
+  (the pod's QoS class; ``inference`` for the replicas; defaults
+  :data:`~netrouter.planning.traces.DEFAULT_SLACK_H`), in the replay's hours.
 
 **Steps.** Every ``period_min`` minutes the jobs that arrived in the period are offered,
 the finished ones leave, and each policy decides:
@@ -20,12 +23,16 @@ the finished ones leave, and each policy decides:
 - ``optimizer``: re-optimises the running work, its queue and the arrivals together with
   the full optimizer; moving a running job costs re-running
   :data:`~netrouter.client.types.DEFAULT_RESTART_H` hours of it where it is (the router's
-  ``[rebalance] restart_h`` means the same).
+  ``[rebalance] restart_h`` means the same). With ``optimizer_queue`` ``deadline`` (the
+  default) its queue is offered earliest deadline first and the work that would miss its
+  deadline a step later is weighted up for the solve
+  (:meth:`~netrouter.planning.simulation.PolicyState.decide_optimizer`); ``fifo``: as the
+  baselines.
 - ``nearest``, ``cheapest-first``, ``spread``: place the queue, then the arrivals, one by
   one in submit order with the baselines of :mod:`solver.baselines`; running work never
   moves.
 
-**Queue.** Each policy has its own FIFO queue: a job it cannot place (the plan leaves it
+**Queue.** Each policy has its own queue (FIFO for the baselines): a job it cannot place (the plan leaves it
 out, no node takes it, or the optimizer evicts it) waits and is offered again at every
 later step, first submitted first, and pays the solver's unplaced penalty
 (:class:`solver.Problem`) for every step it waits. When it starts it runs its full
@@ -35,7 +42,9 @@ no arrivals, the tariffs' hours of day going on as in the window) until every jo
 finished in every policy, so all are compared on the same jobs run in full. In the drain
 the optimizer decides only while work waits. The drain stops at ``max_drain_h``: jobs
 still waiting then are counted ``dropped``, runs still going are charged up to there.
-Every policy is told each job's true run time.
+Every policy is told each job's true run time. A job whose run ends after its deadline
+(or that is dropped) is a *deadline miss*; it still runs in full: nothing is dropped for
+being late.
 
 **Accounting.** Energy is devices × board power × PUE × hours in the step, priced at the
 site's time-of-use tariff for that hour (steps never straddle an hour); carbon from the
@@ -45,13 +54,14 @@ the window and the drain.
 The arrivals are in :mod:`~netrouter.planning.arrivals`, the stepping in
 :mod:`~netrouter.planning.simulation` and the report in :mod:`~netrouter.planning.replay_report`.
 
-**Hindsight bound.** Each window step's relaxation (:func:`solver.relax.relax`) over every
-job the trace has active in it (as if started on arrival), priced for the step's stretch of
-each run, with left-out work paying the same pro-rated penalty. Summed over the window's
-steps it is at most any policy's objective: it drops migration costs, lets work move freely
-between steps, and a policy's waiting job pays at least what leaving it out costs the
-relaxation (see :func:`~netrouter.planning.simulation.relax_step`); the drain adds only
-costs ≥ 0.
+**Hindsight bound.** Each step's relaxation (:func:`solver.relax.relax`) over every job
+the trace has active in it (as if started on arrival), priced for the step's stretch of
+each run, with left-out work paying the same pro-rated penalty. Summed over every step the
+replay takes, the window's and the drain's (in the drain, over the jobs whose trace run
+goes on past the window), it is at most any policy's objective: it drops migration costs,
+lets work move freely between steps, a policy's run of a job ends no earlier than the
+trace's, and a policy's waiting job pays at least what leaving it out costs the relaxation
+(see :func:`~netrouter.planning.simulation.relax_step`).
 """
 
 from __future__ import annotations
@@ -59,15 +69,22 @@ from __future__ import annotations
 import datetime as dt
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from netrouter.planning.arrivals import Arrivals, arrivals
 from netrouter.planning.replay_network import Network
 from netrouter.planning.replay_nodes import FITS, draw_layout, read_node_sizes
 from netrouter.planning.replay_report import ReplayReport, job_kinds, ratios_to
-from netrouter.planning.simulation import Fleet, PolicyState, Run, Step, relax_step
-from netrouter.planning.traces import TraceFiles
+from netrouter.planning.simulation import (
+    QUEUE_ORDERS,
+    Fleet,
+    PolicyState,
+    Run,
+    Step,
+    relax_step,
+)
+from netrouter.planning.traces import DEFAULT_SLACK_H, TraceFiles
 from site_agents.config import load_site_configs
 from solver import SolverConfig
 
@@ -102,6 +119,8 @@ def replay(
     check_count_only: bool = True,
     nodes: str = "",
     max_drain_h: float = DEFAULT_MAX_DRAIN_H,
+    optimizer_queue: str = "deadline",
+    slack: Mapping[str, float | None] = DEFAULT_SLACK_H,
 ) -> ReplayReport:
     """Run every policy over the same jobs, step by step, through the window and then the
     drain (until every job finished in every policy, at most ``max_drain_h`` past the
@@ -110,7 +129,9 @@ def replay(
     Where ``network`` lays its devices on nodes, every policy plans on them and its
     placements are laid on nodes chosen by ``node_fit``; with ``check_count_only`` each
     decision is also made without the shapes and checked against the nodes (``nodes``:
-    how they were drawn, for the report)."""
+    how they were drawn, for the report). ``optimizer_queue``: how the optimizer offers
+    its queue (:data:`~netrouter.planning.simulation.QUEUE_ORDERS`); ``slack``: the slack
+    the jobs' deadlines were drawn with, for the report."""
     started = time.perf_counter()
     if 60.0 % period_min or period_min <= 0:
         raise ValueError("period_min must divide 60 (5, 10, 15, 20, 30 or 60)")
@@ -119,6 +140,8 @@ def replay(
         raise ValueError(f"unknown policy {unknown[0]!r}; choose from {', '.join(POLICIES)}")
     if node_fit not in FITS:
         raise ValueError(f"node_fit must be one of {', '.join(FITS)}")
+    if optimizer_queue not in QUEUE_ORDERS:
+        raise ValueError(f"optimizer_queue must be one of {', '.join(QUEUE_ORDERS)}")
     if not 0 <= max_drain_h <= MAX_DRAIN_H:
         raise ValueError(f"max_drain_h must be in [0, {MAX_DRAIN_H:g}]")
     period_h = period_min / 60.0
@@ -158,23 +181,21 @@ def replay(
         for name, st in states.items():
             began = time.perf_counter()
             if name == "optimizer":
-                st.decide_optimizer(fleet, step, solver)
+                st.decide_optimizer(fleet, step, solver, optimizer_queue)
             else:
                 st.decide_baseline(fleet, step, BASELINE_OF[name])
             st.result.decide_s += time.perf_counter() - began
             if observer is not None:
                 observer(step.t, name, st.running(fleet))
-        if step.in_window:
-            # The step's relaxation over every job the trace has active in it: the bound.
-            began = time.perf_counter()
-            bound += relax_step(fleet, step)
-            bound_s += time.perf_counter() - began
+        # The step's relaxation over every job the trace has active in it, window and
+        # drain alike: the bound.
+        began = time.perf_counter()
+        bound += relax_step(fleet, step)
+        bound_s += time.perf_counter() - began
         for st in states.values():
             st.account(fleet, step)
         s += 1
-    results = {
-        name: st.finish(bound=bound, steps=steps, ids=fleet.ids) for name, st in states.items()
-    }
+    results = {name: st.finish(fleet, bound=bound) for name, st in states.items()}
     ref = results.get("optimizer")
     start = dt.datetime.fromtimestamp(network.start, dt.timezone(dt.timedelta(hours=8)))
     return ReplayReport(
@@ -192,6 +213,8 @@ def replay(
         max_drain_h=max_drain_h,
         nodes=nodes if fleet.nodes else "",
         node_fit=node_fit,
+        slack_h=dict(slack),
+        optimizer_queue=optimizer_queue,
         policies=results,
         hindsight_bound=bound,
         gap=ref.gap_to_bound if ref is not None else None,
@@ -218,9 +241,12 @@ def run_replay(
     node_fit: str = "best",
     check_count_only: bool = True,
     max_drain_h: float = DEFAULT_MAX_DRAIN_H,
+    optimizer_queue: str = "deadline",
+    slack: Mapping[str, float | None] = DEFAULT_SLACK_H,
 ) -> ReplayReport:
     """Load the sites and the traces, lay the devices on nodes drawn from the node list
-    (``files.alibaba_nodes``; none: counted in devices), then :func:`replay`."""
+    (``files.alibaba_nodes``; none: counted in devices), give each job the deadline of its
+    class's ``slack``, then :func:`replay`."""
     if not 0 < hours <= 24 * 7:
         raise ValueError("hours must be in (0, 168]")
     if not 0 < load <= 2:
@@ -245,6 +271,7 @@ def run_replay(
         period_h=period_min / 60.0,
         seed=seed,
         load=load,
+        slack=slack,
     )
     progress(f"{len(jobs.jobs)} jobs; replaying {hours:g} h with {', '.join(policies)}")
     return replay(
@@ -263,6 +290,8 @@ def run_replay(
         check_count_only=check_count_only,
         nodes=nodes,
         max_drain_h=max_drain_h,
+        optimizer_queue=optimizer_queue,
+        slack=slack,
     )
 
 

@@ -13,6 +13,17 @@ RATIO_KEYS = ("cost", "energy_kwh", "carbon_kg", "objective")
 """The totals each policy is compared on, as ratios to the optimizer's."""
 
 
+class ClassWaits(BaseModel):
+    """One deadline class's jobs under one policy: how long they waited, how many ended
+    late."""
+
+    jobs: int = 0
+    p50_h: float = 0.0
+    """Median hours a job of the class waited in the queue."""
+    p95_h: float = 0.0
+    deadline_misses: int = 0
+
+
 class PolicyResult(BaseModel):
     """One policy over the whole replay."""
 
@@ -43,6 +54,11 @@ class PolicyResult(BaseModel):
     """95th percentile of the same."""
     dropped: int = 0
     """Jobs still waiting when the drain stopped at its cap (they never ran in full)."""
+    deadline_misses: int = 0
+    """Jobs whose run ended after their deadline (a late job still runs in full), and
+    jobs with a deadline that were dropped (they never ended)."""
+    waits_by_class: dict[str, ClassWaits] = {}
+    """Waits and misses by deadline class (the pods' QoS class, ``inference``)."""
     migrations: int = 0
     penalty: float = 0.0
     """Each waiting job's unplaced penalty for every step it waits."""
@@ -91,7 +107,7 @@ class ReplayReport(BaseModel):
     inference_scale: float
     jobs: dict[str, int]
     steps: int
-    """Steps of the window (the jobs arrive in it; the bound covers it)."""
+    """Steps of the window (the jobs arrive in it)."""
     drain_steps: int = 0
     """Steps after the window until every job had finished in every policy (or the cap)."""
     max_drain_h: float = 0.0
@@ -99,8 +115,15 @@ class ReplayReport(BaseModel):
     nodes: str = ""
     """How the sites' devices sit on nodes ("": counted in devices, no shape)."""
     node_fit: str = "best"
+    slack_h: dict[str, float | None] = {}
+    """Hours of slack each deadline class had beyond its run (``None``: no deadline)."""
+    optimizer_queue: str = "deadline"
+    """How the optimizer offered its queue: ``deadline`` (earliest deadline first, work
+    about to miss its deadline weighted up) or ``fifo`` (as the baselines)."""
     policies: dict[str, PolicyResult]
     hindsight_bound: float
+    """Each step's relaxation over the jobs the trace has running in it, summed over the
+    window and the drain: at most any policy's objective."""
     gap: float | None
     """(optimizer objective − bound) / optimizer objective."""
     ratios: dict[str, dict[str, float]]

@@ -18,7 +18,8 @@ from netrouter.client.types import DEFAULT_RESTART_H
 from netrouter.planning.arrivals import Job
 from netrouter.planning.replay_network import Network
 from netrouter.planning.replay_nodes import Holding, Nodes
-from netrouter.planning.replay_report import PolicyResult
+from netrouter.planning.replay_report import ClassWaits, PolicyResult
+from netrouter.planning.traces import deadline_class
 from solver import (
     NodeShape,
     Plan,
@@ -31,6 +32,15 @@ from solver import (
 )
 from solver.relax import relax
 from solver.table import Context
+
+QUEUE_ORDERS = ("deadline", "fifo")
+"""How the optimizer offers its queue: earliest deadline first, with the work about to miss
+its deadline weighted up (:data:`DUE_PRIORITY_BOOST`), or first submitted first."""
+DUE_PRIORITY_BOOST = 3
+"""Added to the priority, for the optimizer's solve, of a job that still meets its deadline
+if placed (or kept) now but not a step later: above every priority the traces give (0–2),
+so per kWh it displaces any work that is not due."""
+EPS = 1e-9
 
 
 # eq=False on the array holders: numpy arrays have no single truth value, and no two
@@ -51,11 +61,13 @@ class Fleet:
     pue: np.ndarray  # per site
     carbon: np.ndarray  # per site: kg CO2 per kWh
     west: np.ndarray  # per site: on the west side
-    hours: float  # the window: jobs arrive in it, the bound covers it
+    hours: float  # the window: jobs arrive in it
     period_h: float  # hours per step
     start_h: np.ndarray  # per job: when it arrives (a step boundary)
     end_h: np.ndarray  # per job: when it would end, started on arrival (the bound's)
     duration_h: np.ndarray  # per job: its run, whenever it starts
+    deadline_h: np.ndarray  # per job: by when its run must end (inf: no deadline)
+    classes: np.ndarray  # per job: its deadline class (str)
     penalty_per_h: np.ndarray  # per job: 元 per hour it waits (the solver's penalty)
     own_kw: np.ndarray  # per job: its own kW per device (NaN: the model's)
     slo: np.ndarray  # per job: latency SLO in ms (inf: none)
@@ -118,6 +130,8 @@ class Fleet:
             start_h=start_h,
             end_h=end_h,
             duration_h=end_h - start_h,
+            deadline_h=np.array([j.deadline_h for j in jobs]),
+            classes=np.array([deadline_class(j.workload.labels) for j in jobs], dtype=object),
             penalty_per_h=_penalty_per_h(network, jobs, unplaced_rate),
             own_kw=own_w / 1000.0,
             slo=np.array([j.workload.latency_slo_ms or np.inf for j in jobs]),
@@ -136,6 +150,14 @@ class Fleet:
     def steps(self) -> int:
         """The steps of the window."""
         return math.ceil(self.hours / self.period_h - 1e-9)
+
+    def due(self, t: float, running_end_h: np.ndarray) -> np.ndarray:
+        """Per job, whether at ``t`` it still meets its deadline (running: as its run ends,
+        ``running_end_h``; NaN: not running, so started now) but would not if it started a
+        step later (for running work: if it were evicted and restarted)."""
+        ends = np.where(np.isnan(running_end_h), t + self.duration_h, running_end_h)
+        late_next = self.deadline_h < t + self.period_h + self.duration_h - EPS
+        return (ends <= self.deadline_h + EPS) & late_next
 
     def shapes(self, nodes: dict[tuple[int, int], Nodes]) -> dict[tuple[str, str], NodeShape]:
         """The solver's node shapes of these nodes, by (site id, model)."""
@@ -188,17 +210,23 @@ def relax_step(fleet: Fleet, step: Step) -> float:
     """The step's relaxation (:func:`solver.relax.relax`) over the jobs the trace has
     active in it, each run priced for its stretch of the step.
 
-    Summed over the window's steps it bounds every policy's objective from below, queue
-    and drain included. Take a policy's run and build a solution of each step's
+    Summed over every step the replay takes, the window's and the drain's (in the drain,
+    the jobs whose trace run goes on past the window), it bounds every policy's objective
+    from below, queue included. Take a policy's run and build a solution of each step's
     relaxation from it: a job active in the trace at step ``s`` that the policy runs at
     ``s`` goes where the policy has it; any other such job is left out. The jobs placed
-    are a subset of the policy's running work, so capacity holds. A placed job's policy
-    run ends no earlier than its trace run (it starts no earlier, a restart reruns it in
-    full), so the policy pays at least the relaxation's energy for it in ``s``. A job left
-    out arrived by ``s`` and has not finished, so the policy has it waiting, paying
-    :attr:`Fleet.penalty_per_h` × the whole step, at least the relaxation's penalty for its
-    overlap. Each relaxation is at most the cost of that solution, and everything else the
-    policy pays (migrations, runs outside the trace's window, drain steps) is ≥ 0."""
+    are a subset of the policy's running work, so capacity holds. A policy's run of a job
+    ends no earlier than its trace run (it starts no earlier, on or after arrival, and a
+    restart reruns it in full), so a placed job runs in ``s`` at least for its trace
+    overlap and the policy pays at least the relaxation's energy for it. A job left out
+    arrived by ``s`` and, its policy run ending no earlier than its trace run, has not
+    finished, so the policy has it waiting, paying :attr:`Fleet.penalty_per_h` × the whole
+    step, at least the relaxation's penalty for its overlap. This holds for a drain step
+    as for a window step, up to the drain's cap: the replay charges every step it takes
+    (a policy's runs up to the cap, its waiting work until dropped there) and sums the
+    relaxation over the same steps. Each relaxation is at most the cost of that solution,
+    and everything else the policy pays (migrations, the energy of runs outside the trace's
+    active stretches, penalties beyond them) is ≥ 0."""
     if not step.active.size:
         return 0.0
     problem = Problem(
@@ -422,10 +450,21 @@ class PolicyState:
         self.times.wait(i)
         self.result.unplaced += 1
 
-    def decide_optimizer(self, fleet: Fleet, step: Step, solver: SolverConfig) -> None:
+    def decide_optimizer(
+        self, fleet: Fleet, step: Step, solver: SolverConfig, queue: str = "deadline"
+    ) -> None:
         """Re-optimise the running work, the queue and the arrivals together; a move costs
         a restart. After the window it decides only while work waits (the running work
         stays where it is).
+
+        With ``queue`` ``deadline`` the queue is offered earliest deadline first, and each
+        job that is due (:meth:`Fleet.due`: it meets its deadline placed or kept now, not
+        a step later) has :data:`DUE_PRIORITY_BOOST` added to its priority for the solve,
+        so the solver leaves it out (or evicts it) only where no work that is not due
+        could make room. Work already late is not raised: placing it first would not save
+        its deadline. The accounting still charges each job's own penalty. With ``fifo``
+        the queue is offered first submitted first at the trace's priorities (as the
+        baselines do).
 
         The solver sees each (site, model)'s nodes as they are, the running work on its
         nodes and held there (:attr:`Problem.running_held`): work that stays keeps its
@@ -436,6 +475,12 @@ class PolicyState:
         queued = self.times.queue()
         if not step.in_window and not queued:
             return
+        if queue == "deadline":
+            queued.sort(key=lambda i: (fleet.deadline_h[i], i))
+            running_end = np.where(self.site >= 0, self.times.end_h, np.nan)
+            due = fleet.due(t, running_end)
+        else:
+            due = np.zeros(self.n, dtype=bool)
         members: list[int] = []
         work: list[Workload] = []
         used: dict[tuple[str, str], int] = defaultdict(int)
@@ -454,11 +499,13 @@ class PolicyState:
                     demands={fleet.models[mi]: int(self.devices[i])},
                     current_site=fleet.ids[si],
                     migration_cost_yuan=float(restart),
+                    priority=_raised(fleet.jobs[i].workload.priority, bool(due[i])),
                 )
             )
         for i in queued + step.arriving:
             members.append(i)
-            work.append(fleet.jobs[i].workload)
+            w = fleet.jobs[i].workload
+            work.append(replace(w, priority=_raised(w.priority, True)) if due[i] else w)
         if not work:
             return
         problem = Problem(
@@ -599,10 +646,12 @@ class PolicyState:
                         times.for_shape[i] = True
                         times.for_whole_nodes[i] |= n > shape.node_size
 
-    def finish(self, *, bound: float, steps: int, ids: list[str]) -> PolicyResult:
+    def finish(self, fleet: Fleet, *, bound: float) -> PolicyResult:
         """The policy's totals, with its gap to the replay's hindsight ``bound``; the means
-        over the window's ``steps``; the jobs still waiting are dropped."""
+        over the window's steps; the jobs still waiting are dropped; deadline misses and
+        waits by deadline class."""
         r, times = self.result, self.times
+        steps, ids = fleet.steps, fleet.ids
         r.cost = r.energy_cost + r.migration_cost
         r.objective = r.cost + r.penalty
         r.gap_to_bound = max(0.0, (r.objective - bound) / r.objective) if r.objective else 0.0
@@ -613,9 +662,25 @@ class PolicyState:
         r.shape_waited = int(times.for_shape.sum())
         r.large_waited = int(times.for_whole_nodes.sum())
         r.dropped = int(times.waiting.sum())
+        # NaN ends (never started) compare False: a dropped job with a deadline misses it.
+        late = (times.end_h > fleet.deadline_h + EPS) | (
+            times.waiting & np.isfinite(fleet.deadline_h)
+        )
+        r.deadline_misses = int(late.sum())
+        for c in sorted(set(fleet.classes.tolist())):
+            mask = fleet.classes == c
+            p50, p95 = (float(q) for q in np.percentile(times.waited_h[mask], [50, 95]))
+            r.waits_by_class[c] = ClassWaits(
+                jobs=int(mask.sum()), p50_h=p50, p95_h=p95, deadline_misses=int(late[mask].sum())
+            )
         if steps:
             r.utilisation = {s: float(u / steps) for s, u in zip(ids, self.busy, strict=True)}
             r.devices_in_use = float(self.sums["in_use"] / steps)
             r.fragmented = float(self.sums["fragmented"] / steps)
             r.stranded = float(self.sums["stranded"] / steps)
         return r
+
+
+def _raised(priority: int, due: bool) -> int:
+    """The priority a job is solved with: raised by :data:`DUE_PRIORITY_BOOST` when due."""
+    return priority + DUE_PRIORITY_BOOST if due else priority

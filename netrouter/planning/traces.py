@@ -6,6 +6,9 @@
   (LS 1, others 0). The trace's GPU models are a decade older than the national clusters'
   fleet, so a job may run on any of today's types with the same device count; a pod with a
   GPU-type constraint (``gpu_spec``, all NVIDIA parts) may run on NVIDIA types only.
+- **Deadlines** (the trace replay's): a job's deadline is its arrival + its own run +
+  the slack of its class (:data:`DEFAULT_SLACK_H`): the pod's QoS class, ``inference`` for
+  the serving replicas (see :func:`deadline_class` and :func:`parse_slack`).
 - **Azure LLM inference requests** become serving replicas: requests are given origin
   regions, the busiest 5-minute token rate per (trace, region) is scaled by
   ``inference_scale`` (the trace is a sample of one service's traffic) and divided by the
@@ -83,6 +86,56 @@ class TraceFiles:
             azure_code=data_dir / "azure-llm" / "AzureLLMInferenceTrace_code.csv",
             alibaba_nodes=data_dir / "alibaba-openb" / "openb_node_list_gpu_node.csv",
         )
+
+
+DEFAULT_SLACK_H: dict[str, float | None] = {
+    "BE": 24.0,
+    "Burstable": 4.0,
+    "LS": 0.0,
+    "Guaranteed": 0.0,
+    "inference": 0.0,
+}
+"""Hours of slack per deadline class beyond the job's own run (``None``: no deadline). The
+Alibaba QoS classes: best-effort pods may wait a day, burstable ones a few hours,
+latency-sensitive and guaranteed ones must start on arrival; serving replicas
+(``inference``) must start when demand rises."""
+
+
+def deadline_class(labels: Mapping[str, str]) -> str:
+    """A job's deadline class from its workload's ``labels``: its pod's QoS class (``qos``),
+    else its ``kind`` (``inference`` for a serving replica; ``other`` without one)."""
+    return labels.get("qos") or labels.get("kind", "other")
+
+
+def parse_slack(text: str) -> dict[str, float | None]:
+    """``CLASS=HOURS,...`` (``HOURS`` ≥ 0, or ``none``: no deadline) over
+    :data:`DEFAULT_SLACK_H`: the classes not named keep their defaults. Raises
+    :class:`ValueError` naming the first bad item."""
+    slack = dict(DEFAULT_SLACK_H)
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        name, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or name not in DEFAULT_SLACK_H:
+            raise ValueError(
+                f"slack {item!r}: want CLASS=HOURS with CLASS one of {', '.join(DEFAULT_SLACK_H)}"
+            )
+        if value.lower() == "none":
+            slack[name] = None
+            continue
+        try:
+            hours = float(value)
+        except ValueError:
+            hours = math.nan
+        if not 0 <= hours <= MAX_RUN_H:
+            raise ValueError(
+                f"slack {item!r}: hours must be in [0, {MAX_RUN_H:g}] or none (no deadline)"
+            )
+        slack[name] = hours
+    return slack
+
+
+def slack_text(slack: Mapping[str, float | None]) -> str:
+    """``slack`` as :func:`parse_slack` reads it (``BE=24,Burstable=4,...``)."""
+    return ",".join(f"{c}={'none' if h is None else f'{h:g}'}" for c, h in slack.items())
 
 
 DEFAULT_PODS = "openb_pod_list_default.csv"

@@ -1,5 +1,5 @@
 """Replay arrivals: inference replicas follow the token rate, batch jobs come from the
-trace's busiest window."""
+trace's busiest window, each with its deadline."""
 
 from __future__ import annotations
 
@@ -9,8 +9,15 @@ from collections import defaultdict
 
 import pytest
 
-from netrouter.planning.arrivals import busiest_window, inference_jobs
+from netrouter.planning.arrivals import (
+    Job,
+    busiest_window,
+    deadline_h,
+    inference_jobs,
+    training_jobs,
+)
 from netrouter.planning.traces import EXAMPLES, REPLICA_TOKENS_PER_S, TraceFiles
+from solver import Workload
 
 FILES = TraceFiles.bundled(EXAMPLES)
 
@@ -43,3 +50,37 @@ def test_the_busiest_window_holds_the_most_creations() -> None:
     start = busiest_window(times, 2.0)
     assert start == 50.0
     assert sum(start <= t < start + 2.0 for t in times) == 4
+
+
+def test_each_job_s_deadline_is_its_arrival_run_and_class_slack() -> None:
+    """Batch jobs end by arrival + run + their QoS class's slack (none: no deadline);
+    replicas, without slack, by the end of their run."""
+    slack = {"BE": 24.0, "Burstable": 4.0, "LS": 0.0, "Guaranteed": None, "inference": 0.0}
+    batch = training_jobs(
+        FILES.alibaba_pods,
+        hours=2.0,
+        period_h=0.25,
+        copies=1,
+        rng=random.Random(1),
+        slack=slack,
+    )
+    seen = set()
+    for j in batch:
+        qos = j.workload.labels["qos"]
+        seen.add(qos)
+        extra = slack[qos]
+        assert j.deadline_h == (math.inf if extra is None else pytest.approx(j.end_h + extra))
+    assert {"BE", "LS"} <= seen
+    replicas = inference_jobs(
+        {"conv": FILES.azure_conv}, hours=1.0, period_h=0.25, scale=200.0, rng=random.Random(1)
+    )
+    assert replicas and all(j.deadline_h == j.end_h for j in replicas)
+    assert deadline_h(replicas[0].workload, 1.0, 2.0, {"inference": 0.5}) == 3.5
+    assert deadline_h(replicas[0].workload, 1.0, 2.0, {}) == math.inf
+
+
+def test_a_job_cannot_end_before_it_starts_or_after_its_deadline() -> None:
+    """A job whose deadline falls before the end of its own run is refused."""
+    w = Workload(id="a", origin_region="cy", demands={"H100": 8}, duration_h=1.0)
+    with pytest.raises(ValueError, match="deadline_h"):
+        Job(workload=w, start_h=0.0, end_h=1.0, deadline_h=0.5)

@@ -94,8 +94,9 @@ def test_every_policy_holds_every_constraint_at_every_step() -> None:
 
 
 def test_the_hindsight_bound_is_below_every_policy() -> None:
-    """The bound is at most every policy's objective, queue and drain included; every job
-    is started (once more per eviction) or dropped; the waits are counted."""
+    """The bound, over the window and the drain, is at most every policy's objective;
+    every job is started (once more per eviction) or dropped; the waits are counted, in
+    all and by deadline class."""
     report = _short(seed=6)
     assert report.hindsight_bound > 0
     assert report.drain_steps > 0
@@ -108,6 +109,11 @@ def test_the_hindsight_bound_is_below_every_policy() -> None:
         assert row.shape_waited >= row.large_waited
         assert 0 <= row.wait_p50_h <= row.wait_p95_h
         assert len(row.cost_per_step) == report.steps + report.drain_steps
+        by_class = row.waits_by_class
+        assert {"BE", "LS", "inference"} <= set(by_class)
+        assert sum(c.jobs for c in by_class.values()) == sum(report.jobs.values())
+        assert sum(c.deadline_misses for c in by_class.values()) == row.deadline_misses
+        assert all(0 <= c.p50_h <= c.p95_h for c in by_class.values())
     assert report.policies["spread"].waited > 0
     assert report.gap is not None and 0 <= report.gap < 1
     assert report.ratios["optimizer"]["objective"] == pytest.approx(1.0)
