@@ -83,8 +83,8 @@ class PolicyResult(BaseModel):
     """Jobs that waited while, at one of the steps they waited, a site within their SLO
     had their devices free but on no node (or not on enough whole nodes) that holds them."""
     large_waited: int = 0
-    """Of those, the jobs needing more devices than one node holds that waited for whole
-    nodes: the site had their device count free, not on enough whole nodes."""
+    """Of those, the jobs needing whole nodes (at least a node's devices) that waited for
+    them: the site had their device count free, not on enough whole free nodes."""
     node_misses: int = 0
     """Placements of the policy's own plan the nodes could not take (they wait)."""
     count_only_checked: int = 0

@@ -644,7 +644,7 @@ class PolicyState:
                         and not shape.fits(n)
                     ):
                         times.for_shape[i] = True
-                        times.for_whole_nodes[i] |= n > shape.node_size
+                        times.for_whole_nodes[i] |= n >= shape.node_size
 
     def finish(self, fleet: Fleet, *, bound: float) -> PolicyResult:
         """The policy's totals, with its gap to the replay's hindsight ``bound``; the means
