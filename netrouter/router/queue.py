@@ -37,7 +37,7 @@ from netrouter.client.types import (
     Placement,
     Workload,
 )
-from netrouter.planning.problem import placement_from_solver, solver_workload
+from netrouter.planning.problem import NOTHING_TO_SOLVE, placement_from_solver, solver_workload
 from netrouter.router.active import ActivePlacements
 from netrouter.router.ids import utc_time
 from netrouter.router.operations import Decision
@@ -209,10 +209,19 @@ def start_queued(
             continue
         if not due(q.workload, now):
             continue  # holds nothing until it may start
-        plan = place_one(view, q.workload, capacity)
+        usable = _could_use(q.workload, up.values())
+        need = q.workload.demands
+        # No pair with the devices free: no need to ask the solver (a large queue behind
+        # held capacity costs a scan, not a solve per workload).
+        roomy = any(capacity.free(k) >= need[k[1]] for k in usable)
+        plan = place_one(view, q.workload, capacity) if roomy else NOTHING_TO_SOLVE
         if not plan.assignments:
-            keys = [k for k in _could_use(q.workload, up.values()) if k not in held]
-            found = victims(q, keys, active, capacity, move_cost, skip=preempted)
+            keys = [k for k in usable if k not in held]
+            found = (  # priority 0 has nothing below it to stop
+                victims(q, keys, active, capacity, move_cost, skip=preempted)
+                if q.workload.priority > 0
+                else None
+            )
             if found is not None:
                 key, chosen = found
                 trial = capacity.copy()
@@ -234,9 +243,10 @@ def start_queued(
             capacity.take((a.site_id, a.model), a.devices)
             changes.append(Change(kind=STARTED, placement=started))
             continue
-        keys = _could_use(q.workload, up.values())
-        held.update(keys)
-        hold(capacity, [q], up.values())
+        held.update(usable)
+        for key in usable:
+            if free := capacity.free(key):
+                capacity.take(key, free)  # held for it
     return Decision(result=len(changes), changes=tuple(changes))
 
 
