@@ -17,8 +17,6 @@ queue (``requeued``), keeping when it was submitted.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable
@@ -39,6 +37,7 @@ from netrouter.client.types import (
 )
 from netrouter.planning.problem import NOTHING_TO_SOLVE, placement_from_solver, solver_workload
 from netrouter.router.active import ActivePlacements
+from netrouter.router.background import Periodic
 from netrouter.router.ids import utc_time
 from netrouter.router.operations import Decision
 from netrouter.router.site_view import Capacity, Key, SitesView
@@ -369,47 +368,34 @@ class QueueStarter:
         interval_s: float,
     ) -> None:
         self._waiting, self._signature, self._start = waiting, signature, start
-        self._interval_s = interval_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic(self._try, interval_s, "queue-starter")
         self._tried: Hashable = None
 
     def start(self) -> None:
         """Start watching (once)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="queue-starter")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop watching."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def poke(self) -> None:
         """Try now: capacity may have freed."""
         self._tried = None
-        self._wake.set()
+        self._task.wake()
 
-    async def _run(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: a poke racing stop() must not swallow the cancel.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            if not self._waiting():
-                continue
-            signature = self._signature()
-            if signature == self._tried:
-                continue
-            self._tried = signature
-            try:
-                started = await self._start()
-            except RouterError as exc:
-                log.error("starting queued work failed: %s; retrying", exc)
-                self._tried = None
-            else:
-                if started:
-                    log.info("started %d queued workloads", started)
+    async def _try(self) -> None:
+        if not self._waiting():
+            return
+        signature = self._signature()
+        if signature == self._tried:
+            return
+        self._tried = signature
+        try:
+            started = await self._start()
+        except RouterError as exc:
+            log.error("starting queued work failed: %s; retrying", exc)
+            self._tried = None
+        else:
+            if started:
+                log.info("started %d queued workloads", started)

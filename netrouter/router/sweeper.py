@@ -10,6 +10,7 @@ import math
 from collections.abc import Awaitable, Callable
 
 from netrouter.client.errors import RouterError
+from netrouter.router.background import Periodic
 from netrouter.router.decisions import needs_failover
 from netrouter.router.state import SiteRegistry
 
@@ -31,42 +32,29 @@ class FailoverSweeper:
         self._registry = registry
         self._sites_with_work = sites_with_work
         self._fail_over = fail_over
-        self._interval_s = interval_s
-        self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._task = Periodic(self._sweep, interval_s, "failover-sweeper")
 
     def start(self) -> None:
         """Start sweeping (once)."""
-        if self._task is None:
-            self._task = asyncio.create_task(self._run(), name="failover-sweeper")
+        self._task.start()
 
     async def stop(self) -> None:
         """Stop sweeping."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._task.stop()
 
     def site_going_down(self, site_id: str) -> None:
         """A last will: sweep now, and again the moment its grace ends (not a poll later)."""
-        self._wake.set()
+        self._task.wake()
         wait = self._registry.offline_in(site_id)
         if 0 < wait < math.inf:
             with contextlib.suppress(RuntimeError):  # no loop running: the poll will do
                 # A hair after: the registry's clock is not the loop's.
-                asyncio.get_running_loop().call_later(wait + 0.01, self._wake.set)
+                asyncio.get_running_loop().call_later(wait + 0.01, self._task.wake)
 
-    async def _run(self) -> None:
-        while True:
-            # asyncio.timeout, not wait_for: a wake racing stop() must not swallow the cancel.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._interval_s):
-                    await self._wake.wait()
-            self._wake.clear()
-            if not any(needs_failover(self._registry, s) for s in self._sites_with_work()):
-                continue
-            try:
-                await self._fail_over()
-            except RouterError as exc:
-                log.error("failover failed: %s; retrying", exc)
+    async def _sweep(self) -> None:
+        if not any(needs_failover(self._registry, s) for s in self._sites_with_work()):
+            return
+        try:
+            await self._fail_over()
+        except RouterError as exc:
+            log.error("failover failed: %s; retrying", exc)
