@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -136,6 +137,28 @@ async def test_place_failover_by_last_will_and_restart(
             assert history == [("placed", "west"), ("moved", "near"), ("placed", "near")]
 
 
+@contextlib.asynccontextmanager
+async def _west_from_prometheus(
+    url: str, broker: BrokerAddress, tmp_path: Path
+) -> AsyncIterator[tuple[RouterApp, RouterClient]]:
+    """West's agent reading its site from the Prometheus at ``url``, near's from its
+    config, a router hearing both over ``broker``, and a client of it."""
+    west = write_site_toml(tmp_path / "west.toml", SITES["west"])
+    with west.open("a") as f:
+        f.write(f'\n[inventory]\nsource = "prometheus"\n\n[inventory.prometheus]\nurl = "{url}"\n')
+    near = write_site_toml(tmp_path / "near.toml", SITES["near"])
+    procs = [_agent(west, broker), _agent(near, broker)]
+    try:
+        async with RouterApp(_settings(broker, tmp_path / "router.db")) as app:
+            await until(lambda: len(app.registry.up_reports()) == 2, "two sites up")
+            async with RouterClient(app.target) as client:
+                yield app, client
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait(10)
+
+
 @pytest.mark.prometheus
 @pytest.mark.slow
 async def test_a_site_read_from_prometheus_refuses_work_no_node_can_hold(
@@ -153,31 +176,15 @@ async def test_a_site_read_from_prometheus_refuses_work_no_node_can_hold(
     dcgm = new_exporter(dcgm_text({f"gpu-{n:02d}": [*busy, Device()] for n in range(8)}))
     server = prometheus(dcgm)
     server.wait_for("count(DCGM_FI_DEV_GPU_TEMP)", lambda r: bool(r) and r[0]["value"][1] == "64")
-    west = write_site_toml(tmp_path / "west.toml", SITES["west"])
-    with west.open("a") as f:
-        f.write(
-            f'\n[inventory]\nsource = "prometheus"\n\n[inventory.prometheus]\nurl = "{server.url}"\n'
-        )
-    near = write_site_toml(tmp_path / "near.toml", SITES["near"])
-    procs = [_agent(west, broker), _agent(near, broker)]
-    try:
-        async with RouterApp(_settings(broker, tmp_path / "router.db")) as app:
-            await until(lambda: len(app.registry.up_reports()) == 2, "two sites up")
-            async with RouterClient(app.target) as client:
-                (big,) = (await client.place([workload("big")])).placements
-                assert big.site_id == "near"
-                assert "no node with 8 free H100; largest 1 at west" in big.explanation
-                table = await asyncio.to_thread(
-                    run_cli, "netrouter", "sites", "--target", app.target
-                )
-                assert "H100 8/64 (0 whole of 8, 8×1)" in table.stdout, table.stdout
-                for i in range(8):
-                    one = await client.place([workload(f"one{i}", demands={"H100": 1})])
-                    assert [p.site_id for p in one.placements] == ["west"]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait(10)
+    async with _west_from_prometheus(server.url, broker, tmp_path) as (app, client):
+        (big,) = (await client.place([workload("big")])).placements
+        assert big.site_id == "near"
+        assert "no node with 8 free H100; largest 1 at west" in big.explanation
+        table = await asyncio.to_thread(run_cli, "netrouter", "sites", "--target", app.target)
+        assert "H100 8/64 (0 whole of 8, 8×1)" in table.stdout, table.stdout
+        for i in range(8):
+            one = await client.place([workload(f"one{i}", demands={"H100": 1})])
+            assert [p.site_id for p in one.placements] == ["west"]
 
 
 @pytest.mark.prometheus
@@ -204,35 +211,19 @@ async def test_work_asking_for_one_interconnect_domain_gets_one(
     server = prometheus(dcgm, ksm)
     server.wait_for("count(kube_node_labels)", lambda r: bool(r) and r[0]["value"][1] == "10")
     server.wait_for("count(DCGM_FI_DEV_GPU_TEMP)", lambda r: bool(r) and r[0]["value"][1] == "80")
-    west = write_site_toml(tmp_path / "west.toml", SITES["west"])
-    with west.open("a") as f:
-        f.write(
-            f'\n[inventory]\nsource = "prometheus"\n\n[inventory.prometheus]\nurl = "{server.url}"\n'
+    async with _west_from_prometheus(server.url, broker, tmp_path) as (app, client):
+        five = workload("five", demands={"H100": 40}, one_domain=True)
+        (placed,) = (await client.place([five])).placements
+        assert placed.site_id == "near"
+        assert (
+            "needs 5 whole free nodes of 8 H100 in one interconnect domain; "
+            "the most in one is 4 (10 whole free in all) at west"
+        ) in placed.explanation
+        four = workload("four", demands={"H100": 32}, one_domain=True)
+        assert [p.site_id for p in (await client.place([four])).placements] == ["west"]
+        table = await asyncio.to_thread(run_cli, "netrouter", "sites", "--target", app.target)
+        assert "H100 48/80 (6 whole of 8; 3 whole in one domain of up to 4)" in (table.stdout), (
+            table.stdout
         )
-    near = write_site_toml(tmp_path / "near.toml", SITES["near"])
-    procs = [_agent(west, broker), _agent(near, broker)]
-    try:
-        async with RouterApp(_settings(broker, tmp_path / "router.db")) as app:
-            await until(lambda: len(app.registry.up_reports()) == 2, "two sites up")
-            async with RouterClient(app.target) as client:
-                five = workload("five", demands={"H100": 40}, one_domain=True)
-                (placed,) = (await client.place([five])).placements
-                assert placed.site_id == "near"
-                assert (
-                    "needs 5 whole free nodes of 8 H100 in one interconnect domain; "
-                    "the most in one is 4 (10 whole free in all) at west"
-                ) in placed.explanation
-                four = workload("four", demands={"H100": 32}, one_domain=True)
-                assert [p.site_id for p in (await client.place([four])).placements] == ["west"]
-                table = await asyncio.to_thread(
-                    run_cli, "netrouter", "sites", "--target", app.target
-                )
-                assert "H100 48/80 (6 whole of 8; 3 whole in one domain of up to 4)" in (
-                    table.stdout
-                ), table.stdout
-                spread = workload("spread", demands={"H100": 40})
-                assert [p.site_id for p in (await client.place([spread])).placements] == ["west"]
-    finally:
-        for p in procs:
-            p.kill()
-            p.wait(10)
+        spread = workload("spread", demands={"H100": 40})
+        assert [p.site_id for p in (await client.place([spread])).placements] == ["west"]
