@@ -16,8 +16,8 @@ app = typer.Typer(
         "netrouter: places GPU workloads across China's national compute network (东数西算) "
         "at least energy cost, within latency SLOs and PUE caps.\n\n"
         "Start here: 'netrouter demo' runs everything on the 10 national clusters. "
-        "'netrouter serve' runs the router; 'sites', 'place', 'placements', 'get', 'release' and "
-        "'rebalance' talk to a running one; 'whatif' answers what-if questions against a running router "
+        "'netrouter serve' runs the router; 'sites', 'place', 'queue', 'placements', 'get', "
+        "'release' and 'rebalance' talk to a running one; 'whatif' answers what-if questions against a running router "
         "or a saved 'snapshot'; 'replay' runs the real traces under every policy."
     ),
     no_args_is_help=True,
