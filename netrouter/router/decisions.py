@@ -103,9 +103,9 @@ async def place(
     running = {w.id: p for w in workloads if (p := active.of_workload(w.id)) is not None}
     if running and not dry_run:
         raise AlreadyExistsError(f"workloads already placed: {', '.join(sorted(running)[:5])}")
-    waiting = [w.id for w in workloads if active.is_queued(w.id)]
-    if waiting and not dry_run:
-        raise AlreadyExistsError(f"workloads already queued: {', '.join(sorted(waiting)[:5])}")
+    queued_ids = [w.id for w in workloads if active.is_queued(w.id)]
+    if queued_ids and not dry_run:
+        raise AlreadyExistsError(f"workloads already queued: {', '.join(sorted(queued_ids)[:5])}")
     # Work whose deadline is out of reach is refused; work not yet due waits (or is left
     # out); the rest is placed now, where queued work that may start now lets it.
     late = {w.id: why for w in workloads if (why := queue_rules.out_of_time(w, now))}
@@ -150,24 +150,22 @@ async def place(
     unplaced = [_with_down(unplaced_from_solver(u), view.down) for u in plan.unplaced]
     waits: list[Placement] = []
     if queue:
-        unplaced, waits = _queue(unplaced, by_id, view, now, behind=len(ahead))
-        waits += [
-            queue_rules.queued(
-                w, placement_id=uuid.uuid4().hex, reason=queue_rules.not_yet(w), now=now
-            )
-            for w in later
-        ]
+        unplaced, waiting = _queue(unplaced, by_id, view, behind=len(ahead))
+        waiting += [(w, queue_rules.not_yet(w)) for w in later]
         if dry_run:  # what would wait: planned, no id
             waits = [
                 replace(
-                    p,
-                    placement_id="",
+                    queue_rules.queued(w, placement_id="", reason=why, now=now),
                     state=PLANNED,
-                    explanation=p.explanation.replace("waits: ", "would wait: ", 1),
+                    explanation=f"would wait: {why}",
                 )
-                for p in waits
+                for w, why in waiting
             ]
         else:
+            waits = [
+                queue_rules.queued(w, placement_id=uuid.uuid4().hex, reason=why, now=now)
+                for w, why in waiting
+            ]
             changes += tuple(Change(kind=QUEUED, placement=p) for p in waits)
     else:
         unplaced += [
@@ -193,24 +191,22 @@ def _queue(
     unplaced: Sequence[Unplaced],
     by_id: Mapping[str, Workload],
     view: SitesView,
-    now: float,
     *,
     behind: int,
-) -> tuple[list[Unplaced], list[Placement]]:
+) -> tuple[list[Unplaced], list[tuple[Workload, str]]]:
     """The work left out split in two: what no site could ever take (refused, saying why)
-    and what waits in the queue (``behind`` that much queued work ahead of it)."""
-    refused, waits = [], []
+    and what waits in the queue, with why (``behind`` that much queued work ahead of it)."""
+    refused: list[Unplaced] = []
+    waiting: list[tuple[Workload, str]] = []
     for u in unplaced:
         never = queue_rules.never_placeable(by_id[u.workload_id], view)
         if never is not None:
             detail = "" if never in u.reason else f": {never}"
             refused.append(replace(u, reason=f"{u.reason}; not queued{detail}"))
         else:
-            placement_id = uuid.uuid4().hex
-            w = by_id[u.workload_id]
             why = f"{u.reason}; behind {behind} queued" if behind else u.reason
-            waits.append(queue_rules.queued(w, placement_id=placement_id, reason=why, now=now))
-    return refused, waits
+            waiting.append((by_id[u.workload_id], why))
+    return refused, waiting
 
 
 def _planned(p: Placement, running: Placement | None) -> Placement:

@@ -10,9 +10,10 @@ it meanwhile, so nothing waits for capacity taken after it arrived; strict order
 backfill); new work placed while work waits does not take it either (:func:`ahead_of`).
 Work that cannot start may stop running ``preemptible`` work of strictly lower priority
 (:func:`victims`: never equal or higher, the lowest priority and then the least restart
-cost first, never a chain of stops in one decision); the stopped work goes back to the queue (``preempted``), keeping
-when it was submitted. Active work whose site goes down and that fits nowhere else goes back to the
-queue (``requeued``), keeping when it was submitted.
+cost first, never a chain of stops in one decision); the stopped work goes back to the
+queue (``preempted``), keeping when it was submitted. Active work whose site goes down and
+that fits nowhere else goes back to the queue (``requeued``), keeping when it was
+submitted.
 """
 
 from __future__ import annotations
@@ -65,8 +66,16 @@ __all__ = [
 ]
 
 
-def queued(workload: Workload, *, placement_id: str, reason: str, now: float) -> Placement:
-    """New work waiting in the queue, saying why."""
+def queued(
+    workload: Workload,
+    *,
+    placement_id: str,
+    reason: str,
+    now: float,
+    submitted_at: float | None = None,
+) -> Placement:
+    """Work waiting in the queue, saying why: new (submitted ``now``), or back in it
+    keeping when it was first ``submitted_at``."""
     return Placement(
         placement_id=placement_id,
         workload=workload,
@@ -81,7 +90,7 @@ def queued(workload: Workload, *, placement_id: str, reason: str, now: float) ->
         explanation=f"waits: {reason}",
         state=QUEUED,
         created_at=now,
-        submitted_at=now,
+        submitted_at=now if submitted_at is None else submitted_at,
     )
 
 
@@ -118,9 +127,8 @@ def failed(p: Placement, *, reason: str) -> Change:
 def requeued(p: Placement, *, reason: str, now: float) -> Change:
     """Active work back in the queue (its site gone, nowhere to go), keeping its id and
     when it was submitted."""
-    back = replace(
-        queued(p.workload, placement_id=p.placement_id, reason=reason, now=now),
-        submitted_at=p.submitted,
+    back = queued(
+        p.workload, placement_id=p.placement_id, reason=reason, now=now, submitted_at=p.submitted
     )
     return Change(kind=REQUEUED, placement=back, from_site_id=p.site_id, reason=reason)
 
@@ -149,14 +157,22 @@ def never_placeable(workload: Workload, view: SitesView) -> str | None:
     return f"no site could ever take it ({'; '.join(why)})"
 
 
-def _why_not(
-    w: solver.Workload, site: solver.Site, totals: dict[Key, int], view: SitesView
-) -> str | None:
+def _out_of_reach(w: solver.Workload, site: solver.Site) -> str | None:
+    """Why ``site`` is never for ``w`` whatever its capacity: residency or latency."""
     if not w.admits(site):
         return "residency"
     rtt = site.latency_ms.get(w.origin_region, math.inf)
     if w.latency_slo_ms is not None and rtt > w.latency_slo_ms:
         return f"latency {rtt:.1f} ms above SLO {w.latency_slo_ms:.1f} ms"
+    return None
+
+
+def _why_not(
+    w: solver.Workload, site: solver.Site, totals: dict[Key, int], view: SitesView
+) -> str | None:
+    reach = _out_of_reach(w, site)
+    if reach is not None:
+        return reach
     sizes = []
     for model, need in w.demands.items():
         if model not in site.power_w:
@@ -243,9 +259,7 @@ def start_queued(
             changes.append(Change(kind=STARTED, placement=started))
             continue
         held.update(usable)
-        for key in usable:
-            if free := capacity.free(key):
-                capacity.take(key, free)  # held for it
+        _hold_pairs(capacity, usable)
     return Decision(result=len(changes), changes=tuple(changes))
 
 
@@ -261,7 +275,8 @@ def victims(
     """The running work ``q`` may stop to start now, and where: on one (site, model) pair
     of ``keys``, preemptible work of strictly lower priority (never equal or higher), the
     lowest priority first, then the least restart cost (:meth:`MoveCost.restart_yuan`: the
-    hours it loses), as few as make ``q`` fit; the pair where that costs least. ``None``: no pair frees enough."""
+    hours it loses), as few as make ``q`` fit; the pair where that costs least. ``None``:
+    no pair frees enough."""
     need = q.workload.demands
     best: tuple[float, Key, list[Placement]] | None = None
     for key in keys:
@@ -308,9 +323,8 @@ def _preempted(v: Placement, *, by: Placement, now: float) -> Change:
     if late is not None:
         stopped = replace(v, state=FAILED, end_reason=f"{why}; {late}")
         return Change(kind=FAILED, placement=stopped, from_site_id=v.site_id, reason=why)
-    back = replace(
-        queued(v.workload, placement_id=v.placement_id, reason=why, now=now),
-        submitted_at=v.submitted,
+    back = queued(
+        v.workload, placement_id=v.placement_id, reason=why, now=now, submitted_at=v.submitted
     )
     return Change(kind=PREEMPTED, placement=back, from_site_id=v.site_id, reason=why)
 
@@ -322,10 +336,15 @@ def hold(
     held for it against work behind it in the queue (returned for chaining)."""
     sites = list(sites)
     for q in waiting:
-        for key in _could_use(q.workload, sites):
-            if free := capacity.free(key):
-                capacity.take(key, free)
+        _hold_pairs(capacity, _could_use(q.workload, sites))
     return capacity
+
+
+def _hold_pairs(capacity: Capacity, keys: Iterable[Key]) -> None:
+    """Take every free device of these (site, model) pairs: held for waiting work."""
+    for key in keys:
+        if free := capacity.free(key):
+            capacity.take(key, free)
 
 
 def ahead_of(
@@ -343,10 +362,7 @@ def _could_use(workload: Workload, sites: Iterable[solver.Site]) -> list[Key]:
     w = solver_workload(workload)
     out = []
     for site in sites:
-        if site.drained or not w.admits(site):
-            continue
-        rtt = site.latency_ms.get(w.origin_region, math.inf)
-        if w.latency_slo_ms is not None and rtt > w.latency_slo_ms:
+        if site.drained or _out_of_reach(w, site) is not None:
             continue
         if w.max_pue is not None and site.pue > w.max_pue:
             continue
