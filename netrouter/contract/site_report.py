@@ -431,13 +431,7 @@ def _check_shape(a: AcceleratorInventory, running: int) -> None:
             )
         return
     _in_range(f"{a.model}.node_size", a.node_size, 1, MAX_NODE_SIZE)
-    if len(a.nodes_by_free) != a.node_size + 1:
-        raise ReportRejectedError(
-            "out_of_range",
-            f"{a.model}: nodes_by_free has {len(a.nodes_by_free)} counts, "
-            f"needs node_size + 1 = {a.node_size + 1} (0..{a.node_size} free)",
-        )
-    free = sum(k * n for k, n in enumerate(a.nodes_by_free))
+    free = _weighted(a.model, "nodes_by_free", a.nodes_by_free, "node_size", a.node_size, "free")
     if free != a.available - running:
         ours = f" - running placements {running}" if running else ""
         raise ReportRejectedError(
@@ -457,19 +451,35 @@ def _check_domains(a: AcceleratorInventory) -> None:
             )
         return
     _in_range(f"{a.model}.domain_nodes", a.domain_nodes, 1, MAX_DOMAIN_NODES)
-    if len(a.domains_by_whole) != a.domain_nodes + 1:
-        raise ReportRejectedError(
-            "out_of_range",
-            f"{a.model}: domains_by_whole has {len(a.domains_by_whole)} counts, needs "
-            f"domain_nodes + 1 = {a.domain_nodes + 1} (0..{a.domain_nodes} whole free nodes)",
-        )
-    whole = sum(k * n for k, n in enumerate(a.domains_by_whole))
+    whole = _weighted(
+        a.model,
+        "domains_by_whole",
+        a.domains_by_whole,
+        "domain_nodes",
+        a.domain_nodes,
+        "whole free nodes",
+    )
     if whole != a.whole_nodes:
         raise ReportRejectedError(
             "out_of_range",
             f"{a.model}: domains_by_whole holds {whole} whole free nodes, "
             f"nodes_by_free has {a.whole_nodes}",
         )
+
+
+def _weighted(
+    model: str, name: str, counts: Sequence[int], size_name: str, size: int, unit: str
+) -> int:
+    """``sum(k * counts[k])`` of a reported histogram, which must hold one count for each
+    ``k`` in ``0..size`` (``size``: the report's ``size_name``; ``unit``: what ``k``
+    counts)."""
+    if len(counts) != size + 1:
+        raise ReportRejectedError(
+            "out_of_range",
+            f"{model}: {name} has {len(counts)} counts, needs {size_name} + 1 = {size + 1} "
+            f"(0..{size} {unit})",
+        )
+    return sum(k * n for k, n in enumerate(counts))
 
 
 def hub_caps(reports: Iterable[SiteReport]) -> dict[str, float]:
