@@ -37,8 +37,8 @@ from netrouter.client.types import (
 from netrouter.router.storelock import StoreLock
 from netrouter.v1 import router_pb2 as pb
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS placements (
+PLACEMENTS_TABLE = """
+CREATE TABLE {name} (
     seq          INTEGER PRIMARY KEY AUTOINCREMENT,
     placement_id TEXT NOT NULL UNIQUE,
     workload_id  TEXT NOT NULL,
@@ -49,7 +49,12 @@ CREATE TABLE IF NOT EXISTS placements (
     created_at   REAL NOT NULL,
     released_at  REAL,
     record       BLOB NOT NULL
-);
+)"""
+"""The placements table, ``{name}`` its name (with ``IF NOT EXISTS`` where it is made)."""
+
+SCHEMA = (
+    PLACEMENTS_TABLE.format(name="IF NOT EXISTS placements")
+    + """;
 CREATE UNIQUE INDEX IF NOT EXISTS one_active_per_workload
     ON placements (workload_id) WHERE state = 'active';
 CREATE UNIQUE INDEX IF NOT EXISTS one_queued_per_workload
@@ -64,6 +69,7 @@ CREATE TABLE IF NOT EXISTS events (
     at           REAL NOT NULL
 );
 """
+)
 
 REMOVED_SITES = """
 CREATE TABLE IF NOT EXISTS removed_sites (
@@ -169,10 +175,9 @@ class PlacementStore:
             "seq, placement_id, workload_id, site_id, model, devices, state, created_at,"
             " released_at, record"
         )
-        new_table = SCHEMA.split(";")[0].replace("IF NOT EXISTS placements", "placements_new")
         self._db.executescript(
             "BEGIN IMMEDIATE;"
-            f"{new_table};"
+            f"{PLACEMENTS_TABLE.format(name='placements_new')};"
             f"INSERT INTO placements_new ({columns}) SELECT {columns} FROM placements;"
             "DROP TABLE placements;"
             "ALTER TABLE placements_new RENAME TO placements;"
